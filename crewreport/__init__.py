@@ -1,0 +1,123 @@
+"""crewreport: discreet, offline, end-to-end encrypted reports from cabin crew."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask, Response, request
+from flask_wtf.csrf import CSRFProtect
+
+ROOT = Path(__file__).resolve().parent.parent
+csrf = CSRFProtect()
+
+# The crew app's CSP: no inline script, no third-party origin. `wasm-unsafe-eval`
+# is not needed: @hpke/core uses WebCrypto only.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; worker-src 'self'; manifest-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Application factory (the flaskr layout): settings, store, blueprints."""
+    instance = os.environ.get("CREWREPORT_INSTANCE") or str(ROOT / "instance")
+    app = Flask(
+        __name__,
+        instance_path=os.path.abspath(instance),
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_mapping(
+        SECRET_KEY=None,
+        DATABASE=os.path.join(app.instance_path, "crewreport.sqlite"),
+        KEY_DIR=os.path.join(app.instance_path, "keys"),
+        KEY_PASSPHRASE=None,
+        MAX_CONTENT_LENGTH=4 * 1024 * 1024,
+        MAX_ENVELOPE_BYTES=96 * 1024,
+        MAX_BATCH=100,
+        HOTLINE="0300 123 7000",
+        LANDING_WARNING_MINUTES=30,
+        LOGIN_MAX_FAILURES=5,
+        LOGIN_WINDOW_SECONDS=900,
+        INTAKE_RATE_PER_MINUTE=600,
+        LOCK_MINUTES=15,
+        RETENTION_DAYS=365,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="crewreport_session",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env("CREWREPORT")
+    else:
+        app.config.from_mapping(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
+    logging.basicConfig(level=logging.INFO)
+
+    csrf.init_app(app)
+
+    from . import db, auth, audit, keys, cli
+
+    db.init_app(app)
+    auth.init_app(app)
+    keys.init_app(app)
+    cli.init_app(app)
+
+    from . import api, crew, review, triage
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(crew.bp)
+    app.register_blueprint(review.bp)
+    app.register_blueprint(triage.bp)
+
+    app.after_request(security_headers)
+    return app
+
+
+def _instance_secret(instance_path: str) -> str:
+    """One random session secret per instance, kept in a 0600 file, so restarts
+    and gunicorn workers agree without a secret in the repository."""
+    import secrets
+
+    path = os.path.join(instance_path, "secret_key")
+    try:
+        with open(path, encoding="ascii") as f:
+            value = f.read().strip()
+        if value:
+            return value
+    except FileNotFoundError:
+        pass
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(value)
+    return value
+
+
+def security_headers(response: Response) -> Response:
+    """Headers every response gets; the sensitive pages also forbid caching."""
+    h = response.headers
+    h.setdefault("Content-Security-Policy", CSP)
+    h.setdefault("X-Content-Type-Options", "nosniff")
+    h.setdefault("X-Frame-Options", "DENY")
+    h.setdefault("Referrer-Policy", "no-referrer")
+    h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    h.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+    h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+    if request.is_secure:
+        h.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    # Everything but the static shell is personal or sensitive: never stored by
+    # a browser or proxy. The crew blueprint sets its own caching for the shell.
+    if not request.path.startswith("/static/"):
+        h.setdefault("Cache-Control", "no-store")
+    return response

@@ -1,0 +1,150 @@
+"""The JSON API (DESIGN.md section 4): published keys, device enrollment,
+and the intake. The intake views are CSRF-exempt: the envelope's signature
+by an enrolled device is the credential, and no cookie is read.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from . import audit, csrf, intake, keys
+from .auth import role_required
+from .db import get_db, now, transaction
+from .envelope import jwk_from_public_key, public_key_from_jwk, thumbprint
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
+
+
+def api_error(code: str, message: str, status: int) -> Any:
+    return jsonify(error={"code": code, "message": message}), status
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> Any:
+    """Framework errors on API routes still answer in the API's error shape."""
+    if isinstance(exc, RequestEntityTooLarge):
+        return api_error("too_large", "The request is too large.", 413)
+    if exc.code == 400 and "CSRF" in (exc.description or ""):
+        return api_error("csrf_failed", "The CSRF token is missing or stale; reload and try again.", 400)
+    code = {400: "malformed", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+            405: "method_not_allowed"}.get(exc.code or 500, "error")
+    return api_error(code, exc.description or exc.name, exc.code or 500)
+
+
+def read_json() -> Any:
+    """The request body as JSON, or None when it is not JSON at all."""
+    if not request.is_json:
+        return None
+    return request.get_json(silent=True)
+
+
+def keyring_or_503() -> keys.Keyring | Any:
+    try:
+        return keys.keyring()
+    except keys.KeysUnavailable as exc:
+        log.error("intake refused: %s", exc)
+        return api_error("service_unavailable",
+                         "The service's keys are not available; nothing was accepted. Try again later.", 503)
+
+
+@bp.get("/keys")
+def published_keys() -> Any:
+    body = keys.published(get_db())
+    if not body["recipients"] or body["receipt_key"] is None:
+        log.error("GET /api/v1/keys: no current keys; run `flask --app crewreport demo` or rotate-key")
+        return api_error("service_unavailable", "The service has no keys yet.", 503)
+    return jsonify(body)
+
+
+@bp.post("/devices")
+@role_required("crew")
+def enroll_device() -> Any:
+    data = read_json()
+    if not isinstance(data, dict) or set(data) - {"public_key", "label"} or "public_key" not in data:
+        return api_error("malformed", "Send {\"public_key\": JWK, \"label\": text}.", 400)
+    label = data.get("label", "")
+    if not isinstance(label, str) or len(label) > 100:
+        return api_error("malformed", "'label' must be text of at most 100 characters.", 400)
+    try:
+        key = public_key_from_jwk(data["public_key"])
+    except ValueError as exc:
+        return api_error("malformed", f"'public_key' is not a P-256 public key: {exc}", 400)
+    ring = keyring_or_503()
+    if not isinstance(ring, keys.Keyring):
+        return ring
+    jwk = jwk_from_public_key(key)
+    kid = thumbprint(jwk)
+    db = get_db()
+    with transaction(db):
+        existing = db.execute("SELECT * FROM device WHERE kid = ?", (kid,)).fetchone()
+        if existing is not None:
+            if existing["user_id"] != current_user.id_number or existing["revoked_at"]:
+                return api_error("conflict", "This key is already enrolled.", 409)
+            device_id, status = existing["id"], 200
+        else:
+            device_id, status = f"dev-{secrets.token_hex(8)}", 201
+            db.execute(
+                "INSERT INTO device (id, user_id, airline, label, public_jwk, kid, enrolled_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (device_id, current_user.id_number, current_user.airline,
+                 label.strip() or "Tablet", json.dumps(jwk), kid, now()))
+            audit.record("device_enrolled", db=db, subject=f"device:{device_id}",
+                         airline=current_user.airline)
+    body = keys.published(db)
+    return jsonify(device_id=device_id, airline=current_user.airline,
+                   recipients=keys.recipients_for(db, current_user.airline),
+                   receipt_key=body["receipt_key"]), status
+
+
+def _limited() -> Any | None:
+    limit = current_app.config["INTAKE_RATE_PER_MINUTE"]
+    if intake.rate_limited(get_db(), audit.client_address(), limit):
+        return api_error("rate_limited", "Too many requests; the tablet will retry shortly.", 429)
+    return None
+
+
+@bp.post("/reports")
+@csrf.exempt
+def submit_report() -> Any:
+    if (limited := _limited()) is not None:
+        return limited
+    env = read_json()
+    if env is None:
+        return api_error("malformed", "The request body must be one JSON envelope.", 400)
+    ring = keyring_or_503()
+    if not isinstance(ring, keys.Keyring):
+        return ring
+    size = request.content_length or len(request.get_data())
+    outcome = intake.accept(get_db(), ring, env, size, current_app.config["MAX_ENVELOPE_BYTES"])
+    return jsonify(outcome.body), outcome.status
+
+
+@bp.post("/reports/batch")
+@csrf.exempt
+def submit_batch() -> Any:
+    if (limited := _limited()) is not None:
+        return limited
+    data = read_json()
+    if not isinstance(data, dict) or set(data) != {"envelopes"} or not isinstance(data["envelopes"], list):
+        return api_error("malformed", "Send {\"envelopes\": [envelope, ...]}.", 400)
+    envelopes = data["envelopes"]
+    limit = current_app.config["MAX_BATCH"]
+    if len(envelopes) > limit:
+        return api_error("too_large", f"A batch may hold at most {limit} envelopes.", 413)
+    ring = keyring_or_503()
+    if not isinstance(ring, keys.Keyring):
+        return ring
+    db = get_db()
+    max_bytes = current_app.config["MAX_ENVELOPE_BYTES"]
+    results = []
+    for env in envelopes:
+        size = len(json.dumps(env, separators=(",", ":")))
+        results.append(intake.accept(db, ring, env, size, max_bytes).body)
+    return jsonify(results=results)

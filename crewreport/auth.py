@@ -1,0 +1,251 @@
+"""Sign-in, sign-out, sessions and roles.
+
+Passwords are argon2id hashes. Sessions are Flask's signed cookie; the user id
+in it carries the account's `session_version`, so a password change (which
+bumps it) ends every session of that user everywhere.
+"""
+from __future__ import annotations
+
+import functools
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, TypeVar
+
+import click
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import (Blueprint, Flask, abort, current_app, flash, jsonify, redirect,
+                   render_template, request, session, url_for)
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from flask_wtf.csrf import generate_csrf
+
+from . import audit
+from .db import get_db, now, transaction
+from .forms import LoginForm, LogoutForm, PasswordChangeForm
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Please sign in."
+login_manager.session_protection = "basic"
+
+ROLES = ("crew", "airline_security", "border_force", "admin")
+HOME = {"crew": "crew.index", "airline_security": "review.index",
+        "border_force": "triage.index", "admin": "triage.admin"}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class User(UserMixin):
+    def __init__(self, row: Any) -> None:
+        self.id_number: int = row["id"]
+        self.username: str = row["username"]
+        self.role: str = row["role"]
+        self.airline: str | None = row["airline"]
+        self.session_version: int = row["session_version"]
+
+    def get_id(self) -> str:
+        return f"{self.id_number}:{self.session_version}"
+
+
+@login_manager.user_loader
+def load_user(value: str) -> User | None:
+    try:
+        number, version = (int(part) for part in value.split(":"))
+    except ValueError:
+        return None
+    row = get_db().execute("SELECT * FROM user WHERE id = ? AND active = 1", (number,)).fetchone()
+    if row is None or row["session_version"] != version:
+        return None
+    return User(row)
+
+
+@login_manager.unauthorized_handler
+def unauthorized() -> Any:
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+        return jsonify(error={"code": "unauthenticated", "message": "Sign in first."}), 401
+    return redirect(url_for("auth.login", next=request.path))
+
+
+def role_required(*roles: str) -> Callable[[F], F]:
+    """Signed in, with one of `roles`; anyone else gets 403 (or sign-in)."""
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapped  # type: ignore[return-value]
+    return decorator
+
+
+def hasher() -> PasswordHasher:
+    # Tests use a cheap profile (config PASSWORD_HASH_FAST); production keeps
+    # argon2-cffi's RFC 9106 low-memory defaults (argon2id, 46 MiB, t=1... p=4).
+    if current_app.config.get("PASSWORD_HASH_FAST"):
+        return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    return PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return hasher().hash(password)
+
+
+def check_password(stored: str, password: str) -> bool:
+    try:
+        return hasher().verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# A real hash to spend the same time on when the username is unknown.
+_DUMMY: dict[str, str] = {}
+
+
+def _dummy_hash() -> str:
+    key = "fast" if current_app.config.get("PASSWORD_HASH_FAST") else "real"
+    if key not in _DUMMY:
+        _DUMMY[key] = hash_password("not a password of anyone's")
+    return _DUMMY[key]
+
+
+def throttled(username: str, address: str) -> bool:
+    """Too many recent failures for this account, or from this address."""
+    window = timedelta(seconds=current_app.config["LOGIN_WINDOW_SECONDS"])
+    since = (datetime.now(timezone.utc) - window).strftime("%Y-%m-%dT%H:%M:%SZ")
+    db = get_db()
+    by_user = db.execute("SELECT count(*) FROM login_failure WHERE username = ? AND at > ?",
+                         (username, since)).fetchone()[0]
+    by_address = db.execute("SELECT count(*) FROM login_failure WHERE address = ? AND at > ?",
+                            (address, since)).fetchone()[0]
+    limit = current_app.config["LOGIN_MAX_FAILURES"]
+    return by_user >= limit or by_address >= 4 * limit
+
+
+def create_user(username: str, role: str, password: str, airline: str | None = None) -> int:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if (role in ("crew", "airline_security")) != (airline is not None):
+        raise ValueError("crew and airline_security users need --airline; others must not have one")
+    db = get_db()
+    if airline and not db.execute("SELECT 1 FROM airline WHERE code = ?", (airline,)).fetchone():
+        raise ValueError(f"no airline {airline}")
+    if db.execute("SELECT 1 FROM user WHERE username = ?", (username,)).fetchone():
+        raise ValueError(f"user {username} exists")
+    with transaction(db):
+        cur = db.execute(
+            "INSERT INTO user (username, password_hash, role, airline, created_at) VALUES (?, ?, ?, ?, ?)",
+            (username, hash_password(password), role, airline, now()))
+        audit.record("user_created", subject=f"user:{username}", db=db, role=role, airline=airline)
+    return int(cur.lastrowid)
+
+
+def set_password(user_id: int, password: str, *, db: Any = None) -> None:
+    """New hash and a new session version: every open session of the user ends."""
+    db = db or get_db()
+    db.execute("UPDATE user SET password_hash = ?, session_version = session_version + 1 WHERE id = ?",
+               (hash_password(password), user_id))
+
+
+@bp.route("/login", methods=("GET", "POST"))
+def login() -> Any:
+    form = LoginForm()
+    if form.validate_on_submit():
+        username = form.username.data.strip()
+        address = audit.client_address()
+        db = get_db()
+        if throttled(username, address):
+            audit.record("sign_in_throttled", actor=f"user:{username}", address=address)
+            form.username.errors.append("Too many failed attempts. Wait 15 minutes and try again.")
+            return render_template("auth/login.html", form=form), 429
+        row = db.execute("SELECT * FROM user WHERE username = ? AND active = 1", (username,)).fetchone()
+        ok = check_password(row["password_hash"] if row else _dummy_hash(), form.password.data)
+        if not (row and ok):
+            with transaction(db):
+                db.execute("INSERT INTO login_failure (username, address, at) VALUES (?, ?, ?)",
+                           (username, address, now()))
+                audit.record("sign_in_failed", actor=f"user:{username}", db=db, address=address)
+            form.password.errors.append("Username or password is not right.")
+            return render_template("auth/login.html", form=form), 200
+        # Renew the session: nothing from before sign-in survives it.
+        session.clear()
+        user = User(row)
+        login_user(user)
+        session.permanent = True
+        with transaction(db):
+            db.execute("DELETE FROM login_failure WHERE username = ?", (username,))
+            audit.record("sign_in", actor=f"user:{user.username}", db=db, address=address)
+        target = request.args.get("next", "")
+        if not (target.startswith("/") and not target.startswith("//")):
+            target = url_for(HOME[user.role])
+        return redirect(target)
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=("POST",))
+def logout() -> Any:
+    form = LogoutForm()
+    if form.validate_on_submit() and current_user.is_authenticated:
+        audit.record("sign_out")
+        logout_user()
+        session.clear()
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/session")
+def session_info() -> Any:
+    """Who is signed in, and a fresh CSRF token: the cached crew shell asks this."""
+    if not current_user.is_authenticated:
+        return jsonify(signed_in=False, csrf_token=generate_csrf())
+    return jsonify(signed_in=True, username=current_user.username, role=current_user.role,
+                   airline=current_user.airline, csrf_token=generate_csrf())
+
+
+@bp.route("/password", methods=("GET", "POST"))
+def password() -> Any:
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        db = get_db()
+        row = db.execute("SELECT * FROM user WHERE id = ?", (current_user.id_number,)).fetchone()
+        if not check_password(row["password_hash"], form.current_password.data):
+            form.current_password.errors.append("That is not your current password.")
+        else:
+            with transaction(db):
+                set_password(row["id"], form.new_password.data, db=db)
+                audit.record("password_changed", db=db, subject=f"user:{row['username']}")
+            logout_user()
+            session.clear()
+            flash("Password changed. Every session was signed out; sign in again.")
+            return redirect(url_for("auth.login"))
+    return render_template("auth/password.html", form=form)
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """`Secure` on the session cookie whenever the request came over HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--airline", default=None, help="IATA code; required for crew and airline_security")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def create_user_command(username: str, role: str, airline: str | None, password: str) -> None:
+    """Create a user."""
+    try:
+        create_user(username, role, password, airline.upper() if airline else None)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {role} {username}.")
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    app.session_interface = SessionInterface()
+    app.permanent_session_lifetime = timedelta(hours=12)
+    app.cli.add_command(create_user_command)

@@ -1,0 +1,147 @@
+"""Administrator commands (DESIGN.md section 7): `flask --app crewreport ...`."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from . import audit, auth, keys
+from .db import get_db, init_db, now, transaction
+
+DEMO_USERS = (
+    ("demo-crew", "crew", "ZZ"),
+    ("demo-security", "airline_security", "ZZ"),
+    ("demo-officer", "border_force", None),
+    ("demo-admin", "admin", None),
+)
+
+
+def create_airline(code: str, name: str, *, with_key: bool = True) -> None:
+    db = get_db()
+    with transaction(db):
+        db.execute("INSERT INTO airline (code, name, created_at) VALUES (?, ?, ?)", (code, name, now()))
+        audit.record("airline_created", db=db, subject=f"airline:{code}", name=name)
+        if with_key:
+            keys.add_key(db, keys.airline_owner(code))
+
+
+@click.command("create-airline")
+@click.argument("code")
+@click.argument("name")
+@click.option("--no-key", is_flag=True, help="Do not make a security key for the airline.")
+@with_appcontext
+def create_airline_command(code: str, name: str, no_key: bool) -> None:
+    """Add airline CODE (IATA, two characters) with a security key pair."""
+    code = code.upper()
+    if len(code) != 2 or not code.isalnum():
+        raise click.ClickException("CODE is a two-character IATA airline code, like BA")
+    if get_db().execute("SELECT 1 FROM airline WHERE code = ?", (code,)).fetchone():
+        raise click.ClickException(f"airline {code} exists")
+    init_db()
+    keys.ensure_keys(get_db())
+    create_airline(code, name, with_key=not no_key)
+    click.echo(f"Created airline {code} ({name}){'' if no_key else ' with a security key'}.")
+
+
+@click.command("demo")
+@click.option("--password", default=None, help="One password for every demo user (default: random each).")
+@with_appcontext
+def demo_command(password: str | None) -> None:
+    """A demo store: airline ZZ with a security key, and one user per role.
+
+    Idempotent: existing data stays; the demo users get new passwords.
+    """
+    init_db()
+    db = get_db()
+    made = keys.ensure_keys(db)
+    if not db.execute("SELECT 1 FROM airline WHERE code = 'ZZ'").fetchone():
+        create_airline("ZZ", "Demo Airways")
+    click.echo("Demo sign-ins (http://127.0.0.1:5000/auth/login):")
+    for username, role, airline in DEMO_USERS:
+        # Fresh passwords each time, so they are printed and never stored in clear.
+        row = db.execute("SELECT id FROM user WHERE username = ?", (username,)).fetchone()
+        pw = password or secrets.token_urlsafe(9)
+        if row is None:
+            auth.create_user(username, role, pw, airline)
+        else:
+            with transaction(db):
+                auth.set_password(row["id"], pw, db=db)
+        click.echo(f"  {username:15} ({role}) password: {pw}")
+    if made:
+        click.echo(f"Made keys: {', '.join(made)}")
+
+
+@click.command("revoke-device")
+@click.argument("device_id")
+@with_appcontext
+def revoke_device_command(device_id: str) -> None:
+    """Revoke DEVICE_ID: its envelopes are refused from now on."""
+    db = get_db()
+    with transaction(db):
+        cur = db.execute("UPDATE device SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                         (now(), device_id))
+        if cur.rowcount:
+            audit.record("device_revoked", db=db, subject=f"device:{device_id}")
+    if not cur.rowcount:
+        exists = db.execute("SELECT 1 FROM device WHERE id = ?", (device_id,)).fetchone()
+        raise click.ClickException(f"device {device_id} is already revoked" if exists
+                                   else f"no device {device_id}")
+    click.echo(f"Revoked {device_id}.")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+@with_appcontext
+def serve_command(host: str, port: int, workers: int) -> None:
+    """Serve with gunicorn (the production server)."""
+    init_db()
+    try:
+        keys.keyring()
+    except keys.KeysUnavailable as exc:
+        click.echo(f"WARNING: intake will answer 503 until keys are fixed: {exc}", err=True)
+    env = dict(os.environ, CREWREPORT_INSTANCE=current_app.instance_path)
+    argv = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+            "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',  # no query strings
+            "--access-logfile", "-", "crewreport:create_app()"]
+    os.execve(sys.executable, argv, env)
+
+
+@click.command("send-test-report")
+@click.option("--url", default="http://127.0.0.1:5000", show_default=True)
+@click.option("--username", default="demo-crew", show_default=True,
+              help="A crew user to enroll a throwaway test device for.")
+@click.option("--password", required=True, prompt=True, hide_input=True)
+@click.option("--narrative", default="Test report: please ignore.", show_default=True)
+def send_test_report_command(url: str, username: str, password: str, narrative: str) -> None:
+    """Enroll a test device over HTTP and send one report built in Python."""
+    from .client import Client
+
+    client = Client(url)
+    client.sign_in(username, password)
+    client.enroll("send-test-report")
+    sta = (datetime.now(timezone.utc) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    env = client.envelope(
+        {"flight": f"{client.airline}1", "dep": "CDG", "arr": "LHR", "sta": sta, "urgency": "routine"},
+        {"observed_at": now(), "indicators": [], "people": [], "narrative": narrative,
+         "captain_informed": False, "reporter": {"crew_id": "TEST"}})
+    status, body = client.post_report(env)
+    if status not in (200, 201):
+        raise click.ClickException(f"{status}: {json.dumps(body)}")
+    receipt = client.verify_receipt(body)
+    click.echo(f"Delivered {receipt['id']}: reference {receipt['reference']} at {receipt['received_at']}.")
+
+
+def init_app(app: Flask) -> None:
+    for command in (create_airline_command, demo_command, revoke_device_command,
+                    serve_command, send_test_report_command, audit.verify_audit_command):
+        app.cli.add_command(command)

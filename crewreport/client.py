@@ -1,0 +1,83 @@
+"""A small crew-side client over real HTTP, in Python: what the tablet does,
+for `send-test-report`, the served-app tests and the benchmarks."""
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from . import envelope
+
+
+class Client:
+    def __init__(self, base_url: str) -> None:
+        self.base = base_url.rstrip("/")
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.device_key = ec.generate_private_key(ec.SECP256R1())
+        self.device_id = ""
+        self.airline = ""
+        self.recipients: list[dict[str, Any]] = []
+        self.receipt_key: dict[str, Any] = {}
+
+    def request(self, method: str, path: str, body: Any = None,
+                headers: dict[str, str] | None = None, form: dict[str, str] | None = None) -> tuple[int, Any]:
+        data, hdrs = None, dict(headers or {})
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+        elif body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.base + path, data=data, headers=hdrs, method=method)
+        try:
+            with self.opener.open(req, timeout=30) as resp:
+                status, raw, ctype = resp.status, resp.read(), resp.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as exc:
+            status, raw, ctype = exc.code, exc.read(), exc.headers.get("Content-Type", "")
+        return status, (json.loads(raw) if "json" in ctype else raw.decode("utf-8", "replace"))
+
+    def sign_in(self, username: str, password: str) -> None:
+        _, page = self.request("GET", "/auth/login")
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+        if not token:
+            raise RuntimeError("no CSRF token on the sign-in page")
+        self.request("POST", "/auth/login",
+                     form={"username": username, "password": password, "csrf_token": token.group(1)})
+        status, info = self.request("GET", "/auth/session")
+        if status != 200 or not info.get("signed_in"):
+            raise RuntimeError(f"sign-in as {username} failed")
+
+    def enroll(self, label: str = "test tablet") -> None:
+        _, info = self.request("GET", "/auth/session")
+        public = envelope.jwk_from_public_key(self.device_key.public_key())
+        status, body = self.request("POST", "/api/v1/devices", {"public_key": public, "label": label},
+                                    headers={"X-CSRFToken": info["csrf_token"]})
+        if status not in (200, 201):
+            raise RuntimeError(f"enrollment failed: {status} {body}")
+        self.device_id, self.airline = body["device_id"], body["airline"]
+        self.recipients, self.receipt_key = body["recipients"], body["receipt_key"]
+
+    def envelope(self, fields: dict[str, Any], body: dict[str, Any], report_id: str | None = None) -> dict[str, Any]:
+        header = {"v": 1, "id": report_id or str(uuid.uuid4()), "device": self.device_id,
+                  "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "rcpt": [r["kid"] for r in self.recipients], "airline": self.airline, **fields}
+        keys = [envelope.public_key_from_jwk(r["jwk"]) for r in self.recipients]
+        return envelope.build(header, body, keys, self.device_key)
+
+    def post_report(self, env: dict[str, Any]) -> tuple[int, Any]:
+        return self.request("POST", "/api/v1/reports", env)
+
+    def post_batch(self, envs: list[dict[str, Any]]) -> tuple[int, Any]:
+        return self.request("POST", "/api/v1/reports/batch", {"envelopes": envs})
+
+    def verify_receipt(self, answer: dict[str, Any]) -> dict[str, Any]:
+        return envelope.verify_receipt(answer, envelope.public_key_from_jwk(self.receipt_key["jwk"]))

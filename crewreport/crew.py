@@ -1,0 +1,139 @@
+"""The crew app: the PWA shell, its web app manifest and its service worker.
+
+The shell at `/` is the same for everyone and loads without signing in, so the
+service worker can precache it and start it offline. `/sw.js` is rendered with
+a CACHE_VERSION that is a content hash of every precached file, computed once
+per process: a deploy that changes any of them makes a new service worker,
+which installs a new cache and deletes the old ones on activate.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, render_template, send_from_directory
+
+from . import catalogue
+
+bp = Blueprint("crew", __name__)
+
+APP_NAME = "Cabin Notes"
+SHORT_NAME = "Notes"
+THEME_COLOR = "#2f4858"
+BACKGROUND_COLOR = "#f4f1ea"
+
+# Static files the shell needs, relative to the static folder. JS modules are
+# globbed so a new module is precached without editing this list.
+STATIC_GLOBS = ("css/crew.css", "js/*.js", "vendor/hpke.js", "vendor/idb.js", "icons/*.png", "icons/favicon.ico")
+SHELL_TEMPLATES = ("crew/index.html", "base.html")
+# Routes precached besides the static files (rendered by this blueprint).
+ROUTES = ("/", "/manifest.webmanifest", "/favicon.ico")
+
+
+def manifest_data() -> dict[str, Any]:
+    return {
+        "id": "/",
+        "name": APP_NAME,
+        "short_name": SHORT_NAME,
+        "description": "Notes for the cabin.",
+        "start_url": "/",
+        "scope": "/",
+        "display": "standalone",
+        "orientation": "any",
+        "background_color": BACKGROUND_COLOR,
+        "theme_color": THEME_COLOR,
+        "icons": [
+            {"src": "/static/icons/icon-192.png", "sizes": "192x192", "type": "image/png", "purpose": "any"},
+            {"src": "/static/icons/icon-512.png", "sizes": "512x512", "type": "image/png", "purpose": "any"},
+            {"src": "/static/icons/icon-maskable-512.png", "sizes": "512x512", "type": "image/png", "purpose": "maskable"},
+        ],
+    }
+
+
+def _static_files(app: Flask) -> list[Path]:
+    root = Path(app.static_folder or "static")
+    files: set[Path] = set()
+    for pattern in STATIC_GLOBS:
+        files.update(p for p in root.glob(pattern) if p.is_file())
+    return sorted(files)
+
+
+def _template_source(app: Flask, name: str) -> bytes:
+    try:
+        source, _, _ = app.jinja_loader.get_source(app.jinja_env, name)  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - a missing template hashes as empty
+        return b""
+    return source.encode("utf-8")
+
+
+def precache(app: Flask) -> tuple[str, list[str]]:
+    """(CACHE_VERSION, URLs to precache), computed once per app/process."""
+    cached = app.extensions.get("crew_precache")
+    if cached:
+        return cached
+    root = Path(app.static_folder or "static")
+    h = hashlib.sha256()
+    urls = list(ROUTES)
+    for path in _static_files(app):
+        rel = path.relative_to(root).as_posix()
+        urls.append(f"/static/{rel}")
+        h.update(b"file\0" + rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    for name in SHELL_TEMPLATES:
+        h.update(b"template\0" + name.encode() + b"\0" + hashlib.sha256(_template_source(app, name)).digest())
+    data = json.dumps(
+        {
+            "catalogue": catalogue.GROUPS,
+            "manifest": manifest_data(),
+            "hotline": app.config.get("HOTLINE"),
+            "landing": app.config.get("LANDING_WARNING_MINUTES"),
+        },
+        sort_keys=True,
+    )
+    h.update(b"data\0" + data.encode())
+    result = (h.hexdigest()[:16], urls)
+    app.extensions["crew_precache"] = result
+    return result
+
+
+@bp.get("/")
+def index() -> Response:
+    resp = Response(
+        render_template(
+            "crew/index.html",
+            app_name=APP_NAME,
+            groups=catalogue.GROUPS,
+            hotline=current_app.config.get("HOTLINE", ""),
+            landing_minutes=int(current_app.config.get("LANDING_WARNING_MINUTES", 30)),
+            theme_color=THEME_COLOR,
+        ),
+        mimetype="text/html",
+    )
+    # The shell holds nothing personal; the service worker keeps it.
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/manifest.webmanifest")
+def manifest() -> Response:
+    resp = Response(json.dumps(manifest_data(), indent=1), mimetype="application/manifest+json")
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/sw.js")
+def service_worker() -> Response:
+    version, urls = precache(current_app._get_current_object())  # type: ignore[attr-defined]
+    body = render_template("crew/sw.js", cache_version=version, precache_urls=urls)
+    resp = Response(body, mimetype="text/javascript")
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.headers["Service-Worker-Allowed"] = "/"
+    return resp
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    resp = send_from_directory(Path(current_app.static_folder or "static") / "icons", "favicon.ico", mimetype="image/x-icon")
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp

@@ -1,0 +1,144 @@
+"""The store: stdlib sqlite3, one connection per request on `g`.
+
+The schema is built from numbered migrations in `migrations/NNNN_name.sql`,
+applied in order inside one transaction each and tracked by
+`PRAGMA user_version`. Nothing here ever drops data: `init-db` on an existing
+store only applies the migrations it has not seen.
+"""
+from __future__ import annotations
+
+import re
+import sqlite3
+from datetime import datetime, timezone
+from importlib import resources
+from typing import Any, Iterator
+
+import click
+from flask import Flask, current_app, g
+
+MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """A connection with the pragmas every user of the store relies on."""
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # A receipt promises the report is on disk: FULL syncs the WAL on commit.
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    # Deleted reports (retention) are overwritten, not left in free pages.
+    conn.execute("PRAGMA secure_delete = ON")
+    return conn
+
+
+def get_db() -> sqlite3.Connection:
+    if "db" not in g:
+        g.db = connect(current_app.config["DATABASE"])
+    return g.db
+
+
+def close_db(e: BaseException | None = None) -> None:
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+class transaction:
+    """`with transaction(db):` — BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error.
+
+    IMMEDIATE takes the write lock up front, so two requests racing on the same
+    report id serialise here instead of failing half-way with SQLITE_BUSY.
+    """
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        else:
+            self.db.execute("ROLLBACK")
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(number, name, sql) for every migration shipped in the package, in order."""
+    found = []
+    for entry in resources.files("crewreport.migrations").iterdir():
+        m = MIGRATION_NAME.match(entry.name)
+        if m:
+            found.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if numbers != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migrations must be numbered 1..n without gaps, got {numbers}")
+    return found
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply the migrations the store has not seen yet; return their names."""
+    applied = []
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    known = migrations()
+    if current > len(known):
+        raise RuntimeError(
+            f"store is at schema version {current}, newer than this code ({len(known)})"
+        )
+    for number, name, sql in known[current:]:
+        # executescript would COMMIT first; run the statements in our own transaction.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in split_sql(sql):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+def split_sql(script: str) -> Iterator[str]:
+    """Statements of a migration, respecting trigger bodies (BEGIN ... END;)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--") and not buf.strip():
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                yield buf.strip()
+            buf = ""
+    if buf.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {buf[:80]!r}")
+
+
+def init_db() -> list[str]:
+    return migrate(get_db())
+
+
+def now() -> str:
+    """The store's one time format: RFC 3339 UTC with a Z, seconds precision."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@click.command("init-db")
+def init_db_command() -> None:
+    """Create the store or bring it up to date. Never destroys data."""
+    applied = init_db()
+    version = get_db().execute("PRAGMA user_version").fetchone()[0]
+    if applied:
+        click.echo(f"Applied {', '.join(applied)}; schema version {version}.")
+    else:
+        click.echo(f"Store is up to date (schema version {version}).")
+
+
+def init_app(app: Flask) -> None:
+    app.teardown_appcontext(close_db)
+    app.cli.add_command(init_db_command)

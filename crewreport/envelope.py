@@ -1,0 +1,284 @@
+"""Report envelopes, version 1 (DESIGN.md section 3): build, verify, open.
+
+Pure functions over `cryptography`; no Flask. The intake, the tests, the
+benchmarks and the `send-test-report` command all use this one module.
+
+Protocol notes, because the details matter:
+
+* `protected` is base64url of the header's UTF-8 JSON bytes, and those exact
+  bytes are what the signature and the HPKE `info` bind. We never re-serialise
+  a received header: we verify and hash the bytes as sent.
+* The signature is ECDSA P-256 / SHA-256 over the ASCII string
+  `protected "." sealed[0] "." sealed[1] ...`, raw `r || s` (64 bytes) as
+  WebCrypto produces it; `cryptography` wants DER, so we convert.
+* Each `sealed[i]` is single-shot HPKE base mode (DHKEM(P-256, HKDF-SHA256),
+  HKDF-SHA256, AES-256-GCM) to the key `rcpt[i]`, output `enc || ct`, empty
+  aad, and `info = "crewreport/v1:" + b64u(SHA-256(header bytes))`. Binding the
+  header through `info` means a sealed body cannot be moved under another
+  header (another flight, another device) and still open.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, hpke
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+VERSION = 1
+SUITE = hpke.Suite(hpke.KEM.P256, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+INFO_PREFIX = "crewreport/v1:"
+ENC_LEN = 65  # uncompressed P-256 point
+TAG_LEN = 16
+SIGNATURE_LEN = 64
+
+# The header fields of version 1 and the JSON type each must have.
+HEADER_TYPES: dict[str, type] = {
+    "v": int, "id": str, "device": str, "created": str, "rcpt": list,
+    "airline": str, "flight": str, "dep": str, "arr": str, "sta": str, "urgency": str,
+}
+
+
+class EnvelopeError(Exception):
+    """An envelope refused with one of the API's error codes."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# -- encodings ---------------------------------------------------------------
+
+def b64u_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64u_decode(text: str) -> bytes:
+    """Strict base64url without padding: anything else is a ValueError."""
+    if not isinstance(text, str) or any(c in text for c in "=+/ \n\r\t"):
+        raise ValueError("not base64url")
+    if len(text) % 4 == 1:
+        raise ValueError("not base64url")
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
+        raise ValueError("not base64url") from exc
+    return raw
+
+
+def canonical_json(value: Any) -> str:
+    """The canonical form the receipt's `envelope_sha256` is computed over."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def envelope_sha256(envelope: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(envelope).encode("utf-8")).hexdigest()
+
+
+# -- keys as JWK ---------------------------------------------------------------
+
+def _coordinate(jwk: Mapping[str, Any], name: str) -> int:
+    value = jwk.get(name)
+    raw = b64u_decode(value) if isinstance(value, str) else b""
+    if len(raw) != 32:
+        raise ValueError(f"JWK '{name}' must be 32 bytes of base64url")
+    return int.from_bytes(raw, "big")
+
+
+def public_key_from_jwk(jwk: Any) -> ec.EllipticCurvePublicKey:
+    """A P-256 public key from a JWK; ValueError for anything else (incl. off-curve)."""
+    if not isinstance(jwk, Mapping) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
+        raise ValueError("key must be a JWK with kty EC and crv P-256")
+    if "d" in jwk:
+        raise ValueError("a public JWK must not contain the private 'd'")
+    numbers = ec.EllipticCurvePublicNumbers(_coordinate(jwk, "x"), _coordinate(jwk, "y"), ec.SECP256R1())
+    return numbers.public_key()  # raises ValueError when the point is not on the curve
+
+
+def private_key_from_jwk(jwk: Mapping[str, Any]) -> ec.EllipticCurvePrivateKey:
+    d = _coordinate(jwk, "d")
+    key = ec.derive_private_key(d, ec.SECP256R1())
+    if jwk_from_public_key(key.public_key()) != public_jwk_members(jwk):
+        raise ValueError("JWK 'd' does not match 'x' and 'y'")
+    return key
+
+
+def jwk_from_public_key(key: ec.EllipticCurvePublicKey) -> dict[str, str]:
+    numbers = key.public_numbers()
+    return {
+        "kty": "EC",
+        "crv": "P-256",
+        "x": b64u_encode(numbers.x.to_bytes(32, "big")),
+        "y": b64u_encode(numbers.y.to_bytes(32, "big")),
+    }
+
+
+def public_jwk_members(jwk: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: jwk[k] for k in ("kty", "crv", "x", "y")}
+
+
+def thumbprint(jwk: Mapping[str, Any]) -> str:
+    """RFC 7638 JWK thumbprint, SHA-256, base64url: the `kid` of every key."""
+    required = json.dumps(public_jwk_members(jwk), sort_keys=True, separators=(",", ":"))
+    return b64u_encode(hashlib.sha256(required.encode("ascii")).digest())
+
+
+# -- signatures ------------------------------------------------------------------
+
+def sign_raw(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
+    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def verify_raw(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -> bool:
+    if len(signature) != SIGNATURE_LEN:
+        return False
+    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+    try:
+        key.verify(der, data, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+# -- envelopes ---------------------------------------------------------------------
+
+def hpke_info(header_bytes: bytes) -> bytes:
+    return (INFO_PREFIX + b64u_encode(hashlib.sha256(header_bytes).digest())).encode("ascii")
+
+
+def signing_input(protected: str, sealed: Sequence[str]) -> bytes:
+    return ".".join([protected, *sealed]).encode("ascii")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """An envelope whose structure is sound; nothing about it is trusted yet."""
+
+    envelope: Mapping[str, Any]
+    header_bytes: bytes
+    header: dict[str, Any]
+    sealed: tuple[bytes, ...]
+    signature: bytes
+
+    @property
+    def signing_input(self) -> bytes:
+        return signing_input(self.envelope["protected"], self.envelope["sealed"])
+
+
+def _malformed(message: str) -> EnvelopeError:
+    return EnvelopeError("malformed", message)
+
+
+def parse(envelope: Any) -> Parsed:
+    """Structure checks: `malformed`, then `unsupported_version` (DESIGN order)."""
+    if not isinstance(envelope, Mapping):
+        raise _malformed("The envelope must be a JSON object.")
+    if set(envelope) != {"protected", "sealed", "signature"}:
+        raise _malformed("The envelope must have exactly 'protected', 'sealed' and 'signature'.")
+    protected, sealed, signature = envelope["protected"], envelope["sealed"], envelope["signature"]
+    if not isinstance(protected, str) or not isinstance(signature, str):
+        raise _malformed("'protected' and 'signature' must be strings.")
+    if not isinstance(sealed, list) or not sealed or not all(isinstance(s, str) for s in sealed):
+        raise _malformed("'sealed' must be a non-empty list of strings.")
+    try:
+        header_bytes = b64u_decode(protected)
+        sealed_raw = tuple(b64u_decode(s) for s in sealed)
+        signature_raw = b64u_decode(signature)
+    except ValueError:
+        raise _malformed("A field is not valid base64url (no padding).") from None
+    try:
+        header = json.loads(header_bytes.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise _malformed("The header is not UTF-8 JSON.") from None
+    if not isinstance(header, dict):
+        raise _malformed("The header must be a JSON object.")
+    if "v" not in header:
+        raise _malformed("The header lacks 'v'.")
+    if header["v"] != VERSION or isinstance(header["v"], bool):
+        raise EnvelopeError("unsupported_version", f"Envelope version {header['v']!r} is not supported; this service accepts version 1.")
+    missing = [k for k in HEADER_TYPES if k not in header]
+    if missing:
+        raise _malformed(f"The header lacks {', '.join(missing)}.")
+    extra = sorted(set(header) - set(HEADER_TYPES))
+    if extra:
+        raise _malformed(f"The header has unknown fields: {', '.join(extra)}.")
+    for name, kind in HEADER_TYPES.items():
+        if not isinstance(header[name], kind) or isinstance(header[name], bool):
+            raise _malformed(f"Header field '{name}' has the wrong type.")
+    rcpt = header["rcpt"]
+    if not rcpt or not all(isinstance(k, str) for k in rcpt):
+        raise _malformed("'rcpt' must be a non-empty list of key ids.")
+    if len(set(rcpt)) != len(rcpt):
+        raise _malformed("'rcpt' names a key twice.")
+    if len(sealed) != len(rcpt):
+        raise _malformed("'sealed' must have one entry per 'rcpt' key, in the same order.")
+    return Parsed(envelope, header_bytes, header, sealed_raw, signature_raw)
+
+
+def verify_signature(parsed: Parsed, device_key: ec.EllipticCurvePublicKey) -> None:
+    if len(parsed.signature) != SIGNATURE_LEN:
+        raise EnvelopeError("bad_signature", "The signature must be 64 bytes (r || s).")
+    if not verify_raw(device_key, parsed.signature, parsed.signing_input):
+        raise EnvelopeError("bad_signature", "The signature does not match this device's key.")
+
+
+def open_sealed(parsed: Parsed, index: int, private_key: ec.EllipticCurvePrivateKey) -> bytes:
+    """Open `sealed[index]` with that recipient's private key."""
+    try:
+        return SUITE.decrypt(parsed.sealed[index], private_key, info=hpke_info(parsed.header_bytes))
+    except (InvalidTag, ValueError):
+        raise EnvelopeError("undecryptable", "The sealed report could not be opened with the recipient key.") from None
+
+
+def open_body(parsed: Parsed, index: int, private_key: ec.EllipticCurvePrivateKey) -> Any:
+    """Open and parse the body JSON; a body that is not JSON is `invalid_report`."""
+    plaintext = open_sealed(parsed, index, private_key)
+    try:
+        return json.loads(plaintext.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise EnvelopeError("invalid_report", "The report body is not UTF-8 JSON.") from None
+
+
+def build(header: Mapping[str, Any], body: Mapping[str, Any],
+          recipients: Sequence[ec.EllipticCurvePublicKey],
+          device_key: ec.EllipticCurvePrivateKey) -> dict[str, Any]:
+    """Seal `body` once per recipient (in `header['rcpt']` order) and sign.
+
+    The same steps as the browser's envelope.js, for tests, benchmarks and the
+    `send-test-report` command.
+    """
+    header_bytes = json.dumps(dict(header), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    plaintext = json.dumps(dict(body), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    info = hpke_info(header_bytes)
+    protected = b64u_encode(header_bytes)
+    sealed = [b64u_encode(SUITE.encrypt(plaintext, key, info=info)) for key in recipients]
+    signature = sign_raw(device_key, signing_input(protected, sealed))
+    return {"protected": protected, "sealed": sealed, "signature": b64u_encode(signature)}
+
+
+# -- receipts ------------------------------------------------------------------------
+
+def sign_receipt(payload: Mapping[str, Any], key: ec.EllipticCurvePrivateKey) -> dict[str, str]:
+    receipt = b64u_encode(json.dumps(dict(payload), separators=(",", ":")).encode("utf-8"))
+    return {"receipt": receipt, "signature": b64u_encode(sign_raw(key, receipt.encode("ascii")))}
+
+
+def verify_receipt(answer: Mapping[str, Any], key: ec.EllipticCurvePublicKey) -> dict[str, Any]:
+    """The receipt's content if its signature verifies; ValueError otherwise."""
+    receipt, signature = answer.get("receipt"), answer.get("signature")
+    if not isinstance(receipt, str) or not isinstance(signature, str):
+        raise ValueError("not a receipt answer")
+    if not verify_raw(key, b64u_decode(signature), receipt.encode("ascii")):
+        raise ValueError("receipt signature does not verify")
+    return json.loads(b64u_decode(receipt))

@@ -1,0 +1,139 @@
+"""The one place that accepts an envelope.
+
+Order of checks (DESIGN.md section 3, fixed): structure (`malformed`),
+version, device, signature, recipients, HPKE open of the Border Force copy,
+header values and body schema; then store and sign the receipt in one
+durable transaction. The body is opened only to validate it: the plaintext is
+dropped at the end of this function and never written anywhere.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from . import audit, envelope, keys, report
+from .db import now, transaction
+from .envelope import EnvelopeError
+
+log = logging.getLogger(__name__)
+
+# Reference alphabet: no 0/O, 1/I/L, 5/S, 2/Z, 8/B — easy to read over a radio.
+REFERENCE_ALPHABET = "3469ACDEFGHJKMNPQRTUVWXY"
+
+STATUS = {
+    "malformed": 400, "too_large": 413, "unsupported_version": 400, "unknown_device": 401,
+    "revoked_device": 403, "bad_signature": 401, "unknown_recipient": 422,
+    "undecryptable": 422, "invalid_report": 422, "conflict": 409, "rate_limited": 429,
+}
+
+
+@dataclass
+class Outcome:
+    status: int
+    body: dict[str, Any]
+
+
+def error(code: str, message: str) -> Outcome:
+    return Outcome(STATUS[code], {"error": {"code": code, "message": message}})
+
+
+def new_reference() -> str:
+    chars = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+    return f"{chars[:3]}-{chars[3:]}"
+
+
+def accept(db: sqlite3.Connection, ring: keys.Keyring, env: Any, size: int,
+           max_bytes: int) -> Outcome:
+    """Check, store and receipt one envelope; never raises for bad input."""
+    device_id = None
+    try:
+        if size > max_bytes:
+            raise EnvelopeError("too_large", f"An envelope may be at most {max_bytes // 1024} KiB.")
+        parsed = envelope.parse(env)
+        device_id = parsed.header["device"]
+        device = db.execute("SELECT * FROM device WHERE id = ?", (device_id,)).fetchone()
+        if device is None:
+            raise EnvelopeError("unknown_device", "This device is not enrolled. Sign in on the ground to enroll it.")
+        envelope.verify_signature(parsed, envelope.public_key_from_jwk(json.loads(device["public_jwk"])))
+        if device["revoked_at"]:
+            raise EnvelopeError("revoked_device", "This device was revoked by the airline. Tell the captain or call the 24-hour line.")
+        check_recipients(ring, parsed.header["rcpt"], device["airline"])
+        body = envelope.open_body(parsed, 0, ring.private[parsed.header["rcpt"][0]])
+        report.validate_header(parsed.header, device["airline"])
+        report.validate_body(body)
+        del body  # validated; the plaintext goes no further
+        return store(db, ring, parsed, device)
+    except EnvelopeError as exc:
+        audit.record("intake_rejected", actor=f"device:{device_id}" if device_id else "anonymous",
+                     db=db, code=exc.code, size=size)
+        return error(exc.code, exc.message)
+
+
+def check_recipients(ring: keys.Keyring, rcpt: list[str], airline: str) -> None:
+    """`rcpt[0]` a Border Force key; any other a key of the device's airline.
+
+    Retired keys still count: a tablet that cached them before a rotation may
+    still be flying, and we keep those private keys to open what it sends.
+    """
+    if not ring.is_border_force(rcpt[0]):
+        raise EnvelopeError("unknown_recipient", "The first recipient must be the Border Force key; refresh the tablet's keys.")
+    for kid in rcpt[1:]:
+        if ring.owner.get(kid) != keys.airline_owner(airline):
+            raise EnvelopeError("unknown_recipient", "A recipient key is not one of this airline's keys.")
+
+
+def store(db: sqlite3.Connection, ring: keys.Keyring, parsed: envelope.Parsed,
+          device: sqlite3.Row) -> Outcome:
+    """Insert once, or answer a repeat; the write lock makes concurrent
+    duplicates queue here, and the primary key backs it up."""
+    header = parsed.header
+    digest = envelope.envelope_sha256(parsed.envelope)
+    with transaction(db):
+        existing = db.execute("SELECT envelope_sha256, receipt, receipt_signature FROM report WHERE id = ?",
+                              (header["id"],)).fetchone()
+        if existing is not None and existing["envelope_sha256"] == digest:
+            return Outcome(200, {"receipt": existing["receipt"], "signature": existing["receipt_signature"]})
+        if existing is not None:
+            audit.record("intake_rejected", actor=f"device:{device['id']}", db=db,
+                         subject=f"report:{header['id']}", code="conflict")
+            return error("conflict", "A different report with this id was already received.")
+        received_at = now()
+        for _ in range(10):
+            reference = new_reference()
+            if not db.execute("SELECT 1 FROM report WHERE reference = ?", (reference,)).fetchone():
+                break
+        answer = envelope.sign_receipt(
+            {"id": header["id"], "reference": reference, "received_at": received_at,
+             "envelope_sha256": digest},
+            ring.current_key(keys.RECEIPT))
+        db.execute(
+            "INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"
+            " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"
+            " receipt_signature, status_changed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (header["id"], reference, device["id"], header["airline"], header["flight"],
+             header["dep"], header["arr"], header["sta"], header["urgency"],
+             report.URGENCY_RANK[header["urgency"]], header["created"], json.dumps(header["rcpt"]),
+             envelope.canonical_json(parsed.envelope), digest, received_at,
+             answer["receipt"], answer["signature"], received_at))
+        db.execute("UPDATE device SET last_seen_at = ? WHERE id = ?", (received_at, device["id"]))
+        audit.record("report_received", actor=f"device:{device['id']}", db=db,
+                     subject=f"report:{header['id']}", reference=reference)
+    return Outcome(201, answer)
+
+
+def rate_limited(db: sqlite3.Connection, client: str, limit: int) -> bool:
+    """Count this request against the client's minute; True when over."""
+    minute = now()[:16]
+    with transaction(db):
+        db.execute("DELETE FROM intake_window WHERE minute < ?", (minute,))
+        db.execute(
+            "INSERT INTO intake_window (client, minute, count) VALUES (?, ?, 1)"
+            " ON CONFLICT (client, minute) DO UPDATE SET count = count + 1", (client, minute))
+        count = db.execute("SELECT count FROM intake_window WHERE client = ? AND minute = ?",
+                           (client, minute)).fetchone()[0]
+    return count > limit

@@ -1,0 +1,159 @@
+"""What a report may contain: the cleartext header's values and the sealed
+body's schema (DESIGN.md section 3). The browser's form.js mirrors these
+rules; anything outside them is `invalid_report`.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
+
+from .catalogue import CODES
+from .envelope import EnvelopeError
+
+URGENCIES = ("immediate", "priority", "routine")  # rank = index
+URGENCY_RANK = {u: i for i, u in enumerate(URGENCIES)}
+ROLES = ("possible_victim", "possible_trafficker", "companion", "other")
+SEXES = ("female", "male", "unknown")
+AGE_RANGES = ("under_12", "12_17", "18_24", "25_39", "40_59", "60_plus", "unknown")
+CHILD_AGE_RANGES = ("under_12", "12_17")
+DOCUMENTS_HELD_BY = ("self", "companion", "other", "unknown")
+PHASES = ("boarding", "taxi", "cruise", "descent", "other")
+
+AIRLINE = re.compile(r"^[A-Z0-9]{2}$")
+FLIGHT = re.compile(r"^[A-Z0-9]{2}[0-9]{1,4}[A-Z]?$")
+AIRPORT = re.compile(r"^[A-Z]{3}$")
+SEAT = re.compile(r"^[0-9]{1,3}[A-K]$")
+UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
+STA_WINDOW = timedelta(hours=48)
+
+LIMITS = {"narrative": 5000, "description": 500, "people": 20, "indicators": 60,
+          "languages": 10, "language": 40, "crew_id": 32, "name": 100}
+
+REQUIRED = {"observed_at", "indicators", "people", "narrative", "captain_informed", "reporter"}
+OPTIONAL = {"languages", "documents_held_by", "phase_of_flight", "share_identity_with_airline"}
+
+
+class Invalid(EnvelopeError):
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid_report", message)
+
+
+def parse_time(value: str, *, utc_z: bool = False) -> datetime:
+    """RFC 3339 to an aware datetime; `utc_z` insists on the header's form."""
+    if not isinstance(value, str) or not (UTC_Z if utc_z else RFC3339).match(value):
+        raise ValueError(value)
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def validate_header(header: Mapping[str, Any], device_airline: str) -> None:
+    """Values of the cleartext header (types were checked by envelope.parse)."""
+    try:
+        uuid_value = uuid.UUID(header["id"])
+    except ValueError:
+        raise Invalid("The report id must be a UUID.") from None
+    if uuid_value.version != 4 or str(uuid_value) != header["id"]:
+        raise Invalid("The report id must be a lower-case UUID version 4.")
+    if header["airline"] != device_airline:
+        raise Invalid(f"This device belongs to airline {device_airline}; the report says {header['airline']}.")
+    if not FLIGHT.match(header["flight"]):
+        raise Invalid("The flight must look like BA75 (airline code and number).")
+    for name in ("dep", "arr"):
+        if not AIRPORT.match(header[name]):
+            raise Invalid(f"'{name}' must be a three-letter IATA airport code.")
+    if header["dep"] == header["arr"]:
+        raise Invalid("Departure and arrival airports must differ.")
+    try:
+        created = parse_time(header["created"], utc_z=True)
+        sta = parse_time(header["sta"], utc_z=True)
+    except ValueError:
+        raise Invalid("'created' and 'sta' must be UTC times like 2026-12-01T14:35:00Z.") from None
+    if abs(sta - created) > STA_WINDOW:
+        raise Invalid("The scheduled arrival must be within 48 hours of when the report was made.")
+    if header["urgency"] not in URGENCY_RANK:
+        raise Invalid("Urgency must be routine, priority or immediate.")
+
+
+def _text(value: Any, name: str, limit: int) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid(f"'{name}' must be non-empty text.")
+    if len(value) > limit:
+        raise Invalid(f"'{name}' must be at most {limit} characters.")
+
+
+def _choice(value: Any, name: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed or not isinstance(value, str):
+        raise Invalid(f"'{name}' must be one of {', '.join(allowed)}.")
+
+
+def _bool(value: Any, name: str) -> None:
+    if not isinstance(value, bool):
+        raise Invalid(f"'{name}' must be true or false.")
+
+
+def _keys(obj: Any, name: str, required: set[str], optional: set[str]) -> None:
+    if not isinstance(obj, dict):
+        raise Invalid(f"'{name}' must be an object.")
+    missing = required - set(obj)
+    if missing:
+        raise Invalid(f"'{name}' lacks {', '.join(sorted(missing))}.")
+    extra = set(obj) - required - optional
+    if extra:
+        raise Invalid(f"'{name}' has unknown fields: {', '.join(sorted(extra))}.")
+
+
+def validate_body(body: Any) -> None:
+    """The sealed report body, checked after opening it at intake."""
+    _keys(body, "report", REQUIRED, OPTIONAL)
+    try:
+        parse_time(body["observed_at"])
+    except ValueError:
+        raise Invalid("'observed_at' must be an RFC 3339 time.") from None
+    indicators = body["indicators"]
+    if not isinstance(indicators, list) or len(indicators) > LIMITS["indicators"]:
+        raise Invalid("'indicators' must be a list of catalogue codes.")
+    if len(set(map(str, indicators))) != len(indicators):
+        raise Invalid("'indicators' lists a code twice.")
+    unknown = [c for c in indicators if not isinstance(c, str) or c not in CODES]
+    if unknown:
+        raise Invalid(f"Unknown indicator code: {unknown[0]!s:.40}.")
+    people = body["people"]
+    if not isinstance(people, list) or len(people) > LIMITS["people"]:
+        raise Invalid(f"'people' must be a list of at most {LIMITS['people']}.")
+    for person in people:
+        _keys(person, "person", {"role"}, {"seat", "sex", "age_range", "description"})
+        _choice(person["role"], "role", ROLES)
+        if "seat" in person and (not isinstance(person["seat"], str) or not SEAT.match(person["seat"])):
+            raise Invalid("A seat must look like 32B.")
+        if "sex" in person:
+            _choice(person["sex"], "sex", SEXES)
+        if "age_range" in person:
+            _choice(person["age_range"], "age_range", AGE_RANGES)
+        if "description" in person:
+            _text(person["description"], "description", LIMITS["description"])
+    _text(body["narrative"], "narrative", LIMITS["narrative"])
+    _bool(body["captain_informed"], "captain_informed")
+    reporter = body["reporter"]
+    _keys(reporter, "reporter", {"crew_id"}, {"name"})
+    _text(reporter["crew_id"], "crew_id", LIMITS["crew_id"])
+    if "name" in reporter:
+        _text(reporter["name"], "name", LIMITS["name"])
+    if "languages" in body:
+        langs = body["languages"]
+        if not isinstance(langs, list) or len(langs) > LIMITS["languages"]:
+            raise Invalid(f"'languages' must be a list of at most {LIMITS['languages']}.")
+        for lang in langs:
+            _text(lang, "language", LIMITS["language"])
+    if "documents_held_by" in body:
+        _choice(body["documents_held_by"], "documents_held_by", DOCUMENTS_HELD_BY)
+    if "phase_of_flight" in body:
+        _choice(body["phase_of_flight"], "phase_of_flight", PHASES)
+    if "share_identity_with_airline" in body:
+        _bool(body["share_identity_with_airline"], "share_identity_with_airline")
+
+
+def involves_child(body: Mapping[str, Any]) -> bool:
+    """For the NRM prompt sheet: any person in a child's age range."""
+    return any(p.get("age_range") in CHILD_AGE_RANGES for p in body.get("people", []))

@@ -1,0 +1,514 @@
+// Wires the crew app together: service worker, enrollment, form, drafts,
+// outbox view, delivery triggers, landing banner, discretion.
+import { uuid4, rfc3339 } from "./b64.js";
+import { buildEnvelope } from "./envelope.js";
+import { getDevice, getSigningKey, fetchSession, enroll, forgetDevice } from "./device.js";
+import { enqueue, listReports, deliver, DeliveryScheduler, Backoff, CHANNEL_NAME } from "./outbox.js";
+import { saveDraft, loadDraft, wipeDraft } from "./drafts.js";
+import { validateReport, readForm, fillForm, showErrors, clearErrors, resetReport, toUtcInput, charCount, FLIGHT_FIELDS } from "./form.js";
+
+const $ = (sel) => document.querySelector(sel);
+const root = $("#crew-app");
+const form = $("#report-form");
+const HOTLINE = root.dataset.hotline || "";
+const LANDING_MINUTES = Number(root.dataset.landingMinutes || 30);
+const FLIGHT_KEY = "cabin-notes-flight";
+const REENROLL_KEY = "cabin-notes-reenroll";
+const testConfig = window.__CABIN_NOTES_CONFIG || {};
+
+const codes = [...form.querySelectorAll('input[name="indicators"]')].map((el) => el.value);
+let device = null;
+
+// ---------- small helpers ----------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("data-")) node.setAttribute(k, v);
+    else node[k] = v;
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+function formatDuration(ms) {
+  const mins = Math.round(Math.abs(ms) / 60000);
+  const h = Math.floor(mins / 60);
+  const m = mins % 60;
+  return h ? `${h} h ${String(m).padStart(2, "0")} min` : `${m} min`;
+}
+
+function timeToSta(sta, now = Date.now()) {
+  const ms = Date.parse(sta) - now;
+  if (Number.isNaN(ms)) return "";
+  return ms >= 0 ? `Lands in ${formatDuration(ms)}` : `Landed ${formatDuration(ms)} ago`;
+}
+
+function utcClock(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? "" : `${d.toISOString().slice(11, 16)} UTC`;
+}
+
+function setStatus(text, kind = "") {
+  const p = $("#form-status");
+  p.textContent = text;
+  p.className = "form-status" + (kind ? ` form-status-${kind}` : "");
+}
+
+// ---------- service worker and updates ----------
+
+let reloadRequested = false;
+
+async function setupServiceWorker() {
+  if (!("serviceWorker" in navigator)) return null;
+  try {
+    const reg = await navigator.serviceWorker.register("/sw.js", { scope: "/", type: "module", updateViaCache: "none" });
+    const offerUpdate = () => {
+      if (reg.waiting && navigator.serviceWorker.controller) $("#update-banner").hidden = false;
+    };
+    offerUpdate();
+    reg.addEventListener("updatefound", () => {
+      const worker = reg.installing;
+      if (worker) worker.addEventListener("statechange", () => worker.state === "installed" && offerUpdate());
+    });
+    navigator.serviceWorker.addEventListener("controllerchange", () => {
+      if (reloadRequested) location.reload();
+    });
+    $("#reload-button").addEventListener("click", async () => {
+      await saveDraftNow();
+      reloadRequested = true;
+      if (reg.waiting) reg.waiting.postMessage({ type: "skip-waiting" });
+      else location.reload();
+    });
+    return reg;
+  } catch (err) {
+    return null;
+  }
+}
+
+async function requestBackgroundSync() {
+  try {
+    const reg = await navigator.serviceWorker?.getRegistration("/");
+    if (reg && reg.sync) await reg.sync.register("outbox");
+  } catch (err) {
+    /* Background Sync is optional; the timer covers it */
+  }
+}
+
+// ---------- enrollment ----------
+
+function showDevice(state, message, { signIn = false, reenroll = false } = {}) {
+  const box = $("#device-status");
+  box.dataset.enrolled = state === "enrolled" ? "true" : "false";
+  box.dataset.state = state;
+  $("#device-message").textContent = message;
+  $("#sign-in-link").hidden = !signIn;
+  $("#reenroll-button").hidden = !reenroll;
+  $("#device-actions").hidden = !(signIn || reenroll);
+}
+
+function describeEnrolled(d) {
+  return `This tablet is set up for airline ${d.airline}. Notes can be written offline.`;
+}
+
+async function refreshDevice({ allowReenroll = false } = {}) {
+  try {
+    device = await getDevice();
+  } catch (err) {
+    showDevice("error", "This browser's storage is not available, so notes cannot be kept here. Check that private browsing is off.");
+    return;
+  }
+  if (device && !device.revoked) {
+    showDevice("enrolled", describeEnrolled(device));
+    return;
+  }
+  if (device && device.revoked && !allowReenroll && !localStorage.getItem(REENROLL_KEY)) {
+    showDevice(
+      "revoked",
+      "This tablet can no longer send notes: its registration was withdrawn. Speak to your airline's security team, then set it up again.",
+      { reenroll: true }
+    );
+    return;
+  }
+  let session;
+  try {
+    session = await fetchSession();
+  } catch (err) {
+    showDevice("offline", "This tablet is not set up yet. Connect to the internet and sign in to set it up.", { signIn: true });
+    return;
+  }
+  if (!session.signed_in) {
+    showDevice("signed-out", "This tablet is not set up yet. Sign in once, while online, to set it up.", { signIn: true });
+    return;
+  }
+  if (session.role !== "crew") {
+    showDevice("wrong-role", `You are signed in as ${session.username}, which is not a cabin crew account. Sign in with a crew account to set up this tablet.`, { signIn: true });
+    return;
+  }
+  showDevice("enrolling", "Setting up this tablet…");
+  try {
+    if (device) await forgetDevice();
+    device = await enroll(session);
+    localStorage.removeItem(REENROLL_KEY);
+    if (!$("#f-crew-id").value && session.username) $("#f-crew-id").placeholder = session.username;
+    showDevice("enrolled", describeEnrolled(device));
+    scheduler.run("enrolled");
+  } catch (err) {
+    device = null;
+    showDevice("error", `This tablet could not be set up: ${err.message}`, { signIn: err.code === "unauthenticated" || err.code === "http_401" });
+  }
+}
+
+async function reenroll() {
+  let session = null;
+  try {
+    session = await fetchSession();
+  } catch (err) {
+    showDevice("revoked", "Connect to the internet to set up this tablet again.", { reenroll: true });
+    return;
+  }
+  if (!session.signed_in || session.role !== "crew") {
+    localStorage.setItem(REENROLL_KEY, "1");
+    location.assign("/auth/login?next=/");
+    return;
+  }
+  await refreshDevice({ allowReenroll: true });
+}
+
+// ---------- people rows ----------
+
+let personSeq = 0;
+
+function addPersonRow() {
+  const frag = $("#person-template").content.cloneNode(true);
+  const row = frag.querySelector("[data-person]");
+  const n = ++personSeq;
+  for (const label of row.querySelectorAll("label[data-for]")) {
+    const name = label.dataset.for;
+    const input = row.querySelector(`[name="${name}"]`);
+    input.id = `p${n}-${name}`;
+    label.htmlFor = input.id;
+  }
+  row.querySelector(".remove-person").addEventListener("click", () => {
+    row.remove();
+    numberPeople();
+    scheduleDraftSave();
+    $("#add-person").focus();
+  });
+  $("#people").append(row);
+  numberPeople();
+  return row;
+}
+
+function numberPeople() {
+  [...document.querySelectorAll("[data-person]")].forEach((row, i) => {
+    row.querySelector(".person-number").textContent = String(i + 1);
+  });
+}
+
+// ---------- drafts ----------
+
+let draftTimer = null;
+let draftDirty = false;
+
+function hasContent(values) {
+  return !!(values.narrative.trim() || values.indicators.length || values.people.length);
+}
+
+async function saveDraftNow() {
+  clearTimeout(draftTimer);
+  draftTimer = null;
+  if (!draftDirty) return;
+  draftDirty = false;
+  const values = readForm(form);
+  try {
+    if (hasContent(values)) await saveDraft(values);
+    else await wipeDraft();
+  } catch (err) {
+    /* autosave is best effort; the form itself is untouched */
+  }
+}
+
+function scheduleDraftSave() {
+  draftDirty = true;
+  clearTimeout(draftTimer);
+  draftTimer = setTimeout(saveDraftNow, 600);
+}
+
+function rememberFlight(values) {
+  const keep = {};
+  for (const name of FLIGHT_FIELDS) keep[name] = values[name] || "";
+  try {
+    localStorage.setItem(FLIGHT_KEY, JSON.stringify(keep));
+  } catch (err) {
+    /* not essential */
+  }
+}
+
+async function restoreForm() {
+  try {
+    const remembered = JSON.parse(localStorage.getItem(FLIGHT_KEY) || "null");
+    if (remembered) fillForm(form, remembered);
+  } catch (err) {
+    /* ignore */
+  }
+  try {
+    const draft = await loadDraft();
+    if (draft) {
+      fillForm(form, draft, addPersonRow);
+      setStatus("Your unfinished note was restored.");
+    }
+  } catch (err) {
+    /* no draft */
+  }
+  updateCounter();
+}
+
+function updateCounter() {
+  const n = charCount($("#f-narrative").value);
+  $("#f-narrative-count").textContent = `${n} of 5000 characters.`;
+}
+
+// ---------- submit ----------
+
+let submitting = false;
+
+async function onSubmit(event) {
+  event.preventDefault();
+  if (submitting) return;
+  submitting = true;
+  const button = $("#submit-button");
+  button.disabled = true;
+  try {
+    await submitReport();
+  } finally {
+    submitting = false;
+    button.disabled = false;
+  }
+}
+
+async function submitReport() {
+  const now = new Date();
+  const values = readForm(form);
+  const result = validateReport(values, { codes, username: device ? device.username : "", now });
+  if (!result.ok) {
+    const first = showErrors(form, result.errors);
+    setStatus("Please check the marked fields.", "error");
+    if (first) first.focus();
+    return;
+  }
+  clearErrors(form);
+  let current;
+  try {
+    current = await getDevice();
+  } catch (err) {
+    current = null;
+  }
+  if (!current || current.revoked) {
+    setStatus("This note was NOT queued: this tablet is not set up to send notes. It is still in the form.", "error");
+    return;
+  }
+  const header = {
+    v: 1,
+    id: uuid4(),
+    device: current.device_id,
+    created: rfc3339(now),
+    rcpt: current.recipients.map((r) => r.kid),
+    airline: current.airline,
+    flight: result.flight.flight,
+    dep: result.flight.dep,
+    arr: result.flight.arr,
+    sta: result.flight.sta,
+    urgency: result.flight.urgency,
+  };
+  try {
+    const key = await getSigningKey();
+    if (!key) throw new Error("the tablet's key is missing");
+    const envelope = await buildEnvelope(header, result.body, current.recipients, key);
+    await enqueue(header, envelope);
+  } catch (err) {
+    const reason = err && err.name === "QuotaExceededError" ? "the tablet's storage is full" : (err && err.message) || "storage failed";
+    setStatus(`This note was NOT queued (${reason}). It is still in the form; please try again.`, "error");
+    return;
+  }
+  rememberFlight({ ...values, flight: result.flight.flight, dep: result.flight.dep, arr: result.flight.arr });
+  resetReport(form);
+  fillForm(form, { flight: result.flight.flight, dep: result.flight.dep, arr: result.flight.arr });
+  draftDirty = false;
+  clearTimeout(draftTimer);
+  try {
+    await wipeDraft();
+  } catch (err) {
+    /* the draft key goes with it next time */
+  }
+  updateCounter();
+  setStatus("Saved and sealed. It will be sent as soon as there is a connection.", "ok");
+  await renderOutbox();
+  requestBackgroundSync();
+  scheduler.backoff.reset();
+  scheduler.run("submit");
+}
+
+// ---------- outbox view and landing banner ----------
+
+const STATE_TEXT = {
+  queued: "Waiting to send",
+  sending: "Sending…",
+  delivered: "Delivered",
+  rejected: "Not accepted",
+};
+
+function reportItem(r) {
+  const h = r.header || {};
+  const li = el("li", { class: `report report-${r.state}`, "data-report-id": r.id, "data-state": r.state });
+  li.append(el("p", { class: "report-flight" }, el("strong", {}, `${h.flight || ""} ${h.dep || ""} to ${h.arr || ""}`), ` · ${timeToSta(h.sta)}`));
+  li.append(el("p", { class: "report-state" }, el("span", { class: "state-badge" }, STATE_TEXT[r.state] || r.state)));
+  if (r.state === "delivered" && r.receipt) {
+    li.append(el("p", { class: "report-ref" }, "Reference ", el("strong", { class: "reference" }, r.receipt.reference || ""), ` · received ${utcClock(r.receipt.received_at)}`));
+  }
+  if (r.state === "rejected" && r.error) {
+    li.append(el("p", { class: "report-reason" }, `Reason: ${r.error.message || r.error.code} (${r.error.code})`));
+  }
+  if ((r.state === "queued" || r.state === "sending") && r.last_error) {
+    li.append(el("p", { class: "hint" }, `Last try: ${r.last_error.message || r.last_error.code}`));
+  }
+  li.append(el("p", { class: "hint" }, `Written ${utcClock(h.created || r.queued_at)}`));
+  return li;
+}
+
+let lastReports = [];
+
+async function renderOutbox() {
+  let reports;
+  try {
+    reports = await listReports();
+  } catch (err) {
+    $("#delivery-status").textContent = "The outbox cannot be read right now.";
+    return;
+  }
+  lastReports = reports;
+  const list = $("#outbox");
+  list.replaceChildren(...reports.map(reportItem));
+  if (!reports.length) list.append(el("li", { class: "empty hint" }, "No notes yet."));
+  renderBanner();
+}
+
+function renderBanner() {
+  const now = Date.now();
+  const soon = lastReports.filter(
+    (r) => (r.state === "queued" || r.state === "sending") && r.header && Date.parse(r.header.sta) - now <= LANDING_MINUTES * 60000
+  );
+  const banner = $("#landing-banner");
+  if (!soon.length) {
+    banner.hidden = true;
+    banner.replaceChildren();
+    return;
+  }
+  const flights = [...new Set(soon.map((r) => r.header.flight))].join(", ");
+  banner.replaceChildren(
+    el("p", {}, el("strong", {}, `${soon.length === 1 ? "A note has" : `${soon.length} notes have`} not been sent yet and flight ${flights} lands soon.`)),
+    el("p", {}, "Tell the captain now, so the crew can pass it on by radio."),
+    el("p", {}, "If you can make a call, ring the 24-hour line: ", el("a", { href: `tel:${HOTLINE.replace(/[^0-9+]/g, "")}` }, HOTLINE), ".")
+  );
+  banner.hidden = false;
+}
+
+// ---------- delivery ----------
+
+const backoff = new Backoff({ base: testConfig.backoffBase || 5000, max: testConfig.backoffMax || 60000 });
+
+const scheduler = new DeliveryScheduler({
+  deliverFn: () => deliver(),
+  backoff,
+  onResult(result) {
+    const status = $("#delivery-status");
+    const at = new Date().toISOString().slice(11, 16);
+    if (result.status === "transient") {
+      status.textContent = `No connection to the server at ${at} UTC. Trying again in ${Math.round((scheduler.nextDelay || 0) / 1000)} s.`;
+    } else if (result.status === "ok") {
+      status.textContent = `Checked at ${at} UTC.`;
+    } else if (result.status === "not-enrolled") {
+      status.textContent = "";
+    }
+    renderOutbox();
+    if (result.rejected) refreshDevice();
+  },
+});
+
+// ---------- discretion ----------
+
+function hideApp() {
+  saveDraftNow();
+  $("#app-view").hidden = true;
+  $("#neutral-view").hidden = false;
+  $("#neutral-title").setAttribute("tabindex", "-1");
+  $("#neutral-title").focus();
+}
+
+function unhideApp() {
+  $("#neutral-view").hidden = true;
+  $("#app-view").hidden = false;
+  $("#hide-button").focus();
+}
+
+// ---------- start ----------
+
+async function start() {
+  form.addEventListener("submit", onSubmit);
+  form.addEventListener("input", (e) => {
+    if (e.target.name === "narrative") updateCounter();
+    scheduleDraftSave();
+  });
+  form.addEventListener("change", scheduleDraftSave);
+  $("#add-person").addEventListener("click", () => {
+    const row = addPersonRow();
+    row.querySelector('[name="role"]').focus();
+    scheduleDraftSave();
+  });
+  $("#send-now").addEventListener("click", () => {
+    backoff.reset();
+    $("#delivery-status").textContent = "Sending…";
+    scheduler.run("manual");
+  });
+  $("#hide-button").addEventListener("click", hideApp);
+  $("#unhide-button").addEventListener("click", unhideApp);
+  $("#reenroll-button").addEventListener("click", reenroll);
+  $("#f-sta").addEventListener("change", () => {
+    const v = $("#f-sta").value;
+    const d = v ? new Date(`${v}Z`) : null;
+    $("#f-sta-hint").textContent =
+      d && !Number.isNaN(d.getTime())
+        ? `Coordinated Universal Time (Zulu). On this tablet's clock: ${d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" })}.`
+        : "Coordinated Universal Time (Zulu).";
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") saveDraftNow();
+    else scheduler.run("visible");
+  });
+  window.addEventListener("pagehide", () => saveDraftNow());
+  window.addEventListener("online", () => {
+    backoff.reset();
+    scheduler.run("online");
+  });
+  try {
+    const channel = new BroadcastChannel(CHANNEL_NAME);
+    channel.addEventListener("message", (e) => {
+      if (e.data && e.data.type === "outbox-changed") renderOutbox();
+    });
+  } catch (err) {
+    /* no BroadcastChannel */
+  }
+  setInterval(renderOutbox, 30000);
+
+  await restoreForm();
+  await renderOutbox();
+  setupServiceWorker();
+  await refreshDevice();
+  if (device && device.username && !$("#f-crew-id").value) $("#f-crew-id").placeholder = device.username;
+  await scheduler.run("start");
+  root.dataset.ready = "true";
+}
+
+window.__cabinNotes = { scheduler, renderOutbox };
+start();

@@ -1,0 +1,114 @@
+// Device enrollment and key storage (DESIGN.md section 5).
+// The signing key pair is generated non-extractable and stored as CryptoKey
+// objects in IndexedDB; the server learns only the public key.
+import { withDb } from "./store.js";
+
+const DEVICE = "device"; // meta key: {device_id, airline, recipients, receipt_key, username, enrolled_at, revoked?}
+const SIGNING = "signing"; // keys key: CryptoKeyPair
+
+export async function getDevice() {
+  return withDb((d) => d.get("meta", DEVICE));
+}
+
+export async function getSigningKey() {
+  const pair = await withDb((d) => d.get("keys", SIGNING));
+  return pair ? pair.privateKey : null;
+}
+
+export async function markRevoked(code, message) {
+  await withDb(async (d) => {
+    const tx = d.transaction("meta", "readwrite");
+    const dev = await tx.store.get(DEVICE);
+    if (dev && !dev.revoked) {
+      dev.revoked = { code, message: message || "", at: new Date().toISOString() };
+      await tx.store.put(dev, DEVICE);
+    }
+    await tx.done;
+  });
+}
+
+// Forget this tablet's registration (before enrolling again). Queued reports stay.
+export async function forgetDevice() {
+  await withDb(async (d) => {
+    const tx = d.transaction(["meta", "keys"], "readwrite");
+    await tx.objectStore("meta").delete(DEVICE);
+    await tx.objectStore("keys").delete(SIGNING);
+    await tx.done;
+  });
+}
+
+// Who is signed in, with a fresh CSRF token (the cached shell's token is stale).
+export async function fetchSession(fetchFn = fetch) {
+  const res = await fetchFn("/auth/session", {
+    credentials: "same-origin",
+    cache: "no-store",
+    headers: { Accept: "application/json" },
+  });
+  if (!res.ok) throw new Error(`session check failed (${res.status})`);
+  return res.json();
+}
+
+function label() {
+  const ua = navigator.userAgent || "";
+  const kind = /iPad|Tablet|Android/i.test(ua) ? "Tablet" : "Device";
+  return `${kind} ${new Date().toISOString().slice(0, 10)}`.slice(0, 100);
+}
+
+export class EnrollError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/**
+ * Enroll this tablet: needs a signed-in crew session (session from fetchSession).
+ * Returns the stored device record.
+ */
+export async function enroll(session, fetchFn = fetch) {
+  const pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
+  const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
+  const publicKey = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
+  let res;
+  try {
+    res = await fetchFn("/api/v1/devices", {
+      method: "POST",
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": session.csrf_token || "" },
+      body: JSON.stringify({ public_key: publicKey, label: label() }),
+    });
+  } catch (err) {
+    throw new EnrollError("No connection. Set up this tablet while it is online.", "network");
+  }
+  let data = null;
+  try {
+    data = await res.json();
+  } catch (err) {
+    data = null;
+  }
+  if (res.status !== 201 || !data || !data.device_id) {
+    const msg = data && data.error ? data.error.message : `The server refused (${res.status}).`;
+    throw new EnrollError(msg, (data && data.error && data.error.code) || `http_${res.status}`);
+  }
+  const record = {
+    device_id: data.device_id,
+    airline: data.airline,
+    recipients: data.recipients,
+    receipt_key: data.receipt_key,
+    username: session.username || "",
+    enrolled_at: new Date().toISOString(),
+  };
+  await withDb(async (d) => {
+    const tx = d.transaction(["meta", "keys"], "readwrite");
+    await tx.objectStore("keys").put(pair, SIGNING);
+    await tx.objectStore("meta").put(record, DEVICE);
+    await tx.done;
+  });
+  try {
+    if (navigator.storage && navigator.storage.persist) await navigator.storage.persist();
+  } catch (err) {
+    /* best effort */
+  }
+  return record;
+}

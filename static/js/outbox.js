@@ -1,0 +1,306 @@
+// The IndexedDB outbox and its delivery (DESIGN.md section 5).
+// Works in pages and in the service worker (no DOM use here).
+import { withDb } from "./store.js";
+import { verifyReceipt } from "./envelope.js";
+import { getDevice, markRevoked } from "./device.js";
+
+export const LOCK_NAME = "cabin-notes-outbox";
+export const CHANNEL_NAME = "cabin-notes";
+export const BATCH_LIMIT = 100;
+
+// Server error codes after which resending the same envelope cannot succeed.
+export const PERMANENT_ERRORS = new Set([
+  "revoked_device",
+  "unknown_device",
+  "bad_signature",
+  "unknown_recipient",
+  "invalid_report",
+  "conflict",
+  "malformed",
+  "unsupported_version",
+  "undecryptable",
+  "too_large",
+]);
+
+export function isPermanent(code) {
+  return PERMANENT_ERRORS.has(code);
+}
+
+function announce() {
+  try {
+    const ch = new BroadcastChannel(CHANNEL_NAME);
+    ch.postMessage({ type: "outbox-changed" });
+    ch.close();
+  } catch (err) {
+    /* no BroadcastChannel: pages re-read on their own timers */
+  }
+}
+
+/** Put a sealed envelope into the outbox in one transaction. */
+export async function enqueue(header, envelope) {
+  const record = {
+    id: header.id,
+    header,
+    envelope,
+    state: "queued",
+    queued_at: new Date().toISOString(),
+    attempts: 0,
+    last_error: null,
+  };
+  await withDb(async (d) => {
+    const tx = d.transaction("outbox", "readwrite");
+    await tx.store.add(record);
+    await tx.done;
+  });
+  announce();
+  return record;
+}
+
+export async function listReports() {
+  const all = await withDb((d) => d.getAll("outbox"));
+  return all.sort((a, b) => (a.queued_at < b.queued_at ? 1 : -1));
+}
+
+export async function removeReport(id) {
+  await withDb((d) => d.delete("outbox", id));
+  announce();
+}
+
+function pendingOf(records) {
+  return records
+    .filter((r) => (r.state === "queued" || r.state === "sending") && r.envelope)
+    .sort((a, b) => (a.queued_at < b.queued_at ? -1 : 1));
+}
+
+async function putAll(records) {
+  await withDb(async (d) => {
+    const tx = d.transaction("outbox", "readwrite");
+    for (const r of records) await tx.store.put(r);
+    await tx.done;
+  });
+}
+
+// Outcome of one batch entry: a new record to store, plus a flag.
+export async function settle(record, answer, receiptJwk) {
+  const now = new Date().toISOString();
+  if (answer && answer.receipt) {
+    try {
+      const receipt = await verifyReceipt(answer, receiptJwk, { id: record.id, envelope: record.envelope });
+      // Only now is the queued copy dropped; the receipt is kept.
+      const { envelope, ...rest } = record;
+      return {
+        kind: "delivered",
+        record: {
+          ...rest,
+          state: "delivered",
+          delivered_at: now,
+          last_error: null,
+          receipt: {
+            reference: receipt.reference,
+            received_at: receipt.received_at,
+            envelope_sha256: receipt.envelope_sha256,
+            raw: answer,
+          },
+        },
+      };
+    } catch (err) {
+      return {
+        kind: "transient",
+        record: { ...record, state: "queued", last_error: { code: "receipt_unverified", message: String(err.message || err) } },
+      };
+    }
+  }
+  const error = (answer && answer.error) || { code: "no_answer", message: "The server gave no answer for this report." };
+  if (isPermanent(error.code)) {
+    return {
+      kind: "rejected",
+      record: { ...record, state: "rejected", rejected_at: now, error: { code: error.code, message: error.message || "" } },
+    };
+  }
+  return { kind: "transient", record: { ...record, state: "queued", last_error: error } };
+}
+
+async function postBatch(fetchFn, envelopes) {
+  return fetchFn("/api/v1/reports/batch", {
+    method: "POST",
+    credentials: "omit",
+    cache: "no-store",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ envelopes }),
+  });
+}
+
+/** Send everything queued, unless another tab or the service worker is already sending. */
+export async function deliver(options = {}) {
+  if (typeof navigator !== "undefined" && navigator.locks && navigator.locks.request) {
+    return navigator.locks.request(LOCK_NAME, { ifAvailable: true }, async (lock) => {
+      if (!lock) return { status: "busy", delivered: 0, rejected: 0, pending: -1 };
+      return deliverLocked(options);
+    });
+  }
+  return deliverLocked(options);
+}
+
+async function deliverLocked({ fetchFn = (...a) => fetch(...a) } = {}) {
+  const summary = { status: "idle", delivered: 0, rejected: 0, pending: 0 };
+  let limit = BATCH_LIMIT;
+  for (let round = 0; round < 50; round++) {
+    const pending = pendingOf(await withDb((d) => d.getAll("outbox")));
+    summary.pending = pending.length;
+    if (!pending.length) break;
+    const device = await getDevice();
+    if (!device || !device.receipt_key) {
+      summary.status = "not-enrolled";
+      break;
+    }
+    const batch = pending.slice(0, limit).map((r) => ({ ...r, state: "sending", attempts: (r.attempts || 0) + 1, last_attempt: new Date().toISOString() }));
+    await putAll(batch);
+    announce();
+    let res = null;
+    let data = null;
+    try {
+      res = await postBatch(fetchFn, batch.map((r) => r.envelope));
+      data = await res.json().catch(() => null);
+    } catch (err) {
+      res = null;
+    }
+    if (res && res.status === 413 && batch.length > 1) {
+      await putAll(batch.map((r) => ({ ...r, state: "queued" })));
+      limit = Math.max(1, Math.floor(batch.length / 2));
+      continue;
+    }
+    const results = res && res.status === 200 && data && Array.isArray(data.results) && data.results.length === batch.length ? data.results : null;
+    if (!results) {
+      let error;
+      if (!res) error = { code: "network", message: "No connection to the server." };
+      else if (data && data.error) error = data.error;
+      else error = { code: `http_${res.status}`, message: `Server answered ${res.status}.` };
+      if (res && res.status === 413) {
+        // a single envelope too large: it can never be accepted
+        const settled = await settle(batch[0], { error }, device.receipt_key);
+        await putAll([settled.record]);
+        summary.rejected += 1;
+        announce();
+        continue;
+      }
+      await putAll(batch.map((r) => ({ ...r, state: "queued", last_error: error })));
+      summary.status = "transient";
+      announce();
+      break;
+    }
+    const updated = [];
+    let transient = false;
+    let revoked = null;
+    for (let i = 0; i < batch.length; i++) {
+      const out = await settle(batch[i], results[i], device.receipt_key);
+      updated.push(out.record);
+      if (out.kind === "delivered") summary.delivered += 1;
+      else if (out.kind === "rejected") {
+        summary.rejected += 1;
+        const code = out.record.error.code;
+        if (code === "revoked_device" || code === "unknown_device") revoked = out.record.error;
+      } else transient = true;
+    }
+    await putAll(updated);
+    if (revoked) await markRevoked(revoked.code, revoked.message);
+    announce();
+    if (transient) {
+      summary.status = "transient";
+      break;
+    }
+    summary.status = "ok";
+  }
+  summary.pending = pendingOf(await withDb((d) => d.getAll("outbox"))).length;
+  if (summary.status === "transient" && summary.pending === 0) summary.status = "ok";
+  return summary;
+}
+
+/** Exponential back-off: base, 2*base, ... capped at max; reset on success. */
+export class Backoff {
+  constructor({ base = 5000, max = 60000 } = {}) {
+    this.base = base;
+    this.max = max;
+    this.current = base;
+  }
+  next() {
+    const d = this.current;
+    this.current = Math.min(this.current * 2, this.max);
+    return d;
+  }
+  reset() {
+    this.current = this.base;
+  }
+}
+
+/**
+ * Runs delivery now and keeps a back-off timer while anything is pending.
+ * deliverFn returns a summary like deliver(); timers are injectable for tests.
+ */
+export class DeliveryScheduler {
+  constructor({ deliverFn = deliver, backoff = new Backoff(), setTimer = (f, ms) => setTimeout(f, ms), clearTimer = (t) => clearTimeout(t), onResult = () => {} } = {}) {
+    this.deliverFn = deliverFn;
+    this.backoff = backoff;
+    this.setTimer = setTimer;
+    this.clearTimer = clearTimer;
+    this.onResult = onResult;
+    this.timer = null;
+    this.nextDelay = null;
+    this.running = null;
+    this.again = false;
+  }
+
+  async run(reason = "manual") {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.cancel();
+    this.running = (async () => {
+      let result;
+      do {
+        this.again = false;
+        try {
+          result = await this.deliverFn();
+        } catch (err) {
+          result = { status: "transient", pending: -1, error: String(err && err.message ? err.message : err) };
+        }
+      } while (this.again && result.status !== "transient");
+      return result;
+    })();
+    let result;
+    try {
+      result = await this.running;
+    } finally {
+      this.running = null;
+    }
+    this.plan(result);
+    this.onResult(result, reason);
+    return result;
+  }
+
+  plan(result) {
+    this.cancel();
+    if (result.status === "ok" || result.status === "idle") {
+      this.backoff.reset();
+      if (result.pending > 0) this.schedule(this.backoff.next());
+      return;
+    }
+    if (result.status === "not-enrolled") return;
+    // transient failure, or another tab / the service worker is busy sending
+    this.schedule(this.backoff.next());
+  }
+
+  schedule(ms) {
+    this.nextDelay = ms;
+    this.timer = this.setTimer(() => {
+      this.timer = null;
+      this.run("timer");
+    }, ms);
+  }
+
+  cancel() {
+    if (this.timer !== null) this.clearTimer(this.timer);
+    this.timer = null;
+    this.nextDelay = null;
+  }
+}

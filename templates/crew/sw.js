@@ -1,0 +1,77 @@
+// Service worker of the crew app (a module worker), rendered by Flask.
+// Precaches the whole shell under a content-hash version; cache-first for the
+// shell; API and sign-in network-only; Background Sync delivers the outbox
+// under the same Web Lock the pages use, so nothing is sent twice at once.
+import { deliver, CHANNEL_NAME } from "/static/js/outbox.js";
+
+const CACHE_VERSION = {{ cache_version|tojson }};
+const CACHE_PREFIX = "cabin-notes-shell-";
+const CACHE_NAME = CACHE_PREFIX + CACHE_VERSION;
+const PRECACHE = {{ precache_urls|tojson }};
+const PRECACHE_SET = new Set(PRECACHE);
+const NETWORK_ONLY = ["/api/", "/auth/", "/review", "/triage", "/admin", "/sw.js"];
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    caches.open(CACHE_NAME).then((cache) =>
+      cache.addAll(PRECACHE.map((url) => new Request(url, { cache: "reload", credentials: "same-origin" })))
+    )
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    (async () => {
+      const names = await caches.keys();
+      await Promise.all(names.filter((n) => n.startsWith(CACHE_PREFIX) && n !== CACHE_NAME).map((n) => caches.delete(n)));
+      await self.clients.claim();
+    })()
+  );
+});
+
+self.addEventListener("message", (event) => {
+  const data = event.data || {};
+  if (data.type === "skip-waiting") self.skipWaiting();
+  if (data.type === "version" && event.ports && event.ports[0]) event.ports[0].postMessage({ version: CACHE_VERSION });
+});
+
+async function fromCache(request, key) {
+  const cache = await caches.open(CACHE_NAME);
+  const hit = await cache.match(key || request, { ignoreSearch: true });
+  if (hit) return hit;
+  return fetch(request);
+}
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  if (request.method !== "GET") return;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin) return;
+  if (NETWORK_ONLY.some((p) => url.pathname.startsWith(p))) return;
+  if (request.mode === "navigate") {
+    if (url.pathname === "/") event.respondWith(fromCache(request, "/"));
+    return;
+  }
+  if (PRECACHE_SET.has(url.pathname)) event.respondWith(fromCache(request, url.pathname));
+});
+
+function tellPages(message) {
+  try {
+    const ch = new BroadcastChannel(CHANNEL_NAME);
+    ch.postMessage(message);
+    ch.close();
+  } catch (err) {
+    /* pages re-read on their own */
+  }
+}
+
+self.addEventListener("sync", (event) => {
+  if (event.tag !== "outbox") return;
+  event.waitUntil(
+    deliver().then((summary) => {
+      tellPages({ type: "outbox-changed", from: "sync", summary });
+      // A failed sync makes the browser retry later with its own back-off.
+      if (summary.status === "transient") throw new Error("delivery failed; will retry");
+    })
+  );
+});

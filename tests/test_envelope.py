@@ -1,0 +1,140 @@
+"""The envelope module against the fixed vectors (DESIGN.md section 3)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from crewreport import envelope
+from crewreport.envelope import EnvelopeError
+from crewreport.report import validate_body
+
+from .conftest import VECTORS, KeySet
+
+CASES = {c["name"]: c for c in VECTORS["cases"]}
+
+
+def outcome(case: dict[str, Any], keyset: KeySet) -> str:
+    """What a verifier with the vectors' keys concludes, in intake order."""
+    k = VECTORS["keys"]
+    try:
+        parsed = envelope.parse(case["envelope"])
+        envelope.verify_signature(parsed, keyset.device.public_key())
+        rcpt = parsed.header["rcpt"]
+        if rcpt[0] != k["border_force"]["kid"] or any(x != k["airline_ZZ"]["kid"] for x in rcpt[1:]):
+            return "unknown_recipient"
+        validate_body(envelope.open_body(parsed, 0, keyset.border_force))
+    except EnvelopeError as exc:
+        return exc.code
+    return "ok"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_vector_outcome(name: str, keyset: KeySet) -> None:
+    assert outcome(CASES[name], keyset) == CASES[name]["expect"]
+
+
+@pytest.mark.parametrize("name", ["valid", "valid_non_ascii"])
+def test_valid_vectors_open_to_their_header_and_body(name: str, keyset: KeySet) -> None:
+    case = CASES[name]
+    parsed = envelope.parse(case["envelope"])
+    assert parsed.header == case["header"]
+    assert envelope.open_body(parsed, 0, keyset.border_force) == case["body"]
+    # The airline's copy opens to the same body with the airline's key.
+    assert envelope.open_body(parsed, 1, keyset.airline_zz) == case["body"]
+
+
+def test_vector_kids_are_rfc7638_thumbprints() -> None:
+    for name in ("border_force", "airline_ZZ"):
+        key = VECTORS["keys"][name]
+        assert envelope.thumbprint(key["jwk"]) == key["kid"]
+
+
+def test_rfc7638_example_thumbprint() -> None:
+    # RFC 7638 section 3.1 gives an RSA example; the EC rule is the same
+    # (required members, sorted, no whitespace). Check the exact input form.
+    jwk = {"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "BBBB", "kid": "ignored", "use": "enc"}
+    import hashlib
+    expected = envelope.b64u_encode(hashlib.sha256(b'{"crv":"P-256","kty":"EC","x":"AAAA","y":"BBBB"}').digest())
+    assert envelope.thumbprint(jwk) == expected
+
+
+def test_build_round_trip_with_non_ascii(keyset: KeySet) -> None:
+    header = dict(CASES["valid"]["header"], id="a6f1c1de-6d4b-4c55-8f3c-2b9c7d1e0f11")
+    body = dict(CASES["valid_non_ascii"]["body"])
+    env = envelope.build(header, body, [keyset.border_force.public_key(), keyset.airline_zz.public_key()], keyset.device)
+    parsed = envelope.parse(env)
+    envelope.verify_signature(parsed, keyset.device.public_key())
+    assert envelope.open_body(parsed, 0, keyset.border_force) == body
+    assert envelope.open_body(parsed, 1, keyset.airline_zz) == body
+    with pytest.raises(EnvelopeError) as exc:  # the other recipient's key does not open it
+        envelope.open_body(parsed, 0, keyset.airline_zz)
+    assert exc.value.code == "undecryptable"
+
+
+def test_sealed_copy_cannot_move_under_another_header(keyset: KeySet) -> None:
+    """info binds the header: a body re-signed under a new header won't open."""
+    env = envelope.build(CASES["valid"]["header"], CASES["valid"]["body"], [keyset.border_force.public_key()], keyset.device)
+    other = dict(CASES["valid"]["header"], flight="ZZ999", rcpt=[VECTORS["keys"]["border_force"]["kid"]])
+    protected = envelope.b64u_encode(json.dumps(other).encode())
+    sig = envelope.sign_raw(keyset.device, envelope.signing_input(protected, env["sealed"]))
+    moved = {"protected": protected, "sealed": env["sealed"], "signature": envelope.b64u_encode(sig)}
+    parsed = envelope.parse(moved)
+    envelope.verify_signature(parsed, keyset.device.public_key())
+    with pytest.raises(EnvelopeError) as exc:
+        envelope.open_sealed(parsed, 0, keyset.border_force)
+    assert exc.value.code == "undecryptable"
+
+
+@pytest.mark.parametrize("env,code", [
+    ([], "malformed"),
+    ({"protected": "x", "sealed": ["x"]}, "malformed"),
+    ({"protected": "x", "sealed": ["x"], "signature": "x", "extra": 1}, "malformed"),
+    ({"protected": 1, "sealed": ["AA"], "signature": "AA"}, "malformed"),
+    ({"protected": "AA", "sealed": "AA", "signature": "AA"}, "malformed"),
+    ({"protected": "AA", "sealed": [], "signature": "AA"}, "malformed"),
+    ({"protected": "a+b/", "sealed": ["AA"], "signature": "AA"}, "malformed"),
+    ({"protected": "AAA=", "sealed": ["AA"], "signature": "AA"}, "malformed"),
+    ({"protected": envelope.b64u_encode(b"[1]"), "sealed": ["AA"], "signature": "AA"}, "malformed"),
+    ({"protected": envelope.b64u_encode(b"\xff\xfe"), "sealed": ["AA"], "signature": "AA"}, "malformed"),
+    ({"protected": envelope.b64u_encode(b'{"v":2}'), "sealed": ["AA"], "signature": "AA"}, "unsupported_version"),
+    ({"protected": envelope.b64u_encode(b'{"v":true}'), "sealed": ["AA"], "signature": "AA"}, "unsupported_version"),
+    ({"protected": envelope.b64u_encode(b'{"v":1}'), "sealed": ["AA"], "signature": "AA"}, "malformed"),
+])
+def test_parse_rejects(env: Any, code: str) -> None:
+    with pytest.raises(EnvelopeError) as exc:
+        envelope.parse(env)
+    assert exc.value.code == code
+    assert exc.value.message
+
+
+def test_header_field_types_and_extras(keyset: KeySet) -> None:
+    base = dict(CASES["valid"]["header"])
+    for change in ({"sta": 12}, {"rcpt": "kid"}, {"rcpt": []}, {"extra": "x"}, {"urgency": None}):
+        header = {**base, **change}
+        protected = envelope.b64u_encode(json.dumps(header).encode())
+        env = {"protected": protected, "sealed": CASES["valid"]["envelope"]["sealed"], "signature": "AA"}
+        with pytest.raises(EnvelopeError) as exc:
+            envelope.parse(env)
+        assert exc.value.code == "malformed", change
+
+
+def test_jwk_validation() -> None:
+    good = envelope.public_jwk_members(VECTORS["keys"]["device"]["jwk"])
+    assert envelope.public_key_from_jwk(good)
+    for bad in ({**good, "crv": "P-384"}, {**good, "kty": "RSA"}, {**good, "x": good["x"][:-2]},
+                {**good, "y": good["x"]}, VECTORS["keys"]["device"]["jwk"], "jwk", None):
+        with pytest.raises(ValueError):
+            envelope.public_key_from_jwk(bad)
+
+
+def test_receipt_sign_and_verify(keyset: KeySet) -> None:
+    payload = {"id": "x", "reference": "ABC-DEF", "received_at": "2026-12-01T11:00:00Z", "envelope_sha256": "00"}
+    answer = envelope.sign_receipt(payload, keyset.receipt)
+    assert envelope.verify_receipt(answer, keyset.receipt.public_key()) == payload
+    with pytest.raises(ValueError):
+        envelope.verify_receipt(answer, keyset.border_force.public_key())
+    forged = dict(answer, receipt=envelope.b64u_encode(json.dumps({**payload, "reference": "XXX-XXX"}).encode()))
+    with pytest.raises(ValueError):
+        envelope.verify_receipt(forged, keyset.receipt.public_key())
