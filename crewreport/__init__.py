@@ -72,13 +72,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     keys.init_app(app)
     cli.init_app(app)
 
-    from . import api, crew, review, triage
+    from . import admin, api, crew, review, triage
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(crew.bp)
     app.register_blueprint(review.bp)
     app.register_blueprint(triage.bp)
+    app.register_blueprint(admin.bp)
 
     app.after_request(security_headers)
     return app

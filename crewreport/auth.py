@@ -31,7 +31,7 @@ login_manager.session_protection = "basic"
 
 ROLES = ("crew", "airline_security", "border_force", "admin")
 HOME = {"crew": "crew.index", "airline_security": "review.index",
-        "border_force": "triage.index", "admin": "triage.admin"}
+        "border_force": "triage.index", "admin": "admin.index"}
 F = TypeVar("F", bound=Callable[..., Any])
 
 

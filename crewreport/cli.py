@@ -13,7 +13,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from . import audit, auth, keys
+from . import audit, auth, keys, retention
 from .db import get_db, init_db, now, transaction
 
 DEMO_USERS = (
@@ -143,5 +143,6 @@ def send_test_report_command(url: str, username: str, password: str, narrative: 
 
 def init_app(app: Flask) -> None:
     for command in (create_airline_command, demo_command, revoke_device_command,
-                    serve_command, send_test_report_command, audit.verify_audit_command):
+                    serve_command, send_test_report_command, audit.verify_audit_command,
+                    retention.purge_command):
         app.cli.add_command(command)

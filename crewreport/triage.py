@@ -14,9 +14,3 @@ bp = Blueprint("triage", __name__, url_prefix="/triage")
 @role_required("border_force")
 def index() -> Any:
     return render_template_string("{% extends 'base.html' %}{% block content %}<h1>Queue</h1>{% endblock %}")
-
-
-@bp.get("/admin")
-@role_required("admin")
-def admin() -> Any:
-    return render_template_string("{% extends 'base.html' %}{% block content %}<h1>Admin</h1>{% endblock %}")
