@@ -112,7 +112,9 @@ def serve_command(host: str, port: int, workers: int) -> None:
     env = dict(os.environ, CREWREPORT_INSTANCE=current_app.instance_path)
     argv = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
             "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',  # no query strings
-            "--access-logfile", "-", "crewreport:create_app()"]
+            "--access-logfile", "-",
+            # One control socket per user by default: two servers would fight over it.
+            "--no-control-socket", "crewreport:create_app()"]
     os.execve(sys.executable, argv, env)
 
 
