@@ -38,11 +38,24 @@ def http_error(exc: HTTPException) -> Any:
     return api_error(code, exc.description or exc.name, exc.code or 500)
 
 
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def unrouted_api_error(exc: HTTPException) -> Any:
+    """404/405 raised while routing belong to no blueprint; under /api/ they
+    must still answer in the API's JSON error shape."""
+    if request.path == bp.url_prefix or request.path.startswith(f"{bp.url_prefix}/"):
+        return http_error(exc)
+    return exc
+
+
 def read_json() -> Any:
     """The request body as JSON, or None when it is not JSON at all."""
     if not request.is_json:
         return None
-    return request.get_json(silent=True)
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:  # silent=True only covers ValueError
+        return None
 
 
 def keyring_or_503() -> keys.Keyring | Any:
@@ -52,6 +65,18 @@ def keyring_or_503() -> keys.Keyring | Any:
         log.error("intake refused: %s", exc)
         return api_error("service_unavailable",
                          "The service's keys are not available; nothing was accepted. Try again later.", 503)
+
+
+def _plain_text(value: Any, limit: int) -> bool:
+    """One line of real text: JSON can carry lone surrogates (which the store
+    cannot encode) and control characters (which the review pages would show)."""
+    if not isinstance(value, str) or len(value) > limit:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value)
 
 
 @bp.get("/keys")
@@ -70,8 +95,8 @@ def enroll_device() -> Any:
     if not isinstance(data, dict) or set(data) - {"public_key", "label"} or "public_key" not in data:
         return api_error("malformed", "Send {\"public_key\": JWK, \"label\": text}.", 400)
     label = data.get("label", "")
-    if not isinstance(label, str) or len(label) > 100:
-        return api_error("malformed", "'label' must be text of at most 100 characters.", 400)
+    if not _plain_text(label, 100):
+        return api_error("malformed", "'label' must be text of at most 100 characters, on one line.", 400)
     try:
         key = public_key_from_jwk(data["public_key"])
     except ValueError as exc:

@@ -79,6 +79,7 @@ class ChainReport:
     count: int
     problem: str | None = None
     at_id: int | None = None
+    head: str = GENESIS  # hash of the last good event: record it elsewhere as an anchor
 
 
 def verify_chain(db: sqlite3.Connection) -> ChainReport:
@@ -98,7 +99,11 @@ def verify_chain(db: sqlite3.Connection) -> ChainReport:
         prev = row["hash"]
         count += 1
         expected_id = row["id"] + 1
-    return ChainReport(True, count)
+    return ChainReport(True, count, head=prev)
+
+
+def has_event(db: sqlite3.Connection, digest: str) -> bool:
+    return db.execute("SELECT 1 FROM audit_event WHERE hash = ?", (digest,)).fetchone() is not None
 
 
 def events_for(db: sqlite3.Connection, subject: str) -> list[sqlite3.Row]:
@@ -109,16 +114,26 @@ def events_for(db: sqlite3.Connection, subject: str) -> list[sqlite3.Row]:
 
 @click.command("verify-audit")
 @click.option("--report", "report_id", default=None, help="Also list the trail of one report.")
+@click.option("--anchor", "anchors", multiple=True, metavar="HASH",
+              help="A head hash printed by an earlier run and kept elsewhere; the chain must still contain it.")
 @with_appcontext
-def verify_audit_command(report_id: str | None) -> None:
-    """Check the audit chain; exit status 0 only when it is intact."""
+def verify_audit_command(report_id: str | None, anchors: tuple[str, ...]) -> None:
+    """Check the audit chain; exit status 0 only when it is intact.
+
+    A chain alone cannot show that its newest events were cut off: keep the
+    printed head hash somewhere else and pass it back with --anchor.
+    """
     db = get_db()
     if report_id:
         for row in events_for(db, f"report:{report_id}"):
             click.echo(f"{row['at']}  {row['actor'] or '-':24}  {row['action']:20}  {row['detail']}")
     result = verify_chain(db)
-    if result.ok:
-        click.echo(f"Audit chain intact: {result.count} events.")
-        return
-    click.echo(f"Audit chain BROKEN: {result.problem} (after {result.count} good events).", err=True)
-    raise SystemExit(1)
+    if not result.ok:
+        click.echo(f"Audit chain BROKEN: {result.problem} (after {result.count} good events).", err=True)
+        raise SystemExit(1)
+    missing = [a for a in anchors if not has_event(db, a.strip().lower())]
+    if missing:
+        click.echo(f"Audit chain BROKEN: anchor {missing[0]} is not in the chain; "
+                   "events after it were removed (or the anchor is from another store).", err=True)
+        raise SystemExit(1)
+    click.echo(f"Audit chain intact: {result.count} events. Head: {result.head}")

@@ -9,18 +9,20 @@ from __future__ import annotations
 import functools
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, TypeVar
+from urllib.parse import urlsplit
 
 import click
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import (Blueprint, Flask, abort, current_app, flash, jsonify, redirect,
                    render_template, request, session, url_for)
+from flask.cli import with_appcontext
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
 from . import audit
-from .db import get_db, now, transaction
+from .db import get_db, init_db, now, transaction
 from .forms import LoginForm, LogoutForm, PasswordChangeForm
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -126,6 +128,10 @@ def throttled(username: str, address: str) -> bool:
 def create_user(username: str, role: str, password: str, airline: str | None = None) -> int:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if not 1 <= len(username) <= 64 or username != username.strip():
+        raise ValueError("the username must be 1 to 64 characters, without surrounding spaces")
+    if not password:
+        raise ValueError("the password must not be empty")
     if (role in ("crew", "airline_security")) != (airline is not None):
         raise ValueError("crew and airline_security users need --airline; others must not have one")
     db = get_db()
@@ -146,6 +152,21 @@ def set_password(user_id: int, password: str, *, db: Any = None) -> None:
     db = db or get_db()
     db.execute("UPDATE user SET password_hash = ?, session_version = session_version + 1 WHERE id = ?",
                (hash_password(password), user_id))
+
+
+def safe_next(target: str) -> str | None:
+    """`target` if it is a path on this site, else None.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash,
+    so "/<TAB>/evil.example" or "/<BACKSLASH>evil.example" would leave the site: refuse any
+    control character or backslash, not just a leading `//`.
+    """
+    if not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return None
+    parts = urlsplit(target)
+    return target if not (parts.scheme or parts.netloc) else None
 
 
 @bp.route("/login", methods=("GET", "POST"))
@@ -176,10 +197,7 @@ def login() -> Any:
         with transaction(db):
             db.execute("DELETE FROM login_failure WHERE username = ?", (username,))
             audit.record("sign_in", actor=f"user:{user.username}", db=db, address=address)
-        target = request.args.get("next", "")
-        if not (target.startswith("/") and not target.startswith("//")):
-            target = url_for(HOME[user.role])
-        return redirect(target)
+        return redirect(safe_next(request.args.get("next", "")) or url_for(HOME[user.role]))
     return render_template("auth/login.html", form=form)
 
 
@@ -235,8 +253,10 @@ class SessionInterface(SecureCookieSessionInterface):
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--airline", default=None, help="IATA code; required for crew and airline_security")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@with_appcontext
 def create_user_command(username: str, role: str, airline: str | None, password: str) -> None:
     """Create a user."""
+    init_db()
     try:
         create_user(username, role, password, airline.upper() if airline else None)
     except ValueError as exc:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import sys
 import uuid
@@ -41,13 +42,15 @@ def create_airline(code: str, name: str, *, with_key: bool = True) -> None:
 def create_airline_command(code: str, name: str, no_key: bool) -> None:
     """Add airline CODE (IATA, two characters) with a security key pair."""
     code = code.upper()
-    if len(code) != 2 or not code.isalnum():
+    if not re.fullmatch(r"[A-Z0-9]{2}", code):  # str.isalnum() would let "ÅÅ" through
         raise click.ClickException("CODE is a two-character IATA airline code, like BA")
+    if not 1 <= len(name.strip()) <= 100:
+        raise click.ClickException("NAME must be 1 to 100 characters")
+    init_db()  # before the lookup: on a new instance there is no table yet
     if get_db().execute("SELECT 1 FROM airline WHERE code = ?", (code,)).fetchone():
         raise click.ClickException(f"airline {code} exists")
-    init_db()
     keys.ensure_keys(get_db())
-    create_airline(code, name, with_key=not no_key)
+    create_airline(code, name.strip(), with_key=not no_key)
     click.echo(f"Created airline {code} ({name}){'' if no_key else ' with a security key'}.")
 
 

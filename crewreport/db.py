@@ -15,6 +15,7 @@ from typing import Any, Iterator
 
 import click
 from flask import Flask, current_app, g
+from flask.cli import with_appcontext
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -66,6 +67,13 @@ class transaction:
             self.db.execute("ROLLBACK")
 
 
+class SchemaTooNew(click.ClickException):
+    """The store was migrated by newer code: refuse it rather than guess.
+
+    A ClickException so `init-db`, `demo` and `serve` end with one clear line.
+    """
+
+
 def migrations() -> list[tuple[int, str, str]]:
     """(number, name, sql) for every migration shipped in the package, in order."""
     found = []
@@ -86,8 +94,9 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
     current = conn.execute("PRAGMA user_version").fetchone()[0]
     known = migrations()
     if current > len(known):
-        raise RuntimeError(
-            f"store is at schema version {current}, newer than this code ({len(known)})"
+        raise SchemaTooNew(
+            f"the store is at schema version {current}, newer than this code "
+            f"(version {len(known)}); upgrade the code, do not run an older release on it"
         )
     for number, name, sql in known[current:]:
         # executescript would COMMIT first; run the statements in our own transaction.
@@ -129,6 +138,7 @@ def now() -> str:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Create the store or bring it up to date. Never destroys data."""
     applied = init_db()

@@ -76,6 +76,23 @@ def b64u_decode(text: str) -> bytes:
     return raw
 
 
+def loads_strict(raw: bytes) -> Any:
+    """UTF-8 JSON from an untrusted source; every way it can be bad is a ValueError.
+
+    Besides plain syntax errors: nesting deep enough to exhaust the stack
+    (RecursionError), and `\\udXXX` escapes that decode to lone surrogates,
+    which no UTF-8 store or page can hold (SQLite would raise at insert).
+    """
+    try:
+        value = json.loads(raw.decode("utf-8"))
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    except UnicodeError as exc:  # UnicodeDecodeError or a lone surrogate
+        raise ValueError("not UTF-8 text") from exc
+    return value
+
+
 def canonical_json(value: Any) -> str:
     """The canonical form the receipt's `envelope_sha256` is computed over."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
@@ -198,8 +215,8 @@ def parse(envelope: Any) -> Parsed:
     except ValueError:
         raise _malformed("A field is not valid base64url (no padding).") from None
     try:
-        header = json.loads(header_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        header = loads_strict(header_bytes)
+    except ValueError:
         raise _malformed("The header is not UTF-8 JSON.") from None
     if not isinstance(header, dict):
         raise _malformed("The header must be a JSON object.")
@@ -245,8 +262,8 @@ def open_body(parsed: Parsed, index: int, private_key: ec.EllipticCurvePrivateKe
     """Open and parse the body JSON; a body that is not JSON is `invalid_report`."""
     plaintext = open_sealed(parsed, index, private_key)
     try:
-        return json.loads(plaintext.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        return loads_strict(plaintext)
+    except ValueError:
         raise EnvelopeError("invalid_report", "The report body is not UTF-8 JSON.") from None
 
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Regexp
 
 
 class LoginForm(FlaskForm):
@@ -18,3 +18,45 @@ class LogoutForm(FlaskForm):
 class PasswordChangeForm(FlaskForm):
     current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
     new_password = PasswordField("New password", validators=[DataRequired(), Length(min=12, max=1024)])
+
+
+# -- Border Force triage (issue 4) ---------------------------------------------
+
+NOTE_MAX = 2000
+REASON_MAX = 1000
+
+
+class StatusForm(FlaskForm):
+    """A status change; the reason is required at every step and sealed at rest."""
+    status = SelectField("New status", choices=[])
+    reason = TextAreaField("Reason", validators=[DataRequired("Give a reason for the change."),
+                                                 Length(max=REASON_MAX)])
+
+
+class AssignForm(FlaskForm):
+    """Assign to an officer (0 = nobody); choices are filled in by the view."""
+    assignee = SelectField("Assign to", coerce=int, choices=[])
+
+
+class NoteForm(FlaskForm):
+    text = TextAreaField("Note", validators=[DataRequired("A note cannot be empty."),
+                                             Length(max=NOTE_MAX, message=f"A note may be at most {NOTE_MAX} characters.")])
+
+
+class ActionForm(FlaskForm):
+    """Only the CSRF token: take or release a lock, revoke a device."""
+
+
+# -- Airline security: crew administration ----------------------------------------
+
+class CrewCreateForm(FlaskForm):
+    username = StringField("Username", validators=[
+        DataRequired(), Length(min=3, max=64),
+        Regexp(r"^[A-Za-z0-9._-]+$", message="Letters, digits, dot, dash and underscore only.")])
+    password = PasswordField("Initial password", validators=[
+        DataRequired(), Length(min=12, max=1024, message="Use at least 12 characters (at most 1024).")])
+
+
+class PasswordResetForm(FlaskForm):
+    new_password = PasswordField("New password", validators=[
+        DataRequired(), Length(min=12, max=1024, message="Use at least 12 characters (at most 1024).")])

@@ -21,12 +21,14 @@ CHILD_AGE_RANGES = ("under_12", "12_17")
 DOCUMENTS_HELD_BY = ("self", "companion", "other", "unknown")
 PHASES = ("boarding", "taxi", "cruise", "descent", "other")
 
-AIRLINE = re.compile(r"^[A-Z0-9]{2}$")
-FLIGHT = re.compile(r"^[A-Z0-9]{2}[0-9]{1,4}[A-Z]?$")
-AIRPORT = re.compile(r"^[A-Z]{3}$")
-SEAT = re.compile(r"^[0-9]{1,3}[A-K]$")
-UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
+# \Z, not $: `$` also matches before a trailing newline ("BA75\n" would pass);
+# re.ASCII: `\d` would otherwise take any Unicode digit.
+AIRLINE = re.compile(r"^[A-Z0-9]{2}\Z")
+FLIGHT = re.compile(r"^[A-Z0-9]{2}[0-9]{1,4}[A-Z]?\Z")
+AIRPORT = re.compile(r"^[A-Z]{3}\Z")
+SEAT = re.compile(r"^[0-9]{1,3}[A-K]\Z")
+UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z", re.ASCII)
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})\Z", re.ASCII)
 STA_WINDOW = timedelta(hours=48)
 
 LIMITS = {"narrative": 5000, "description": 500, "people": 20, "indicators": 60,
@@ -45,7 +47,10 @@ def parse_time(value: str, *, utc_z: bool = False) -> datetime:
     """RFC 3339 to an aware datetime; `utc_z` insists on the header's form."""
     if not isinstance(value, str) or not (UTC_Z if utc_z else RFC3339).match(value):
         raise ValueError(value)
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError(value) from None
 
 
 def validate_header(header: Mapping[str, Any], device_airline: str) -> None:
@@ -157,3 +162,35 @@ def validate_body(body: Any) -> None:
 def involves_child(body: Mapping[str, Any]) -> bool:
     """For the NRM prompt sheet: any person in a child's age range."""
     return any(p.get("age_range") in CHILD_AGE_RANGES for p in body.get("people", []))
+
+
+class NotRecipient(LookupError):
+    """The stored envelope was not sealed to any key of the owner asking."""
+
+
+def recipient_index(rcpt: list[str], ring: Any, owner: str) -> int | None:
+    """Where in `rcpt` a key of `owner` (current or retired) sits, if anywhere."""
+    for index, kid in enumerate(rcpt):
+        if ring.owner.get(kid) == owner and kid in ring.private:
+            return index
+    return None
+
+
+def open_stored(row: Mapping[str, Any], ring: Any, owner: str) -> dict[str, Any]:
+    """Decrypt a stored report's body for `owner` (e.g. `border_force`,
+    `airline:ZZ`), in memory only: the caller renders it and drops it.
+
+    Raises NotRecipient when no key of `owner` was a recipient.
+    """
+    import json
+
+    from . import envelope
+
+    parsed = envelope.parse(json.loads(row["envelope"]))
+    index = recipient_index(parsed.header["rcpt"], ring, owner)
+    if index is None:
+        raise NotRecipient(f"the report was not sealed to {owner}")
+    body = envelope.open_body(parsed, index, ring.private[parsed.header["rcpt"][index]])
+    if not isinstance(body, dict):  # intake validated it; a stored row was altered
+        raise ValueError("the stored report body is not a JSON object")
+    return body

@@ -1,10 +1,72 @@
-"""Retention: closed reports are removed after a configurable time (placeholder until issue 4 lands)."""
+"""Retention: reports closed more than RETENTION_DAYS ago are removed.
+
+Each connection has `secure_delete` on (db.connect), so SQLite overwrites
+deleted cells with zeros; after the deletes the WAL is checkpointed and
+truncated, so no copy of a purged envelope, note or reason stays in the
+database files. Each purge is an audit event naming the report id and its
+reference, never its content; the report's earlier audit trail is kept.
+"""
 from __future__ import annotations
 
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
 import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from . import audit
+from .db import get_db, transaction
+
+CLOSED = ("no_further_action", "referred")
+
+
+def purge(db: sqlite3.Connection, days: int, at: datetime | None = None,
+          dry_run: bool = False) -> list[str]:
+    """Remove reports closed before `at - days`; return their ids.
+
+    One transaction per report, so an interruption leaves whole reports
+    either purged (with their event) or untouched.
+    """
+    at = at or datetime.now(timezone.utc)
+    cutoff = (at - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    due = db.execute(
+        "SELECT id, reference, closed_at FROM report WHERE closed_at IS NOT NULL AND closed_at < ?"
+        " AND status IN ('no_further_action', 'referred') ORDER BY closed_at", (cutoff,)).fetchall()
+    if dry_run:
+        return [r["id"] for r in due]
+    purged = []
+    for r in due:
+        with transaction(db):
+            still = db.execute("SELECT 1 FROM report WHERE id = ? AND closed_at = ?",
+                               (r["id"], r["closed_at"])).fetchone()
+            if still is None:  # reopened (or purged) meanwhile
+                continue
+            notes = db.execute("DELETE FROM report_note WHERE report_id = ?", (r["id"],)).rowcount
+            steps = db.execute("DELETE FROM report_status_history WHERE report_id = ?", (r["id"],)).rowcount
+            db.execute("DELETE FROM report WHERE id = ?", (r["id"],))
+            audit.record("report_purged", actor="system", subject=f"report:{r['id']}", db=db,
+                         reference=r["reference"], closed_at=r["closed_at"], retention_days=days,
+                         notes=notes, status_steps=steps)
+        purged.append(r["id"])
+    if purged:
+        # Old page images in the WAL could still hold the content: fold the
+        # WAL into the (zeroed) database file and truncate it.
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return purged
 
 
 @click.command("purge")
-def purge_command() -> None:
+@click.option("--days", type=click.IntRange(min=0), default=None,
+              help="Remove reports closed more than this many days ago (default: RETENTION_DAYS, 365).")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@with_appcontext
+def purge_command(days: int | None, dry_run: bool) -> None:
     """Remove reports closed more than RETENTION_DAYS ago."""
-    raise click.ClickException("not built yet")
+    if days is None:
+        days = int(current_app.config["RETENTION_DAYS"])
+    ids = purge(get_db(), days, dry_run=dry_run)
+    verb = "Would purge" if dry_run else "Purged"
+    click.echo(f"{verb} {len(ids)} report{'' if len(ids) == 1 else 's'} closed more than {days} days ago.")
+    for report_id in ids:
+        click.echo(f"  {report_id}")

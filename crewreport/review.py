@@ -1,16 +1,182 @@
-"""Airline security review (placeholder until issue 4 lands)."""
+"""Airline security review (`/review`, role `airline_security`).
+
+Everything here is scoped to the signed-in user's airline in the SQL itself
+(`... AND airline = ?`): another airline's report, user or device is simply
+not found (404), by any URL. Content is opened with the airline's own key
+(current or retired) only when that key was a recipient; the reporter's
+identity (and the device, which would name them) only when the reporter
+chose to share it.
+"""
 from __future__ import annotations
 
+import math
+import sqlite3
 from typing import Any
 
-from flask import Blueprint, render_template_string
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
-from .auth import role_required
+from . import audit, keys, report
+from .auth import create_user, role_required, set_password
+from .db import get_db, now, transaction
+from .forms import ActionForm, CrewCreateForm, PasswordResetForm
+from .triage import display_body, lead_time
 
 bp = Blueprint("review", __name__, url_prefix="/review")
+
+# What an airline may know of Border Force's work: coarse, never the detail.
+COARSE_STATUS = {
+    "received": "Received",
+    "assessing": "Being assessed",
+    "meet_aircraft": "Being assessed",
+    "no_further_action": "Closed",
+    "referred": "Closed",
+}
+PER_PAGE = 50
+
+
+def airline() -> str:
+    """The signed-in user's airline (airline_security users always have one)."""
+    code = current_user.airline
+    if not code:
+        abort(403)
+    return code
+
+
+def own_report(db: sqlite3.Connection, report_id: str) -> sqlite3.Row:
+    """A report of this user's airline, or 404 — never 403, which would confirm it exists."""
+    row = db.execute("SELECT * FROM report WHERE id = ? AND airline = ?", (report_id, airline())).fetchone()
+    if row is None:
+        abort(404)
+    return row
 
 
 @bp.get("/")
 @role_required("airline_security")
 def index() -> Any:
-    return render_template_string("{% extends 'base.html' %}{% block content %}<h1>Reports</h1>{% endblock %}")
+    """The airline's reports, newest landing first, with delivery and coarse status."""
+    db = get_db()
+    code = airline()
+    total = db.execute("SELECT count(*) FROM report WHERE airline = ?", (code,)).fetchone()[0]
+    pages = max(1, math.ceil(total / PER_PAGE))
+    try:
+        page = max(1, min(int(request.args.get("page") or 1), pages))
+    except ValueError:
+        page = 1
+    rows = []
+    for r in db.execute("SELECT id, reference, flight, dep, arr, sta, urgency, status, received_at"
+                        " FROM report WHERE airline = ? ORDER BY sta DESC, received_at DESC"
+                        " LIMIT ? OFFSET ?", (code, PER_PAGE, (page - 1) * PER_PAGE)):
+        row = dict(r)
+        row["coarse"] = COARSE_STATUS[r["status"]]
+        row["lead_text"], row["late"] = lead_time(r["received_at"], r["sta"])[1:]
+        rows.append(row)
+    return render_template("review/index.html", rows=rows, total=total, page=page, pages=pages,
+                           airline=code)
+
+
+@bp.get("/reports/<report_id>")
+@role_required("airline_security")
+def report_page(report_id: str) -> Any:
+    """One report: header and delivery always; content when the airline was a recipient."""
+    db = get_db()
+    row = own_report(db, report_id)
+    body = None
+    reason = None
+    try:
+        ring = keys.keyring()
+        body = report.open_stored(row, ring, keys.airline_owner(row["airline"]))
+    except report.NotRecipient:
+        reason = "This report was not sealed to your airline's key, so its content cannot be shown here."
+    except keys.KeysUnavailable:
+        reason = "Your airline's key is not available on the server just now."
+    audit.record("report_opened", subject=f"report:{report_id}", surface="review",
+                 content=body is not None)
+    shared = bool(body and body.get("share_identity_with_airline") is True)
+    return render_template("review/report.html", r=row, body=display_body(body) if body else None,
+                           reason=reason, shared=shared, coarse=COARSE_STATUS[row["status"]],
+                           lead=lead_time(row["received_at"], row["sta"]))
+
+
+# -- crew administration ------------------------------------------------------------------
+
+def crew_page(create_form: CrewCreateForm | None = None, status: int = 200) -> Any:
+    """The airline's crew accounts and devices, with the forms that act on them."""
+    db = get_db()
+    code = airline()
+    users = db.execute("SELECT id, username, active, created_at FROM user"
+                       " WHERE airline = ? AND role = 'crew' ORDER BY username", (code,)).fetchall()
+    devices = db.execute("SELECT d.id, d.label, d.enrolled_at, d.last_seen_at, d.revoked_at,"
+                         " u.username, rb.username AS revoked_by_name FROM device d"
+                         " JOIN user u ON u.id = d.user_id LEFT JOIN user rb ON rb.id = d.revoked_by"
+                         " WHERE d.airline = ? ORDER BY d.revoked_at IS NOT NULL, d.last_seen_at DESC",
+                         (code,)).fetchall()
+    return render_template("review/crew.html", users=users, devices=devices, airline=code,
+                           create_form=create_form or CrewCreateForm(formdata=None),
+                           reset_form=PasswordResetForm(formdata=None),
+                           action_form=ActionForm(formdata=None)), status
+
+
+@bp.get("/crew")
+@role_required("airline_security")
+def crew() -> Any:
+    return crew_page()
+
+
+@bp.post("/crew")
+@role_required("airline_security")
+def create_crew() -> Any:
+    """A new crew account for this airline (never any other role or airline)."""
+    form = CrewCreateForm()
+    if not form.validate_on_submit():
+        return crew_page(form, 400)
+    try:
+        create_user(form.username.data.strip(), "crew", form.password.data, airline())
+    except ValueError:
+        form.username.errors.append("That username is taken; choose another.")
+        return crew_page(form, 409)
+    flash(f"Crew account {form.username.data.strip()} created.")
+    return redirect(url_for("review.crew"), code=303)
+
+
+@bp.post("/crew/<int:user_id>/password")
+@role_required("airline_security")
+def reset_password(user_id: int) -> Any:
+    """Set a new password for one of this airline's crew; it signs them out everywhere."""
+    db = get_db()
+    user = db.execute("SELECT id, username FROM user WHERE id = ? AND airline = ? AND role = 'crew'",
+                      (user_id, airline())).fetchone()
+    if user is None:
+        abort(404)
+    form = PasswordResetForm()
+    if not form.validate_on_submit():
+        flash("Not reset: " + " ".join(e for es in form.errors.values() for e in es))
+        return crew_page(None, 400)
+    with transaction(db):
+        set_password(user["id"], form.new_password.data, db=db)
+        audit.record("password_reset", subject=f"user:{user['username']}", db=db)
+    flash(f"Password of {user['username']} reset; their sessions were signed out.")
+    return redirect(url_for("review.crew"), code=303)
+
+
+@bp.post("/devices/<device_id>/revoke")
+@role_required("airline_security")
+def revoke_device(device_id: str) -> Any:
+    """Revoke a tablet of this airline: the intake refuses its envelopes from now on."""
+    db = get_db()
+    device = db.execute("SELECT id, revoked_at FROM device WHERE id = ? AND airline = ?",
+                        (device_id, airline())).fetchone()
+    if device is None:
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        flash("The form has expired; reload the page. Nothing was changed.")
+        return crew_page(None, 400)
+    if device["revoked_at"]:
+        flash(f"Device {device_id} was already revoked.")
+        return crew_page(None, 409)
+    with transaction(db):
+        db.execute("UPDATE device SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL",
+                   (now(), current_user.id_number, device_id))
+        audit.record("device_revoked", subject=f"device:{device_id}", db=db)
+    flash(f"Device {device_id} revoked: its reports are refused from now on.")
+    return redirect(url_for("review.crew"), code=303)

@@ -1,0 +1,251 @@
+"""`GET /api/v1/keys` and `POST /api/v1/devices` (DESIGN.md section 4), and a
+freshly enrolled device's envelope going through the intake."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from crewreport import envelope
+from crewreport.db import get_db
+
+from .conftest import AuthActions, iso, valid_body
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def rfc7638(jwk: dict[str, Any]) -> str:
+    """The thumbprint computed here from the RFC's text, not via the app's helper."""
+    members = '{"crv":"%s","kty":"%s","x":"%s","y":"%s"}' % (jwk["crv"], jwk["kty"], jwk["x"], jwk["y"])
+    return b64u(hashlib.sha256(members.encode("ascii")).digest())
+
+
+def has_private_member(value: Any) -> bool:
+    if isinstance(value, dict):
+        return "d" in value or any(has_private_member(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_private_member(v) for v in value)
+    return False
+
+
+def check_jwk(jwk: dict[str, Any]) -> None:
+    assert set(jwk) == {"kty", "crv", "x", "y"}
+    assert (jwk["kty"], jwk["crv"]) == ("EC", "P-256")
+    envelope.public_key_from_jwk(jwk)
+
+
+def test_published_keys_shape(client: FlaskClient) -> None:
+    resp = client.get("/api/v1/keys")
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert set(body) == {"recipients", "receipt_key"}
+    owners = [r["owner"] for r in body["recipients"]]
+    assert owners == ["border_force", "airline:YY", "airline:ZZ"]
+    for entry in body["recipients"]:
+        assert set(entry) == {"kid", "owner", "jwk"}
+        check_jwk(entry["jwk"])
+        assert entry["kid"] == rfc7638(entry["jwk"])
+    assert set(body["receipt_key"]) == {"kid", "jwk"}
+    check_jwk(body["receipt_key"]["jwk"])
+    assert body["receipt_key"]["kid"] == rfc7638(body["receipt_key"]["jwk"])
+    assert not has_private_member(body)
+    assert len({r["kid"] for r in body["recipients"]} | {body["receipt_key"]["kid"]}) == 4
+
+
+def test_published_keys_match_the_test_keys(client: FlaskClient, keyset: Any) -> None:
+    body = client.get("/api/v1/keys").get_json()
+    kids = {r["owner"]: r["kid"] for r in body["recipients"]}
+    assert kids["border_force"] == keyset.kid(keyset.border_force)
+    assert kids["airline:ZZ"] == keyset.kid(keyset.airline_zz)
+    assert body["receipt_key"]["kid"] == keyset.kid(keyset.receipt)
+
+
+def test_rfc7638_example() -> None:
+    """The thumbprint function against RFC 7638 section 3.1's layout, for EC."""
+    jwk = {"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+           "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}
+    assert envelope.thumbprint(jwk) == rfc7638(jwk)
+    assert envelope.thumbprint({**jwk, "kid": "ignored", "use": "sig"}) == rfc7638(jwk)
+
+
+def signed_in(app: Flask, username: str) -> FlaskClient:
+    client = app.test_client()
+    assert AuthActions(client).login(username).status_code == 302
+    return client
+
+
+def new_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def enroll(client: FlaskClient, key: ec.EllipticCurvePrivateKey, label: str = "Galley tablet") -> Any:
+    return client.post("/api/v1/devices",
+                       json={"public_key": envelope.jwk_from_public_key(key.public_key()), "label": label})
+
+
+def test_enrollment(app: Flask, keyset: Any) -> None:
+    client = signed_in(app, "crew")
+    key = new_key()
+    resp = enroll(client, key)
+    assert resp.status_code == 201, resp.get_json()
+    body = resp.get_json()
+    assert set(body) == {"device_id", "airline", "recipients", "receipt_key"}
+    assert body["airline"] == "ZZ"
+    assert [r["owner"] for r in body["recipients"]] == ["border_force", "airline:ZZ"]
+    assert [r["kid"] for r in body["recipients"]] == [keyset.kid(keyset.border_force), keyset.kid(keyset.airline_zz)]
+    assert body["receipt_key"]["kid"] == keyset.kid(keyset.receipt)
+    assert not has_private_member(body)
+    with app.app_context():
+        row = get_db().execute("SELECT * FROM device WHERE id = ?", (body["device_id"],)).fetchone()
+    assert row["airline"] == "ZZ" and row["label"] == "Galley tablet" and row["revoked_at"] is None
+    assert row["kid"] == rfc7638(json.loads(row["public_jwk"]))
+    # The same key again, by the same user: the same device, 200.
+    again = enroll(client, key)
+    assert again.status_code == 200
+    assert again.get_json()["device_id"] == body["device_id"]
+    # Another crew member of another airline presenting that key: refused.
+    other = enroll(signed_in(app, "crew-yy"), key)
+    assert other.status_code == 409 and other.get_json()["error"]["code"] == "conflict"
+
+
+def test_other_airline_gets_its_own_recipients(app: Flask, keyset: Any) -> None:
+    body = enroll(signed_in(app, "crew-yy"), new_key()).get_json()
+    assert body["airline"] == "YY"
+    assert [r["kid"] for r in body["recipients"]] == [keyset.kid(keyset.border_force), keyset.kid(keyset.airline_yy)]
+
+
+@pytest.mark.parametrize("username", ["security", "officer", "admin"])
+def test_enrollment_is_for_crew_only(app: Flask, username: str) -> None:
+    resp = enroll(signed_in(app, username), new_key())
+    assert resp.status_code == 403
+    assert resp.get_json()["error"]["code"] == "forbidden"
+
+
+def test_enrollment_needs_sign_in(client: FlaskClient) -> None:
+    resp = enroll(client, new_key())
+    assert resp.status_code == 401
+    assert resp.get_json()["error"]["code"] == "unauthenticated"
+
+
+def _jwk() -> dict[str, Any]:
+    return envelope.jwk_from_public_key(new_key().public_key())
+
+
+def _bad_jwks() -> dict[str, Any]:
+    good = _jwk()
+    priv = new_key()
+    with_d = {**envelope.jwk_from_public_key(priv.public_key()),
+              "d": b64u(priv.private_numbers().private_value.to_bytes(32, "big"))}
+    p384 = ec.generate_private_key(ec.SECP384R1()).public_key().public_numbers()
+    return {
+        "wrong_curve": {"kty": "EC", "crv": "P-384", "x": b64u(p384.x.to_bytes(48, "big")),
+                        "y": b64u(p384.y.to_bytes(48, "big"))},
+        "p256_label_on_p384_numbers": {"kty": "EC", "crv": "P-256", "x": b64u(p384.x.to_bytes(48, "big")),
+                                       "y": b64u(p384.y.to_bytes(48, "big"))},
+        "private_key": with_d,
+        "off_curve": {**good, "y": b64u((int.from_bytes(base64.urlsafe_b64decode(good["y"] + "=="), "big") ^ 1).to_bytes(32, "big"))},
+        "short_x": {**good, "x": good["x"][:-2]},
+        "long_x": {**good, "x": b64u(b"\0" + base64.urlsafe_b64decode(good["x"] + "="))},
+        "padded_x": {**good, "x": good["x"] + "="},
+        "x_not_text": {**good, "x": 12345},
+        "missing_y": {k: v for k, v in good.items() if k != "y"},
+        "rsa": {"kty": "RSA", "n": "AQAB", "e": "AQAB"},
+        "okp": {"kty": "OKP", "crv": "Ed25519", "x": b64u(b"\1" * 32)},
+        "not_an_object": "a string",
+        "a_list": [good],
+        "null": None,
+        "point_at_zero": {**good, "x": b64u(b"\0" * 32), "y": b64u(b"\0" * 32)},
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_bad_jwks()))
+def test_enrollment_bad_key(app: Flask, case: str) -> None:
+    resp = signed_in(app, "crew").post("/api/v1/devices", json={"public_key": _bad_jwks()[case], "label": "x"})
+    assert resp.status_code == 400, resp.get_json()
+    assert resp.get_json()["error"]["code"] == "malformed"
+    with app.app_context():
+        assert get_db().execute("SELECT count(*) FROM device").fetchone()[0] == 2
+
+
+@pytest.mark.parametrize("body", [
+    {"public_key": "JWK", "label": 5},
+    {"label": "no key"},
+    {"public_key": None, "label": "x", "extra": 1},
+    [1, 2],
+    "text",
+    {"label": "x" * 101, "public_key": None},
+    {"label": ["x"], "public_key": None},
+    {"label": "\ud800", "public_key": None},
+    {"label": "tab\tand\nnewline", "public_key": None},
+])
+def test_enrollment_bad_body(app: Flask, body: Any) -> None:
+    if isinstance(body, dict) and "public_key" in body and body["public_key"] is None:
+        body = {**body, "public_key": _jwk()}
+    resp = signed_in(app, "crew").post("/api/v1/devices", json=body)
+    assert resp.status_code == 400, resp.get_json()
+    assert resp.get_json()["error"]["code"] == "malformed"
+
+
+def test_enrollment_not_json(app: Flask) -> None:
+    client = signed_in(app, "crew")
+    for data, ctype in ((b"{", "application/json"), (b"public_key=x", "application/x-www-form-urlencoded")):
+        resp = client.post("/api/v1/devices", data=data, content_type=ctype)
+        assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "malformed"
+
+
+def test_enrollment_is_audited(app: Flask) -> None:
+    device_id = enroll(signed_in(app, "crew"), new_key()).get_json()["device_id"]
+    with app.app_context():
+        rows = get_db().execute("SELECT * FROM audit_event WHERE action = 'device_enrolled'").fetchall()
+    assert len(rows) == 1
+    assert rows[0]["subject"] == f"device:{device_id}" and rows[0]["actor"] == "user:crew"
+
+
+def fresh_envelope(answer: dict[str, Any], key: ec.EllipticCurvePrivateKey) -> dict[str, Any]:
+    """What a tablet builds from its enrollment answer alone."""
+    created = datetime.now(timezone.utc)
+    header = {"v": 1, "id": str(uuid.uuid4()), "device": answer["device_id"], "created": iso(created),
+              "rcpt": [r["kid"] for r in answer["recipients"]], "airline": answer["airline"],
+              "flight": f"{answer['airline']}75", "dep": "ACC", "arr": "LGW",
+              "sta": iso(created + timedelta(hours=6)), "urgency": "routine"}
+    recipients = [envelope.public_key_from_jwk(r["jwk"]) for r in answer["recipients"]]
+    return envelope.build(header, valid_body(), recipients, key)
+
+
+def test_freshly_enrolled_device_reports_until_revoked(app: Flask, runner: FlaskCliRunner) -> None:
+    key = new_key()
+    answer = enroll(signed_in(app, "crew"), key).get_json()
+    client = app.test_client()
+    resp = client.post("/api/v1/reports", json=fresh_envelope(answer, key))
+    assert resp.status_code == 201, resp.get_json()
+    receipt = envelope.verify_receipt(resp.get_json(), envelope.public_key_from_jwk(answer["receipt_key"]["jwk"]))
+    assert receipt["reference"]
+    result = runner.invoke(args=["revoke-device", answer["device_id"]])
+    assert result.exit_code == 0, result.output
+    resp = client.post("/api/v1/reports", json=fresh_envelope(answer, key))
+    assert resp.status_code == 403 and resp.get_json()["error"]["code"] == "revoked_device"
+    # Re-enrolling a revoked key does not bring it back.
+    again = enroll(signed_in(app, "crew"), key)
+    assert again.status_code == 409
+
+
+def test_keys_unavailable_when_none(tmp_path: Any) -> None:
+    from crewreport import create_app
+    from crewreport.db import init_db
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE": str(tmp_path / "s.sqlite"),
+                      "KEY_DIR": str(tmp_path / "k")})
+    with app.app_context():
+        init_db()
+    resp = app.test_client().get("/api/v1/keys")
+    assert resp.status_code == 503 and resp.get_json()["error"]["code"] == "service_unavailable"

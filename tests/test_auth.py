@@ -1,0 +1,233 @@
+"""Sign-in and sessions: messages, throttling, session renewal, password
+change ending every session, cookie flags, argon2id, safe `next`."""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from crewreport.db import get_db
+
+from .conftest import PASSWORD, AuthActions
+
+LOGIN_ERROR = "Username or password is not right."
+
+
+def session_info(client: FlaskClient) -> dict[str, Any]:
+    resp = client.get("/auth/session")
+    assert resp.status_code == 200
+    return resp.get_json()
+
+
+def set_cookie(resp: Any, name: str = "crewreport_session") -> str:
+    """The Set-Cookie header of the session cookie in `resp`."""
+    found = [h for h in resp.headers.getlist("Set-Cookie") if h.startswith(name + "=")]
+    assert found, resp.headers
+    return found[0]
+
+
+def test_sign_in_and_out(client: FlaskClient, auth: AuthActions) -> None:
+    assert session_info(client)["signed_in"] is False
+    resp = auth.login("officer")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/triage/"
+    info = session_info(client)
+    assert info["signed_in"] is True
+    assert (info["username"], info["role"], info["airline"]) == ("officer", "border_force", None)
+    assert info["csrf_token"]
+    assert auth.logout().status_code == 302
+    assert session_info(client)["signed_in"] is False
+
+
+def test_each_role_lands_on_its_home(app: Flask) -> None:
+    homes = {"crew": "/", "security": "/review/", "officer": "/triage/", "admin": "/admin/"}
+    for username, home in homes.items():
+        resp = AuthActions(app.test_client()).login(username)
+        assert resp.headers["Location"] == home, username
+
+
+def test_session_shows_crew_airline(client: FlaskClient, auth: AuthActions) -> None:
+    auth.login("crew")
+    info = session_info(client)
+    assert (info["role"], info["airline"]) == ("crew", "ZZ")
+
+
+def normalised_page(html: str, username: str) -> str:
+    """The page without what legitimately differs: tokens and the echoed username."""
+    html = re.sub(r'(content|value)="[^"]*"', r'\1=""', html)
+    return html.replace(username, "USERNAME")
+
+
+def test_wrong_password_and_unknown_user_look_the_same(client: FlaskClient, auth: AuthActions) -> None:
+    wrong = auth.login("officer", "not the password")
+    unknown = auth.login("nobody-at-all", "not the password")
+    assert wrong.status_code == unknown.status_code == 200
+    assert LOGIN_ERROR in wrong.get_data(as_text=True)
+    assert normalised_page(wrong.get_data(as_text=True), "officer") == \
+        normalised_page(unknown.get_data(as_text=True), "nobody-at-all")
+    assert session_info(client)["signed_in"] is False
+
+
+def test_failed_sign_in_is_recorded(app: Flask, auth: AuthActions) -> None:
+    auth.login("officer", "nope")
+    with app.app_context():
+        assert get_db().execute("SELECT count(*) FROM login_failure WHERE username = 'officer'").fetchone()[0] == 1
+
+
+def test_throttled_after_max_failures_even_with_right_password(app: Flask, client: FlaskClient, auth: AuthActions) -> None:
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    for _ in range(limit):
+        assert auth.login("officer", "wrong").status_code == 200
+    resp = auth.login("officer", PASSWORD)
+    assert resp.status_code == 429
+    assert "Too many failed attempts" in resp.get_data(as_text=True)
+    assert session_info(client)["signed_in"] is False
+    # The same account by another name case is the same account.
+    assert auth.login("OFFICER", PASSWORD).status_code == 429
+    # Other accounts from another address are not affected.
+    other = app.test_client()
+    resp = other.post("/auth/login", data={"username": "admin", "password": PASSWORD},
+                      environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    assert resp.status_code == 302
+
+
+def test_throttled_per_address(app: Flask, client: FlaskClient, auth: AuthActions) -> None:
+    app.config["LOGIN_MAX_FAILURES"] = 2  # per account 2, per address 4 * 2
+    names = [f"guess{i}" for i in range(8)]
+    for name in names:
+        assert auth.login(name, "wrong").status_code == 200
+    # A real account, never failed itself, from the same address: throttled.
+    assert auth.login("admin", PASSWORD).status_code == 429
+    # From another address the account signs in.
+    resp = app.test_client().post("/auth/login", data={"username": "admin", "password": PASSWORD},
+                                  environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert resp.status_code == 302
+
+
+def test_successful_sign_in_clears_failures(app: Flask, auth: AuthActions) -> None:
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    for _ in range(limit - 1):
+        auth.login("officer", "wrong")
+    assert auth.login("officer").status_code == 302
+    auth.logout()
+    for _ in range(limit - 1):
+        auth.login("officer", "wrong")
+    assert auth.login("officer").status_code == 302
+
+
+def test_session_renewed_on_sign_in(client: FlaskClient, auth: AuthActions) -> None:
+    with client.session_transaction() as sess:
+        sess["planted"] = "attacker-chosen"
+    before = client.get_cookie("crewreport_session")
+    assert before is not None
+    resp = auth.login("officer")
+    after = client.get_cookie("crewreport_session")
+    assert after is not None and after.value != before.value
+    assert "crewreport_session=" in set_cookie(resp)
+    with client.session_transaction() as sess:
+        assert "planted" not in sess
+        assert sess.get("_user_id")
+
+
+def test_password_change_ends_every_session(app: Flask) -> None:
+    first, second = app.test_client(), app.test_client()
+    AuthActions(first).login("crew")
+    AuthActions(second).login("crew")
+    assert session_info(second)["signed_in"] is True
+    resp = first.post("/auth/password", data={"current_password": PASSWORD,
+                                              "new_password": "a brand new passphrase"})
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("/auth/login")
+    assert session_info(first)["signed_in"] is False
+    assert session_info(second)["signed_in"] is False
+    # A stolen copy of the old cookie is no good either.
+    assert AuthActions(app.test_client()).login("crew", PASSWORD).status_code == 200
+    assert AuthActions(app.test_client()).login("crew", "a brand new passphrase").status_code == 302
+
+
+def test_password_change_needs_the_current_password(client: FlaskClient, auth: AuthActions) -> None:
+    auth.login("crew")
+    resp = client.post("/auth/password", data={"current_password": "wrong",
+                                               "new_password": "a brand new passphrase"})
+    assert resp.status_code == 200
+    assert "not your current password" in resp.get_data(as_text=True)
+    assert session_info(client)["signed_in"] is True
+
+
+def test_cookie_flags_over_http(client: FlaskClient) -> None:
+    resp = client.post("/auth/login", data={"username": "officer", "password": PASSWORD})
+    cookie = set_cookie(resp)
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Secure" not in cookie
+
+
+def test_cookie_secure_over_https(client: FlaskClient) -> None:
+    resp = client.post("/auth/login", data={"username": "officer", "password": PASSWORD},
+                       base_url="https://localhost")
+    cookie = set_cookie(resp)
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_passwords_are_argon2id(app: Flask) -> None:
+    with app.app_context():
+        hashes = [r[0] for r in get_db().execute("SELECT password_hash FROM user")]
+    assert hashes and all(h.startswith("$argon2id$") for h in hashes)
+    assert not any(PASSWORD in h for h in hashes)
+
+
+def test_production_hash_profile_is_argon2id(app: Flask) -> None:
+    from crewreport.auth import check_password, hash_password
+
+    app.config["PASSWORD_HASH_FAST"] = False
+    with app.app_context():
+        stored = hash_password("x" * 20)
+        assert stored.startswith("$argon2id$")
+        m, t = re.search(r"\$m=(\d+),t=(\d+)", stored).groups()  # type: ignore[union-attr]
+        assert int(m) >= 19 * 1024 and int(t) >= 1  # at least OWASP's argon2id minimum
+        assert check_password(stored, "x" * 20) and not check_password(stored, "y" * 20)
+
+
+@pytest.mark.parametrize("target", [
+    "//evil.example", "https://evil.example", "http://evil.example/x", "\\\\evil.example",
+    "javascript:alert(1)", " //evil.example", "///evil.example",
+])
+def test_next_open_redirect_refused(client: FlaskClient, target: str) -> None:
+    resp = client.post("/auth/login", query_string={"next": target},
+                       data={"username": "officer", "password": PASSWORD})
+    assert resp.status_code == 302
+    assert resp.headers["Location"] == "/triage/"
+
+
+@pytest.mark.parametrize("target", ["/\\evil.example", "/%2F%2Fevil.example", "/\t/evil.example"])
+def test_next_tricky_paths_stay_on_this_site(client: FlaskClient, target: str) -> None:
+    """Browsers read `/\\host` as `//host`; what reaches them must be a plain local path."""
+    resp = client.post("/auth/login", query_string={"next": target},
+                       data={"username": "officer", "password": PASSWORD})
+    location = resp.headers["Location"]
+    parts = urlsplit(location)
+    assert not parts.scheme and not parts.netloc
+    assert location.startswith("/") and not location.startswith("//")
+    assert "\\" not in location and "\t" not in location
+
+
+def test_next_local_path_kept(client: FlaskClient) -> None:
+    resp = client.post("/auth/login", query_string={"next": "/triage/?sort=sta"},
+                       data={"username": "officer", "password": PASSWORD})
+    assert resp.headers["Location"] == "/triage/?sort=sta"
+
+
+def test_sign_in_is_audited(app: Flask, auth: AuthActions) -> None:
+    auth.login("officer", "wrong")
+    auth.login("officer")
+    with app.app_context():
+        rows = get_db().execute("SELECT action, actor FROM audit_event WHERE action LIKE 'sign_in%' ORDER BY id").fetchall()
+    assert [tuple(r) for r in rows] == [("sign_in_failed", "user:officer"), ("sign_in", "user:officer")]
+
+
+def test_protected_page_redirects_to_sign_in(client: FlaskClient) -> None:
+    resp = client.get("/triage/")
+    assert resp.status_code == 302
+    assert resp.headers["Location"].startswith("/auth/login?next=")

@@ -1,0 +1,159 @@
+"""The administrator's commands (DESIGN.md section 7), through Flask's CLI runner."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from click.testing import Result
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+from crewreport import create_app
+from crewreport.db import get_db
+
+from .conftest import PASSWORD, AuthActions
+
+
+@pytest.fixture
+def bare_app(tmp_path: Path) -> Iterator[Flask]:
+    """An instance with nothing in it: the state a new deployment starts from."""
+    yield create_app({"TESTING": True, "SECRET_KEY": "t", "PASSWORD_HASH_FAST": True,
+                      "WTF_CSRF_ENABLED": False,
+                      "DATABASE": str(tmp_path / "s.sqlite"), "KEY_DIR": str(tmp_path / "keys")})
+
+
+def run(app: Flask, *args: str) -> Result:
+    return app.test_cli_runner().invoke(args=list(args))
+
+
+def query(app: Flask, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with app.app_context():
+        return [tuple(r) for r in get_db().execute(sql, params)]
+
+
+def failed(result: Result, text: str) -> None:
+    assert result.exit_code != 0, result.output
+    assert text in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_init_db(bare_app: Flask) -> None:
+    result = run(bare_app, "init-db")
+    assert result.exit_code == 0 and "Applied" in result.output
+    assert run(bare_app, "init-db").exit_code == 0
+
+
+def test_create_airline(bare_app: Flask) -> None:
+    result = run(bare_app, "create-airline", "qq", "Quiet Air")  # a fresh store: no init-db first
+    assert result.exit_code == 0, result.output
+    assert query(bare_app, "SELECT code, name FROM airline") == [("QQ", "Quiet Air")]
+    owners = {r[0] for r in query(bare_app, "SELECT owner FROM service_key WHERE retired_at IS NULL")}
+    assert owners == {"border_force", "receipt", "airline:QQ"}
+    failed(run(bare_app, "create-airline", "QQ", "Again"), "exists")
+    assert run(bare_app, "create-airline", "Q2", "No Key Air", "--no-key").exit_code == 0
+    assert query(bare_app, "SELECT count(*) FROM service_key WHERE owner = 'airline:Q2'") == [(0,)]
+
+
+@pytest.mark.parametrize("code", ["B", "BAA", "B!", "", "ÅÅ"])
+def test_create_airline_bad_code(bare_app: Flask, code: str) -> None:
+    run(bare_app, "init-db")
+    failed(run(bare_app, "create-airline", code, "Bad Air"), "two-character")
+    assert query(bare_app, "SELECT count(*) FROM airline") == [(0,)]
+
+
+def test_create_airline_bad_name(bare_app: Flask) -> None:
+    run(bare_app, "init-db")
+    for name in ("", "x" * 101):
+        failed(run(bare_app, "create-airline", "QQ", name), "NAME")
+    assert query(bare_app, "SELECT count(*) FROM airline") == [(0,)]
+
+
+def test_create_user(bare_app: Flask) -> None:
+    assert run(bare_app, "create-airline", "QQ", "Quiet Air").exit_code == 0
+    for username, role, airline in (("c", "crew", "QQ"), ("s", "airline_security", "qq"),
+                                    ("o", "border_force", None), ("a", "admin", None)):
+        args = ["create-user", username, "--role", role, "--password", PASSWORD]
+        if airline:
+            args += ["--airline", airline]
+        result = run(bare_app, *args)
+        assert result.exit_code == 0, result.output
+    assert query(bare_app, "SELECT username, role, airline FROM user ORDER BY id") == [
+        ("c", "crew", "QQ"), ("s", "airline_security", "QQ"), ("o", "border_force", None), ("a", "admin", None)]
+    assert AuthActions(bare_app.test_client()).login("c", PASSWORD).status_code == 302
+
+
+def test_create_user_refusals(bare_app: Flask) -> None:
+    assert run(bare_app, "create-airline", "QQ", "Quiet Air").exit_code == 0
+    pw = ["--password", PASSWORD]
+    failed(run(bare_app, "create-user", "c", "--role", "crew", *pw), "need --airline")
+    failed(run(bare_app, "create-user", "s", "--role", "airline_security", *pw), "need --airline")
+    failed(run(bare_app, "create-user", "o", "--role", "border_force", "--airline", "QQ", *pw), "must not")
+    failed(run(bare_app, "create-user", "a", "--role", "admin", "--airline", "QQ", *pw), "must not")
+    failed(run(bare_app, "create-user", "c", "--role", "crew", "--airline", "XX", *pw), "no airline XX")
+    assert run(bare_app, "create-user", "dup", "--role", "admin", *pw).exit_code == 0
+    failed(run(bare_app, "create-user", "DUP", "--role", "admin", *pw), "exists")
+    result = run(bare_app, "create-user", "r", "--role", "root", *pw)
+    assert result.exit_code == 2 and "root" in result.output
+    failed(run(bare_app, "create-user", "x" * 65, "--role", "admin", *pw), "username")
+    failed(run(bare_app, "create-user", "", "--role", "admin", *pw), "username")
+    failed(run(bare_app, "create-user", "short", "--role", "admin", "--password", ""), "password")
+    assert query(bare_app, "SELECT username FROM user") == [("dup",)]
+
+
+def demo_passwords(output: str) -> dict[str, str]:
+    return dict(re.findall(r"(demo-\w+)\s+\(\w+\) password: (.+)$", output, re.M))
+
+
+def test_demo(bare_app: Flask) -> None:
+    result = run(bare_app, "demo", "--password", "demo pass phrase")
+    assert result.exit_code == 0, result.output
+    assert demo_passwords(result.output) == {u: "demo pass phrase" for u in
+                                             ("demo-crew", "demo-security", "demo-officer", "demo-admin")}
+    assert query(bare_app, "SELECT code FROM airline") == [("ZZ",)]
+    assert query(bare_app, "SELECT username, role, airline FROM user ORDER BY username") == [
+        ("demo-admin", "admin", None), ("demo-crew", "crew", "ZZ"),
+        ("demo-officer", "border_force", None), ("demo-security", "airline_security", "ZZ")]
+    owners = sorted(r[0] for r in query(bare_app, "SELECT owner FROM service_key WHERE retired_at IS NULL"))
+    assert owners == ["airline:ZZ", "border_force", "receipt"]
+    client = bare_app.test_client()
+    assert AuthActions(client).login("demo-crew", "demo pass phrase").status_code == 302
+
+
+def test_demo_twice_keeps_data(bare_app: Flask) -> None:
+    assert run(bare_app, "demo", "--password", "first password").exit_code == 0
+    assert run(bare_app, "create-user", "kept", "--role", "admin", "--password", PASSWORD).exit_code == 0
+    keys_before = query(bare_app, "SELECT kid, owner, retired_at FROM service_key ORDER BY kid")
+    users_before = query(bare_app, "SELECT id, username FROM user ORDER BY id")
+    second = run(bare_app, "demo")
+    assert second.exit_code == 0, second.output
+    passwords = demo_passwords(second.output)
+    assert len(passwords) == 4 and len(set(passwords.values())) == 4  # random, one each
+    assert query(bare_app, "SELECT kid, owner, retired_at FROM service_key ORDER BY kid") == keys_before
+    assert query(bare_app, "SELECT id, username FROM user ORDER BY id") == users_before
+    assert AuthActions(bare_app.test_client()).login("demo-officer", passwords["demo-officer"]).status_code == 302
+    assert AuthActions(bare_app.test_client()).login("kept", PASSWORD).status_code == 302
+
+
+def test_revoke_device(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["revoke-device", "dev-0001"])
+    assert result.exit_code == 0 and "Revoked dev-0001" in result.output
+    assert query(app, "SELECT revoked_at IS NOT NULL FROM device WHERE id = 'dev-0001'") == [(1,)]
+    failed(runner.invoke(args=["revoke-device", "dev-0001"]), "already revoked")
+    failed(runner.invoke(args=["revoke-device", "dev-nope"]), "no device dev-nope")
+
+
+def test_rotate_key(app: Flask, runner: FlaskCliRunner) -> None:
+    before = query(app, "SELECT kid FROM service_key WHERE owner = 'receipt' AND retired_at IS NULL")
+    result = runner.invoke(args=["rotate-key", "receipt"])
+    assert result.exit_code == 0, result.output
+    after = query(app, "SELECT kid FROM service_key WHERE owner = 'receipt' AND retired_at IS NULL")
+    assert after != before and after[0][0] in result.output
+    assert query(app, "SELECT retired_at IS NOT NULL FROM service_key WHERE kid = ?", before[0][0]) == [(1,)]
+    failed(runner.invoke(args=["rotate-key", "airline:QQ"]), "no airline QQ")
+
+
+def test_verify_audit_command(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["verify-audit"])
+    assert result.exit_code == 0 and "intact" in result.output

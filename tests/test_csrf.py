@@ -1,0 +1,113 @@
+"""CSRF on: sign-in, sign-out and enrollment need the token; the intake,
+whose credential is the envelope's signature, does not."""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from flask import Flask
+from flask.testing import FlaskClient
+
+from crewreport import envelope
+
+from .conftest import PASSWORD
+
+
+def page_token(client: FlaskClient, path: str = "/auth/login") -> str:
+    html = client.get(path).get_data(as_text=True)
+    meta = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
+    assert meta, "every HTML page carries the CSRF meta tag"
+    field = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    return field.group(1) if field else meta.group(1)
+
+
+def signed_in(client: FlaskClient) -> bool:
+    return bool(client.get("/auth/session").get_json()["signed_in"])
+
+
+def login(client: FlaskClient, username: str, token: str | None) -> Any:
+    data = {"username": username, "password": PASSWORD}
+    if token is not None:
+        data["csrf_token"] = token
+    return client.post("/auth/login", data=data)
+
+
+def new_jwk() -> dict[str, str]:
+    return envelope.jwk_from_public_key(ec.generate_private_key(ec.SECP256R1()).public_key())
+
+
+def test_sign_in_without_token_refused(csrf_app: Flask) -> None:
+    client = csrf_app.test_client()
+    client.get("/auth/login")
+    resp = login(client, "officer", None)
+    assert resp.status_code == 400
+    assert not signed_in(client)
+    resp = login(client, "officer", "forged-token")
+    assert resp.status_code == 400
+    assert not signed_in(client)
+
+
+def test_sign_in_with_token_from_the_page(csrf_app: Flask) -> None:
+    client = csrf_app.test_client()
+    resp = login(client, "officer", page_token(client))
+    assert resp.status_code == 302
+    assert signed_in(client)
+
+
+def test_token_from_another_session_refused(csrf_app: Flask) -> None:
+    victim, attacker = csrf_app.test_client(), csrf_app.test_client()
+    stolen = page_token(attacker)
+    victim.get("/auth/login")
+    assert login(victim, "officer", stolen).status_code == 400
+    assert not signed_in(victim)
+
+
+def crew_client(app: Flask) -> FlaskClient:
+    client = app.test_client()
+    assert login(client, "crew", page_token(client)).status_code == 302
+    return client
+
+
+def test_enrollment_needs_header_token(csrf_app: Flask) -> None:
+    client = crew_client(csrf_app)
+    body = {"public_key": new_jwk(), "label": "tablet"}
+    resp = client.post("/api/v1/devices", json=body)
+    assert resp.status_code == 400
+    assert resp.is_json, resp.get_data(as_text=True)[:200]
+    assert resp.get_json()["error"]["code"] == "csrf_failed"
+    assert resp.get_json()["error"]["message"]
+    resp = client.post("/api/v1/devices", json=body, headers={"X-CSRFToken": "nonsense"})
+    assert resp.status_code == 400 and resp.is_json
+    token = client.get("/auth/session").get_json()["csrf_token"]
+    resp = client.post("/api/v1/devices", json=body, headers={"X-CSRFToken": token})
+    assert resp.status_code == 201, resp.get_json()
+
+
+def test_intake_is_exempt_and_cookieless(csrf_app: Flask, make_envelope: Callable[..., dict[str, Any]]) -> None:
+    client = csrf_app.test_client()
+    resp = client.post("/api/v1/reports", json=make_envelope())
+    assert resp.status_code == 201, resp.get_json()
+    resp = client.post("/api/v1/reports/batch", json={"envelopes": [make_envelope()]})
+    assert resp.status_code == 200
+    assert "receipt" in resp.get_json()["results"][0]
+    assert client.get_cookie("crewreport_session") is None
+    assert "Set-Cookie" not in resp.headers
+
+
+def test_logout_requires_token(csrf_app: Flask) -> None:
+    client = crew_client(csrf_app)
+    resp = client.post("/auth/logout")
+    assert resp.status_code == 400
+    assert signed_in(client)
+    token = client.get("/auth/session").get_json()["csrf_token"]
+    resp = client.post("/auth/logout", data={"csrf_token": token})
+    assert resp.status_code == 302
+    assert not signed_in(client)
+
+
+def test_password_change_requires_token(csrf_app: Flask) -> None:
+    client = crew_client(csrf_app)
+    resp = client.post("/auth/password", data={"current_password": PASSWORD, "new_password": "x" * 20})
+    assert resp.status_code == 400
+    assert signed_in(client)

@@ -1,0 +1,86 @@
+"""Retention: `purge` removes only reports closed more than --days ago
+(default RETENTION_DAYS), with their notes and history, leaves no copy in the
+database files, and writes one content-free audit event per report."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from crewreport import audit
+from crewreport.db import get_db
+
+from .conftest import AuthActions
+from .test_triage import count, deliver, events, iso, row, store_bytes, update_report
+
+Make = Callable[..., dict[str, Any]]
+NOW = datetime.now(timezone.utc)
+
+
+def stored_envelope(app: Flask, rid: str) -> dict[str, Any]:
+    return json.loads(row(app, rid)["envelope"])
+
+
+def test_purge_removes_only_old_closed_reports(client: FlaskClient, app: Flask, make_envelope: Make,
+                                               runner: FlaskCliRunner, auth: AuthActions) -> None:
+    old_closed = deliver(client, make_envelope)
+    old_referred = deliver(client, make_envelope)
+    recent_closed = deliver(client, make_envelope)
+    old_open = deliver(client, make_envelope)
+    old_meet = deliver(client, make_envelope)
+    auth.login("officer")
+    # history and a note on the one to purge, through the real workflow
+    client.post(f"/triage/reports/{old_closed}/status", data={"status": "assessing", "reason": "PURGE-REASON"})
+    client.post(f"/triage/reports/{old_closed}/status", data={"status": "no_further_action", "reason": "PURGE-REASON-2"})
+    client.post(f"/triage/reports/{old_closed}/notes", data={"text": "PURGE-NOTE"})
+    sealed = stored_envelope(app, old_closed)["sealed"][0]
+    signature = stored_envelope(app, old_closed)["signature"]
+    with app.app_context():
+        note_blob = get_db().execute("SELECT sealed FROM report_note").fetchone()[0]
+    update_report(app, old_closed, closed_at=iso(NOW - timedelta(days=400)))
+    update_report(app, old_referred, status="referred", closed_at=iso(NOW - timedelta(days=366)))
+    update_report(app, recent_closed, status="referred", closed_at=iso(NOW - timedelta(days=30)))
+    update_report(app, old_open, status="assessing", received_at=iso(NOW - timedelta(days=500)))
+    update_report(app, old_meet, status="meet_aircraft", received_at=iso(NOW - timedelta(days=500)))
+
+    result = runner.invoke(args=["purge"])
+    assert result.exit_code == 0, result.output
+    assert "Purged 2 reports closed more than 365 days ago." in result.output
+    assert row(app, old_closed) is None and row(app, old_referred) is None
+    for kept in (recent_closed, old_open, old_meet):
+        assert row(app, kept) is not None
+    assert count(app, "SELECT count(*) FROM report_note") == 0
+    assert count(app, "SELECT count(*) FROM report_status_history WHERE report_id = ?", old_closed) == 0
+
+    purged = events(app, "report_purged")
+    assert sorted(e["subject"] for e in purged) == sorted([f"report:{old_closed}", f"report:{old_referred}"])
+    detail = json.loads(next(e for e in purged if e["subject"] == f"report:{old_closed}")["detail"])
+    assert detail["notes"] == 1 and detail["status_steps"] == 2 and detail["retention_days"] == 365
+    assert set(detail) == {"reference", "closed_at", "retention_days", "notes", "status_steps"}
+    with app.app_context():
+        assert audit.verify_chain(get_db()).ok
+
+    raw = store_bytes(app)
+    for gone in (sealed[:60], signature, note_blob[:60]):
+        assert gone.encode() not in raw
+    assert stored_envelope(app, recent_closed)["signature"].encode() in raw  # the scan can see a kept one
+
+
+def test_purge_days_option_and_config_default(client: FlaskClient, app: Flask, make_envelope: Make,
+                                              runner: FlaskCliRunner) -> None:
+    rid = deliver(client, make_envelope)
+    update_report(app, rid, status="no_further_action", closed_at=iso(NOW - timedelta(days=10)))
+    assert "Purged 0 reports" in runner.invoke(args=["purge"]).output
+    app.config["RETENTION_DAYS"] = 20
+    assert "Purged 0 reports closed more than 20 days" in runner.invoke(args=["purge"]).output
+    dry = runner.invoke(args=["purge", "--days", "7", "--dry-run"])
+    assert "Would purge 1 report closed more than 7 days ago." in dry.output and rid in dry.output
+    assert row(app, rid) is not None and events(app, "report_purged") == []
+    assert runner.invoke(args=["purge", "--days", "-1"]).exit_code != 0
+    assert row(app, rid) is not None
+    result = runner.invoke(args=["purge", "--days", "7"])
+    assert result.exit_code == 0 and "Purged 1 report closed" in result.output
+    assert row(app, rid) is None

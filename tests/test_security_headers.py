@@ -1,0 +1,96 @@
+"""Headers every response carries, caching rules, HSTS over HTTPS only, and the
+CSRF meta tag on HTML pages."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from .conftest import AuthActions
+
+COMMON = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+PUBLIC_PATHS = ["/auth/login", "/auth/session", "/api/v1/keys", "/", "/manifest.webmanifest", "/sw.js",
+                "/static/css/crew.css"]
+
+
+def csp_directives(value: str) -> dict[str, str]:
+    return {part.split()[0]: " ".join(part.split()[1:]) for part in value.split(";") if part.strip()}
+
+
+@pytest.mark.parametrize("path", PUBLIC_PATHS)
+def test_common_headers(client: FlaskClient, path: str) -> None:
+    resp = client.get(path)
+    assert resp.status_code == 200, path
+    for name, value in COMMON.items():
+        assert resp.headers.get(name) == value, (path, name)
+    csp = csp_directives(resp.headers["Content-Security-Policy"])
+    assert csp["default-src"] == "'self'"
+    assert csp["script-src"] == "'self'"  # no inline script, no eval
+    assert csp["frame-ancestors"] == "'none'" and csp["object-src"] == "'none'"
+    assert "unsafe-inline" not in resp.headers["Content-Security-Policy"]
+    assert "Strict-Transport-Security" not in resp.headers
+
+
+@pytest.mark.parametrize("path", ["/auth/login", "/auth/session", "/api/v1/keys"])
+def test_pages_and_api_not_stored(client: FlaskClient, path: str) -> None:
+    assert "no-store" in client.get(path).headers["Cache-Control"]
+
+
+def test_signed_in_pages_and_errors_not_stored(app: Flask) -> None:
+    client = app.test_client()
+    AuthActions(client).login("officer")
+    for path in ("/triage/", "/auth/password", "/api/v1/nothing-here"):
+        assert "no-store" in client.get(path).headers["Cache-Control"], path
+    resp = client.post("/api/v1/reports", json={"bad": 1})
+    assert resp.status_code == 400 and "no-store" in resp.headers["Cache-Control"]
+
+
+def test_crew_shell_revalidates(client: FlaskClient) -> None:
+    """The shell holds nothing personal; the service worker keeps it, so it is no-cache, not no-store."""
+    for path in ("/", "/sw.js", "/manifest.webmanifest"):
+        cache = client.get(path).headers["Cache-Control"]
+        assert "no-cache" in cache or "no-store" in cache, path
+        assert "public" not in cache and "immutable" not in cache
+
+
+def test_static_is_cacheable(client: FlaskClient) -> None:
+    resp = client.get("/static/css/crew.css")
+    assert resp.status_code == 200
+    assert "no-store" not in resp.headers.get("Cache-Control", "")
+    assert resp.headers.get("ETag") or resp.headers.get("Last-Modified")
+
+
+def test_hsts_only_over_https(client: FlaskClient) -> None:
+    for path in ("/auth/login", "/api/v1/keys"):
+        assert "Strict-Transport-Security" not in client.get(path).headers
+        hsts = client.get(path, base_url="https://localhost").headers.get("Strict-Transport-Security", "")
+        assert re.fullmatch(r"max-age=(\d+).*", hsts) and int(hsts.split("=")[1].split(";")[0]) >= 31536000
+
+
+@pytest.mark.parametrize("path", ["/auth/login", "/"])
+def test_html_pages_carry_csrf_meta(client: FlaskClient, path: str) -> None:
+    html = client.get(path).get_data(as_text=True)
+    assert re.search(r'<meta name="csrf-token" content="[^"]{20,}">', html), path
+
+
+def test_signed_in_pages_carry_csrf_meta(app: Flask) -> None:
+    for username, path in (("officer", "/triage/"), ("security", "/review/"), ("admin", "/admin/"),
+                           ("crew", "/auth/password")):
+        client = app.test_client()
+        AuthActions(client).login(username)
+        resp = client.get(path)
+        assert resp.status_code == 200, (username, path)
+        assert re.search(r'<meta name="csrf-token" content="[^"]{20,}">', resp.get_data(as_text=True)), path
+
+
+def test_json_errors_are_json(client: FlaskClient) -> None:
+    resp = client.get("/api/v1/unknown")
+    assert resp.status_code == 404 and resp.get_json()["error"]["code"] == "not_found"
+    resp = client.get("/api/v1/reports")
+    assert resp.status_code == 405 and resp.get_json()["error"]["code"] == "method_not_allowed"
