@@ -7,6 +7,7 @@ folder.
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -66,16 +67,23 @@ def enroll(db: Any, device_id: str, username: str, key: ec.EllipticCurvePrivateK
                    (device_id, user["id"], user["airline"], json.dumps(jwk), envelope.thumbprint(jwk), now()))
 
 
-@pytest.fixture
-def app(tmp_path: Path, keyset: KeySet) -> Iterator[Flask]:
-    app = create_app({
+def _config(folder: Path) -> dict[str, Any]:
+    return {
         "TESTING": True,
         "SECRET_KEY": "test",
-        "DATABASE": str(tmp_path / "crewreport.sqlite"),
-        "KEY_DIR": str(tmp_path / "keys"),
+        "DATABASE": str(folder / "crewreport.sqlite"),
+        "KEY_DIR": str(folder / "keys"),
         "WTF_CSRF_ENABLED": False,
         "PASSWORD_HASH_FAST": True,
-    })
+    }
+
+
+@pytest.fixture(scope="session")
+def store_template(tmp_path_factory: pytest.TempPathFactory, keyset: KeySet) -> Path:
+    """The test store and its key files, built once per session: building them
+    takes dozens of durable commits, copying them a few milliseconds."""
+    folder = tmp_path_factory.mktemp("store-template")
+    app = create_app(_config(folder))
     with app.app_context():
         init_db()
         db = get_db()
@@ -91,7 +99,17 @@ def app(tmp_path: Path, keyset: KeySet) -> Iterator[Flask]:
             create_user(username, role, PASSWORD, airline)
         enroll(db, DEVICE_ID, "crew", keyset.device)
         enroll(db, "dev-yy", "crew-yy", keyset.device_yy)
-    yield app
+        # Fold the WAL into the main file so that one file is the whole store.
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return folder
+
+
+@pytest.fixture
+def app(tmp_path: Path, store_template: Path) -> Iterator[Flask]:
+    """A fresh copy of the session's test store (with keys) in this test's folder."""
+    shutil.copy2(store_template / "crewreport.sqlite", tmp_path / "crewreport.sqlite")
+    shutil.copytree(store_template / "keys", tmp_path / "keys")  # keeps 0700 / 0600
+    yield create_app(_config(tmp_path))
 
 
 @pytest.fixture

@@ -279,3 +279,13 @@ def test_rate_limited(client: FlaskClient, app: Flask, make_envelope: Make) -> N
     assert codes[3:] == [429, 429]
     assert post(client, make_envelope()).get_json()["error"]["code"] == "rate_limited"
     assert report_count(app) == 3
+
+
+def test_rate_counter_leaves_the_connection_fully_synchronous(app: Flask) -> None:
+    """The counter commits without a WAL sync; receipts that follow must not."""
+    from crewreport import intake
+    with app.app_context():
+        db = get_db()
+        assert intake.rate_limited(db, "127.0.0.9", 1) is False
+        assert intake.rate_limited(db, "127.0.0.9", 1) is True
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
