@@ -96,27 +96,29 @@ def text(resp: Any) -> str:
     return resp.get_data(as_text=True)
 
 
-NOW = datetime.now(timezone.utc)
+def utcnow() -> datetime:
+    """Now, taken when a test runs (a module-level time goes stale in a long run)."""
+    return datetime.now(timezone.utc)
 
 
 # -- the queue -----------------------------------------------------------------------------
 
 def test_queue_orders_by_landing_then_urgency_then_arrival(client: FlaskClient, app: Flask,
                                                            make_envelope: Make, auth: AuthActions) -> None:
-    later = deliver(client, make_envelope, sta=iso(NOW + timedelta(hours=5)), urgency="immediate")
-    soon_routine = deliver(client, make_envelope, sta=iso(NOW + timedelta(hours=2)), urgency="routine")
-    soon_immediate = deliver(client, make_envelope, sta=iso(NOW + timedelta(hours=2)), urgency="immediate")
-    soon_immediate_2 = deliver(client, make_envelope, sta=iso(NOW + timedelta(hours=2)), urgency="immediate")
-    update_report(app, soon_immediate, received_at=iso(NOW - timedelta(minutes=5)))
+    later = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=5)), urgency="immediate")
+    soon_routine = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=2)), urgency="routine")
+    soon_immediate = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=2)), urgency="immediate")
+    soon_immediate_2 = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=2)), urgency="immediate")
+    update_report(app, soon_immediate, received_at=iso(utcnow() - timedelta(minutes=5)))
     auth.login("officer")
     assert queue_ids(client) == [soon_immediate, soon_immediate_2, soon_routine, later]
 
 
 def test_queue_filters(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
-    lhr = deliver(client, make_envelope, arr="LHR", urgency="priority", sta=iso(NOW + timedelta(hours=3)))
-    man = deliver(client, make_envelope, arr="MAN", urgency="routine", sta=iso(NOW + timedelta(hours=12)))
-    gone = deliver(client, make_envelope, arr="LGW", urgency="immediate", sta=iso(NOW + timedelta(hours=1)))
-    update_report(app, gone, sta=iso(NOW - timedelta(hours=30)), status="referred", closed_at=iso(NOW))
+    lhr = deliver(client, make_envelope, arr="LHR", urgency="priority", sta=iso(utcnow() + timedelta(hours=3)))
+    man = deliver(client, make_envelope, arr="MAN", urgency="routine", sta=iso(utcnow() + timedelta(hours=12)))
+    gone = deliver(client, make_envelope, arr="LGW", urgency="immediate", sta=iso(utcnow() + timedelta(hours=1)))
+    update_report(app, gone, sta=iso(utcnow() - timedelta(hours=30)), status="referred", closed_at=iso(utcnow()))
     auth.login("officer")
     assert set(queue_ids(client, "status=any")) == {lhr, man, gone}
     assert queue_ids(client, "") == [lhr, man]  # default: open reports only
@@ -142,8 +144,8 @@ def test_queue_filters(client: FlaskClient, app: Flask, make_envelope: Make, aut
 
 def test_queue_shows_countdown_urgency_assignee_and_late_arrival(client: FlaskClient, app: Flask,
                                                                  make_envelope: Make, auth: AuthActions) -> None:
-    ontime = deliver(client, make_envelope, flight="ZZ7", sta=iso(NOW + timedelta(hours=3)))
-    late = deliver(client, make_envelope, flight="ZZ8", sta=iso(NOW - timedelta(hours=1)))
+    ontime = deliver(client, make_envelope, flight="ZZ7", sta=iso(utcnow() + timedelta(hours=3)))
+    late = deliver(client, make_envelope, flight="ZZ8", sta=iso(utcnow() - timedelta(hours=1)))
     auth.login("officer")
     page = text(client.get("/triage/"))
     ontime_row = re.search(rf'<tr data-report-id="{ontime}".*?</tr>', page, re.S).group(0)
@@ -171,7 +173,7 @@ def test_queue_pages(client: FlaskClient, app: Flask, make_envelope: Make, auth:
 def test_refresh_endpoint_and_new_since_last_look(client: FlaskClient, app: Flask,
                                                   make_envelope: Make, auth: AuthActions) -> None:
     old = deliver(client, make_envelope)
-    update_report(app, old, received_at=iso(NOW - timedelta(minutes=10)))
+    update_report(app, old, received_at=iso(utcnow() - timedelta(minutes=10)))
     auth.login("officer")
     first = text(client.get("/triage/"))
     assert "is-new" not in first  # first look: nothing to compare with
@@ -206,7 +208,7 @@ def bulk_insert(app: Flask, n: int, template_id: str) -> list[str]:
             ids.append(rid)
             rows.append({**t, "id": rid, "reference": f"B{i:07d}", "arr": ("LHR", "MAN", "LGW", "EDI")[i % 4],
                          "urgency_rank": i % 3, "urgency": ("immediate", "priority", "routine")[i % 3],
-                         "sta": iso(NOW + timedelta(minutes=7 * i - 600)),
+                         "sta": iso(utcnow() + timedelta(minutes=7 * i - 600)),
                          "status": ("received", "assessing", "referred")[i % 3]})
         cols = list(t)
         with transaction(db):
@@ -463,7 +465,7 @@ def test_the_lock_keeps_a_second_officer_out_until_it_expires(client: FlaskClien
     assert events(app, "status_changed") == []
 
     # expired: the second officer may act, and takes the lock by acting
-    update_report(app, rid, lock_expires_at=iso(NOW - timedelta(minutes=1)))
+    update_report(app, rid, lock_expires_at=iso(utcnow() - timedelta(minutes=1)))
     assert change(client, rid, "assessing", "taking over").status_code == 303
     with app.app_context():
         holder = get_db().execute("SELECT u.username FROM report r JOIN user u ON u.id = r.lock_user_id"
@@ -495,8 +497,8 @@ def test_nrm_prompt_sheet(client: FlaskClient, app: Flask, make_envelope: Make, 
 
 
 def test_csv_export_of_the_queue(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
-    a = deliver(client, make_envelope, sta=iso(NOW + timedelta(hours=2)), arr="MAN")
-    b = deliver(client, make_envelope, sta=iso(NOW + timedelta(hours=1)))
+    a = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=2)), arr="MAN")
+    b = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=1)))
     update_report(app, a, flight="=HYPERLINK(\"http://x\")", dep="+1", arr="@SUM")  # hostile cells
     auth.login("officer")
     resp = client.get("/triage/export.csv?status=any")

@@ -2,7 +2,7 @@
 // outbox view, delivery triggers, landing banner, discretion.
 import { uuid4, rfc3339 } from "./b64.js";
 import { buildEnvelope } from "./envelope.js";
-import { getDevice, getSigningKey, fetchSession, enroll, forgetDevice } from "./device.js";
+import { getDevice, getSigningKey, fetchSession, enroll, forgetDevice, refreshKeys } from "./device.js";
 import { enqueue, listReports, deliver, DeliveryScheduler, Backoff, CHANNEL_NAME } from "./outbox.js";
 import { saveDraft, loadDraft, wipeDraft } from "./drafts.js";
 import { validateReport, readForm, fillForm, showErrors, clearErrors, resetReport, toUtcInput, charCount, FLIGHT_FIELDS } from "./form.js";
@@ -121,6 +121,7 @@ async function refreshDevice({ allowReenroll = false } = {}) {
   }
   if (device && !device.revoked) {
     showDevice("enrolled", describeEnrolled(device));
+    refreshKeys().then((d) => d && !d.revoked && (device = d)).catch(() => {});
     return;
   }
   if (device && device.revoked && !allowReenroll && !localStorage.getItem(REENROLL_KEY)) {
@@ -249,7 +250,13 @@ function rememberFlight(values) {
 async function restoreForm() {
   try {
     const remembered = JSON.parse(localStorage.getItem(FLIGHT_KEY) || "null");
-    if (remembered) fillForm(form, remembered);
+    if (remembered) {
+      // Flight details are for the rest of that flight; after it, keep only the crew ID.
+      const sta = remembered.sta ? Date.parse(`${remembered.sta}Z`) : NaN;
+      if (Number.isNaN(sta) || sta < Date.now() - 12 * 3600 * 1000) {
+        fillForm(form, { crew_id: remembered.crew_id || "" });
+      } else fillForm(form, remembered);
+    }
   } catch (err) {
     /* ignore */
   }

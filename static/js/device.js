@@ -2,6 +2,7 @@
 // The signing key pair is generated non-extractable and stored as CryptoKey
 // objects in IndexedDB; the server learns only the public key.
 import { withDb } from "./store.js";
+import { jwkThumbprint } from "./envelope.js";
 
 const DEVICE = "device"; // meta key: {device_id, airline, recipients, receipt_key, username, enrolled_at, revoked?}
 const SIGNING = "signing"; // keys key: CryptoKeyPair
@@ -111,4 +112,48 @@ export async function enroll(session, fetchFn = fetch) {
     /* best effort */
   }
   return record;
+}
+
+function sameKeys(a, b) {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * When online: pick up rotated recipient and receipt keys from GET /api/v1/keys.
+ * Each key must match its kid (RFC 7638 thumbprint). Old receipt keys are kept,
+ * so receipts signed before a rotation still verify. Returns the device record.
+ */
+export async function refreshKeys(fetchFn = fetch) {
+  let data;
+  try {
+    const res = await fetchFn("/api/v1/keys", { credentials: "omit", cache: "no-store", headers: { Accept: "application/json" } });
+    if (!res.ok) return null;
+    data = await res.json();
+  } catch (err) {
+    return null;
+  }
+  const dev = await getDevice();
+  if (!dev || dev.revoked || !data || !Array.isArray(data.recipients) || !data.receipt_key) return dev || null;
+  const bf = data.recipients.find((r) => r.owner === "border_force");
+  const mine = data.recipients.find((r) => r.owner === `airline:${dev.airline}`);
+  if (!bf) return dev;
+  const recipients = [bf, mine].filter(Boolean).map((r) => ({ kid: r.kid, owner: r.owner, jwk: r.jwk }));
+  for (const k of [...recipients, data.receipt_key]) {
+    if (!k.jwk || (await jwkThumbprint(k.jwk)) !== k.kid) return dev;
+  }
+  const receipt = { kid: data.receipt_key.kid, jwk: data.receipt_key.jwk };
+  if (sameKeys(recipients, dev.recipients) && sameKeys(receipt, dev.receipt_key)) return dev;
+  return withDb(async (d) => {
+    const tx = d.transaction("meta", "readwrite");
+    const current = await tx.store.get(DEVICE);
+    if (!current || current.device_id !== dev.device_id) return current;
+    if (current.receipt_key && current.receipt_key.kid !== receipt.kid) {
+      current.previous_receipt_keys = [current.receipt_key, ...(current.previous_receipt_keys || [])].slice(0, 5);
+    }
+    current.recipients = recipients;
+    current.receipt_key = receipt;
+    await tx.store.put(current, DEVICE);
+    await tx.done;
+    return current;
+  });
 }

@@ -44,6 +44,7 @@ export async function importVerifyKey(jwk) {
  * signingKey: the device's ECDSA P-256 private CryptoKey.
  */
 export async function buildEnvelope(header, body, recipients, signingKey) {
+  if (!recipients.length) throw new Error("no recipient keys: set up this tablet again");
   if (!Array.isArray(header.rcpt) || header.rcpt.length !== recipients.length) {
     throw new Error("recipient list does not match header.rcpt");
   }

@@ -80,12 +80,26 @@ async function putAll(records) {
   });
 }
 
+async function verifyWithAny(answer, receiptJwks, expect) {
+  let lastError = null;
+  for (const jwk of receiptJwks) {
+    try {
+      return await verifyReceipt(answer, jwk, expect);
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw lastError || new Error("no receipt key");
+}
+
 // Outcome of one batch entry: a new record to store, plus a flag.
+// receiptJwk: the receipt key (JWK), or a list of them (current first).
 export async function settle(record, answer, receiptJwk) {
   const now = new Date().toISOString();
   if (answer && answer.receipt) {
     try {
-      const receipt = await verifyReceipt(answer, receiptJwk, { id: record.id, envelope: record.envelope });
+      const jwks = Array.isArray(receiptJwk) ? receiptJwk : [receiptJwk];
+      const receipt = await verifyWithAny(answer, jwks, { id: record.id, envelope: record.envelope });
       // Only now is the queued copy dropped; the receipt is kept.
       const { envelope, ...rest } = record;
       return {
@@ -149,10 +163,11 @@ async function deliverLocked({ fetchFn = (...a) => fetch(...a) } = {}) {
     summary.pending = pending.length;
     if (!pending.length) break;
     const device = await getDevice();
-    if (!device || !device.receipt_key) {
+    if (!device || !device.receipt_key || !device.receipt_key.jwk) {
       summary.status = "not-enrolled";
       break;
     }
+    const receiptJwks = [device.receipt_key, ...(device.previous_receipt_keys || [])].map((k) => k.jwk);
     const batch = pending.slice(0, limit).map((r) => ({ ...r, state: "sending", attempts: (r.attempts || 0) + 1, last_attempt: new Date().toISOString() }));
     await putAll(batch);
     announce();
@@ -177,7 +192,7 @@ async function deliverLocked({ fetchFn = (...a) => fetch(...a) } = {}) {
       else error = { code: `http_${res.status}`, message: `Server answered ${res.status}.` };
       if (res && res.status === 413) {
         // a single envelope too large: it can never be accepted
-        const settled = await settle(batch[0], { error }, device.receipt_key);
+        const settled = await settle(batch[0], { error }, receiptJwks);
         await putAll([settled.record]);
         summary.rejected += 1;
         announce();
@@ -192,7 +207,7 @@ async function deliverLocked({ fetchFn = (...a) => fetch(...a) } = {}) {
     let transient = false;
     let revoked = null;
     for (let i = 0; i < batch.length; i++) {
-      const out = await settle(batch[i], results[i], device.receipt_key);
+      const out = await settle(batch[i], results[i], receiptJwks);
       updated.push(out.record);
       if (out.kind === "delivered") summary.delivered += 1;
       else if (out.kind === "rejected") {

@@ -14,7 +14,8 @@ const NETWORK_ONLY = ["/api/", "/auth/", "/review", "/triage", "/admin", "/sw.js
 self.addEventListener("install", (event) => {
   event.waitUntil(
     caches.open(CACHE_NAME).then((cache) =>
-      cache.addAll(PRECACHE.map((url) => new Request(url, { cache: "reload", credentials: "same-origin" })))
+      // No cookies: the shell is the same for everyone and must not carry anyone's session state.
+      cache.addAll(PRECACHE.map((url) => new Request(url, { cache: "reload", credentials: "omit" })))
     )
   );
 });

@@ -1,0 +1,308 @@
+"""Shared machinery for the browser tests (tests/e2e and tests/js).
+
+- `LiveServer`: the real app under gunicorn (`flask --app crewreport serve`)
+  on a free 127.0.0.1 port with its own instance folder, seeded with `demo`;
+  it can be killed (whole process group) and started again on the same port.
+- `launch_browser`: Debian's Chromium through Playwright.
+- helpers to sign in, wait for enrollment and the service worker, fill the
+  form and poll with `page.evaluate` (wait_for_function does not await promises).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+# Service-worker requests appear in context.on("request") only with this set,
+# and it must be set before Playwright starts its driver.
+os.environ.setdefault("PW_EXPERIMENTAL_SERVICE_WORKER_NETWORK_EVENTS", "1")
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CREWREPORT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "e2e-password-not-secret"
+# Short back-off in tests; the real one (5 s doubling to 60 s) is unit-tested.
+INIT_SCRIPT = "window.__CABIN_NOTES_CONFIG = {backoffBase: 500, backoffMax: 1500};"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    def __init__(self, instance: str, port: int | None = None) -> None:
+        self.instance = instance
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = os.path.join(instance, "server.log")
+        self.env = dict(os.environ, CREWREPORT_INSTANCE=instance)
+        self.env.pop("FLASK_APP", None)
+
+    def flask(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "crewreport", *args],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, check=check, timeout=60,
+        )
+
+    def seed(self) -> None:
+        self.flask("init-db")
+        self.flask("demo", "--password", PASSWORD)
+
+    def start(self, timeout: float = 30.0) -> None:
+        if self.running:
+            return
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "crewreport", "serve",
+             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "2"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {Path(self.log_path).read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/auth/session", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not start: {Path(self.log_path).read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        """Kill the server abruptly: the master and its workers (one process group)."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=10)
+        self.proc = None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the port answers no more
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) != 0:
+                    return
+            time.sleep(0.05)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def db_rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        import sqlite3
+
+        con = sqlite3.connect(os.path.join(self.instance, "crewreport.sqlite"))
+        con.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in con.execute(sql, params)]
+        finally:
+            con.close()
+
+
+def make_server() -> LiveServer:
+    instance = tempfile.mkdtemp(prefix="crewreport-e2e-")
+    server = LiveServer(instance)
+    server.seed()
+    server.start()
+    return server
+
+
+def launch_browser(playwright: Any) -> Any:
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+class _Shared:
+    """One Playwright driver and one browser for the whole pytest session, even
+    when fixtures in tests/e2e and tests/js each ask for them (the sync API
+    cannot run two drivers at once). Reference-counted: the last user closes."""
+
+    users = 0
+    manager: Any = None
+    playwright: Any = None
+    browser: Any = None
+
+    @classmethod
+    def acquire(cls) -> tuple[Any, Any]:
+        if cls.playwright is None:
+            from playwright.sync_api import sync_playwright
+
+            cls.manager = sync_playwright()
+            cls.playwright = cls.manager.start()
+            cls.browser = launch_browser(cls.playwright)
+        cls.users += 1
+        return cls.playwright, cls.browser
+
+    @classmethod
+    def release(cls) -> None:
+        cls.users -= 1
+        if cls.users == 0 and cls.playwright is not None:
+            try:
+                cls.browser.close()
+            finally:
+                cls.manager.__exit__(None, None, None)
+                cls.playwright = cls.browser = cls.manager = None
+
+
+def shared_playwright() -> Iterator[tuple[Any, Any]]:
+    """Generator for a session fixture: yields (playwright, browser)."""
+    pair = _Shared.acquire()
+    try:
+        yield pair
+    finally:
+        _Shared.release()
+
+
+def poll(page: Any, script: str, predicate: Callable[[Any], bool] = bool, timeout: float = 20.0,
+         interval: float = 0.1, arg: Any = None, message: str = "") -> Any:
+    """Evaluate `script` (may be async) until predicate(result) holds."""
+    deadline = time.monotonic() + timeout
+    value: Any = None
+    while True:
+        try:
+            value = page.evaluate(script, arg)
+        except Exception as exc:  # noqa: BLE001 - navigation in progress
+            if "Execution context was destroyed" not in str(exc) and "navigation" not in str(exc).lower():
+                raise
+            value = None
+        if predicate(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting: {message or script}; last value: {value!r}")
+        time.sleep(interval)
+
+
+OUTBOX_STATES = "() => [...document.querySelectorAll('#outbox [data-report-id]')].map(li => [li.dataset.reportId, li.dataset.state, li.textContent])"
+
+
+def outbox(page: Any) -> list[list[str]]:
+    return poll(page, OUTBOX_STATES, lambda v: v is not None)
+
+
+def wait_states(page: Any, want: str, count: int, timeout: float = 30.0) -> list[list[str]]:
+    return poll(
+        page, OUTBOX_STATES,
+        lambda v: v is not None and len([x for x in v if x[1] == want]) >= count,
+        timeout=timeout, message=f"{count} report(s) {want}",
+    )
+
+
+def sign_in(page: Any, server: LiveServer, username: str = "demo-crew") -> None:
+    page.goto(server.url + "/auth/login?next=/")
+    page.fill('input[name="username"]', username)
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('button[type="submit"]')
+    page.wait_for_url(server.url + "/")
+
+
+def wait_enrolled(page: Any, timeout: float = 20.0) -> None:
+    poll(page, "() => document.querySelector('#device-status')?.dataset.enrolled === 'true'",
+         timeout=timeout, message="device enrolled")
+
+
+def wait_service_worker(page: Any, timeout: float = 20.0) -> None:
+    poll(page, "async () => { const r = await navigator.serviceWorker.getRegistration('/');"
+               " return !!(r && r.active && r.active.state === 'activated' && navigator.serviceWorker.controller); }",
+         timeout=timeout, message="service worker active and controlling")
+
+
+def wait_ready(page: Any, timeout: float = 20.0) -> None:
+    poll(page, "() => document.querySelector('#crew-app')?.dataset.ready === 'true'", timeout=timeout,
+         message="app started")
+
+
+def device_id(page: Any) -> str:
+    return page.evaluate(
+        """async () => { const m = await import('/static/js/device.js'); return (await m.getDevice()).device_id; }"""
+    )
+
+
+def upcoming_sta(hours: float = 3.0) -> str:
+    """A datetime-local value (UTC) `hours` from now."""
+    from datetime import datetime, timedelta, timezone
+
+    return (datetime.now(timezone.utc) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M")
+
+
+def fill_minimal(page: Any, narrative: str, *, flight: str = "ZZ101", dep: str = "LOS", arr: str = "LHR",
+                 sta: str | None = None, urgency: str = "priority") -> None:
+    page.fill('#report-form [name="flight"]', flight)
+    page.fill('#report-form [name="dep"]', dep)
+    page.fill('#report-form [name="arr"]', arr)
+    page.fill('#report-form [name="sta"]', sta or upcoming_sta())
+    page.select_option('#report-form [name="urgency"]', urgency)
+    page.fill('#report-form [name="narrative"]', narrative)
+
+
+def submit(page: Any, expect_count: int) -> None:
+    page.click("#submit-button")
+    poll(page, "() => document.querySelectorAll('#outbox [data-report-id]').length",
+         lambda n: n is not None and n >= expect_count, message=f"{expect_count} report(s) in the outbox")
+
+
+def open_report(server: LiveServer, report_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Open the stored envelope with the Border Force key from the instance folder."""
+    from cryptography.hazmat.primitives import serialization
+
+    from crewreport import envelope as env_mod
+
+    rows = server.db_rows("SELECT envelope FROM report WHERE id = ?", (report_id,))
+    assert len(rows) == 1, f"report {report_id} stored {len(rows)} times"
+    env = json.loads(rows[0]["envelope"])
+    parsed = env_mod.parse(env)
+    bf = server.db_rows("SELECT kid FROM service_key WHERE owner = 'border_force' AND retired_at IS NULL")[0]["kid"]
+    assert parsed.header["rcpt"][0] == bf
+    pem = Path(server.instance, "keys", f"{bf}.pem").read_bytes()
+    key = serialization.load_pem_private_key(pem, password=None)
+    body = env_mod.open_body(parsed, 0, key)
+    return parsed.header, body
+
+
+def dump_indexeddb(page: Any) -> str:
+    """Every record of every store of every IndexedDB database, as text."""
+    return page.evaluate(
+        """async () => {
+          const out = [];
+          const show = (v) => {
+            if (v instanceof ArrayBuffer || ArrayBuffer.isView(v)) {
+              return 'bytes:' + btoa(String.fromCharCode(...new Uint8Array(v.buffer ? v.buffer : v)));
+            }
+            if (typeof CryptoKey !== 'undefined' && v instanceof CryptoKey) return 'CryptoKey:' + v.type + ':' + v.extractable;
+            if (v && typeof v === 'object') {
+              if (Array.isArray(v)) return v.map(show);
+              const o = {}; for (const k of Object.keys(v)) o[k] = show(v[k]); return o;
+            }
+            return v;
+          };
+          for (const info of await indexedDB.databases()) {
+            const db = await new Promise((res, rej) => { const r = indexedDB.open(info.name); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+            for (const store of db.objectStoreNames) {
+              const rows = await new Promise((res, rej) => { const r = db.transaction(store).objectStore(store).getAll(); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+              out.push({db: info.name, store, rows: show(rows)});
+            }
+            db.close();
+          }
+          return JSON.stringify(out);
+        }"""
+    )

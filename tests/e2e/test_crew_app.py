@@ -1,0 +1,72 @@
+"""More of the crew app: the landing banner, a storage failure that must not
+lose the report, and a deploy that offers a reload without losing the draft."""
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.harness import (fill_minimal, poll, sign_in, submit, upcoming_sta, wait_enrolled, wait_ready,
+                               wait_service_worker, wait_states)
+
+pytestmark = pytest.mark.e2e
+
+
+def test_landing_banner_when_undelivered_and_landing_is_near(context, page, server):
+    sign_in(page, server)
+    wait_enrolled(page)
+    context.set_offline(True)
+    fill_minimal(page, "Landing soon, not sent.", sta=upcoming_sta(hours=0.3))
+    submit(page, 1)
+    wait_states(page, "queued", 1)
+    banner = page.locator("#landing-banner")
+    banner.wait_for(state="visible")
+    text = banner.inner_text()
+    assert "Tell the captain" in text
+    hotline = page.evaluate("() => document.querySelector('#crew-app').dataset.hotline")
+    assert hotline and hotline in text and "24-hour line" in text
+    assert "Lands in" in page.inner_text("#outbox [data-report-id]")
+    context.set_offline(False)
+    wait_states(page, "delivered", 1)
+    banner.wait_for(state="hidden")
+
+
+def test_storage_failure_says_not_queued_and_keeps_the_form(page, server):
+    sign_in(page, server)
+    wait_enrolled(page)
+    fill_minimal(page, "This must stay in the form.")
+    page.evaluate("""() => { IDBObjectStore.prototype.add = function () {
+        throw new DOMException('The quota has been exceeded.', 'QuotaExceededError'); }; }""")
+    page.click("#submit-button")
+    poll(page, "() => document.querySelector('#form-status').textContent", lambda t: "NOT queued" in (t or ""))
+    assert "storage is full" in page.inner_text("#form-status")
+    assert page.input_value('[name="narrative"]') == "This must stay in the form."
+    assert page.evaluate("() => document.querySelectorAll('#outbox [data-report-id]').length") == 0
+
+
+def test_new_version_offers_reload_and_keeps_the_draft(page, server):
+    sign_in(page, server)
+    wait_enrolled(page)
+    wait_service_worker(page)
+    old = page.evaluate("async () => (await caches.keys()).filter(k => k.startsWith('cabin-notes-shell-'))")
+    assert len(old) == 1
+    page.fill('[name="narrative"]', "Half-written note that must survive the update.")
+    poll(page, "async () => !!(await (await import('/static/js/drafts.js')).loadDraft())", message="draft saved")
+
+    # "deploy": the shell's content changes (here the hotline setting), so does CACHE_VERSION
+    server.stop()
+    server.env["CREWREPORT_HOTLINE"] = "0300 000 0001"
+    try:
+        server.start()
+        page.evaluate("async () => (await navigator.serviceWorker.getRegistration('/')).update()")
+        page.locator("#update-banner").wait_for(state="visible")
+        page.click("#reload-button")
+        poll(page, "() => document.querySelector('#crew-app')?.dataset.hotline", lambda h: h == "0300 000 0001",
+             message="the new shell")
+        wait_ready(page)
+        assert page.input_value('[name="narrative"]') == "Half-written note that must survive the update."
+        new = poll(page, "async () => (await caches.keys()).filter(k => k.startsWith('cabin-notes-shell-'))",
+                   lambda keys: keys and keys != old)
+        assert len(new) == 1  # the old cache is gone
+    finally:
+        server.stop()
+        server.env.pop("CREWREPORT_HOTLINE", None)
+        server.start()

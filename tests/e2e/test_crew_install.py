@@ -1,0 +1,60 @@
+"""Issue 3, test 3: Chromium finds the app installable (a persistent context
+of its own: an ordinary one always reports `in-incognito`)."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+
+import pytest
+
+from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, wait_ready, wait_service_worker
+
+pytestmark = pytest.mark.e2e
+
+
+def test_installable(playwright_instance, server):
+    profile = tempfile.mkdtemp(prefix="crewreport-profile-")
+    ctx = playwright_instance.chromium.launch_persistent_context(
+        profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    try:
+        page = ctx.pages[0] if ctx.pages else ctx.new_page()
+        page.goto(server.url + "/")
+        wait_ready(page)
+        wait_service_worker(page)
+        cdp = ctx.new_cdp_session(page)
+        deadline = time.monotonic() + 15
+        while True:
+            errors = cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]
+            if errors == [] or time.monotonic() > deadline:
+                break
+            page.wait_for_timeout(200)
+        assert errors == []
+        manifest = cdp.send("Page.getAppManifest")
+        assert not manifest.get("errors"), manifest.get("errors")
+        cdp.detach()
+    finally:
+        ctx.close()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_manifest_and_service_worker_are_served_as_specified(server):
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(server.url + "/manifest.webmanifest") as r:
+        assert r.headers["Content-Type"].startswith("application/manifest+json")
+        m = json.loads(r.read())
+    assert m["start_url"] == "/" and m["scope"] == "/" and m["display"] == "standalone"
+    assert m["name"] and m["short_name"] and m["theme_color"] and m["background_color"]
+    sizes = {(i["sizes"], i.get("purpose", "any")) for i in m["icons"]}
+    assert ("192x192", "any") in sizes and ("512x512", "any") in sizes and ("512x512", "maskable") in sizes
+    with urllib.request.urlopen(server.url + "/sw.js") as r:
+        assert r.headers["Content-Type"].startswith("text/javascript")
+        assert r.headers["Cache-Control"] == "no-cache"
+        assert r.headers["Service-Worker-Allowed"] == "/"
+        body = r.read().decode()
+    assert 'const CACHE_VERSION = "' in body
+    for url in ("/", "/static/js/app.js", "/static/vendor/hpke.js", "/static/css/crew.css", "/manifest.webmanifest"):
+        assert f'"{url}"' in body
+    assert "axe.min.js" not in body

@@ -1,0 +1,127 @@
+"""Issue 3, test 2: nothing typed leaves the browser in clear (page and
+service-worker requests), and nothing readable rests in IndexedDB."""
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import unquote
+
+import pytest
+
+from tests.e2e.harness import (dump_indexeddb, fill_minimal, open_report, sign_in, submit, wait_enrolled,
+                               wait_service_worker, wait_states)
+
+pytestmark = pytest.mark.e2e
+
+NARRATIVE = "Quiet woman near row 41 whispered that a man keeps her passport - Zebra-Narrative-7741"
+DESCRIPTION = "Grey hoodie, very anxious, Kestrel-Description-5512"
+SECRETS = [NARRATIVE, DESCRIPTION, "Zebra-Narrative-7741", "Kestrel-Description-5512", "whispered that a man"]
+
+
+def _texts(req) -> list[str]:
+    out = [req["url"], unquote(req["url"])]
+    body = req["body"]
+    if body:
+        text = body.decode("utf-8", "replace")
+        out += [text, unquote(text)]
+        try:  # JSON escapes (e.g. \u2014) must not hide anything
+            out.append(json.dumps(json.loads(text), ensure_ascii=False))
+        except ValueError:
+            pass
+    return out
+
+
+def test_nothing_typed_leaves_in_clear_or_rests_readable(context, page, server):
+    captured: list[dict] = []
+
+    def on_request(req):
+        try:
+            body = req.post_data_buffer
+        except Exception:  # noqa: BLE001
+            body = None
+        captured.append({"url": req.url, "method": req.method, "body": body, "sw": req.service_worker is not None})
+
+    context.on("request", on_request)
+    sign_in(page, server)
+    wait_enrolled(page)
+    wait_service_worker(page)
+
+    fill_minimal(page, NARRATIVE)
+    page.click("#add-person")
+    page.select_option('[data-person] [name="role"]', "possible_victim")
+    page.fill('[data-person] [name="seat"]', "41c")
+    page.select_option('[data-person] [name="age_range"]', "18_24")
+    page.fill('[data-person] [name="description"]', DESCRIPTION)
+    page.check('input[name="indicators"] >> nth=0')
+    page.check('input[name="captain_informed"]')
+
+    # the draft autosaves, sealed
+    dump: list = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        dump = json.loads(dump_indexeddb(page))
+        drafts = [s for s in dump if s["store"] == "drafts"]
+        if drafts and drafts[0]["rows"]:
+            break
+        time.sleep(0.1)
+    draft = [s for s in dump if s["store"] == "drafts"][0]["rows"]
+    assert draft and set(draft[0]) == {"iv", "ct", "saved_at"}
+    keys = [s for s in dump if s["store"] == "keys"][0]["rows"]
+    assert sorted(keys, key=str) == sorted(  # keys only as non-extractable CryptoKeys
+        ["CryptoKey:secret:false", {"privateKey": "CryptoKey:private:false", "publicKey": "CryptoKey:public:true"}], key=str)
+    _assert_no_secret(json.dumps(dump, ensure_ascii=False), "IndexedDB with a draft")
+
+    # queue it with the server down: only the sealed envelope and the header rest on the tablet
+    server.stop()
+    submit(page, 1)
+    wait_states(page, "queued", 1)
+    dump = json.loads(dump_indexeddb(page))
+    outbox = [s for s in dump if s["store"] == "outbox"][0]["rows"]
+    assert len(outbox) == 1 and outbox[0]["envelope"]["sealed"]
+    assert set(outbox[0]) <= {"id", "header", "envelope", "state", "queued_at", "attempts", "last_error", "last_attempt"}
+    assert [s for s in dump if s["store"] == "drafts"][0]["rows"] == []  # wiped after submit
+    _assert_no_secret(json.dumps(dump, ensure_ascii=False), "IndexedDB with a queued report")
+    storage = page.evaluate("() => JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})")
+    _assert_no_secret(storage, "Web Storage")
+    report_id = outbox[0]["id"]
+
+    # leave the app (an image of the same origin: no app code runs); the service
+    # worker delivers by itself on a Background Sync event (forced over CDP)
+    page.goto("about:blank")  # first, so that the app's own timer cannot deliver it
+    server.start()
+    page.goto(server.url + "/static/icons/favicon.png")
+    cdp = context.new_cdp_session(page)
+    registrations: list[dict] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    deadline = time.monotonic() + 10
+    while not registrations and time.monotonic() < deadline:
+        page.wait_for_timeout(50)  # lets Playwright dispatch the CDP events
+    reg = [r for r in registrations if r["scopeURL"].startswith(server.url)][0]
+    cdp.send("ServiceWorker.dispatchSyncEvent", {"origin": server.url, "registrationId": reg["registrationId"],
+                                                 "tag": "outbox", "lastChance": False})
+    deadline = time.monotonic() + 20
+    while not server.db_rows("SELECT id FROM report WHERE id = ?", (report_id,)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    cdp.detach()
+    header, body = open_report(server, report_id)
+    assert body["narrative"] == NARRATIVE
+    assert body["people"] == [{"role": "possible_victim", "seat": "41C", "age_range": "18_24", "description": DESCRIPTION}]
+    assert body["captain_informed"] is True
+
+    page.goto(server.url + "/")
+    wait_states(page, "delivered", 1)
+
+    sw_batches = [r for r in captured if r["url"].endswith("/api/v1/reports/batch") and r["sw"]]
+    assert sw_batches, ("the service worker's batch request was not captured",
+                        [(r["url"], r["sw"]) for r in captured if "/api/" in r["url"]], context.service_workers)
+    assert any(r["url"].endswith("/api/v1/devices") for r in captured)
+    assert len(captured) > 10
+    for req in captured:
+        for text in _texts(req):
+            _assert_no_secret(text, f"{req['method']} {req['url']}")
+
+
+def _assert_no_secret(text: str, where: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text, f"{secret!r} readable in {where}"

@@ -1,0 +1,45 @@
+"""Issue 3, test 5: a report from a device revoked while it was offline is
+shown `rejected` with the server's reason, and is not sent again."""
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.harness import device_id, fill_minimal, poll, sign_in, submit, wait_enrolled, wait_states
+
+pytestmark = pytest.mark.e2e
+
+
+def test_rejected_report_shows_reason_and_stops_retrying(context, page, server):
+    batches: list[str] = []
+    context.on("request", lambda r: r.url.endswith("/api/v1/reports/batch") and batches.append(r.url))
+    sign_in(page, server)
+    wait_enrolled(page)
+    dev = device_id(page)
+
+    context.set_offline(True)
+    fill_minimal(page, "Written while the device was being revoked.")
+    submit(page, 1)
+    wait_states(page, "queued", 1)
+    server.flask("revoke-device", dev)
+    context.set_offline(False)  # `online` fires: delivery at once
+
+    rejected = wait_states(page, "rejected", 1)
+    report_id, _, text = rejected[0]
+    assert "revoked_device" in text and "Reason:" in text
+    poll(page, "() => document.querySelector('#device-status').dataset.state", lambda s: s == "revoked",
+         message="device shown as revoked")
+    assert page.is_visible("#reenroll-button")
+    assert server.db_rows("SELECT id FROM report WHERE id = ?", (report_id,)) == []
+
+    sent = len(batches)
+    page.click("#send-now")  # even asked to, nothing rejected is sent again
+    page.wait_for_timeout(3000)  # back-off in tests is 0.5 s to 1.5 s: several timer periods
+    assert len(batches) == sent
+    assert page.evaluate("() => document.querySelector('[data-report-id]').dataset.state") == "rejected"
+
+    # the crew member (still signed in) sets the tablet up again: a new device
+    page.click("#reenroll-button")
+    poll(page, "() => document.querySelector('#device-status').dataset.enrolled", lambda s: s == "true",
+         message="enrolled again")
+    assert device_id(page) != dev
+    assert page.evaluate("() => document.querySelector('[data-report-id]').dataset.state") == "rejected"

@@ -1,0 +1,166 @@
+"""outbox.js: back-off, the delivery scheduler's timer logic, and how each
+server answer settles a queued report."""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_backoff_doubles_to_the_cap_and_resets(js_page):
+    seq = js_page.evaluate("""async () => {
+      const { Backoff } = await import('/static/js/outbox.js');
+      const b = new Backoff();
+      const out = [];
+      for (let i = 0; i < 7; i++) out.push(b.next());
+      b.reset();
+      out.push(b.next());
+      return out;
+    }""")
+    assert seq == [5000, 10000, 20000, 40000, 60000, 60000, 60000, 5000]
+
+
+def test_scheduler_retries_with_backoff_and_stops_when_done(js_page):
+    out = js_page.evaluate("""async () => {
+      const { Backoff, DeliveryScheduler } = await import('/static/js/outbox.js');
+      const results = [
+        {status: 'transient', pending: 2}, {status: 'transient', pending: 2}, {status: 'transient', pending: 2},
+        {status: 'ok', delivered: 2, pending: 0},
+        {status: 'busy', pending: -1},
+        {status: 'ok', pending: 1},
+        {status: 'not-enrolled', pending: 1},
+      ];
+      let calls = 0;
+      const timers = [];
+      const s = new DeliveryScheduler({
+        deliverFn: async () => { calls++; return results.shift(); },
+        backoff: new Backoff({base: 5000, max: 60000}),
+        setTimer: (fn, ms) => { timers.push({fn, ms}); return timers.length; },
+        clearTimer: () => {},
+      });
+      const delays = [];
+      await s.run('start');
+      for (let i = 0; i < 6; i++) {
+        delays.push(s.nextDelay);
+        if (s.timer === null) break;
+        await s.run('timer');  // what the timer does when it fires
+      }
+      return {delays, calls, finalTimer: s.timer};
+    }""")
+    # three failures back off 5, 10, 20 s; success with nothing left: no timer (null);
+    assert out["delays"][:4] == [5000, 10000, 20000, None]
+    assert out["calls"] == 4
+
+
+def test_scheduler_busy_then_partial_success(js_page):
+    out = js_page.evaluate("""async () => {
+      const { Backoff, DeliveryScheduler } = await import('/static/js/outbox.js');
+      const results = [{status: 'busy', pending: -1}, {status: 'ok', pending: 1}, {status: 'not-enrolled', pending: 1}];
+      const s = new DeliveryScheduler({
+        deliverFn: async () => results.shift(),
+        backoff: new Backoff({base: 1000, max: 4000}),
+        setTimer: (fn, ms) => ({fn, ms}), clearTimer: () => {},
+      });
+      const seen = [];
+      await s.run(); seen.push(s.nextDelay);      // another tab is sending: look again later
+      await s.run(); seen.push(s.nextDelay);      // some left (e.g. queued meanwhile): soon, from the base
+      await s.run(); seen.push(s.nextDelay);      // not enrolled: no timer
+      return seen;
+    }""")
+    assert out == [1000, 1000, None]
+
+
+def test_concurrent_runs_are_coalesced(js_page):
+    out = js_page.evaluate("""async () => {
+      const { DeliveryScheduler } = await import('/static/js/outbox.js');
+      let calls = 0, inFlight = 0, maxInFlight = 0;
+      const s = new DeliveryScheduler({
+        deliverFn: async () => { calls++; inFlight++; maxInFlight = Math.max(maxInFlight, inFlight);
+                                 await new Promise(r => setTimeout(r, 30)); inFlight--; return {status: 'ok', pending: 0}; },
+        setTimer: () => 1, clearTimer: () => {},
+      });
+      await Promise.all([s.run(), s.run(), s.run()]);
+      return {calls, maxInFlight};
+    }""")
+    assert out["maxInFlight"] == 1
+    assert out["calls"] == 2  # the one running, then once more for the calls that came meanwhile
+
+
+def test_settle_classifies_server_answers(js_page):
+    out = js_page.evaluate("""async () => {
+      const { settle, isPermanent, PERMANENT_ERRORS } = await import('/static/js/outbox.js');
+      const rec = {id: 'r1', header: {flight: 'ZZ1'}, envelope: {protected: 'x', sealed: ['y'], signature: 'z'}, state: 'sending'};
+      const jwk = {kty: 'EC', crv: 'P-256', x: 'rsveQo3Hopn02GE2H_9nz921L2J_Y0dN4USMhO4jUH4', y: 'pEUl_4zlHEBAzn7c6JsjJfQ-MPTTHsYVBoP5C62E6Vg'};
+      const out = {};
+      for (const code of ['revoked_device', 'invalid_report', 'conflict', 'too_large', 'rate_limited', 'internal']) {
+        const s = await settle(rec, {error: {code, message: 'm ' + code}}, jwk);
+        out[code] = [s.kind, s.record.state, s.record.envelope ? 'kept' : 'dropped'];
+      }
+      const bad = await settle(rec, {receipt: 'eyJ9', signature: 'A'.repeat(86)}, jwk);
+      out.badReceipt = [bad.kind, bad.record.state, bad.record.envelope ? 'kept' : 'dropped'];
+      out.permanent = [...PERMANENT_ERRORS].sort();
+      out.transientNetwork = isPermanent('network');
+      return out;
+    }""")
+    assert out["revoked_device"] == ["rejected", "rejected", "kept"]
+    assert out["invalid_report"][0] == "rejected" and out["conflict"][0] == "rejected" and out["too_large"][0] == "rejected"
+    assert out["rate_limited"] == ["transient", "queued", "kept"]
+    assert out["internal"] == ["transient", "queued", "kept"]
+    # a receipt that does not verify never drops the queued copy
+    assert out["badReceipt"] == ["transient", "queued", "kept"]
+    assert out["permanent"] == sorted(["bad_signature", "conflict", "invalid_report", "malformed", "revoked_device",
+                                       "too_large", "undecryptable", "unknown_device", "unknown_recipient",
+                                       "unsupported_version"])
+    assert out["transientNetwork"] is False
+
+
+def test_drafts_are_sealed_and_wiped(js_page):
+    out = js_page.evaluate("""async () => {
+      const d = await import('/static/js/drafts.js');
+      const { db } = await import('/static/js/store.js');
+      await d.saveDraft({narrative: 'secret draft text', people: []});
+      const raw = await (await db()).get('drafts', 'current');
+      const key = await (await db()).get('keys', 'draft-key');
+      const back = await d.loadDraft();
+      await d.wipeDraft();
+      return {
+        rawHasText: JSON.stringify(raw).includes('secret') || new TextDecoder().decode(raw.ct).includes('secret'),
+        extractable: key.extractable, algorithm: key.algorithm.name,
+        back, afterWipe: await d.loadDraft(),
+        keyAfterWipe: (await (await db()).get('keys', 'draft-key')) === undefined,
+      };
+    }""")
+    assert out["rawHasText"] is False
+    assert out["extractable"] is False and out["algorithm"] == "AES-GCM"
+    assert out["back"] == {"narrative": "secret draft text", "people": []}
+    assert out["afterWipe"] is None and out["keyAfterWipe"] is True
+
+
+def test_delivery_is_single_flight_and_a_failed_send_stays_queued(js_page):
+    out = js_page.evaluate("""async () => {
+      const { db } = await import('/static/js/store.js');
+      const { deliver, enqueue, listReports, removeReport } = await import('/static/js/outbox.js');
+      const d = await db();
+      await d.put('meta', {device_id: 'dev-x', airline: 'ZZ', recipients: [], username: 'u',
+                           receipt_key: {kid: 'k', jwk: {kty: 'EC', crv: 'P-256', x: 'rsveQo3Hopn02GE2H_9nz921L2J_Y0dN4USMhO4jUH4', y: 'pEUl_4zlHEBAzn7c6JsjJfQ-MPTTHsYVBoP5C62E6Vg'}}}, 'device');
+      await enqueue({id: 'single-flight-1', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'a', sealed: ['b'], signature: 'c'});
+      let calls = 0;
+      const bodies = [];
+      const slow503 = async (url, init) => { calls++; bodies.push(JSON.parse(init.body)); await new Promise(r => setTimeout(r, 150));
+                                             return new Response(JSON.stringify({error: {code: 'unavailable', message: 'down'}}), {status: 503}); };
+      // two "tabs" (or a tab and the service worker) at once: one sends, the other steps aside
+      const [a, b] = await Promise.all([deliver({fetchFn: slow503}), deliver({fetchFn: slow503})]);
+      const after = await listReports();
+      const thrown = await deliver({fetchFn: async () => { throw new TypeError('Failed to fetch'); }});
+      const after2 = await listReports();
+      await removeReport('single-flight-1');
+      await d.delete('meta', 'device');
+      return {statuses: [a.status, b.status].sort(), calls, batch: bodies[0],
+              state: after[0].state, error: after[0].last_error, attempts: after[0].attempts,
+              thrown: thrown.status, state2: after2[0].state, envelopeKept: !!after2[0].envelope};
+    }""")
+    assert out["statuses"] == ["busy", "transient"]
+    assert out["calls"] == 1
+    assert out["batch"] == {"envelopes": [{"protected": "a", "sealed": ["b"], "signature": "c"}]}
+    assert out["state"] == "queued" and out["error"]["code"] == "unavailable" and out["attempts"] == 1
+    assert out["thrown"] == "transient" and out["state2"] == "queued" and out["envelopeKept"] is True
