@@ -10,6 +10,7 @@ from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFProtect
 
 ROOT = Path(__file__).resolve().parent.parent
+TEXT_SETTINGS = ("SECRET_KEY", "KEY_PASSPHRASE", "HOTLINE")
 csrf = CSRFProtect()
 
 # The crew app's CSP: no inline script, no third-party origin. `wasm-unsafe-eval`
@@ -56,9 +57,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
         app.config.from_prefixed_env("CREWREPORT")
+        # from_prefixed_env reads values as JSON: a passphrase "20250101" would
+        # become an int and "0" or "false" a falsy value that silently turns key
+        # encryption off. Secrets and phone numbers are always plain text.
+        for name in TEXT_SETTINGS:
+            if f"CREWREPORT_{name}" in os.environ:
+                app.config[name] = os.environ[f"CREWREPORT_{name}"]
     else:
         app.config.from_mapping(test_config)
-    os.makedirs(app.instance_path, exist_ok=True)
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
     logging.basicConfig(level=logging.INFO)

@@ -7,6 +7,7 @@ store only applies the migrations it has not seen.
 """
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from datetime import datetime, timezone
@@ -22,6 +23,9 @@ MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 def connect(path: str) -> sqlite3.Connection:
     """A connection with the pragmas every user of the store relies on."""
+    # The store holds password hashes and the audit log: owner-only, like the
+    # keys. SQLite gives the -wal and -shm files the database file's mode.
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")

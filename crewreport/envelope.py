@@ -198,7 +198,7 @@ def _malformed(message: str) -> EnvelopeError:
 
 
 def parse(envelope: Any) -> Parsed:
-    """Structure checks: `malformed`, then `unsupported_version` (DESIGN order)."""
+    """Structure checks: `malformed` and `unsupported_version` (DESIGN order)."""
     if not isinstance(envelope, Mapping):
         raise _malformed("The envelope must be a JSON object.")
     if set(envelope) != {"protected", "sealed", "signature"}:
@@ -220,16 +220,13 @@ def parse(envelope: Any) -> Parsed:
         raise _malformed("The header is not UTF-8 JSON.") from None
     if not isinstance(header, dict):
         raise _malformed("The header must be a JSON object.")
-    if "v" not in header:
-        raise _malformed("The header lacks 'v'.")
-    if header["v"] != VERSION or isinstance(header["v"], bool):
-        raise EnvelopeError("unsupported_version", f"Envelope version {header['v']!r} is not supported; this service accepts version 1.")
+    # The order is the contract's: missing fields, wrong types and a sealed
+    # count that differs from rcpt are `malformed`; then the version; fields
+    # a version 1 header does not have are checked last, since another
+    # version may well have them.
     missing = [k for k in HEADER_TYPES if k not in header]
     if missing:
         raise _malformed(f"The header lacks {', '.join(missing)}.")
-    extra = sorted(set(header) - set(HEADER_TYPES))
-    if extra:
-        raise _malformed(f"The header has unknown fields: {', '.join(extra)}.")
     for name, kind in HEADER_TYPES.items():
         if not isinstance(header[name], kind) or isinstance(header[name], bool):
             raise _malformed(f"Header field '{name}' has the wrong type.")
@@ -240,6 +237,11 @@ def parse(envelope: Any) -> Parsed:
         raise _malformed("'rcpt' names a key twice.")
     if len(sealed) != len(rcpt):
         raise _malformed("'sealed' must have one entry per 'rcpt' key, in the same order.")
+    if header["v"] != VERSION:
+        raise EnvelopeError("unsupported_version", f"Envelope version {header['v']} is not supported; this service accepts version 1.")
+    extra = sorted(set(header) - set(HEADER_TYPES))
+    if extra:
+        raise _malformed(f"The header has unknown fields: {', '.join(extra)}.")
     return Parsed(envelope, header_bytes, header, sealed_raw, signature_raw)
 
 
@@ -260,7 +262,10 @@ def open_sealed(parsed: Parsed, index: int, private_key: ec.EllipticCurvePrivate
 
 def open_body(parsed: Parsed, index: int, private_key: ec.EllipticCurvePrivateKey) -> Any:
     """Open and parse the body JSON; a body that is not JSON is `invalid_report`."""
-    plaintext = open_sealed(parsed, index, private_key)
+    return loads_body(open_sealed(parsed, index, private_key))
+
+
+def loads_body(plaintext: bytes) -> Any:
     try:
         return loads_strict(plaintext)
     except ValueError:

@@ -49,30 +49,59 @@ def new_reference() -> str:
 def accept(db: sqlite3.Connection, ring: keys.Keyring, env: Any, size: int,
            max_bytes: int) -> Outcome:
     """Check, store and receipt one envelope; never raises for bad input."""
-    device_id = None
+    signed_by = None
     try:
         if size > max_bytes:
             raise EnvelopeError("too_large", f"An envelope may be at most {max_bytes // 1024} KiB.")
         parsed = envelope.parse(env)
-        device_id = parsed.header["device"]
-        device = db.execute("SELECT * FROM device WHERE id = ?", (device_id,)).fetchone()
+        device = db.execute("SELECT * FROM device WHERE id = ?", (parsed.header["device"],)).fetchone()
         if device is None:
             raise EnvelopeError("unknown_device", "This device is not enrolled. Sign in on the ground to enroll it.")
         envelope.verify_signature(parsed, envelope.public_key_from_jwk(json.loads(device["public_jwk"])))
+        signed_by = device["id"]
+        # A repeat of what we already hold gets its receipt even if the device
+        # was revoked since: the first answer may have been lost on the way.
+        if (repeat := stored_receipt(db, parsed)) is not None:
+            return repeat
         if device["revoked_at"]:
             raise EnvelopeError("revoked_device", "This device was revoked by the airline. Tell the captain or call the 24-hour line.")
         check_recipients(ring, parsed.header["rcpt"], device["airline"])
-        body = envelope.open_body(parsed, 0, ring.private[parsed.header["rcpt"][0]])
+        plaintext = envelope.open_sealed(parsed, 0, ring.private[parsed.header["rcpt"][0]])
         report.validate_header(parsed.header, device["airline"])
-        report.validate_body(body)
-        del body  # validated; the plaintext goes no further
+        report.validate_body(envelope.loads_body(plaintext))
+        check_copies(ring, parsed, plaintext)
+        del plaintext  # validated; the plaintext goes no further
         return store(db, ring, parsed, device)
     except EnvelopeError as exc:
-        # The device id is the sender's claim, up to the size limit long: keep
-        # enough to recognise it, not a payload's worth.
-        audit.record("intake_rejected", actor=f"device:{device_id[:64]}" if device_id else "anonymous",
-                     db=db, code=exc.code, size=size)
+        if signed_by:
+            # An enrolled device's own signed words were refused: worth a
+            # permanent record (never the payload).
+            audit.record("intake_rejected", actor=f"device:{signed_by}", db=db, code=exc.code, size=size)
+        else:
+            # Unsigned junk is anyone's to send: a log line, not an audit row
+            # that could never be deleted.
+            log.info("intake rejected an unsigned envelope: %s, %d bytes", exc.code, size)
         return error(exc.code, exc.message)
+
+
+def stored_receipt(db: sqlite3.Connection, parsed: envelope.Parsed) -> Outcome | None:
+    """The receipt already given for exactly this envelope, if any."""
+    row = db.execute("SELECT envelope_sha256, receipt, receipt_signature FROM report WHERE id = ?",
+                     (parsed.header["id"],)).fetchone()
+    if row is None or row["envelope_sha256"] != envelope.envelope_sha256(parsed.envelope):
+        return None
+    return Outcome(200, {"receipt": row["receipt"], "signature": row["receipt_signature"]})
+
+
+def check_copies(ring: keys.Keyring, parsed: envelope.Parsed, plaintext: bytes) -> None:
+    """Every other copy must open to the same report as Border Force's.
+
+    The airline's security team reads its own copy; a device that sealed them
+    something else (or nothing that opens) must not get a receipt.
+    """
+    for index, kid in enumerate(parsed.header["rcpt"][1:], start=1):
+        if envelope.open_sealed(parsed, index, ring.private[kid]) != plaintext:
+            raise EnvelopeError("invalid_report", "The airline's copy of the report differs from Border Force's.")
 
 
 def check_recipients(ring: keys.Keyring, rcpt: list[str], airline: str) -> None:

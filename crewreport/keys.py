@@ -58,7 +58,11 @@ class Keyring:
 
 def _passphrase() -> bytes | None:
     value = current_app.config.get("KEY_PASSPHRASE")
-    return value.encode("utf-8") if value else None
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise KeysUnavailable("KEY_PASSPHRASE must be text")
+    return value.encode("utf-8")
 
 
 def _key_dir() -> str:

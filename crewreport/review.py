@@ -10,13 +10,14 @@ chose to share it.
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta, timezone
 import sqlite3
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from . import audit, keys, report
+from . import audit, envelope, keys, report
 from .auth import create_user, role_required, set_password
 from .db import get_db, now, transaction
 from .forms import ActionForm, CrewCreateForm, PasswordResetForm
@@ -33,6 +34,10 @@ COARSE_STATUS = {
     "referred": "Closed",
 }
 PER_PAGE = 50
+# How recently a device was used, only this coarsely: a minute-exact "last
+# seen" next to a report's minute-exact delivery time would name the crew
+# member behind a report whose reporter chose not to be named.
+ACTIVE_DAYS = 30
 
 
 def airline() -> str:
@@ -90,6 +95,10 @@ def report_page(report_id: str) -> Any:
         reason = "This report was not sealed to your airline's key, so its content cannot be shown here."
     except keys.KeysUnavailable:
         reason = "Your airline's key is not available on the server just now."
+    except (envelope.EnvelopeError, ValueError):
+        # Intake checks that the airline's copy matches Border Force's; this is
+        # for stores from before that check, or damage: say so, never a 500.
+        reason = "Your airline's copy of this report cannot be opened. Border Force holds its own copy."
     audit.record("report_opened", subject=f"report:{report_id}", surface="review",
                  content=body is not None)
     shared = bool(body and body.get("share_identity_with_airline") is True)
@@ -109,12 +118,20 @@ def crew_page(create_form: CrewCreateForm | None = None, status: int = 200) -> A
     devices = db.execute("SELECT d.id, d.label, d.enrolled_at, d.last_seen_at, d.revoked_at,"
                          " u.username, rb.username AS revoked_by_name FROM device d"
                          " JOIN user u ON u.id = d.user_id LEFT JOIN user rb ON rb.id = d.revoked_by"
-                         " WHERE d.airline = ? ORDER BY d.revoked_at IS NOT NULL, d.last_seen_at DESC",
+                         " WHERE d.airline = ? ORDER BY d.revoked_at IS NOT NULL, u.username, d.enrolled_at",
                          (code,)).fetchall()
+    cutoff = (datetime.now(timezone.utc) - timedelta(days=ACTIVE_DAYS)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    devices = [dict(d, activity=activity(d["last_seen_at"], cutoff)) for d in devices]
     return render_template("review/crew.html", users=users, devices=devices, airline=code,
                            create_form=create_form or CrewCreateForm(formdata=None),
                            reset_form=PasswordResetForm(formdata=None),
                            action_form=ActionForm(formdata=None)), status
+
+
+def activity(last_seen_at: str | None, cutoff: str) -> str:
+    if last_seen_at is None:
+        return "Never used"
+    return f"Used in the last {ACTIVE_DAYS} days" if last_seen_at >= cutoff else f"Not used for over {ACTIVE_DAYS} days"
 
 
 @bp.get("/crew")

@@ -156,3 +156,15 @@ def test_store_newer_than_code_is_refused(bare_app: Flask) -> None:
     assert result.exit_code == 1
     assert f"schema version {future}" in result.output and "newer" in result.output
     assert "Traceback" not in result.output
+
+
+def test_store_files_are_owner_only(app: Flask) -> None:
+    """Password hashes and the audit log: not for other accounts on the host."""
+    import os
+    import stat
+    with app.app_context():
+        get_db().execute("SELECT 1")
+    for suffix in ("", "-wal", "-shm"):
+        path = app.config["DATABASE"] + suffix
+        if os.path.exists(path):
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path

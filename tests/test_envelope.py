@@ -98,8 +98,10 @@ def test_sealed_copy_cannot_move_under_another_header(keyset: KeySet) -> None:
     ({"protected": "AAA=", "sealed": ["AA"], "signature": "AA"}, "malformed"),
     ({"protected": envelope.b64u_encode(b"[1]"), "sealed": ["AA"], "signature": "AA"}, "malformed"),
     ({"protected": envelope.b64u_encode(b"\xff\xfe"), "sealed": ["AA"], "signature": "AA"}, "malformed"),
-    ({"protected": envelope.b64u_encode(b'{"v":2}'), "sealed": ["AA"], "signature": "AA"}, "unsupported_version"),
-    ({"protected": envelope.b64u_encode(b'{"v":true}'), "sealed": ["AA"], "signature": "AA"}, "unsupported_version"),
+    # The contract's order: a missing field or a wrong type is malformed
+    # before the version is looked at.
+    ({"protected": envelope.b64u_encode(b'{"v":2}'), "sealed": ["AA"], "signature": "AA"}, "malformed"),
+    ({"protected": envelope.b64u_encode(b'{"v":true}'), "sealed": ["AA"], "signature": "AA"}, "malformed"),
     ({"protected": envelope.b64u_encode(b'{"v":1}'), "sealed": ["AA"], "signature": "AA"}, "malformed"),
 ])
 def test_parse_rejects(env: Any, code: str) -> None:
@@ -107,6 +109,23 @@ def test_parse_rejects(env: Any, code: str) -> None:
         envelope.parse(env)
     assert exc.value.code == code
     assert exc.value.message
+
+
+@pytest.mark.parametrize("changes,code", [
+    ({"v": 2}, "unsupported_version"),
+    ({"v": 0}, "unsupported_version"),
+    ({"v": 2, "new_field": "x"}, "unsupported_version"),  # another version may add fields
+    ({"v": "1"}, "malformed"),
+    ({"v": 2, "rcpt": ["a", "b", "c"]}, "malformed"),  # sealed count differs: malformed first
+    ({"v": 2, "sta": None}, "malformed"),
+])
+def test_version_is_checked_after_structure(changes: dict[str, Any], code: str) -> None:
+    header = {**CASES["valid"]["header"], **changes}
+    env = {"protected": envelope.b64u_encode(json.dumps(header).encode()),
+           "sealed": CASES["valid"]["envelope"]["sealed"], "signature": "AA"}
+    with pytest.raises(EnvelopeError) as exc:
+        envelope.parse(env)
+    assert exc.value.code == code
 
 
 def test_header_field_types_and_extras(keyset: KeySet) -> None:

@@ -289,3 +289,55 @@ def test_rate_counter_leaves_the_connection_fully_synchronous(app: Flask) -> Non
         assert intake.rate_limited(db, "127.0.0.9", 1) is False
         assert intake.rate_limited(db, "127.0.0.9", 1) is True
         assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def signed(keyset: KeySet, header: dict[str, Any], copies: list[tuple[Any, bytes]]) -> dict[str, Any]:
+    """An envelope whose copies are sealed by hand: (recipient key, plaintext)."""
+    header_bytes = json.dumps(header).encode()
+    info = envelope.hpke_info(header_bytes)
+    protected = envelope.b64u_encode(header_bytes)
+    sealed = [envelope.b64u_encode(envelope.SUITE.encrypt(pt, key.public_key(), info=info)) for key, pt in copies]
+    signature = envelope.sign_raw(keyset.device, envelope.signing_input(protected, sealed))
+    return {"protected": protected, "sealed": sealed, "signature": envelope.b64u_encode(signature)}
+
+
+def test_airline_copy_must_match_border_force_copy(client: FlaskClient, app: Flask, make_envelope: Make, keyset: KeySet) -> None:
+    """The airline reads its own copy: a device must not tell it another story."""
+    header = json.loads(envelope.b64u_decode(make_envelope()["protected"]))
+    real = json.dumps(valid_body()).encode()
+    other = json.dumps(valid_body(narrative="A different story.", share_identity_with_airline=True)).encode()
+    resp = post(client, signed(keyset, header, [(keyset.border_force, real), (keyset.airline_zz, other)]))
+    assert resp.status_code == 422 and resp.get_json()["error"]["code"] == "invalid_report"
+    # A copy sealed to the airline's key id but not openable with it.
+    env = signed(keyset, header, [(keyset.border_force, real), (keyset.airline_yy, real)])
+    env_header = json.loads(envelope.b64u_decode(env["protected"]))
+    assert env_header["rcpt"][1] == keyset.kid(keyset.airline_zz)
+    resp = post(client, env)
+    assert resp.status_code == 422 and resp.get_json()["error"]["code"] == "undecryptable"
+    assert report_count(app) == 0
+    # The same plaintext to both is accepted.
+    assert post(client, signed(keyset, header, [(keyset.border_force, real), (keyset.airline_zz, real)])).status_code == 201
+
+
+def test_repeat_after_revocation_still_gets_its_receipt(client: FlaskClient, app: Flask, runner: Any, make_envelope: Make) -> None:
+    """The first answer may have been lost; the tablet must not mark a
+    delivered report rejected because the airline revoked it since."""
+    env = make_envelope()
+    first = post(client, env)
+    assert first.status_code == 201
+    assert runner.invoke(args=["revoke-device", "dev-0001"]).exit_code == 0
+    again = post(client, env)
+    assert again.status_code == 200 and again.get_json() == first.get_json()
+    fresh = post(client, make_envelope())
+    assert fresh.status_code == 403 and fresh.get_json()["error"]["code"] == "revoked_device"
+    assert report_count(app) == 1
+
+
+def test_unsigned_junk_leaves_no_audit_rows(client: FlaskClient, app: Flask, make_envelope: Make) -> None:
+    with app.app_context():
+        before = get_db().execute("SELECT count(*) FROM audit_event").fetchone()[0]
+    junk = [{"nonsense": i} for i in range(20)] + [make_envelope(device="dev-nobody")]
+    assert client.post("/api/v1/reports/batch", json={"envelopes": junk}).status_code == 200
+    with app.app_context():
+        after = get_db().execute("SELECT count(*) FROM audit_event").fetchone()[0]
+    assert after == before

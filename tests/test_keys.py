@@ -91,6 +91,23 @@ def test_passphrase_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert app.config["KEY_DIR"] == str(tmp_path / "keys")
 
 
+@pytest.mark.parametrize("value", ["20250101", "0", "false", "null", '"quoted"'])
+def test_passphrase_from_environment_is_always_text(value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """from_prefixed_env parses JSON: "0" must not become a falsy int that
+    silently writes unencrypted keys."""
+    monkeypatch.setenv("CREWREPORT_INSTANCE", str(tmp_path))
+    monkeypatch.setenv("CREWREPORT_KEY_PASSPHRASE", value)
+    monkeypatch.setenv("CREWREPORT_HOTLINE", "999")
+    app = create_app()
+    assert app.config["KEY_PASSPHRASE"] == value
+    assert app.config["HOTLINE"] == "999"
+    with app.app_context():
+        init_db()
+        keys.ensure_keys(get_db())
+    pems = [open(os.path.join(tmp_path, "keys", n), encoding="ascii").read() for n in os.listdir(tmp_path / "keys")]
+    assert len(pems) == 2 and all("ENCRYPTED PRIVATE KEY" in pem for pem in pems)
+
+
 def test_a_pem_that_does_not_match_its_kid_is_refused(app: Flask, keyset: KeySet) -> None:
     key_dir = app.config["KEY_DIR"]
     bf, zz = keyset.kid(keyset.border_force), keyset.kid(keyset.airline_zz)

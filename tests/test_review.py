@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from crewreport import keys
+from crewreport.triage import when_filter as when_text
 from crewreport.db import get_db, transaction
 
 from .conftest import DEVICE_ID, PASSWORD, AuthActions, KeySet, valid_body
@@ -188,6 +189,7 @@ def test_devices_with_last_seen_and_revocation(client: FlaskClient, app: Flask, 
     auth.login("security")
     page = text(client.get("/review/crew"))
     assert f'data-device-id="{DEVICE_ID}"' in page and "Active" in page
+    assert "Used in the last 30 days" in page
     assert "dev-yy" not in page
     resp = client.post(f"/review/devices/{DEVICE_ID}/revoke")
     assert resp.status_code == 303
@@ -200,6 +202,26 @@ def test_devices_with_last_seen_and_revocation(client: FlaskClient, app: Flask, 
     again = client.post(f"/review/devices/{DEVICE_ID}/revoke")
     assert again.status_code == 409 and "already revoked" in text(again)
     assert len(events(app, "device_revoked")) == 1
+
+
+def test_device_activity_cannot_name_an_anonymous_reporter(client: FlaskClient, app: Flask,
+                                                          make_envelope: Make, auth: AuthActions) -> None:
+    """The report list shows delivery to the minute; the device list must not
+    show last use to the minute, or the two together name the reporter."""
+    rid = deliver(client, make_envelope)  # share_identity_with_airline is absent: not shared
+    delivered = device(app, DEVICE_ID)["last_seen_at"]
+    with app.app_context():  # enrolled and created long before, as in life
+        db = get_db()
+        with transaction(db):
+            db.execute("UPDATE device SET enrolled_at = '2026-01-05T10:00:00Z'")
+            db.execute("UPDATE user SET created_at = '2026-01-04T10:00:00Z'")
+    auth.login("security")
+    crew_page = text(client.get("/review/crew"))
+    minute = when_text(delivered)
+    assert minute in text(client.get("/review/"))  # the report list does show it
+    assert minute not in crew_page
+    assert delivered not in crew_page and delivered[:16] not in crew_page
+    assert "The reporter chose not to share" in text(client.get(f"/review/reports/{rid}"))
 
 
 def review_routes(app: Flask, rid: str) -> list[tuple[str, str, dict[str, str]]]:
