@@ -37,6 +37,7 @@ test: setup
 
 bench: setup
 	$(PY) -m benchmarks.intake
+	$(PY) -m benchmarks.queue
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor *.egg-info .pytest_cache

@@ -68,7 +68,12 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 def parse_utc(value: str) -> datetime:
     """The store's time strings back to aware datetimes."""
-    return datetime.strptime(value, TIME_FORMAT).replace(tzinfo=timezone.utc)
+    # fromisoformat reads the Z since 3.11, some 30 times faster than strptime:
+    # it runs several times per row of a 10,000-row export.
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None or len(value) != 20:
+        raise ValueError(f"not a stored UTC time: {value!r}")
+    return parsed
 
 
 def stamp(dt: datetime) -> str:
@@ -194,10 +199,14 @@ class Filters:
         if self.arr:
             clauses.append("r.arr = ?")
             params.append(self.arr)
+        # The unary + keeps SQLite off the status index for these lists: left
+        # to itself (no ANALYZE statistics, as in production) it reads by
+        # status and sorts every open report to show 50; without the index
+        # it walks report_queue already in queue order (benchmarks/queue.py).
         if self.status == "open":
-            clauses.append("r.status IN ('received', 'assessing', 'meet_aircraft')")
+            clauses.append("+r.status IN ('received', 'assessing', 'meet_aircraft')")
         elif self.status == "closed":
-            clauses.append("r.status IN ('no_further_action', 'referred')")
+            clauses.append("+r.status IN ('no_further_action', 'referred')")
         elif self.status != "any":
             clauses.append("r.status = ?")
             params.append(self.status)
@@ -258,22 +267,27 @@ class QueuePage:
 
 
 def load_queue(db: sqlite3.Connection, filters: Filters, user_id: int, at: datetime,
-               since: str | None, limit: int | None = PER_PAGE) -> QueuePage:
-    """One page of the queue, each row decorated for display."""
+               since: str | None, *, export: bool = False) -> QueuePage:
+    """One page of the queue, each row decorated for display; or, for the
+    export, every row up to CSV_MAX_ROWS."""
     where, params = filters.where(user_id, at)
     total = db.execute("SELECT count(*) FROM report r" + where, params).fetchone()[0]
     sql, params = queue_sql(filters, user_id, at)
     pages = max(1, math.ceil(total / PER_PAGE))
     page = min(filters.page, pages)
-    if limit is not None:
+    if export:
+        sql += " LIMIT ?"
+        params = params + [CSV_MAX_ROWS]
+    else:
         sql += " LIMIT ? OFFSET ?"
-        params = params + [limit, (page - 1) * PER_PAGE]
+        params = params + [PER_PAGE, (page - 1) * PER_PAGE]
     stamp_now = stamp(at)
     rows = []
     for r in db.execute(sql, params):
         row = dict(r)
         row["lead_seconds"], row["lead_text"], row["late"] = lead_time(r["received_at"], r["sta"])
-        row["countdown"] = countdown_text(r["sta"], at)
+        if not export:
+            row["countdown"] = countdown_text(r["sta"], at)
         row["new"] = bool(since) and r["received_at"] > since
         row["locked_by_other"] = bool(r["lock_user_id"] and r["lock_user_id"] != user_id
                                       and (r["lock_expires_at"] or "") > stamp_now)
@@ -353,8 +367,7 @@ def export_csv() -> Any:
     db = get_db()
     filters = Filters.from_args(request.args)
     at = datetime.now(timezone.utc)
-    queue = load_queue(db, filters, current_user.id_number, at, None, limit=None)
-    rows = queue.rows[:CSV_MAX_ROWS]
+    rows = load_queue(db, filters, current_user.id_number, at, None, export=True).rows
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_FIELDS)

@@ -17,3 +17,20 @@ def test_intake_benchmark_runs() -> None:
     assert result["reports_stored"] == 6
     assert set(result["us_per_report"]) == {"crypto_only", "noop_post", "single", "repeat", "batch"}
     assert all(v > 0 for v in result["ratio_to_crypto_only"].values())
+
+
+def test_queue_benchmark_runs() -> None:
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.queue", "--reports", "200", "--repeat", "2"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["reports"] == 200 and result["repeat"] == 2
+    endpoints = {"queue_default", "filter_arr", "filter_status", "filter_urgency", "filter_mine",
+                 "filter_window", "deep_page", "queue_json", "export_csv"}
+    assert set(result["median_ms"]) == set(result["p95_ms"]) == endpoints | {"baseline_session"}
+    assert set(result["ratio_to_baseline"]) == endpoints
+    for figures in (result["median_ms"], result["p95_ms"], result["ratio_to_baseline"]):
+        assert all(isinstance(v, (int, float)) and v > 0 for v in figures.values()), figures
+    assert 0 < result["queue"]["csv_rows"] == result["queue"]["open_total"] <= 200
+    for plan in result["default_query_plan"].values():
+        assert plan["page"]["detail"] and isinstance(plan["page"]["temp_btree"], bool)
