@@ -2,8 +2,8 @@
 // outbox view, delivery triggers, landing banner, discretion.
 import { uuid4, rfc3339 } from "./b64.js";
 import { buildEnvelope } from "./envelope.js";
-import { getDevice, getSigningKey, fetchSession, enroll, forgetDevice, refreshKeys } from "./device.js";
-import { enqueue, listReports, deliver, DeliveryScheduler, Backoff, CHANNEL_NAME } from "./outbox.js";
+import { getDevice, getSigningKey, fetchSession, signOut, enroll, forgetDevice, refreshKeys } from "./device.js";
+import { enqueue, listReports, removeReport, deliver, pruneDelivered, clearDelivered, DeliveryScheduler, Backoff, CHANNEL_NAME } from "./outbox.js";
 import { saveDraft, loadDraft, wipeDraft } from "./drafts.js";
 import { validateReport, readForm, fillForm, showErrors, clearErrors, resetReport, toUtcInput, charCount, FLIGHT_FIELDS } from "./form.js";
 
@@ -14,6 +14,7 @@ const HOTLINE = root.dataset.hotline || "";
 const LANDING_MINUTES = Number(root.dataset.landingMinutes || 30);
 const FLIGHT_KEY = "cabin-notes-flight";
 const REENROLL_KEY = "cabin-notes-reenroll";
+const SIGNOUT_KEY = "cabin-notes-signout-pending";
 const testConfig = window.__CABIN_NOTES_CONFIG || {};
 
 const codes = [...form.querySelectorAll('input[name="indicators"]')].map((el) => el.value);
@@ -122,12 +123,16 @@ async function refreshDevice({ allowReenroll = false } = {}) {
   if (device && !device.revoked) {
     showDevice("enrolled", describeEnrolled(device));
     refreshKeys().then((d) => d && !d.revoked && (device = d)).catch(() => {});
+    if (localStorage.getItem(SIGNOUT_KEY)) {
+      // the sign-out after enrollment did not get through: try again
+      signOut().then((ok) => ok && localStorage.removeItem(SIGNOUT_KEY)).catch(() => {});
+    }
     return;
   }
   if (device && device.revoked && !allowReenroll && !localStorage.getItem(REENROLL_KEY)) {
     showDevice(
       "revoked",
-      "This tablet can no longer send notes: its registration was withdrawn. Speak to your airline's security team, then set it up again.",
+      "This tablet can no longer send notes: its registration was withdrawn. Speak to your airline's security team, then sign in to set it up again.",
       { reenroll: true }
     );
     return;
@@ -153,7 +158,12 @@ async function refreshDevice({ allowReenroll = false } = {}) {
     device = await enroll(session);
     localStorage.removeItem(REENROLL_KEY);
     if (!$("#f-crew-id").value && session.username) $("#f-crew-id").placeholder = session.username;
-    showDevice("enrolled", describeEnrolled(device));
+    // Least privilege on an unattended tablet: reporting needs only the device
+    // key, so the web session ends here. Setting the tablet up again needs a new sign-in.
+    localStorage.setItem(SIGNOUT_KEY, "1");
+    const signedOut = await signOut(session.csrf_token);
+    if (signedOut) localStorage.removeItem(SIGNOUT_KEY);
+    showDevice("enrolled", describeEnrolled(device) + (signedOut ? " You have been signed out; sending notes needs no sign-in." : ""));
     scheduler.run("enrolled");
   } catch (err) {
     device = null;
@@ -377,6 +387,13 @@ function reportItem(r) {
   if (r.state === "rejected" && r.error) {
     li.append(el("p", { class: "report-reason" }, `Reason: ${r.error.message || r.error.code} (${r.error.code})`));
   }
+  if (r.state === "rejected") {
+    // Removed only by hand, once the crew has read the reason.
+    const dismiss = el("button", { type: "button", class: "btn btn-quiet dismiss-button", "data-dismiss": r.id }, "Dismiss");
+    dismiss.setAttribute("aria-label", `Dismiss the note for ${h.flight || "this flight"} that was not accepted`);
+    dismiss.addEventListener("click", () => dismissReport(r.id));
+    li.append(el("p", { class: "actions" }, dismiss));
+  }
   if ((r.state === "queued" || r.state === "sending") && r.last_error) {
     li.append(el("p", { class: "hint" }, `Last try: ${r.last_error.message || r.last_error.code}`));
   }
@@ -398,7 +415,56 @@ async function renderOutbox() {
   const list = $("#outbox");
   list.replaceChildren(...reports.map(reportItem));
   if (!reports.length) list.append(el("li", { class: "empty hint" }, "No notes yet."));
+  const anyDelivered = reports.some((r) => r.state === "delivered");
+  if (!anyDelivered) disarmClear();
+  $("#clear-delivered").hidden = !anyDelivered;
   renderBanner();
+}
+
+async function dismissReport(id) {
+  const item = lastReports.find((r) => r.id === id);
+  if (!item || item.state !== "rejected") return;
+  try {
+    await removeReport(id);
+  } catch (err) {
+    $("#delivery-status").textContent = "The note could not be removed right now.";
+    return;
+  }
+  await renderOutbox();
+  $("#send-now").focus();
+}
+
+// "Clear delivered": the first tap arms it, a second tap within a few seconds clears.
+const CLEAR_LABEL = "Clear delivered";
+const CLEAR_CONFIRM = "Tap again to clear";
+let clearArmedTimer = null;
+
+function disarmClear() {
+  clearTimeout(clearArmedTimer);
+  clearArmedTimer = null;
+  const b = $("#clear-delivered");
+  b.textContent = CLEAR_LABEL;
+  delete b.dataset.armed;
+}
+
+async function onClearDelivered() {
+  const b = $("#clear-delivered");
+  if (!b.dataset.armed) {
+    b.dataset.armed = "true";
+    b.textContent = CLEAR_CONFIRM;
+    $("#delivery-status").textContent = "Tap again to remove delivered notes and their references from this tablet.";
+    clearArmedTimer = setTimeout(disarmClear, 5000);
+    return;
+  }
+  disarmClear();
+  try {
+    const n = await clearDelivered();
+    $("#delivery-status").textContent = n === 1 ? "1 delivered note removed from this tablet." : `${n} delivered notes removed from this tablet.`;
+  } catch (err) {
+    $("#delivery-status").textContent = "Delivered notes could not be removed right now.";
+  }
+  await renderOutbox();
+  $("#send-now").focus();
 }
 
 function renderBanner() {
@@ -425,6 +491,15 @@ function renderBanner() {
 
 const backoff = new Backoff({ base: testConfig.backoffBase || 5000, max: testConfig.backoffMax || 60000 });
 
+// What the status line says after a failed pass: only a network error is "no connection".
+const TROUBLE_TEXT = {
+  network: "No connection to the server",
+  server: "The server is not available at the moment",
+  receipt: "The server answered, but its receipt could not be checked, so the note is kept",
+  busy: "The server asked to wait a little",
+  other: "The note could not be sent yet",
+};
+
 const scheduler = new DeliveryScheduler({
   deliverFn: () => deliver(),
   backoff,
@@ -432,7 +507,7 @@ const scheduler = new DeliveryScheduler({
     const status = $("#delivery-status");
     const at = new Date().toISOString().slice(11, 16);
     if (result.status === "transient") {
-      status.textContent = `No connection to the server at ${at} UTC. Trying again in ${Math.round((scheduler.nextDelay || 0) / 1000)} s.`;
+      status.textContent = `${TROUBLE_TEXT[result.trouble] || TROUBLE_TEXT.other} (${at} UTC). Trying again in ${Math.round((scheduler.nextDelay || 0) / 1000)} s.`;
     } else if (result.status === "ok") {
       status.textContent = `Checked at ${at} UTC.`;
     } else if (result.status === "not-enrolled") {
@@ -481,6 +556,7 @@ async function start() {
   $("#hide-button").addEventListener("click", hideApp);
   $("#unhide-button").addEventListener("click", unhideApp);
   $("#reenroll-button").addEventListener("click", reenroll);
+  $("#clear-delivered").addEventListener("click", onClearDelivered);
   $("#f-sta").addEventListener("change", () => {
     const v = $("#f-sta").value;
     const d = v ? new Date(`${v}Z`) : null;
@@ -506,9 +582,21 @@ async function start() {
   } catch (err) {
     /* no BroadcastChannel */
   }
-  setInterval(renderOutbox, 30000);
+  setInterval(async () => {
+    try {
+      await pruneDelivered(); // a tablet left open drops old delivered notes too
+    } catch (err) {
+      /* shown by renderOutbox if the outbox cannot be read */
+    }
+    renderOutbox();
+  }, 30000);
 
   await restoreForm();
+  try {
+    await pruneDelivered(); // delivered entries go 12 hours after their arrival time
+  } catch (err) {
+    /* the outbox view says so if it cannot be read */
+  }
   await renderOutbox();
   setupServiceWorker();
   await refreshDevice();

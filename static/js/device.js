@@ -49,6 +49,34 @@ export async function fetchSession(fetchFn = fetch) {
   return res.json();
 }
 
+/**
+ * End the web session (POST /auth/logout, form-encoded `csrf_token`): once the
+ * tablet is enrolled, sending needs only its device key. Best effort; returns
+ * true when the server then reports nobody signed in.
+ */
+export async function signOut(csrfToken = null, fetchFn = fetch) {
+  try {
+    let token = csrfToken;
+    if (!token) {
+      const s = await fetchSession(fetchFn);
+      if (!s.signed_in) return true;
+      token = s.csrf_token;
+    }
+    await fetchFn("/auth/logout", {
+      method: "POST",
+      credentials: "same-origin",
+      cache: "no-store",
+      redirect: "manual", // it answers with a redirect to the sign-in page; not needed here
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ csrf_token: token || "" }).toString(),
+    });
+    const after = await fetchSession(fetchFn);
+    return !after.signed_in;
+  } catch (err) {
+    return false;
+  }
+}
+
 function label() {
   const ua = navigator.userAgent || "";
   const kind = /iPad|Tablet|Android/i.test(ua) ? "Tablet" : "Device";

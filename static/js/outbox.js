@@ -2,7 +2,7 @@
 // Works in pages and in the service worker (no DOM use here).
 import { withDb } from "./store.js";
 import { verifyReceipt } from "./envelope.js";
-import { getDevice, markRevoked } from "./device.js";
+import { getDevice, markRevoked, refreshKeys } from "./device.js";
 
 export const LOCK_NAME = "cabin-notes-outbox";
 export const CHANNEL_NAME = "cabin-notes";
@@ -24,6 +24,62 @@ export const PERMANENT_ERRORS = new Set([
 
 export function isPermanent(code) {
   return PERMANENT_ERRORS.has(code);
+}
+
+/**
+ * What kind of trouble an error stands for, for what the app says:
+ * "network" (no connection at all), "server" (it answered 5xx / is unavailable),
+ * "receipt" (it answered, but its receipt could not be checked), "busy"
+ * (rate limited) or "other".
+ */
+export function troubleKind(error) {
+  const code = (error && error.code) || "";
+  if (code === "network") return "network";
+  if (code === "receipt_unverified") return "receipt";
+  if (code === "rate_limited" || code === "http_429") return "busy";
+  if (/^http_5\d\d$/.test(code) || ["service_unavailable", "unavailable", "internal", "internal_error", "no_answer"].includes(code)) return "server";
+  if (error && typeof error.http_status === "number" && error.http_status >= 500) return "server";
+  return "other";
+}
+
+// Delivered entries (cleartext flight header and reference) stay on the tablet
+// only until this long after their scheduled arrival.
+export const DELIVERED_KEEP_MS = 12 * 3600 * 1000;
+
+function deliveredExpired(r, now) {
+  if (r.state !== "delivered") return false;
+  const sta = Date.parse((r.header && r.header.sta) || "");
+  // No usable sta: count from delivery instead.
+  const base = Number.isNaN(sta) ? Date.parse(r.delivered_at || "") : sta;
+  if (Number.isNaN(base)) return false;
+  return base + DELIVERED_KEEP_MS < now;
+}
+
+async function deleteWhere(pred) {
+  const removed = await withDb(async (d) => {
+    const tx = d.transaction("outbox", "readwrite");
+    const ids = [];
+    for (const r of await tx.store.getAll()) {
+      if (pred(r)) {
+        ids.push(r.id);
+        await tx.store.delete(r.id);
+      }
+    }
+    await tx.done;
+    return ids;
+  });
+  if (removed.length) announce();
+  return removed.length;
+}
+
+/** Remove delivered entries whose sta is more than 12 hours past. Never touches anything else. */
+export async function pruneDelivered(now = Date.now()) {
+  return deleteWhere((r) => deliveredExpired(r, now));
+}
+
+/** Remove every delivered entry now (the crew's "Clear delivered"). */
+export async function clearDelivered() {
+  return deleteWhere((r) => r.state === "delivered");
 }
 
 function announce() {
@@ -120,7 +176,14 @@ export async function settle(record, answer, receiptJwk) {
     } catch (err) {
       return {
         kind: "transient",
-        record: { ...record, state: "queued", last_error: { code: "receipt_unverified", message: String(err.message || err) } },
+        record: {
+          ...record,
+          state: "queued",
+          last_error: {
+            code: "receipt_unverified",
+            message: `The server answered, but its receipt could not be checked (${String(err.message || err)}). The note is kept and will be sent again.`,
+          },
+        },
       };
     }
   }
@@ -132,6 +195,10 @@ export async function settle(record, answer, receiptJwk) {
     };
   }
   return { kind: "transient", record: { ...record, state: "queued", last_error: error } };
+}
+
+function isUnverifiedReceipt(out) {
+  return out.kind === "transient" && out.record.last_error && out.record.last_error.code === "receipt_unverified";
 }
 
 async function postBatch(fetchFn, envelopes) {
@@ -155,9 +222,19 @@ export async function deliver(options = {}) {
   return deliverLocked(options);
 }
 
+function receiptJwksOf(device) {
+  return [device.receipt_key, ...(device.previous_receipt_keys || [])].map((k) => k.jwk);
+}
+
 async function deliverLocked({ fetchFn = (...a) => fetch(...a) } = {}) {
-  const summary = { status: "idle", delivered: 0, rejected: 0, pending: 0 };
+  const summary = { status: "idle", delivered: 0, rejected: 0, pending: 0, error: null, trouble: null };
+  try {
+    await pruneDelivered();
+  } catch (err) {
+    /* pruning is housekeeping; delivery goes on */
+  }
   let limit = BATCH_LIMIT;
+  let keysRefreshed = false;
   for (let round = 0; round < 50; round++) {
     const pending = pendingOf(await withDb((d) => d.getAll("outbox")));
     summary.pending = pending.length;
@@ -167,7 +244,7 @@ async function deliverLocked({ fetchFn = (...a) => fetch(...a) } = {}) {
       summary.status = "not-enrolled";
       break;
     }
-    const receiptJwks = [device.receipt_key, ...(device.previous_receipt_keys || [])].map((k) => k.jwk);
+    let receiptJwks = receiptJwksOf(device);
     const batch = pending.slice(0, limit).map((r) => ({ ...r, state: "sending", attempts: (r.attempts || 0) + 1, last_attempt: new Date().toISOString() }));
     await putAll(batch);
     announce();
@@ -188,8 +265,8 @@ async function deliverLocked({ fetchFn = (...a) => fetch(...a) } = {}) {
     if (!results) {
       let error;
       if (!res) error = { code: "network", message: "No connection to the server." };
-      else if (data && data.error) error = data.error;
-      else error = { code: `http_${res.status}`, message: `Server answered ${res.status}.` };
+      else if (data && data.error) error = { ...data.error, http_status: res.status };
+      else error = { code: `http_${res.status}`, message: `Server answered ${res.status}.`, http_status: res.status };
       if (res && res.status === 413) {
         // a single envelope too large: it can never be accepted
         const settled = await settle(batch[0], { error }, receiptJwks);
@@ -200,21 +277,42 @@ async function deliverLocked({ fetchFn = (...a) => fetch(...a) } = {}) {
       }
       await putAll(batch.map((r) => ({ ...r, state: "queued", last_error: error })));
       summary.status = "transient";
+      summary.error = error;
       announce();
       break;
+    }
+    let outs = [];
+    for (let i = 0; i < batch.length; i++) outs.push(await settle(batch[i], results[i], receiptJwks));
+    if (!keysRefreshed && outs.some(isUnverifiedReceipt)) {
+      // The receipt key may have been rotated since this tablet last looked:
+      // fetch the published keys (each checked against its thumbprint) and
+      // check the same answers once more. Nothing is sent again for this.
+      keysRefreshed = true;
+      let fresh = null;
+      try {
+        fresh = await refreshKeys(fetchFn);
+      } catch (err) {
+        fresh = null;
+      }
+      if (fresh && fresh.receipt_key && fresh.receipt_key.jwk) {
+        receiptJwks = receiptJwksOf(fresh);
+        outs = await Promise.all(outs.map((out, i) => (isUnverifiedReceipt(out) ? settle(batch[i], results[i], receiptJwks) : out)));
+      }
     }
     const updated = [];
     let transient = false;
     let revoked = null;
-    for (let i = 0; i < batch.length; i++) {
-      const out = await settle(batch[i], results[i], receiptJwks);
+    for (const out of outs) {
       updated.push(out.record);
       if (out.kind === "delivered") summary.delivered += 1;
       else if (out.kind === "rejected") {
         summary.rejected += 1;
         const code = out.record.error.code;
         if (code === "revoked_device" || code === "unknown_device") revoked = out.record.error;
-      } else transient = true;
+      } else {
+        transient = true;
+        if (!summary.error || out.record.last_error.code === "receipt_unverified") summary.error = out.record.last_error;
+      }
     }
     await putAll(updated);
     if (revoked) await markRevoked(revoked.code, revoked.message);
@@ -227,6 +325,8 @@ async function deliverLocked({ fetchFn = (...a) => fetch(...a) } = {}) {
   }
   summary.pending = pendingOf(await withDb((d) => d.getAll("outbox"))).length;
   if (summary.status === "transient" && summary.pending === 0) summary.status = "ok";
+  if (summary.status === "transient") summary.trouble = troubleKind(summary.error);
+  else summary.error = null;
   return summary;
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.harness import device_id, fill_minimal, poll, sign_in, submit, wait_enrolled, wait_states
+from tests.e2e.harness import PASSWORD, device_id, fill_minimal, poll, sign_in, submit, wait_enrolled, wait_states
 
 pytestmark = pytest.mark.e2e
 
@@ -37,9 +37,22 @@ def test_rejected_report_shows_reason_and_stops_retrying(context, page, server):
     assert len(batches) == sent
     assert page.evaluate("() => document.querySelector('[data-report-id]').dataset.state") == "rejected"
 
-    # the crew member (still signed in) sets the tablet up again: a new device
+    # the tablet signed its web session out after enrolling, so setting it up
+    # again starts with a clear sign-in step, then enrolls a new device by itself
+    assert "sign in" in page.inner_text("#reenroll-button").lower()
     page.click("#reenroll-button")
-    poll(page, "() => document.querySelector('#device-status').dataset.enrolled", lambda s: s == "true",
+    page.wait_for_url(server.url + "/auth/login?next=/")
+    page.fill('input[name="username"]', "demo-crew")
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('button[type="submit"]')
+    page.wait_for_url(server.url + "/")
+    poll(page, "() => document.querySelector('#device-status')?.dataset.enrolled", lambda s: s == "true",
          message="enrolled again")
     assert device_id(page) != dev
     assert page.evaluate("() => document.querySelector('[data-report-id]').dataset.state") == "rejected"
+
+    # the rejected note goes only when the crew dismisses it, after reading the reason
+    page.click(f'[data-report-id="{report_id}"] [data-dismiss]')
+    poll(page, "() => document.querySelectorAll('#outbox [data-report-id]').length", lambda n: n == 0,
+         message="rejected note dismissed")
+    assert page.evaluate("async () => (await (await import('/static/js/outbox.js')).listReports()).length") == 0

@@ -31,3 +31,39 @@ def test_rotated_keys_are_picked_up(page, server):
     header, body = open_report(server, report_id)  # opens with the current Border Force key
     assert header["rcpt"][0] == after["rcpt"][0]
     assert body["narrative"] == "Sealed to the rotated key."
+
+
+STATUS = "() => document.querySelector('#delivery-status').textContent"
+
+
+def test_receipt_key_rotated_while_a_report_is_queued(context, page, server):
+    """The receipt key rotates while a report waits offline; back online, with
+    no reload, the tablet fetches the new key, verifies the receipt and the
+    report is delivered. The status line names the kind of trouble honestly."""
+    sign_in(page, server)
+    wait_enrolled(page)
+    before = page.evaluate(DEVICE)
+
+    context.set_offline(True)
+    fill_minimal(page, "Queued across a receipt key rotation.")
+    submit(page, 1)
+    wait_states(page, "queued", 1)
+    poll(page, STATUS, lambda t: t and "No connection" in t, message="offline: no connection")
+
+    server.flask("rotate-key", "receipt")
+    # the server answers, but 503: that is "not available", not "no connection"
+    unavailable = '{"error": {"code": "service_unavailable", "message": "Try again later."}}'
+    context.route("**/api/v1/reports/batch",
+                  lambda route: route.fulfill(status=503, content_type="application/json", body=unavailable))
+    context.set_offline(False)
+    status = poll(page, STATUS, lambda t: t and "not available" in t, message="server unavailable")
+    assert "No connection" not in status
+    context.unroute("**/api/v1/reports/batch")
+
+    report_id = wait_states(page, "delivered", 1, timeout=15)[0][0]
+    after = page.evaluate(DEVICE)
+    assert after["receipt"] != before["receipt"] and after["previous"] == [before["receipt"]]
+    status = poll(page, STATUS, lambda t: t and "Checked" in t, message="status after delivery")
+    assert "No connection" not in status
+    rows = server.db_rows("SELECT reference FROM report WHERE id = ?", (report_id,))
+    assert len(rows) == 1 and rows[0]["reference"] in page.inner_text(f'[data-report-id="{report_id}"]')

@@ -156,6 +156,7 @@ def test_delivery_is_single_flight_and_a_failed_send_stays_queued(js_page):
       await removeReport('single-flight-1');
       await d.delete('meta', 'device');
       return {statuses: [a.status, b.status].sort(), calls, batch: bodies[0],
+              troubles: [a.trouble, b.trouble], thrownTrouble: thrown.trouble,
               state: after[0].state, error: after[0].last_error, attempts: after[0].attempts,
               thrown: thrown.status, state2: after2[0].state, envelopeKept: !!after2[0].envelope};
     }""")
@@ -164,3 +165,73 @@ def test_delivery_is_single_flight_and_a_failed_send_stays_queued(js_page):
     assert out["batch"] == {"envelopes": [{"protected": "a", "sealed": ["b"], "signature": "c"}]}
     assert out["state"] == "queued" and out["error"]["code"] == "unavailable" and out["attempts"] == 1
     assert out["thrown"] == "transient" and out["state2"] == "queued" and out["envelopeKept"] is True
+    # what the status line is based on: a 503 is the server, a failed fetch is the connection
+    assert "server" in out["troubles"] and out["thrownTrouble"] == "network"
+
+
+ROTATED_RECEIPT = """async ({publish}) => {
+  const { db } = await import('/static/js/store.js');
+  const { deliver, enqueue, listReports, removeReport } = await import('/static/js/outbox.js');
+  const { jwkThumbprint, envelopeSha256 } = await import('/static/js/envelope.js');
+  const { b64u, utf8 } = await import('/static/js/b64.js');
+  const ecdsa = {name: 'ECDSA', namedCurve: 'P-256'};
+  const pub = async (pair) => { const j = await crypto.subtle.exportKey('jwk', pair.publicKey); return {kty: j.kty, crv: j.crv, x: j.x, y: j.y}; };
+  const oldKey = await crypto.subtle.generateKey(ecdsa, false, ['sign', 'verify']);
+  const newKey = await crypto.subtle.generateKey(ecdsa, false, ['sign', 'verify']);
+  const bfKey = await crypto.subtle.generateKey({name: 'ECDH', namedCurve: 'P-256'}, true, ['deriveBits']);
+  const oldJwk = await pub(oldKey), newJwk = await pub(newKey), bfJwk = await pub(bfKey);
+  const bf = {kid: await jwkThumbprint(bfJwk), owner: 'border_force', jwk: bfJwk};
+  const d = await db();
+  await d.put('meta', {device_id: 'dev-r', airline: 'ZZ', recipients: [bf], username: 'u',
+                       receipt_key: {kid: await jwkThumbprint(oldJwk), jwk: oldJwk}}, 'device');
+  const envelope = {protected: 'a', sealed: ['b'], signature: 'c'};
+  await enqueue({id: 'rotated-1', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, envelope);
+  // the server has rotated its receipt key: it signs with the new one
+  const receipt = b64u(utf8(JSON.stringify({id: 'rotated-1', reference: 'ZZ-ROT-1', received_at: '2026-11-29T10:00:00Z',
+                                            envelope_sha256: await envelopeSha256(envelope)})));
+  const signature = b64u(await crypto.subtle.sign({name: 'ECDSA', hash: 'SHA-256'}, newKey.privateKey, utf8(receipt)));
+  const published = publish === 'new' ? newJwk : oldJwk;
+  const calls = [];
+  const fetchFn = async (url, init) => {
+    calls.push(url);
+    if (url === '/api/v1/reports/batch') return new Response(JSON.stringify({results: [{receipt, signature}]}), {status: 200});
+    if (url === '/api/v1/keys') return new Response(JSON.stringify({
+      recipients: [bf], receipt_key: {kid: await jwkThumbprint(published), jwk: published}}), {status: 200});
+    throw new TypeError('unexpected ' + url);
+  };
+  const summary = await deliver({fetchFn});
+  const rec = (await listReports()).find(r => r.id === 'rotated-1');
+  const dev = await d.get('meta', 'device');
+  await removeReport('rotated-1');
+  await d.delete('meta', 'device');
+  return {summary, calls, state: rec.state, reference: rec.receipt && rec.receipt.reference,
+          envelopeKept: !!rec.envelope, error: rec.last_error,
+          receiptKid: dev.receipt_key.kid, newKid: await jwkThumbprint(newJwk),
+          previous: (dev.previous_receipt_keys || []).map(k => k.kid), oldKid: await jwkThumbprint(oldJwk)};
+}"""
+
+
+def test_a_receipt_from_a_rotated_key_verifies_after_one_key_refresh(js_page):
+    out = js_page.evaluate(ROTATED_RECEIPT, {"publish": "new"})
+    assert out["calls"] == ["/api/v1/reports/batch", "/api/v1/keys"]  # not sent again
+    assert out["state"] == "delivered" and out["reference"] == "ZZ-ROT-1" and not out["envelopeKept"]
+    assert out["summary"]["status"] == "ok" and out["summary"]["delivered"] == 1
+    assert out["receiptKid"] == out["newKid"] and out["previous"] == [out["oldKid"]]
+
+
+def test_a_receipt_that_still_does_not_verify_keeps_the_report_queued_and_says_so(js_page):
+    out = js_page.evaluate(ROTATED_RECEIPT, {"publish": "old"})
+    assert out["calls"] == ["/api/v1/reports/batch", "/api/v1/keys"]  # one refresh, one re-check, no loop
+    assert out["state"] == "queued" and out["envelopeKept"]
+    assert out["error"]["code"] == "receipt_unverified" and "receipt could not be checked" in out["error"]["message"]
+    assert out["summary"]["status"] == "transient" and out["summary"]["trouble"] == "receipt"
+
+
+def test_trouble_kinds_for_the_status_line(js_page):
+    out = js_page.evaluate("""async () => {
+      const { troubleKind } = await import('/static/js/outbox.js');
+      return ['network', 'service_unavailable', 'http_503', 'http_500', 'receipt_unverified', 'rate_limited', 'http_404']
+        .map(code => troubleKind({code}))
+        .concat([troubleKind({code: 'whatever', http_status: 502}), troubleKind(null)]);
+    }""")
+    assert out == ["network", "server", "server", "server", "receipt", "busy", "other", "server", "other"]
