@@ -47,6 +47,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         INTAKE_RATE_PER_MINUTE=600,
         LOCK_MINUTES=15,
         RETENTION_DAYS=365,
+        # Behind a TLS-terminating proxy, how many proxies to trust for the
+        # client address and scheme (0: none). Sign-in throttling, the intake
+        # rate limit and the Secure cookie flag all depend on getting this right.
+        PROXY_COUNT=0,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="crewreport_session",
@@ -88,6 +92,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(triage.bp)
     app.register_blueprint(admin.bp)
 
+    if app.config["PROXY_COUNT"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
     app.after_request(security_headers)
     return app
 

@@ -1,12 +1,15 @@
 """Sign-in, sign-out, sessions and roles.
 
-Passwords are argon2id hashes. Sessions are Flask's signed cookie; the user id
-in it carries the account's `session_version`, so a password change (which
-bumps it) ends every session of that user everywhere.
+Passwords are argon2id hashes. Sessions are Flask's signed cookie carrying a
+random token whose hash is a row of `user_session`: signing out deletes the
+row, so a copied cookie is worthless afterwards, and a password change
+deletes every session of that user everywhere.
 """
 from __future__ import annotations
 
 import functools
+import hashlib
+import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, TypeVar
 from urllib.parse import urlsplit
@@ -35,30 +38,46 @@ ROLES = ("crew", "airline_security", "border_force", "admin")
 HOME = {"crew": "crew.index", "airline_security": "review.index",
         "border_force": "triage.index", "admin": "admin.index"}
 F = TypeVar("F", bound=Callable[..., Any])
+MIN_PASSWORD = 12  # the same rule as the web forms (forms.py)
 
 
 class User(UserMixin):
-    def __init__(self, row: Any) -> None:
+    def __init__(self, row: Any, token: str) -> None:
         self.id_number: int = row["id"]
         self.username: str = row["username"]
         self.role: str = row["role"]
         self.airline: str | None = row["airline"]
-        self.session_version: int = row["session_version"]
+        self.token = token
 
     def get_id(self) -> str:
-        return f"{self.id_number}:{self.session_version}"
+        return f"{self.id_number}:{self.token}"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
 @login_manager.user_loader
 def load_user(value: str) -> User | None:
-    try:
-        number, version = (int(part) for part in value.split(":"))
-    except ValueError:
+    number, _, token = value.partition(":")
+    if not number.isdigit() or not token:
         return None
-    row = get_db().execute("SELECT * FROM user WHERE id = ? AND active = 1", (number,)).fetchone()
-    if row is None or row["session_version"] != version:
-        return None
-    return User(row)
+    row = get_db().execute(
+        "SELECT u.* FROM user_session s JOIN user u ON u.id = s.user_id"
+        " WHERE s.token_sha256 = ? AND s.user_id = ? AND s.expires_at > ? AND u.active = 1",
+        (token_hash(token), int(number), now())).fetchone()
+    return User(row, token) if row else None
+
+
+def start_session(db: Any, row: Any) -> User:
+    """A new server-side session for `row`; expired ones are cleared on the way."""
+    token = secrets.token_urlsafe(32)
+    at = datetime.now(timezone.utc)
+    expires = at + current_app.permanent_session_lifetime
+    db.execute("DELETE FROM user_session WHERE expires_at <= ?", (now(),))
+    db.execute("INSERT INTO user_session (token_sha256, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+               (token_hash(token), row["id"], now(), expires.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    return User(row, token)
 
 
 @login_manager.unauthorized_handler
@@ -113,16 +132,25 @@ def _dummy_hash() -> str:
 
 
 def throttled(username: str, address: str) -> bool:
-    """Too many recent failures for this account, or from this address."""
+    """Too many recent failures for this account from this address, or too
+    many for the account from anywhere, or from this address for any account.
+
+    The pair limit is the tight one, so a stranger elsewhere cannot lock an
+    officer out with five bad guesses; the looser per-account and per-address
+    limits still bound guessing spread over many addresses or many accounts.
+    """
     window = timedelta(seconds=current_app.config["LOGIN_WINDOW_SECONDS"])
     since = (datetime.now(timezone.utc) - window).strftime("%Y-%m-%dT%H:%M:%SZ")
     db = get_db()
-    by_user = db.execute("SELECT count(*) FROM login_failure WHERE username = ? AND at > ?",
-                         (username, since)).fetchone()[0]
-    by_address = db.execute("SELECT count(*) FROM login_failure WHERE address = ? AND at > ?",
-                            (address, since)).fetchone()[0]
+
+    def failures(where: str, *args: str) -> int:
+        return db.execute(f"SELECT count(*) FROM login_failure WHERE {where} AND at > ?",
+                          (*args, since)).fetchone()[0]
+
     limit = current_app.config["LOGIN_MAX_FAILURES"]
-    return by_user >= limit or by_address >= 4 * limit
+    return (failures("username = ? AND address = ?", username, address) >= limit
+            or failures("username = ?", username) >= 4 * limit
+            or failures("address = ?", address) >= 4 * limit)
 
 
 def create_user(username: str, role: str, password: str, airline: str | None = None) -> int:
@@ -130,8 +158,8 @@ def create_user(username: str, role: str, password: str, airline: str | None = N
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if not 1 <= len(username) <= 64 or username != username.strip():
         raise ValueError("the username must be 1 to 64 characters, without surrounding spaces")
-    if not password:
-        raise ValueError("the password must not be empty")
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"the password must be at least {MIN_PASSWORD} characters")
     if (role in ("crew", "airline_security")) != (airline is not None):
         raise ValueError("crew and airline_security users need --airline; others must not have one")
     db = get_db()
@@ -148,10 +176,10 @@ def create_user(username: str, role: str, password: str, airline: str | None = N
 
 
 def set_password(user_id: int, password: str, *, db: Any = None) -> None:
-    """New hash and a new session version: every open session of the user ends."""
+    """New hash, and every open session of the user ends."""
     db = db or get_db()
-    db.execute("UPDATE user SET password_hash = ?, session_version = session_version + 1 WHERE id = ?",
-               (hash_password(password), user_id))
+    db.execute("UPDATE user SET password_hash = ? WHERE id = ?", (hash_password(password), user_id))
+    db.execute("DELETE FROM user_session WHERE user_id = ?", (user_id,))
 
 
 def safe_next(target: str) -> str | None:
@@ -176,27 +204,30 @@ def login() -> Any:
         username = form.username.data.strip()
         address = audit.client_address()
         db = get_db()
+        row = db.execute("SELECT * FROM user WHERE username = ? AND active = 1", (username,)).fetchone()
+        # What was typed is recorded only when it names an account: a password
+        # typed into the username box must not live on in the audit log.
+        actor = f"user:{row['username']}" if row else "unknown-user"
         if throttled(username, address):
-            audit.record("sign_in_throttled", actor=f"user:{username}", address=address)
+            audit.record("sign_in_throttled", actor=actor, address=address)
             form.username.errors.append("Too many failed attempts. Wait 15 minutes and try again.")
             return render_template("auth/login.html", form=form), 429
-        row = db.execute("SELECT * FROM user WHERE username = ? AND active = 1", (username,)).fetchone()
         ok = check_password(row["password_hash"] if row else _dummy_hash(), form.password.data)
         if not (row and ok):
             with transaction(db):
                 db.execute("INSERT INTO login_failure (username, address, at) VALUES (?, ?, ?)",
                            (username, address, now()))
-                audit.record("sign_in_failed", actor=f"user:{username}", db=db, address=address)
+                audit.record("sign_in_failed", actor=actor, db=db, address=address)
             form.password.errors.append("Username or password is not right.")
             return render_template("auth/login.html", form=form), 200
         # Renew the session: nothing from before sign-in survives it.
         session.clear()
-        user = User(row)
+        with transaction(db):
+            user = start_session(db, row)
+            db.execute("DELETE FROM login_failure WHERE username = ? AND address = ?", (username, address))
+            audit.record("sign_in", actor=f"user:{user.username}", db=db, address=address)
         login_user(user)
         session.permanent = True
-        with transaction(db):
-            db.execute("DELETE FROM login_failure WHERE username = ?", (username,))
-            audit.record("sign_in", actor=f"user:{user.username}", db=db, address=address)
         return redirect(safe_next(request.args.get("next", "")) or url_for(HOME[user.role]))
     return render_template("auth/login.html", form=form)
 
@@ -205,7 +236,10 @@ def login() -> Any:
 def logout() -> Any:
     form = LogoutForm()
     if form.validate_on_submit() and current_user.is_authenticated:
-        audit.record("sign_out")
+        db = get_db()
+        with transaction(db):
+            db.execute("DELETE FROM user_session WHERE token_sha256 = ?", (token_hash(current_user.token),))
+            audit.record("sign_out", db=db)
         logout_user()
         session.clear()
     return redirect(url_for("auth.login"))

@@ -94,8 +94,61 @@ def test_throttled_after_max_failures_even_with_right_password(app: Flask, clien
     assert resp.status_code == 302
 
 
+def test_a_stranger_cannot_lock_an_officer_out(app: Flask, auth: AuthActions) -> None:
+    """Five bad guesses from one address block that address for the account,
+    not the officer at their own desk."""
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    for _ in range(limit):
+        auth.login("officer", "wrong")
+    assert auth.login("officer", PASSWORD).status_code == 429
+    desk = app.test_client()
+    resp = desk.post("/auth/login", data={"username": "officer", "password": PASSWORD},
+                     environ_base={"REMOTE_ADDR": "10.20.30.40"})
+    assert resp.status_code == 302
+    # Guessing spread over many addresses is still bounded per account.
+    for i in range(4 * limit):
+        app.test_client().post("/auth/login", data={"username": "admin", "password": "wrong"},
+                               environ_base={"REMOTE_ADDR": f"10.0.0.{i}"})
+    resp = app.test_client().post("/auth/login", data={"username": "admin", "password": PASSWORD},
+                                  environ_base={"REMOTE_ADDR": "10.0.1.1"})
+    assert resp.status_code == 429
+
+
+def test_sign_out_ends_the_session_for_good(app: Flask, client: FlaskClient, auth: AuthActions) -> None:
+    """A copy of the cookie taken before sign-out is worth nothing after it."""
+    assert auth.login("officer").status_code == 302
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None
+    assert client.get("/triage/").status_code == 200
+    auth.logout()
+    thief = app.test_client()
+    thief.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie.value)
+    resp = thief.get("/triage/")
+    assert resp.status_code == 302 and "/auth/login" in resp.headers["Location"]
+    with app.app_context():
+        assert get_db().execute("SELECT count(*) FROM user_session").fetchone()[0] == 0
+
+
+def test_the_session_store_holds_no_usable_token(app: Flask, client: FlaskClient, auth: AuthActions) -> None:
+    auth.login("officer")
+    with app.app_context():
+        stored = get_db().execute("SELECT token_sha256 FROM user_session").fetchone()[0]
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    assert len(stored) == 64 and stored not in cookie
+
+
+def test_unknown_usernames_are_not_written_to_the_audit_log(app: Flask, auth: AuthActions) -> None:
+    """A password typed into the username box must not live on in the log."""
+    auth.login("MySecretPassw0rd!", "x")
+    auth.login("officer", "wrong")
+    with app.app_context():
+        rows = get_db().execute("SELECT actor, detail FROM audit_event WHERE action = 'sign_in_failed'").fetchall()
+    assert [r["actor"] for r in rows] == ["unknown-user", "user:officer"]
+    assert all("MySecretPassw0rd" not in r["detail"] for r in rows)
+
+
 def test_throttled_per_address(app: Flask, client: FlaskClient, auth: AuthActions) -> None:
-    app.config["LOGIN_MAX_FAILURES"] = 2  # per account 2, per address 4 * 2
+    app.config["LOGIN_MAX_FAILURES"] = 2  # per account and address 2, per address 4 * 2
     names = [f"guess{i}" for i in range(8)]
     for name in names:
         assert auth.login(name, "wrong").status_code == 200

@@ -97,6 +97,8 @@ def test_create_user_refusals(bare_app: Flask) -> None:
     result = run(bare_app, "create-user", "r", "--role", "root", *pw)
     assert result.exit_code == 2 and "root" in result.output
     failed(run(bare_app, "create-user", "x" * 65, "--role", "admin", *pw), "username")
+    # The same minimum as the web forms: no one-character officer passwords.
+    failed(run(bare_app, "create-user", "short", "--role", "border_force", "--password", "a"), "at least 12")
     failed(run(bare_app, "create-user", "", "--role", "admin", *pw), "username")
     failed(run(bare_app, "create-user", "short", "--role", "admin", "--password", ""), "password")
     assert query(bare_app, "SELECT username FROM user") == [("dup",)]

@@ -94,3 +94,18 @@ def test_json_errors_are_json(client: FlaskClient) -> None:
     assert resp.status_code == 404 and resp.get_json()["error"]["code"] == "not_found"
     resp = client.get("/api/v1/reports")
     assert resp.status_code == 405 and resp.get_json()["error"]["code"] == "method_not_allowed"
+
+
+def test_behind_a_proxy_the_client_address_and_scheme_are_the_forwarded_ones(app: Flask) -> None:
+    """With PROXY_COUNT set, throttling sees each client, and the session cookie is Secure."""
+    from crewreport import create_app
+    proxied = create_app({**app.config, "PROXY_COUNT": 1})
+    client = proxied.test_client()
+    resp = client.post("/auth/login", data={"username": "nobody", "password": "x"},
+                       headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"})
+    assert resp.status_code == 200
+    with proxied.app_context():
+        from crewreport.db import get_db
+        assert get_db().execute("SELECT address FROM login_failure").fetchone()[0] == "203.0.113.7"
+    cookie = resp.headers.get("Set-Cookie", "")
+    assert "Secure" in cookie
