@@ -6,8 +6,9 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from flask import Flask, Response, request
+from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT_SETTINGS = ("SECRET_KEY", "KEY_PASSPHRASE", "HOTLINE")
@@ -37,8 +38,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         DATABASE=os.path.join(app.instance_path, "crewreport.sqlite"),
         KEY_DIR=os.path.join(app.instance_path, "keys"),
         KEY_PASSPHRASE=None,
-        MAX_CONTENT_LENGTH=4 * 1024 * 1024,
-        MAX_ENVELOPE_BYTES=96 * 1024,
+        # An envelope of the largest report the schema allows (every field at
+        # its limit, in 4-byte characters, sealed twice, base64url) is about
+        # 280 KiB; a batch request carries at most MAX_BATCH of them, and the
+        # tablet splits its batches at about 2 MiB.
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        MAX_ENVELOPE_BYTES=320 * 1024,
         MAX_BATCH=100,
         HOTLINE="0300 123 7000",
         LANDING_WARNING_MINUTES=30,
@@ -98,7 +103,23 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         count = int(app.config["PROXY_COUNT"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
     app.after_request(security_headers)
+    app.register_error_handler(HTTPException, error_page)
     return app
+
+
+def error_page(exc: HTTPException) -> Any:
+    """Errors as pages of the app (with its CSRF meta and navigation); under
+    /api/ in the API's JSON error shape, even when no route matched."""
+    from . import api
+
+    if request.path == "/api" or request.path.startswith("/api/"):
+        return api.http_error(exc)
+    from flask_login import current_user
+
+    from .auth import HOME
+
+    home = HOME[current_user.role] if current_user.is_authenticated else "auth.login"
+    return render_template("error.html", error=exc, home=home), exc.code or 500
 
 
 def _instance_secret(instance_path: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
@@ -36,16 +37,6 @@ def http_error(exc: HTTPException) -> Any:
     code = {400: "malformed", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
             405: "method_not_allowed"}.get(exc.code or 500, "error")
     return api_error(code, exc.description or exc.name, exc.code or 500)
-
-
-@bp.app_errorhandler(404)
-@bp.app_errorhandler(405)
-def unrouted_api_error(exc: HTTPException) -> Any:
-    """404/405 raised while routing belong to no blueprint; under /api/ they
-    must still answer in the API's JSON error shape."""
-    if request.path == bp.url_prefix or request.path.startswith(f"{bp.url_prefix}/"):
-        return http_error(exc)
-    return exc
 
 
 def read_json() -> Any:
@@ -131,7 +122,9 @@ def enroll_device() -> Any:
 def _limited() -> Any | None:
     limit = current_app.config["INTAKE_RATE_PER_MINUTE"]
     if intake.rate_limited(get_db(), audit.client_address(), limit):
-        return api_error("rate_limited", "Too many requests; the tablet will retry shortly.", 429)
+        body, status = api_error("rate_limited", "Too many requests; the tablet will retry shortly.", 429)
+        body.headers["Retry-After"] = str(60 - datetime.now(timezone.utc).second)  # the counter's minute
+        return body, status
     return None
 
 

@@ -211,7 +211,8 @@ def login() -> Any:
         if throttled(username, address):
             audit.record("sign_in_throttled", actor=actor, address=address)
             form.username.errors.append("Too many failed attempts. Wait 15 minutes and try again.")
-            return render_template("auth/login.html", form=form), 429
+            return (render_template("auth/login.html", form=form), 429,
+                    {"Retry-After": str(current_app.config["LOGIN_WINDOW_SECONDS"])})
         ok = check_password(row["password_hash"] if row else _dummy_hash(), form.password.data)
         if not (row and ok):
             with transaction(db):

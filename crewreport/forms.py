@@ -2,8 +2,21 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Regexp
+from typing import Any
+
+from wtforms import Field, HiddenField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Regexp, ValidationError
+
+
+class Meaningful:
+    """At least one letter or digit: a zero-width space is not a reason."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __call__(self, form: Any, field: Field) -> None:
+        if not any(c.isalnum() for c in field.data or ""):
+            raise ValidationError(self.message)
 
 
 class LoginForm(FlaskForm):
@@ -30,7 +43,11 @@ class StatusForm(FlaskForm):
     """A status change; the reason is required at every step and sealed at rest."""
     status = SelectField("New status", choices=[])
     reason = TextAreaField("Reason", validators=[DataRequired("Give a reason for the change."),
+                                                 Meaningful("Give a reason for the change."),
                                                  Length(max=REASON_MAX)])
+    # The status the officer was looking at: a change made meanwhile by
+    # someone else must not be overwritten from a stale page.
+    from_status = HiddenField()
 
 
 class AssignForm(FlaskForm):
@@ -40,6 +57,7 @@ class AssignForm(FlaskForm):
 
 class NoteForm(FlaskForm):
     text = TextAreaField("Note", validators=[DataRequired("A note cannot be empty."),
+                                             Meaningful("A note cannot be empty."),
                                              Length(max=NOTE_MAX, message=f"A note may be at most {NOTE_MAX} characters.")])
 
 

@@ -21,6 +21,26 @@ from .db import get_db, transaction
 CLOSED = ("no_further_action", "referred")
 
 
+class WalNotTruncated(Exception):
+    """A reader kept the WAL busy: purged content may still be in it."""
+
+
+def fold_wal(db: sqlite3.Connection, wait_ms: int = 30000) -> None:
+    """Fold the WAL into the (zeroed) database file and truncate it.
+
+    A checkpoint cannot pass a reader's snapshot: SQLite waits for readers
+    through the busy handler, up to `wait_ms`, then reports busy=1 and leaves
+    old page images in place. Then say so rather than claim a clean purge.
+    """
+    db.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+    try:
+        busy, _log, _done = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        db.execute("PRAGMA busy_timeout = 30000")
+    if busy:
+        raise WalNotTruncated("another connection kept the WAL busy; run purge again when it is idle")
+
+
 def purge(db: sqlite3.Connection, days: int, at: datetime | None = None,
           dry_run: bool = False) -> list[str]:
     """Remove reports closed before `at - days`; return their ids.
@@ -50,9 +70,8 @@ def purge(db: sqlite3.Connection, days: int, at: datetime | None = None,
                          notes=notes, status_steps=steps)
         purged.append(r["id"])
     if purged:
-        # Old page images in the WAL could still hold the content: fold the
-        # WAL into the (zeroed) database file and truncate it.
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # Old page images in the WAL could still hold the content.
+        fold_wal(db)
     return purged
 
 
@@ -65,7 +84,10 @@ def purge_command(days: int | None, dry_run: bool) -> None:
     """Remove reports closed more than RETENTION_DAYS ago."""
     if days is None:
         days = int(current_app.config["RETENTION_DAYS"])
-    ids = purge(get_db(), days, dry_run=dry_run)
+    try:
+        ids = purge(get_db(), days, dry_run=dry_run)
+    except WalNotTruncated as exc:
+        raise click.ClickException(f"Reports were purged, but {exc}.") from None
     verb = "Would purge" if dry_run else "Purged"
     click.echo(f"{verb} {len(ids)} report{'' if len(ids) == 1 else 's'} closed more than {days} days ago.")
     for report_id in ids:

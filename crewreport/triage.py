@@ -529,6 +529,9 @@ def change_status(report_id: str) -> Any:
         problem = lock_refusal(db, row, stamp(at))
         if problem:
             return refused(report_id, problem)
+        if form.from_status.data and form.from_status.data != row["status"]:
+            return refused(report_id, f"Someone changed this report to {STATUS_LABELS[row['status']]} "
+                                      "while you had it open. Look again before deciding. Nothing was changed.")
         if target not in TRANSITIONS[row["status"]]:
             allowed = ", ".join(STATUS_LABELS[s] for s in TRANSITIONS[row["status"]])
             return refused(report_id, f"A report that is {STATUS_LABELS[row['status']]} cannot go to "

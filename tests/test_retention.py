@@ -84,3 +84,25 @@ def test_purge_days_option_and_config_default(client: FlaskClient, app: Flask, m
     result = runner.invoke(args=["purge", "--days", "7"])
     assert result.exit_code == 0 and "Purged 1 report closed" in result.output
     assert row(app, rid) is None
+
+
+def test_purge_says_so_when_a_reader_keeps_the_wal_busy(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                        runner: FlaskCliRunner, monkeypatch: Any) -> None:
+    """A purge must not claim to have left nothing behind when it could not."""
+    import sqlite3
+    from crewreport import retention
+    rid = deliver(client, make_envelope)
+    update_report(app, rid, status="referred", closed_at=iso(NOW - timedelta(days=400)))
+    reader = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM report").fetchone()  # holds a snapshot
+    import functools
+    monkeypatch.setattr(retention, "fold_wal", functools.partial(retention.fold_wal, wait_ms=50))
+    try:
+        result = runner.invoke(args=["purge"])
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    assert result.exit_code != 0
+    assert "kept the WAL busy" in result.output
+    assert count(app, "SELECT count(*) FROM report WHERE id = ?", rid) == 0

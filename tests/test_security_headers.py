@@ -109,3 +109,38 @@ def test_behind_a_proxy_the_client_address_and_scheme_are_the_forwarded_ones(app
         assert get_db().execute("SELECT address FROM login_failure").fetchone()[0] == "203.0.113.7"
     cookie = resp.headers.get("Set-Cookie", "")
     assert "Secure" in cookie
+
+
+@pytest.mark.parametrize("who,path,status", [
+    (None, "/no/such/page", 404),
+    ("officer", "/triage/reports/no-such-report", 404),
+    ("security", "/triage/", 403),
+    ("crew", "/admin/", 403),
+])
+def test_error_pages_are_app_pages(client: FlaskClient, auth: AuthActions, who: str | None,
+                                   path: str, status: int) -> None:
+    """Error pages carry the CSRF meta and a way back, like every HTML page."""
+    if who:
+        auth.login(who)
+    resp = client.get(path)
+    assert resp.status_code == status
+    page = resp.get_data(as_text=True)
+    assert re.search(r'<meta name="csrf-token" content="[^"]+">', page)
+    assert "no-store" in resp.headers["Cache-Control"]
+
+
+def test_unrouted_api_paths_answer_json(client: FlaskClient) -> None:
+    for method, path, code in (("GET", "/api/v1/nothing", "not_found"), ("GET", "/api/v1/reports", "method_not_allowed"),
+                               ("DELETE", "/api/v1/keys", "method_not_allowed")):
+        resp = client.open(path, method=method)
+        assert resp.is_json and resp.get_json()["error"]["code"] == code, path
+
+
+def test_429_says_when_to_retry(app: Flask, client: FlaskClient, auth: AuthActions) -> None:
+    app.config["INTAKE_RATE_PER_MINUTE"] = 0
+    resp = client.post("/api/v1/reports", json={})
+    assert resp.status_code == 429 and 1 <= int(resp.headers["Retry-After"]) <= 60
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        auth.login("officer", "wrong")
+    resp = auth.login("officer")
+    assert resp.status_code == 429 and int(resp.headers["Retry-After"]) == app.config["LOGIN_WINDOW_SECONDS"]

@@ -358,9 +358,32 @@ def test_illegal_transitions_are_refused_and_change_nothing(client: FlaskClient,
     assert events(app, "status_changed") == []
 
 
+def test_a_stale_page_cannot_overwrite_another_officers_decision(client: FlaskClient, app: Flask,
+                                                                 make_envelope: Make, auth: AuthActions) -> None:
+    """B loads the report while it is assessing; A decides meet_aircraft and
+    releases the lock; B's old form must not silently close it."""
+    rid = deliver(client, make_envelope)
+    update_report(app, rid, status="assessing")
+    auth.login("officer")
+    page = text(client.get(f"/triage/reports/{rid}"))
+    assert 'name="from_status"' in page and 'value="assessing"' in page
+    update_report(app, rid, status="meet_aircraft")  # officer A, meanwhile
+    before = row(app, rid)
+    resp = client.post(f"/triage/reports/{rid}/status",
+                       data={"status": "no_further_action", "reason": "seen enough", "from_status": "assessing"})
+    assert resp.status_code == 409
+    assert "Meet aircraft" in text(resp) and "Nothing was changed" in text(resp)
+    assert row(app, rid) == before
+    resp = client.post(f"/triage/reports/{rid}/status",
+                       data={"status": "no_further_action", "reason": "seen enough", "from_status": "meet_aircraft"})
+    assert resp.status_code == 303 and row(app, rid)["status"] == "no_further_action"
+
+
 @pytest.mark.parametrize("data,message", [
     ({"status": "assessing", "reason": ""}, "Give a reason"),
     ({"status": "assessing", "reason": "   "}, "Give a reason"),
+    ({"status": "assessing", "reason": "\u200b"}, "Give a reason"),  # zero-width space
+    ({"status": "assessing", "reason": "\u200d\ufeff ."}, "Give a reason"),
     ({"status": "assessing"}, "Give a reason"),
     ({"status": "closed_forever", "reason": "x"}, "Not a valid choice"),
     ({"status": "assessing", "reason": "x" * 1001}, "1000"),
