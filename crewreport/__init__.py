@@ -39,8 +39,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         KEY_DIR=os.path.join(app.instance_path, "keys"),
         KEY_PASSPHRASE=None,
         # An envelope of the largest report the schema allows (every field at
-        # its limit, in 4-byte characters, sealed twice, base64url) is about
-        # 280 KiB; a batch request carries at most MAX_BATCH of them, and the
+        # its limit in characters JSON escapes to 6 bytes, sealed twice, base64url) is about
+        # 250 KiB; a batch request carries at most MAX_BATCH of them, and the
         # tablet splits its batches at about 2 MiB.
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         MAX_ENVELOPE_BYTES=320 * 1024,

@@ -341,3 +341,20 @@ def test_unsigned_junk_leaves_no_audit_rows(client: FlaskClient, app: Flask, mak
     with app.app_context():
         after = get_db().execute("SELECT count(*) FROM audit_event").fetchone()[0]
     assert after == before
+
+
+@pytest.mark.parametrize("ch", ["\x01", "\U0001F600", "é"])
+def test_the_largest_report_the_schema_allows_is_accepted(client: FlaskClient, app: Flask, make_envelope: Make, ch: str) -> None:
+    """Every field at its limit, in characters that cost the most bytes: the
+    size limit must never refuse a report the schema allows."""
+    from crewreport import catalogue
+    body = valid_body(
+        indicators=sorted(catalogue.CODES), narrative=ch * 5000, languages=[ch * 40] * 10,
+        people=[{"role": "possible_victim", "seat": "123K", "sex": "unknown", "age_range": "unknown",
+                 "description": ch * 500}] * 20,
+        reporter={"crew_id": ch * 32, "name": ch * 100}, documents_held_by="companion",
+        phase_of_flight="boarding", share_identity_with_airline=True)
+    env = make_envelope(body=body)
+    assert len(json.dumps(env, separators=(",", ":"))) <= app.config["MAX_ENVELOPE_BYTES"]
+    assert post(client, env).status_code == 201
+    assert client.post("/api/v1/reports/batch", json={"envelopes": [env] * 3}).status_code == 200
