@@ -1,11 +1,13 @@
 // Wires the crew app together: service worker, enrollment, form, drafts,
 // outbox view, delivery triggers, landing banner, discretion.
 import { uuid4, rfc3339 } from "./b64.js";
-import { buildEnvelope } from "./envelope.js";
-import { getDevice, getSigningKey, fetchSession, signOut, enroll, forgetDevice, refreshKeys } from "./device.js";
+import { buildEnvelope, envelopeBytes, MAX_ENVELOPE_BYTES } from "./envelope.js";
+import { getDevice, getSigningKey, fetchSession, signOut, enroll, forgetDevice, refreshKeys, takeLegacyUsername } from "./device.js";
 import { enqueue, listReports, removeReport, deliver, pruneDelivered, clearDelivered, DeliveryScheduler, Backoff, CHANNEL_NAME } from "./outbox.js";
-import { saveDraft, loadDraft, wipeDraft } from "./drafts.js";
-import { validateReport, readForm, fillForm, showErrors, clearErrors, resetReport, toUtcInput, charCount, FLIGHT_FIELDS } from "./form.js";
+import { saveDraft, loadDraft, wipeDraft, expireDraft } from "./drafts.js";
+import { loadIdentity, saveIdentity } from "./identity.js";
+import { setRequestTimeout } from "./net.js";
+import { validateReport, readForm, fillForm, showErrors, clearErrors, resetReport, toUtcInput, charCount, fieldLabel, FLIGHT_FIELDS } from "./form.js";
 
 const $ = (sel) => document.querySelector(sel);
 const root = $("#crew-app");
@@ -16,9 +18,15 @@ const FLIGHT_KEY = "cabin-notes-flight";
 const REENROLL_KEY = "cabin-notes-reenroll";
 const SIGNOUT_KEY = "cabin-notes-signout-pending";
 const testConfig = window.__CABIN_NOTES_CONFIG || {};
+// Tests only: shorter request deadline and envelope limit (the real ones are unit-tested).
+if (testConfig.requestTimeout) setRequestTimeout(testConfig.requestTimeout);
+const ENVELOPE_LIMIT = testConfig.maxEnvelopeBytes || MAX_ENVELOPE_BYTES;
 
 const codes = [...form.querySelectorAll('input[name="indicators"]')].map((el) => el.value);
 let device = null;
+// The default crew ID (the crew username from enrollment): in memory here,
+// kept on the tablet only sealed (identity.js).
+let defaultCrewId = "";
 
 // ---------- small helpers ----------
 
@@ -157,7 +165,15 @@ async function refreshDevice({ allowReenroll = false } = {}) {
     if (device) await forgetDevice();
     device = await enroll(session);
     localStorage.removeItem(REENROLL_KEY);
-    if (!$("#f-crew-id").value && session.username) $("#f-crew-id").placeholder = session.username;
+    if (session.username) {
+      defaultCrewId = session.username;
+      $("#f-crew-id").placeholder = session.username;
+      try {
+        await saveIdentity({ username: session.username });
+      } catch (err) {
+        /* kept in memory for this session only */
+      }
+    }
     // Least privilege on an unattended tablet: reporting needs only the device
     // key, so the web session ends here. Setting the tablet up again needs a new sign-in.
     localStorage.setItem(SIGNOUT_KEY, "1");
@@ -247,28 +263,61 @@ function scheduleDraftSave() {
   draftTimer = setTimeout(saveDraftNow, 600);
 }
 
+// Flight details (not sensitive) are kept in localStorage for the next note;
+// the crew ID is not: it is kept sealed (identity.js).
 function rememberFlight(values) {
   const keep = {};
-  for (const name of FLIGHT_FIELDS) keep[name] = values[name] || "";
+  for (const name of FLIGHT_FIELDS) if (name !== "crew_id") keep[name] = values[name] || "";
   try {
     localStorage.setItem(FLIGHT_KEY, JSON.stringify(keep));
   } catch (err) {
     /* not essential */
   }
+  saveIdentity({ crew_id: (values.crew_id || "").trim() }).catch(() => {});
+}
+
+async function restoreIdentity() {
+  let identity = { crew_id: "", username: "" };
+  try {
+    identity = await loadIdentity();
+    // Older versions kept these in clear: seal them, then drop the clear copies.
+    const legacy = {};
+    const username = await takeLegacyUsername();
+    if (username && !identity.username) legacy.username = username;
+    const remembered = JSON.parse(localStorage.getItem(FLIGHT_KEY) || "null");
+    if (remembered && "crew_id" in remembered) {
+      if (remembered.crew_id && !identity.crew_id) legacy.crew_id = remembered.crew_id;
+      delete remembered.crew_id;
+      localStorage.setItem(FLIGHT_KEY, JSON.stringify(remembered));
+    }
+    if (Object.keys(legacy).length) identity = await saveIdentity(legacy);
+  } catch (err) {
+    /* nothing kept, or storage unavailable: the crew types it */
+  }
+  defaultCrewId = identity.username || "";
+  if (identity.crew_id) fillForm(form, { crew_id: identity.crew_id });
+  if (defaultCrewId) $("#f-crew-id").placeholder = defaultCrewId;
 }
 
 async function restoreForm() {
   try {
     const remembered = JSON.parse(localStorage.getItem(FLIGHT_KEY) || "null");
     if (remembered) {
-      // Flight details are for the rest of that flight; after it, keep only the crew ID.
+      // Flight details are for the rest of that flight only.
       const sta = remembered.sta ? Date.parse(`${remembered.sta}Z`) : NaN;
-      if (Number.isNaN(sta) || sta < Date.now() - 12 * 3600 * 1000) {
-        fillForm(form, { crew_id: remembered.crew_id || "" });
-      } else fillForm(form, remembered);
+      if (!Number.isNaN(sta) && sta >= Date.now() - 12 * 3600 * 1000) {
+        const { crew_id, ...flight } = remembered;
+        fillForm(form, flight);
+      }
     }
   } catch (err) {
     /* ignore */
+  }
+  await restoreIdentity();
+  try {
+    await expireDraft(); // an abandoned draft goes 12 hours after it was last saved
+  } catch (err) {
+    /* loadDraft checks again */
   }
   try {
     const draft = await loadDraft();
@@ -308,11 +357,9 @@ async function onSubmit(event) {
 async function submitReport() {
   const now = new Date();
   const values = readForm(form);
-  const result = validateReport(values, { codes, username: device ? device.username : "", now });
+  const result = validateReport(values, { codes, username: defaultCrewId, now });
   if (!result.ok) {
-    const first = showErrors(form, result.errors);
-    setStatus("Please check the marked fields.", "error");
-    if (first) first.focus();
+    reportErrors(result.errors);
     return;
   }
   clearErrors(form);
@@ -343,6 +390,11 @@ async function submitReport() {
     const key = await getSigningKey();
     if (!key) throw new Error("the tablet's key is missing");
     const envelope = await buildEnvelope(header, result.body, current.recipients, key);
+    if (envelopeBytes(envelope) > ENVELOPE_LIMIT) {
+      // The server could never accept it: keep everything in the form and say what to shorten.
+      reportErrors({ narrative: "This note is too long to send; shorten the text or the descriptions." });
+      return;
+    }
     await enqueue(header, envelope);
   } catch (err) {
     const reason = err && err.name === "QuotaExceededError" ? "the tablet's storage is full" : (err && err.message) || "storage failed";
@@ -367,6 +419,15 @@ async function submitReport() {
   scheduler.run("submit");
 }
 
+// Show the messages by their fields (opening any closed section that holds
+// one), name the first field in the status line and move focus to it.
+function reportErrors(errors) {
+  const first = showErrors(form, errors);
+  const label = first ? fieldLabel(first) : "";
+  setStatus(label ? `Please check the marked fields, starting with "${label}".` : "Please check the marked fields.", "error");
+  if (first) first.focus();
+}
+
 // ---------- outbox view and landing banner ----------
 
 const STATE_TEXT = {
@@ -388,6 +449,8 @@ function reportItem(r) {
     li.append(el("p", { class: "report-reason" }, `Reason: ${r.error.message || r.error.code} (${r.error.code})`));
   }
   if (r.state === "rejected") {
+    li.append(el("p", { class: "report-advice" }, `Not delivered and cannot be re-sent. Tell the captain or call the 24-hour line${HOTLINE ? ": " : "."}`,
+      HOTLINE ? el("a", { href: `tel:${HOTLINE.replace(/[^0-9+]/g, "")}` }, HOTLINE) : null, HOTLINE ? "." : null));
     // Removed only by hand, once the crew has read the reason.
     const dismiss = el("button", { type: "button", class: "btn btn-quiet dismiss-button", "data-dismiss": r.id }, "Dismiss");
     dismiss.setAttribute("aria-label", `Dismiss the note for ${h.flight || "this flight"} that was not accepted`);
@@ -467,21 +530,43 @@ async function onClearDelivered() {
   $("#send-now").focus();
 }
 
+// Undelivered: waiting, being sent, or rejected and not yet dismissed (a
+// rejected note will never arrive, so it needs the captain all the more).
+const UNDELIVERED = new Set(["queued", "sending", "rejected"]);
+let bannerText = null;
+
 function renderBanner() {
   const now = Date.now();
   const soon = lastReports.filter(
-    (r) => (r.state === "queued" || r.state === "sending") && r.header && Date.parse(r.header.sta) - now <= LANDING_MINUTES * 60000
+    (r) => UNDELIVERED.has(r.state) && r.header && Date.parse(r.header.sta) - now <= LANDING_MINUTES * 60000
   );
   const banner = $("#landing-banner");
-  if (!soon.length) {
+  let parts = null;
+  if (soon.length) {
+    const flights = [...new Set(soon.map((r) => r.header.flight))].join(", ");
+    const rejected = soon.filter((r) => r.state === "rejected").length;
+    const waiting = soon.length - rejected;
+    const what = [];
+    if (waiting) what.push(`${waiting === 1 ? "A note has" : `${waiting} notes have`} not been sent yet`);
+    if (rejected) what.push(`${rejected === 1 ? "a note was" : `${rejected} notes were`} not accepted and cannot be re-sent`);
+    const head = what.join(" and ");
+    parts = [
+      `${head.charAt(0).toUpperCase()}${head.slice(1)}, and flight ${flights} ${soon.some((r) => Date.parse(r.header.sta) >= now) ? "lands soon" : "has landed"}.`,
+      "Tell the captain now, so the crew can pass it on by radio.",
+    ];
+  }
+  // role="alert": touch the DOM only when the words change, or it is announced again on every render.
+  const text = parts ? JSON.stringify([...parts, HOTLINE]) : "";
+  if (text === bannerText) return;
+  bannerText = text;
+  if (!parts) {
     banner.hidden = true;
     banner.replaceChildren();
     return;
   }
-  const flights = [...new Set(soon.map((r) => r.header.flight))].join(", ");
   banner.replaceChildren(
-    el("p", {}, el("strong", {}, `${soon.length === 1 ? "A note has" : `${soon.length} notes have`} not been sent yet and flight ${flights} lands soon.`)),
-    el("p", {}, "Tell the captain now, so the crew can pass it on by radio."),
+    el("p", {}, el("strong", {}, parts[0])),
+    el("p", {}, parts[1]),
     el("p", {}, "If you can make a call, ring the 24-hour line: ", el("a", { href: `tel:${HOTLINE.replace(/[^0-9+]/g, "")}` }, HOTLINE), ".")
   );
   banner.hidden = false;
@@ -600,7 +685,6 @@ async function start() {
   await renderOutbox();
   setupServiceWorker();
   await refreshDevice();
-  if (device && device.username && !$("#f-crew-id").value) $("#f-crew-id").placeholder = device.username;
   await scheduler.run("start");
   root.dataset.ready = "true";
 }

@@ -3,8 +3,10 @@
 // objects in IndexedDB; the server learns only the public key.
 import { withDb } from "./store.js";
 import { jwkThumbprint } from "./envelope.js";
+import { withDeadline } from "./net.js";
 
-const DEVICE = "device"; // meta key: {device_id, airline, recipients, receipt_key, username, enrolled_at, revoked?}
+const DEVICE = "device"; // meta key: {device_id, airline, recipients, receipt_key, enrolled_at, revoked?}
+// No username here: the crew ID default is kept sealed (identity.js).
 const SIGNING = "signing"; // keys key: CryptoKeyPair
 
 export async function getDevice() {
@@ -39,14 +41,18 @@ export async function forgetDevice() {
 }
 
 // Who is signed in, with a fresh CSRF token (the cached shell's token is stale).
+// Every request has a deadline (net.js); a timeout is a network failure.
 export async function fetchSession(fetchFn = fetch) {
-  const res = await fetchFn("/auth/session", {
-    credentials: "same-origin",
-    cache: "no-store",
-    headers: { Accept: "application/json" },
+  return withDeadline(async (signal) => {
+    const res = await fetchFn("/auth/session", {
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { Accept: "application/json" },
+      signal,
+    });
+    if (!res.ok) throw new Error(`session check failed (${res.status})`);
+    return res.json();
   });
-  if (!res.ok) throw new Error(`session check failed (${res.status})`);
-  return res.json();
 }
 
 /**
@@ -62,14 +68,17 @@ export async function signOut(csrfToken = null, fetchFn = fetch) {
       if (!s.signed_in) return true;
       token = s.csrf_token;
     }
-    await fetchFn("/auth/logout", {
-      method: "POST",
-      credentials: "same-origin",
-      cache: "no-store",
-      redirect: "manual", // it answers with a redirect to the sign-in page; not needed here
-      headers: { "Content-Type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ csrf_token: token || "" }).toString(),
-    });
+    await withDeadline((signal) =>
+      fetchFn("/auth/logout", {
+        method: "POST",
+        credentials: "same-origin",
+        cache: "no-store",
+        redirect: "manual", // it answers with a redirect to the sign-in page; not needed here
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ csrf_token: token || "" }).toString(),
+        signal,
+      })
+    );
     const after = await fetchSession(fetchFn);
     return !after.signed_in;
   } catch (err) {
@@ -99,22 +108,21 @@ export async function enroll(session, fetchFn = fetch) {
   const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
   const publicKey = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
   let res;
-  try {
-    res = await fetchFn("/api/v1/devices", {
-      method: "POST",
-      credentials: "same-origin",
-      cache: "no-store",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": session.csrf_token || "" },
-      body: JSON.stringify({ public_key: publicKey, label: label() }),
-    });
-  } catch (err) {
-    throw new EnrollError("No connection. Set up this tablet while it is online.", "network");
-  }
   let data = null;
   try {
-    data = await res.json();
+    ({ res, data } = await withDeadline(async (signal) => {
+      const r = await fetchFn("/api/v1/devices", {
+        method: "POST",
+        credentials: "same-origin",
+        cache: "no-store",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": session.csrf_token || "" },
+        body: JSON.stringify({ public_key: publicKey, label: label() }),
+        signal,
+      });
+      return { res: r, data: await r.json().catch(() => null) };
+    }));
   } catch (err) {
-    data = null;
+    throw new EnrollError("No connection. Set up this tablet while it is online.", "network");
   }
   if (res.status !== 201 || !data || !data.device_id) {
     const msg = data && data.error ? data.error.message : `The server refused (${res.status}).`;
@@ -125,7 +133,6 @@ export async function enroll(session, fetchFn = fetch) {
     airline: data.airline,
     recipients: data.recipients,
     receipt_key: data.receipt_key,
-    username: session.username || "",
     enrolled_at: new Date().toISOString(),
   };
   await withDb(async (d) => {
@@ -154,9 +161,11 @@ function sameKeys(a, b) {
 export async function refreshKeys(fetchFn = fetch) {
   let data;
   try {
-    const res = await fetchFn("/api/v1/keys", { credentials: "omit", cache: "no-store", headers: { Accept: "application/json" } });
-    if (!res.ok) return null;
-    data = await res.json();
+    data = await withDeadline(async (signal) => {
+      const res = await fetchFn("/api/v1/keys", { credentials: "omit", cache: "no-store", headers: { Accept: "application/json" }, signal });
+      return res.ok ? res.json() : null;
+    });
+    if (!data) return null;
   } catch (err) {
     return null;
   }
@@ -183,5 +192,24 @@ export async function refreshKeys(fetchFn = fetch) {
     await tx.store.put(current, DEVICE);
     await tx.done;
     return current;
+  });
+}
+
+/**
+ * Older versions kept the signed-in username in the device record. Remove it
+ * from the record (it is kept sealed now, see identity.js) and return it.
+ */
+export async function takeLegacyUsername() {
+  return withDb(async (d) => {
+    const tx = d.transaction("meta", "readwrite");
+    const dev = await tx.store.get(DEVICE);
+    let username = "";
+    if (dev && "username" in dev) {
+      username = dev.username || "";
+      delete dev.username;
+      await tx.store.put(dev, DEVICE);
+    }
+    await tx.done;
+    return username;
   });
 }

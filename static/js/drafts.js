@@ -4,6 +4,13 @@ import { withDb } from "./store.js";
 
 const KEY = "draft-key";
 const DRAFT = "current";
+// An abandoned draft (and its key) goes this long after it was last saved.
+export const DRAFT_KEEP_MS = 12 * 3600 * 1000;
+
+function expired(rec, now) {
+  const saved = Date.parse((rec && rec.saved_at) || "");
+  return Number.isNaN(saved) || saved + DRAFT_KEEP_MS < now;
+}
 
 async function draftKey(create) {
   let key = await withDb((d) => d.get("keys", KEY));
@@ -21,9 +28,21 @@ export async function saveDraft(values) {
   await withDb((d) => d.put("drafts", { iv, ct: new Uint8Array(ct), saved_at: new Date().toISOString() }, DRAFT));
 }
 
-export async function loadDraft() {
+/** Wipe the draft and its key when it was last saved more than 12 hours ago. Returns true if wiped. */
+export async function expireDraft(now = Date.now()) {
+  const rec = await withDb((d) => d.get("drafts", DRAFT));
+  if (!rec || !expired(rec, now)) return false;
+  await wipeDraft();
+  return true;
+}
+
+export async function loadDraft(now = Date.now()) {
   const rec = await withDb((d) => d.get("drafts", DRAFT));
   if (!rec) return null;
+  if (expired(rec, now)) {
+    await wipeDraft();
+    return null;
+  }
   const key = await draftKey(false);
   if (!key) return null;
   try {

@@ -3,6 +3,17 @@
 import { CipherSuite, DhkemP256HkdfSha256, HkdfSha256, Aes256Gcm } from "/static/vendor/hpke.js";
 import { b64u, unb64u, utf8, sha256, hex } from "./b64.js";
 
+// The server's per-envelope limit (crewreport: MAX_ENVELOPE_BYTES), measured
+// as the length of the compact JSON of the envelope. It covers the schema's
+// worst case; the app still checks before queueing, so that a note that could
+// never be accepted stays in the form instead.
+export const MAX_ENVELOPE_BYTES = 320 * 1024;
+
+/** Size of an envelope as the server measures it: its compact JSON, in UTF-8 bytes (ASCII in practice). */
+export function envelopeBytes(envelope) {
+  return new TextEncoder().encode(JSON.stringify(envelope)).length;
+}
+
 const ECDSA = { name: "ECDSA", namedCurve: "P-256" };
 const SIGN = { name: "ECDSA", hash: "SHA-256" };
 

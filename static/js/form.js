@@ -255,7 +255,27 @@ export function clearErrors(form) {
 
 let errorSeq = 0;
 
-/** Show each message next to its field; returns the first invalid element. */
+/** The words that name a field, for the status line: its label (with "Person N" for people), or its group's legend. */
+export function fieldLabel(el) {
+  const clean = (s) => String(s || "").replace(/\s+/g, " ").trim();
+  if (el.name === "indicators") {
+    const legend = el.closest("fieldset") && el.closest("fieldset").querySelector("legend");
+    return clean(legend && legend.textContent);
+  }
+  const own = el.labels && el.labels[0] ? clean(el.labels[0].textContent) : clean(el.getAttribute("aria-label") || el.textContent);
+  const person = el.closest("[data-person]");
+  if (person) {
+    const n = person.querySelector(".person-number");
+    return `Person ${clean(n && n.textContent)}: ${own}`;
+  }
+  return own;
+}
+
+/**
+ * Show each message next to its field; returns the first invalid element.
+ * A closed <details> holding an invalid field is opened, so that the message
+ * can be seen and the field focused.
+ */
 export function showErrors(form, errors) {
   clearErrors(form);
   let first = null;
@@ -273,6 +293,7 @@ export function showErrors(form, errors) {
     const described = (el.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
     described.push(id);
     el.setAttribute("aria-describedby", described.join(" "));
+    for (let d = el.closest("details"); d; d = d.parentElement && d.parentElement.closest("details")) d.open = true;
     if (!first) first = el;
   }
   return first;

@@ -1,12 +1,15 @@
 // The IndexedDB outbox and its delivery (DESIGN.md section 5).
 // Works in pages and in the service worker (no DOM use here).
 import { withDb } from "./store.js";
-import { verifyReceipt } from "./envelope.js";
+import { verifyReceipt, envelopeBytes } from "./envelope.js";
 import { getDevice, markRevoked, refreshKeys } from "./device.js";
+import { withDeadline, requestTimeout } from "./net.js";
 
 export const LOCK_NAME = "cabin-notes-outbox";
 export const CHANNEL_NAME = "cabin-notes";
 export const BATCH_LIMIT = 100;
+// At most this much JSON per batch request (one envelope always goes, whatever its size).
+export const BATCH_BYTES = 2 * 1024 * 1024;
 
 // Server error codes after which resending the same envelope cannot succeed.
 export const PERMANENT_ERRORS = new Set([
@@ -201,15 +204,45 @@ function isUnverifiedReceipt(out) {
   return out.kind === "transient" && out.record.last_error && out.record.last_error.code === "receipt_unverified";
 }
 
-async function postBatch(fetchFn, envelopes) {
-  return fetchFn("/api/v1/reports/batch", {
-    method: "POST",
-    credentials: "omit",
-    cache: "no-store",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify({ envelopes }),
-  });
+/**
+ * The next batch from the pending records (oldest first): at most `limit`
+ * envelopes and at most `maxBytes` of request JSON, but always at least one.
+ */
+export function takeBatch(pending, limit = BATCH_LIMIT, maxBytes = BATCH_BYTES) {
+  const out = [];
+  let bytes = '{"envelopes":[]}'.length;
+  for (const r of pending) {
+    if (out.length >= limit) break;
+    const size = envelopeBytes(r.envelope) + (out.length ? 1 : 0);
+    if (out.length && bytes + size > maxBytes) break;
+    out.push(r);
+    bytes += size;
+  }
+  return out;
 }
+
+// POST one batch and read its answer, under a deadline: a request that never
+// answers counts as a network failure (null), and the lock is let go.
+async function postBatch(fetchFn, envelopes, timeoutMs) {
+  try {
+    return await withDeadline(async (signal) => {
+      const res = await fetchFn("/api/v1/reports/batch", {
+        method: "POST",
+        credentials: "omit",
+        cache: "no-store",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ envelopes }),
+        signal,
+      });
+      const data = await res.json().catch(() => null);
+      return { res, data };
+    }, timeoutMs);
+  } catch (err) {
+    return { res: null, data: null, timedOut: !!(err && err.name === "TimeoutError") };
+  }
+}
+
+const TOO_LARGE_MESSAGE = "This note is too large for the server to accept. Tell the captain or call the 24-hour line.";
 
 /** Send everything queued, unless another tab or the service worker is already sending. */
 export async function deliver(options = {}) {
@@ -226,7 +259,7 @@ function receiptJwksOf(device) {
   return [device.receipt_key, ...(device.previous_receipt_keys || [])].map((k) => k.jwk);
 }
 
-async function deliverLocked({ fetchFn = (...a) => fetch(...a) } = {}) {
+async function deliverLocked({ fetchFn = (...a) => fetch(...a), timeoutMs = requestTimeout() } = {}) {
   const summary = { status: "idle", delivered: 0, rejected: 0, pending: 0, error: null, trouble: null };
   try {
     await pruneDelivered();
@@ -245,36 +278,33 @@ async function deliverLocked({ fetchFn = (...a) => fetch(...a) } = {}) {
       break;
     }
     let receiptJwks = receiptJwksOf(device);
-    const batch = pending.slice(0, limit).map((r) => ({ ...r, state: "sending", attempts: (r.attempts || 0) + 1, last_attempt: new Date().toISOString() }));
+    const batch = takeBatch(pending, limit).map((r) => ({ ...r, state: "sending", attempts: (r.attempts || 0) + 1, last_attempt: new Date().toISOString() }));
     await putAll(batch);
     announce();
-    let res = null;
-    let data = null;
-    try {
-      res = await postBatch(fetchFn, batch.map((r) => r.envelope));
-      data = await res.json().catch(() => null);
-    } catch (err) {
-      res = null;
-    }
-    if (res && res.status === 413 && batch.length > 1) {
-      await putAll(batch.map((r) => ({ ...r, state: "queued" })));
-      limit = Math.max(1, Math.floor(batch.length / 2));
+    const { res, data, timedOut } = await postBatch(fetchFn, batch.map((r) => r.envelope), timeoutMs);
+    if (res && res.status === 413) {
+      // Whatever answered 413 (the app, or a proxy in front of it, with or without JSON):
+      // a batch of several is split and sent again at once; one envelope on its
+      // own can never be accepted, so it is rejected with the reason. Never a tight loop:
+      // each 413 either halves the batch or settles one note for good.
+      if (batch.length > 1) {
+        await putAll(batch.map((r) => ({ ...r, state: "queued" })));
+        limit = Math.max(1, Math.floor(batch.length / 2));
+        continue;
+      }
+      const given = data && data.error && data.error.code === "too_large" ? data.error.message : "";
+      const settled = await settle(batch[0], { error: { code: "too_large", message: given || TOO_LARGE_MESSAGE } }, []);
+      await putAll([settled.record]);
+      summary.rejected += 1;
+      announce();
       continue;
     }
     const results = res && res.status === 200 && data && Array.isArray(data.results) && data.results.length === batch.length ? data.results : null;
     if (!results) {
       let error;
-      if (!res) error = { code: "network", message: "No connection to the server." };
+      if (!res) error = { code: "network", message: timedOut ? "The server did not answer in time." : "No connection to the server." };
       else if (data && data.error) error = { ...data.error, http_status: res.status };
       else error = { code: `http_${res.status}`, message: `Server answered ${res.status}.`, http_status: res.status };
-      if (res && res.status === 413) {
-        // a single envelope too large: it can never be accepted
-        const settled = await settle(batch[0], { error }, receiptJwks);
-        await putAll([settled.record]);
-        summary.rejected += 1;
-        announce();
-        continue;
-      }
       await putAll(batch.map((r) => ({ ...r, state: "queued", last_error: error })));
       summary.status = "transient";
       summary.error = error;

@@ -1,5 +1,7 @@
 """Issue 3, test 2: nothing typed leaves the browser in clear (page and
-service-worker requests), and nothing readable rests in IndexedDB."""
+service-worker requests), and nothing readable rests in IndexedDB or Web
+Storage: not the report, and not who wrote it (the crew ID and the crew
+username are kept only sealed)."""
 from __future__ import annotations
 
 import json
@@ -8,14 +10,16 @@ from urllib.parse import unquote
 
 import pytest
 
-from tests.e2e.harness import (dump_indexeddb, fill_minimal, open_report, sign_in, submit, wait_enrolled,
+from tests.e2e.harness import (dump_indexeddb, fill_minimal, open_report, poll, sign_in, submit, wait_enrolled,
                                wait_service_worker, wait_states)
 
 pytestmark = pytest.mark.e2e
 
 NARRATIVE = "Quiet woman near row 41 whispered that a man keeps her passport - Zebra-Narrative-7741"
 DESCRIPTION = "Grey hoodie, very anxious, Kestrel-Description-5512"
-SECRETS = [NARRATIVE, DESCRIPTION, "Zebra-Narrative-7741", "Kestrel-Description-5512", "whispered that a man"]
+CREW_ID = "CID-Heron-3319"
+SECRETS = [NARRATIVE, DESCRIPTION, "Zebra-Narrative-7741", "Kestrel-Description-5512", "whispered that a man", CREW_ID, "Heron-3319"]
+USERNAME = "demo-crew"  # typed at sign-in (so it is in that request), but never at rest in clear
 
 
 def _texts(req) -> list[str]:
@@ -47,6 +51,7 @@ def test_nothing_typed_leaves_in_clear_or_rests_readable(context, page, server):
     wait_service_worker(page)
 
     fill_minimal(page, NARRATIVE)
+    page.fill('#report-form [name="crew_id"]', CREW_ID)
     page.click("#add-person")
     page.select_option('[data-person] [name="role"]', "possible_victim")
     page.fill('[data-person] [name="seat"]', "41c")
@@ -67,9 +72,12 @@ def test_nothing_typed_leaves_in_clear_or_rests_readable(context, page, server):
     draft = [s for s in dump if s["store"] == "drafts"][0]["rows"]
     assert draft and set(draft[0]) == {"iv", "ct", "saved_at"}
     keys = [s for s in dump if s["store"] == "keys"][0]["rows"]
-    assert sorted(keys, key=str) == sorted(  # keys only as non-extractable CryptoKeys
-        ["CryptoKey:secret:false", {"privateKey": "CryptoKey:private:false", "publicKey": "CryptoKey:public:true"}], key=str)
-    _assert_no_secret(json.dumps(dump, ensure_ascii=False), "IndexedDB with a draft")
+    assert sorted(keys, key=str) == sorted(  # keys only as non-extractable CryptoKeys: draft, identity, signing
+        ["CryptoKey:secret:false", "CryptoKey:secret:false",
+         {"privateKey": "CryptoKey:private:false", "publicKey": "CryptoKey:public:true"}], key=str)
+    meta = [s for s in dump if s["store"] == "meta"][0]["rows"]
+    assert all("username" not in row for row in meta)  # not in the device record
+    _assert_no_secret(json.dumps(dump, ensure_ascii=False), "IndexedDB with a draft", [USERNAME])
 
     # queue it with the server down: only the sealed envelope and the header rest on the tablet
     server.stop()
@@ -80,9 +88,10 @@ def test_nothing_typed_leaves_in_clear_or_rests_readable(context, page, server):
     assert len(outbox) == 1 and outbox[0]["envelope"]["sealed"]
     assert set(outbox[0]) <= {"id", "header", "envelope", "state", "queued_at", "attempts", "last_error", "last_attempt"}
     assert [s for s in dump if s["store"] == "drafts"][0]["rows"] == []  # wiped after submit
-    _assert_no_secret(json.dumps(dump, ensure_ascii=False), "IndexedDB with a queued report")
+    _assert_no_secret(json.dumps(dump, ensure_ascii=False), "IndexedDB with a queued report", [USERNAME])
     storage = page.evaluate("() => JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})")
-    _assert_no_secret(storage, "Web Storage")
+    assert "ZZ101" in storage  # flight details are kept for the next note (not sensitive)
+    _assert_no_secret(storage, "Web Storage", [USERNAME])
     report_id = outbox[0]["id"]
 
     # leave the app (an image of the same origin: no app code runs); the service
@@ -108,9 +117,13 @@ def test_nothing_typed_leaves_in_clear_or_rests_readable(context, page, server):
     assert body["narrative"] == NARRATIVE
     assert body["people"] == [{"role": "possible_victim", "seat": "41C", "age_range": "18_24", "description": DESCRIPTION}]
     assert body["captain_informed"] is True
+    assert body["reporter"] == {"crew_id": CREW_ID}
 
     page.goto(server.url + "/")
     wait_states(page, "delivered", 1)
+    # the crew ID comes back for the next note, from its sealed copy
+    poll(page, "() => document.querySelector('#f-crew-id').value", lambda v: v == CREW_ID, message="crew ID restored")
+    assert page.get_attribute("#f-crew-id", "placeholder") == USERNAME
 
     sw_batches = [r for r in captured if r["url"].endswith("/api/v1/reports/batch") and r["sw"]]
     assert sw_batches, ("the service worker's batch request was not captured",
@@ -122,6 +135,6 @@ def test_nothing_typed_leaves_in_clear_or_rests_readable(context, page, server):
             _assert_no_secret(text, f"{req['method']} {req['url']}")
 
 
-def _assert_no_secret(text: str, where: str) -> None:
-    for secret in SECRETS:
+def _assert_no_secret(text: str, where: str, extra: list[str] | None = None) -> None:
+    for secret in SECRETS + (extra or []):
         assert secret not in text, f"{secret!r} readable in {where}"

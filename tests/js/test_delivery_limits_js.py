@@ -1,0 +1,205 @@
+"""outbox.js, net.js, device.js, drafts.js, identity.js: batches bounded by
+count and bytes, 413 handling, deadlines on every request, draft expiry, and
+the crew ID kept only sealed."""
+from __future__ import annotations
+
+import pytest
+
+from crewreport import create_app
+
+pytestmark = pytest.mark.e2e
+
+SETUP = """async () => {
+  const { db } = await import('/static/js/store.js');
+  const d = await db();
+  await d.clear('outbox');
+  await d.put('meta', {device_id: 'dev-l', airline: 'ZZ', recipients: [],
+                       receipt_key: {kid: 'k', jwk: {kty: 'EC', crv: 'P-256', x: 'rsveQo3Hopn02GE2H_9nz921L2J_Y0dN4USMhO4jUH4', y: 'pEUl_4zlHEBAzn7c6JsjJfQ-MPTTHsYVBoP5C62E6Vg'}}}, 'device');
+}"""
+
+
+def test_envelope_limit_matches_the_servers(js_page, tmp_path, monkeypatch):
+    out = js_page.evaluate("""async () => {
+      const e = await import('/static/js/envelope.js');
+      const o = await import('/static/js/outbox.js');
+      return {max: e.MAX_ENVELOPE_BYTES, batchBytes: o.BATCH_BYTES, batchLimit: o.BATCH_LIMIT,
+              size: e.envelopeBytes({protected: 'ab', sealed: ['c'], signature: 'd'})};
+    }""")
+    monkeypatch.setenv("CREWREPORT_INSTANCE", str(tmp_path))
+    server = create_app({"TESTING": True, "SECRET_KEY": "x"}).config
+    assert out["max"] == server["MAX_ENVELOPE_BYTES"]
+    assert out["batchLimit"] == server["MAX_BATCH"]
+    # A full batch of the tablet's size fits the server's request limit.
+    assert out["batchBytes"] == 2 * 1024 * 1024 and out["batchBytes"] + out["max"] < server["MAX_CONTENT_LENGTH"]
+    assert out["size"] == len('{"protected":"ab","sealed":["c"],"signature":"d"}')
+
+
+def test_take_batch_bounds_count_and_bytes_but_always_sends_one(js_page):
+    out = js_page.evaluate("""async () => {
+      const { takeBatch } = await import('/static/js/outbox.js');
+      const rec = (n, len) => ({id: 'r' + n, envelope: {protected: 'p', sealed: ['s'.repeat(len)], signature: 'g'}});
+      const small = Array.from({length: 250}, (_, i) => rec(i, 10));
+      const big = Array.from({length: 5}, (_, i) => rec(i, 700 * 1024));
+      const huge = [rec(0, 3 * 1024 * 1024), rec(1, 10)];
+      return {small: takeBatch(small).length, big: takeBatch(big).length, huge: takeBatch(huge).length,
+              limited: takeBatch(small, 7).length,
+              bytes: JSON.stringify({envelopes: takeBatch(big).map(r => r.envelope)}).length};
+    }""")
+    assert out["small"] == 100 and out["limited"] == 7
+    assert out["big"] == 2 and out["bytes"] <= 2 * 1024 * 1024
+    assert out["huge"] == 1
+
+
+def test_delivery_sends_many_notes_in_bounded_requests(js_page):
+    js_page.evaluate(SETUP)
+    out = js_page.evaluate("""async () => {
+      const { enqueue, deliver, listReports } = await import('/static/js/outbox.js');
+      for (let i = 0; i < 230; i++) {
+        const id = 'many-' + String(i).padStart(3, '0');
+        await enqueue({id, flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'p' + i, sealed: ['s'], signature: 'g'});
+      }
+      const sizes = [];
+      const fetchFn = async (url, init) => {
+        const n = JSON.parse(init.body).envelopes.length;
+        sizes.push(n);
+        return new Response(JSON.stringify({results: Array.from({length: n}, () => ({error: {code: 'invalid_report', message: 'no'}}))}), {status: 200});
+      };
+      const summary = await deliver({fetchFn});
+      const states = [...new Set((await listReports()).map(r => r.state))];
+      return {sizes, rejected: summary.rejected, states};
+    }""")
+    assert out["sizes"] == [100, 100, 30]
+    assert out["rejected"] == 230 and out["states"] == ["rejected"]
+
+
+def test_a_413_rejects_a_single_note_and_splits_a_batch_without_looping(js_page):
+    js_page.evaluate(SETUP)
+    out = js_page.evaluate("""async () => {
+      const { enqueue, deliver, listReports } = await import('/static/js/outbox.js');
+      const { db } = await import('/static/js/store.js');
+      const proxy413 = (calls) => async (url, init) => {  // a proxy: HTML, not the API's JSON
+        calls.push(JSON.parse(init.body).envelopes.length);
+        return new Response('<html><body>413 Request Entity Too Large</body></html>', {status: 413, headers: {'Content-Type': 'text/html'}});
+      };
+      await enqueue({id: 'one', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'a', sealed: ['b'], signature: 'c'});
+      const single = [];
+      const s1 = await deliver({fetchFn: proxy413(single)});
+      const r1 = (await listReports())[0];
+      await (await db()).clear('outbox');
+
+      for (const id of ['t1', 't2', 't3']) await enqueue({id, flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: id, sealed: ['b'], signature: 'c'});
+      const several = [];
+      const s3 = await deliver({fetchFn: proxy413(several)});
+      const r3 = await listReports();
+
+      // a JSON 413 from the app for a batch that is split and then accepted one by one is not a rejection
+      await (await db()).clear('outbox');
+      for (const id of ['u1', 'u2']) await enqueue({id, flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: id, sealed: ['b'], signature: 'c'});
+      const split = [];
+      const s4 = await deliver({fetchFn: async (url, init) => {
+        const n = JSON.parse(init.body).envelopes.length;
+        split.push(n);
+        if (n > 1) return new Response(JSON.stringify({error: {code: 'too_large', message: 'The request is too large.'}}), {status: 413});
+        return new Response(JSON.stringify({error: {code: 'unavailable', message: 'down'}}), {status: 503});
+      }});
+      const r4 = await listReports();
+      return {single, s1: [s1.status, s1.rejected, s1.pending], r1: [r1.state, r1.error && r1.error.code, !!(r1.error && r1.error.message)],
+              several, s3: [s3.rejected, s3.pending], r3: r3.map(r => [r.state, r.error && r.error.code]),
+              split, s4: [s4.status, s4.rejected], r4: r4.map(r => r.state)};
+    }""")
+    assert out["single"] == [1]  # once, not in a loop
+    assert out["r1"] == ["rejected", "too_large", True]
+    assert out["s1"][1:] == [1, 0]
+    assert out["several"] == [3, 1, 1, 1]
+    assert out["s3"] == [3, 0] and out["r3"] == [["rejected", "too_large"]] * 3
+    assert out["split"] == [2, 1]  # split, then a 503: back-off takes over
+    assert out["s4"] == ["transient", 0] and out["r4"] == ["queued", "queued"]
+
+
+def test_a_request_that_never_answers_times_out_and_lets_go_of_the_lock(js_page):
+    js_page.evaluate(SETUP)
+    out = js_page.evaluate("""async () => {
+      const { enqueue, deliver, listReports, LOCK_NAME } = await import('/static/js/outbox.js');
+      await enqueue({id: 'hung', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'a', sealed: ['b'], signature: 'c'});
+      const never = () => new Promise(() => {});  // ignores its signal, never settles
+      let aborted = false;
+      const honours = (url, init) => new Promise((_, reject) => init.signal.addEventListener('abort', () => { aborted = true; reject(init.signal.reason); }));
+      const t0 = performance.now();
+      const a = await deliver({fetchFn: never, timeoutMs: 200});
+      const b = await deliver({fetchFn: honours, timeoutMs: 200});
+      const ms = performance.now() - t0;
+      const held = (await navigator.locks.query()).held.filter(l => l.name === LOCK_NAME).length;
+      const rec = (await listReports())[0];
+      return {a: [a.status, a.trouble], b: [b.status, b.trouble], aborted, ms, held, state: rec.state, err: rec.last_error};
+    }""")
+    assert out["a"] == ["transient", "network"] and out["b"] == ["transient", "network"]
+    assert out["aborted"] is True
+    assert out["ms"] < 2000 and out["held"] == 0
+    assert out["state"] == "queued" and out["err"]["code"] == "network"
+
+
+def test_session_keys_enrollment_and_sign_out_requests_have_deadlines(js_page):
+    out = js_page.evaluate("""async () => {
+      const dev = await import('/static/js/device.js');
+      const net = await import('/static/js/net.js');
+      const default_ = net.requestTimeout();
+      net.setRequestTimeout(150);
+      const never = () => new Promise(() => {});
+      const t0 = performance.now();
+      const outcome = async (p) => { try { return ['ok', await p]; } catch (e) { return ['error', e.name, e.code]; } };
+      const session = await outcome(dev.fetchSession(never));
+      const keys = await outcome(dev.refreshKeys(never));
+      const signOut = await outcome(dev.signOut('token', never));
+      const enroll = await outcome(dev.enroll({csrf_token: 't', username: 'u'}, never));
+      const ms = performance.now() - t0;
+      net.setRequestTimeout(0);
+      return {default_, session, keys, signOut, enroll, ms, after: net.requestTimeout()};
+    }""")
+    assert out["default_"] == 30000 and out["after"] == 30000
+    assert out["session"] == ["error", "TimeoutError", "network"]
+    assert out["keys"] == ["ok", None]
+    assert out["signOut"] == ["ok", False]
+    assert out["enroll"] == ["error", "Error", "network"]
+    assert out["ms"] < 3000
+
+
+def test_drafts_expire_12_hours_after_they_were_last_saved(js_page):
+    out = js_page.evaluate("""async () => {
+      const d = await import('/static/js/drafts.js');
+      const { db } = await import('/static/js/store.js');
+      const h = 3600 * 1000;
+      await d.saveDraft({narrative: 'old draft'});
+      const saved = Date.parse((await (await db()).get('drafts', 'current')).saved_at);
+      const early = await d.expireDraft(saved + 11 * h);
+      const kept = await d.loadDraft(saved + 11 * h);
+      const late = await d.expireDraft(saved + 13 * h);
+      const afterDraft = await (await db()).get('drafts', 'current');
+      const afterKey = await (await db()).get('keys', 'draft-key');
+      await d.saveDraft({narrative: 'another'});
+      const viaLoad = await d.loadDraft(Date.now() + 13 * h);  // loading checks too
+      const keyGone = (await (await db()).get('keys', 'draft-key')) === undefined;
+      return {early, kept, late, afterDraft: afterDraft === undefined, afterKey: afterKey === undefined, viaLoad, keyGone};
+    }""")
+    assert out["early"] is False and out["kept"] == {"narrative": "old draft"}
+    assert out["late"] is True and out["afterDraft"] and out["afterKey"]
+    assert out["viaLoad"] is None and out["keyGone"]
+
+
+def test_identity_is_kept_only_sealed(js_page):
+    out = js_page.evaluate("""async () => {
+      const id = await import('/static/js/identity.js');
+      const { db } = await import('/static/js/store.js');
+      await id.saveIdentity({username: 'crew-user-4471'});
+      await id.saveIdentity({crew_id: 'CID-Osprey-9902'});
+      const back = await id.loadIdentity();
+      const raw = await (await db()).get('meta', 'identity');
+      const key = await (await db()).get('keys', 'identity-key');
+      const rawText = JSON.stringify(raw) + new TextDecoder().decode(raw.ct);
+      await id.wipeIdentity();
+      return {back, keys: Object.keys(raw).sort(), leaks: rawText.includes('Osprey') || rawText.includes('crew-user'),
+              extractable: key.extractable, alg: key.algorithm.name, afterWipe: await id.loadIdentity()};
+    }""")
+    assert out["back"] == {"crew_id": "CID-Osprey-9902", "username": "crew-user-4471"}
+    assert out["keys"] == ["ct", "iv"] and out["leaks"] is False
+    assert out["extractable"] is False and out["alg"] == "AES-GCM"
+    assert out["afterWipe"] == {"crew_id": "", "username": ""}
