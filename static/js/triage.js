@@ -1,7 +1,7 @@
 // Triage pages: live countdowns to landing, a self-refreshing queue that marks
 // what is new, and the print button of the NRM sheet. No inline script (CSP).
 
-const config = Object.assign({ refreshMs: 15000, tickMs: 1000 }, window.__TRIAGE_CONFIG || {});
+const config = Object.assign({ refreshMs: 15000, tickMs: 1000, timeoutMs: 20000 }, window.__TRIAGE_CONFIG || {});
 
 /** "2 h 05 min", "45 min", "3 d 4 h": the same words the server renders. */
 export function span(ms) {
@@ -51,7 +51,9 @@ export async function refresh() {
   try {
     const url = new URL(table.dataset.refreshUrl, location.href);
     if (table.dataset.since) url.searchParams.set('since', table.dataset.since);
-    const resp = await fetch(url, { headers: { Accept: 'application/json' }, credentials: 'same-origin', cache: 'no-store' });
+    // A deadline: a request that never answers must not stop every later refresh.
+    const resp = await fetch(url, { headers: { Accept: 'application/json' }, credentials: 'same-origin',
+                                    cache: 'no-store', signal: AbortSignal.timeout(config.timeoutMs) });
     if (resp.status === 401) {
       status.textContent = 'Signed out: reload the page to sign in again.';
       status.dataset.state = 'error';

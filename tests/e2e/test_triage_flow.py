@@ -66,3 +66,22 @@ def test_delivered_report_appears_in_the_open_queue_and_opens_to_the_typed_text(
                               " AND subject = ?", (f"report:{report_id}",))[0]["n"] == 1
     finally:
         officer.context.close()
+
+
+def test_a_refresh_that_never_answers_does_not_stop_the_queue(browser: Any, server: LiveServer) -> None:
+    """Officers watch this page for hours: one hung request must not freeze it."""
+    officer = officer_page(browser, server)
+    ctx = officer.context
+    try:
+        hung: list[Any] = []
+        ctx.route("**/triage/queue.json*", lambda route: hung.append(route))  # never answered
+        ctx.add_init_script("window.__TRIAGE_CONFIG = {refreshMs: 300, timeoutMs: 700};")
+        officer.reload()
+        poll(officer, "() => document.getElementById('queue-status').textContent.includes('Could not refresh')",
+             timeout=10, message="the hung refresh given up")
+        ctx.unroute("**/triage/queue.json*")
+        poll(officer, "() => document.getElementById('queue-status').dataset.state !== 'error'",
+             timeout=10, message="the queue refreshing again")
+        assert len(hung) >= 1
+    finally:
+        ctx.close()
