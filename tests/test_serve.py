@@ -5,92 +5,28 @@ section 8: every receipted report present exactly once after a restart)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from crewreport import envelope
 from crewreport.client import Client
+from tests.served import ServedApp
 
-ROOT = Path(__file__).resolve().parent.parent
 DEMO_PASSWORD = "demo-password-for-tests"
+# Cheap password hashing and no intake rate limit: the test is about serving,
+# not about those (tested elsewhere).
+FAST_ENV = {"CREWREPORT_PASSWORD_HASH_FAST": "true", "CREWREPORT_INTAKE_RATE_PER_MINUTE": "1000000"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Served:
-    """One instance folder and the gunicorn serving it, which can be killed and restarted."""
-
-    def __init__(self, instance: Path) -> None:
-        self.instance = instance
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = dict(os.environ, CREWREPORT_INSTANCE=str(instance),
-                        # Cheap password hashing and no intake rate limit: the
-                        # test is about serving, not about those (tested elsewhere).
-                        CREWREPORT_PASSWORD_HASH_FAST="true", CREWREPORT_INTAKE_RATE_PER_MINUTE="1000000")
-        self.env.pop("CREWREPORT_KEY_PASSPHRASE", None)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = instance / "server.log"
-
-    def flask(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "flask", "--app", "crewreport", *args], cwd=ROOT,
-                              env=self.env, capture_output=True, text=True, timeout=timeout)
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "flask", "--app", "crewreport", "serve",
-                 "--host", "127.0.0.1", "--port", str(self.port)],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/api/v1/keys", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not answer: {self.log.read_text()[-2000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group: gunicorn's master and its workers."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self.proc = None
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:  # workers are gone once the port is free
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) != 0:
-                    return
-            time.sleep(0.05)
-
-    def store(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.instance / "crewreport.sqlite", timeout=30)
-        conn.row_factory = sqlite3.Row
-        return conn
-
-
-def make_served(tmp_path_factory: pytest.TempPathFactory, name: str) -> Served:
-    served = Served(tmp_path_factory.mktemp(name))
+def make_served(tmp_path_factory: pytest.TempPathFactory, name: str) -> ServedApp:
+    """A fresh instance folder with the demo data; not started yet."""
+    served = ServedApp(tmp_path_factory.mktemp(name), env=FAST_ENV, unset=("CREWREPORT_KEY_PASSPHRASE",))
     demo = served.flask("demo", "--password", DEMO_PASSWORD)
     assert demo.returncode == 0, demo.stderr
     assert f"demo-crew       (crew) password: {DEMO_PASSWORD}" in demo.stdout
@@ -98,7 +34,7 @@ def make_served(tmp_path_factory: pytest.TempPathFactory, name: str) -> Served:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
     served = make_served(tmp_path_factory, "served")
     served.start()
     try:
@@ -126,7 +62,7 @@ def enrolled_client(url: str) -> Client:
     return client
 
 
-def test_report_over_real_http(server: Served) -> None:
+def test_report_over_real_http(server: ServedApp) -> None:
     client = enrolled_client(server.url)
     assert client.airline == "ZZ"
     env = client.envelope({**FIELDS, "sta": sta()}, body())
@@ -142,12 +78,12 @@ def test_report_over_real_http(server: Served) -> None:
     status, batch = client.post_batch([client.envelope({**FIELDS, "sta": sta()}, body()), env])
     assert status == 200 and batch["results"][1] == answer
     client.verify_receipt(batch["results"][0])
-    with server.store() as conn:
+    with server.connect() as conn:
         row = conn.execute("SELECT envelope FROM report WHERE id = ?", (receipt["id"],)).fetchone()
     assert json.loads(row["envelope"]) == env
 
 
-def test_served_headers_and_errors(server: Served) -> None:
+def test_served_headers_and_errors(server: ServedApp) -> None:
     client = Client(server.url)
     status, answer = client.request("POST", "/api/v1/reports", {"not": "an envelope"})
     assert status == 400 and answer["error"]["code"] == "malformed"
@@ -158,7 +94,7 @@ def test_served_headers_and_errors(server: Served) -> None:
         assert "HttpOnly" in resp.headers.get("Set-Cookie", "HttpOnly")
 
 
-def test_send_test_report_command(server: Served) -> None:
+def test_send_test_report_command(server: ServedApp) -> None:
     result = server.flask("send-test-report", "--url", server.url, "--password", DEMO_PASSWORD)
     assert result.returncode == 0, result.stderr + result.stdout
     assert "Delivered" in result.stdout and "reference" in result.stdout
@@ -210,7 +146,7 @@ def test_killed_mid_burst_every_receipted_report_once(tmp_path_factory: pytest.T
             assert status in (200, 201), answer
             receipts[report_id] = client.verify_receipt(answer)
 
-        with served.store() as conn:
+        with served.connect() as conn:
             rows = conn.execute("SELECT id, reference, envelope_sha256, receipt FROM report").fetchall()
         by_id: dict[str, list[sqlite3.Row]] = {}
         for row in rows:

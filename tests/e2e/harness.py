@@ -1,7 +1,7 @@
 """Shared machinery for the browser tests (tests/e2e and tests/js).
 
-- `LiveServer`: the real app under gunicorn (`flask --app crewreport serve`)
-  on a free 127.0.0.1 port with its own instance folder, seeded with `demo`;
+- `LiveServer`: the real app under gunicorn (`tests.served.ServedApp`) on a
+  free 127.0.0.1 port with its own instance folder, seeded with `demo`;
   it can be killed (whole process group) and started again on the same port.
 - `launch_browser`: Debian's Chromium through Playwright.
 - helpers to sign in, wait for enrollment and the service worker, fill the
@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterator
+
+from tests.served import ServedApp
 
 # Service-worker requests appear in context.on("request") only with this set,
 # and it must be set before Playwright starts its driver.
 os.environ.setdefault("PW_EXPERIMENTAL_SERVICE_WORKER_NETWORK_EVENTS", "1")
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CREWREPORT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -41,84 +37,17 @@ PASSWORD = "e2e-password-not-secret"
 INIT_SCRIPT = "window.__CABIN_NOTES_CONFIG = {backoffBase: 500, backoffMax: 1500};"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class LiveServer(ServedApp):
+    """The browser tests' server: failing CLI commands raise, and `seed` adds
+    the `demo` data signed in with `PASSWORD`."""
 
-
-class LiveServer:
-    def __init__(self, instance: str, port: int | None = None) -> None:
-        self.instance = instance
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = os.path.join(instance, "server.log")
-        self.env = dict(os.environ, CREWREPORT_INSTANCE=instance)
-        self.env.pop("FLASK_APP", None)
-
-    def flask(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "crewreport", *args],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, check=check, timeout=60,
-        )
+    def __init__(self, instance: str | os.PathLike[str], port: int | None = None) -> None:
+        super().__init__(instance, port, check=True)
 
     def seed(self) -> None:
+        """`init-db`, then `demo` with `PASSWORD`."""
         self.flask("init-db")
         self.flask("demo", "--password", PASSWORD)
-
-    def start(self, timeout: float = 30.0) -> None:
-        if self.running:
-            return
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "crewreport", "serve",
-             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "2"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {Path(self.log_path).read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/auth/session", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not start: {Path(self.log_path).read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        """Kill the server abruptly: the master and its workers (one process group)."""
-        if self.proc is None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(timeout=10)
-        self.proc = None
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:  # the port answers no more
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) != 0:
-                    return
-            time.sleep(0.05)
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def db_rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        import sqlite3
-
-        con = sqlite3.connect(os.path.join(self.instance, "crewreport.sqlite"))
-        con.row_factory = sqlite3.Row
-        try:
-            return [dict(r) for r in con.execute(sql, params)]
-        finally:
-            con.close()
 
 
 def make_server() -> LiveServer:
