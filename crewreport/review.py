@@ -118,7 +118,7 @@ def crew_page(create_form: CrewCreateForm | None = None, status: int = 200) -> A
     devices = db.execute("SELECT d.id, d.label, d.enrolled_at, d.last_seen_at, d.revoked_at,"
                          " u.username, rb.username AS revoked_by_name FROM device d"
                          " JOIN user u ON u.id = d.user_id LEFT JOIN user rb ON rb.id = d.revoked_by"
-                         " WHERE d.airline = ? ORDER BY d.revoked_at IS NOT NULL, u.username, d.enrolled_at",
+                         " WHERE d.airline = ? ORDER BY d.revoked_at IS NOT NULL, d.enrolled_at DESC",
                          (code,)).fetchall()
     cutoff = (datetime.now(timezone.utc) - timedelta(days=ACTIVE_DAYS)).strftime("%Y-%m-%dT%H:%M:%SZ")
     devices = [dict(d, activity=activity(d["last_seen_at"], cutoff)) for d in devices]
@@ -174,6 +174,19 @@ def reset_password(user_id: int) -> Any:
         audit.record("password_reset", subject=f"user:{user['username']}", db=db)
     flash(f"Password of {user['username']} reset; their sessions were signed out.")
     return redirect(url_for("review.crew"), code=303)
+
+
+@bp.get("/devices/<device_id>/revoke")
+@role_required("airline_security")
+def confirm_revoke(device_id: str) -> Any:
+    """Revoking is final for that tablet: show which one, then ask once more."""
+    device = get_db().execute(
+        "SELECT d.id, d.label, d.enrolled_at, d.revoked_at, u.username FROM device d"
+        " JOIN user u ON u.id = d.user_id WHERE d.id = ? AND d.airline = ?",
+        (device_id, airline())).fetchone()
+    if device is None:
+        abort(404)
+    return render_template("review/revoke.html", d=device, action_form=ActionForm(formdata=None))
 
 
 @bp.post("/devices/<device_id>/revoke")

@@ -99,7 +99,8 @@ def when_filter(value: str | None) -> str:
     if not value:
         return "—"
     try:
-        return parse_utc(value).strftime("%a %d %b %H:%MZ")
+        # Stored times are UTC with a Z; a body's observed_at may carry an offset.
+        return report.parse_time(value).strftime("%a %d %b %H:%MZ")
     except ValueError:
         return value
 

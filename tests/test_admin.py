@@ -80,7 +80,7 @@ def test_access_matrix(client: FlaskClient, app: Flask, make_envelope: Make, aut
     rid = deliver(client, make_envelope)
     if who:
         auth.login(who)
-    for path in ("/admin/", f"/admin/reports/{rid}", "/admin/?report=x"):
+    for path in ("/admin/", f"/admin/reports/{rid}", f"/admin/?report={rid}"):
         resp = client.get(path)
         if who is None:
             assert resp.status_code == 302 and "/auth/login" in resp.headers["Location"], path
@@ -88,3 +88,18 @@ def test_access_matrix(client: FlaskClient, app: Flask, make_envelope: Make, aut
             assert resp.status_code in (200, 303), path
         else:
             assert resp.status_code == 403, (who, path)
+
+
+def test_look_up_by_reference_as_typed_and_a_clear_miss(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                       auth: AuthActions) -> None:
+    rid = deliver(client, make_envelope)
+    with app.app_context():
+        reference = get_db().execute("SELECT reference FROM report WHERE id = ?", (rid,)).fetchone()[0]
+    auth.login("admin")
+    for typed in (reference, reference.lower(), reference.replace("-", ""), f" {reference.lower().replace('-', ' ')} "):
+        resp = client.get("/admin/", query_string={"report": typed})
+        assert resp.status_code == 303 and resp.headers["Location"].endswith(f"/admin/reports/{rid}"), typed
+    resp = client.get("/admin/", query_string={"report": "NOPE-00"})
+    assert resp.status_code == 404
+    page = resp.get_data(as_text=True)
+    assert "No report and no audit trail" in page and 'name="csrf-token"' in page

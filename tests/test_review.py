@@ -211,6 +211,19 @@ def test_devices_with_last_seen_and_revocation(client: FlaskClient, app: Flask, 
     assert len(events(app, "device_revoked")) == 1
 
 
+def test_revoking_asks_once_more_and_shows_which_tablet(client: FlaskClient, app: Flask, auth: AuthActions) -> None:
+    """Tablets look alike in a list: the confirmation names the one, newest first."""
+    auth.login("security")
+    listing = text(client.get("/review/crew"))
+    assert f'href="/review/devices/{DEVICE_ID}/revoke"' in listing
+    assert f'action="/review/devices/{DEVICE_ID}/revoke"' not in listing  # no one-click revoke
+    page = text(client.get(f"/review/devices/{DEVICE_ID}/revoke"))
+    assert "Revoke this tablet?" in page and DEVICE_ID in page and "crew" in page
+    assert device(app, DEVICE_ID)["revoked_at"] is None  # looking changes nothing
+    assert client.post(f"/review/devices/{DEVICE_ID}/revoke").status_code == 303
+    assert device(app, DEVICE_ID)["revoked_at"] is not None
+
+
 def test_device_activity_cannot_name_an_anonymous_reporter(client: FlaskClient, app: Flask,
                                                           make_envelope: Make, auth: AuthActions) -> None:
     """The report list shows delivery to the minute; the device list must not
@@ -236,6 +249,7 @@ def review_routes(app: Flask, rid: str) -> list[tuple[str, str, dict[str, str]]]
     return [("GET", "/review/", {}), ("GET", f"/review/reports/{rid}", {}), ("GET", "/review/crew", {}),
             ("POST", "/review/crew", {"username": "matrix-crew", "password": "long enough password"}),
             ("POST", f"/review/crew/{crew_id}/password", {"new_password": "long enough password"}),
+            ("GET", f"/review/devices/{DEVICE_ID}/revoke", {}),
             ("POST", f"/review/devices/{DEVICE_ID}/revoke", {})]
 
 

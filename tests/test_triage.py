@@ -152,7 +152,7 @@ def test_queue_shows_countdown_urgency_assignee_and_late_arrival(client: FlaskCl
     late_row = re.search(rf'<tr data-report-id="{late}".*?</tr>', page, re.S).group(0)
     assert "lands in 2 h 59 min" in ontime_row or "lands in 3 h 00 min" in ontime_row
     assert "before landing" in ontime_row and "After landing" not in ontime_row
-    assert "landed 1 h" in late_row and "After landing" in late_row and "after landing" in late_row
+    assert "landed 1 h" in late_row and ">Late<" in late_row and "after landing" in late_row
     assert "is-late" in late_row.split(">")[0] and "is-late" not in ontime_row.split(">")[0]
     assert f'datetime="{row(app, ontime)["sta"]}"' in ontime_row
     assert "LOS → LHR" in ontime_row and "Priority" in ontime_row
