@@ -59,10 +59,29 @@ function utcClock(iso) {
   return Number.isNaN(d.getTime()) ? "" : `${d.toISOString().slice(11, 16)} UTC`;
 }
 
-function setStatus(text, kind = "") {
+// After a submit the status line follows that note (noteId), so that it never
+// says "will be sent" next to a refusal; any other message stops that.
+let statusNoteId = null;
+
+function setStatus(text, kind = "", noteId = null) {
+  statusNoteId = noteId;
   const p = $("#form-status");
-  p.textContent = text;
-  p.className = "form-status" + (kind ? ` form-status-${kind}` : "");
+  const className = "form-status" + (kind ? ` form-status-${kind}` : "");
+  if (p.textContent !== text) p.textContent = text; // role="status": only real changes are announced
+  if (p.className !== className) p.className = className;
+}
+
+const SAVED_TEXT = "Saved and sealed. It will be sent as soon as there is a connection.";
+const NEAR_TEXT = "Not delivered yet and landing soon: see the notice at the top.";
+
+function followNoteStatus() {
+  if (!statusNoteId) return;
+  const r = lastReports.find((x) => x.id === statusNoteId);
+  if (!r) setStatus(""); // dismissed or gone
+  else if (r.state === "rejected") setStatus("This note was not accepted, so it was not delivered. See \u201cYour notes\u201d below.", "error", r.id);
+  else if (r.state === "delivered") setStatus("Saved, sealed and delivered.", "ok", r.id);
+  else if (!$("#landing-banner").hidden && nearLanding(r)) setStatus(`${SAVED_TEXT} ${NEAR_TEXT}`, "warn", r.id);
+  else setStatus(SAVED_TEXT, "ok", r.id);
 }
 
 // ---------- service worker and updates ----------
@@ -339,6 +358,12 @@ function updateCounter() {
 // ---------- submit ----------
 
 let submitting = false;
+// A scheduled arrival far in the past or future is probably a slip (a wrong
+// day typed in a hurry), but a delayed flight can be past its time: warn once,
+// and accept the same value on a second tap.
+const STA_PAST_WARN_MS = 60 * 60000;
+const STA_FUTURE_WARN_MS = 20 * 3600000;
+let staWarnedFor = null;
 
 async function onSubmit(event) {
   event.preventDefault();
@@ -360,6 +385,18 @@ async function submitReport() {
   const result = validateReport(values, { codes, username: defaultCrewId, now });
   if (!result.ok) {
     reportErrors(result.errors);
+    return;
+  }
+  const staOffset = Date.parse(result.flight.sta) - now.getTime();
+  if ((staOffset < -STA_PAST_WARN_MS || staOffset > STA_FUTURE_WARN_MS) && staWarnedFor !== values.sta) {
+    staWarnedFor = values.sta;
+    const hours = Math.abs(staOffset) / 3600000;
+    const span = hours >= 2 ? `${Math.round(hours)} h` : formatDuration(staOffset).replace(/ 00 min$/, "");
+    const first = showErrors(form, {
+      sta: `This arrival time is ${staOffset < 0 ? `${span} ago` : `in ${span}`} (UTC). Check the date and time, then tap Save and send again to confirm.`,
+    });
+    setStatus("Check the scheduled arrival, then tap Save and send again to confirm.", "error");
+    if (first) first.focus();
     return;
   }
   clearErrors(form);
@@ -401,9 +438,9 @@ async function submitReport() {
     setStatus(`This note was NOT queued (${reason}). It is still in the form; please try again.`, "error");
     return;
   }
-  rememberFlight({ ...values, flight: result.flight.flight, dep: result.flight.dep, arr: result.flight.arr });
-  resetReport(form);
-  fillForm(form, { flight: result.flight.flight, dep: result.flight.dep, arr: result.flight.arr });
+  rememberFlight({ ...values, flight: result.flight.flight, dep: result.flight.dep, arr: result.flight.arr, urgency: result.flight.urgency });
+  resetReport(form); // keeps the flight details, urgency included
+  fillForm(form, { flight: result.flight.flight, dep: result.flight.dep, arr: result.flight.arr, urgency: result.flight.urgency });
   draftDirty = false;
   clearTimeout(draftTimer);
   try {
@@ -412,11 +449,25 @@ async function submitReport() {
     /* the draft key goes with it next time */
   }
   updateCounter();
-  setStatus("Saved and sealed. It will be sent as soon as there is a connection.", "ok");
+  setStatus(SAVED_TEXT, "ok", header.id);
   await renderOutbox();
+  showWhatMatters(header.id);
   requestBackgroundSync();
   scheduler.backoff.reset();
   scheduler.run("submit");
+}
+
+// After a submit, bring the crew to what matters: the landing notice if it is
+// shown (focused, so it is read out), otherwise the new note in the outbox.
+function showWhatMatters(id) {
+  const banner = $("#landing-banner");
+  if (!banner.hidden) {
+    banner.scrollIntoView({ block: "start" });
+    banner.focus({ preventScroll: true });
+    return;
+  }
+  const item = document.querySelector(`#outbox [data-report-id="${CSS.escape(id)}"]`);
+  if (item) item.scrollIntoView({ block: "center" }); // centred: the entry grows as delivery is tried
 }
 
 // Show the messages by their fields (opening any closed section that holds
@@ -437,6 +488,18 @@ const STATE_TEXT = {
   rejected: "Not accepted",
 };
 
+function hotlineLink() {
+  return HOTLINE ? [": ", el("a", { href: `tel:${HOTLINE.replace(/[^0-9+]/g, "")}` }, HOTLINE), "."] : ["."];
+}
+
+// The server's message without its own "tell the captain…" sentence (the app says that once, with the number).
+function plainReason(error) {
+  const text = String((error && error.message) || "")
+    .replace(/\s*(?:please\s+)?(?:tell the captain|call the 24-hour line)[^.]*\.?/gi, "")
+    .trim();
+  return text || "The server did not accept this note.";
+}
+
 function reportItem(r) {
   const h = r.header || {};
   const li = el("li", { class: `report report-${r.state}`, "data-report-id": r.id, "data-state": r.state });
@@ -445,12 +508,14 @@ function reportItem(r) {
   if (r.state === "delivered" && r.receipt) {
     li.append(el("p", { class: "report-ref" }, "Reference ", el("strong", { class: "reference" }, r.receipt.reference || ""), ` · received ${utcClock(r.receipt.received_at)}`));
   }
-  if (r.state === "rejected" && r.error) {
-    li.append(el("p", { class: "report-reason" }, `Reason: ${r.error.message || r.error.code} (${r.error.code})`));
-  }
   if (r.state === "rejected") {
-    li.append(el("p", { class: "report-advice" }, `Not delivered and cannot be re-sent. Tell the captain or call the 24-hour line${HOTLINE ? ": " : "."}`,
-      HOTLINE ? el("a", { href: `tel:${HOTLINE.replace(/[^0-9+]/g, "")}` }, HOTLINE) : null, HOTLINE ? "." : null));
+    // The server's words only (its code stays in data-code); what to do is said once, below or in the landing notice.
+    li.append(el("p", { class: "report-reason", "data-code": (r.error && r.error.code) || "" }, `Reason: ${plainReason(r.error)}`));
+    li.append(
+      nearLanding(r)
+        ? el("p", { class: "report-advice" }, "Not delivered and cannot be re-sent. See the notice at the top.")
+        : el("p", { class: "report-advice" }, "Not delivered and cannot be re-sent. If the captain does not know yet, tell them; or call the 24-hour line", ...hotlineLink())
+    );
     // Removed only by hand, once the crew has read the reason.
     const dismiss = el("button", { type: "button", class: "btn btn-quiet dismiss-button", "data-dismiss": r.id }, "Dismiss");
     dismiss.setAttribute("aria-label", `Dismiss the note for ${h.flight || "this flight"} that was not accepted`);
@@ -482,6 +547,7 @@ async function renderOutbox() {
   if (!anyDelivered) disarmClear();
   $("#clear-delivered").hidden = !anyDelivered;
   renderBanner();
+  followNoteStatus();
 }
 
 async function dismissReport(id) {
@@ -535,24 +601,25 @@ async function onClearDelivered() {
 const UNDELIVERED = new Set(["queued", "sending", "rejected"]);
 let bannerText = null;
 
+function nearLanding(r, now = Date.now()) {
+  return UNDELIVERED.has(r.state) && !!r.header && Date.parse(r.header.sta) - now <= LANDING_MINUTES * 60000;
+}
+
+// Worded to be right whether or not the captain was already told ("I have told the captain").
 function renderBanner() {
   const now = Date.now();
-  const soon = lastReports.filter(
-    (r) => UNDELIVERED.has(r.state) && r.header && Date.parse(r.header.sta) - now <= LANDING_MINUTES * 60000
-  );
+  const soon = lastReports.filter((r) => nearLanding(r, now));
   const banner = $("#landing-banner");
   let parts = null;
   if (soon.length) {
     const flights = [...new Set(soon.map((r) => r.header.flight))].join(", ");
     const rejected = soon.filter((r) => r.state === "rejected").length;
-    const waiting = soon.length - rejected;
-    const what = [];
-    if (waiting) what.push(`${waiting === 1 ? "A note has" : `${waiting} notes have`} not been sent yet`);
-    if (rejected) what.push(`${rejected === 1 ? "a note was" : `${rejected} notes were`} not accepted and cannot be re-sent`);
-    const head = what.join(" and ");
+    const ahead = soon.map((r) => Date.parse(r.header.sta) - now).filter((ms) => ms >= 0);
+    const when = ahead.length ? `landing in ${formatDuration(Math.min(...ahead))}` : "the flight has landed";
     parts = [
-      `${head.charAt(0).toUpperCase()}${head.slice(1)}, and flight ${flights} ${soon.some((r) => Date.parse(r.header.sta) >= now) ? "lands soon" : "has landed"}.`,
-      "Tell the captain now, so the crew can pass it on by radio.",
+      `${soon.length === 1 ? "1 note" : `${soon.length} notes`} for ${flights} not yet delivered` +
+        `${rejected ? ` (${rejected} not accepted, cannot be re-sent)` : ""} and ${when}.`,
+      "If the captain does not know yet, tell them now; or call the 24-hour line",
     ];
   }
   // role="alert": touch the DOM only when the words change, or it is announced again on every render.
@@ -564,11 +631,7 @@ function renderBanner() {
     banner.replaceChildren();
     return;
   }
-  banner.replaceChildren(
-    el("p", {}, el("strong", {}, parts[0])),
-    el("p", {}, parts[1]),
-    el("p", {}, "If you can make a call, ring the 24-hour line: ", el("a", { href: `tel:${HOTLINE.replace(/[^0-9+]/g, "")}` }, HOTLINE), ".")
-  );
+  banner.replaceChildren(el("p", {}, el("strong", {}, parts[0])), el("p", {}, parts[1], ...hotlineLink()));
   banner.hidden = false;
 }
 
@@ -642,7 +705,9 @@ async function start() {
   $("#unhide-button").addEventListener("click", unhideApp);
   $("#reenroll-button").addEventListener("click", reenroll);
   $("#clear-delivered").addEventListener("click", onClearDelivered);
+  $("#f-sta").addEventListener("input", () => (staWarnedFor = null));
   $("#f-sta").addEventListener("change", () => {
+    staWarnedFor = null;
     const v = $("#f-sta").value;
     const d = v ? new Date(`${v}Z`) : null;
     $("#f-sta-hint").textContent =

@@ -176,7 +176,8 @@ export function validateReport(values, ctx = {}) {
 const SIMPLE = ["flight", "dep", "arr", "sta", "urgency", "narrative", "crew_id", "reporter_name", "languages", "documents_held_by", "phase_of_flight", "observed_at"];
 const CHECKS = ["captain_informed", "share_identity_with_airline"];
 const PERSON_FIELDS = ["seat", "role", "sex", "age_range", "description"];
-export const FLIGHT_FIELDS = ["flight", "dep", "arr", "sta", "crew_id"];
+// Kept after a note is sent, for the rest of the flight (urgency too: it is not sensitive).
+export const FLIGHT_FIELDS = ["flight", "dep", "arr", "sta", "urgency", "crew_id"];
 
 export function readForm(form) {
   const values = {};

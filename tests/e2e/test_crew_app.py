@@ -10,23 +10,39 @@ from tests.e2e.harness import (fill_minimal, poll, sign_in, submit, upcoming_sta
 pytestmark = pytest.mark.e2e
 
 
+IN_VIEW = """(sel) => { const r = document.querySelector(sel).getBoundingClientRect();
+    return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight; }"""
+
+
 def test_landing_banner_when_undelivered_and_landing_is_near(context, page, server):
+    page.set_viewport_size({"width": 810, "height": 1080})  # an iPad, upright
     sign_in(page, server)
     wait_enrolled(page)
     context.set_offline(True)
-    fill_minimal(page, "Landing soon, not sent.", sta=upcoming_sta(hours=0.3))
+    fill_minimal(page, "Landing soon, not sent.", sta=upcoming_sta(hours=0.3), urgency="immediate")
+    page.check('[name="captain_informed"]')
     submit(page, 1)
     wait_states(page, "queued", 1)
     banner = page.locator("#landing-banner")
     banner.wait_for(state="visible")
+    # after "Save and send" the crew are taken to the notice, far above the button, and it is focused
+    poll(page, "() => document.activeElement?.id", lambda i: i == "landing-banner", message="banner focused")
+    assert page.evaluate(IN_VIEW, "#landing-banner")
     text = banner.inner_text()
-    assert "Tell the captain" in text
+    # worded to be right although this crew member ticked "I have told the captain"
+    assert "1 note for ZZ101 not yet delivered and landing in" in text
+    assert "If the captain does not know yet, tell them now" in text and "Tell the captain now" not in text
     hotline = page.evaluate("() => document.querySelector('#crew-app').dataset.hotline")
     assert hotline and hotline in text and "24-hour line" in text
+    assert "Not delivered yet and landing soon: see the notice at the top." in page.inner_text("#form-status")
     assert "Lands in" in page.inner_text("#outbox [data-report-id]")
+    # urgency is a flight detail: kept for the next note like the others
+    assert page.input_value('[name="urgency"]') == "immediate"
+    assert page.input_value('[name="flight"]') == "ZZ101" and page.input_value('[name="narrative"]') == ""
     context.set_offline(False)
     wait_states(page, "delivered", 1)
     banner.wait_for(state="hidden")
+    poll(page, "() => document.querySelector('#form-status').textContent", lambda t: t == "Saved, sealed and delivered.")
 
 
 def test_storage_failure_says_not_queued_and_keeps_the_form(page, server):

@@ -17,7 +17,9 @@ PUT = """async (records) => {
     for (const [id, state, staMin] of records) {
       const r = {id, state, header: {id, flight: 'ZZ7', dep: 'LOS', arr: 'LHR', sta: at(staMin), urgency: 'routine', created: at(-60)},
                  queued_at: at(-60), attempts: 1, last_error: null, envelope: {protected: 'p', sealed: ['s'], signature: 'g'}};
-      if (state === 'rejected') r.error = {code: 'invalid_report', message: 'Not a valid report.'};
+      if (state === 'rejected') r.error = id.startsWith('rev')
+        ? {code: 'revoked_device', message: 'This device was revoked by the airline. Tell the captain or call the 24-hour line.'}
+        : {code: 'invalid_report', message: 'Not a valid report.'};
       await tx.store.put(r);
     }
     await tx.done;
@@ -42,11 +44,16 @@ def test_banner_counts_rejected_notes_and_is_not_rebuilt_when_unchanged(shell):
     banner.wait_for(state="visible")
     hotline = page.evaluate("() => document.querySelector('#crew-app').dataset.hotline")
     text = banner.inner_text()
-    assert "not accepted and cannot be re-sent" in text and "ZZ7 lands soon" in text
-    assert "Tell the captain" in text and hotline in text
-    item = page.inner_text('[data-report-id="rej-1"]')
-    assert "Not delivered and cannot be re-sent. Tell the captain or call the 24-hour line: " + hotline in item
-    assert "Reason: Not a valid report." in item
+    # right whether or not the captain was told already; no order in large type
+    assert "1 note for ZZ7 not yet delivered (1 not accepted, cannot be re-sent) and landing in 10 min." in text
+    assert "If the captain does not know yet, tell them now; or call the 24-hour line: " + hotline in text
+    assert "Tell the captain now" not in text
+    item = page.locator('[data-report-id="rej-1"]')
+    # the banner says what to do, so the note does not say it again; no internal code in the words
+    assert "Not delivered and cannot be re-sent. See the notice at the top." in item.inner_text()
+    assert page.inner_text("#app-view").count("24-hour line") == 1
+    assert "Reason: Not a valid report." in item.inner_text() and "invalid_report" not in item.inner_text()
+    assert item.locator(".report-reason").get_attribute("data-code") == "invalid_report"
 
     # role="alert": re-rendering with the same words leaves its DOM alone (no re-announcement)
     mutations = page.evaluate("""async () => {
@@ -65,7 +72,7 @@ def test_banner_counts_rejected_notes_and_is_not_rebuilt_when_unchanged(shell):
     page.evaluate(PUT, [["rej-1", "rejected", 10], ["q-1", "queued", 10]])
     page.evaluate("() => window.__cabinNotes.renderOutbox()")
     text = banner.inner_text()
-    assert "A note has not been sent yet and a note was not accepted" in text
+    assert "2 notes for ZZ7 not yet delivered (1 not accepted, cannot be re-sent)" in text
 
     # dismissed: nothing undelivered is left, the banner goes
     page.evaluate(PUT, [["q-1", "queued", 300]])
@@ -135,3 +142,68 @@ def test_errors_in_closed_sections_are_opened_named_and_focused_below_the_sticky
     page.click("#submit-button")
     page.wait_for_function("() => document.activeElement.name === 'narrative'")
     assert "now 5001" in page.inner_text("#f-narrative ~ .field-error, .field:has(#f-narrative) .field-error")
+
+
+def test_rejected_note_far_from_landing_says_what_to_do_once_in_plain_words(shell):
+    page = shell
+    # the server's own message also says "Tell the captain…": the app says it once, with the number
+    page.evaluate(PUT, [["rev-1", "rejected", 300]])
+    page.evaluate("() => window.__cabinNotes.renderOutbox()")
+    item = page.locator('[data-report-id="rev-1"]')
+    item.wait_for()
+    assert page.is_hidden("#landing-banner")
+    hotline = page.evaluate("() => document.querySelector('#crew-app').dataset.hotline")
+    text = item.inner_text()
+    assert "Reason: This device was revoked by the airline.\n" in text + "\n"
+    assert "revoked_device" not in text
+    assert item.locator(".report-reason").get_attribute("data-code") == "revoked_device"
+    assert "If the captain does not know yet, tell them; or call the 24-hour line: " + hotline in text
+    assert page.inner_text("#app-view").lower().count("tell the captain") == 0
+    assert page.inner_text("#app-view").count("24-hour line") == 1
+    page.evaluate(PUT, [])
+    page.evaluate("() => window.__cabinNotes.renderOutbox()")
+
+
+def test_arrival_far_from_now_is_questioned_once_then_accepted(shell):
+    from datetime import datetime, timedelta, timezone
+
+    def sta(hours: float) -> str:
+        return (datetime.now(timezone.utc) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M")
+
+    page = shell
+    page.fill('[name="flight"]', "ZZ101")
+    page.fill('[name="dep"]', "LOS")
+    page.fill('[name="arr"]', "LHR")
+    page.fill('[name="crew_id"]', "C123")
+    page.fill('[name="narrative"]', "Arrival typed in a hurry.")
+    sta_error = "() => document.querySelector('#f-sta').closest('.field').querySelector('.field-error')?.textContent || ''"
+
+    def submit_and_read() -> tuple[str, str]:
+        page.click("#submit-button")
+        page.wait_for_function("() => !document.querySelector('#submit-button').disabled && document.querySelector('#form-status').textContent")
+        return page.evaluate(sta_error), page.inner_text("#form-status")
+
+    page.fill('[name="sta"]', sta(-3))
+    err, status = submit_and_read()
+    assert err == "This arrival time is 3 h ago (UTC). Check the date and time, then tap Save and send again to confirm."
+    assert "Save and send again" in status
+    assert page.evaluate("() => document.activeElement.name") == "sta"
+
+    # the second tap, same time: accepted (this shell has no enrolled device, so it stops there)
+    page.evaluate("() => document.querySelector('#form-status').textContent = ''")
+    err, status = submit_and_read()
+    assert err == "" and "not set up" in status
+
+    # a changed time is questioned again, even if changed back
+    page.fill('[name="sta"]', sta(22))
+    err, _ = submit_and_read()
+    assert err.startswith("This arrival time is in 22 h (UTC).")
+    page.fill('[name="sta"]', sta(-3))
+    err, _ = submit_and_read()
+    assert err.startswith("This arrival time is 3 h ago (UTC).")
+
+    # within the usual range (a delayed flight, 50 minutes late): no question
+    page.evaluate("() => document.querySelector('#form-status').textContent = ''")
+    page.fill('[name="sta"]', sta(-50 / 60))
+    err, status = submit_and_read()
+    assert err == "" and "not set up" in status
