@@ -119,6 +119,17 @@ def enroll_device() -> Any:
                    receipt_key=body["receipt_key"]), status
 
 
+@bp.get("/devices/<device_id>")
+def device_state(device_id: str) -> Any:
+    """Whether a tablet is still enrolled: it asks on start, so crew learn of a
+    revocation before they write a note that would be refused. Only the
+    state: the id is random and the answer names no one."""
+    row = get_db().execute("SELECT revoked_at FROM device WHERE id = ?", (device_id,)).fetchone()
+    if row is None:
+        return api_error("unknown_device", "This device is not enrolled.", 404)
+    return jsonify(device_id=device_id, state="revoked" if row["revoked_at"] else "active")
+
+
 def _limited() -> Any | None:
     limit = current_app.config["INTAKE_RATE_PER_MINUTE"]
     if intake.rate_limited(get_db(), audit.client_address(), limit):

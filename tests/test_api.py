@@ -249,3 +249,13 @@ def test_keys_unavailable_when_none(tmp_path: Any) -> None:
         init_db()
     resp = app.test_client().get("/api/v1/keys")
     assert resp.status_code == 503 and resp.get_json()["error"]["code"] == "service_unavailable"
+
+
+def test_device_state_tells_a_tablet_it_was_revoked(client: FlaskClient, runner: Any) -> None:
+    """No cookie needed: a tablet asks on start, before its crew write a note."""
+    assert client.get("/api/v1/devices/dev-0001").get_json() == {"device_id": "dev-0001", "state": "active"}
+    assert runner.invoke(args=["revoke-device", "dev-0001"]).exit_code == 0
+    assert client.get("/api/v1/devices/dev-0001").get_json() == {"device_id": "dev-0001", "state": "revoked"}
+    resp = client.get("/api/v1/devices/dev-nobody")
+    assert resp.status_code == 404 and resp.get_json()["error"]["code"] == "unknown_device"
+    assert "no-store" in resp.headers["Cache-Control"]
