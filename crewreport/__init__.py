@@ -81,7 +81,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     csrf.init_app(app)
 
-    from . import db, auth, audit, keys, cli
+    from . import auth, cli, db, keys
 
     db.init_app(app)
     auth.init_app(app)

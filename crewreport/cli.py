@@ -6,9 +6,7 @@ import os
 import re
 import secrets
 import sys
-import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import click
 from flask import Flask, current_app

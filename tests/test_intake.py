@@ -3,7 +3,6 @@ batches, receipts (DESIGN.md sections 3 and 4)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from typing import Any, Callable
 
