@@ -2,7 +2,7 @@
 // outbox view, delivery triggers, landing banner, discretion.
 import { uuid4, rfc3339 } from "./b64.js";
 import { buildEnvelope, envelopeBytes, MAX_ENVELOPE_BYTES } from "./envelope.js";
-import { getDevice, getSigningKey, fetchSession, signOut, enroll, forgetDevice, refreshKeys, takeLegacyUsername } from "./device.js";
+import { getDevice, getSigningKey, fetchSession, signOut, enroll, forgetDevice, refreshKeys, takeLegacyUsername, DeviceCheck } from "./device.js";
 import { enqueue, listReports, removeReport, deliver, pruneDelivered, clearDelivered, DeliveryScheduler, Backoff, CHANNEL_NAME } from "./outbox.js";
 import { saveDraft, loadDraft, wipeDraft, expireDraft } from "./drafts.js";
 import { loadIdentity, saveIdentity } from "./identity.js";
@@ -134,6 +134,31 @@ function showDevice(state, message, { signIn = false, reenroll = false } = {}) {
   $("#sign-in-link").hidden = !signIn;
   $("#reenroll-button").hidden = !reenroll;
   $("#device-actions").hidden = !(signIn || reenroll);
+  // Said at the form itself, before anyone types: a revoked tablet cannot send what is written now.
+  const notice = $("#form-device-notice");
+  const revoked = state === "revoked";
+  if (notice.hidden === revoked) notice.hidden = !revoked;
+  if (revoked) form.setAttribute("aria-describedby", "form-device-notice");
+  else form.removeAttribute("aria-describedby");
+}
+
+function describeRevoked(d) {
+  const why =
+    d && d.revoked && d.revoked.code === "unknown_device"
+      ? "This tablet is no longer registered with the airline, so it can no longer send notes."
+      : "This tablet was revoked by the airline, so it can no longer send notes.";
+  return `${why} Speak to your airline's security team if you need to, then sign in to set it up again.`;
+}
+
+// Whether the server still knows this tablet as enrolled (device.js): on start
+// and on `online` at once, before a delivery pass at most every few minutes.
+// No answer (offline, timeout, server trouble) changes nothing.
+const deviceCheck = new DeviceCheck({ intervalMs: testConfig.deviceCheckInterval || 5 * 60000 });
+
+async function checkDevice({ force = false } = {}) {
+  if (force && navigator.onLine === false) return;
+  const state = await deviceCheck.run({ force });
+  if (state === "revoked") await refreshDevice();
 }
 
 function describeEnrolled(d) {
@@ -149,6 +174,7 @@ async function refreshDevice({ allowReenroll = false } = {}) {
   }
   if (device && !device.revoked) {
     showDevice("enrolled", describeEnrolled(device));
+    checkDevice({ force: true }).catch(() => {});
     refreshKeys().then((d) => d && !d.revoked && (device = d)).catch(() => {});
     if (localStorage.getItem(SIGNOUT_KEY)) {
       // the sign-out after enrollment did not get through: try again
@@ -157,11 +183,7 @@ async function refreshDevice({ allowReenroll = false } = {}) {
     return;
   }
   if (device && device.revoked && !allowReenroll && !localStorage.getItem(REENROLL_KEY)) {
-    showDevice(
-      "revoked",
-      "This tablet can no longer send notes: its registration was withdrawn. Speak to your airline's security team, then sign in to set it up again.",
-      { reenroll: true }
-    );
+    showDevice("revoked", describeRevoked(device), { reenroll: true });
     return;
   }
   let session;
@@ -649,7 +671,14 @@ const TROUBLE_TEXT = {
 };
 
 const scheduler = new DeliveryScheduler({
-  deliverFn: () => deliver(),
+  deliverFn: async () => {
+    try {
+      await checkDevice(); // throttled: not on every back-off tick
+    } catch (err) {
+      /* never stands in the way of delivery */
+    }
+    return deliver();
+  },
   backoff,
   onResult(result) {
     const status = $("#delivery-status");
@@ -722,6 +751,7 @@ async function start() {
   window.addEventListener("pagehide", () => saveDraftNow());
   window.addEventListener("online", () => {
     backoff.reset();
+    checkDevice({ force: true }).catch(() => {});
     scheduler.run("online");
   });
   try {

@@ -30,6 +30,89 @@ export async function markRevoked(code, message) {
   });
 }
 
+export const REVOKED_MESSAGE = "This device was revoked by the airline.";
+export const UNKNOWN_MESSAGE = "This device is not enrolled.";
+
+/**
+ * Ask the server whether this tablet is still enrolled
+ * (GET /api/v1/devices/<id>, no cookie), so that crew learn of a revocation
+ * before they write a note that would be refused. Returns "active",
+ * "revoked" (the record is then marked revoked, as after a `revoked_device`
+ * rejection), or null when there is nothing to learn: no device, already
+ * revoked, or no usable answer (offline, timeout, server trouble) - those
+ * change nothing, so offline never stops anyone writing.
+ */
+export async function checkDeviceState(fetchFn = fetch, ms = undefined) {
+  const dev = await getDevice();
+  if (!dev || dev.revoked || !dev.device_id) return null;
+  let answer;
+  try {
+    answer = await withDeadline(async (signal) => {
+      const res = await fetchFn(`/api/v1/devices/${encodeURIComponent(dev.device_id)}`, {
+        credentials: "omit",
+        cache: "no-store",
+        headers: { Accept: "application/json" },
+        signal,
+      });
+      return { status: res.status, data: await res.json().catch(() => null) };
+    }, ms);
+  } catch (err) {
+    return null;
+  }
+  const { status, data } = answer;
+  let code = null;
+  let message = "";
+  if (status === 200 && data && data.device_id === dev.device_id) {
+    if (data.state === "active") return "active";
+    if (data.state !== "revoked") return null;
+    code = "revoked_device";
+    message = REVOKED_MESSAGE;
+  } else if (status === 404 && data && data.error && data.error.code === "unknown_device") {
+    code = "unknown_device";
+    message = data.error.message || UNKNOWN_MESSAGE;
+  } else {
+    return null; // a proxy's page, a 5xx, a rate limit: not an answer about this tablet
+  }
+  // Only the record that was asked about (a re-enrollment may have replaced it meanwhile).
+  const current = await getDevice();
+  if (!current || current.device_id !== dev.device_id) return null;
+  await markRevoked(code, message);
+  return "revoked";
+}
+
+/**
+ * When to ask (checkDeviceState): at once when forced (app start, `online`),
+ * otherwise - before a delivery pass - at most once per interval, so the
+ * back-off timer's ticks do not each ask. One question at a time.
+ */
+export class DeviceCheck {
+  constructor({ checkFn = () => checkDeviceState(), intervalMs = 5 * 60000, now = () => Date.now() } = {}) {
+    this.checkFn = checkFn;
+    this.intervalMs = intervalMs;
+    this.now = now;
+    this.lastAsked = null;
+    this.running = null;
+  }
+
+  async run({ force = false } = {}) {
+    if (this.running) return force ? this.running : null; // a delivery pass does not wait for one under way
+    if (!force && this.lastAsked !== null && this.now() - this.lastAsked < this.intervalMs) return null;
+    this.lastAsked = this.now();
+    this.running = (async () => {
+      try {
+        return await this.checkFn();
+      } catch (err) {
+        return null;
+      }
+    })();
+    try {
+      return await this.running;
+    } finally {
+      this.running = null;
+    }
+  }
+}
+
 // Forget this tablet's registration (before enrolling again). Queued reports stay.
 export async function forgetDevice() {
   await withDb(async (d) => {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.harness import (fill_minimal, open_report, outbox, poll, sign_in, submit, wait_enrolled,
+from tests.e2e.harness import (fill_minimal, open_report, sign_in, submit, wait_enrolled,
                                wait_ready, wait_service_worker, wait_states)
 
 pytestmark = pytest.mark.e2e

@@ -68,3 +68,37 @@ def test_rejected_report_shows_reason_and_stops_retrying(context, page, server):
     poll(page, "() => document.querySelectorAll('#outbox [data-report-id]').length", lambda n: n == 0,
          message="rejected note dismissed")
     assert page.evaluate("async () => (await (await import('/static/js/outbox.js')).listReports()).length") == 0
+
+
+def test_revoked_tablet_says_so_on_start_before_a_note_is_written(context, page, server):
+    """Revoked while nobody was writing: opened online, the app asks the server
+    (GET /api/v1/devices/<id>) and says so before anyone types; what is typed
+    then is not queued and stays in the form."""
+    batches: list[str] = []
+    context.on("request", lambda r: r.url.endswith("/api/v1/reports/batch") and batches.append(r.url))
+    sign_in(page, server)
+    wait_enrolled(page)
+    assert page.is_hidden("#form-device-notice")
+    dev = device_id(page)
+    server.flask("revoke-device", dev)
+
+    page.reload()
+    poll(page, "() => document.querySelector('#device-status')?.dataset.state", lambda s: s == "revoked",
+         message="device shown as revoked on start")
+    assert page.get_attribute("#device-status", "data-enrolled") != "true"
+    message = page.inner_text("#device-message")
+    assert "revoked by the airline" in message and "sign in to set it up again" in message.lower()
+    assert "Notes can be written offline" not in message
+    assert page.is_visible("#reenroll-button")
+    notice = page.inner_text("#form-device-notice")
+    assert page.is_visible("#form-device-notice")
+    assert "cannot be sent from this tablet until it is set up again" in notice
+    assert page.evaluate("async () => (await (await import('/static/js/device.js')).getDevice()).revoked.code") == "revoked_device"
+
+    # writing anyway: refused at once, the text kept in the form, nothing queued or sent
+    fill_minimal(page, "Typed after the revocation.")
+    page.click("#submit-button")
+    poll(page, "() => document.querySelector('#form-status').textContent", lambda t: "NOT queued" in (t or ""))
+    assert page.input_value('#report-form [name="narrative"]') == "Typed after the revocation."
+    assert page.evaluate("async () => (await (await import('/static/js/outbox.js')).listReports()).length") == 0
+    assert batches == []
