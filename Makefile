@@ -30,6 +30,7 @@ static/vendor/.built: package.json package-lock.json static/js/vendor-entries/*.
 run: setup
 	$(FLASK) init-db
 	$(FLASK) demo
+	@echo "Serving on http://$(HOST):$(PORT)/ (crew app), /auth/login to sign in. Ctrl-C stops."
 	$(FLASK) serve --host $(HOST) --port $(PORT)
 
 test: setup

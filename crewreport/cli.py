@@ -65,7 +65,7 @@ def demo_command(password: str | None) -> None:
     made = keys.ensure_keys(db)
     if not db.execute("SELECT 1 FROM airline WHERE code = 'ZZ'").fetchone():
         create_airline("ZZ", "Demo Airways")
-    click.echo("Demo sign-ins (http://127.0.0.1:5000/auth/login):")
+    click.echo("Demo sign-ins (at /auth/login):")
     for username, role, airline in DEMO_USERS:
         # Fresh passwords each time, so they are printed and never stored in clear.
         row = db.execute("SELECT id FROM user WHERE username = ?", (username,)).fetchone()
