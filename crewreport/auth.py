@@ -172,7 +172,8 @@ def create_user(username: str, role: str, password: str, airline: str | None = N
             "INSERT INTO user (username, password_hash, role, airline, created_at) VALUES (?, ?, ?, ?, ?)",
             (username, hash_password(password), role, airline, now()))
         audit.record("user_created", subject=f"user:{username}", db=db, role=role, airline=airline)
-    return int(cur.lastrowid)
+    assert cur.lastrowid is not None  # an INSERT into a rowid table always has one
+    return cur.lastrowid
 
 
 def set_password(user_id: int, password: str, *, db: Any = None) -> None:

@@ -5,6 +5,7 @@ rules; anything outside them is `invalid_report`.
 from __future__ import annotations
 
 import re
+import sqlite3
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
@@ -176,7 +177,7 @@ def recipient_index(rcpt: list[str], ring: Any, owner: str) -> int | None:
     return None
 
 
-def open_stored(row: Mapping[str, Any], ring: Any, owner: str) -> dict[str, Any]:
+def open_stored(row: sqlite3.Row, ring: Any, owner: str) -> dict[str, Any]:
     """Decrypt a stored report's body for `owner` (e.g. `border_force`,
     `airline:ZZ`), in memory only: the caller renders it and drops it.
 

@@ -394,7 +394,7 @@ def get_report(db: sqlite3.Connection, report_id: str) -> sqlite3.Row:
     return row
 
 
-def open_body(row: Mapping[str, Any]) -> dict[str, Any]:
+def open_body(row: sqlite3.Row) -> dict[str, Any]:
     """Decrypt with the Border Force key; 503 when the keys are not readable."""
     try:
         ring = keys.keyring()
@@ -403,7 +403,7 @@ def open_body(row: Mapping[str, Any]) -> dict[str, Any]:
     return report.open_stored(row, ring, keys.BORDER_FORCE)
 
 
-def lock_holder(row: Mapping[str, Any], at: str) -> int | None:
+def lock_holder(row: sqlite3.Row, at: str) -> int | None:
     """Who holds the report's lock now (None when free or expired)."""
     if row["lock_user_id"] and (row["lock_expires_at"] or "") > at:
         return int(row["lock_user_id"])
@@ -431,7 +431,7 @@ def display_body(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def history(db: sqlite3.Connection, ring: keys.Keyring, row: Mapping[str, Any]) -> list[dict[str, Any]]:
+def history(db: sqlite3.Connection, ring: keys.Keyring, row: sqlite3.Row) -> list[dict[str, Any]]:
     """Status history with reasons opened; the first entry is the receipt."""
     entries: list[dict[str, Any]] = [{"at": row["received_at"], "actor": "intake", "from_status": None,
                                       "to_status": "received", "reason": "Delivered by the crew device."}]
@@ -451,7 +451,7 @@ def notes(db: sqlite3.Connection, ring: keys.Keyring, report_id: str) -> list[di
                                 " ON u.id = n.author_id WHERE n.report_id = ? ORDER BY n.id", (report_id,))]
 
 
-def build_forms(db: sqlite3.Connection, row: Mapping[str, Any]) -> dict[str, Any]:
+def build_forms(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
     status_form = StatusForm(formdata=None)
     status_form.status.choices = [(s, STATUS_LABELS[s]) for s in TRANSITIONS[row["status"]]]
     assign_form = AssignForm(formdata=None, assignee=row["assignee_id"] or 0)
@@ -487,7 +487,7 @@ def refused(report_id: str, message: str, status: int = 409) -> Any:
     return render_template("triage/refused.html", message=message, report_id=report_id), status
 
 
-def lock_refusal(db: sqlite3.Connection, row: Mapping[str, Any], at: str) -> str | None:
+def lock_refusal(db: sqlite3.Connection, row: sqlite3.Row, at: str) -> str | None:
     """Why the current officer may not act now, if the lock is someone else's."""
     holder = lock_holder(row, at)
     if holder is not None and holder != current_user.id_number:
