@@ -44,7 +44,7 @@ def test_index_shows_chain_and_finds_by_reference(client: FlaskClient, app: Flas
     auth.login("admin")
     page = text(client.get("/admin/"))
     assert 'data-ok="true"' in page and "report_received" in page
-    reference = row(app, rid)["reference"]
+    reference = row(app, rid)["reference"]  # type: ignore[index]
     resp = client.get(f"/admin/?report={reference.lower()}")
     assert resp.status_code == 303 and resp.headers["Location"].endswith(f"/admin/reports/{rid}")
     assert client.get(f"/admin/reports/{uuid.uuid4()}").status_code == 404

@@ -133,7 +133,7 @@ def test_the_session_store_holds_no_usable_token(app: Flask, client: FlaskClient
     auth.login("officer")
     with app.app_context():
         stored = get_db().execute("SELECT token_sha256 FROM user_session").fetchone()[0]
-    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value  # type: ignore[union-attr]
     assert len(stored) == 64 and stored not in cookie
 
 

@@ -130,6 +130,7 @@ def test_version_is_checked_after_structure(changes: dict[str, Any], code: str) 
 
 def test_header_field_types_and_extras(keyset: KeySet) -> None:
     base = dict(CASES["valid"]["header"])
+    change: dict[str, Any]
     for change in ({"sta": 12}, {"rcpt": "kid"}, {"rcpt": []}, {"extra": "x"}, {"urgency": None}):
         header = {**base, **change}
         protected = envelope.b64u_encode(json.dumps(header).encode())

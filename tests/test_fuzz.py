@@ -106,6 +106,7 @@ def outer_cases(rng: random.Random, good: dict[str, Any]) -> Iterator[Case]:
         yield f"random json {i}", random_json(rng)
     for field in ("protected", "sealed", "signature"):
         yield f"drop {field}", {k: v for k, v in good.items() if k != field}
+        value: Any
         for value in (None, 1, 1.5, True, "x", [], {}, ["AAAA"], [[]], [None], 10**30, "=" * 8):
             if value == good[field]:
                 continue

@@ -129,6 +129,7 @@ def test_batch_mixed_results_in_order(client: FlaskClient, app: Flask, make_enve
 def test_batch_limits(client: FlaskClient, app: Flask) -> None:
     resp = client.post("/api/v1/reports/batch", json={"envelopes": [{}] * 101})
     assert resp.status_code == 413 and resp.get_json()["error"]["code"] == "too_large"
+    body: Any
     for body in ({"envelopes": {}}, {"envelope": []}, [], "x"):
         resp = client.post("/api/v1/reports/batch", json=body)
         assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "malformed"

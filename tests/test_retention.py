@@ -21,7 +21,7 @@ NOW = datetime.now(timezone.utc)
 
 
 def stored_envelope(app: Flask, rid: str) -> dict[str, Any]:
-    return json.loads(row(app, rid)["envelope"])
+    return json.loads(row(app, rid)["envelope"])  # type: ignore[index]
 
 
 def test_purge_removes_only_old_closed_reports(client: FlaskClient, app: Flask, make_envelope: Make,

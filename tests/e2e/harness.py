@@ -204,7 +204,7 @@ def open_report(server: LiveServer, report_id: str) -> tuple[dict[str, Any], dic
     assert parsed.header["rcpt"][0] == bf
     pem = Path(server.instance, "keys", f"{bf}.pem").read_bytes()
     key = serialization.load_pem_private_key(pem, password=None)
-    body = env_mod.open_body(parsed, 0, key)
+    body = env_mod.open_body(parsed, 0, key)  # type: ignore[arg-type]
     return parsed.header, body
 
 

@@ -2,9 +2,11 @@
 form (all sections open, a person added, errors shown) and the outbox."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tests.e2e.harness import fill_minimal, sign_in, submit, wait_enrolled, wait_states
+from tests.e2e.harness import LiveServer, fill_minimal, sign_in, submit, wait_enrolled, wait_states
 
 pytestmark = pytest.mark.e2e
 
@@ -15,13 +17,13 @@ AXE_RUN = """async () => {
 }"""
 
 
-def _audit(page):
+def _audit(page: Any) -> Any:
     if not page.evaluate("() => typeof axe !== 'undefined'"):
         page.add_script_tag(url="/static/vendor/axe.min.js")
     return page.evaluate(AXE_RUN)
 
 
-def test_no_serious_or_critical_accessibility_violations(page, server):
+def test_no_serious_or_critical_accessibility_violations(page: Any, server: LiveServer) -> None:
     sign_in(page, server)
     wait_enrolled(page)
     fill_minimal(page, "Accessibility check report.")

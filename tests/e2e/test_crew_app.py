@@ -2,10 +2,12 @@
 lose the report, and a deploy that offers a reload without losing the draft."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tests.e2e.harness import (fill_minimal, poll, sign_in, submit, upcoming_sta, wait_enrolled, wait_ready,
-                               wait_service_worker, wait_states)
+from tests.e2e.harness import (LiveServer, fill_minimal, poll, sign_in, submit, upcoming_sta, wait_enrolled,
+                               wait_ready, wait_service_worker, wait_states)
 
 pytestmark = pytest.mark.e2e
 
@@ -14,7 +16,7 @@ IN_VIEW = """(sel) => { const r = document.querySelector(sel).getBoundingClientR
     return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight; }"""
 
 
-def test_landing_banner_when_undelivered_and_landing_is_near(context, page, server):
+def test_landing_banner_when_undelivered_and_landing_is_near(context: Any, page: Any, server: LiveServer) -> None:
     page.set_viewport_size({"width": 810, "height": 1080})  # an iPad, upright
     sign_in(page, server)
     wait_enrolled(page)
@@ -45,7 +47,7 @@ def test_landing_banner_when_undelivered_and_landing_is_near(context, page, serv
     poll(page, "() => document.querySelector('#form-status').textContent", lambda t: t == "Saved, sealed and delivered.")
 
 
-def test_storage_failure_says_not_queued_and_keeps_the_form(page, server):
+def test_storage_failure_says_not_queued_and_keeps_the_form(page: Any, server: LiveServer) -> None:
     sign_in(page, server)
     wait_enrolled(page)
     fill_minimal(page, "This must stay in the form.")
@@ -58,7 +60,7 @@ def test_storage_failure_says_not_queued_and_keeps_the_form(page, server):
     assert page.evaluate("() => document.querySelectorAll('#outbox [data-report-id]').length") == 0
 
 
-def test_new_version_offers_reload_and_keeps_the_draft(page, server):
+def test_new_version_offers_reload_and_keeps_the_draft(page: Any, server: LiveServer) -> None:
     sign_in(page, server)
     wait_enrolled(page)
     wait_service_worker(page)

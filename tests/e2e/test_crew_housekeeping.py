@@ -5,9 +5,11 @@ sending and rejected notes are never removed by themselves; a rejected one
 goes only when the crew dismisses it."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tests.e2e.harness import outbox, poll, wait_ready
+from tests.e2e.harness import LiveServer, outbox, poll, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -32,11 +34,11 @@ PUT = """async (records) => {
 STORED = "async () => (await (await import('/static/js/outbox.js')).listReports()).map(r => r.id).sort()"
 
 
-def shown(page) -> list[str]:
+def shown(page: Any) -> list[str]:
     return sorted(r[0] for r in outbox(page))
 
 
-def test_delivered_notes_are_pruned_and_cleared_but_nothing_else(page, server):
+def test_delivered_notes_are_pruned_and_cleared_but_nothing_else(page: Any, server: LiveServer) -> None:
     page.goto(server.url + "/")
     wait_ready(page)
     page.evaluate(PUT, [

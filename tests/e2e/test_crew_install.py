@@ -5,15 +5,16 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from typing import Any
 
 import pytest
 
-from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, wait_ready, wait_service_worker
+from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, LiveServer, wait_ready, wait_service_worker
 
 pytestmark = pytest.mark.e2e
 
 
-def test_installable(playwright_instance, server):
+def test_installable(playwright_instance: Any, server: LiveServer) -> None:
     profile = tempfile.mkdtemp(prefix="crewreport-profile-")
     ctx = playwright_instance.chromium.launch_persistent_context(
         profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -38,7 +39,7 @@ def test_installable(playwright_instance, server):
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def test_manifest_and_service_worker_are_served_as_specified(server):
+def test_manifest_and_service_worker_are_served_as_specified(server: LiveServer) -> None:
     import json
     import urllib.request
 

@@ -4,10 +4,11 @@ back-off sends it again."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
-from tests.e2e.harness import fill_minimal, poll, sign_in, submit, wait_enrolled, wait_states
+from tests.e2e.harness import LiveServer, fill_minimal, poll, sign_in, submit, wait_enrolled, wait_states
 
 pytestmark = pytest.mark.e2e
 
@@ -17,10 +18,10 @@ SMALL_LIMIT = "window.__CABIN_NOTES_CONFIG = Object.assign({}, window.__CABIN_NO
 STORED = "async () => (await (await import('/static/js/outbox.js')).listReports()).length"
 
 
-def test_a_note_too_large_to_send_stays_in_the_form(context, page, server):
+def test_a_note_too_large_to_send_stays_in_the_form(context: Any, page: Any, server: LiveServer) -> None:
     context.add_init_script(SMALL_LIMIT)  # the real limit (320 KiB) covers the schema's worst case
     batches: list[str] = []
-    context.on("request", lambda r: r.url.endswith("/api/v1/reports/batch") and batches.append(r.url))
+    context.on("request", lambda r: r.url.endswith("/api/v1/reports/batch") and batches.append(r.url))  # type: ignore[func-returns-value]
     sign_in(page, server)
     wait_enrolled(page)
     narrative = "乗" * 5000  # passes the form (5000 characters), but seals to about 40 KB
@@ -39,12 +40,12 @@ def test_a_note_too_large_to_send_stays_in_the_form(context, page, server):
     submit(page, 1)
 
 
-def test_a_batch_request_that_never_answers_times_out_and_is_retried(context, page, server):
+def test_a_batch_request_that_never_answers_times_out_and_is_retried(context: Any, page: Any, server: LiveServer) -> None:
     context.add_init_script(SHORT_TIMEOUT)
     sent: list[float] = []
     hung: list = []
 
-    def hang(route):  # the request reaches nothing and is never answered
+    def hang(route: Any) -> None:  # the request reaches nothing and is never answered
         sent.append(time.monotonic())
         hung.append(route)
 

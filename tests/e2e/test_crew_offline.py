@@ -2,15 +2,17 @@
 and see both reports delivered exactly once, sealed to the text typed."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tests.e2e.harness import (fill_minimal, open_report, sign_in, submit, wait_enrolled,
+from tests.e2e.harness import (LiveServer, fill_minimal, open_report, sign_in, submit, wait_enrolled,
                                wait_ready, wait_service_worker, wait_states)
 
 pytestmark = pytest.mark.e2e
 
 
-def test_offline_reports_are_delivered_once_when_the_server_returns(page, server):
+def test_offline_reports_are_delivered_once_when_the_server_returns(page: Any, server: LiveServer) -> None:
     sign_in(page, server)
     wait_enrolled(page)
     wait_service_worker(page)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
 
-from tests.e2e.harness import (dump_indexeddb, fill_minimal, open_report, poll, sign_in, submit, wait_enrolled,
-                               wait_service_worker, wait_states)
+from tests.e2e.harness import (LiveServer, dump_indexeddb, fill_minimal, open_report, poll, sign_in, submit,
+                               wait_enrolled, wait_service_worker, wait_states)
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +23,7 @@ SECRETS = [NARRATIVE, DESCRIPTION, "Zebra-Narrative-7741", "Kestrel-Description-
 USERNAME = "demo-crew"  # typed at sign-in (so it is in that request), but never at rest in clear
 
 
-def _texts(req) -> list[str]:
+def _texts(req: dict[str, Any]) -> list[str]:
     out = [req["url"], unquote(req["url"])]
     body = req["body"]
     if body:
@@ -35,10 +36,10 @@ def _texts(req) -> list[str]:
     return out
 
 
-def test_nothing_typed_leaves_in_clear_or_rests_readable(context, page, server):
+def test_nothing_typed_leaves_in_clear_or_rests_readable(context: Any, page: Any, server: LiveServer) -> None:
     captured: list[dict] = []
 
-    def on_request(req):
+    def on_request(req: Any) -> None:
         try:
             body = req.post_data_buffer
         except Exception:  # noqa: BLE001

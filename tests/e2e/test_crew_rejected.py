@@ -2,16 +2,18 @@
 shown `rejected` with the server's reason, and is not sent again."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tests.e2e.harness import PASSWORD, device_id, fill_minimal, poll, sign_in, submit, wait_enrolled, wait_states
+from tests.e2e.harness import PASSWORD, LiveServer, device_id, fill_minimal, poll, sign_in, submit, wait_enrolled, wait_states
 
 pytestmark = pytest.mark.e2e
 
 
-def test_rejected_report_shows_reason_and_stops_retrying(context, page, server):
+def test_rejected_report_shows_reason_and_stops_retrying(context: Any, page: Any, server: LiveServer) -> None:
     batches: list[str] = []
-    context.on("request", lambda r: r.url.endswith("/api/v1/reports/batch") and batches.append(r.url))
+    context.on("request", lambda r: r.url.endswith("/api/v1/reports/batch") and batches.append(r.url))  # type: ignore[func-returns-value]
     sign_in(page, server)
     wait_enrolled(page)
     dev = device_id(page)
@@ -70,12 +72,12 @@ def test_rejected_report_shows_reason_and_stops_retrying(context, page, server):
     assert page.evaluate("async () => (await (await import('/static/js/outbox.js')).listReports()).length") == 0
 
 
-def test_revoked_tablet_says_so_on_start_before_a_note_is_written(context, page, server):
+def test_revoked_tablet_says_so_on_start_before_a_note_is_written(context: Any, page: Any, server: LiveServer) -> None:
     """Revoked while nobody was writing: opened online, the app asks the server
     (GET /api/v1/devices/<id>) and says so before anyone types; what is typed
     then is not queued and stays in the form."""
     batches: list[str] = []
-    context.on("request", lambda r: r.url.endswith("/api/v1/reports/batch") and batches.append(r.url))
+    context.on("request", lambda r: r.url.endswith("/api/v1/reports/batch") and batches.append(r.url))  # type: ignore[func-returns-value]
     sign_in(page, server)
     wait_enrolled(page)
     assert page.is_hidden("#form-device-notice")

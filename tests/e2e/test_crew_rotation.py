@@ -3,16 +3,19 @@ keys when it starts online, and its next report is sealed to the new key and
 its receipt verifies."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tests.e2e.harness import fill_minimal, open_report, poll, sign_in, submit, wait_enrolled, wait_ready, wait_states
+from tests.e2e.harness import (LiveServer, fill_minimal, open_report, poll, sign_in, submit, wait_enrolled, wait_ready,
+                               wait_states)
 
 pytestmark = pytest.mark.e2e
 
 DEVICE = "async () => { const d = await (await import('/static/js/device.js')).getDevice(); return d && {rcpt: d.recipients.map(r => r.kid), receipt: d.receipt_key.kid, previous: (d.previous_receipt_keys || []).map(k => k.kid)}; }"
 
 
-def test_rotated_keys_are_picked_up(page, server):
+def test_rotated_keys_are_picked_up(page: Any, server: LiveServer) -> None:
     sign_in(page, server)
     wait_enrolled(page)
     before = page.evaluate(DEVICE)
@@ -36,7 +39,7 @@ def test_rotated_keys_are_picked_up(page, server):
 STATUS = "() => document.querySelector('#delivery-status').textContent"
 
 
-def test_receipt_key_rotated_while_a_report_is_queued(context, page, server):
+def test_receipt_key_rotated_while_a_report_is_queued(context: Any, page: Any, server: LiveServer) -> None:
     """The receipt key rotates while a report waits offline; back online, with
     no reload, the tablet fetches the new key, verifies the receipt and the
     report is delivered. The status line names the kind of trouble honestly."""

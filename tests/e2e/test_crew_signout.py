@@ -3,16 +3,18 @@ web session out (the device key is all that reporting needs), and reports
 still deliver."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tests.e2e.harness import fill_minimal, poll, sign_in, submit, wait_enrolled, wait_states
+from tests.e2e.harness import LiveServer, fill_minimal, poll, sign_in, submit, wait_enrolled, wait_states
 
 pytestmark = pytest.mark.e2e
 
 SESSION = "async () => (await fetch('/auth/session', {credentials: 'same-origin', cache: 'no-store'})).json()"
 
 
-def test_enrollment_signs_the_web_session_out_and_reports_still_deliver(page, server):
+def test_enrollment_signs_the_web_session_out_and_reports_still_deliver(page: Any, server: LiveServer) -> None:
     sign_outs = server.db_rows("SELECT count(*) AS n FROM audit_event WHERE action = 'sign_out'")[0]["n"]
     sign_in(page, server)
     wait_enrolled(page)

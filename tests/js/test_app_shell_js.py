@@ -4,6 +4,8 @@ closed sections are shown and named; the top bar with "Hide" stays in view
 without covering the field in focus; long text is not cut by maxlength."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +30,7 @@ PUT = """async (records) => {
 
 
 @pytest.fixture()
-def shell(js_page, static_server):
+def shell(js_page: Any, static_server: str) -> Any:
     page = js_page
     page.set_viewport_size({"width": 768, "height": 640})
     page.goto(static_server + "/")
@@ -36,7 +38,7 @@ def shell(js_page, static_server):
     return page
 
 
-def test_banner_counts_rejected_notes_and_is_not_rebuilt_when_unchanged(shell):
+def test_banner_counts_rejected_notes_and_is_not_rebuilt_when_unchanged(shell: Any) -> None:
     page = shell
     page.evaluate(PUT, [["rej-1", "rejected", 10]])  # not accepted; lands in 10 minutes
     page.evaluate("() => window.__cabinNotes.renderOutbox()")
@@ -82,7 +84,7 @@ def test_banner_counts_rejected_notes_and_is_not_rebuilt_when_unchanged(shell):
     page.evaluate("() => window.__cabinNotes.renderOutbox()")
 
 
-def test_errors_in_closed_sections_are_opened_named_and_focused_below_the_sticky_bar(shell):
+def test_errors_in_closed_sections_are_opened_named_and_focused_below_the_sticky_bar(shell: Any) -> None:
     page = shell
     assert page.get_attribute("#f-narrative", "maxlength") is None
     page.click("#add-person")
@@ -144,7 +146,7 @@ def test_errors_in_closed_sections_are_opened_named_and_focused_below_the_sticky
     assert "now 5001" in page.inner_text("#f-narrative ~ .field-error, .field:has(#f-narrative) .field-error")
 
 
-def test_rejected_note_far_from_landing_says_what_to_do_once_in_plain_words(shell):
+def test_rejected_note_far_from_landing_says_what_to_do_once_in_plain_words(shell: Any) -> None:
     page = shell
     # the server's own message also says "Tell the captain…": the app says it once, with the number
     page.evaluate(PUT, [["rev-1", "rejected", 300]])
@@ -164,7 +166,7 @@ def test_rejected_note_far_from_landing_says_what_to_do_once_in_plain_words(shel
     page.evaluate("() => window.__cabinNotes.renderOutbox()")
 
 
-def test_arrival_far_from_now_is_questioned_once_then_accepted(shell):
+def test_arrival_far_from_now_is_questioned_once_then_accepted(shell: Any) -> None:
     from datetime import datetime, timedelta, timezone
 
     def sta(hours: float) -> str:

@@ -3,6 +3,9 @@ count and bytes, 413 handling, deadlines on every request, draft expiry, and
 the crew ID kept only sealed."""
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from crewreport import create_app
@@ -18,7 +21,7 @@ SETUP = """async () => {
 }"""
 
 
-def test_envelope_limit_matches_the_servers(js_page, tmp_path, monkeypatch):
+def test_envelope_limit_matches_the_servers(js_page: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = js_page.evaluate("""async () => {
       const e = await import('/static/js/envelope.js');
       const o = await import('/static/js/outbox.js');
@@ -34,7 +37,7 @@ def test_envelope_limit_matches_the_servers(js_page, tmp_path, monkeypatch):
     assert out["size"] == len('{"protected":"ab","sealed":["c"],"signature":"d"}')
 
 
-def test_take_batch_bounds_count_and_bytes_but_always_sends_one(js_page):
+def test_take_batch_bounds_count_and_bytes_but_always_sends_one(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
       const { takeBatch } = await import('/static/js/outbox.js');
       const rec = (n, len) => ({id: 'r' + n, envelope: {protected: 'p', sealed: ['s'.repeat(len)], signature: 'g'}});
@@ -50,7 +53,7 @@ def test_take_batch_bounds_count_and_bytes_but_always_sends_one(js_page):
     assert out["huge"] == 1
 
 
-def test_delivery_sends_many_notes_in_bounded_requests(js_page):
+def test_delivery_sends_many_notes_in_bounded_requests(js_page: Any) -> None:
     js_page.evaluate(SETUP)
     out = js_page.evaluate("""async () => {
       const { enqueue, deliver, listReports } = await import('/static/js/outbox.js');
@@ -72,7 +75,7 @@ def test_delivery_sends_many_notes_in_bounded_requests(js_page):
     assert out["rejected"] == 230 and out["states"] == ["rejected"]
 
 
-def test_a_413_rejects_a_single_note_and_splits_a_batch_without_looping(js_page):
+def test_a_413_rejects_a_single_note_and_splits_a_batch_without_looping(js_page: Any) -> None:
     js_page.evaluate(SETUP)
     out = js_page.evaluate("""async () => {
       const { enqueue, deliver, listReports } = await import('/static/js/outbox.js');
@@ -116,7 +119,7 @@ def test_a_413_rejects_a_single_note_and_splits_a_batch_without_looping(js_page)
     assert out["s4"] == ["transient", 0] and out["r4"] == ["queued", "queued"]
 
 
-def test_a_request_that_never_answers_times_out_and_lets_go_of_the_lock(js_page):
+def test_a_request_that_never_answers_times_out_and_lets_go_of_the_lock(js_page: Any) -> None:
     js_page.evaluate(SETUP)
     out = js_page.evaluate("""async () => {
       const { enqueue, deliver, listReports, LOCK_NAME } = await import('/static/js/outbox.js');
@@ -138,7 +141,7 @@ def test_a_request_that_never_answers_times_out_and_lets_go_of_the_lock(js_page)
     assert out["state"] == "queued" and out["err"]["code"] == "network"
 
 
-def test_session_keys_enrollment_and_sign_out_requests_have_deadlines(js_page):
+def test_session_keys_enrollment_and_sign_out_requests_have_deadlines(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
       const dev = await import('/static/js/device.js');
       const net = await import('/static/js/net.js');
@@ -163,7 +166,7 @@ def test_session_keys_enrollment_and_sign_out_requests_have_deadlines(js_page):
     assert out["ms"] < 3000
 
 
-def test_drafts_expire_12_hours_after_they_were_last_saved(js_page):
+def test_drafts_expire_12_hours_after_they_were_last_saved(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
       const d = await import('/static/js/drafts.js');
       const { db } = await import('/static/js/store.js');
@@ -185,7 +188,7 @@ def test_drafts_expire_12_hours_after_they_were_last_saved(js_page):
     assert out["viaLoad"] is None and out["keyGone"]
 
 
-def test_identity_is_kept_only_sealed(js_page):
+def test_identity_is_kept_only_sealed(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
       const id = await import('/static/js/identity.js');
       const { db } = await import('/static/js/store.js');

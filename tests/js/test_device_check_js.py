@@ -5,6 +5,8 @@ trouble leaves it enrolled, so offline never stops anyone writing. The app
 itself, started with the check failing, stays enrolled."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -41,19 +43,19 @@ CHECK = """async ([kind, ms]) => {
 
 
 @pytest.fixture()
-def enrolled(js_page):
+def enrolled(js_page: Any) -> Any:
     js_page.evaluate(PUT_DEVICE, DEVICE_ID)
     return js_page
 
 
 @pytest.mark.parametrize("kind", ["offline", "hang", "server-down", "proxy-404"])
-def test_no_answer_leaves_the_tablet_enrolled(enrolled, kind):
+def test_no_answer_leaves_the_tablet_enrolled(enrolled: Any, kind: str) -> None:
     out = enrolled.evaluate(CHECK, [kind, 300])
     assert out["state"] is None and out["revoked"] is None
     assert out["asked"] == [[f"/api/v1/devices/{DEVICE_ID}", "omit"]]  # no cookie
 
 
-def test_active_changes_nothing_revoked_and_unknown_mark_revoked(enrolled):
+def test_active_changes_nothing_revoked_and_unknown_mark_revoked(enrolled: Any) -> None:
     assert enrolled.evaluate(CHECK, ["active", 300])["state"] == "active"
     out = enrolled.evaluate(CHECK, ["revoked", 300])
     assert out["state"] == "revoked" and out["revoked"]["code"] == "revoked_device"
@@ -64,7 +66,7 @@ def test_active_changes_nothing_revoked_and_unknown_mark_revoked(enrolled):
     assert out["state"] == "revoked" and out["revoked"]["code"] == "unknown_device"
 
 
-def test_device_check_asks_at_most_once_per_interval_unless_forced(js_page):
+def test_device_check_asks_at_most_once_per_interval_unless_forced(js_page: Any) -> None:
     calls = js_page.evaluate("""async () => {
       const { DeviceCheck } = await import('/static/js/device.js');
       let t = 0, n = 0;
@@ -82,12 +84,12 @@ def test_device_check_asks_at_most_once_per_interval_unless_forced(js_page):
     assert calls == {"n": 3, "seen": ["active", None, None, "active", "active", None]}
 
 
-def test_app_started_with_the_check_failing_stays_enrolled(js_page, static_server):
+def test_app_started_with_the_check_failing_stays_enrolled(js_page: Any, static_server: str) -> None:
     page = js_page
     page.evaluate(PUT_DEVICE, DEVICE_ID)
     asked: list[str] = []
 
-    def fail(route):
+    def fail(route: Any) -> None:
         asked.append(route.request.url)
         route.abort("internetdisconnected")
 

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -51,7 +52,7 @@ def case(name: str) -> dict:
 
 
 @pytest.mark.parametrize("name", ["valid", "valid_non_ascii"])
-def test_envelope_opens_with_vector_keys_and_signature_verifies(js_page, name):
+def test_envelope_opens_with_vector_keys_and_signature_verifies(js_page: Any, name: str) -> None:
     c = case(name)
     header, body = c["header"], c["body"]
     recipients = [{"kid": KEYS["border_force"]["kid"], "jwk": public(KEYS["border_force"]["jwk"])},
@@ -93,7 +94,7 @@ def test_envelope_opens_with_vector_keys_and_signature_verifies(js_page, name):
     assert server_envelope.open_body(parsed, 0, server_envelope.private_key_from_jwk(KEYS["border_force"]["jwk"])) == body
 
 
-def test_recipient_order_must_match_rcpt(js_page):
+def test_recipient_order_must_match_rcpt(js_page: Any) -> None:
     c = case("valid")
     recipients = [{"kid": KEYS["airline_ZZ"]["kid"], "jwk": public(KEYS["airline_ZZ"]["jwk"])},
                   {"kid": KEYS["border_force"]["kid"], "jwk": public(KEYS["border_force"]["jwk"])}]
@@ -103,7 +104,7 @@ def test_recipient_order_must_match_rcpt(js_page):
     assert "order" in msg
 
 
-def test_thumbprint_matches_kid(js_page):
+def test_thumbprint_matches_kid(js_page: Any) -> None:
     kids = js_page.evaluate(
         """async (keys) => { const m = await import('/static/js/envelope.js');
              return Promise.all(keys.map(k => m.jwkThumbprint(k))); }""",
@@ -111,7 +112,7 @@ def test_thumbprint_matches_kid(js_page):
     assert kids == [KEYS["border_force"]["kid"], KEYS["airline_ZZ"]["kid"]]
 
 
-def test_receipt_verification(js_page):
+def test_receipt_verification(js_page: Any) -> None:
     receipt_key = ec.generate_private_key(ec.SECP256R1())
     nums = receipt_key.public_key().public_numbers()
     jwk = {"kty": "EC", "crv": "P-256", "x": b64u(nums.x.to_bytes(32, "big")), "y": b64u(nums.y.to_bytes(32, "big"))}

@@ -3,6 +3,7 @@ produces passes crewreport.report.validate_body."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
 
 import pytest
 
@@ -25,13 +26,13 @@ VALIDATE = """async ([values, username, now, codes]) => {
 }"""
 
 
-def run(page, values, username="demo-crew", codes=None):
+def run(page: Any, values: dict[str, Any], username: str = "demo-crew", codes: Iterable[str] | None = None) -> Any:
     from crewreport.catalogue import CODES
 
     return page.evaluate(VALIDATE, [values, username, NOW.isoformat(), sorted(codes or CODES)])
 
 
-def test_minimal_form_is_valid_and_server_accepts_the_body(js_page):
+def test_minimal_form_is_valid_and_server_accepts_the_body(js_page: Any) -> None:
     from crewreport.report import validate_body
 
     out = run(js_page, BASE)
@@ -48,7 +49,7 @@ def test_minimal_form_is_valid_and_server_accepts_the_body(js_page):
     validate_body(body)
 
 
-def test_full_form_body_passes_the_server_schema(js_page):
+def test_full_form_body_passes_the_server_schema(js_page: Any) -> None:
     from crewreport.catalogue import CODES
     from crewreport.report import validate_body
 
@@ -72,7 +73,7 @@ def test_full_form_body_passes_the_server_schema(js_page):
     validate_body(body)
 
 
-BAD = [
+BAD: list[tuple[dict[str, Any], str]] = [
     ({"narrative": "   "}, "narrative"),
     ({"narrative": "x" * 5001}, "narrative"),
     ({"flight": ""}, "flight"),
@@ -100,7 +101,7 @@ BAD = [
 ]
 
 
-def test_each_bad_field_gets_a_message_on_that_field(js_page):
+def test_each_bad_field_gets_a_message_on_that_field(js_page: Any) -> None:
     wrong = []
     for change, field in BAD:  # one page for all cases: fast
         out = run(js_page, dict(BASE, **change))
@@ -109,7 +110,7 @@ def test_each_bad_field_gets_a_message_on_that_field(js_page):
     assert wrong == []
 
 
-def test_limits_are_inclusive_and_count_characters_not_utf16_units(js_page):
+def test_limits_are_inclusive_and_count_characters_not_utf16_units(js_page: Any) -> None:
     from crewreport.report import validate_body
 
     out = run(js_page, dict(BASE, narrative="😀" * 5000, people=[{"role": "other", "description": "é" * 500}]))
@@ -117,12 +118,12 @@ def test_limits_are_inclusive_and_count_characters_not_utf16_units(js_page):
     validate_body(out["body"])
 
 
-def test_no_crew_id_and_no_username_is_an_error(js_page):
+def test_no_crew_id_and_no_username_is_an_error(js_page: Any) -> None:
     out = run(js_page, BASE, username="")
     assert "crew_id" in out["errors"]
 
 
-def test_form_shows_messages_on_fields(js_page, static_server):
+def test_form_shows_messages_on_fields(js_page: Any, static_server: str) -> None:
     page = js_page
     page.goto(static_server + "/")  # the real shell (service workers are blocked in this context)
     page.wait_for_selector("#report-form")

@@ -2,12 +2,14 @@
 server answer settles a queued report."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 pytestmark = pytest.mark.e2e
 
 
-def test_backoff_doubles_to_the_cap_and_resets(js_page):
+def test_backoff_doubles_to_the_cap_and_resets(js_page: Any) -> None:
     seq = js_page.evaluate("""async () => {
       const { Backoff } = await import('/static/js/outbox.js');
       const b = new Backoff();
@@ -20,7 +22,7 @@ def test_backoff_doubles_to_the_cap_and_resets(js_page):
     assert seq == [5000, 10000, 20000, 40000, 60000, 60000, 60000, 5000]
 
 
-def test_scheduler_retries_with_backoff_and_stops_when_done(js_page):
+def test_scheduler_retries_with_backoff_and_stops_when_done(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
       const { Backoff, DeliveryScheduler } = await import('/static/js/outbox.js');
       const results = [
@@ -52,7 +54,7 @@ def test_scheduler_retries_with_backoff_and_stops_when_done(js_page):
     assert out["calls"] == 4
 
 
-def test_scheduler_busy_then_partial_success(js_page):
+def test_scheduler_busy_then_partial_success(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
       const { Backoff, DeliveryScheduler } = await import('/static/js/outbox.js');
       const results = [{status: 'busy', pending: -1}, {status: 'ok', pending: 1}, {status: 'not-enrolled', pending: 1}];
@@ -70,7 +72,7 @@ def test_scheduler_busy_then_partial_success(js_page):
     assert out == [1000, 1000, None]
 
 
-def test_concurrent_runs_are_coalesced(js_page):
+def test_concurrent_runs_are_coalesced(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
       const { DeliveryScheduler } = await import('/static/js/outbox.js');
       let calls = 0, inFlight = 0, maxInFlight = 0;
@@ -86,7 +88,7 @@ def test_concurrent_runs_are_coalesced(js_page):
     assert out["calls"] == 2  # the one running, then once more for the calls that came meanwhile
 
 
-def test_settle_classifies_server_answers(js_page):
+def test_settle_classifies_server_answers(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
       const { settle, isPermanent, PERMANENT_ERRORS } = await import('/static/js/outbox.js');
       const rec = {id: 'r1', header: {flight: 'ZZ1'}, envelope: {protected: 'x', sealed: ['y'], signature: 'z'}, state: 'sending'};
@@ -114,7 +116,7 @@ def test_settle_classifies_server_answers(js_page):
     assert out["transientNetwork"] is False
 
 
-def test_drafts_are_sealed_and_wiped(js_page):
+def test_drafts_are_sealed_and_wiped(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
       const d = await import('/static/js/drafts.js');
       const { db } = await import('/static/js/store.js');
@@ -136,7 +138,7 @@ def test_drafts_are_sealed_and_wiped(js_page):
     assert out["afterWipe"] is None and out["keyAfterWipe"] is True
 
 
-def test_delivery_is_single_flight_and_a_failed_send_stays_queued(js_page):
+def test_delivery_is_single_flight_and_a_failed_send_stays_queued(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
       const { db } = await import('/static/js/store.js');
       const { deliver, enqueue, listReports, removeReport } = await import('/static/js/outbox.js');
@@ -211,7 +213,7 @@ ROTATED_RECEIPT = """async ({publish}) => {
 }"""
 
 
-def test_a_receipt_from_a_rotated_key_verifies_after_one_key_refresh(js_page):
+def test_a_receipt_from_a_rotated_key_verifies_after_one_key_refresh(js_page: Any) -> None:
     out = js_page.evaluate(ROTATED_RECEIPT, {"publish": "new"})
     assert out["calls"] == ["/api/v1/reports/batch", "/api/v1/keys"]  # not sent again
     assert out["state"] == "delivered" and out["reference"] == "ZZ-ROT-1" and not out["envelopeKept"]
@@ -219,7 +221,7 @@ def test_a_receipt_from_a_rotated_key_verifies_after_one_key_refresh(js_page):
     assert out["receiptKid"] == out["newKid"] and out["previous"] == [out["oldKid"]]
 
 
-def test_a_receipt_that_still_does_not_verify_keeps_the_report_queued_and_says_so(js_page):
+def test_a_receipt_that_still_does_not_verify_keeps_the_report_queued_and_says_so(js_page: Any) -> None:
     out = js_page.evaluate(ROTATED_RECEIPT, {"publish": "old"})
     assert out["calls"] == ["/api/v1/reports/batch", "/api/v1/keys"]  # one refresh, one re-check, no loop
     assert out["state"] == "queued" and out["envelopeKept"]
@@ -227,7 +229,7 @@ def test_a_receipt_that_still_does_not_verify_keeps_the_report_queued_and_says_s
     assert out["summary"]["status"] == "transient" and out["summary"]["trouble"] == "receipt"
 
 
-def test_trouble_kinds_for_the_status_line(js_page):
+def test_trouble_kinds_for_the_status_line(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
       const { troubleKind } = await import('/static/js/outbox.js');
       return ['network', 'service_unavailable', 'http_503', 'http_500', 'receipt_unverified', 'rate_limited', 'http_404']
