@@ -1,0 +1,163 @@
+"""axe-core finds no serious or critical violations on the staff pages
+(sign-in, triage, review, admin, an error page), in the dark default and in
+the light `prefers-color-scheme` variant of static/css/staff.css."""
+from __future__ import annotations
+
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from crewreport.client import Client
+from tests.e2e.harness import PASSWORD, LiveServer
+
+pytestmark = pytest.mark.e2e
+
+SERIOUS = ("serious", "critical")
+# Page backgrounds of staff.css: proof that the emulated scheme took effect.
+BACKGROUNDS = {"dark": "rgb(15, 20, 24)", "light": "rgb(245, 247, 248)"}
+# The whole rule set in the dark default; in the light variant only what a
+# colour scheme can change (the markup is the same).
+COLOUR_RULES = ["color-contrast", "link-in-text-block"]
+# Started without waiting (the pages of the three users are audited side by
+# side), collected with AXE_RESULT. Loads axe on the page first if need be.
+AXE_START = """(rules) => {
+  const loaded = typeof axe !== 'undefined' ? Promise.resolve() : new Promise((resolve, reject) => {
+    const script = document.createElement('script');
+    script.src = '/static/vendor/axe.min.js';
+    script.onload = resolve;
+    script.onerror = () => reject(new Error('axe did not load'));
+    document.head.append(script);
+  });
+  const options = {resultTypes: ['violations']};
+  if (rules) options.runOnly = {type: 'rule', values: rules};
+  window.__axeResult = loaded.then(() => axe.run(document, options)).then(r => r.violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ')
+      + (n.failureSummary ? ' :: ' + n.failureSummary.replace(/\\s+/g, ' ') : ''))})));
+}"""
+AXE_RESULT = "() => window.__axeResult"
+
+
+def deliver_report(url: str) -> str:
+    """One report from demo-crew over real HTTP, with people (a child among
+    them), indicators and a shared identity, so every part of the report
+    pages is shown."""
+    client = Client(url)
+    client.sign_in("demo-crew", PASSWORD)
+    client.enroll("a11y tablet")
+    now = datetime.now(timezone.utc)
+    fields = {"flight": "ZZ88", "dep": "LOS", "arr": "LHR", "urgency": "immediate",
+              "sta": (now + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    body = {"observed_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "indicators": ["docs_held_by_other", "no_docs"],
+            "people": [{"role": "possible_victim", "seat": "14C", "sex": "female", "age_range": "12_17",
+                        "description": "Quiet, red coat"},
+                       {"role": "companion", "seat": "14D", "age_range": "40_59"}],
+            "narrative": "Accessibility check of the staff pages.", "captain_informed": True,
+            "languages": ["French"], "documents_held_by": "companion", "phase_of_flight": "cruise",
+            "share_identity_with_airline": True, "reporter": {"crew_id": "A11Y1", "name": "Test Crew"}}
+    report_id = str(uuid.uuid4())
+    status, answer = client.post_report(client.envelope(fields, body, report_id))
+    assert status == 201, answer
+    return report_id
+
+
+def session_cookies(url: str, username: str) -> list[dict[str, Any]]:
+    """Sign in over HTTP (quicker than through the form, and the sign-in page
+    is audited on its own) and return the cookies for a browser context."""
+    client = Client(url)
+    client.sign_in(username, PASSWORD)
+    return [{"name": c.name, "value": c.value or "", "url": url} for c in client.jar]
+
+
+class Auditor:
+    """Runs axe on a page in both colour schemes and collects every violation."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, list[dict[str, Any]]] = {}
+
+    def audit(self, *named: tuple[Any, str]) -> None:
+        """Audit (page, name) pairs, the pages side by side."""
+        for scheme, rules in (("dark", None), ("light", COLOUR_RULES)):
+            for page, _ in named:
+                page.emulate_media(color_scheme=scheme)
+                assert page.evaluate("() => getComputedStyle(document.body).backgroundColor") == BACKGROUNDS[scheme]
+                page.evaluate(AXE_START, rules)
+            for page, name in named:
+                violations = page.evaluate(AXE_RESULT)
+                if violations:
+                    self.found[f"{name} [{scheme}]"] = violations
+        for page, _ in named:
+            page.emulate_media(color_scheme="dark")
+
+    def serious(self) -> dict[str, list[str]]:
+        return {where: [v["id"] for v in vs if v["impact"] in SERIOUS]
+                for where, vs in self.found.items() if any(v["impact"] in SERIOUS for v in vs)}
+
+
+def new_page(browser: Any, server: LiveServer, cookies: list[dict[str, Any]] | None = None) -> Any:
+    ctx = browser.new_context(base_url=server.url, color_scheme="dark")
+    ctx.set_default_timeout(20000)
+    if cookies:
+        ctx.add_cookies(cookies)
+    return ctx.new_page()
+
+
+def visit(auditor: Auditor, *visits: tuple[Any, str, str, int]) -> None:
+    """Open (page, path, name, status) for each page, then audit them side by side."""
+    for page, path, _, status in visits:
+        response = page.goto(path)
+        assert response is not None and response.status == status, (path, response and response.status)
+        assert "/auth/login" not in page.url, f"{path}: not signed in"
+    auditor.audit(*[(page, name) for page, _, name, _ in visits])
+
+
+def test_staff_pages_have_no_serious_or_critical_accessibility_violations(browser: Any, server: LiveServer) -> None:
+    auditor = Auditor()
+    pages: list[Any] = []
+    try:
+        # Over HTTP in the background, one after another (argon2 sign-ins in
+        # parallel only slow each other down), while the browser audits.
+        with ThreadPoolExecutor(1) as pool:
+            delivered = pool.submit(deliver_report, server.url)
+            cookies = {u: pool.submit(session_cookies, server.url, u)
+                       for u in ("demo-officer", "demo-security", "demo-admin")}
+            officer = new_page(browser, server)
+            pages.append(officer)
+            officer.goto("/auth/login")
+            auditor.audit((officer, "sign-in"))
+            report_id = delivered.result()
+            officer.context.add_cookies(cookies["demo-officer"].result())
+            security = new_page(browser, server, cookies["demo-security"].result())
+            pages.append(security)
+            admin = new_page(browser, server, cookies["demo-admin"].result())
+            pages.append(admin)
+        device_id = server.db_rows("SELECT device_id FROM report WHERE id = ?", (report_id,))[0]["device_id"]
+
+        visit(auditor, (officer, "/triage/", "triage queue", 200),
+              (security, "/review/", "review list", 200),
+              (admin, "/admin/?report=no-such-report", "admin audit (search error)", 404))
+        assert officer.locator(f'#queue-rows tr[data-report-id="{report_id}"]').count() == 1
+
+        officer.goto(f"/triage/reports/{report_id}")
+        officer.click("#lock button")  # take the lock: the page comes back with a flash and the lock banner
+        officer.wait_for_selector("#lock.mine")
+        assert officer.locator("main .flash").count() == 1
+        visit(auditor, (security, f"/review/reports/{report_id}", "review report", 200),
+              (admin, f"/admin/reports/{report_id}", "admin report trail", 200))
+        auditor.audit((officer, "triage report (locked, flash)"))
+
+        visit(auditor, (officer, f"/triage/reports/{report_id}/nrm", "NRM sheet", 200),
+              (security, "/review/crew", "crew and devices", 200),
+              (admin, "/no-such-page", "404 page", 404))
+        assert admin.locator("main h1").inner_text() == "Not Found"  # templates/error.html
+        visit(auditor, (security, f"/review/devices/{device_id}/revoke", "revoke confirmation", 200))
+    finally:
+        for page in pages:
+            page.context.close()
+
+    assert not auditor.serious(), json.dumps(auditor.found, indent=1, ensure_ascii=False)
