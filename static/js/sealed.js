@@ -1,0 +1,55 @@
+// One record kept only sealed: AES-GCM under its own non-extractable key in
+// IndexedDB (the "keys" store). Drafts and the crew identity use it; wiping a
+// record deletes its key too, so nothing of it can be opened afterwards.
+import { withDb } from "./store.js";
+
+/**
+ * A sealed record `id` in object store `storeName`, keyed by `keyName`.
+ * Returns {load, save, wipe, stored}: `load` gives the value or null,
+ * `save(value, extra)` seals it (extra cleartext fields beside {iv, ct}, e.g.
+ * a timestamp), `stored` gives the raw record.
+ */
+export function sealedRecord(storeName, id, keyName) {
+  async function key(create) {
+    let k = await withDb((d) => d.get("keys", keyName));
+    if (!k && create) {
+      k = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+      await withDb((d) => d.put("keys", k, keyName));
+    }
+    return k || null;
+  }
+
+  async function stored() {
+    return withDb((d) => d.get(storeName, id));
+  }
+
+  async function load() {
+    const rec = await stored();
+    const k = rec ? await key(false) : null;
+    if (!rec || !k) return null;
+    try {
+      const pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv: rec.iv }, k, rec.ct);
+      return JSON.parse(new TextDecoder().decode(pt));
+    } catch (err) {
+      return null;
+    }
+  }
+
+  async function save(value, extra = {}) {
+    const k = await key(true);
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv }, k, new TextEncoder().encode(JSON.stringify(value)));
+    await withDb((d) => d.put(storeName, { ...extra, iv, ct: new Uint8Array(ct) }, id));
+  }
+
+  async function wipe() {
+    await withDb(async (d) => {
+      const tx = d.transaction([storeName, "keys"], "readwrite");
+      await tx.objectStore(storeName).delete(id);
+      await tx.objectStore("keys").delete(keyName);
+      await tx.done;
+    });
+  }
+
+  return { load, save, wipe, stored };
+}
