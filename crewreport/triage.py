@@ -15,7 +15,8 @@ import math
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
 
 from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect,
                    render_template, request, url_for)
@@ -487,13 +488,35 @@ def refused(report_id: str, message: str, status: int = 409) -> Any:
     return render_template("triage/refused.html", message=message, report_id=report_id), status
 
 
-def lock_refusal(db: sqlite3.Connection, row: sqlite3.Row, at: str) -> str | None:
-    """Why the current officer may not act now, if the lock is someone else's."""
-    holder = lock_holder(row, at)
-    if holder is not None and holder != current_user.id_number:
-        return (f"{username(db, holder)} is working on this report (locked until "
-                f"{when_filter(row['lock_expires_at'])}). Nothing was changed.")
-    return None
+class Refused(Exception):
+    """An officer's action refused: shown with its message; nothing was changed."""
+
+    def __init__(self, report_id: str, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.report_id, self.message, self.status = report_id, message, status
+
+
+@bp.errorhandler(Refused)
+def show_refusal(exc: Refused) -> Any:
+    return refused(exc.report_id, exc.message, exc.status)
+
+
+@contextmanager
+def acting_on(db: sqlite3.Connection, report_id: str, at: datetime,
+              not_done: str = "Nothing was changed.") -> Iterator[sqlite3.Row]:
+    """The write transaction of an officer's action on one report.
+
+    The report is re-read under the write lock, so what is checked is what is
+    changed; the action is refused (and rolled back) while another officer
+    holds the report's lock.
+    """
+    with transaction(db):
+        row = get_report(db, report_id)
+        holder = lock_holder(row, stamp(at))
+        if holder is not None and holder != current_user.id_number:
+            raise Refused(report_id, f"{username(db, holder)} is working on this report (locked until "
+                                     f"{when_filter(row['lock_expires_at'])}). {not_done}")
+        yield row
 
 
 def renew_lock(db: sqlite3.Connection, report_id: str, at: datetime) -> str:
@@ -525,18 +548,14 @@ def change_status(report_id: str) -> Any:
     ring = keys.keyring()
     target = form.status.data
     at = datetime.now(timezone.utc)
-    with transaction(db):
-        row = get_report(db, report_id)
-        problem = lock_refusal(db, row, stamp(at))
-        if problem:
-            return refused(report_id, problem)
+    with acting_on(db, report_id, at) as row:
         if form.from_status.data and form.from_status.data != row["status"]:
-            return refused(report_id, f"Someone changed this report to {STATUS_LABELS[row['status']]} "
-                                      "while you had it open. Look again before deciding. Nothing was changed.")
+            raise Refused(report_id, f"Someone changed this report to {STATUS_LABELS[row['status']]} "
+                                     "while you had it open. Look again before deciding. Nothing was changed.")
         if target not in TRANSITIONS[row["status"]]:
             allowed = ", ".join(STATUS_LABELS[s] for s in TRANSITIONS[row["status"]])
-            return refused(report_id, f"A report that is {STATUS_LABELS[row['status']]} cannot go to "
-                                      f"{STATUS_LABELS[target]}; it can go to: {allowed}. Nothing was changed.")
+            raise Refused(report_id, f"A report that is {STATUS_LABELS[row['status']]} cannot go to "
+                                     f"{STATUS_LABELS[target]}; it can go to: {allowed}. Nothing was changed.")
         kid, sealed = seal_text(ring, form.reason.data.strip(), report_id, REASON_INFO)
         db.execute("UPDATE report SET status = ?, status_changed_at = ?, closed_at = ? WHERE id = ?",
                    (target, stamp(at), stamp(at) if target in CLOSED else None, report_id))
@@ -562,11 +581,7 @@ def assign(report_id: str) -> Any:
         return refused(report_id, "Choose an officer from the list. Nothing was changed.", 400)
     assignee = form.assignee.data or None
     at = datetime.now(timezone.utc)
-    with transaction(db):
-        row = get_report(db, report_id)
-        problem = lock_refusal(db, row, stamp(at))
-        if problem:
-            return refused(report_id, problem)
+    with acting_on(db, report_id, at):
         db.execute("UPDATE report SET assignee_id = ? WHERE id = ?", (assignee, report_id))
         renew_lock(db, report_id, at)
         audit.record("report_assigned", subject=f"report:{report_id}", db=db,
@@ -586,11 +601,7 @@ def add_note(report_id: str) -> Any:
         return refused(report_id, form_errors(form) + " The note was not saved.", 400)
     ring = keys.keyring()
     at = datetime.now(timezone.utc)
-    with transaction(db):
-        row = get_report(db, report_id)
-        problem = lock_refusal(db, row, stamp(at))
-        if problem:
-            return refused(report_id, problem.replace("Nothing was changed.", "The note was not saved."))
+    with acting_on(db, report_id, at, not_done="The note was not saved."):
         kid, sealed = seal_text(ring, form.text.data.strip(), report_id, NOTE_INFO)
         cur = db.execute("INSERT INTO report_note (report_id, at, author_id, kid, sealed) VALUES (?, ?, ?, ?, ?)",
                          (report_id, stamp(at), current_user.id_number, kid, sealed))
@@ -609,11 +620,7 @@ def take_lock(report_id: str) -> Any:
     if not ActionForm().validate_on_submit():
         return refused(report_id, "The form has expired; reload the page. Nothing was changed.", 400)
     at = datetime.now(timezone.utc)
-    with transaction(db):
-        row = get_report(db, report_id)
-        problem = lock_refusal(db, row, stamp(at))
-        if problem:
-            return refused(report_id, problem)
+    with acting_on(db, report_id, at):
         expires = renew_lock(db, report_id, at)
         audit.record("report_locked", subject=f"report:{report_id}", db=db, until=expires)
     flash(f"You hold the lock until {when_filter(expires)}.")
@@ -632,7 +639,7 @@ def release_lock(report_id: str) -> Any:
     with transaction(db):
         row = get_report(db, report_id)
         if lock_holder(row, at) != current_user.id_number:
-            return refused(report_id, "You do not hold the lock on this report. Nothing was changed.")
+            raise Refused(report_id, "You do not hold the lock on this report. Nothing was changed.")
         db.execute("UPDATE report SET lock_user_id = NULL, lock_expires_at = NULL WHERE id = ?", (report_id,))
         audit.record("report_unlocked", subject=f"report:{report_id}", db=db)
     flash("Lock released.")
