@@ -9,12 +9,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from datetime import datetime, timezone
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from . import envelope
+from .times import now
 
 
 class Client:
@@ -68,7 +68,7 @@ class Client:
 
     def envelope(self, fields: dict[str, Any], body: dict[str, Any], report_id: str | None = None) -> dict[str, Any]:
         header = {"v": 1, "id": report_id or str(uuid.uuid4()), "device": self.device_id,
-                  "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "created": now(),
                   "rcpt": [r["kid"] for r in self.recipients], "airline": self.airline, **fields}
         keys = [envelope.public_key_from_jwk(r["jwk"]) for r in self.recipients]
         return envelope.build(header, body, keys, self.device_key)

@@ -23,8 +23,9 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from . import audit
-from .db import get_db, now, transaction
+from .db import get_db, transaction
 from .envelope import jwk_from_public_key, thumbprint
+from .times import now
 
 log = logging.getLogger(__name__)
 

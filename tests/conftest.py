@@ -21,10 +21,11 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from crewreport import create_app, envelope, keys
 from crewreport.auth import create_user
 from crewreport.cli import create_airline
-from crewreport.db import get_db, init_db, now, transaction
+from crewreport.db import get_db, init_db, transaction
+from crewreport.times import now, stamp
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "envelope-v1.json").read_text("utf-8"))
-PASSWORD = "correct horse battery staple"
+from .helpers import DEVICE_ID, PASSWORD, AuthActions, KeySet, valid_body
+
 USERS = {  # username: (role, airline)
     "crew": ("crew", "ZZ"),
     "security": ("airline_security", "ZZ"),
@@ -33,24 +34,6 @@ USERS = {  # username: (role, airline)
     "crew-yy": ("crew", "YY"),
     "security-yy": ("airline_security", "YY"),
 }
-DEVICE_ID = VECTORS["keys"]["device"]["device_id"]
-
-
-class KeySet:
-    """The session's private keys: vectors' Border Force, ZZ and device keys,
-    plus generated ones for airline YY, the receipt key and a YY device."""
-
-    def __init__(self) -> None:
-        k = VECTORS["keys"]
-        self.border_force = envelope.private_key_from_jwk(k["border_force"]["jwk"])
-        self.airline_zz = envelope.private_key_from_jwk(k["airline_ZZ"]["jwk"])
-        self.device = envelope.private_key_from_jwk(k["device"]["jwk"])
-        self.airline_yy = ec.generate_private_key(ec.SECP256R1())
-        self.receipt = ec.generate_private_key(ec.SECP256R1())
-        self.device_yy = ec.generate_private_key(ec.SECP256R1())
-
-    def kid(self, key: ec.EllipticCurvePrivateKey) -> str:
-        return envelope.thumbprint(envelope.jwk_from_public_key(key.public_key()))
 
 
 @pytest.fixture(scope="session")
@@ -129,34 +112,9 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
-class AuthActions:
-    def __init__(self, client: FlaskClient) -> None:
-        self._client = client
-
-    def login(self, username: str = "officer", password: str = PASSWORD) -> Any:
-        return self._client.post("/auth/login", data={"username": username, "password": password})
-
-    def logout(self) -> Any:
-        return self._client.post("/auth/logout")
-
-
 @pytest.fixture
 def auth(client: FlaskClient) -> AuthActions:
     return AuthActions(client)
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def valid_body(**changes: Any) -> dict[str, Any]:
-    body = {"observed_at": iso(datetime.now(timezone.utc)), "indicators": ["docs_held_by_other"],
-            "people": [{"role": "possible_victim", "seat": "32B", "age_range": "12_17",
-                        "description": "Quiet girl in a grey hoodie"}],
-            "narrative": "Man in 32C holds both passports and answers for her.",
-            "captain_informed": True, "reporter": {"crew_id": "C1234"}}
-    body.update(changes)
-    return body
 
 
 @pytest.fixture
@@ -170,9 +128,9 @@ def make_envelope(keyset: KeySet) -> Callable[..., dict[str, Any]]:
               **header_changes: Any) -> dict[str, Any]:
         recipients = recipients or [keyset.border_force, keyset.airline_zz]
         created = datetime.now(timezone.utc)
-        header = {"v": 1, "id": str(uuid.uuid4()), "device": device, "created": iso(created),
+        header = {"v": 1, "id": str(uuid.uuid4()), "device": device, "created": stamp(created),
                   "rcpt": [keyset.kid(k) for k in recipients], "airline": "ZZ", "flight": "ZZ101",
-                  "dep": "LOS", "arr": "LHR", "sta": iso(created + timedelta(hours=3)),
+                  "dep": "LOS", "arr": "LHR", "sta": stamp(created + timedelta(hours=3)),
                   "urgency": "priority"}
         header.update(header_changes)
         return envelope.build(header, body if body is not None else valid_body(),

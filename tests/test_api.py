@@ -16,8 +16,9 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from crewreport import envelope
 from crewreport.db import get_db
+from crewreport.times import stamp
 
-from .conftest import AuthActions, iso, valid_body
+from .helpers import AuthActions, valid_body
 
 
 def b64u(data: bytes) -> str:
@@ -214,10 +215,10 @@ def test_enrollment_is_audited(app: Flask) -> None:
 def fresh_envelope(answer: dict[str, Any], key: ec.EllipticCurvePrivateKey) -> dict[str, Any]:
     """What a tablet builds from its enrollment answer alone."""
     created = datetime.now(timezone.utc)
-    header = {"v": 1, "id": str(uuid.uuid4()), "device": answer["device_id"], "created": iso(created),
+    header = {"v": 1, "id": str(uuid.uuid4()), "device": answer["device_id"], "created": stamp(created),
               "rcpt": [r["kid"] for r in answer["recipients"]], "airline": answer["airline"],
               "flight": f"{answer['airline']}75", "dep": "ACC", "arr": "LGW",
-              "sta": iso(created + timedelta(hours=6)), "urgency": "routine"}
+              "sta": stamp(created + timedelta(hours=6)), "urgency": "routine"}
     recipients = [envelope.public_key_from_jwk(r["jwk"]) for r in answer["recipients"]]
     return envelope.build(header, valid_body(), recipients, key)
 

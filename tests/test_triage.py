@@ -5,74 +5,26 @@ exports, the access matrix and CSRF."""
 from __future__ import annotations
 
 import csv
-import glob
 import io
 import json
 import re
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from crewreport import triage
 from crewreport.auth import create_user
 from crewreport.db import get_db, transaction
+from crewreport.times import parse_utc, stamp
+from crewreport.triage import queue
 
-from .conftest import PASSWORD, AuthActions, valid_body
+from .helpers import (PASSWORD, AuthActions, Make, count, csrf_login, deliver, events, login_as, page_token, row,
+                      store_bytes, text, update_report, utcnow, valid_body)
 
-Make = Callable[..., dict[str, Any]]
 ROW_IDS = re.compile(r'<tr data-report-id="([0-9a-f-]{36})"')
-
-
-# -- helpers (imported by the other test modules of this issue) ----------------------
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def deliver(client: FlaskClient, make_envelope: Make, **kwargs: Any) -> str:
-    """Post an envelope to the intake and return the stored report's id."""
-    env = make_envelope(**kwargs)
-    resp = client.post("/api/v1/reports", json=env)
-    assert resp.status_code == 201, resp.get_json()
-    return json.loads(__import__("base64").urlsafe_b64decode(env["protected"] + "==="))["id"]
-
-
-def update_report(app: Flask, report_id: str, **columns: Any) -> None:
-    """Set report columns directly (times in the past, status, ...)."""
-    with app.app_context():
-        db = get_db()
-        with transaction(db):
-            sets = ", ".join(f"{k} = ?" for k in columns)
-            db.execute(f"UPDATE report SET {sets} WHERE id = ?", (*columns.values(), report_id))
-
-
-def row(app: Flask, report_id: str) -> dict[str, Any] | None:
-    with app.app_context():
-        r = get_db().execute("SELECT * FROM report WHERE id = ?", (report_id,)).fetchone()
-        return dict(r) if r else None
-
-
-def events(app: Flask, action: str, subject: str | None = None) -> list[dict[str, Any]]:
-    with app.app_context():
-        sql, params = "SELECT * FROM audit_event WHERE action = ?", [action]
-        if subject:
-            sql += " AND subject = ?"
-            params.append(subject)
-        return [dict(r) for r in get_db().execute(sql + " ORDER BY id", params)]
-
-
-def count(app: Flask, sql: str, *params: Any) -> int:
-    with app.app_context():
-        return get_db().execute(sql, params).fetchone()[0]
-
-
-def store_bytes(app: Flask) -> bytes:
-    """Every byte of the store on disk: the database, its WAL and shm."""
-    return b"".join(open(p, "rb").read() for p in glob.glob(app.config["DATABASE"] + "*"))
 
 
 def queue_ids(client: FlaskClient, query: str = "status=any") -> list[str]:
@@ -86,39 +38,25 @@ def add_officer(app: Flask, username: str = "officer2") -> None:
         create_user(username, "border_force", PASSWORD)
 
 
-def login_as(client: FlaskClient, username: str) -> None:
-    client.post("/auth/logout")
-    resp = client.post("/auth/login", data={"username": username, "password": PASSWORD})
-    assert resp.status_code == 302, f"sign-in as {username} failed"
-
-
-def text(resp: Any) -> str:
-    return resp.get_data(as_text=True)
-
-
-def utcnow() -> datetime:
-    """Now, taken when a test runs (a module-level time goes stale in a long run)."""
-    return datetime.now(timezone.utc)
-
-
 # -- the queue -----------------------------------------------------------------------------
 
 def test_queue_orders_by_landing_then_urgency_then_arrival(client: FlaskClient, app: Flask,
                                                            make_envelope: Make, auth: AuthActions) -> None:
-    later = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=5)), urgency="immediate")
-    soon_routine = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=2)), urgency="routine")
-    soon_immediate = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=2)), urgency="immediate")
-    soon_immediate_2 = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=2)), urgency="immediate")
-    update_report(app, soon_immediate, received_at=iso(utcnow() - timedelta(minutes=5)))
+    soon = stamp(utcnow() + timedelta(hours=2))  # one landing time, even if a second ticks between deliveries
+    later = deliver(client, make_envelope, sta=stamp(utcnow() + timedelta(hours=5)), urgency="immediate")
+    soon_routine = deliver(client, make_envelope, sta=soon, urgency="routine")
+    soon_immediate = deliver(client, make_envelope, sta=soon, urgency="immediate")
+    soon_immediate_2 = deliver(client, make_envelope, sta=soon, urgency="immediate")
+    update_report(app, soon_immediate, received_at=stamp(utcnow() - timedelta(minutes=5)))
     auth.login("officer")
     assert queue_ids(client) == [soon_immediate, soon_immediate_2, soon_routine, later]
 
 
 def test_queue_filters(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
-    lhr = deliver(client, make_envelope, arr="LHR", urgency="priority", sta=iso(utcnow() + timedelta(hours=3)))
-    man = deliver(client, make_envelope, arr="MAN", urgency="routine", sta=iso(utcnow() + timedelta(hours=12)))
-    gone = deliver(client, make_envelope, arr="LGW", urgency="immediate", sta=iso(utcnow() + timedelta(hours=1)))
-    update_report(app, gone, sta=iso(utcnow() - timedelta(hours=30)), status="referred", closed_at=iso(utcnow()))
+    lhr = deliver(client, make_envelope, arr="LHR", urgency="priority", sta=stamp(utcnow() + timedelta(hours=3)))
+    man = deliver(client, make_envelope, arr="MAN", urgency="routine", sta=stamp(utcnow() + timedelta(hours=12)))
+    gone = deliver(client, make_envelope, arr="LGW", urgency="immediate", sta=stamp(utcnow() + timedelta(hours=1)))
+    update_report(app, gone, sta=stamp(utcnow() - timedelta(hours=30)), status="referred", closed_at=stamp(utcnow()))
     auth.login("officer")
     assert set(queue_ids(client, "status=any")) == {lhr, man, gone}
     assert queue_ids(client, "") == [lhr, man]  # default: open reports only
@@ -144,8 +82,8 @@ def test_queue_filters(client: FlaskClient, app: Flask, make_envelope: Make, aut
 
 def test_queue_shows_countdown_urgency_assignee_and_late_arrival(client: FlaskClient, app: Flask,
                                                                  make_envelope: Make, auth: AuthActions) -> None:
-    ontime = deliver(client, make_envelope, flight="ZZ7", sta=iso(utcnow() + timedelta(hours=3)))
-    late = deliver(client, make_envelope, flight="ZZ8", sta=iso(utcnow() - timedelta(hours=1)))
+    ontime = deliver(client, make_envelope, flight="ZZ7", sta=stamp(utcnow() + timedelta(hours=3)))
+    late = deliver(client, make_envelope, flight="ZZ8", sta=stamp(utcnow() - timedelta(hours=1)))
     auth.login("officer")
     page = text(client.get("/triage/"))
     ontime_row = re.search(rf'<tr data-report-id="{ontime}".*?</tr>', page, re.S).group(0)  # type: ignore[union-attr]
@@ -160,11 +98,11 @@ def test_queue_shows_countdown_urgency_assignee_and_late_arrival(client: FlaskCl
 
 def test_queue_pages(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
     first = deliver(client, make_envelope)
-    bulk_insert(app, triage.PER_PAGE + 5, template_id=first)
+    bulk_insert(app, queue.PER_PAGE + 5, template_id=first)
     auth.login("officer")
     page1 = queue_ids(client, "status=any")
     page2 = queue_ids(client, "status=any&page=2")
-    assert len(page1) == triage.PER_PAGE and len(page2) == 6
+    assert len(page1) == queue.PER_PAGE and len(page2) == 6
     assert not set(page1) & set(page2)
     assert "Page 2 of 2" in text(client.get("/triage/?status=any&page=2"))
     assert queue_ids(client, "status=any&page=99") == page2  # clamped to the last page
@@ -173,14 +111,14 @@ def test_queue_pages(client: FlaskClient, app: Flask, make_envelope: Make, auth:
 def test_refresh_endpoint_and_new_since_last_look(client: FlaskClient, app: Flask,
                                                   make_envelope: Make, auth: AuthActions) -> None:
     old = deliver(client, make_envelope)
-    update_report(app, old, received_at=iso(utcnow() - timedelta(minutes=10)))
+    update_report(app, old, received_at=stamp(utcnow() - timedelta(minutes=10)))
     auth.login("officer")
     first = text(client.get("/triage/"))
     assert "is-new" not in first  # first look: nothing to compare with
     with app.app_context():
         seen = get_db().execute("SELECT queue_seen_at FROM officer_seen").fetchone()[0]
     fresh = deliver(client, make_envelope)
-    update_report(app, fresh, received_at=iso(datetime.now(timezone.utc) + timedelta(seconds=2)))
+    update_report(app, fresh, received_at=stamp(datetime.now(timezone.utc) + timedelta(seconds=2)))
     data = client.get(f"/triage/queue.json?status=open&since={seen}").get_json()
     assert set(data["ids"]) == {old, fresh} and data["total"] == 2
     assert f'data-report-id="{fresh}" class="urgency-priority status-received is-new"' in data["html"]
@@ -208,7 +146,7 @@ def bulk_insert(app: Flask, n: int, template_id: str) -> list[str]:
             ids.append(rid)
             rows.append({**t, "id": rid, "reference": f"B{i:07d}", "arr": ("LHR", "MAN", "LGW", "EDI")[i % 4],
                          "urgency_rank": i % 3, "urgency": ("immediate", "priority", "routine")[i % 3],
-                         "sta": iso(utcnow() + timedelta(minutes=7 * i - 600)),
+                         "sta": stamp(utcnow() + timedelta(minutes=7 * i - 600)),
                          "status": ("received", "assessing", "referred")[i % 3]})
         cols = list(t)
         with transaction(db):
@@ -244,14 +182,14 @@ def test_queue_with_10000_reports_reads_in_index_order(client: FlaskClient, app:
             for query, index in cases.items():
                 args = dict(p.split("=") for p in query.split("&") if p)
                 args.setdefault("status", "any")
-                sql, params = triage.queue_sql(triage.Filters.from_args(args), 1, at)
+                sql, params = queue.queue_sql(queue.Filters.from_args(args), 1, at)
                 plan = " | ".join(r["detail"] for r in db.execute("EXPLAIN QUERY PLAN " + sql + " LIMIT 50", params))
                 assert f"USING INDEX {index}" in plan, (query, analyzed, plan)
                 assert "TEMP B-TREE" not in plan, (query, analyzed, plan)
     auth.login("officer")
     resp = client.get("/triage/?status=any&page=100")
     assert resp.status_code == 200
-    assert len(ROW_IDS.findall(text(resp))) == triage.PER_PAGE
+    assert len(ROW_IDS.findall(text(resp))) == queue.PER_PAGE
     assert "Page 100 of 201" in text(resp)
 
 
@@ -440,15 +378,6 @@ def test_notes_are_sealed_at_rest_and_shown_to_officers(client: FlaskClient, app
     assert len(added) == 1 and "NOTEMARK" not in added[0]["detail"]
 
 
-def test_a_sealed_note_is_bound_to_its_report(app: Flask, client: FlaskClient, make_envelope: Make) -> None:
-    from crewreport import keys
-    with app.app_context():
-        ring = keys.keyring()
-        kid, sealed = triage.seal_text(ring, "hello", "report-a", triage.NOTE_INFO)
-        assert triage.open_text(ring, kid, sealed, "report-a", triage.NOTE_INFO) == "hello"
-        assert triage.open_text(ring, kid, sealed, "report-b", triage.NOTE_INFO) == "[cannot be opened]"
-
-
 @pytest.mark.parametrize("note,status", [("x" * 2001, 400), ("", 400), ("   \n ", 400), ("x" * 2000, 303)])
 def test_note_length_bounds(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions,
                             note: str, status: int) -> None:
@@ -471,7 +400,7 @@ def test_the_lock_keeps_a_second_officer_out_until_it_expires(client: FlaskClien
     auth.login("officer")
     assert client.post(f"/triage/reports/{rid}/lock").status_code == 303
     r = row(app, rid)
-    expires = datetime.strptime(r["lock_expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)  # type: ignore[index]
+    expires = parse_utc(r["lock_expires_at"])  # type: ignore[index]
     assert timedelta(minutes=14) < expires - datetime.now(timezone.utc) <= timedelta(minutes=15)
     assert "You hold the lock" in text(client.get(f"/triage/reports/{rid}"))
 
@@ -491,7 +420,7 @@ def test_the_lock_keeps_a_second_officer_out_until_it_expires(client: FlaskClien
     assert events(app, "status_changed") == []
 
     # expired: the second officer may act, and takes the lock by acting
-    update_report(app, rid, lock_expires_at=iso(utcnow() - timedelta(minutes=1)))
+    update_report(app, rid, lock_expires_at=stamp(utcnow() - timedelta(minutes=1)))
     assert change(client, rid, "assessing", "taking over").status_code == 303
     with app.app_context():
         holder = get_db().execute("SELECT u.username FROM report r JOIN user u ON u.id = r.lock_user_id"
@@ -523,15 +452,15 @@ def test_nrm_prompt_sheet(client: FlaskClient, app: Flask, make_envelope: Make, 
 
 
 def test_csv_export_of_the_queue(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
-    a = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=2)), arr="MAN")
-    b = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=1)))
+    a = deliver(client, make_envelope, sta=stamp(utcnow() + timedelta(hours=2)), arr="MAN")
+    b = deliver(client, make_envelope, sta=stamp(utcnow() + timedelta(hours=1)))
     update_report(app, a, flight="=HYPERLINK(\"http://x\")", dep="+1", arr="@SUM")  # hostile cells
     auth.login("officer")
     resp = client.get("/triage/export.csv?status=any")
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
     assert "attachment" in resp.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(text(resp))))
-    assert rows[0] == list(triage.CSV_FIELDS)
+    assert rows[0] == list(queue.CSV_FIELDS)
     assert [r[1] for r in rows[1:]] == [b, a]
     hostile = rows[2]
     assert hostile[3] == "'=HYPERLINK(\"http://x\")" and hostile[4] == "'+1" and hostile[5] == "'@SUM"
@@ -543,11 +472,11 @@ def test_csv_export_of_the_queue(client: FlaskClient, app: Flask, make_envelope:
 
 
 def test_csv_cell_guard() -> None:
-    assert triage.csv_cell("=1+1") == "'=1+1"
-    assert triage.csv_cell("-2") == "'-2"
-    assert triage.csv_cell("\t=x") == "'\t=x"
-    assert triage.csv_cell("LHR") == "LHR"
-    assert triage.csv_cell(-20) == -20
+    assert queue.csv_cell("=1+1") == "'=1+1"
+    assert queue.csv_cell("-2") == "'-2"
+    assert queue.csv_cell("\t=x") == "'\t=x"
+    assert queue.csv_cell("LHR") == "LHR"
+    assert queue.csv_cell(-20) == -20
 
 
 # -- access and CSRF ------------------------------------------------------------------------------
@@ -575,17 +504,6 @@ def test_access_matrix(client: FlaskClient, app: Flask, make_envelope: Make, aut
     if who != "officer":
         assert row(app, rid)["status"] == "received"  # type: ignore[index]
         assert events(app, "report_opened") == []
-
-
-def csrf_login(client: FlaskClient, username: str) -> None:
-    page = text(client.get("/auth/login"))
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    resp = client.post("/auth/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
-    assert resp.status_code == 302
-
-
-def page_token(client: FlaskClient, path: str) -> str:
-    return re.search(r'<meta name="csrf-token" content="([^"]+)"', text(client.get(path))).group(1)  # type: ignore[union-attr]
 
 
 def test_csrf_is_enforced_on_every_triage_post(csrf_app: Flask, make_envelope: Make) -> None:
