@@ -26,7 +26,7 @@ BACKGROUND_COLOR = "#f4f1ea"
 
 # Static files the shell needs, relative to the static folder. JS modules are
 # globbed so a new module is precached without editing this list.
-STATIC_GLOBS = ("css/crew.css", "js/*.js", "vendor/hpke.js", "vendor/idb.js", "icons/*.png", "icons/favicon.ico")
+STATIC_GLOBS = ("css/crew.css", "js/*.js", "js/outbox/*.js", "js/ui/*.js", "vendor/hpke.js", "vendor/idb.js", "icons/*.png", "icons/favicon.ico")
 SHELL_TEMPLATES = ("crew/index.html", "base.html")
 # Routes precached besides the static files (rendered by this blueprint).
 ROUTES = ("/", "/manifest.webmanifest", "/favicon.ico")
