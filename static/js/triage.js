@@ -72,7 +72,7 @@ export async function refresh() {
     status.dataset.state = arrived ? "new" : "";
     table.dataset.refreshedAt = data.now;
     tick();
-  } catch (err) {
+  } catch {
     status.textContent = "Could not refresh; retrying.";
     status.dataset.state = "error";
   } finally {

@@ -62,7 +62,7 @@ function tellPages(message) {
     const ch = new BroadcastChannel(CHANNEL_NAME);
     ch.postMessage(message);
     ch.close();
-  } catch (err) {
+  } catch {
     /* pages re-read on their own */
   }
 }

@@ -201,7 +201,7 @@ function batchError(res, data, timedOut) {
 async function recheckWithFreshKeys(batch, results, outs, pass) {
   if (pass.keysRefreshed || !outs.some(isUnverifiedReceipt)) return outs;
   pass.keysRefreshed = true;
-  let fresh = null;
+  let fresh;
   try {
     fresh = await refreshKeys(pass.fetchFn);
   } catch {

@@ -128,7 +128,7 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
   }
 
   async function reenroll() {
-    let session = null;
+    let session;
     try {
       session = await fetchSession();
     } catch {
