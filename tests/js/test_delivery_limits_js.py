@@ -1,4 +1,4 @@
-"""outbox.js, net.js, device.js, drafts.js, identity.js: batches bounded by
+"""The outbox (outbox/), net.js, device.js, drafts.js, identity.js: batches bounded by
 count and bytes, 413 handling, deadlines on every request, draft expiry, and
 the crew ID kept only sealed."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""outbox.js: back-off, the delivery scheduler's timer logic, and how each
+"""The outbox (outbox/): back-off, the delivery scheduler's timer logic, and how each
 server answer settles a queued report."""
 from __future__ import annotations
 
