@@ -41,4 +41,4 @@ bench: setup
 	$(PY) -m benchmarks.queue
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor *.egg-info .pytest_cache
+	rm -rf $(VENV) node_modules static/vendor *.egg-info .pytest_cache build dist
