@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import site
 import subprocess
 import sys
@@ -24,6 +25,9 @@ import pytest
 from tests.served import ROOT, ServedApp
 
 MARKER = "shipped-by-the-wheel-7d1f"
+# What a build of the checkout must not see or leave behind (git-ignored, local state).
+NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "node_modules", "instance", "build", "dist", "*.egg-info",
+                                    "__pycache__", ".*_cache", "test-results")
 
 
 class Installed:
@@ -31,8 +35,12 @@ class Installed:
 
     def __init__(self, tmp: Path) -> None:
         dist = tmp / "dist"
+        # Built from a copy, as from a fresh clone after `make setup`: pip builds
+        # in place, and build/ and *.egg-info would otherwise land in the checkout.
+        source = tmp / "source"
+        shutil.copytree(ROOT, source, ignore=NOT_SOURCE)
         build = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(dist), str(ROOT)],
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(dist), str(source)],
             capture_output=True, text=True, timeout=300, check=False)
         assert build.returncode == 0, build.stderr
         (self.wheel,) = dist.glob("crewreport-*.whl")
