@@ -105,10 +105,12 @@ def utcnow() -> datetime:
 
 def test_queue_orders_by_landing_then_urgency_then_arrival(client: FlaskClient, app: Flask,
                                                            make_envelope: Make, auth: AuthActions) -> None:
+    # One `soon` for all three: read three times, a second could tick between them.
+    soon = iso(utcnow() + timedelta(hours=2))
     later = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=5)), urgency="immediate")
-    soon_routine = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=2)), urgency="routine")
-    soon_immediate = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=2)), urgency="immediate")
-    soon_immediate_2 = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=2)), urgency="immediate")
+    soon_routine = deliver(client, make_envelope, sta=soon, urgency="routine")
+    soon_immediate = deliver(client, make_envelope, sta=soon, urgency="immediate")
+    soon_immediate_2 = deliver(client, make_envelope, sta=soon, urgency="immediate")
     update_report(app, soon_immediate, received_at=iso(utcnow() - timedelta(minutes=5)))
     auth.login("officer")
     assert queue_ids(client) == [soon_immediate, soon_immediate_2, soon_routine, later]
