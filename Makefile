@@ -28,10 +28,10 @@ static/vendor/.built: package.json package-lock.json static/js/vendor-entries/*.
 # only the demo users get fresh passwords, printed here, never written down),
 # then gunicorn on 127.0.0.1:5000.
 run: setup
-	$(FLASK) init-db
-	$(FLASK) demo
-	@echo "Serving on http://$(HOST):$(PORT)/ (crew app), /auth/login to sign in. Ctrl-C stops."
-	$(FLASK) serve --host $(HOST) --port $(PORT)
+	@$(FLASK) init-db
+	@$(FLASK) demo
+	@echo "Serving on http://$(HOST):$(PORT)/ (crew app), http://$(HOST):$(PORT)/auth/login to sign in. Ctrl-C stops."
+	@$(FLASK) serve --host $(HOST) --port $(PORT)
 
 test: setup
 	$(PY) -m pytest $(ARGS)
@@ -41,4 +41,4 @@ bench: setup
 	$(PY) -m benchmarks.queue
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor *.egg-info .pytest_cache
+	rm -rf $(VENV) node_modules static/vendor *.egg-info .pytest_cache build dist

@@ -10,7 +10,8 @@ from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
 TEXT_SETTINGS = ("SECRET_KEY", "KEY_PASSPHRASE", "HOTLINE")
 csrf = CSRFProtect()
 
@@ -23,15 +24,28 @@ CSP = (
 )
 
 
+def asset_folder(name: str) -> Path:
+    """`templates` or `static`: the copy a wheel carries inside the package (see
+    setup.py), else the repository's own (a checkout or an editable install)."""
+    shipped = PACKAGE / name
+    return shipped if shipped.is_dir() else ROOT / name
+
+
+def default_instance() -> str | None:
+    """`instance/` at the root of a checkout; for an installed wheel, Flask's
+    own default (`<prefix>/var/crewreport-instance`), never site-packages."""
+    return str(ROOT / "instance") if not (PACKAGE / "templates").is_dir() else None
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Application factory (the flaskr layout): settings, store, blueprints."""
-    instance = os.environ.get("CREWREPORT_INSTANCE") or str(ROOT / "instance")
+    instance = os.environ.get("CREWREPORT_INSTANCE") or default_instance()
     app = Flask(
         __name__,
-        instance_path=os.path.abspath(instance),
+        instance_path=os.path.abspath(instance) if instance else None,
         instance_relative_config=True,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        template_folder=str(asset_folder("templates")),
+        static_folder=str(asset_folder("static")),
     )
     app.config.from_mapping(
         SECRET_KEY=None,

@@ -77,8 +77,11 @@ def demo_command(password: str | None) -> None:
             with transaction(db):
                 auth.set_password(row["id"], pw, db=db)
         click.echo(f"  {username:15} ({role}) password: {pw}")
-    if made:
-        click.echo(f"Made keys: {', '.join(made)}")
+    if made:  # first run only: say plainly what appeared in the instance folder
+        owners = [db.execute("SELECT owner FROM service_key WHERE kid = ?", (kid,)).fetchone()["owner"]
+                  for kid in made]
+        click.echo(f"New service keys ({', '.join(owners)}) are in {current_app.config['KEY_DIR']}; "
+                   "they are kept from now on (docs/operations.md says how to protect and rotate them).")
 
 
 @click.command("revoke-device")

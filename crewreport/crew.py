@@ -104,7 +104,7 @@ def index() -> Response:
         render_template(
             "crew/index.html",
             app_name=APP_NAME,
-            groups=catalogue.GROUPS,
+            groups=catalogue.form_groups(),
             hotline=current_app.config.get("HOTLINE", ""),
             landing_minutes=int(current_app.config.get("LANDING_WARNING_MINUTES", 30)),
             theme_color=THEME_COLOR,

@@ -44,9 +44,11 @@ class ServedApp:
 
     def __init__(self, instance: str | os.PathLike[str], port: int | None = None, *,
                  env: Mapping[str, str] | None = None, unset: Iterable[str] = (),
-                 check: bool = False, workers: int = 2) -> None:
+                 check: bool = False, workers: int = 2,
+                 python: str = sys.executable, cwd: str | os.PathLike[str] = ROOT) -> None:
         """`env` is added to the environment and `unset` removed from it;
-        `check` is the default for `flask(check=...)`."""
+        `check` is the default for `flask(check=...)`; `python` and `cwd` run
+        another install of crewreport (the checkout's by default)."""
         self.instance = Path(instance)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -55,6 +57,8 @@ class ServedApp:
             self.env.pop(name, None)
         self.check = check
         self.workers = workers
+        self.python = python
+        self.cwd = Path(cwd)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.instance / "server.log"
 
@@ -62,8 +66,8 @@ class ServedApp:
               timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run `flask --app crewreport ARGS` against this instance folder."""
         return subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "crewreport", *args],
-            cwd=ROOT, env=self.env, capture_output=True, text=True,
+            [self.python, "-m", "flask", "--app", "crewreport", *args],
+            cwd=self.cwd, env=self.env, capture_output=True, text=True,
             check=self.check if check is None else check, timeout=timeout,
         )
 
@@ -82,9 +86,9 @@ class ServedApp:
             return
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "flask", "--app", "crewreport", "serve",
+                [self.python, "-m", "flask", "--app", "crewreport", "serve",
                  "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -123,6 +123,16 @@ def test_demo(bare_app: Flask) -> None:
     assert AuthActions(client).login("demo-crew", "demo pass phrase").status_code == 302
 
 
+def test_demo_says_plainly_which_keys_it_made(bare_app: Flask) -> None:
+    """The first run names the keys it made and where, not bare key ids."""
+    result = run(bare_app, "demo", "--password", "demo pass phrase")
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if "keys" in x and "password" not in x)
+    assert "(border_force, receipt)" in line and bare_app.config["KEY_DIR"] in line
+    for (kid,) in query(bare_app, "SELECT kid FROM service_key"):
+        assert kid not in result.output
+
+
 def test_demo_twice_keeps_data(bare_app: Flask) -> None:
     assert run(bare_app, "demo", "--password", "first password").exit_code == 0
     assert run(bare_app, "create-user", "kept", "--role", "admin", "--password", PASSWORD).exit_code == 0
@@ -134,6 +144,7 @@ def test_demo_twice_keeps_data(bare_app: Flask) -> None:
     assert len(passwords) == 4 and len(set(passwords.values())) == 4  # random, one each
     assert query(bare_app, "SELECT kid, owner, retired_at FROM service_key ORDER BY kid") == keys_before
     assert query(bare_app, "SELECT id, username FROM user ORDER BY id") == users_before
+    assert "keys" not in second.output  # nothing new to tell about keys
     assert AuthActions(bare_app.test_client()).login("demo-officer", passwords["demo-officer"]).status_code == 302
     assert AuthActions(bare_app.test_client()).login("kept", PASSWORD).status_code == 302
 
