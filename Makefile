@@ -7,7 +7,7 @@ PORT   ?= 5000
 # Extra pytest arguments, e.g. `make test ARGS="-k intake -x"`.
 ARGS   ?=
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test lint bench clean
 
 # Everything the app and its tests need, into git-ignored places:
 # .venv/ (Python, with the test extra), node_modules/ and static/vendor/.
@@ -35,6 +35,10 @@ run: setup
 
 test: setup
 	$(PY) -m pytest $(ARGS)
+
+# The lint alone (tests/test_lint.py runs it inside `make test` too); `ruff check --fix .` repairs most.
+lint: setup
+	$(PY) -m ruff check .
 
 bench: setup
 	$(PY) -m benchmarks.intake

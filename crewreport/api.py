@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
@@ -135,7 +135,7 @@ def _limited() -> Any | None:
     limit = current_app.config["INTAKE_RATE_PER_MINUTE"]
     if intake.rate_limited(get_db(), audit.client_address(), limit):
         body, status = api_error("rate_limited", "Too many requests; the tablet will retry shortly.", 429)
-        body.headers["Retry-After"] = str(60 - datetime.now(timezone.utc).second)  # the counter's minute
+        body.headers["Retry-After"] = str(60 - datetime.now(UTC).second)  # the counter's minute
         return body, status
     return None
 

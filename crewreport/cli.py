@@ -6,7 +6,7 @@ import os
 import re
 import secrets
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import click
 from flask import Flask, current_app
@@ -120,7 +120,7 @@ def serve_command(host: str, port: int, workers: int) -> None:
             "--access-logfile", "-",
             # One control socket per user by default: two servers would fight over it.
             "--no-control-socket", "crewreport:create_app()"]
-    os.execve(sys.executable, argv, env)
+    os.execve(sys.executable, argv, env)  # noqa: S606 - becomes gunicorn: fixed argv, no shell, no request text
 
 
 @click.command("send-test-report")
@@ -136,7 +136,7 @@ def send_test_report_command(url: str, username: str, password: str, narrative: 
     client = Client(url)
     client.sign_in(username, password)
     client.enroll("send-test-report")
-    sta = stamp(datetime.now(timezone.utc) + timedelta(hours=2))
+    sta = stamp(datetime.now(UTC) + timedelta(hours=2))
     env = client.envelope(
         {"flight": f"{client.airline}1", "dep": "CDG", "arr": "LHR", "sta": sta, "urgency": "routine"},
         {"observed_at": now(), "indicators": [], "people": [], "narrative": narrative,

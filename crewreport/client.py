@@ -19,6 +19,8 @@ from .times import now
 
 class Client:
     def __init__(self, base_url: str) -> None:
+        if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
+            raise ValueError(f"the service URL must be http:// or https://, not {base_url!r}")
         self.base = base_url.rstrip("/")
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
@@ -37,7 +39,8 @@ class Client:
         elif body is not None:
             data = json.dumps(body).encode()
             hdrs["Content-Type"] = "application/json"
-        req = urllib.request.Request(self.base + path, data=data, headers=hdrs, method=method)
+        req = urllib.request.Request(  # noqa: S310 - __init__ refuses every scheme but http(s)
+            self.base + path, data=data, headers=hdrs, method=method)
         try:
             with self.opener.open(req, timeout=30) as resp:
                 status, raw, ctype = resp.status, resp.read(), resp.headers.get("Content-Type", "")

@@ -23,8 +23,9 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, hpke
@@ -238,7 +239,8 @@ def parse(envelope: Any) -> Parsed:
     if len(sealed) != len(rcpt):
         raise _malformed("'sealed' must have one entry per 'rcpt' key, in the same order.")
     if header["v"] != VERSION:
-        raise EnvelopeError("unsupported_version", f"Envelope version {header['v']} is not supported; this service accepts version 1.")
+        raise EnvelopeError("unsupported_version",
+                            f"Envelope version {header['v']} is not supported; this service accepts version 1.")
     extra = sorted(set(header) - set(HEADER_TYPES))
     if extra:
         raise _malformed(f"The header has unknown fields: {', '.join(extra)}.")

@@ -157,7 +157,8 @@ def keyring() -> Keyring:
                 ring.current[row["owner"]] = row["kid"]
         for owner in (BORDER_FORCE, RECEIPT):
             if owner not in ring.current:
-                raise KeysUnavailable(f"there is no current {owner} key (run `flask --app crewreport demo` or `rotate-key {owner}`)")
+                raise KeysUnavailable(f"there is no current {owner} key "
+                                      f"(run `flask --app crewreport demo` or `rotate-key {owner}`)")
         current_app.extensions["crewreport.keyring"] = ring
         return ring
 

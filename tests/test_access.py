@@ -149,7 +149,7 @@ def test_api_refusals_are_json(app: Flask) -> None:
     assert officer.status_code == 403 and officer.get_json()["error"]["code"] == "forbidden"
 
 
-@pytest.mark.parametrize("prefix,owner", sorted(OWNED_PREFIXES.items()))
+@pytest.mark.parametrize(("prefix", "owner"), sorted(OWNED_PREFIXES.items()))
 def test_owned_prefix_home_allows_owner(app: Flask, prefix: str, owner: str) -> None:
     username = {v: k for k, v in ROLES.items()}[owner]
     resp = request(app, username, "GET", prefix + "/")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -17,11 +17,11 @@ from .helpers import PASSWORD, AuthActions
 
 
 @pytest.fixture
-def bare_app(tmp_path: Path) -> Iterator[Flask]:
+def bare_app(tmp_path: Path) -> Flask:
     """An instance with nothing in it: the state a new deployment starts from."""
-    yield create_app({"TESTING": True, "SECRET_KEY": "t", "PASSWORD_HASH_FAST": True,
-                      "WTF_CSRF_ENABLED": False,
-                      "DATABASE": str(tmp_path / "s.sqlite"), "KEY_DIR": str(tmp_path / "keys")})
+    return create_app({"TESTING": True, "SECRET_KEY": "t", "PASSWORD_HASH_FAST": True,
+                       "WTF_CSRF_ENABLED": False,
+                       "DATABASE": str(tmp_path / "s.sqlite"), "KEY_DIR": str(tmp_path / "keys")})
 
 
 def run(app: Flask, *args: str) -> Result:

@@ -12,17 +12,20 @@ Adding something new means adding it to the pin as well (docs/protocol.md,
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from crewreport import catalogue, report
-from .conftest import AuthActions, iso, valid_body
+from crewreport.times import stamp
+
+from .helpers import AuthActions, valid_body
 
 Make = Callable[..., dict[str, Any]]
 STATIC_JS = Path(__file__).resolve().parent.parent / "static" / "js"
@@ -72,9 +75,9 @@ PINNED_SEATS = ["1A", "32B", "999K"]
 
 
 def header(**changes: Any) -> dict[str, Any]:
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     value = {"id": "8c4c3f7e-3d0f-4b5e-9a55-2f1d5b7a6c01", "airline": "ZZ", "flight": "ZZ101", "dep": "LOS",
-             "arr": "LHR", "created": iso(created), "sta": iso(created + timedelta(hours=3)), "urgency": "routine"}
+             "arr": "LHR", "created": stamp(created), "sta": stamp(created + timedelta(hours=3)), "urgency": "routine"}
     value.update(changes)
     return value
 
@@ -150,8 +153,8 @@ def test_every_pinned_field_at_its_limit_passes_validation() -> None:
 
 def test_a_widest_note_made_days_ago_is_still_accepted(client: FlaskClient, make_envelope: Make) -> None:
     """A note queued on a tablet for five days, with everything in it, gets a receipt."""
-    made = datetime.now(timezone.utc) - timedelta(days=5)
-    env = make_envelope(body=widest_body(), created=iso(made), sta=iso(made + timedelta(hours=6)))
+    made = datetime.now(UTC) - timedelta(days=5)
+    env = make_envelope(body=widest_body(), created=stamp(made), sta=stamp(made + timedelta(hours=6)))
     response = client.post("/api/v1/reports", json=env)
     assert response.status_code == 201, response.get_json()
 

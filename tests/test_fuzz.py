@@ -11,8 +11,9 @@ import base64
 import json
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -34,7 +35,7 @@ def b64u(data: bytes) -> str:
 
 
 def base_header(keyset: KeySet) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {"v": 1, "id": str(uuid.uuid4()), "device": DEVICE_ID, "created": stamp(now),
             "rcpt": [keyset.kid(keyset.border_force), keyset.kid(keyset.airline_zz)], "airline": "ZZ",
             "flight": "ZZ101", "dep": "LOS", "arr": "LHR", "sta": stamp(now + timedelta(hours=3)),
@@ -198,7 +199,8 @@ def body_cases(rng: random.Random, keyset: KeySet) -> Iterator[Case]:
     for indicators in ([{"code": "x"}], [["docs_held_by_other"]], [None], [1.5], ["\ud800"]):
         yield f"indicators {indicators!r:.30}", signed(valid_body(indicators=indicators))
     yield "deep body", signed(None, b"[" * 100000 + b"]" * 100000)
-    yield "deep narrative", signed(None, json.dumps(valid_body()).encode()[:-1] + b',"x":' + b"[" * 50000 + b"]" * 50000 + b"}")
+    deep = b"[" * 50000 + b"]" * 50000
+    yield "deep narrative", signed(None, json.dumps(valid_body()).encode()[:-1] + b',"x":' + deep + b"}")
     yield "body not json", signed(None, b"not json")
     yield "body bad utf-8", signed(None, b'{"narrative": "\xff"}')
     yield "body huge int", signed(None, b'{"observed_at": ' + b"9" * 5000 + b"}")
@@ -214,11 +216,12 @@ def body_cases(rng: random.Random, keyset: KeySet) -> Iterator[Case]:
 def crypto_cases(rng: random.Random, keyset: KeySet) -> Iterator[Case]:
     hb = header_bytes(base_header(keyset))
     good = seal_and_sign(keyset, hb, json.dumps(valid_body()).encode())
-    for i in range(12):
+    for _i in range(12):
         env = json.loads(json.dumps(good))
         size = rng.choice([0, 1, 16, 64, 65, 81, 200])
         env["sealed"][0] = b64u(rng.randbytes(size))
-        env["signature"] = b64u(envelope.sign_raw(keyset.device, envelope.signing_input(env["protected"], env["sealed"])))
+        env["signature"] = b64u(envelope.sign_raw(keyset.device, envelope.signing_input(env["protected"],
+                                                                                        env["sealed"])))
         yield f"sealed garbage {size}", env
     for length in (0, 1, 63, 65, 72, 128):
         yield f"signature {length} bytes", {**good, "signature": b64u(rng.randbytes(length))}
@@ -226,8 +229,9 @@ def crypto_cases(rng: random.Random, keyset: KeySet) -> Iterator[Case]:
     yield "signature of n", {**good, "signature": b64u(bytes.fromhex(
         "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551") * 2)}
     other = seal_and_sign(keyset, header_bytes(base_header(keyset)), b"{}")
+    moved_input = envelope.signing_input(good["protected"], other["sealed"])
     yield "sealed moved under another header", {**good, "sealed": other["sealed"],
-                                                "signature": b64u(envelope.sign_raw(keyset.device, envelope.signing_input(good["protected"], other["sealed"])))}
+                                                "signature": b64u(envelope.sign_raw(keyset.device, moved_input))}
 
 
 def all_cases(keyset: KeySet, good: dict[str, Any]) -> list[Case]:
@@ -301,7 +305,7 @@ def test_fuzz_batch(fuzz_app: Flask, keyset: KeySet, make_envelope: Callable[...
         assert resp.status_code == 200
         results = resp.get_json()["results"]
         assert len(results) == len(chunk)
-        for (description, _), result in zip(chunk, results):
+        for (description, _), result in zip(chunk, results, strict=False):
             code = result.get("error", {}).get("code") if isinstance(result, dict) else None
             if code not in KNOWN or not result["error"].get("message"):
                 problems.append(f"{description}: {json.dumps(result)[:200]}")

@@ -7,7 +7,7 @@ import logging
 import os
 import stat
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -17,7 +17,6 @@ from crewreport import create_app, envelope, keys
 from crewreport.db import get_db, init_db
 
 from .helpers import KeySet, Make
-
 
 
 def mode(path: str | Path) -> int:
@@ -36,19 +35,19 @@ def test_private_keys_are_pem_0600(app: Flask) -> None:
         text = Path(path).read_text("ascii")
         # PKCS#8, no passphrase set (the label is built so that no tracked file
         # looks like it holds a private key).
-        assert text.splitlines()[0] == "-----BEGIN %s-----" % "PRIVATE KEY"
+        assert text.splitlines()[0] == "-----BEGIN {}-----".format("PRIVATE KEY")
         assert keys.read_private_key(kid, key_dir, None) is not None
 
 
 @pytest.fixture
-def passphrase_app(tmp_path: Path) -> Iterator[Flask]:
+def passphrase_app(tmp_path: Path) -> Flask:
     app = create_app({"TESTING": True, "SECRET_KEY": "t", "PASSWORD_HASH_FAST": True,
                       "DATABASE": str(tmp_path / "s.sqlite"), "KEY_DIR": str(tmp_path / "keys"),
                       "KEY_PASSPHRASE": "the right passphrase"})
     with app.app_context():
         init_db()
         keys.ensure_keys(get_db())
-    yield app
+    return app
 
 
 def test_passphrase_encrypts_the_pem(passphrase_app: Flask) -> None:
@@ -57,7 +56,7 @@ def test_passphrase_encrypts_the_pem(passphrase_app: Flask) -> None:
     assert len(files) == 2
     for name in files:
         text = Path(key_dir, name).read_text("ascii")
-        assert text.splitlines()[0] == "-----BEGIN %s-----" % "ENCRYPTED PRIVATE KEY"
+        assert text.splitlines()[0] == "-----BEGIN {}-----".format("ENCRYPTED PRIVATE KEY")
         assert mode(Path(key_dir, name)) == 0o600
         with pytest.raises(keys.KeysUnavailable, match="CREWREPORT_KEY_PASSPHRASE"):
             keys.read_private_key(name[:-4], key_dir, None)
@@ -93,7 +92,8 @@ def test_passphrase_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.parametrize("value", ["20250101", "0", "false", "null", '"quoted"'])
-def test_passphrase_from_environment_is_always_text(value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_passphrase_from_environment_is_always_text(value: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """from_prefixed_env parses JSON: "0" must not become a falsy int that
     silently writes unencrypted keys."""
     monkeypatch.setenv("CREWREPORT_INSTANCE", str(tmp_path))
@@ -132,7 +132,7 @@ def report_id(env: dict[str, Any]) -> str:
     return json.loads(envelope.b64u_decode(env["protected"]))["id"]
 
 
-@pytest.mark.parametrize("owner,index", [("border_force", 0), ("airline:ZZ", 1)])
+@pytest.mark.parametrize(("owner", "index"), [("border_force", 0), ("airline:ZZ", 1)])
 def test_rotation_keeps_old_reports_openable(app: Flask, client: FlaskClient, runner: FlaskCliRunner,
                                              make_envelope: Make, keyset: KeySet, owner: str, index: int) -> None:
     before = current_kids(client)
@@ -175,7 +175,7 @@ def test_receipt_key_rotation(client: FlaskClient, runner: FlaskCliRunner, make_
     new_receipt = envelope.public_key_from_jwk(body["receipt_key"]["jwk"])
     answer = client.post("/api/v1/reports", json=make_envelope()).get_json()
     envelope.verify_receipt(answer, new_receipt)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="does not verify"):
         envelope.verify_receipt(answer, keyset.receipt.public_key())
 
 

@@ -9,8 +9,9 @@ import sqlite3
 import threading
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -45,7 +46,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
 
 
 def sta() -> str:
-    return stamp(datetime.now(timezone.utc) + timedelta(hours=4))
+    return stamp(datetime.now(UTC) + timedelta(hours=4))
 
 
 FIELDS = {"flight": "ZZ75", "dep": "ACC", "arr": "LHR", "urgency": "priority"}
