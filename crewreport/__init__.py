@@ -1,7 +1,6 @@
 """crewreport: discreet, offline, end-to-end encrypted reports from cabin crew."""
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -77,7 +76,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
-    logging.basicConfig(level=logging.INFO)
+    from . import logs
+
+    logs.configure()
 
     csrf.init_app(app)
 

@@ -104,18 +104,16 @@ def revoke_device_command(device_id: str) -> None:
 @click.option("--workers", default=2, show_default=True, type=int)
 @with_appcontext
 def serve_command(host: str, port: int, workers: int) -> None:
-    """Serve with gunicorn (the production server)."""
+    """Serve with gunicorn; slow or idle clients cost no worker (see crewreport/serving.py)."""
     init_db()
     try:
         keys.keyring()
     except keys.KeysUnavailable as exc:
         click.echo(f"WARNING: intake will answer 503 until keys are fixed: {exc}", err=True)
     env = dict(os.environ, CREWREPORT_INSTANCE=current_app.instance_path)
-    argv = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',  # no query strings
-            "--access-logfile", "-",
-            # One control socket per user by default: two servers would fight over it.
-            "--no-control-socket", "crewreport:create_app()"]
+    from . import serving  # gevent and gunicorn: only for this command
+
+    argv = serving.gunicorn_argv(host, port, workers)
     os.execve(sys.executable, argv, env)
 
 

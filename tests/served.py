@@ -14,6 +14,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -126,3 +127,72 @@ class ServedApp:
             return [dict(r) for r in conn.execute(sql, params)]
         finally:
             conn.close()
+
+
+class SlowClients:
+    """Idle and trickling connections to a server, as an attacker on the same
+    network would hold them: `idle` send a request line and one header and never
+    the blank line; `trickling` announce a 1 MB POST body and send it a byte at
+    a time. All are closed on exit; `held()` says how many the server has not
+    closed yet."""
+
+    BODY_BYTES = 1024 * 1024
+
+    def __init__(self, port: int, idle: int, trickling: int, pace: float = 0.2) -> None:
+        self.port, self.n_idle, self.n_trickling, self.pace = port, idle, trickling, pace
+        self.idle: list[socket.socket] = []
+        self.trickling: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._trickle, daemon=True)
+
+    def _open(self, first: bytes) -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        s.sendall(first)
+        return s
+
+    def __enter__(self) -> "SlowClients":
+        try:
+            for _ in range(self.n_idle):
+                self.idle.append(self._open(b"GET / HTTP/1.1\r\nHost: x\r\n"))
+            head = (f"POST /api/v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {self.BODY_BYTES}\r\n\r\n{{").encode()
+            for _ in range(self.n_trickling):
+                self.trickling.append(self._open(head))
+        except BaseException:
+            self.close()
+            raise
+        self._thread.start()
+        return self
+
+    def _trickle(self) -> None:
+        while not self._stop.wait(self.pace):
+            for s in list(self.trickling):
+                try:
+                    s.send(b" ")
+                except OSError:  # the server closed it: that is allowed
+                    self.trickling.remove(s)
+
+    def held(self) -> int:
+        """How many of the connections are still open at the server's end."""
+        open_ = 0
+        for s in self.idle + self.trickling:
+            try:
+                s.setblocking(False)
+                open_ += s.recv(1, socket.MSG_PEEK) != b""
+            except BlockingIOError:
+                open_ += 1
+            except OSError:
+                pass
+            finally:
+                s.setblocking(True)
+        return open_
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        for s in self.idle + self.trickling:
+            s.close()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

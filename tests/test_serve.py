@@ -4,7 +4,9 @@ free loopback port, a report over HTTP with a verified receipt, the
 section 8: every receipted report present exactly once after a restart)."""
 from __future__ import annotations
 
+import http.client
 import json
+import socket
 import sqlite3
 import threading
 import time
@@ -16,7 +18,7 @@ import pytest
 
 from crewreport import envelope
 from crewreport.client import Client
-from tests.served import ServedApp
+from tests.served import ServedApp, SlowClients
 
 DEMO_PASSWORD = "demo-password-for-tests"
 # Cheap password hashing and no intake rate limit: the test is about serving,
@@ -163,3 +165,44 @@ def test_killed_mid_burst_every_receipted_report_once(tmp_path_factory: pytest.T
         assert verify.returncode == 0, verify.stderr
     finally:
         served.kill()
+
+
+def test_slow_and_idle_clients_do_not_starve_the_service(server: ServedApp) -> None:
+    """200 connections that never finish their headers and 50 that trickle a
+    1 MB body hold no worker: meanwhile a report is accepted and the sign-in
+    page loads, each within a few seconds (the client's timeout fails it)."""
+    client = enrolled_client(server.url)
+    client.timeout = 3
+    with SlowClients(server.port, idle=200, trickling=50) as slow:
+        time.sleep(1)  # the server has read what they sent and waits for more
+        for _ in range(3):
+            status, answer = client.post_report(client.envelope({**FIELDS, "sta": sta()}, body()))
+            assert status == 201, answer
+            client.verify_receipt(answer)
+            with urllib.request.urlopen(server.url + "/auth/login", timeout=3) as resp:
+                assert resp.status == 200 and b'name="password"' in resp.read()
+        assert slow.held() > 0, "the attack should still be under way"
+
+
+def test_kept_alive_and_spare_connections_do_not_time_workers_out(server: ServedApp) -> None:
+    """Browsers keep connections open after a response and open spare ones
+    they send nothing on; neither may cost a worker (gunicorn's WORKER TIMEOUT
+    kill) or delay another request."""
+    kept, spare = [], []
+    for _ in range(6):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn.request("GET", "/auth/login")
+        assert conn.getresponse().read()
+        kept.append(conn)
+        spare.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+    try:
+        time.sleep(2)
+        for _ in range(3):
+            with urllib.request.urlopen(server.url + "/auth/login", timeout=3) as resp:
+                assert resp.status == 200
+    finally:
+        for conn in kept:
+            conn.close()
+        for sock in spare:
+            sock.close()
+    assert "WORKER TIMEOUT" not in server.log_path.read_text(errors="replace")
