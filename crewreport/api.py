@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from . import audit, csrf, intake, keys
 from .auth import role_required
 from .db import get_db, now, transaction
-from .envelope import jwk_from_public_key, public_key_from_jwk, thumbprint
+from .envelope import jwk_from_public_key, public_key_from_jwk, thumbprint, unique_keys
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger(__name__)
@@ -40,12 +40,19 @@ def http_error(exc: HTTPException) -> Any:
 
 
 def read_json() -> Any:
-    """The request body as JSON, or None when it is not JSON at all."""
+    """The request body as JSON, or None when it is not JSON at all (or names
+    a key twice: which copy counts would be the parser's guess)."""
     if not request.is_json:
         return None
+    data = request.get_data()
+    limit = request.max_content_length
+    if limit is not None and request.content_length is None and len(data) >= limit:
+        # A body without Content-Length (chunked) is cut at the limit as it is
+        # read; one that reaches the limit is too large, not malformed JSON.
+        raise RequestEntityTooLarge()
     try:
-        return request.get_json(silent=True)
-    except RecursionError:  # silent=True only covers ValueError
+        return json.loads(data, object_pairs_hook=unique_keys)
+    except (ValueError, RecursionError):
         return None
 
 

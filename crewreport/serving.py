@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import sys
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -93,6 +94,7 @@ class BufferedBody:
         """Up to max_bytes + 1 bytes of body. One deadline for all of it: a
         per-read timeout would let a byte every few seconds go on for hours."""
         stream, parts, size = environ["wsgi.input"], [], 0
+        end = time.monotonic() + self.timeout
         with gevent.Timeout(self.timeout, TimeoutError("request body deadline")):
             while size <= self.max_bytes:
                 chunk = stream.read(min(READ_CHUNK, self.max_bytes + 1 - size))
@@ -100,7 +102,21 @@ class BufferedBody:
                     break
                 parts.append(chunk)
                 size += len(chunk)
+        if size > self.max_bytes:
+            self._drain(stream, end)
         return b"".join(parts)
+
+    def _drain(self, stream: Any, end: float) -> None:
+        """Read and drop what is left of a body that is too large (as much
+        again at most, within the same deadline), so that the client gets its
+        413 rather than a connection reset in the middle of its upload."""
+        left = self.max_bytes
+        with gevent.Timeout(max(end - time.monotonic(), 0.01), False):  # False: just stop
+            try:
+                while left > 0 and (chunk := stream.read(min(READ_CHUNK, left))):
+                    left -= len(chunk)
+            except OSError:
+                pass
 
 
 def served_app() -> Flask:

@@ -196,3 +196,14 @@ class SlowClients:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def raw_request(port: int, request: bytes, timeout: float = 10) -> bytes:
+    """Send `request` as is on a new connection and return the whole answer
+    (the request should ask for `Connection: close`)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        parts = []
+        while chunk := s.recv(65536):
+            parts.append(chunk)
+    return b"".join(parts)

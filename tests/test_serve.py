@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import threading
 import time
+import urllib.parse
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
@@ -18,7 +19,7 @@ import pytest
 
 from crewreport import envelope
 from crewreport.client import Client
-from tests.served import ServedApp, SlowClients
+from tests.served import ServedApp, SlowClients, raw_request
 
 DEMO_PASSWORD = "demo-password-for-tests"
 # Cheap password hashing and no intake rate limit: the test is about serving,
@@ -206,3 +207,45 @@ def test_kept_alive_and_spare_connections_do_not_time_workers_out(server: Served
         for sock in spare:
             sock.close()
     assert "WORKER TIMEOUT" not in server.log_path.read_text(errors="replace")
+
+
+def test_control_characters_in_a_path_cannot_forge_log_lines(server: ServedApp) -> None:
+    """An encoded CR/LF (or an escape sequence) in the path is written escaped:
+    the access log keeps one line per request."""
+    forged = "FORGED 127.0.0.1 \"GET /admin/\" 200"
+    path = "/x%0D%0A" + urllib.parse.quote(forged) + "%1B[2Jend"
+    answer = raw_request(server.port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    assert answer.startswith(b"HTTP/1.1 404")
+    deadline = time.monotonic() + 5
+    while "end" not in server.log_tail() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = server.log_path.read_text(errors="replace")
+    lines = log.splitlines()
+    assert not any(line.startswith("FORGED") for line in lines)
+    assert "\x1b" not in log
+    assert any(r"/x\r\nFORGED" in line and r"\x1b[2Jend" in line for line in lines)
+
+
+def test_forwarded_headers_are_not_trusted_without_proxy_count(server: ServedApp) -> None:
+    """With PROXY_COUNT=0, X-Forwarded-Proto from loopback changes nothing:
+    no HSTS and no Secure cookie over plain HTTP."""
+    req = urllib.request.Request(server.url + "/auth/login", headers={
+        "X-Forwarded-Proto": "https", "X-Forwarded-Ssl": "on", "X-Forwarded-Protocol": "ssl",
+        "Forwarded": "for=1.2.3.4;proto=https", "X-Forwarded-For": "1.2.3.4"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert "Strict-Transport-Security" not in resp.headers
+        cookie = resp.headers.get("Set-Cookie", "")
+        assert cookie and "Secure" not in cookie
+
+
+@pytest.mark.parametrize("path", ["/api/v1/reports", "/api/v1/reports/batch"])
+def test_oversized_chunked_body_is_too_large(server: ServedApp, path: str) -> None:
+    """A 17 MiB body sent chunked (no Content-Length) is refused as too large."""
+    chunk = b" " * (1024 * 1024)
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(17)) + b"0\r\n\r\n"
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
+    answer = raw_request(server.port, head + body, timeout=30)
+    status, _, rest = answer.partition(b"\r\n")
+    assert status.startswith(b"HTTP/1.1 413"), answer[:300]
+    assert json.loads(rest.partition(b"\r\n\r\n")[2])["error"]["code"] == "too_large"
