@@ -44,6 +44,8 @@ def create_airline_command(code: str, name: str, no_key: bool) -> None:
         raise click.ClickException("CODE is a two-character IATA airline code, like BA")
     if not 1 <= len(name.strip()) <= 100:
         raise click.ClickException("NAME must be 1 to 100 characters")
+    if not no_key:
+        keys.warn_or_refuse()
     init_db()  # before the lookup: on a new instance there is no table yet
     if get_db().execute("SELECT 1 FROM airline WHERE code = ?", (code,)).fetchone():
         raise click.ClickException(f"airline {code} exists")
@@ -60,6 +62,7 @@ def demo_command(password: str | None) -> None:
 
     Idempotent: existing data stays; the demo users get new passwords.
     """
+    keys.warn_or_refuse()
     init_db()
     db = get_db()
     made = keys.ensure_keys(db)
@@ -105,6 +108,7 @@ def revoke_device_command(device_id: str) -> None:
 @with_appcontext
 def serve_command(host: str, port: int, workers: int) -> None:
     """Serve with gunicorn; slow or idle clients cost no worker (see crewreport/serving.py)."""
+    keys.warn_or_refuse()
     init_db()
     try:
         keys.keyring()

@@ -20,6 +20,7 @@ kilobytes, not a worker:
 from __future__ import annotations
 
 import io
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -29,8 +30,10 @@ import gevent
 from flask import Flask
 from gunicorn import glogging
 
-from . import create_app
+from . import create_app, keys
 from .logs import EscapingFormatter
+
+log = logging.getLogger(__name__)
 
 HEADER_TIMEOUT = 10  # seconds for the request line and headers (and idle keep-alive)
 BODY_TIMEOUT = 60  # seconds for the whole body: 16 MiB at 2 Mbit/s, with room
@@ -122,5 +125,11 @@ class BufferedBody:
 def served_app() -> Flask:
     """The app as gunicorn serves it: `create_app()` behind `BufferedBody`."""
     app = create_app()
+    with app.app_context():
+        try:
+            if (warning := keys.unencrypted_warning()) is not None:
+                log.warning(warning)  # in every worker's first lines of the log
+        except keys.KeysUnavailable as exc:
+            log.error("intake will answer 503: %s", exc)
     app.wsgi_app = BufferedBody(app.wsgi_app, int(app.config["MAX_CONTENT_LENGTH"]))  # type: ignore[method-assign]
     return app
