@@ -147,7 +147,9 @@ def send_test_report_command(url: str, username: str, password: str, narrative: 
 
 
 def init_app(app: Flask) -> None:
-    for command in (create_airline_command, demo_command, revoke_device_command,
+    from . import backup
+
+    for command in (*backup.commands(), create_airline_command, demo_command, revoke_device_command,
                     serve_command, send_test_report_command, audit.verify_audit_command,
                     retention.purge_command):
         app.cli.add_command(command)

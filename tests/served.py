@@ -18,11 +18,19 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from crewreport.client import Client
+
 ROOT = Path(__file__).resolve().parent.parent
 LOG_TAIL = 3000
+DEMO_PASSWORD = "demo-password-for-tests"
+# Cheap password hashing and no intake rate limit: the served tests are about
+# serving, not about those (tested elsewhere).
+FAST_ENV = {"CREWREPORT_PASSWORD_HASH_FAST": "true", "CREWREPORT_INTAKE_RATE_PER_MINUTE": "1000000"}
+FIELDS = {"flight": "ZZ75", "dep": "ACC", "arr": "LHR", "urgency": "priority"}
 
 
 def free_port() -> int:
@@ -207,3 +215,33 @@ def raw_request(port: int, request: bytes, timeout: float = 10) -> bytes:
         while chunk := s.recv(65536):
             parts.append(chunk)
     return b"".join(parts)
+
+
+def make_served(folder: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> ServedApp:
+    """A fresh instance folder with the demo data (no key passphrase unless
+    `env` sets one); not started yet."""
+    served = ServedApp(folder, env={**FAST_ENV, **(env or {})},
+                       unset=() if env and "CREWREPORT_KEY_PASSPHRASE" in env else ("CREWREPORT_KEY_PASSPHRASE",))
+    demo = served.flask("demo", "--password", DEMO_PASSWORD)
+    assert demo.returncode == 0, demo.stderr
+    assert f"demo-crew       (crew) password: {DEMO_PASSWORD}" in demo.stdout
+    return served
+
+
+def sta() -> str:
+    """A scheduled arrival four hours from now."""
+    return (datetime.now(timezone.utc) + timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def body(narrative: str = "Over real HTTP.") -> dict[str, Any]:
+    """A valid report body."""
+    return {"observed_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "indicators": [],
+            "people": [], "narrative": narrative, "captain_informed": False, "reporter": {"crew_id": "T1"}}
+
+
+def enrolled_client(url: str) -> Client:
+    """demo-crew signed in and a new device enrolled, over HTTP."""
+    client = Client(url)
+    client.sign_in("demo-crew", DEMO_PASSWORD)
+    client.enroll("served test")
+    return client

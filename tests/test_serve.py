@@ -19,50 +19,17 @@ import pytest
 
 from crewreport import envelope
 from crewreport.client import Client
-from tests.served import ServedApp, SlowClients, raw_request
-
-DEMO_PASSWORD = "demo-password-for-tests"
-# Cheap password hashing and no intake rate limit: the test is about serving,
-# not about those (tested elsewhere).
-FAST_ENV = {"CREWREPORT_PASSWORD_HASH_FAST": "true", "CREWREPORT_INTAKE_RATE_PER_MINUTE": "1000000"}
-
-
-def make_served(tmp_path_factory: pytest.TempPathFactory, name: str) -> ServedApp:
-    """A fresh instance folder with the demo data; not started yet."""
-    served = ServedApp(tmp_path_factory.mktemp(name), env=FAST_ENV, unset=("CREWREPORT_KEY_PASSPHRASE",))
-    demo = served.flask("demo", "--password", DEMO_PASSWORD)
-    assert demo.returncode == 0, demo.stderr
-    assert f"demo-crew       (crew) password: {DEMO_PASSWORD}" in demo.stdout
-    return served
-
+from tests.served import (DEMO_PASSWORD, FIELDS, ServedApp, SlowClients, body, enrolled_client, make_served,
+                          raw_request, sta)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
-    served = make_served(tmp_path_factory, "served")
+    served = make_served(tmp_path_factory.mktemp("served"))
     served.start()
     try:
         yield served
     finally:
         served.kill()
-
-
-def sta() -> str:
-    return (datetime.now(timezone.utc) + timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-FIELDS = {"flight": "ZZ75", "dep": "ACC", "arr": "LHR", "urgency": "priority"}
-
-
-def body(narrative: str = "Over real HTTP.") -> dict[str, Any]:
-    return {"observed_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "indicators": [],
-            "people": [], "narrative": narrative, "captain_informed": False, "reporter": {"crew_id": "T1"}}
-
-
-def enrolled_client(url: str) -> Client:
-    client = Client(url)
-    client.sign_in("demo-crew", DEMO_PASSWORD)
-    client.enroll("served test")
-    return client
 
 
 def test_report_over_real_http(server: ServedApp) -> None:
@@ -106,7 +73,7 @@ def test_send_test_report_command(server: ServedApp) -> None:
 
 
 def test_killed_mid_burst_every_receipted_report_once(tmp_path_factory: pytest.TempPathFactory) -> None:
-    served = make_served(tmp_path_factory, "burst")
+    served = make_served(tmp_path_factory.mktemp("burst"))
     served.start()
     try:
         client = enrolled_client(served.url)
