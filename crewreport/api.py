@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from importlib import resources
 from datetime import datetime, timezone
 from typing import Any
 
@@ -75,6 +76,13 @@ def _plain_text(value: Any, limit: int) -> bool:
     except UnicodeEncodeError:
         return False
     return not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    """The OpenAPI 3.1 description of this API (crewreport/openapi.json)."""
+    document = resources.files(__package__).joinpath("openapi.json").read_bytes()
+    return current_app.response_class(document, mimetype="application/json")
 
 
 @bp.get("/keys")
