@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import logging
+import resource
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -122,8 +123,19 @@ class BufferedBody:
                 pass
 
 
+def raise_file_limit(wanted: int = 4 * WORKER_CONNECTIONS) -> None:
+    """Room for WORKER_CONNECTIONS sockets and the store's files: a Debian
+    service starts with a soft limit of 1024 descriptors; the hard limit is
+    far higher and a process may raise its own soft limit up to it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def served_app() -> Flask:
     """The app as gunicorn serves it: `create_app()` behind `BufferedBody`."""
+    raise_file_limit()
     app = create_app()
     with app.app_context():
         try:
