@@ -1,7 +1,6 @@
 """crewreport: discreet, offline, end-to-end encrypted reports from cabin crew."""
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,6 +52,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         DATABASE=os.path.join(app.instance_path, "crewreport.sqlite"),
         KEY_DIR=os.path.join(app.instance_path, "keys"),
         KEY_PASSPHRASE=None,
+        # True: refuse to write or use private keys without KEY_PASSPHRASE
+        # (intake answers 503, `serve` and the key commands exit).
+        REQUIRE_KEY_PASSPHRASE=False,
         # An envelope of the largest report the schema allows (every field at
         # its limit in characters JSON escapes to 6 bytes, sealed twice, base64url) is about
         # 250 KiB; a batch request carries at most MAX_BATCH of them, and the
@@ -92,7 +94,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
-    logging.basicConfig(level=logging.INFO)
+    from . import logs
+
+    logs.configure()
 
     csrf.init_app(app)
 

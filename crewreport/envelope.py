@@ -77,15 +77,29 @@ def b64u_decode(text: str) -> bytes:
     return raw
 
 
+class DuplicateKey(ValueError):
+    """A JSON object names one key twice."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`object_pairs_hook` for json.loads: an object with a key twice is a ValueError."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise DuplicateKey("a JSON object has a key twice")
+    return obj
+
+
 def loads_strict(raw: bytes) -> Any:
     """UTF-8 JSON from an untrusted source; every way it can be bad is a ValueError.
 
     Besides plain syntax errors: nesting deep enough to exhaust the stack
     (RecursionError), and `\\udXXX` escapes that decode to lone surrogates,
     which no UTF-8 store or page can hold (SQLite would raise at insert).
+    A key twice in one object is refused too: parsers disagree on which copy
+    wins, so what was signed could be read one way here and another elsewhere.
     """
     try:
-        value = json.loads(raw.decode("utf-8"))
+        value = json.loads(raw.decode("utf-8"), object_pairs_hook=unique_keys)
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
@@ -217,6 +231,8 @@ def parse(envelope: Any) -> Parsed:
         raise _malformed("A field is not valid base64url (no padding).") from None
     try:
         header = loads_strict(header_bytes)
+    except DuplicateKey:
+        raise _malformed("The header names a field twice.") from None
     except ValueError:
         raise _malformed("The header is not UTF-8 JSON.") from None
     if not isinstance(header, dict):
@@ -270,6 +286,8 @@ def open_body(parsed: Parsed, index: int, private_key: ec.EllipticCurvePrivateKe
 def loads_body(plaintext: bytes) -> Any:
     try:
         return loads_strict(plaintext)
+    except DuplicateKey:
+        raise EnvelopeError("invalid_report", "The report body names a field twice.") from None
     except ValueError:
         raise EnvelopeError("invalid_report", "The report body is not UTF-8 JSON.") from None
 

@@ -35,6 +35,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("/auth/password", "GET"): SIGNED_IN,
     ("/auth/password", "POST"): SIGNED_IN,
     ("/api/v1/keys", "GET"): PUBLIC,
+    ("/api/v1/openapi.json", "GET"): PUBLIC,
     ("/api/v1/devices", "POST"): "crew",
     ("/api/v1/devices/<device_id>", "GET"): PUBLIC,
     ("/api/v1/reports", "POST"): INTAKE,
