@@ -78,3 +78,10 @@ class CrewCreateForm(FlaskForm):
 class PasswordResetForm(FlaskForm):
     new_password = PasswordField("New password", validators=[
         DataRequired(), Length(min=12, max=1024, message="Use at least 12 characters (at most 1024).")])
+
+
+# -- Second factor (staff) --------------------------------------------------------------
+
+class CodeForm(FlaskForm):
+    """The second step of a staff sign-in: a TOTP code or a recovery code."""
+    code = StringField("Code", validators=[DataRequired("Enter the code."), Length(max=32)])

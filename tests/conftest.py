@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import pyotp
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
@@ -20,11 +22,14 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from crewreport import create_app, envelope, keys
 from crewreport.auth import create_user
+from crewreport.second_factor import needs_second_factor
 from crewreport.cli import create_airline
 from crewreport.db import get_db, init_db, now, transaction
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "envelope-v1.json").read_text("utf-8"))
 PASSWORD = "correct horse battery staple"
+# The known second factor of every staff user of the test store (RFC 6238).
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 USERS = {  # username: (role, airline)
     "crew": ("crew", "ZZ"),
     "security": ("airline_security", "ZZ"),
@@ -96,7 +101,8 @@ def store_template(tmp_path_factory: pytest.TempPathFactory, keyset: KeySet) -> 
             keys.add_key(db, keys.airline_owner("ZZ"), keyset.airline_zz)
             keys.add_key(db, keys.airline_owner("YY"), keyset.airline_yy)
         for username, (role, airline) in USERS.items():
-            create_user(username, role, PASSWORD, airline)
+            create_user(username, role, PASSWORD, airline,
+                        TOTP_SECRET if needs_second_factor(role) else None)
         enroll(db, DEVICE_ID, "crew", keyset.device)
         enroll(db, "dev-yy", "crew-yy", keyset.device_yy)
         # Fold the WAL into the main file so that one file is the whole store.
@@ -129,12 +135,34 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
+def totp_code(secret: str = TOTP_SECRET, steps_ahead: int = 0) -> str:
+    """The code of the current 30 s step, or of one a step later (a code is good
+    once, and the server also takes the next step's for clocks a little ahead)."""
+    return pyotp.TOTP(secret).at(time.time() + 30 * steps_ahead)
+
+
+def code_due(resp: Any) -> bool:
+    return resp.status_code == 200 and b'id="totp-form"' in resp.data
+
+
 class AuthActions:
+    """Sign in as the users of the test store, through the code step for staff."""
+
     def __init__(self, client: FlaskClient) -> None:
         self._client = client
 
-    def login(self, username: str = "officer", password: str = PASSWORD) -> Any:
-        return self._client.post("/auth/login", data={"username": username, "password": password})
+    def login(self, username: str = "officer", password: str = PASSWORD, **kwargs: Any) -> Any:
+        """The answer to the last step: the password's, or the code's when one was due."""
+        resp = self._client.post("/auth/login", data={"username": username, "password": password}, **kwargs)
+        return self.code_step(resp, **kwargs) if code_due(resp) else resp
+
+    def code_step(self, resp: Any, secret: str = TOTP_SECRET, **kwargs: Any) -> Any:
+        """Answer a code page; a code of this step used already, then next step's."""
+        for ahead in (0, 1):
+            resp = self._client.post("/auth/login", data={"code": totp_code(secret, ahead)}, **kwargs)
+            if not code_due(resp):
+                break
+        return resp
 
     def logout(self) -> Any:
         return self._client.post("/auth/logout")
