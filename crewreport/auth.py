@@ -257,7 +257,7 @@ def code_page(db: Any, row: Any, form: CodeForm, status: int = 200,
 
 def code_step() -> Any:
     """Check a TOTP or recovery code for the user whose password was right."""
-    pending = session.get(PENDING)
+    pending: dict[str, Any] = session.get(PENDING) or {}
     db = get_db()
     row = None
     if isinstance(pending, dict) and time.time() - pending.get("at", 0) <= PENDING_SECONDS:
@@ -309,13 +309,11 @@ def complete(db: Any, row: Any, attempt: throttle.Attempt, target: str | None,
     login_user(user)
     session.permanent = True
     home = target or url_for(HOME[user.role])
-    if codes:
-        response = make_response(render_template("auth/recovery_codes.html", codes=codes, home=home))
-    else:
-        if method == "recovery_code":
-            flash(f"Recovery code used: {second_factor.recovery_codes_left(db, row['id'])} left. "
-                  "An administrator can reset your second factor if you lose your authenticator.")
-        response = redirect(home)
+    if method == "recovery_code":
+        flash(f"Recovery code used: {second_factor.recovery_codes_left(db, row['id'])} left. "
+              "An administrator can reset your second factor if you lose your authenticator.")
+    response = make_response(render_template("auth/recovery_codes.html", codes=codes, home=home)
+                             if codes else redirect(home))
     throttle.remember_device(response, row["id"])
     return response
 

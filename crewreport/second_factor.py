@@ -50,6 +50,11 @@ def valid_secret(secret: str) -> str:
     return cleaned
 
 
+def random_secret() -> str:
+    """A new secret: 160 bits, as RFC 4226 recommends, in base32."""
+    return pyotp.random_base32()
+
+
 def _seal(user_id: int, secret: str) -> str:
     nonce = os.urandom(12)
     sealed = AESGCM(derived_key("totp-secret")).encrypt(nonce, secret.encode("ascii"), str(user_id).encode())
@@ -83,7 +88,7 @@ def pending_secret(db: sqlite3.Connection, user_id: int) -> str:
             return _open(user_id, row["sealed"])
         except InvalidTag:  # the instance secret changed since: start over
             pass
-    secret = pyotp.random_base32()
+    secret = random_secret()
     set_secret(db, user_id, secret, confirmed=False)
     return secret
 

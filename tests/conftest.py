@@ -7,6 +7,7 @@ folder.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 import uuid
@@ -145,21 +146,32 @@ def code_due(resp: Any) -> bool:
     return resp.status_code == 200 and b'id="totp-form"' in resp.data
 
 
+def enrolment_secret(resp: Any) -> str | None:
+    """The secret an enrolment page shows (a user with no known secret)."""
+    found = re.search(r'id="totp-secret"[^>]*>([A-Z2-7]+)<', resp.get_data(as_text=True))
+    return found.group(1) if found else None
+
+
 class AuthActions:
     """Sign in as the users of the test store, through the code step for staff."""
 
     def __init__(self, client: FlaskClient) -> None:
         self._client = client
 
-    def login(self, username: str = "officer", password: str = PASSWORD, **kwargs: Any) -> Any:
-        """The answer to the last step: the password's, or the code's when one was due."""
+    def login(self, username: str = "officer", password: str = PASSWORD, *,
+              secret: str = TOTP_SECRET, **kwargs: Any) -> Any:
+        """The answer to the last step: the password's, or the code's when one
+        was due (at enrolment, with the secret the page shows)."""
         resp = self._client.post("/auth/login", data={"username": username, "password": password}, **kwargs)
-        return self.code_step(resp, **kwargs) if code_due(resp) else resp
+        return self.code_step(resp, enrolment_secret(resp) or secret, **kwargs) if code_due(resp) else resp
 
     def code_step(self, resp: Any, secret: str = TOTP_SECRET, **kwargs: Any) -> Any:
-        """Answer a code page; a code of this step used already, then next step's."""
+        """Answer a code page (with its CSRF token); a code of this step used
+        already, then next step's."""
         for ahead in (0, 1):
-            resp = self._client.post("/auth/login", data={"code": totp_code(secret, ahead)}, **kwargs)
+            token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', resp.get_data(as_text=True))
+            data = {"code": totp_code(secret, ahead), **({"csrf_token": token.group(1)} if token else {})}
+            resp = self._client.post("/auth/login", data=data, **kwargs)
             if not code_due(resp):
                 break
         return resp

@@ -21,7 +21,7 @@ from crewreport import triage
 from crewreport.auth import create_user
 from crewreport.db import get_db, transaction
 
-from .conftest import PASSWORD, AuthActions, valid_body
+from .conftest import PASSWORD, TOTP_SECRET, AuthActions, valid_body
 
 Make = Callable[..., dict[str, Any]]
 ROW_IDS = re.compile(r'<tr data-report-id="([0-9a-f-]{36})"')
@@ -83,12 +83,12 @@ def queue_ids(client: FlaskClient, query: str = "status=any") -> list[str]:
 
 def add_officer(app: Flask, username: str = "officer2") -> None:
     with app.app_context():
-        create_user(username, "border_force", PASSWORD)
+        create_user(username, "border_force", PASSWORD, totp_secret=TOTP_SECRET)
 
 
 def login_as(client: FlaskClient, username: str) -> None:
     client.post("/auth/logout")
-    resp = client.post("/auth/login", data={"username": username, "password": PASSWORD})
+    resp = AuthActions(client).login(username)
     assert resp.status_code == 302, f"sign-in as {username} failed"
 
 
@@ -581,7 +581,7 @@ def csrf_login(client: FlaskClient, username: str) -> None:
     page = text(client.get("/auth/login"))
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     resp = client.post("/auth/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
-    assert resp.status_code == 302
+    assert AuthActions(client).code_step(resp).status_code == 302
 
 
 def page_token(client: FlaskClient, path: str) -> str:
