@@ -68,8 +68,9 @@ class ActionForm(FlaskForm):
 # -- Airline security: crew administration ----------------------------------------
 
 class CrewCreateForm(FlaskForm):
+    """The name is made `CODE/name` in the airline's namespace (review.create_crew)."""
     username = StringField("Username", validators=[
-        DataRequired(), Length(min=3, max=64),
+        DataRequired(), Length(min=3, max=61),
         Regexp(r"^[A-Za-z0-9._-]+$", message="Letters, digits, dot, dash and underscore only.")])
     password = PasswordField("Initial password", validators=[
         DataRequired(), Length(min=12, max=1024, message="Use at least 12 characters (at most 1024).")])
