@@ -239,7 +239,11 @@ def login() -> Any:
     if not second_factor.needs_second_factor(row["role"]):
         return complete(db, row, attempt, target)
     renew_session()
-    session[PENDING] = {"user": row["id"], "at": int(time.time()), "next": target}
+    pending = {"user": row["id"], "at": int(time.time()), "next": target}
+    if not second_factor.enrolled(db, row["id"]):
+        with transaction(db):
+            pending["enrol"] = second_factor.begin_enrolment(db, row["id"])
+    session[PENDING] = pending
     return code_page(db, row, CodeForm(formdata=None))
 
 
@@ -247,9 +251,8 @@ def code_page(db: Any, row: Any, form: CodeForm, status: int = 200,
               headers: dict[str, str] | None = None) -> Any:
     """The code step: `#totp-form`, with the QR code first when enrolling."""
     context: dict[str, Any] = {"form": form, "username": row["username"]}
-    if not second_factor.enrolled(db, row["id"]):
-        with transaction(db):
-            secret = second_factor.pending_secret(db, row["id"])
+    secret = second_factor.pending_secret(db, row["id"])
+    if secret is not None:
         uri = second_factor.provisioning_uri(row["username"], secret)
         context.update(enrolling=True, secret=secret, qr=second_factor.qr_svg(uri))
     return render_template("auth/totp.html", **context), status, headers or {}
@@ -262,10 +265,13 @@ def code_step() -> Any:
     row = None
     if isinstance(pending, dict) and time.time() - pending.get("at", 0) <= PENDING_SECONDS:
         row = db.execute("SELECT * FROM user WHERE id = ? AND active = 1", (pending.get("user"),)).fetchone()
-    if row is None:
+    enrolling = row is not None and not second_factor.enrolled(db, row["id"])
+    if row is None or (enrolling and pending.get("enrol") != second_factor.enrolment_fingerprint(db, row["id"])):
+        # Expired, never started, or (enrolling) another sign-in began a new set-up since.
         session.pop(PENDING, None)
-        flash("That sign-in took too long. Sign in again.")
+        flash("That sign-in took too long or was started again elsewhere. Sign in again.")
         return redirect(url_for("auth.login"), code=303)
+    assert row is not None
     form = CodeForm()
     if not form.validate_on_submit():
         return code_page(db, row, form, 400)
@@ -276,7 +282,6 @@ def code_step() -> Any:
         audit.record("second_factor_throttled", actor=actor, address=address)
         form.code.errors.append(TOO_MANY)
         return code_page(db, row, form, 429, retry_after())
-    enrolling = not second_factor.enrolled(db, row["id"])
     code = "".join(form.code.data.split())
     codes: list[str] = []
     with transaction(db):

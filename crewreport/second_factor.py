@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import os
 import secrets
@@ -79,18 +80,29 @@ def enrolled(db: sqlite3.Connection, user_id: int) -> bool:
                       (user_id,)).fetchone() is not None
 
 
-def pending_secret(db: sqlite3.Connection, user_id: int) -> str:
-    """The secret waiting for its first code, made now if there is none."""
+def begin_enrolment(db: sqlite3.Connection, user_id: int) -> str:
+    """A fresh secret awaiting its first code, replacing any other pending one
+    (a secret shown to an earlier sign-in is good for nothing once another
+    begins); returns its fingerprint, to bind the enrolment to this sign-in."""
+    set_secret(db, user_id, random_secret(), confirmed=False)
+    return enrolment_fingerprint(db, user_id) or ""
+
+
+def enrolment_fingerprint(db: sqlite3.Connection, user_id: int) -> str | None:
+    """Names the pending secret (not derived from the secret itself)."""
     row = db.execute("SELECT sealed FROM user_totp WHERE user_id = ? AND confirmed_at IS NULL",
                      (user_id,)).fetchone()
-    if row is not None:
-        try:
-            return _open(user_id, row["sealed"])
-        except InvalidTag:  # the instance secret changed since: start over
-            pass
-    secret = random_secret()
-    set_secret(db, user_id, secret, confirmed=False)
-    return secret
+    return hashlib.sha256(row["sealed"].encode("ascii")).hexdigest()[:32] if row else None
+
+
+def pending_secret(db: sqlite3.Connection, user_id: int) -> str | None:
+    """The secret waiting for its first code, to show at enrolment."""
+    row = db.execute("SELECT sealed FROM user_totp WHERE user_id = ? AND confirmed_at IS NULL",
+                     (user_id,)).fetchone()
+    try:
+        return _open(user_id, row["sealed"]) if row else None
+    except InvalidTag:  # the instance secret changed since
+        return None
 
 
 def provisioning_uri(username: str, secret: str) -> str:

@@ -170,6 +170,20 @@ def test_enrolment_needs_a_right_code(app: Flask) -> None:
     assert not signed_in(client)
 
 
+def test_enrolment_is_bound_to_the_sign_in_that_showed_the_secret(app: Flask) -> None:
+    """Someone else with the password starting a set-up voids the secret shown
+    earlier, and the earlier page cannot confirm the new one unseen."""
+    first, first_secret, _ = enrol(app)
+    second = app.test_client()
+    second_secret = enrolment_secret(password_step(second, "new-admin"))
+    assert second_secret and second_secret != first_secret
+    resp = send_code(first, pyotp.TOTP(second_secret).now())
+    assert resp.status_code == 303 and not signed_in(first)
+    assert send_code(second, pyotp.TOTP(first_secret).now()).status_code == 200 and not signed_in(second)
+    assert send_code(second, pyotp.TOTP(second_secret).now()).status_code == 200  # recovery codes
+    assert signed_in(second)
+
+
 def test_admin_resets_a_second_factor(app: Flask, client: FlaskClient, auth: AuthActions) -> None:
     officer = app.test_client()
     assert AuthActions(officer).login("officer").status_code == 302

@@ -107,6 +107,7 @@ def password_step(page: Any, username: str) -> None:
     page.fill('input[name="password"]', PASSWORD)
     page.click('button[type="submit"]')
     page.wait_for_selector("#totp-form")
+    page.wait_for_load_state("load")  # the style sheet too, before axe reads colours
 
 
 def new_page(browser: Any, server: LiveServer, cookies: list[dict[str, Any]] | None = None) -> Any:
@@ -151,6 +152,7 @@ def test_staff_pages_have_no_serious_or_critical_accessibility_violations(browse
             enrol.fill('#totp-form input[name="code"]', pyotp.TOTP(enrol.locator("#totp-secret").inner_text()).now())
             enrol.click('#totp-form button[type="submit"]')
             enrol.wait_for_selector("#recovery-codes")
+            enrol.wait_for_load_state("load")
             auditor.audit((enrol, "recovery codes"))
             report_id = delivered.result()
             officer.context.add_cookies(cookies["demo-officer"].result())
