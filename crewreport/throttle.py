@@ -15,8 +15,10 @@ other attempt is untrusted and counted, with limit L = `LOGIN_MAX_FAILURES`:
 - per account, untrusted, from anywhere: at 4 L the account is under attack
   and every address that already failed for it is refused (one try per
   address instead of L), while a right password from an address new to the
-  account still signs in; at 20 L the untrusted channel is closed for the
+  account still signs in; at 10 L the untrusted channel is closed for the
   account until the window has passed, and only trusted browsers sign in.
+  (So at most 10 L untrusted guesses per account and window, 50 per 15
+  minutes by default, against 20 before; staff then still need a code.)
 
 The same rules count second-factor codes (`step="code"`) separately.
 """
@@ -39,7 +41,7 @@ DEVICE_COOKIE = "crewreport_device"
 DEVICE_COOKIE_DAYS = 180
 DEVICE_COOKIE_USERS = 8  # a shared tablet keeps the cookies of this many users
 UNDER_ATTACK = 4  # times LOGIN_MAX_FAILURES
-CLOSED = 20
+CLOSED = 10  # times LOGIN_MAX_FAILURES: at most this many untrusted guesses per account and window
 
 
 @dataclass(frozen=True)

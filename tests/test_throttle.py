@@ -8,7 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from crewreport.db import get_db
-from crewreport.throttle import DEVICE_COOKIE, account_key, address_key
+from crewreport.throttle import CLOSED, DEVICE_COOKIE, UNDER_ATTACK, account_key, address_key
 
 from .conftest import PASSWORD, AuthActions
 
@@ -37,7 +37,7 @@ def test_wrong_passwords_from_many_addresses_do_not_lock_the_user_out(app: Flask
 
 def test_under_attack_each_address_gets_one_try_at_the_account(app: Flask) -> None:
     limit = app.config["LOGIN_MAX_FAILURES"]
-    spread_failures(app, "crew", 4 * limit)
+    spread_failures(app, "crew", UNDER_ATTACK * limit)
     # An address that already failed for the account is refused, right password or not.
     assert from_address(app, "10.0.0.1", "crew", PASSWORD) == 429
     # Other accounts from that address are not under attack.
@@ -52,7 +52,7 @@ def test_a_browser_that_signed_in_before_is_never_refused_by_strangers(app: Flas
     assert from_address(app, "192.0.2.10", "officer", PASSWORD, desk) == 302
     assert desk.get_cookie(DEVICE_COOKIE, path="/auth/") is not None
     AuthActions(desk).logout()
-    spread_failures(app, "officer", 20 * limit)
+    spread_failures(app, "officer", CLOSED * limit)
     assert from_address(app, "192.0.2.99", "officer", PASSWORD) == 429
     # Even from an address the attacker used, the trusted browser signs in.
     assert from_address(app, "10.0.0.3", "officer", PASSWORD, desk) == 302
@@ -63,7 +63,7 @@ def test_device_cookie_is_per_user_and_signed(app: Flask) -> None:
     browser = app.test_client()
     assert from_address(app, "192.0.2.10", "crew", PASSWORD, browser) == 302
     AuthActions(browser).logout()
-    spread_failures(app, "officer", 20 * limit)
+    spread_failures(app, "officer", CLOSED * limit)
     # crew's device cookie does not make the browser trusted for officer.
     assert from_address(app, "192.0.2.10", "officer", PASSWORD, browser) == 429
     # A forged cookie is no cookie.
