@@ -165,8 +165,7 @@ def main() -> None:
         base = dict(os.environ)
         base.pop("FLASK_APP", None)
         crew_env = dict(base, CREWREPORT_INSTANCE=os.path.join(folder, "instance"),
-                        CREWREPORT_PASSWORD_HASH_FAST="true", CREWREPORT_RATELIMIT_ENABLED="false",
-                        CREWREPORT_INTAKE_RATE_PER_MINUTE="1000000000")
+                        CREWREPORT_PASSWORD_HASH_FAST="true", CREWREPORT_RATELIMIT_ENABLED="false")
         crew_env.pop("CREWREPORT_KEY_PASSPHRASE", None)
         flask = [sys.executable, "-m", "flask", "--app", "crewreport"]
         subprocess.run([*flask, "demo", "--password", PASSWORD], cwd=ROOT, env=crew_env, check=True,

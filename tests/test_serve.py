@@ -21,7 +21,7 @@ from tests.served import ServedApp
 DEMO_PASSWORD = "demo-password-for-tests"
 # Cheap password hashing and no intake rate limit: the test is about serving,
 # not about those (tested elsewhere).
-FAST_ENV = {"CREWREPORT_PASSWORD_HASH_FAST": "true", "CREWREPORT_INTAKE_RATE_PER_MINUTE": "1000000"}
+FAST_ENV = {"CREWREPORT_PASSWORD_HASH_FAST": "true", "CREWREPORT_RATELIMIT_ENABLED": "false"}
 
 
 def make_served(tmp_path_factory: pytest.TempPathFactory, name: str) -> ServedApp:
