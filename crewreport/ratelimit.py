@@ -125,13 +125,17 @@ def take(rule: str, key: str, cost: int = 1) -> Decision:
     if limit <= 0:
         return Decision(cost, 0, max(1, math.ceil(period)))
     path = database_path()
-    try:
-        return _take(_connection(path), f"{rule}:{key}", cost, limit, period)
-    except sqlite3.OperationalError as exc:  # busy past the timeout, disk full, ...
-        log.error("rate-limit counters unavailable (%s); letting the request through", exc)
-    except sqlite3.DatabaseError as exc:  # not a database any more
-        log.error("rate-limit counters unreadable (%s); starting them afresh", exc)
-        _forget(path)
+    for fresh in (False, True):
+        try:
+            return _take(_connection(path), f"{rule}:{key}", cost, limit, period)
+        except sqlite3.OperationalError as exc:  # busy past the timeout, disk full, ...
+            log.error("rate-limit counters unavailable (%s); letting the request through", exc)
+            break
+        except sqlite3.DatabaseError as exc:  # not a database (any more)
+            log.error("rate-limit counters unreadable (%s); starting them afresh", exc)
+            _forget(path)
+            if fresh:
+                break
     return Decision(cost, cost)
 
 
