@@ -175,8 +175,9 @@ def verify_since_checkpoint(db: sqlite3.Connection) -> ChainReport:
             save_checkpoint(db, result, full=True)
             result.full_verified_at = now()
         return result
-    event = db.execute("SELECT hash FROM audit_event WHERE id = ?", (point["event_id"],)).fetchone()
-    if event is None or event["hash"] != point["hash"]:
+    event = db.execute("SELECT * FROM audit_event WHERE id = ?", (point["event_id"],)).fetchone()
+    if event is None or event["hash"] != point["hash"] or point["hash"] != row_hash(
+            event["prev_hash"], event["at"], event["actor"], event["action"], event["subject"], event["detail"]):
         return ChainReport(False, point["count"], f"event {point['event_id']}, verified before, was altered or removed",
                            point["event_id"], from_id=point["event_id"],
                            full_verified_at=point["full_verified_at"])
