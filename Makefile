@@ -38,6 +38,7 @@ test: setup
 
 bench: setup
 	$(PY) -m benchmarks.intake
+	$(PY) -m benchmarks.intake_served
 	$(PY) -m benchmarks.queue
 
 clean:
