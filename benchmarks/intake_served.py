@@ -15,7 +15,10 @@ both.
   to `/api/v1/reports/batch`, or `/reports/batch` on the baseline (one
   transaction per batch there too).
 
-Rates are reports per second; p50/p99 are milliseconds per request. Rate
+Rates are reports per second; p50/p99 are milliseconds per request;
+`server_cpu_ms_per_report` is the CPU time the server's processes spent per
+report (read from /proc), which other work on a shared machine disturbs far
+less than rates and latencies do. Rate
 limits are off (`CREWREPORT_RATELIMIT_ENABLED=false`), as for any load test.
 
     python -m benchmarks.intake_served [--single 1200] [--batches 30] [--rounds 2]
@@ -75,6 +78,23 @@ class Server:
                                          start_new_session=True)
         wait_for_port(port, self.proc)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the gunicorn master and its workers."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            # fields[1] is the parent pid; [11], [12] utime, stime (stat fields 4, 14, 15)
+            if int(entry) == self.proc.pid or int(fields[1]) == self.proc.pid:
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
+
     def stop(self) -> None:
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -85,6 +105,16 @@ class Server:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+
+
+def measure(server: Server, path: str, bodies: list[bytes], clients: int,
+            reports_per_body: int) -> dict[str, float]:
+    """One run of `drive`, with the server's CPU milliseconds per report: a
+    figure that other work on the machine does not change much."""
+    before = server.cpu_seconds()
+    figures = drive(server.port, path, bodies, clients, reports_per_body)
+    figures["server_cpu_ms_per_report"] = (server.cpu_seconds() - before) * 1000 / (len(bodies) * reports_per_body)
+    return figures
 
 
 def drive(port: int, path: str, bodies: list[bytes], clients: int,
@@ -189,13 +219,13 @@ def main() -> None:
                 rest = envs[args.single:]
                 batches = [json.dumps({"envelopes": rest[i:i + args.batch_size]}).encode()
                            for i in range(0, len(rest), args.batch_size)]
-                runs["baseline"]["single"].append(drive(base_port, "/reports", singles, args.clients, 1))
+                runs["baseline"]["single"].append(measure(baseline, "/reports", singles, args.clients, 1))
                 runs["crewreport"]["single"].append(
-                    drive(crew_port, "/api/v1/reports", singles, args.clients, 1))
+                    measure(crew, "/api/v1/reports", singles, args.clients, 1))
                 runs["baseline"]["batch"].append(
-                    drive(base_port, "/reports/batch", batches, args.batch_clients, args.batch_size))
+                    measure(baseline, "/reports/batch", batches, args.batch_clients, args.batch_size))
                 runs["crewreport"]["batch"].append(
-                    drive(crew_port, "/api/v1/reports/batch", batches, args.batch_clients, args.batch_size))
+                    measure(crew, "/api/v1/reports/batch", batches, args.batch_clients, args.batch_size))
             with crew_conn(crew_env) as stored:
                 reports_stored = stored
         finally:
@@ -203,9 +233,10 @@ def main() -> None:
             baseline.stop()
 
     def median(app: str, mode: str, key: str) -> float:
-        return round(statistics.median(r[key] for r in runs[app][mode]), 1)
+        return round(statistics.median(r[key] for r in runs[app][mode]), 3 if key.startswith("server_cpu") else 1)
 
-    figures = {app: {mode: {k: median(app, mode, k) for k in ("reports_per_s", "p50_ms", "p99_ms")}
+    keys = ("reports_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_report")
+    figures = {app: {mode: {k: median(app, mode, k) for k in keys}
                      for mode in ("single", "batch")} for app in runs}
     base_single = figures["baseline"]["single"]
     result = {
@@ -224,6 +255,8 @@ def main() -> None:
                                               / base_single["p99_ms"], 2),
         "ratio_batch_rate_to_baseline_single": round(figures["crewreport"]["batch"]["reports_per_s"]
                                                      / base_single["reports_per_s"], 2),
+        "ratio_single_server_cpu_to_baseline": round(figures["crewreport"]["single"]["server_cpu_ms_per_report"]
+                                                     / base_single["server_cpu_ms_per_report"], 2),
         "goals": {"single_rate_ratio": ">= 0.7", "single_p99_ratio": "<= 1.5",
                   "batch_rate_to_baseline_single": ">= 2.5"},
         "runs": runs,

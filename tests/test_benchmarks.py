@@ -30,10 +30,10 @@ def test_served_intake_benchmark_runs() -> None:
     for app in ("baseline", "crewreport"):
         for mode in ("single", "batch"):
             figures = result["figures"][app][mode]
-            assert set(figures) == {"reports_per_s", "p50_ms", "p99_ms"}
+            assert set(figures) == {"reports_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_report"}
             assert all(v > 0 for v in figures.values()), (app, mode, figures)
     for ratio in ("ratio_single_rate_to_baseline", "ratio_single_p99_to_baseline",
-                  "ratio_batch_rate_to_baseline_single"):
+                  "ratio_batch_rate_to_baseline_single", "ratio_single_server_cpu_to_baseline"):
         assert result[ratio] > 0
 
 
