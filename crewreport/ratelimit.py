@@ -49,6 +49,10 @@ DEFAULTS: dict[str, Any] = {
     # GET /api/v1/devices/<id>: a tablet asks on start.
     "RATELIMIT_DEVICE_STATE_PER_ADDRESS": 120,
     "RATELIMIT_DEVICE_STATE_PER_DEVICE": 30,
+    # POST /api/v1/reports/status (DESIGN.md 4a): requests, each asking for
+    # up to 100 reports; a tablet asks every few minutes while it waits.
+    "RATELIMIT_STATUS_PER_ADDRESS": 600,
+    "RATELIMIT_STATUS_PER_DEVICE": 60,
 }
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS bucket (key TEXT PRIMARY KEY, tat REAL NOT NULL) WITHOUT ROWID"
