@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
 from flask import Flask
 
 from crewreport.db import get_db
@@ -74,3 +75,29 @@ def test_each_thread_has_its_own_connection(app: Flask) -> None:
     thread.start()
     thread.join()
     assert there and there[0] is not here
+
+
+def test_writers_queue_on_an_owner_only_lock_file_and_a_nested_writer_cannot_hang(app: Flask) -> None:
+    """Writers wait for each other on a lock file beside the store; a
+    transaction opened inside another on the same thread fails as SQLite
+    makes it fail, instead of waiting for itself for ever."""
+    from crewreport.db import connect, transaction
+
+    with app.app_context():
+        db = get_db()
+        with transaction(db):
+            lock = Path(app.config["DATABASE"] + "-writer")
+            assert lock.exists() and oct(lock.stat().st_mode & 0o777) == "0o600"
+            other = connect(app.config["DATABASE"])
+            other.execute("PRAGMA busy_timeout = 50")
+            try:
+                with pytest.raises(sqlite3.OperationalError, match="locked"):
+                    with transaction(other):
+                        pass
+            finally:
+                other.close()
+        # Released: the next writer gets in at once.
+        again = connect(app.config["DATABASE"])
+        with transaction(again):
+            again.execute("INSERT INTO airline (code, name, created_at) VALUES ('QQ', 'Queued', 'now')")
+        again.close()
