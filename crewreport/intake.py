@@ -9,6 +9,7 @@ dropped at the end of this function and never written anywhere.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import secrets
@@ -58,6 +59,15 @@ class Signed:
     parsed: envelope.Parsed
     device: sqlite3.Row
     size: int
+
+    @functools.cached_property
+    def canonical(self) -> str:
+        """The envelope as stored; its SHA-256 is the receipt's `envelope_sha256`."""
+        return envelope.canonical_json(self.parsed.envelope)
+
+    @functools.cached_property
+    def digest(self) -> str:
+        return hashlib.sha256(self.canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -167,7 +177,7 @@ def examine(db: sqlite3.Connection, ring: keys.Keyring, item: Signed,
     parsed, device = item.parsed, item.device
     # A repeat of what we already hold gets its receipt even if the device
     # was revoked since: the first answer may have been lost on the way.
-    if (repeat := stored_receipt(db, parsed)) is not None:
+    if (repeat := stored_receipt(db, parsed.header["id"], item.digest)) is not None:
         return repeat
     if device["revoked_at"]:
         raise EnvelopeError("revoked_device", "This device was revoked by the airline. Tell the captain or call the 24-hour line.")
@@ -180,11 +190,11 @@ def examine(db: sqlite3.Connection, ring: keys.Keyring, item: Signed,
     return None
 
 
-def stored_receipt(db: sqlite3.Connection, parsed: envelope.Parsed) -> Outcome | None:
+def stored_receipt(db: sqlite3.Connection, report_id: str, digest: str) -> Outcome | None:
     """The receipt already given for exactly this envelope, if any."""
     row = db.execute("SELECT envelope_sha256, receipt, receipt_signature FROM report WHERE id = ?",
-                     (parsed.header["id"],)).fetchone()
-    if row is None or row["envelope_sha256"] != envelope.envelope_sha256(parsed.envelope):
+                     (report_id,)).fetchone()
+    if row is None or row["envelope_sha256"] != digest:
         return None
     return Outcome(200, {"receipt": row["receipt"], "signature": row["receipt_signature"]})
 
@@ -215,8 +225,7 @@ def check_recipients(ring: keys.Keyring, rcpt: list[str], airline: str) -> None:
 
 def prepare(ring: keys.Keyring, item: Signed) -> dict[str, Any]:
     """The receipt, signed before the write lock is taken (signing is the slow part)."""
-    return sign(ring, item.parsed.header["id"], new_reference(), now(),
-                envelope.envelope_sha256(item.parsed.envelope))
+    return sign(ring, item.parsed.header["id"], new_reference(), now(), item.digest)
 
 
 def sign(ring: keys.Keyring, report_id: str, reference: str, received_at: str, digest: str) -> dict[str, Any]:
@@ -253,7 +262,7 @@ def store(db: sqlite3.Connection, ring: keys.Keyring, item: Signed, receipt: dic
         (header["id"], receipt["reference"], device["id"], header["airline"], header["flight"],
          header["dep"], header["arr"], header["sta"], header["urgency"],
          report.URGENCY_RANK[header["urgency"]], header["created"], json.dumps(header["rcpt"]),
-         envelope.canonical_json(item.parsed.envelope), receipt["digest"], received_at,
+         item.canonical, receipt["digest"], received_at,
          receipt["receipt"], receipt["signature"], received_at))
     audit.record("report_received", actor=f"device:{device['id']}", db=db,
                  subject=f"report:{header['id']}", reference=receipt["reference"])
