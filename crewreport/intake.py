@@ -69,10 +69,14 @@ def accept(db: sqlite3.Connection, ring: keys.Keyring, env: Any, size: int,
         check_recipients(ring, parsed.header["rcpt"], device["airline"])
         plaintext = envelope.open_sealed(parsed, 0, ring.private[parsed.header["rcpt"][0]])
         report.validate_header(parsed.header, device["airline"])
-        report.validate_body(envelope.loads_body(plaintext))
+        body = envelope.loads_body(plaintext)
+        report.validate_body(body)
         check_copies(ring, parsed, plaintext)
-        del plaintext  # validated; the plaintext goes no further
-        return store(db, ring, parsed, device)
+        # Validated; of the plaintext only the child flag goes further, kept
+        # with the cleartext header columns so the board can rank by it.
+        child = report.involves_child(body)
+        del plaintext, body
+        return store(db, ring, parsed, device, child)
     except EnvelopeError as exc:
         if signed_by:
             # An enrolled device's own signed words were refused: worth a
@@ -119,7 +123,7 @@ def check_recipients(ring: keys.Keyring, rcpt: list[str], airline: str) -> None:
 
 
 def store(db: sqlite3.Connection, ring: keys.Keyring, parsed: envelope.Parsed,
-          device: sqlite3.Row) -> Outcome:
+          device: sqlite3.Row, child: bool) -> Outcome:
     """Insert once, or answer a repeat; the write lock makes concurrent
     duplicates queue here, and the primary key backs it up."""
     header = parsed.header
@@ -145,13 +149,13 @@ def store(db: sqlite3.Connection, ring: keys.Keyring, parsed: envelope.Parsed,
         db.execute(
             "INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"
             " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"
-            " receipt_signature, status_changed_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " receipt_signature, status_changed_at, child)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (header["id"], reference, device["id"], header["airline"], header["flight"],
              header["dep"], header["arr"], header["sta"], header["urgency"],
              report.URGENCY_RANK[header["urgency"]], header["created"], json.dumps(header["rcpt"]),
              envelope.canonical_json(parsed.envelope), digest, received_at,
-             answer["receipt"], answer["signature"], received_at))
+             answer["receipt"], answer["signature"], received_at, int(child)))
         db.execute("UPDATE device SET last_seen_at = ? WHERE id = ?", (received_at, device["id"]))
         audit.record("report_received", actor=f"device:{device['id']}", db=db,
                      subject=f"report:{header['id']}", reference=reference)

@@ -273,13 +273,13 @@ def test_nrm_prompt_sheet(client: FlaskClient, app: Flask, make_envelope: Make, 
     page = text(resp)
     assert "ZZ44" in page and "LOS → MAN" in page
     assert "Man in 32C holds both passports and answers for her." in page
-    assert 'id="nrm-child">Child' in page and 'id="nrm-consent">Not yet known' in page
+    assert 'data-nrm-subject="child">Child' in page and 'id="nrm-consent">Not yet known' in page
     assert 'data-code="docs_held_by_other"' in page and "Quiet girl in a grey hoodie" in page
     assert "<form" not in page.split('<main id="main">')[1]  # nothing to submit anywhere
     exported = events(app, "report_exported", f"report:{rid}")
     assert len(exported) == 1 and json.loads(exported[0]["detail"]) == {"format": "nrm_sheet"}
     adult = deliver(client, make_envelope, body=valid_body(people=[{"role": "possible_victim", "age_range": "25_39"}]))
-    assert 'id="nrm-child">Adult' in text(client.get(f"/triage/reports/{adult}/nrm"))
+    assert 'data-nrm-subject="adult">Adult' in text(client.get(f"/triage/reports/{adult}/nrm"))
 
 
 # -- access and CSRF ------------------------------------------------------------------------------
