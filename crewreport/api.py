@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import audit, csrf, intake, keys
+from . import audit, csrf, intake, keys, report_status
 from .auth import role_required
 from .db import get_db, transaction
 from .envelope import jwk_from_public_key, public_key_from_jwk, thumbprint
@@ -178,3 +178,19 @@ def submit_batch() -> Any:
         size = len(json.dumps(env, separators=(",", ":")))
         results.append(intake.accept(db, ring, env, size, max_bytes).body)
     return jsonify(results=results)
+
+
+@bp.post("/reports/status")
+@csrf.exempt
+def report_states() -> Any:
+    """The coarse state of the asking tablet's own reports (DESIGN 4a); the
+    device signature is the credential, no cookie is read, nothing is stored."""
+    # The one rate-limit call site of this endpoint: the intake's per-address
+    # window for now (crewreport/ratelimit.py may replace `_limited`).
+    if (limited := _limited()) is not None:
+        return limited
+    data = read_json()
+    if data is None:
+        return api_error("malformed", "The request body must be one JSON object.", 400)
+    outcome = report_status.answer(get_db(), data)
+    return jsonify(outcome.body), outcome.status

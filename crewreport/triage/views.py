@@ -87,6 +87,13 @@ def open_body(row: sqlite3.Row) -> dict[str, Any]:
     return report.open_stored(row, ring, keys.BORDER_FORCE)
 
 
+def mark_opened(db: sqlite3.Connection, report_id: str) -> None:
+    """The first time an officer reads a report: the tablet may learn it was seen."""
+    with transaction(db):
+        db.execute("UPDATE report SET first_opened_at = ? WHERE id = ? AND first_opened_at IS NULL",
+                   (now(), report_id))
+
+
 def build_forms(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
     status_form = StatusForm(formdata=None)
     status_form.status.choices = [(s, STATUS_LABELS[s]) for s in TRANSITIONS[row["status"]]]
@@ -104,6 +111,7 @@ def report_page(report_id: str) -> Any:
     row = get_report(db, report_id)
     body = open_body(row)
     audit.record("report_opened", subject=f"report:{report_id}")
+    mark_opened(db, report_id)
     ring = keys.keyring()
     at = now()
     device = db.execute("SELECT d.*, u.username FROM device d LEFT JOIN user u ON u.id = d.user_id"
@@ -255,6 +263,7 @@ def nrm_sheet(report_id: str) -> Any:
     row = get_report(db, report_id)
     body = open_body(row)
     audit.record("report_exported", subject=f"report:{report_id}", format="nrm_sheet")
+    mark_opened(db, report_id)
     return render_template("triage/nrm.html", r=row, body=display_body(body),
                            lead=lead_time(row["received_at"], row["sta"]), printed_at=now(),
                            status_labels=STATUS_LABELS)
