@@ -47,6 +47,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         MAX_BATCH=100,
         HOTLINE="0300 123 7000",
         LANDING_WARNING_MINUTES=30,
+        # The officers' board alerts on a new report for a flight landing
+        # within this many minutes (as well as on Immediate and child reports).
+        BOARD_ALERT_MINUTES=60,
         LOGIN_MAX_FAILURES=5,
         LOGIN_WINDOW_SECONDS=900,
         INTAKE_RATE_PER_MINUTE=600,

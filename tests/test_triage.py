@@ -109,7 +109,7 @@ def test_status_workflow_with_reasons_and_a_way_back(client: FlaskClient, app: F
 
 
 @pytest.mark.parametrize("start,target", [
-    ("received", "referred"), ("received", "meet_aircraft"), ("received", "no_further_action"),
+    ("received", "referred"), ("received", "no_further_action"),
     ("received", "received"), ("assessing", "received"), ("referred", "no_further_action"),
     ("no_further_action", "meet_aircraft"),
 ])

@@ -18,8 +18,10 @@ UPDATE report SET first_opened_at = (
       AND ((e.action = 'report_opened' AND json_extract(e.detail, '$.surface') IS NULL)
            OR (e.action = 'report_exported' AND json_extract(e.detail, '$.format') = 'nrm_sheet')));
 
--- The board groups reports by arriving flight (airline, flight, sta); the
--- reports of the flights on a page are read in arrival order from here.
-CREATE INDEX report_flight ON report (airline, flight, sta, received_at);
+-- The board groups reports by arriving flight (airline, flight, sta) and
+-- ranks each flight by what this index also carries, so the grouping reads
+-- the index alone, never the wide rows; the reports of the flights on a page
+-- are then found by its first three columns.
+CREATE INDEX report_flight ON report (airline, flight, sta, received_at, status, urgency_rank, child, arr);
 -- A tablet asks about its own reports only.
 CREATE INDEX report_device ON report (device_id);
