@@ -157,6 +157,9 @@ def test_staff_pages_have_no_serious_or_critical_accessibility_violations(browse
               (admin, "/no-such-page", "404 page", 404))
         assert admin.locator("main h1").inner_text() == "Page not found"  # templates/error.html
         visit(auditor, (security, f"/review/devices/{device_id}/revoke", "revoke confirmation", 200))
+        sta = server.db_rows("SELECT sta FROM report WHERE id = ?", (report_id,))[0]["sta"]
+        visit(auditor, (officer, f"/triage/flights/ZZ/ZZ88/{sta}", "flight page", 200),
+              (security, "/triage/", "403 page", 403))
     finally:
         for page in pages:
             page.context.close()
