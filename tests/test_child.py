@@ -82,7 +82,8 @@ def test_the_crews_child_involved_flag_alone(client: FlaskClient, app: Flask, ma
 
 
 def test_child_involved_must_be_a_boolean(client: FlaskClient, make_envelope: Make) -> None:
-    for value in ("yes", 1, None, []):
+    values: list[Any] = ["yes", 1, None, []]
+    for value in values:
         resp = client.post("/api/v1/reports", json=make_envelope(body=valid_body(child_involved=value)))
         assert resp.status_code == 422 and resp.get_json()["error"]["code"] == "invalid_report"
 

@@ -42,7 +42,7 @@ def test_not_found_in_the_apps_words(client: FlaskClient, auth: AuthActions) -> 
 
 
 def test_too_many_requests_says_when_to_retry(app: Flask, client: FlaskClient, auth: AuthActions) -> None:
-    def limited() -> None:
+    def limited() -> str:
         raise TooManyRequests(retry_after=170)
 
     app.add_url_rule("/triage/limited-for-test", "limited_for_test", limited)

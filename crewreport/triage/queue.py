@@ -151,7 +151,7 @@ def queue_sql(filters: Filters, user_id: int, at: datetime) -> tuple[str, list[A
     return f"SELECT {QUEUE_COLUMNS} FROM report r{QUEUE_JOINS}{where}{QUEUE_ORDER}", params
 
 
-def decorate(r: Mapping[str, Any], user_id: int, stamp_now: str, since: str | None) -> dict[str, Any]:
+def decorate(r: Mapping[str, Any] | sqlite3.Row, user_id: int, stamp_now: str, since: str | None) -> dict[str, Any]:
     """A report row with what the board shows of it."""
     row = dict(r)
     row["lead_seconds"], row["lead_text"], row["late"] = lead_time(r["received_at"], r["sta"])
