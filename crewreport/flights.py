@@ -28,7 +28,7 @@ SECTION_LABELS = {"upcoming": "Still to land", "landed": "Landed",
 # A flight with more reports than this lists its newest ones on the board and
 # the rest on its own page: one busy (or misbehaving) tablet cannot make every
 # officer's board page unreadable.
-LISTED_PER_FLIGHT = 30
+LISTED_PER_FLIGHT = 12
 
 
 @dataclass

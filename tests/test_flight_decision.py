@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from crewreport.db import get_db
 from crewreport.times import stamp
 
-from .helpers import AuthActions, Make, deliver, events, login_as, row, text, update_report, utcnow
+from .helpers import AuthActions, Make, csrf_login, deliver, events, login_as, row, text, update_report, utcnow
 
 
 
@@ -216,3 +216,17 @@ def test_only_officers_reach_a_flight(client: FlaskClient, app: Flask, make_enve
     for resp in (client.get(flight_path(sta)), decide(client, sta, " ".join(ids))):
         assert resp.status_code == (302 if who is None else 403)
     assert statuses(app, ids) == ["received"]
+
+
+def test_a_decision_needs_the_pages_csrf_token(csrf_app: Flask, make_envelope: Make) -> None:
+    client = csrf_app.test_client()
+    sta, ids = flight_reports(client, make_envelope, 2)
+    csrf_login(client, "officer")
+    page = text(client.get(flight_path(sta)))
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    shown = shown_ids(client, sta)
+    assert decide(client, sta, shown).status_code == 400  # no token
+    assert statuses(csrf_app, ids) == ["received"] * 2
+    resp = client.post(flight_path(sta) + "/decision", data={"decision": "meet_aircraft", "reason": "stand 4",
+                                                             "report_ids": shown, "confirm": "y", "csrf_token": token})
+    assert resp.status_code == 303 and statuses(csrf_app, ids) == ["meet_aircraft"] * 2
