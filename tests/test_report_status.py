@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from crewreport import envelope
+from crewreport import envelope, report_status
 from crewreport.report_status import MAX_IDS
 from crewreport.times import stamp
 
@@ -204,3 +204,42 @@ def count_rows(app: Flask) -> dict[str, Any]:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         return {t: [tuple(r) for r in db.execute(f"SELECT * FROM {t}")]  # noqa: S608 - names from the schema
                 for t in tables if t != "intake_window"}
+
+
+def test_an_older_store_learns_what_officers_already_opened(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Upgrading backfills the first Border Force opening from the audit trail
+    (airline security's openings do not count); the child flag of reports
+    stored before it existed stays 0, as it cannot be known without decrypting."""
+    from crewreport import db
+
+    known = db.migrations()
+    board = next(i for i, (_, name, _) in enumerate(known) if name.endswith("_board.sql"))
+    conn = db.connect(str(tmp_path / "old.sqlite"))
+    monkeypatch.setattr(db, "migrations", lambda: known[:board])
+    db.migrate(conn)
+    t = "2026-01-01T00:00:00Z"
+    conn.execute("INSERT INTO airline VALUES ('ZZ', 'Demo Airways', ?)", (t,))
+    conn.execute("INSERT INTO user (id, username, password_hash, role, airline, created_at)"
+                 " VALUES (1, 'crew', '$argon2id$x', 'crew', 'ZZ', ?)", (t,))
+    conn.execute("INSERT INTO device (id, user_id, airline, label, public_jwk, kid, enrolled_at)"
+                 " VALUES ('dev-1', 1, 'ZZ', 'Tablet', '{}', 'kid-dev', ?)", (t,))
+    for rid in ("r-1", "r-2", "r-3", "r-4"):
+        conn.execute("INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"
+                     " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"
+                     " receipt_signature, status_changed_at) VALUES (?, ?, 'dev-1', 'ZZ', 'ZZ1', 'CDG', 'LHR',"
+                     " ?, 'routine', 2, ?, '[]', '{}', 'abc', ?, 'rc', 'sg', ?)", (rid, "REF" + rid, t, t, t, t))
+    opened = [("2026-01-02T10:00:00Z", "report_opened", "r-1", "{}"),
+              ("2026-01-03T10:00:00Z", "report_opened", "r-1", "{}"),
+              ("2026-01-02T11:00:00Z", "report_opened", "r-2", '{"content":true,"surface":"review"}'),
+              ("2026-01-02T12:00:00Z", "report_exported", "r-3", '{"format":"nrm_sheet"}')]
+    for n, (at, action, rid, detail) in enumerate(opened):
+        conn.execute("INSERT INTO audit_event (at, actor, action, subject, detail, prev_hash, hash)"
+                     " VALUES (?, 'officer', ?, ?, ?, ?, ?)", (at, action, f"report:{rid}", detail, "0" * 64, f"h{n}"))
+    conn.commit()
+    monkeypatch.undo()
+    db.migrate(conn)
+    rows = {r["id"]: (r["first_opened_at"], r["child"]) for r in conn.execute("SELECT * FROM report")}
+    assert rows == {"r-1": ("2026-01-02T10:00:00Z", 0), "r-2": (None, 0), "r-3": ("2026-01-02T12:00:00Z", 0),
+                    "r-4": (None, 0)}
+    assert [report_status.coarse_state("received", rows[r][0]) for r in sorted(rows)] == \
+        ["seen", "received", "seen", "received"]

@@ -123,6 +123,19 @@ def test_landed_flights_stay_on_the_board_for_a_while(client: FlaskClient, app: 
     assert [f["flight"] for f in flights_on(client, "status=open")] == ["ZZ22"]
 
 
+def test_a_busy_flight_lists_its_newest_reports_and_links_the_rest(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
+    sta = stamp(utcnow() + timedelta(hours=1))
+    ids = [deliver(client, make_envelope, flight="ZZ77", sta=sta) for _ in range(flights.LISTED_PER_FLIGHT + 2)]
+    for n, rid in enumerate(ids):
+        update_report(app, rid, received_at=stamp(utcnow() - timedelta(minutes=60 - n)))
+    auth.login("officer")
+    [busy] = flights_on(client)
+    assert busy["report-count"] == str(len(ids))
+    assert busy["reports"] == ids[2:]  # the newest, newest last
+    assert "2 earlier reports on the flight&#39;s page" in busy["html"]
+
+
 def test_queue_filters(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
     lhr = deliver(client, make_envelope, arr="LHR", urgency="priority", sta=stamp(utcnow() + timedelta(hours=3)))
     man = deliver(client, make_envelope, arr="MAN", urgency="routine", sta=stamp(utcnow() + timedelta(hours=12)))
