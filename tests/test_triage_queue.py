@@ -133,7 +133,7 @@ def test_a_busy_flight_lists_its_newest_reports_and_links_the_rest(
     [busy] = flights_on(client)
     assert busy["report-count"] == str(len(ids))
     assert busy["reports"] == ids[2:]  # the newest, newest last
-    assert "2 earlier reports on the flight&#39;s page" in busy["html"]
+    assert "2 earlier reports on the flight's page" in busy["html"]
 
 
 def test_queue_filters(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
