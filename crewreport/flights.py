@@ -59,10 +59,6 @@ class Flight:
         """Reports of this flight not listed on the board (see LISTED_PER_FLIGHT)."""
         return self.count - len(self.reports)
 
-    @property
-    def key(self) -> str:
-        return f"{self.airline}/{self.flight}/{self.sta}"
-
 
 def group_sql(where: str, *, child_first: bool) -> str:
     """The flights of the selected reports, in board order, with the number
@@ -106,9 +102,9 @@ def count_flights(db: sqlite3.Connection, where: str, params: list[Any]) -> int:
 
 
 def load_reports(db: sqlite3.Connection, flights: list[Flight], columns: str, joins: str, where: str,
-                 params: list[Any], *, limit: int | None = LISTED_PER_FLIGHT) -> None:
+                 params: list[Any]) -> None:
     """Fill each flight's `reports` (the selected ones), newest last; at most
-    `limit` per flight, the newest."""
+    LISTED_PER_FLIGHT per flight, the newest."""
     if not flights:
         return
     values = ", ".join("(?, ?, ?)" for _ in flights)
@@ -119,5 +115,5 @@ def load_reports(db: sqlite3.Connection, flights: list[Flight], columns: str, jo
            f" FROM report r{joins}{where}{cond})"
            " WHERE nth <= ? ORDER BY received_at, row_order")
     by_key = {(f.airline, f.flight, f.sta): f for f in flights}
-    for r in db.execute(sql, [*params, *keys, limit if limit is not None else 2 ** 62]):
+    for r in db.execute(sql, [*params, *keys, LISTED_PER_FLIGHT]):
         by_key[(r["airline"], r["flight"], r["sta"])].reports.append(dict(r))

@@ -331,3 +331,17 @@ def test_csv_cell_guard() -> None:
     assert queue.csv_cell("\t=x") == "'\t=x"
     assert queue.csv_cell("LHR") == "LHR"
     assert queue.csv_cell(-20) == -20
+
+
+def test_who_has_a_flight_counts_live_locks_only(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                 auth: AuthActions) -> None:
+    sta = stamp(utcnow() + timedelta(hours=1))
+    held, expired = (deliver(client, make_envelope, flight="ZZ66", sta=sta) for _ in range(2))
+    with app.app_context():
+        ids = {r["username"]: r["id"] for r in get_db().execute("SELECT id, username FROM user")}
+    update_report(app, held, lock_user_id=ids["admin"], lock_expires_at=stamp(utcnow() + timedelta(minutes=5)))
+    update_report(app, expired, lock_user_id=ids["security"], lock_expires_at=stamp(utcnow() - timedelta(minutes=5)),
+                  assignee_id=ids["officer"])
+    auth.login("officer")
+    [flight] = flights_on(client)
+    assert "· admin, officer<" in flight["html"] and "security" not in flight["html"]

@@ -156,8 +156,8 @@ def decorate(r: Mapping[str, Any] | sqlite3.Row, user_id: int, stamp_now: str, s
     row = dict(r)
     row["lead_seconds"], row["lead_text"], row["late"] = lead_time(r["received_at"], r["sta"])
     row["new"] = bool(since) and r["received_at"] > since
-    row["locked_by_other"] = bool(r["lock_user_id"] and r["lock_user_id"] != user_id
-                                  and (r["lock_expires_at"] or "") > stamp_now)
+    row["lock_active"] = bool(r["lock_user_id"] and (r["lock_expires_at"] or "") > stamp_now)
+    row["locked_by_other"] = row["lock_active"] and r["lock_user_id"] != user_id
     row["status_label"] = STATUS_LABELS[r["status"]]
     return row
 
@@ -173,8 +173,8 @@ def decision(reports: list[dict[str, Any]]) -> str:
 
 def holders(reports: list[dict[str, Any]]) -> list[str]:
     """Who has the flight: its reports' assignees and lock holders, once each."""
-    names = [r[k] for r in reports for k in ("assignee", "lock_user") if r[k]
-             and (k == "assignee" or r["lock_expires_at"])]
+    names = [r[k] for r in reports for k in ("assignee", "lock_user")
+             if r[k] and (k == "assignee" or r["lock_active"])]
     return list(dict.fromkeys(names))
 
 

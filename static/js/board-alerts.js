@@ -115,8 +115,18 @@ async function choose() {
   if (!audio) audio = new AudioContext();
 }
 
+/** Browsers start sound only after a gesture on the page: the first click or
+ * key after a reload readies it, so a later alert can chime. */
+function readyAudio() {
+  if (!allowed()) return;
+  if (!audio) audio = new AudioContext();
+  if (audio.state === 'suspended') audio.resume().catch(() => {});
+}
+
 if (board && banner) {
   board.addEventListener('board:refreshed', onRefresh);
+  document.addEventListener('pointerdown', readyAudio, { once: true });
+  document.addEventListener('keydown', readyAudio, { once: true });
   banner.querySelector('[data-alert-dismiss]').addEventListener('click', dismiss);
   if (optIn) {
     optIn.checked = allowed();
