@@ -78,6 +78,8 @@ def test_the_crews_child_involved_flag_alone(client: FlaskClient, app: Flask, ma
     auth.login("officer")
     assert nrm_subject(client, flagged) == "child"
     assert "The crew marked the report as involving a child" in text(client.get(f"/triage/reports/{flagged}/nrm"))
+    assert 'id="child-badge"' in text(client.get(f"/triage/reports/{flagged}"))
+    assert 'id="child-badge"' not in text(client.get(f"/triage/reports/{unflagged}"))
     assert nrm_subject(client, unflagged) == "adult"
 
 

@@ -59,6 +59,8 @@ def test_urgent_arrivals_alert_the_open_board(browser: Any, server: LiveServer) 
     officer = officer_page(browser, server, permissions=["notifications"])
     ctx = officer.context
     ctx.add_init_script(NOTIFICATION_SPY)
+    errors: list[Any] = []
+    officer.on("pageerror", errors.append)
     try:
         officer.reload()
         officer.evaluate("() => { window.__sameDocument = 'yes'; }")
@@ -105,6 +107,7 @@ def test_urgent_arrivals_alert_the_open_board(browser: Any, server: LiveServer) 
 
         officer.uncheck("#alert-sound")
         assert officer.evaluate("() => Object.keys(localStorage)") == []
+        assert errors == []
     finally:
         ctx.close()
 
