@@ -60,7 +60,7 @@ def test_urgent_arrivals_alert_the_open_board(browser: Any, server: LiveServer) 
     ctx = officer.context
     ctx.add_init_script(NOTIFICATION_SPY)
     errors: list[Any] = []
-    officer.on("pageerror", errors.append)
+    officer.on("pageerror", lambda exc: errors.append(exc))
     try:
         officer.reload()
         officer.evaluate("() => { window.__sameDocument = 'yes'; }")
