@@ -81,8 +81,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     csrf.init_app(app)
 
-    from . import auth, cli, db, display, keys
+    from . import auth, cli, db, display, keys, static_files
 
+    static_files.init_app(app)
     db.init_app(app)
     display.init_app(app)
     auth.init_app(app)
