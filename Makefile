@@ -43,9 +43,10 @@ run: setup
 test: setup
 	$(PY) -m pytest $(ARGS)
 
+# Every benchmark module in benchmarks/ (benchmarks/run.py finds them), one
+# JSON report: benchmarks/results/latest.json. `make bench ARGS="--only queue"`.
 bench: setup
-	$(PY) -m benchmarks.intake
-	$(PY) -m benchmarks.queue
+	$(PY) -m benchmarks.run $(ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor *.egg-info .pytest_cache

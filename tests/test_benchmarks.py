@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,3 +35,56 @@ def test_queue_benchmark_runs() -> None:
     assert 0 < result["queue"]["csv_rows"] == result["queue"]["open_total"] <= 200
     for plan in result["default_query_plan"].values():
         assert plan["page"]["detail"] and isinstance(plan["page"]["temp_btree"], bool)
+
+
+def run_module(*args: str, timeout: float = 300) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def test_runner_finds_every_benchmark_and_writes_one_report(tmp_path: Path) -> None:
+    from benchmarks import run
+
+    assert {"intake", "queue", "crew_app", "slow_link"} <= set(run.discover())
+    assert not any(name.startswith("_") or name in ("run", "summary") for name in run.discover())
+    assert all(run.tiny_args(name) is not None for name in ("intake", "queue", "crew_app", "slow_link"))
+    out = tmp_path / "report.json"
+    printed = run_module("benchmarks.run", "--tiny", "--only", "intake", "queue", "--output", str(out))
+    report = json.loads(out.read_text())
+    assert printed["output"] == str(out) and printed["errors"] == {}
+    assert set(report["benchmarks"]) == {"intake", "queue"} and report["tiny"] is True
+    assert report["benchmarks"]["queue"]["result"]["reports"] == 200
+    assert report["machine"]["nproc"] >= 1 and report["machine"]["cpu_model"] and report["machine"]["python"]
+    figures = {(f["benchmark"], f["figure"]) for f in report["summary"]}
+    assert ("intake", "batch (test client)") in figures and any(b == "queue" for b, _ in figures)
+    assert all(f["value"] > 0 and f["baseline"] > 0 for f in report["summary"])
+
+
+def test_runner_refuses_an_unknown_benchmark(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--only", "nothing", "--output", str(tmp_path / "r.json")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "no such benchmark: nothing" in proc.stderr
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_crew_app_benchmark_runs() -> None:
+    result = run_module("benchmarks.crew_app", "--notes", "2", "--starts", "1")
+    shell = result["shell_bytes"]
+    assert 0 < shell["served"]["br_or_gzip"] <= shell["served"]["gzip"] < shell["served"]["raw"]
+    assert shell["served"]["gzip"] < shell["baseline_as_written"]["gzip"]
+    assert result["seal_and_queue_ms"]["n"] == 2 and result["baseline_build_envelope_ms"]["n"] == 2
+    assert result["offline_start"]["ready_ms"]["n"] == 1 and result["offline_start"]["served_by_service_worker"]
+    assert result["chromium"]
+
+
+def test_slow_link_benchmark_runs() -> None:
+    result = run_module("benchmarks.slow_link", "--notes", "3")
+    for run_ in (result["slow_link"], result["baseline_no_delay"]):
+        assert run_["seconds"] > 0 and run_["seal_and_queue_in_page_ms"]["n"] == 3
+        assert any(r["path"] == "api/v1/reports/batch" for r in run_["request_log"])
+        assert run_["connections"] >= 1
+    # the link delays for real: a sync needs at least a handshake and a request, two 600 ms round trips
+    # (a lower bound the link itself sets, whatever the machine's speed)
+    assert result["round_trip_ms"] == 600 and result["slow_link"]["seconds"] >= 1.2

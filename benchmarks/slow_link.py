@@ -1,0 +1,106 @@
+"""Sync before landing over a slow link: notes queued offline on an enrolled
+tablet (sealed and queued in the page by the modules the form uses), then the
+connection comes back over a 600 ms round trip (300 ms each
+way, as over a satellite); the time and the requests from "connection back"
+until every note is receipted (stored as delivered in the tablet's outbox).
+
+The link (benchmarks/_slowlink.py, between headless Chromium and the served
+app) holds every chunk 300 ms each way and a new connection's first bytes one
+round trip more (the TCP handshake). "Connection back" is the moment the link
+comes up and the browser is told it is online (its `online` event). The
+baseline, in the same run, is the same sync with no delay on the link; the
+floor is what the round trips alone must cost (a handshake and one batch
+request per 100 notes, 600 ms each), reported as `round_trip_floor_s`.
+
+    python -m benchmarks.slow_link [--notes 100] [--one-way-ms 300]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from typing import Any
+
+from benchmarks._crew import Crew, crew_app, elapsed_since, summary_ms
+
+TINY_ARGS = ["--notes", "3"]
+BATCH_LIMIT = 100  # static/js/outbox/delivery.js
+
+
+def sync_once(crew: Crew, notes: int, one_way: float, flight: str) -> dict[str, Any]:
+    """Queue `notes` with the link down, bring it back with `one_way` delay, time until all are delivered."""
+    crew.link.set_down(True)
+    crew.context.set_offline(True)
+    before = crew.counts().get("delivered", 0)
+    seal_ms = crew.queue_sealed(notes, flight)
+    crew.wait_counts("queued", notes, timeout=60)
+    requests: list[dict[str, Any]] = []
+    ends: dict[int, float] = {}
+
+    def seen(request: Any) -> None:
+        if "/api/" in request.url or "/auth/" in request.url:
+            requests.append({"at": round(time.monotonic() - start, 3), "method": request.method,
+                             "path": request.url.split("://", 1)[1].split("/", 1)[1].split("?")[0],
+                             "from_worker": getattr(request, "service_worker", None) is not None,
+                             "request_bytes": len(request.post_data_buffer or b""), "_id": id(request)})
+
+    def finished(request: Any) -> None:
+        ends[id(request)] = time.monotonic() - start
+
+    crew.link.one_way = one_way
+    crew.link.reset()
+    crew.context.on("request", seen)
+    crew.context.on("requestfinished", finished)
+    start = time.monotonic()
+    crew.link.set_down(False)
+    crew.context.set_offline(False)
+    crew.wait_counts("delivered", before + notes, timeout=120, interval=0.01)
+    took = elapsed_since(start)
+    time.sleep(0.2)
+    crew.context.remove_listener("request", seen)
+    crew.context.remove_listener("requestfinished", finished)
+    during = [r for r in requests if r["at"] <= took]
+    for r in during:
+        end = ends.get(r.pop("_id"))
+        r["finished_at"] = round(end, 3) if end is not None else None
+    return {
+        "seconds": took,
+        "requests": len(during),
+        "request_log": during,
+        "connections": crew.link.connections,
+        "seal_and_queue_in_page_ms": summary_ms(seal_ms),
+    }
+
+
+def run(notes: int = 100, one_way_ms: float = 300.0) -> dict[str, Any]:
+    with crew_app() as crew:
+        baseline = sync_once(crew, notes, 0.0, "ZZ201")
+        slow = sync_once(crew, notes, one_way_ms / 1000, "ZZ202")
+        chromium = crew.browser.version
+    # The least any sync can cost: one handshake, then one batch request per 100 notes, in sequence.
+    floor = (1 + math.ceil(notes / BATCH_LIMIT)) * 2 * one_way_ms / 1000
+    return {
+        "notes": notes,
+        "one_way_ms": one_way_ms,
+        "round_trip_ms": 2 * one_way_ms,
+        "chromium": chromium,
+        "goal_s": 2.0,
+        "slow_link": slow,
+        "baseline_no_delay": baseline,
+        "round_trip_floor_s": round(floor, 3),
+        "slow_minus_baseline_s": round(slow["seconds"] - baseline["seconds"], 3),
+        "within_goal": slow["seconds"] < 2.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--notes", type=int, default=100)
+    parser.add_argument("--one-way-ms", type=float, default=300.0)
+    args = parser.parse_args()
+    print(json.dumps(run(args.notes, args.one_way_ms), indent=2))
+
+
+if __name__ == "__main__":
+    main()
