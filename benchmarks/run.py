@@ -97,6 +97,8 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "platform": platform.platform(),
+        # The machine may be shared: its load when the report was written.
+        "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "packages": {p: _version(p) for p in ("flask", "gunicorn", "cryptography", "playwright")},
     }
 
@@ -115,6 +117,7 @@ def main() -> None:
             parser.error(f"no such benchmark: {', '.join(unknown)} (have: {', '.join(names)})")
         names = [n for n in names if n in args.only]
     started = datetime.now(timezone.utc)
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     t0 = time.monotonic()
     results: dict[str, Any] = {}
     for name in names:
@@ -128,7 +131,7 @@ def main() -> None:
         "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "elapsed_s": round(time.monotonic() - t0, 1),
         "tiny": args.tiny,
-        "machine": machine(),
+        "machine": {**machine(), "loadavg_at_start": load_at_start},
         "summary": summary.figures(results),
         "benchmarks": results,
     }

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import time
 from typing import Any
 
@@ -26,6 +27,12 @@ from benchmarks._crew import Crew, crew_app, elapsed_since, summary_ms
 
 TINY_ARGS = ["--notes", "3"]
 BATCH_LIMIT = 100  # static/js/outbox/delivery.js
+
+
+def batch_server_ms(crew: Crew, skip: int) -> list[int]:
+    """The server's own time for each batch request after the first `skip` (gunicorn's access log, %(M)s)."""
+    lines = [ln for ln in crew.server.log_path.read_text(errors="replace").splitlines() if "/api/v1/reports/batch" in ln]
+    return [int(m.group(1)) for ln in lines[skip:] if (m := re.search(r"(\d+)ms$", ln.strip()))]
 
 
 def sync_once(crew: Crew, notes: int, one_way: float, flight: str) -> dict[str, Any]:
@@ -48,6 +55,7 @@ def sync_once(crew: Crew, notes: int, one_way: float, flight: str) -> dict[str, 
     def finished(request: Any) -> None:
         ends[id(request)] = time.monotonic() - start
 
+    batches_before = len(batch_server_ms(crew, 0))
     crew.link.one_way = one_way
     crew.link.reset()
     crew.context.on("request", seen)
@@ -69,6 +77,7 @@ def sync_once(crew: Crew, notes: int, one_way: float, flight: str) -> dict[str, 
         "requests": len(during),
         "request_log": during,
         "connections": crew.link.connections,
+        "batch_server_ms": batch_server_ms(crew, batches_before),
         "seal_and_queue_in_page_ms": summary_ms(seal_ms),
     }
 
