@@ -63,27 +63,30 @@ def _built(app: Flask) -> dict[str, Any]:
 
 
 def resolve(app: Flask, filename: str) -> Served | None:
-    """The file to serve for /static/<filename> (None: no such file), once per
-    path and process. A built copy counts only if its source still matches."""
-    cache: dict[str, Served | None] = app.extensions.setdefault("static_served", {})
-    if filename in cache:
+    """The file to serve for /static/<filename> (None: no such file). A built
+    copy counts only if its source still matches. Found files are remembered
+    per process (not in debug mode, where an edit shows at once); misses are
+    not, so requests for made-up names cannot grow the memory."""
+    cache: dict[str, Served] = app.extensions.setdefault("static_served", {})
+    if filename in cache and not app.debug:
         return cache[filename]
-    root = Path(app.static_folder or "static")
+    root = Path(app.static_folder or "static").resolve()
     joined = safe_join(str(root), filename)
     source = Path(joined) if joined else None
-    served: Served | None = None
-    if source is not None and source.is_file() and filename.split("/", 1)[0] != BUILD_DIR:
-        manifest = app.extensions.setdefault("static_manifest", _built(app))
-        entry = manifest.get(filename)
-        built = root / BUILD_DIR / filename
-        if isinstance(entry, dict) and built.is_file() and entry.get("source_sha256") == _sha256(source):
-            variants = tuple((name, built.with_name(built.name + ext)) for name, ext in ENCODINGS
-                             if built.with_name(built.name + ext).is_file())
-            served = Served(built, str(entry.get("sha256") or _sha256(built)), variants)
-        else:
-            if entry is not None:
-                log.warning("static/%s changed since the build: served as written; run `make setup`", filename)
-            served = Served(source, _sha256(source), ())
+    if source is None or not source.is_file() or source.relative_to(root).parts[0] == BUILD_DIR:
+        return None
+    rel = source.relative_to(root).as_posix()
+    manifest = _built(app) if app.debug else app.extensions.setdefault("static_manifest", _built(app))
+    entry = manifest.get(rel)
+    built = root / BUILD_DIR / rel
+    if isinstance(entry, dict) and built.is_file() and entry.get("source_sha256") == _sha256(source):
+        variants = tuple((name, built.with_name(built.name + ext)) for name, ext in ENCODINGS
+                         if built.with_name(built.name + ext).is_file())
+        served = Served(built, str(entry.get("sha256") or _sha256(built)), variants)
+    else:
+        if entry is not None:
+            log.warning("static/%s changed since the build: served as written; run `make setup`", rel)
+        served = Served(source, _sha256(source), ())
     cache[filename] = served
     return served
 

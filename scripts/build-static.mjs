@@ -8,13 +8,16 @@
 //
 //   node scripts/build-static.mjs [static-folder]
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 import { transformSync } from "esbuild";
 
 const root = process.argv[2] || "static";
 const out = join(root, "dist");
+// Built aside and moved into place at the end, so a running server never
+// finds half a build.
+const building = join(root, `.dist-building-${process.pid}`);
 // Folders of sources (relative to the static folder) and what is done to them.
 const MINIFIED = ["css", "js"];
 const AS_IS = ["vendor"];
@@ -59,7 +62,7 @@ function sources(folders) {
   return found;
 }
 
-rmSync(out, { recursive: true, force: true });
+rmSync(building, { recursive: true, force: true });
 const manifest = {};
 for (const [rel, shrink] of [...sources(MINIFIED).map((r) => [r, true]), ...sources(AS_IS).map((r) => [r, false])]) {
   const source = readFileSync(join(root, rel));
@@ -72,11 +75,13 @@ for (const [rel, shrink] of [...sources(MINIFIED).map((r) => [r, true]), ...sour
       [constants.BROTLI_PARAM_SIZE_HINT]: built.length,
     },
   });
-  const target = join(out, rel);
+  const target = join(building, rel);
   mkdirSync(dirname(target), { recursive: true });
   writeFileSync(target, built);
   writeFileSync(target + ".gz", gz);
   writeFileSync(target + ".br", br);
   manifest[rel] = { source_sha256: sha256(source), sha256: sha256(built), bytes: built.length, gzip: gz.length, br: br.length };
 }
-writeFileSync(join(out, "manifest.json"), JSON.stringify(manifest, null, 1) + "\n");
+writeFileSync(join(building, "manifest.json"), JSON.stringify(manifest, null, 1) + "\n");
+rmSync(out, { recursive: true, force: true });
+renameSync(building, out);
