@@ -1,10 +1,11 @@
 """Every benchmark in one report: `make bench`.
 
 Runs each benchmark module of this package (every `benchmarks/<name>.py` but
-this one and the `_`-prefixed helpers, so a new one is picked up without
-editing this file) as `python -m benchmarks.<name>`, each in its own process,
-reads the JSON it prints, and writes them all, with the machine they ran on
-and a summary of every figure beside its baseline, to one file
+this one, `summary` and the `_`-prefixed helpers, so a new one is picked up
+without editing this file), each in its own process: `python -m
+benchmarks.<name>` if it runs as a script (and prints its JSON), otherwise its
+`run() -> dict`. It writes them all, with the machine they ran on and a
+summary of every figure beside its baseline, to one file
 (benchmarks/results/latest.json by default).
 
 `--tiny` runs each with the sizes its module names in `TINY_ARGS` (a list
@@ -43,10 +44,22 @@ def discover() -> list[str]:
                   if not p.stem.startswith("_") and p.stem not in ("run", "summary"))
 
 
+def _tree(name: str) -> ast.Module:
+    return ast.parse((HERE / f"{name}.py").read_text("utf-8"))
+
+
+def runs_as_script(name: str) -> bool:
+    """Whether the module has an `if __name__ == "__main__":` block."""
+    for node in _tree(name).body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Compare) and isinstance(node.test.left, ast.Name) \
+                and node.test.left.id == "__name__":
+            return True
+    return False
+
+
 def tiny_args(name: str) -> list[str] | None:
     """The module's TINY_ARGS literal, read without importing it (None: it has none)."""
-    tree = ast.parse((HERE / f"{name}.py").read_text("utf-8"))
-    for node in tree.body:
+    for node in _tree(name).body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "TINY_ARGS" for t in node.targets):
             value = ast.literal_eval(node.value)
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -54,11 +67,18 @@ def tiny_args(name: str) -> list[str] | None:
     return None
 
 
+def command(name: str, args: list[str]) -> list[str]:
+    """How to run one benchmark in a process of its own, its JSON on stdout."""
+    if runs_as_script(name):
+        return [sys.executable, "-m", f"benchmarks.{name}", *args]
+    call = f"import json, benchmarks.{name} as m; print(json.dumps(m.run()))"
+    return [sys.executable, "-c", call]
+
+
 def run_one(name: str, args: list[str]) -> dict[str, Any]:
     start = time.monotonic()
     try:
-        proc = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", *args], cwd=ROOT,
-                              capture_output=True, text=True, timeout=TIMEOUT_S)
+        proc = subprocess.run(command(name, args), cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {TIMEOUT_S} s", "elapsed_s": round(time.monotonic() - start, 1)}
     out: dict[str, Any] = {"args": args, "elapsed_s": round(time.monotonic() - start, 1)}
@@ -122,8 +142,8 @@ def main() -> None:
     results: dict[str, Any] = {}
     for name in names:
         bench_args = tiny_args(name) if args.tiny else []
-        if bench_args is None:
-            results[name] = {"skipped": "no TINY_ARGS"}
+        if bench_args is None or (args.tiny and not runs_as_script(name)):
+            results[name] = {"skipped": "no TINY_ARGS for a smoke run"}
             continue
         print(f"benchmark {name} {' '.join(bench_args)}".rstrip(), file=sys.stderr, flush=True)
         results[name] = run_one(name, bench_args)

@@ -88,3 +88,17 @@ def test_slow_link_benchmark_runs() -> None:
     # the link delays for real: a sync needs at least a handshake and a request, two 600 ms round trips
     # (a lower bound the link itself sets, whatever the machine's speed)
     assert result["round_trip_ms"] == 600 and result["slow_link"]["seconds"] >= 1.2
+
+
+def test_runner_calls_run_for_a_module_that_is_not_a_script(tmp_path: Path, monkeypatch: Any) -> None:
+    """A benchmark may offer only `run() -> dict`; one with a main block is run as a script."""
+    from benchmarks import run
+
+    (tmp_path / "only_run.py").write_text("def run() -> dict:\n    return {}\n")
+    (tmp_path / "script.py").write_text("TINY_ARGS = ['--n', '1']\nif __name__ == '__main__':\n    print('{}')\n")
+    (tmp_path / "_helper.py").write_text("")
+    monkeypatch.setattr(run, "HERE", tmp_path)
+    assert run.discover() == ["only_run", "script"]
+    assert run.command("only_run", [])[1:] == ["-c", "import json, benchmarks.only_run as m; print(json.dumps(m.run()))"]
+    assert run.command("script", ["--n", "1"])[1:] == ["-m", "benchmarks.script", "--n", "1"]
+    assert run.tiny_args("script") == ["--n", "1"] and run.tiny_args("only_run") is None
