@@ -49,4 +49,4 @@ bench: setup
 	$(PY) -m benchmarks.run $(ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor *.egg-info .pytest_cache
+	rm -rf $(VENV) node_modules static/vendor static/dist *.egg-info .pytest_cache

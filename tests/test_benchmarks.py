@@ -81,7 +81,7 @@ def test_crew_app_benchmark_runs() -> None:
 
 def test_slow_link_benchmark_runs() -> None:
     result = run_module("benchmarks.slow_link", "--notes", "3")
-    for run_ in (result["slow_link"], result["baseline_no_delay"]):
+    for run_ in (result["slow_link"], result["baseline_no_delay"], result["slow_link_found_by_timer"]):
         assert run_["seconds"] > 0 and run_["seal_and_queue_in_page_ms"]["n"] == 3
         assert any(r["path"] == "api/v1/reports/batch" for r in run_["request_log"])
         assert run_["connections"] >= 1
