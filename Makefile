@@ -10,8 +10,10 @@ ARGS   ?=
 .PHONY: setup run test lint bench clean
 
 # Everything the app and its tests need, into git-ignored places:
-# .venv/ (Python, with the test extra), node_modules/ and static/vendor/.
-setup: $(VENV)/.installed static/vendor/.built
+# .venv/ (Python, with the test extra), node_modules/, static/vendor/ and
+# static/dist/ (minified, gzip and brotli copies of what /static/ serves).
+STATIC_SOURCES := $(shell find static/js static/css -name '*.js' -o -name '*.css' 2>/dev/null)
+setup: $(VENV)/.installed static/vendor/.built static/dist/manifest.json
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,6 +25,11 @@ static/vendor/.built: package.json package-lock.json static/js/vendor-entries/*.
 	npm ci --no-audit --no-fund --loglevel=error
 	npm run --silent build
 	touch $@
+
+# Rebuilt whenever a stylesheet or module changes (Flask serves an edited file
+# as written until then, never a stale build).
+static/dist/manifest.json: static/vendor/.built scripts/build-static.mjs $(STATIC_SOURCES)
+	npm run --silent build:static
 
 # A demo store and keys if there are none (an existing store keeps its data;
 # only the demo users get fresh passwords, printed here, never written down),
@@ -40,10 +47,10 @@ test: setup
 lint: setup
 	$(PY) -m ruff check .
 
+# Every benchmark module in benchmarks/ (benchmarks/run.py finds them), one
+# JSON report: benchmarks/results/latest.json. `make bench ARGS="--only queue"`.
 bench: setup
-	$(PY) -m benchmarks.intake
-	$(PY) -m benchmarks.intake_served
-	$(PY) -m benchmarks.queue
+	$(PY) -m benchmarks.run $(ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor *.egg-info .pytest_cache build dist
+	rm -rf $(VENV) node_modules static/vendor static/dist *.egg-info .pytest_cache build dist

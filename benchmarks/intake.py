@@ -37,6 +37,9 @@ from crewreport.cli import create_airline
 from crewreport.db import get_db, init_db, transaction
 from crewreport.times import now, stamp
 
+# The sizes `python -m benchmarks.run --tiny` uses (a smoke run).
+TINY_ARGS = ["--n", "3", "--rounds", "1"]
+
 
 class Bench:
     """A temporary instance with keys, airline ZZ, one crew user and one device."""

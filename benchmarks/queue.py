@@ -47,6 +47,8 @@ from crewreport.db import get_db, init_db, transaction
 from crewreport.times import now, stamp
 from crewreport.triage import queue, workflow
 
+# The sizes `python -m benchmarks.run --tiny` uses (a smoke run).
+TINY_ARGS = ["--reports", "200", "--repeat", "2"]
 PASSWORD = "bench password"
 TOTP_SECRET = pyotp.random_base32()  # the benchmark officer's second factor
 OFFICER = "bench-officer"

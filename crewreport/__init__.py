@@ -105,9 +105,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     csrf.init_app(app)
 
-    from . import auth, cli, db, display, keys, ratelimit
+    from . import auth, cli, db, display, keys, ratelimit, static_files
 
     ratelimit.init_app(app)
+    static_files.init_app(app)
     db.init_app(app)
     display.init_app(app)
     auth.init_app(app)

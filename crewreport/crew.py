@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, render_template, send_from_directory
 
-from . import catalogue
+from . import catalogue, static_files
 
 bp = Blueprint("crew", __name__)
 
@@ -29,6 +29,12 @@ BACKGROUND_COLOR = "#f4f1ea"
 # (a new folder is added here; test_crew_install checks every imported module is).
 STATIC_GLOBS = ("css/crew.css", "js/*.js", "js/outbox/*.js", "js/ui/*.js", "vendor/hpke.js", "vendor/idb.js",
                 "icons/*.png", "icons/favicon.ico")
+# The officers' modules, which crew never load: not precached on a tablet.
+OFFICERS_ONLY = ("js/triage.js", "js/board-alerts.js")
+# What the precached shell may weigh on the wire (gzip), icons aside
+# (benchmarks/crew_app.py reports it; tests/test_static_compression.py holds it).
+WIRE_BUDGET_BYTES = 40 * 1024
+WIRE_BUDGET_EXCLUDES = ("/static/icons/", "/favicon.ico")
 SHELL_TEMPLATES = ("crew/index.html", "base.html")
 # Routes precached besides the static files (rendered by this blueprint).
 ROUTES = ("/", "/manifest.webmanifest", "/favicon.ico")
@@ -60,7 +66,7 @@ def _static_files(app: Flask) -> list[Path]:
     files: set[Path] = set()
     for pattern in STATIC_GLOBS:
         files.update(p for p in root.glob(pattern) if p.is_file())
-    return sorted(files)
+    return sorted(p for p in files if p.relative_to(root).as_posix() not in OFFICERS_ONLY)
 
 
 def _template_source(app: Flask, name: str) -> bytes:
@@ -82,7 +88,10 @@ def precache(app: Flask) -> tuple[str, list[str]]:
     for path in _static_files(app):
         rel = path.relative_to(root).as_posix()
         urls.append(f"/static/{rel}")
-        h.update(b"file\0" + rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        # The bytes served (the build's minified copy while it is current).
+        served = static_files.resolve(app, rel)
+        digest = served.digest if served else hashlib.sha256(path.read_bytes()).hexdigest()
+        h.update(b"file\0" + rel.encode() + b"\0" + digest.encode())
     for name in SHELL_TEMPLATES:
         h.update(b"template\0" + name.encode() + b"\0" + hashlib.sha256(_template_source(app, name)).digest())
     data = json.dumps(
@@ -115,14 +124,14 @@ def index() -> Response:
     )
     # The shell holds nothing personal; the service worker keeps it.
     resp.headers["Cache-Control"] = "no-cache"
-    return resp
+    return static_files.gzip_response(resp, only_without_cookies=True)
 
 
 @bp.get("/manifest.webmanifest")
 def manifest() -> Response:
     resp = Response(json.dumps(manifest_data(), indent=1), mimetype="application/manifest+json")
     resp.headers["Cache-Control"] = "no-cache"
-    return resp
+    return static_files.gzip_response(resp)
 
 
 @bp.get("/sw.js")
@@ -132,7 +141,7 @@ def service_worker() -> Response:
     resp = Response(body, mimetype="text/javascript")
     resp.headers["Cache-Control"] = "no-cache"
     resp.headers["Service-Worker-Allowed"] = "/"
-    return resp
+    return static_files.gzip_response(resp)
 
 
 @bp.get("/favicon.ico")

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,3 +56,72 @@ def test_queue_benchmark_runs() -> None:
     for plan in result["default_query_plan"].values():
         assert plan["board_flights"]["detail"] and isinstance(plan["board_flights"]["temp_btree"], bool)
         assert plan["export"]["report_index"]
+
+
+def run_module(*args: str, timeout: float = 300) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def test_runner_finds_every_benchmark_and_writes_one_report(tmp_path: Path) -> None:
+    from benchmarks import run
+
+    assert {"intake", "queue", "crew_app", "slow_link"} <= set(run.discover())
+    assert not any(name.startswith("_") or name in ("run", "summary") for name in run.discover())
+    assert all(run.tiny_args(name) is not None for name in ("intake", "queue", "crew_app", "slow_link"))
+    out = tmp_path / "report.json"
+    printed = run_module("benchmarks.run", "--tiny", "--only", "intake", "queue", "--output", str(out))
+    report = json.loads(out.read_text())
+    assert printed["output"] == str(out) and printed["errors"] == {}
+    assert set(report["benchmarks"]) == {"intake", "queue"} and report["tiny"] is True
+    assert report["benchmarks"]["queue"]["result"]["reports"] == 200
+    assert report["machine"]["nproc"] >= 1 and report["machine"]["cpu_model"] and report["machine"]["python"]
+    figures = {(f["benchmark"], f["figure"]) for f in report["summary"]}
+    assert ("intake", "batch (test client)") in figures and any(b == "queue" for b, _ in figures)
+    assert all(f["value"] > 0 and f["baseline"] > 0 for f in report["summary"])
+
+
+def test_runner_refuses_an_unknown_benchmark(tmp_path: Path) -> None:
+    args = ["--only", "nothing", "--output", str(tmp_path / "r.json")]
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "no such benchmark: nothing" in proc.stderr
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_crew_app_benchmark_runs() -> None:
+    result = run_module("benchmarks.crew_app", "--notes", "2", "--starts", "1")
+    shell = result["shell_bytes"]
+    assert 0 < shell["served"]["br_or_gzip"] <= shell["served"]["gzip"] < shell["served"]["raw"]
+    assert shell["served"]["gzip"] < shell["baseline_as_written"]["gzip"]
+    assert result["seal_and_queue_ms"]["n"] == 2 and result["baseline_build_envelope_ms"]["n"] == 2
+    assert result["offline_start"]["ready_ms"]["n"] == 1 and result["offline_start"]["served_by_service_worker"]
+    assert result["chromium"]
+
+
+def test_slow_link_benchmark_runs() -> None:
+    result = run_module("benchmarks.slow_link", "--notes", "3")
+    for run_ in (result["slow_link"], result["baseline_no_delay"], result["slow_link_found_by_timer"]):
+        assert run_["seconds"] > 0 and run_["seal_and_queue_in_page_ms"]["n"] == 3
+        assert any(r["path"] == "api/v1/reports/batch" for r in run_["request_log"])
+        assert run_["connections"] >= 1
+    # the link delays for real: a sync needs at least a handshake and a request, two 600 ms round trips
+    # (a lower bound the link itself sets, whatever the machine's speed)
+    assert result["round_trip_ms"] == 600 and result["slow_link"]["seconds"] >= 1.2
+
+
+def test_runner_calls_run_for_a_module_that_is_not_a_script(tmp_path: Path, monkeypatch: Any) -> None:
+    """A benchmark may offer only `run() -> dict`; one with a main block is run as a script."""
+    from benchmarks import run
+
+    (tmp_path / "only_run.py").write_text("def run() -> dict:\n    return {}\n")
+    (tmp_path / "script.py").write_text("TINY_ARGS = ['--n', '1']\nif __name__ == '__main__':\n    print('{}')\n")
+    (tmp_path / "_helper.py").write_text("")
+    monkeypatch.setattr(run, "HERE", tmp_path)
+    assert run.discover() == ["only_run", "script"]
+    call_run = "import json, benchmarks.only_run as m; print(json.dumps(m.run()))"
+    assert run.command("only_run", [])[1:] == ["-c", call_run]
+    assert run.command("script", ["--n", "1"])[1:] == ["-m", "benchmarks.script", "--n", "1"]
+    assert run.tiny_args("script") == ["--n", "1"] and run.tiny_args("only_run") is None

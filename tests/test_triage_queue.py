@@ -233,7 +233,7 @@ def test_refresh_endpoint_and_new_since_last_look(client: FlaskClient, app: Flas
     assert f'<input type="hidden" name="since" value="{seen}">' in second  # kept across filter changes
     filtered = text(client.get(f"/triage/?status=any&since={seen}"))
     assert re.search(rf'data-report-id="{fresh}"[^>]*is-new', filtered)
-    assert 'src="/static/js/triage.js"' in second
+    assert re.search(r'src="/static/js/triage\.js\?v=[0-9a-f]{16}"', second)
 
 
 def bulk_insert(app: Flask, n: int, template_id: str) -> list[str]:

@@ -36,11 +36,9 @@ function createCrewApp(root, testConfig = {}) {
   const backoff = new Backoff({ base: testConfig.backoffBase || 5000, max: testConfig.backoffMax || 60000 });
   const scheduler = new DeliveryScheduler({
     async deliverFn() {
-      try {
-        await enrollment.check(); // throttled: not on every back-off tick
-      } catch {
-        /* never stands in the way of delivery */
-      }
+      // The device check (throttled: not on every back-off tick) runs beside
+      // the delivery, never before it: on a slow link it would cost a round trip.
+      enrollment.check().catch(() => {});
       return deliver();
     },
     backoff,

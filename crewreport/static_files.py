@@ -1,0 +1,157 @@
+"""Serving /static/ small: the install step's minified, precompressed copies,
+content-hashed URLs that may be cached for good, and gzip for the crew shell.
+
+`scripts/build-static.mjs` (run by `make setup`) writes, under the git-ignored
+static/dist/, a minified copy of each stylesheet and module with `.gz` and
+`.br` files beside it, and a manifest of their sources' SHA-256. A built copy
+is served only while its source is unchanged, so an edited file is served as
+written (uncompressed) until the next build, never a stale one.
+
+Compression and secrets (BREACH): only static files and the crew shell's own
+responses are compressed. Static files, the manifest and the service worker
+hold no secret. The shell page holds a CSRF token and could show a flashed
+message, so it is compressed only for a request without cookies (the service
+worker's precache fetch): its token then belongs to a throwaway session and
+nothing in it is anyone's secret. The staff pages and the API, which put CSRF
+tokens or report data beside attacker-influenced text, are never compressed.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, abort, current_app, request, send_file
+from werkzeug.security import safe_join
+
+log = logging.getLogger(__name__)
+
+BUILD_DIR = "dist"
+# Preferred first, for the same quality value.
+ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+# Smaller bodies are not worth a compressed copy (a header costs about as much).
+MIN_DYNAMIC_BYTES = 512
+
+
+@dataclass(frozen=True)
+class Served:
+    """What one static path is served from: the file, its content hash and its compressed copies."""
+
+    path: Path
+    digest: str
+    variants: tuple[tuple[str, Path], ...]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _built(app: Flask) -> dict[str, Any]:
+    root = Path(app.static_folder or "static")
+    try:
+        manifest = json.loads((root / BUILD_DIR / "manifest.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def resolve(app: Flask, filename: str) -> Served | None:
+    """The file to serve for /static/<filename> (None: no such file). A built
+    copy counts only if its source still matches. Found files are remembered
+    per process (not in debug mode, where an edit shows at once); misses are
+    not, so requests for made-up names cannot grow the memory."""
+    cache: dict[str, Served] = app.extensions.setdefault("static_served", {})
+    if filename in cache and not app.debug:
+        return cache[filename]
+    root = Path(app.static_folder or "static").resolve()
+    joined = safe_join(str(root), filename)
+    source = Path(joined) if joined else None
+    if source is None or not source.is_file() or source.relative_to(root).parts[0] == BUILD_DIR:
+        return None
+    rel = source.relative_to(root).as_posix()
+    manifest = _built(app) if app.debug else app.extensions.setdefault("static_manifest", _built(app))
+    entry = manifest.get(rel)
+    built = root / BUILD_DIR / rel
+    if isinstance(entry, dict) and built.is_file() and entry.get("source_sha256") == _sha256(source):
+        variants = tuple((name, built.with_name(built.name + ext)) for name, ext in ENCODINGS
+                         if built.with_name(built.name + ext).is_file())
+        served = Served(built, str(entry.get("sha256") or _sha256(built)), variants)
+    else:
+        if entry is not None:
+            log.warning("static/%s changed since the build: served as written; run `make setup`", rel)
+        served = Served(source, _sha256(source), ())
+    cache[filename] = served
+    return served
+
+
+def content_version(app: Flask, filename: str) -> str | None:
+    """A short hash of the bytes /static/<filename> serves (for its `v` query)."""
+    served = resolve(app, filename)
+    return served.digest[:16] if served else None
+
+
+def accepted(offered: tuple[str, ...]) -> str | None:
+    """The first of `offered` the request's Accept-Encoding takes at the highest quality."""
+    best, best_q = None, 0.0
+    for name in offered:
+        q = request.accept_encodings[name]
+        if q > best_q:
+            best, best_q = name, q
+    return best
+
+
+def static_view(filename: str) -> Response:
+    """/static/<filename>: a compressed copy if the client takes one; cached for
+    good only under a URL whose `v` is the served bytes' hash."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    served = resolve(app, filename)
+    if served is None:
+        abort(404)
+    mimetype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    encoding = accepted(tuple(name for name, _ in served.variants))
+    path = dict(served.variants)[encoding] if encoding else served.path
+    resp = send_file(path, mimetype=mimetype, conditional=True, etag=True, max_age=None)
+    if encoding:
+        resp.headers["Content-Encoding"] = encoding
+    if served.variants:
+        resp.vary.add("Accept-Encoding")
+    if request.args.get("v") == served.digest[:16]:
+        resp.headers["Cache-Control"] = IMMUTABLE
+    else:
+        resp.headers["Cache-Control"] = REVALIDATE
+    return resp
+
+
+def gzip_response(resp: Response, *, only_without_cookies: bool = False) -> Response:
+    """gzip a crew-shell response (no secret beside request data, see above)
+    if the client takes gzip; always `Vary: Accept-Encoding`."""
+    resp.vary.add("Accept-Encoding")
+    if only_without_cookies:
+        resp.vary.add("Cookie")
+        if "Cookie" in request.headers:
+            return resp
+    body = resp.get_data()
+    if len(body) < MIN_DYNAMIC_BYTES or "Content-Encoding" in resp.headers or not request.accept_encodings["gzip"]:
+        return resp
+    resp.set_data(gzip.compress(body, compresslevel=6, mtime=0))
+    resp.headers["Content-Encoding"] = "gzip"
+    return resp
+
+
+def init_app(app: Flask) -> None:
+    """Serve /static/ through static_view, and give url_for('static') URLs their content hash."""
+    app.view_functions["static"] = static_view
+
+    @app.url_defaults
+    def hashed_static(endpoint: str, values: dict[str, Any]) -> None:
+        if endpoint == "static" and "filename" in values and "v" not in values:
+            version = content_version(app, values["filename"])
+            if version:
+                values["v"] = version

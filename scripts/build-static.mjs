@@ -1,0 +1,87 @@
+// Install-time build of what /static/ serves (run by `npm run build`, so by
+// `make setup`): every stylesheet and ES module minified one file for one
+// file (same paths, same imports, so the module graph and its tests stay as
+// written), and each written with a gzip and a brotli copy beside it, under
+// the git-ignored static/dist/. The already-minified vendor bundles are only
+// compressed. manifest.json records each source's SHA-256: Flask serves a
+// built file only while its source is unchanged (crewreport/static_files.py).
+//
+//   node scripts/build-static.mjs [static-folder]
+import { createHash } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, sep } from "node:path";
+import { brotliCompressSync, constants, gzipSync } from "node:zlib";
+import { transformSync } from "esbuild";
+
+const root = process.argv[2] || "static";
+const out = join(root, "dist");
+// Built aside and moved into place at the end, so a running server never
+// finds half a build.
+const building = join(root, `.dist-building-${process.pid}`);
+// Folders of sources (relative to the static folder) and what is done to them.
+const MINIFIED = ["css", "js"];
+const AS_IS = ["vendor"];
+const SKIP = ["js/vendor-entries"];
+
+function walk(folder) {
+  const found = [];
+  for (const name of readdirSync(folder).sort()) {
+    const path = join(folder, name);
+    if (statSync(path).isDirectory()) found.push(...walk(path));
+    else found.push(path);
+  }
+  return found;
+}
+
+function sha256(bytes) {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+function minify(rel, source) {
+  const loader = rel.endsWith(".css") ? "css" : "js";
+  const options = { loader, minify: true, legalComments: "none", charset: "utf8" };
+  if (loader === "js") options.format = "esm";
+  return Buffer.from(transformSync(source.toString("utf8"), options).code, "utf8");
+}
+
+function sources(folders) {
+  const found = [];
+  for (const folder of folders) {
+    let files = [];
+    try {
+      files = walk(join(root, folder));
+    } catch {
+      continue; // static/vendor/ is made by the build steps before this one
+    }
+    for (const path of files) {
+      const rel = relative(root, path).split(sep).join("/");
+      if (!/\.(js|css)$/.test(rel) || SKIP.some((s) => rel.startsWith(s + "/"))) continue;
+      found.push(rel);
+    }
+  }
+  return found;
+}
+
+rmSync(building, { recursive: true, force: true });
+const manifest = {};
+for (const [rel, shrink] of [...sources(MINIFIED).map((r) => [r, true]), ...sources(AS_IS).map((r) => [r, false])]) {
+  const source = readFileSync(join(root, rel));
+  const built = shrink ? minify(rel, source) : source;
+  const gz = gzipSync(built, { level: 9 });
+  const br = brotliCompressSync(built, {
+    params: {
+      [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT,
+      [constants.BROTLI_PARAM_QUALITY]: constants.BROTLI_MAX_QUALITY,
+      [constants.BROTLI_PARAM_SIZE_HINT]: built.length,
+    },
+  });
+  const target = join(building, rel);
+  mkdirSync(dirname(target), { recursive: true });
+  writeFileSync(target, built);
+  writeFileSync(target + ".gz", gz);
+  writeFileSync(target + ".br", br);
+  manifest[rel] = { source_sha256: sha256(source), sha256: sha256(built), bytes: built.length, gzip: gz.length, br: br.length };
+}
+writeFileSync(join(building, "manifest.json"), JSON.stringify(manifest, null, 1) + "\n");
+rmSync(out, { recursive: true, force: true });
+renameSync(building, out);
