@@ -36,7 +36,7 @@ LIMITS = {"narrative": 5000, "description": 500, "people": 20, "indicators": 60,
           "languages": 10, "language": 40, "crew_id": 32, "name": 100}
 
 REQUIRED = {"observed_at", "indicators", "people", "narrative", "captain_informed", "reporter"}
-OPTIONAL = {"languages", "documents_held_by", "phase_of_flight", "share_identity_with_airline"}
+OPTIONAL = {"languages", "documents_held_by", "phase_of_flight", "share_identity_with_airline", "child_involved"}
 
 
 class Invalid(EnvelopeError):
@@ -158,6 +158,8 @@ def validate_body(body: Any) -> None:
         _choice(body["phase_of_flight"], "phase_of_flight", PHASES)
     if "share_identity_with_airline" in body:
         _bool(body["share_identity_with_airline"], "share_identity_with_airline")
+    if "child_involved" in body:
+        _bool(body["child_involved"], "child_involved")
 
 
 def involves_child(body: Mapping[str, Any]) -> bool:
