@@ -30,13 +30,14 @@ export function rememberFlight(values) {
   saveIdentity({ crew_id: (values.crew_id || "").trim() }).catch(() => {});
 }
 
-/** Fill in the remembered flight details, if still current. */
+/** Fill in the remembered flight details, if still current; true if they were. */
 export function restoreFlight(form) {
   try {
     const flight = flightToRestore(JSON.parse(localStorage.getItem(FLIGHT_KEY) || "null"));
     if (flight) fillForm(form, flight);
+    return !!flight;
   } catch {
-    /* ignore */
+    return false;
   }
 }
 
