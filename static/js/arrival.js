@@ -96,11 +96,17 @@ export function parseUkTime(value, now) {
   const from = now.getTime() - 3600000;
   const today = londonParts(new Date(from));
   for (let dayOffset = 0; dayOffset <= 2; dayOffset++) {
-    // the wall-clock time on that London day, read as UTC, then moved by the zone's offset
+    // The wall-clock time on that London day, read as UTC, less the zone's offset
+    // (GMT or BST). When the clocks go back it happens twice: the earlier first.
     const wall = Date.UTC(today.y, today.mo - 1, today.d + dayOffset, h, mi);
-    let t = wall - ukOffsetMs(new Date(wall));
-    t = wall - ukOffsetMs(new Date(t)); // once more, right across a clock change
-    if (t >= from) return { ok: true, date: new Date(t) };
+    const matches = [wall - 3600000, wall].filter((t) => {
+      const p = londonParts(new Date(t));
+      return p.h === h && p.mi === mi && Date.UTC(p.y, p.mo - 1, p.d) === Date.UTC(today.y, today.mo - 1, today.d + dayOffset);
+    });
+    // When the clocks go forward the time does not exist: read it as GMT + offset after the change.
+    const times = matches.length ? matches : [wall - ukOffsetMs(new Date(wall))];
+    const next = times.find((t) => t >= from);
+    if (next !== undefined) return { ok: true, date: new Date(next) };
   }
   return { ok: false, error: "Write the UK landing time as hours:minutes, for example 21:20." };
 }
