@@ -34,6 +34,8 @@ function createCrewApp(root, testConfig = {}) {
     sendNow: $("#send-now"),
     hotline,
     nearLanding: (r) => banner.nearLanding(r, clockNow().getTime()),
+    // the notice at the form says what to do (with the number) when this tablet cannot send
+    noticeShown: () => !$("#form-device-notice").hidden,
     onRender(reports) {
       banner.render(reports, clockNow().getTime());
       form.followNote(reports, nearLandingShown);
@@ -60,7 +62,7 @@ function createCrewApp(root, testConfig = {}) {
     onResult(result) {
       outbox.showResult(result, scheduler.nextDelay);
       outbox.render();
-      if (result.rejected) enrollment.refresh();
+      if (result.rejected) enrollment.refresh().then(() => outbox.render());
     },
   });
   const form = createReportForm({

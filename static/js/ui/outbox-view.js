@@ -115,7 +115,7 @@ export function clearedText(n) {
  * sendNow (focused after a removal). nearLanding(r) says if the landing banner
  * covers an entry; onRender(reports) runs after each render.
  */
-export function createOutboxView({ list, status, clearButton, sendNow, hotline, nearLanding, onRender = () => {} }) {
+export function createOutboxView({ list, status, clearButton, sendNow, hotline, nearLanding, noticeShown = () => false, onRender = () => {} }) {
   let reports = [];
   let clearArmedTimer = null;
 
@@ -132,11 +132,11 @@ export function createOutboxView({ list, status, clearButton, sendNow, hotline, 
     if (r.state === "rejected") {
       // The server's words only (its code stays in data-code); what to do is said once, below or in the landing notice.
       li.append(el("p", { class: "report-reason", "data-code": (r.error && r.error.code) || "" }, `Reason: ${plainReason(r.error)}`));
-      li.append(
-        nearLanding(r)
-          ? el("p", { class: "report-advice" }, "Not delivered and cannot be re-sent. See the notice at the top.")
-          : el("p", { class: "report-advice" }, "Not delivered and cannot be re-sent. If the captain does not know yet, tell them; or call the 24-hour line", ...hotlineLink(hotline))
-      );
+      let advice;
+      if (nearLanding(r)) advice = ["Not delivered and cannot be re-sent. See the notice at the top."];
+      else if (noticeShown()) advice = ["Not delivered and cannot be re-sent. See the notice above the form."];
+      else advice = ["Not delivered and cannot be re-sent. If the captain does not know yet, tell them; or call the 24-hour line", ...hotlineLink(hotline)];
+      li.append(el("p", { class: "report-advice" }, ...advice));
       // Removed only by hand, once the crew has read the reason.
       const dismiss = el("button", { type: "button", class: "btn btn-quiet dismiss-button", "data-dismiss": r.id }, "Dismiss");
       dismiss.setAttribute("aria-label", `Dismiss the note for ${h.flight || "this flight"} that was not accepted`);
