@@ -7,6 +7,7 @@ server's answers; a tablet not set up says what to do before anything can be
 typed; the status line never says "no connection" once all is delivered."""
 from __future__ import annotations
 
+import base64
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -270,3 +271,60 @@ def test_the_status_line_tells_the_truth_after_each_reconnection(patient_page: A
         page.wait_for_timeout(500)  # whatever was still under way has ended: the old words do not come back
         later = page.evaluate(LINE_AND_STATES)
         assert not any(w in later["line"] for w in TROUBLE), (n, how, later)
+
+
+def test_delivered_notes_show_what_border_force_did_from_the_status_answer(context: Any, page: Any,
+                                                                           server: LiveServer) -> None:
+    """The app's side of POST /api/v1/reports/status (the server's side is tested
+    with the intake): after a delivery it asks, signed by the device key, about
+    its delivered notes, and shows each state. The answer here is the
+    contract's, given by the test in place of the server."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    from crewreport import envelope as env_mod
+
+    asked: list[dict[str, Any]] = []
+    states = {"first": "seen", "second": "acting"}
+    ids_by_order: list[str] = []
+
+    def answer(route: Any) -> None:
+        body = json.loads(route.request.post_data)
+        asked.append(body)
+        protected = json.loads(base64.urlsafe_b64decode(body["protected"] + "==="))
+        results = [{"id": i, "state": states["first"] if i == ids_by_order[0] else states["second"]}
+                   for i in protected["ids"]]
+        route.fulfill(status=200, content_type="application/json", body=json.dumps({"results": results}))
+
+    page.route("**/api/v1/reports/status", answer)
+    sign_in(page, server)
+    wait_enrolled(page)
+    fill_minimal(page, "Status one.", flight="ZZ707")
+    submit(page, 1)
+    ids_by_order.append(wait_states(page, "delivered", 1)[0][0])
+    page.fill('[name="narrative"]', "Status two.")
+    submit(page, 2)
+    wait_states(page, "delivered", 2)
+    page.click("#send-now")  # asks again at once
+    shown = poll(page, """() => [...document.querySelectorAll('#outbox [data-report-id]')]
+        .map((li) => [li.dataset.reportId, li.dataset.caseState || '', li.querySelector('.state-badge').textContent])""",
+                 lambda v: v and all(s for _, s, _ in v), message="states shown")
+    badges = {rid: (state, text) for rid, state, text in shown}
+    assert badges[ids_by_order[0]] == ("seen", "Seen by Border Force")
+    assert [t for rid, (s, t) in badges.items() if rid != ids_by_order[0]] == ["Border Force is acting"]
+
+    # each request: the contract's shape, signed by this tablet's enrolled key, `at` now
+    dev = page.evaluate("async () => (await (await import('/static/js/device.js')).getDevice()).device_id")
+    jwk = json.loads(server.db_rows("SELECT public_jwk FROM device WHERE id = ?", (dev,))[0]["public_jwk"])
+    key = env_mod.public_key_from_jwk(jwk)
+    assert asked
+    for body in asked:
+        assert set(body) == {"protected", "signature"}
+        protected = json.loads(base64.urlsafe_b64decode(body["protected"] + "==="))
+        assert set(protected) == {"device", "ids", "at"} and protected["device"] == dev
+        assert abs(_utc(protected["at"]) - datetime.now(timezone.utc)) < timedelta(minutes=2)
+        sig = base64.urlsafe_b64decode(body["signature"] + "===")
+        der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+        key.verify(der, body["protected"].encode("ascii"), ec.ECDSA(hashes.SHA256()))
+    page.unroute("**/api/v1/reports/status")
