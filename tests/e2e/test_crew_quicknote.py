@@ -293,6 +293,8 @@ def test_delivered_notes_show_what_border_force_did_from_the_status_answer(conte
         body = json.loads(route.request.post_data)
         asked.append(body)
         protected = json.loads(base64.urlsafe_b64decode(body["protected"] + "==="))
+        if not ids_by_order:  # the first question comes when only the first note is delivered
+            ids_by_order.extend(protected["ids"])
         results = [{"id": i, "state": states["first"] if i == ids_by_order[0] else states["second"]}
                    for i in protected["ids"]]
         route.fulfill(status=200, content_type="application/json", body=json.dumps({"results": results}))
@@ -302,7 +304,10 @@ def test_delivered_notes_show_what_border_force_did_from_the_status_answer(conte
     wait_enrolled(page)
     fill_minimal(page, "Status one.", flight="ZZ707")
     submit(page, 1)
-    ids_by_order.append(wait_states(page, "delivered", 1)[0][0])
+    first_id = wait_states(page, "delivered", 1)[0][0]
+    poll(page, "() => document.querySelector('#outbox [data-case-state]')?.dataset.caseState", lambda s: s == "seen",
+         message="the first note's state shown")
+    assert ids_by_order == [first_id]
     page.fill('[name="narrative"]', "Status two.")
     submit(page, 2)
     wait_states(page, "delivered", 2)
