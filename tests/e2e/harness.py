@@ -182,15 +182,14 @@ def open_flight_fields(page: Any) -> None:
 
 def fill_minimal(page: Any, narrative: str, *, flight: str = "ZZ101", dep: str = "LOS", arr: str = "LHR",
                  sta: str | None = None, lands_in: str = "3:00", urgency: str = "priority") -> None:
-    """The flight (its arrival as "lands in", or the exact `sta` when given), urgency and narrative."""
-    open_flight_fields(page)
+    """The flight (its arrival as "lands in", or the exact `sta` when given), urgency and narrative.
+    Filling a folded flight field unfolds the flight, as focusing it does."""
     page.fill('#report-form [name="flight"]', flight)
     page.fill('#report-form [name="dep"]', dep)
     page.fill('#report-form [name="arr"]', arr)
     if sta is None:
         page.fill('#report-form [name="lands_in"]', lands_in)
     else:
-        page.evaluate("() => { document.querySelector('#arrival-other').open = true; }")
         page.fill('#report-form [name="sta"]', sta)
     page.select_option('#report-form [name="urgency"]', urgency)
     page.fill('#report-form [name="narrative"]', narrative)

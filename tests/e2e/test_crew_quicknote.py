@@ -74,7 +74,7 @@ def test_first_note_in_six_inputs_the_next_in_two_on_the_first_screen(page: Any,
     # the flight in one line, with its landing time in UTC and the time left
     summary = page.inner_text("#flight-summary-text")
     assert re.fullmatch(r"ZZ202 ACC → LGW · lands \d\d:\d\dZ · in 1 h (0\d|10) min", summary), summary
-    assert page.is_visible("#flight-change") and page.is_hidden("#flight-group")
+    assert page.is_visible("#flight-change") and _folded(page)
     where = page.evaluate(FIRST_SCREEN, QUICK)
     print("first screen after a note", size, json.dumps(where))
     assert where["scrollY"] == 0 and all(b["visible"] for b in where["boxes"]), where
@@ -112,7 +112,35 @@ def test_first_note_in_six_inputs_the_next_in_two_on_the_first_screen(page: Any,
 
     # "Change" opens the flight again, its number first
     page.click("#flight-change")
-    assert page.is_visible("#flight-group") and page.evaluate("() => document.activeElement.name") == "flight"
+    assert not _folded(page) and page.evaluate("() => document.activeElement.name") == "flight"
+    assert page.is_hidden("#flight-summary")
+
+
+def _folded(page: Any) -> bool:
+    """The flight fields out of sight (clipped away, taking no room) and out of the tab order."""
+    return bool(page.evaluate("""() => { const g = document.querySelector('#flight-group'), css = getComputedStyle(g);
+      return g.classList.contains('folded') && g.getBoundingClientRect().width <= 1 && css.position === 'absolute'
+        && css.clipPath === 'inset(50%)' && [...g.querySelectorAll('input')].every((el) => el.tabIndex === -1); }"""))
+
+
+def test_a_note_on_another_flight_unfolds_the_flight_by_filling_or_focusing_it(page: Any, server: LiveServer) -> None:
+    sign_in(page, server)
+    wait_enrolled(page)
+    fill_minimal(page, "On the first flight.", flight="ZZ111", sta=(datetime.now(timezone.utc) + timedelta(hours=2))
+                 .strftime("%Y-%m-%dT%H:%M"))  # the exact arrival is a field of its own (DESIGN section 7)
+    submit(page, 1)
+    assert _folded(page)
+    # keyboard: Tab from "Change" skips the folded fields
+    page.focus("#flight-change")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.closest('#flight-group') === null")
+    # a script or a screen reader reaching a folded field: it unfolds
+    fill_minimal(page, "On the second flight.", flight="ZZ112", lands_in="4:00")
+    assert not _folded(page) and page.is_hidden("#flight-summary")
+    submit(page, 2)
+    delivered = wait_states(page, "delivered", 2)
+    flights = sorted(open_report(server, rid)[0]["flight"] for rid, _, _ in delivered)
+    assert flights == ["ZZ111", "ZZ112"]
 
 
 def test_a_second_note_keeps_the_first_notes_urgency_and_not_the_child_flag(page: Any, server: LiveServer) -> None:

@@ -194,7 +194,6 @@ def test_arrival_far_from_now_is_questioned_once_then_accepted(shell: Any) -> No
     page.click("details.more > summary")
     page.fill('[name="crew_id"]', "C123")
     page.fill('[name="narrative"]', "Arrival typed in a hurry.")
-    page.click("#arrival-other > summary")
     sta_error = "() => document.querySelector('#f-sta').closest('.field').querySelector('.field-error')?.textContent || ''"
 
     def submit_and_read() -> tuple[str, str]:

@@ -6,14 +6,6 @@ import { parseLandsIn, staFromLandsIn, parseUkTime, arrivalText } from "../arriv
 import { parseUtcInput, toUtcInput } from "../form.js";
 import { now as clockNow } from "../clock.js";
 
-/** The hint under the exact arrival: UTC, and the same moment on this tablet's clock. */
-export function staHint(value) {
-  const d = value ? new Date(`${value}Z`) : null;
-  return d && !Number.isNaN(d.getTime())
-    ? `Coordinated Universal Time (Zulu). On this tablet's clock: ${d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" })}.`
-    : "Coordinated Universal Time (Zulu).";
-}
-
 /**
  * Wire the three arrival inputs of `form`. onChange() runs after `sta`
  * changed through any of them.
@@ -24,14 +16,12 @@ export function createArrivalFields(form, { onChange = () => {} } = {}) {
   const uk = find("[name=\"lands_at_uk\"]");
   const sta = find("[name=\"sta\"]");
   const result = find("#f-arrival");
-  const hint = find("#f-sta-hint");
   const idleText = result.textContent;
 
   function show() {
     const d = parseUtcInput(sta.value);
     const text = d ? arrivalText(d, clockNow()) : idleText;
     if (result.textContent !== text) result.textContent = text;
-    hint.textContent = staHint(sta.value);
   }
 
   function setSta(date) {

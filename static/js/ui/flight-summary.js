@@ -28,16 +28,24 @@ export function createFlightSummary({ box, text, changeButton, group, firstField
     if (text.textContent !== line) text.textContent = line;
   }
 
+  // Folded, the fields stay in the page (a screen reader can reach them, a
+  // script can fill them) but leave the tab order; focusing one unfolds them.
+  const fields = () => group.querySelectorAll("input, select, textarea, button, summary");
+
   function expand({ focus = false } = {}) {
     flight = null;
     box.hidden = true;
-    group.hidden = false;
+    group.classList.remove("folded");
+    for (const f of fields()) f.removeAttribute("tabindex");
     if (focus) firstField.focus();
   }
 
   changeButton.addEventListener("click", () => {
     expand({ focus: true });
     onExpand();
+  });
+  group.addEventListener("focusin", () => {
+    if (flight !== null) expand();
   });
   setInterval(tick, TICK_MS);
 
@@ -46,7 +54,8 @@ export function createFlightSummary({ box, text, changeButton, group, firstField
     collapse(value) {
       flight = value;
       tick();
-      group.hidden = true;
+      group.classList.add("folded");
+      for (const f of fields()) f.setAttribute("tabindex", "-1");
       box.hidden = false;
     },
     expand,
