@@ -17,7 +17,8 @@ import pytest
 
 from tests.e2e.harness import PASSWORD, LiveServer, open_report
 
-pytestmark = pytest.mark.e2e
+# Selenium's own WebKitGTK driver class still uses a deprecated argument of its RemoteConnection.
+pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:setting remote_server_addr:DeprecationWarning")]
 
 DRIVER = shutil.which("WebKitWebDriver")
 XVFB = shutil.which("Xvfb")
