@@ -212,6 +212,9 @@ def test_a_clock_hours_off_is_corrected_from_the_server_and_the_note_still_queue
     header, _ = open_report(server, report_id)
     assert abs(_utc(header["created"]) - real_now) < timedelta(minutes=2)
     assert "Lands in 1 h" in text  # the countdown on the entry uses the corrected clock too
+    line = poll(page, "() => document.querySelector('#delivery-status').textContent", lambda t: "UTC" in (t or ""))
+    now = datetime.now(timezone.utc)
+    assert any(f"{t:%H:%M} UTC" in line for t in (now, now - timedelta(minutes=1))), line  # and the status line
 
 
 def test_a_tablet_not_set_up_says_what_to_do_before_anything_is_typed(context: Any, page: Any, server: LiveServer) -> None:

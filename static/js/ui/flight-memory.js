@@ -4,6 +4,7 @@
 import { takeLegacyUsername } from "../device.js";
 import { loadIdentity, saveIdentity } from "../identity.js";
 import { fillForm, FLIGHT_FIELDS } from "../form.js";
+import { now as clockNow } from "../clock.js";
 
 const FLIGHT_KEY = "cabin-notes-flight";
 // Flight details are for the rest of that flight only.
@@ -33,7 +34,7 @@ export function rememberFlight(values) {
 /** Fill in the remembered flight details, if still current; true if they were. */
 export function restoreFlight(form) {
   try {
-    const flight = flightToRestore(JSON.parse(localStorage.getItem(FLIGHT_KEY) || "null"));
+    const flight = flightToRestore(JSON.parse(localStorage.getItem(FLIGHT_KEY) || "null"), clockNow().getTime());
     if (flight) fillForm(form, flight);
     return !!flight;
   } catch {

@@ -153,7 +153,7 @@ export function createOutboxView({ list, status, clearButton, sendNow, hotline, 
   // (delivered by this page, another tab or the service worker), it must not.
   function settleStatusLine() {
     if (status.dataset.kind !== "trouble" || reports.some((r) => PENDING.has(r.state))) return;
-    setLine(nothingWaitingText(), "ok");
+    setLine(nothingWaitingText(clockNow()), "ok");
   }
 
   function setLine(text, kind) {
@@ -227,7 +227,7 @@ export function createOutboxView({ list, status, clearButton, sendNow, hotline, 
     },
     /** Say what a delivery pass came to. */
     showResult(result, nextDelayMs) {
-      const text = deliveryStatusText(result, new Date(), nextDelayMs);
+      const text = deliveryStatusText(result, clockNow(), nextDelayMs);
       if (text !== null) setLine(text, result.status === "transient" ? "trouble" : "ok");
     },
     showSending() {
