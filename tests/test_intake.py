@@ -238,6 +238,7 @@ def test_header_values_out_of_form(client: FlaskClient, app: Flask, make_envelop
     {"captain_informed": "yes"}, {"reporter": {}}, {"reporter": {"crew_id": "C1", "phone": "1"}},
     {"observed_at": "10:58"}, {"share_identity_with_airline": 1}, {"languages": ["en"] * 11},
     {"documents_held_by": "passport"}, {"phase_of_flight": "landing"}, {"passenger_name": "X"},
+    {"child_involved": "yes"}, {"child_involved": 1},
 ])
 def test_body_outside_schema(client: FlaskClient, app: Flask, make_envelope: Make, changes: dict[str, Any]) -> None:
     resp = post(client, make_envelope(body=valid_body(**changes)))
@@ -248,7 +249,7 @@ def test_body_outside_schema(client: FlaskClient, app: Flask, make_envelope: Mak
 
 def test_full_body_with_every_optional_field(client: FlaskClient, make_envelope: Make) -> None:
     body = valid_body(languages=["Yoruba", "English"], documents_held_by="companion",
-                      phase_of_flight="cruise", share_identity_with_airline=True,
+                      phase_of_flight="cruise", share_identity_with_airline=True, child_involved=True,
                       reporter={"crew_id": "C1234", "name": "A. Crew"},
                       people=[{"role": "possible_victim", "seat": "32B", "sex": "female",
                                "age_range": "12_17", "description": "grey hoodie"},

@@ -2,8 +2,10 @@
 // ui/) with their elements, wires them to the outbox and starts them.
 import { MAX_ENVELOPE_BYTES } from "./envelope.js";
 import { setRequestTimeout } from "./net.js";
+import { observing, now as clockNow } from "./clock.js";
 import { pruneDelivered, CHANNEL_NAME } from "./outbox/store.js";
 import { deliver, Backoff, DeliveryScheduler, watchTriggers } from "./outbox/scheduler.js";
+import { refreshStatuses, StatusCheck } from "./outbox/status.js";
 import { createEnrollment } from "./ui/enrollment.js";
 import { createReportForm } from "./ui/report-form.js";
 import { createOutboxView } from "./ui/outbox-view.js";
@@ -16,20 +18,26 @@ const PRUNE_EVERY_MS = 30000;
 function createCrewApp(root, testConfig = {}) {
   const $ = (sel) => document.querySelector(sel);
   const hotline = root.dataset.hotline || "";
+  // Every answer of the server tells this tablet how far off its clock is (clock.js).
+  const net = observing();
+  const statusCheck = new StatusCheck({ checkFn: () => refreshStatuses({ fetchFn: net }) });
+  let askStatusNow = true; // at start; again after "Send now" or back online
   // Tests only: shorter request deadline and envelope limit (the real ones are unit-tested).
   if (testConfig.requestTimeout) setRequestTimeout(testConfig.requestTimeout);
 
   const banner = createLandingBanner({ banner: $("#landing-banner"), hotline, landingMinutes: Number(root.dataset.landingMinutes || 30) });
-  const nearLandingShown = (r) => banner.shown && banner.nearLanding(r);
+  const nearLandingShown = (r) => banner.shown && banner.nearLanding(r, clockNow().getTime());
   const outbox = createOutboxView({
     list: $("#outbox"),
     status: $("#delivery-status"),
     clearButton: $("#clear-delivered"),
     sendNow: $("#send-now"),
     hotline,
-    nearLanding: (r) => banner.nearLanding(r),
+    nearLanding: (r) => banner.nearLanding(r, clockNow().getTime()),
+    // the notice at the form says what to do (with the number) when this tablet cannot send
+    noticeShown: () => !$("#form-device-notice").hidden,
     onRender(reports) {
-      banner.render(reports);
+      banner.render(reports, clockNow().getTime());
       form.followNote(reports, nearLandingShown);
     },
   });
@@ -39,23 +47,32 @@ function createCrewApp(root, testConfig = {}) {
       // The device check (throttled: not on every back-off tick) runs beside
       // the delivery, never before it: on a slow link it would cost a round trip.
       enrollment.check().catch(() => {});
-      return deliver();
+      const result = await deliver({ fetchFn: net });
+      if (result.status === "ok" || result.status === "idle") {
+        // The server is reachable: ask what became of delivered notes (4a).
+        const force = askStatusNow || result.delivered > 0;
+        askStatusNow = false;
+        statusCheck.run({ force }).catch(() => {});
+      }
+      return result;
     },
     backoff,
     onResult(result) {
       outbox.showResult(result, scheduler.nextDelay);
       outbox.render();
-      if (result.rejected) enrollment.refresh();
+      if (result.rejected) enrollment.refresh().then(() => outbox.render());
     },
   });
   const form = createReportForm({
     form: $("#report-form"),
     personTemplate: $("#person-template"),
     envelopeLimit: testConfig.maxEnvelopeBytes || MAX_ENVELOPE_BYTES,
-    async onQueued(id) {
+    async onQueued() {
       await outbox.render();
-      // Bring the crew to what matters: the landing notice if shown, otherwise the new note.
-      if (!banner.focus()) outbox.reveal(id);
+      // Bring the crew to what matters: the landing notice if shown, otherwise the
+      // top, where the next note on this flight needs only its words and Save,
+      // and the status line above Save follows the note just queued.
+      if (!banner.focus()) window.scrollTo({ top: 0 });
       requestBackgroundSync();
       backoff.reset();
       scheduler.run("submit");
@@ -69,6 +86,9 @@ function createCrewApp(root, testConfig = {}) {
     actions: $("#device-actions"),
     formNotice: $("#form-device-notice"),
     form: $("#report-form"),
+    formBody: $("#form-body"),
+    hotline,
+    fetchFn: net,
     checkIntervalMs: testConfig.deviceCheckInterval || 5 * 60000,
     onUsername: (username) => form.setDefaultCrewId(username),
     onEnrolled: () => scheduler.run("enrolled"),
@@ -76,6 +96,7 @@ function createCrewApp(root, testConfig = {}) {
 
   $("#send-now").addEventListener("click", () => {
     backoff.reset();
+    askStatusNow = true;
     outbox.showSending();
     scheduler.run("manual");
   });
@@ -88,7 +109,10 @@ function createCrewApp(root, testConfig = {}) {
     beforeHide: () => form.saveDraftNow(),
   });
   watchTriggers(scheduler, {
-    onOnline: () => enrollment.check({ force: true }).catch(() => {}),
+    onOnline: () => {
+      askStatusNow = true;
+      enrollment.check({ force: true }).catch(() => {});
+    },
     onHidden: () => form.saveDraftNow(),
   });
   window.addEventListener("pagehide", () => form.saveDraftNow());
@@ -107,6 +131,7 @@ function createCrewApp(root, testConfig = {}) {
       /* shown by the outbox view if the outbox cannot be read */
     }
     outbox.render();
+    if (navigator.onLine !== false) statusCheck.run().catch(() => {}); // now and then, at most every 2 min
   }, PRUNE_EVERY_MS);
 
   async function start() {

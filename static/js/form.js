@@ -1,6 +1,7 @@
 // The report form: reading, filling, and client-side validation that mirrors
 // the server's schema (crewreport/report.py). validateReport() is pure.
 import { rfc3339 } from "./times.js";
+import { parseLandsIn, staFromLandsIn } from "./arrival.js";
 
 export const ROLES = ["possible_victim", "possible_trafficker", "companion", "other"];
 export const SEXES = ["female", "male", "unknown"];
@@ -64,7 +65,12 @@ export function validateReport(values, ctx = {}) {
   if (!errors.dep && !errors.arr && dep === arr) errors.arr = "Arrival must differ from departure.";
 
   let sta = null;
-  if (!text(values.sta)) errors.sta = "Enter the scheduled arrival time (UTC).";
+  if (!text(values.sta) && "lands_in" in values) {
+    // The form's usual way: the time left to landing, from the (corrected) clock.
+    const landsIn = parseLandsIn(values.lands_in);
+    if (landsIn.ok) sta = staFromLandsIn(landsIn.minutes, now);
+    else errors.lands_in = landsIn.error;
+  } else if (!text(values.sta)) errors.sta = "Enter the scheduled arrival time (UTC).";
   else {
     sta = parseUtcInput(values.sta);
     if (!sta) errors.sta = "Enter the scheduled arrival as a date and time (UTC).";
@@ -162,6 +168,8 @@ export function validateReport(values, ctx = {}) {
     else body.phase_of_flight = phase;
   }
   body.share_identity_with_airline = values.share_identity_with_airline === true;
+  // Said only when ticked: an unticked box means "not said", not "no child".
+  if (values.child_involved === true) body.child_involved = true;
 
   return {
     ok: Object.keys(errors).length === 0,
@@ -173,8 +181,8 @@ export function validateReport(values, ctx = {}) {
 
 // ---- DOM side ----
 
-const SIMPLE = ["flight", "dep", "arr", "sta", "urgency", "narrative", "crew_id", "reporter_name", "languages", "documents_held_by", "phase_of_flight", "observed_at"];
-const CHECKS = ["captain_informed", "share_identity_with_airline"];
+const SIMPLE = ["flight", "dep", "arr", "lands_in", "lands_at_uk", "sta", "urgency", "narrative", "crew_id", "reporter_name", "languages", "documents_held_by", "phase_of_flight", "observed_at"];
+const CHECKS = ["child_involved", "captain_informed", "share_identity_with_airline"];
 const PERSON_FIELDS = ["seat", "role", "sex", "age_range", "description"];
 // Kept after a note is sent, for the rest of the flight (urgency too: it is not sensitive).
 export const FLIGHT_FIELDS = ["flight", "dep", "arr", "sta", "urgency", "crew_id"];

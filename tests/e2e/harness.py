@@ -189,12 +189,23 @@ def upcoming_sta(hours: float = 3.0) -> str:
     return (datetime.now(UTC) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M")
 
 
+def open_flight_fields(page: Any) -> None:
+    """After a first note the flight is one line: "Change" opens its fields again."""
+    if page.is_visible("#flight-change"):
+        page.click("#flight-change")
+
+
 def fill_minimal(page: Any, narrative: str, *, flight: str = "ZZ101", dep: str = "LOS", arr: str = "LHR",
-                 sta: str | None = None, urgency: str = "priority") -> None:
+                 sta: str | None = None, lands_in: str = "3:00", urgency: str = "priority") -> None:
+    """The flight (its arrival as "lands in", or the exact `sta` when given), urgency and narrative.
+    Filling a folded flight field unfolds the flight, as focusing it does."""
     page.fill('#report-form [name="flight"]', flight)
     page.fill('#report-form [name="dep"]', dep)
     page.fill('#report-form [name="arr"]', arr)
-    page.fill('#report-form [name="sta"]', sta or upcoming_sta())
+    if sta is None:
+        page.fill('#report-form [name="lands_in"]', lands_in)
+    else:
+        page.fill('#report-form [name="sta"]', sta)
     page.select_option('#report-form [name="urgency"]', urgency)
     page.fill('#report-form [name="narrative"]', narrative)
 

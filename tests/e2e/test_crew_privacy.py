@@ -62,12 +62,15 @@ def test_nothing_typed_leaves_in_clear_or_rests_readable(context: Any, page: Any
     wait_service_worker(page)
 
     fill_minimal(page, NARRATIVE)
+    page.check('#report-form [name="child_involved"]')
+    page.click("details.more > summary")
     page.fill('#report-form [name="crew_id"]', CREW_ID)
     page.click("#add-person")
     page.select_option('[data-person] [name="role"]', "possible_victim")
     page.fill('[data-person] [name="seat"]', "41c")
     page.select_option('[data-person] [name="age_range"]', "18_24")
     page.fill('[data-person] [name="description"]', DESCRIPTION)
+    page.click("#indicators-group details > summary >> nth=0")  # one tap opens a group of signs
     page.check('input[name="indicators"] >> nth=0')
     page.check('input[name="captain_informed"]')
 
@@ -97,7 +100,9 @@ def test_nothing_typed_leaves_in_clear_or_rests_readable(context: Any, page: Any
     dump = json.loads(dump_indexeddb(page))
     outbox = [s for s in dump if s["store"] == "outbox"][0]["rows"]
     assert len(outbox) == 1 and outbox[0]["envelope"]["sealed"]
-    assert set(outbox[0]) <= {"id", "header", "envelope", "state", "queued_at", "attempts", "last_error", "last_attempt"}
+    assert set(outbox[0]) <= {"id", "header", "envelope", "state", "queued_at", "attempts", "last_error", "last_attempt",
+                              "note_number"}
+    assert "child" not in json.dumps(outbox[0])  # the child flag is sealed in the body only
     assert [s for s in dump if s["store"] == "drafts"][0]["rows"] == []  # wiped after submit
     _assert_no_secret(json.dumps(dump, ensure_ascii=False), "IndexedDB with a queued report", [USERNAME])
     storage = page.evaluate("() => JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})")
@@ -127,11 +132,16 @@ def test_nothing_typed_leaves_in_clear_or_rests_readable(context: Any, page: Any
     header, body = open_report(server, report_id)
     assert body["narrative"] == NARRATIVE
     assert body["people"] == [{"role": "possible_victim", "seat": "41C", "age_range": "18_24", "description": DESCRIPTION}]
-    assert body["captain_informed"] is True
+    assert body["captain_informed"] is True and body["child_involved"] is True
     assert body["reporter"] == {"crew_id": CREW_ID}
 
     page.goto(server.url + "/")
     wait_states(page, "delivered", 1)
+    # the entry on screen says what is in clear in the header, and its number on the flight
+    entry = page.inner_text(f'#outbox [data-report-id="{report_id}"]')
+    assert entry.startswith("Note 1 on ZZ101 · Priority · written ")
+    _assert_no_secret(entry, "the outbox on screen")
+    _assert_no_secret(json.dumps(json.loads(dump_indexeddb(page)), ensure_ascii=False), "IndexedDB after delivery", [USERNAME])
     # the crew ID comes back for the next note, from its sealed copy
     poll(page, "() => document.querySelector('#f-crew-id').value", lambda v: v == CREW_ID, message="crew ID restored")
     assert page.get_attribute("#f-crew-id", "placeholder") == USERNAME

@@ -33,10 +33,12 @@ def test_rejected_report_shows_reason_and_stops_retrying(context: Any, page: Any
     fill_minimal(page, "Written while the device was being revoked.")
     submit(page, 1)
     wait_states(page, "queued", 1)
-    # no landing notice (arrival in 3 h): the new note is brought into view instead
+    # no landing notice (arrival in 3 h): back at the top, where the status line above Save follows the
+    # note and the next one on this flight needs only its words and Save
     assert page.is_hidden("#landing-banner")
-    poll(page, """() => { const li = document.querySelector('#outbox [data-report-id]'); const r = li.getBoundingClientRect();
-        return r.top >= 0 && r.bottom <= window.innerHeight; }""", message="new note scrolled into view")
+    assert page.evaluate("() => scrollY") == 0
+    assert page.evaluate("""() => { const r = document.querySelector('#form-status').getBoundingClientRect();
+        return r.top >= 0 && r.bottom <= window.innerHeight; }""")
     assert page.inner_text("#form-status").startswith("Saved and sealed.")
     server.flask("revoke-device", dev)
     context.set_offline(False)  # `online` fires: delivery at once
@@ -46,13 +48,17 @@ def test_rejected_report_shows_reason_and_stops_retrying(context: Any, page: Any
     # the server's plain words, not its code (kept for tests in data-code); what to do, said once
     assert "Reason: This device was revoked by the airline." in text and "revoked_device" not in text
     assert page.get_attribute(f'[data-report-id="{report_id}"] .report-reason', "data-code") == "revoked_device"
-    assert page.inner_text("#app-view").count("24-hour line") == 1
     # the status line no longer says it will be sent
     status = poll(page, "() => document.querySelector('#form-status').textContent", lambda t: "not accepted" in (t or ""))
     assert "Saved and sealed" not in status and "will be sent" not in status
     poll(page, "() => document.querySelector('#device-status').dataset.state", lambda s: s == "revoked",
          message="device shown as revoked")
     assert page.is_visible("#reenroll-button")
+    # the form is closed, and the notice above it says what to do, with the number: once on the page
+    assert page.is_disabled("#report-form [name='narrative']")
+    poll(page, "() => document.querySelector('#app-view').innerText.split('24-hour line').length - 1", lambda n: n == 1,
+         message="what to do said once")
+    assert "See the notice above the form." in page.inner_text(f'[data-report-id="{report_id}"]')
     assert server.db_rows("SELECT id FROM report WHERE id = ?", (report_id,)) == []
 
     sent = len(batches)
@@ -104,13 +110,15 @@ def test_revoked_tablet_says_so_on_start_before_a_note_is_written(context: Any, 
     assert page.is_visible("#reenroll-button")
     notice = page.inner_text("#form-device-notice")
     assert page.is_visible("#form-device-notice")
-    assert "cannot be sent from this tablet until it is set up again" in notice
+    hotline = page.evaluate("() => document.querySelector('#crew-app').dataset.hotline")
+    assert "This tablet can no longer send notes, so the form is closed." in notice
+    assert "On the ground: sign in with your crew account, while online, to set it up again." in notice
+    assert f"In the air: tell the captain, who can call the 24-hour line: {hotline}." in notice
     assert page.evaluate("async () => (await (await import('/static/js/device.js')).getDevice()).revoked.code") == "revoked_device"
 
-    # writing anyway: refused at once, the text kept in the form, nothing queued or sent
-    fill_minimal(page, "Typed after the revocation.")
-    page.click("#submit-button")
-    poll(page, "() => document.querySelector('#form-status').textContent", lambda t: "NOT queued" in (t or ""))
-    assert page.input_value('#report-form [name="narrative"]') == "Typed after the revocation."
+    # nothing can be typed that would be refused: every field and Save are closed
+    enabled = page.evaluate("""() => [...document.querySelectorAll('#report-form :is(input, textarea, select, button)')]
+        .filter((el) => !el.matches(':disabled')).map((el) => el.name || el.id)""")
+    assert enabled == []
     assert page.evaluate("async () => (await (await import('/static/js/outbox/store.js')).listReports()).length") == 0
     assert batches == []

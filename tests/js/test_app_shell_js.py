@@ -1,9 +1,12 @@
-"""The crew app's page (the real shell, no enrollment needed): the landing
-banner counts rejected notes and is not rebuilt needlessly; errors inside
-closed sections are shown and named; the top bar with "Hide" stays in view
-without covering the field in focus; long text is not cut by maxlength."""
+"""The crew app's page (the real shell, with a device record but no keys, and
+the server's device check unanswered): the landing banner counts rejected
+notes and is not rebuilt needlessly; errors inside closed sections are shown
+and named; the top bar with "Hide" stays in view without covering the field
+in focus; long text is not cut by maxlength; an unusual arrival is questioned
+once."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC
 from typing import Any
 
@@ -30,13 +33,26 @@ PUT = """async (records) => {
 }"""
 
 
+# A set-up tablet as far as the form is concerned (it opens only then); it has no signing key.
+PUT_DEVICE = """async () => {
+  const { withDb } = await import('/static/js/store.js');
+  await withDb((d) => d.put('meta', {device_id: 'dev-shell-0001', airline: 'ZZ', recipients: [], receipt_key: null,
+                                    enrolled_at: new Date().toISOString()}, 'device'));
+}"""
+
+
 @pytest.fixture
-def shell(js_page: Any, static_server: str) -> Any:
+def shell(js_page: Any, static_server: str) -> Iterator[Any]:
     page = js_page
     page.set_viewport_size({"width": 768, "height": 640})
+    page.goto(static_server + "/static/css/crew.css")
+    page.evaluate(PUT_DEVICE)
+    page.route("**/api/v1/devices/*", lambda route: route.abort("internetdisconnected"))
     page.goto(static_server + "/")
     page.wait_for_selector("#crew-app[data-ready=true]", state="attached")
-    return page
+    page.wait_for_selector("#form-body:not([disabled])", state="attached")
+    yield page
+    page.unroute("**/api/v1/devices/*")
 
 
 def test_banner_counts_rejected_notes_and_is_not_rebuilt_when_unchanged(shell: Any) -> None:
@@ -93,7 +109,7 @@ def test_errors_in_closed_sections_are_opened_named_and_focused_below_the_sticky
     page.click('[data-person] .remove-person')
 
     # keyboard: a control that sits under the bar is scrolled out from under it when focused
-    page.focus("#f-narrative")
+    page.focus("details.more > summary")
     page.evaluate("() => window.scrollBy(0, document.querySelector('#add-person').getBoundingClientRect().top - 20)")
     page.keyboard.press("Shift+Tab")
     focused = page.evaluate("""() => ({id: document.activeElement.id, top: document.activeElement.getBoundingClientRect().top,
@@ -103,10 +119,10 @@ def test_errors_in_closed_sections_are_opened_named_and_focused_below_the_sticky
     page.fill('[name="flight"]', "ZZ101")
     page.fill('[name="dep"]', "LOS")
     page.fill('[name="arr"]', "LHR")
-    page.fill('[name="sta"]', page.evaluate("() => new Date(Date.now() + 3 * 3600e3).toISOString().slice(0, 16)"))
+    page.fill('[name="lands_in"]', "3:00")
     page.fill('[name="narrative"]', "Languages error.")
-    page.fill('[name="crew_id"]', "C1")
     page.click("details.more > summary")
+    page.fill('[name="crew_id"]', "C1")
     page.fill('[name="languages"]', ",".join(["en"] * 11))
     page.click("details.more > summary")  # closed again
     assert page.evaluate("() => document.querySelector('details.more').open") is False
@@ -177,6 +193,7 @@ def test_arrival_far_from_now_is_questioned_once_then_accepted(shell: Any) -> No
     page.fill('[name="flight"]', "ZZ101")
     page.fill('[name="dep"]', "LOS")
     page.fill('[name="arr"]', "LHR")
+    page.click("details.more > summary")
     page.fill('[name="crew_id"]', "C123")
     page.fill('[name="narrative"]', "Arrival typed in a hurry.")
     sta_error = "() => document.querySelector('#f-sta').closest('.field').querySelector('.field-error')?.textContent || ''"
@@ -192,10 +209,10 @@ def test_arrival_far_from_now_is_questioned_once_then_accepted(shell: Any) -> No
     assert "Save and send again" in status
     assert page.evaluate("() => document.activeElement.name") == "sta"
 
-    # the second tap, same time: accepted (this shell has no enrolled device, so it stops there)
+    # the second tap, same time: accepted (this shell's device has no key, so it stops there)
     page.evaluate("() => document.querySelector('#form-status').textContent = ''")
     err, status = submit_and_read()
-    assert err == "" and "not set up" in status
+    assert err == "" and "NOT queued" in status
 
     # a changed time is questioned again, even if changed back
     page.fill('[name="sta"]', sta(22))
@@ -209,4 +226,17 @@ def test_arrival_far_from_now_is_questioned_once_then_accepted(shell: Any) -> No
     page.evaluate("() => document.querySelector('#form-status').textContent = ''")
     page.fill('[name="sta"]', sta(-50 / 60))
     err, status = submit_and_read()
-    assert err == "" and "not set up" in status
+    assert err == "" and "NOT queued" in status
+
+    # "lands in" far ahead: asked in its own words, at that field, once
+    lands_in_error = "() => document.querySelector('#f-lands-in').closest('.field').querySelector('.field-error')?.textContent || ''"
+    page.fill('[name="lands_in"]', "23:00")
+    page.click("#submit-button")
+    page.wait_for_function(lands_in_error)
+    assert page.evaluate(lands_in_error) == "Landing in 23 h? Check the time to landing, then tap Save and send again to confirm."
+    assert page.evaluate("() => document.activeElement.name") == "lands_in"
+    assert "Check the time to landing" in page.inner_text("#form-status")
+    page.evaluate("() => document.querySelector('#form-status').textContent = ''")
+    page.click("#submit-button")
+    page.wait_for_function("() => document.querySelector('#form-status').textContent")
+    assert page.evaluate(lands_in_error) == "" and "NOT queued" in page.inner_text("#form-status")

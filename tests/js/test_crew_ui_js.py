@@ -120,3 +120,53 @@ def test_report_form_checks_and_status(js_page: Any) -> None:
     assert out["counter"] == "3 of 5000 characters."
     assert out["restore"] == [{"flight": "ZZ1", "sta": "2026-06-01T01:00"}, None, None, None]
     assert out["content"] == [False, True, True]
+
+
+def test_outbox_entries_are_told_apart_by_what_is_in_clear(js_page: Any) -> None:
+    out = js_page.evaluate("""async () => {
+      const v = await import('/static/js/ui/outbox-view.js');
+      const s = await import('/static/js/outbox/store.js');
+      const h = (id, flight, created, urgency = 'immediate') => ({id, header: {id, flight, dep: 'ACC', arr: 'LGW', sta: '2026-12-01T21:20:00Z', urgency, created}});
+      const a = {...h('a', 'ZZ202', '2026-12-01T20:59:12Z'), note_number: 2};
+      const old1 = h('o1', 'ZZ9', '2026-12-01T19:00:00Z', 'routine'), old2 = h('o2', 'ZZ9', '2026-12-01T19:05:00Z', 'priority');
+      const other = h('x', 'ZZ202', '2026-12-01T19:00:00Z');
+      other.header.sta = '2026-12-02T21:20:00Z';  // the same number on another day is another flight
+      const numbers = v.noteNumbers([old2, a, old1, other]);
+      return {
+        title: v.noteTitle(a, 2),
+        numbers: [numbers.get('a'), numbers.get('o1'), numbers.get('o2'), numbers.get('x')],
+        next: [s.nextNoteNumber([a, old1], a.header), s.nextNoteNumber([a], other.header), s.nextNoteNumber([], a.header)],
+        states: [v.stateText({state: 'delivered'}), v.stateText({state: 'delivered', case_state: 'received'}),
+                 v.stateText({state: 'delivered', case_state: 'seen'}), v.stateText({state: 'delivered', case_state: 'acting'}),
+                 v.stateText({state: 'delivered', case_state: 'closed'}), v.stateText({state: 'delivered', case_state: 'unknown'}),
+                 v.stateText({state: 'queued', case_state: 'seen'})],
+        nothing: v.nothingWaitingText(new Date(Date.UTC(2026, 11, 1, 21, 5))),
+      };
+    }""")
+    assert out["title"] == "Note 2 on ZZ202 · Immediate · written 20:59:12 UTC"
+    assert out["numbers"] == [2, 1, 2, 1]
+    assert out["next"] == [3, 1, 1]
+    assert out["states"] == ["Delivered", "Delivered", "Seen by Border Force", "Border Force is acting",
+                             "Seen by Border Force, closed", "Delivered", "Waiting to send"]
+    assert out["nothing"] == "Nothing waiting to be sent (21:05 UTC)."
+
+
+def test_the_folded_flight_line_and_what_a_tablet_not_set_up_says(js_page: Any) -> None:
+    out = js_page.evaluate(f"""async () => {{
+      const f = await import('/static/js/ui/flight-summary.js');
+      const e = await import('/static/js/ui/enrollment.js');
+      const now = {NOW};
+      const flight = {{flight: 'ZZ202', dep: 'ACC', arr: 'LGW', sta: new Date(now + 70 * 60000)}};
+      return {{
+        ahead: f.summaryText(flight, now),
+        landed: f.summaryText({{...flight, sta: new Date(now - 5 * 60000)}}, now),
+        notSetUp: e.cannotWriteText('signed-out'), revoked: e.cannotWriteText('revoked'),
+      }};
+    }}""")
+    assert out["ahead"] == "ZZ202 ACC → LGW · lands 13:10Z · in 1 h 10 min"
+    assert out["landed"] == "ZZ202 ACC → LGW · lands 11:55Z · landed 5 min ago"
+    assert out["notSetUp"] == ["This tablet is not set up to send notes, so the form is closed.",
+                               "On the ground: sign in with your crew account, while online, to set it up.",
+                               "In the air: tell the captain, who can call the 24-hour line"]
+    assert out["revoked"][0] == "This tablet can no longer send notes, so the form is closed."
+    assert out["revoked"][1].endswith("to set it up again.")

@@ -126,8 +126,14 @@ def test_no_crew_id_and_no_username_is_an_error(js_page: Any) -> None:
 
 def test_form_shows_messages_on_fields(js_page: Any, static_server: str) -> None:
     page = js_page
+    page.goto(static_server + "/static/css/crew.css")
+    page.evaluate("""async () => {  // a device record: the form opens only on a set-up tablet
+      const { withDb } = await import('/static/js/store.js');
+      await withDb((d) => d.put('meta', {device_id: 'dev-form-0001', airline: 'ZZ', recipients: [], receipt_key: null}, 'device'));
+    }""")
+    page.route("**/api/v1/devices/*", lambda route: route.abort("internetdisconnected"))
     page.goto(static_server + "/")  # the real shell (service workers are blocked in this context)
-    page.wait_for_selector("#report-form")
+    page.wait_for_selector("#form-body:not([disabled])", state="attached")
     page.fill('[name="narrative"]', "x" * 10)
     page.fill('[name="flight"]', "??")
     page.click("#submit-button")
@@ -135,7 +141,7 @@ def test_form_shows_messages_on_fields(js_page: Any, static_server: str) -> None
     errors = page.evaluate("""() => [...document.querySelectorAll('[aria-invalid=true]')].map(el => [el.name,
         document.getElementById(el.getAttribute('aria-describedby').split(' ').pop()).textContent])""")
     names = [n for n, _ in errors]
-    assert names[:4] == ["flight", "dep", "arr", "sta"]
+    assert names[:4] == ["flight", "dep", "arr", "lands_in"]
     assert all(text for _, text in errors)
     assert page.evaluate("() => document.activeElement.name") == "flight"
     assert "not queued" not in page.inner_text("#form-status").lower()

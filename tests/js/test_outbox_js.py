@@ -239,3 +239,25 @@ def test_trouble_kinds_for_the_status_line(js_page: Any) -> None:
         .concat([troubleKind({code: 'whatever', http_status: 502}), troubleKind(null)]);
     }""")
     assert out == ["network", "server", "server", "server", "receipt", "busy", "other", "server", "other"]
+
+
+def test_a_trigger_during_a_failing_pass_gets_a_pass_of_its_own(js_page: Any) -> None:
+    """Back online while a pass is failing: the `online` trigger is not lost
+    with that failure, so delivery does not wait for the back-off."""
+    out = js_page.evaluate("""async () => {
+      const { Backoff, DeliveryScheduler } = await import('/static/js/outbox/scheduler.js');
+      let calls = 0, release;
+      const results = [{status: 'transient', pending: 1, trouble: 'network'}, {status: 'ok', delivered: 1, pending: 0}];
+      const s = new DeliveryScheduler({
+        deliverFn: async () => { calls++; if (calls === 1) await new Promise((r) => { release = r; }); return results.shift(); },
+        backoff: new Backoff({base: 20000, max: 20000}), setTimer: (fn, ms) => ({fn, ms}), clearTimer: () => {},
+      });
+      const first = s.run('timer');
+      await new Promise((r) => setTimeout(r, 10));
+      const second = s.run('online');   // comes while the first pass is still failing
+      release();
+      const result = await first;
+      await second;
+      return {calls, status: result.status, timer: s.timer};
+    }""")
+    assert out == {"calls": 2, "status": "ok", "timer": None}

@@ -65,7 +65,9 @@ export class DeliveryScheduler {
         } catch (err) {
           result = { status: "transient", pending: -1, error: String(err && err.message ? err.message : err) };
         }
-      } while (this.again && result.status !== "transient");
+        // A trigger that came during the pass (back online, "Send now") gets a pass
+        // of its own now, even after a failure: the connection may be back since.
+      } while (this.again);
       return result;
     })();
     let result;

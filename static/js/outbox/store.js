@@ -56,7 +56,17 @@ export async function clearDelivered() {
   return deleteWhere((r) => r.state === "delivered");
 }
 
-/** Put a sealed envelope into the outbox in one transaction. */
+/** Whether two headers are for the same flight (number and arrival). */
+export function sameFlight(a, b) {
+  return !!a && !!b && a.flight === b.flight && a.sta === b.sta && a.dep === b.dep && a.arr === b.arr;
+}
+
+/** The next per-flight note number ("Note 2 on ZZ202") given the outbox's records. */
+export function nextNoteNumber(records, header) {
+  return records.filter((r) => sameFlight(r.header, header)).reduce((n, r) => Math.max(n, r.note_number || 0), 0) + 1;
+}
+
+/** Put a sealed envelope into the outbox in one transaction, numbered within its flight. */
 export async function enqueue(header, envelope) {
   const record = {
     id: header.id,
@@ -69,6 +79,7 @@ export async function enqueue(header, envelope) {
   };
   await withDb(async (d) => {
     const tx = d.transaction("outbox", "readwrite");
+    record.note_number = nextNoteNumber(await tx.store.getAll(), header);
     await tx.store.add(record);
     await tx.done;
   });

@@ -1,7 +1,8 @@
 // The device status box: whether this tablet is set up (enrolled) to send
 // notes, setting it up after a crew sign-in, and telling a revoked tablet so.
-import { getDevice, fetchSession, signOut, enroll, forgetDevice, refreshKeys, DeviceCheck } from "../device.js";
+import { getDevice, fetchSession, signOut, enroll, forgetDevice, refreshKeys, checkDeviceState, DeviceCheck } from "../device.js";
 import { saveIdentity } from "../identity.js";
+import { el, hotlineLink } from "./dom.js";
 
 const REENROLL_KEY = "cabin-notes-reenroll";
 const SIGNOUT_KEY = "cabin-notes-signout-pending";
@@ -26,6 +27,24 @@ export function revokedText(device) {
   return `${why} Speak to your airline's security team if you need to, then sign in to set it up again.`;
 }
 
+// States in which nothing can be written: said at the form, with what to do, before anyone types.
+const CANNOT_WRITE = new Set(["offline", "signed-out", "wrong-role", "error", "revoked"]);
+
+/**
+ * What the notice at the form says when this tablet cannot send notes:
+ * [first sentence, what to do on the ground, what to do in the air].
+ */
+export function cannotWriteText(state) {
+  const again = state === "revoked" ? " again" : "";
+  return [
+    state === "revoked"
+      ? "This tablet can no longer send notes, so the form is closed."
+      : "This tablet is not set up to send notes, so the form is closed.",
+    `On the ground: sign in with your crew account, while online, to set it up${again}.`,
+    "In the air: tell the captain, who can call the 24-hour line",
+  ];
+}
+
 /** What the box says to someone signed in with an account that is not crew. */
 export function wrongRoleText(username) {
   return `You are signed in as ${username}, which is not a cabin crew account. Sign in with a crew account to set up this tablet.`;
@@ -37,11 +56,12 @@ export function wrongRoleText(username) {
  * onEnrolled() runs once a tablet is newly set up; onUsername(name) when the
  * enrolled crew username is known. checkIntervalMs: how often the server is asked.
  */
-export function createEnrollment({ box, message, signInLink, reenrollButton, actions, formNotice, form, onEnrolled = () => {}, onUsername = () => {}, checkIntervalMs }) {
+export function createEnrollment({ box, message, signInLink, reenrollButton, actions, formNotice, form, formBody, hotline = "", fetchFn = (...a) => fetch(...a), onEnrolled = () => {}, onUsername = () => {}, checkIntervalMs }) {
   // Whether the server still knows this tablet as enrolled (device.js): on start
   // and on `online` at once, before a delivery pass at most every few minutes.
   // No answer (offline, timeout, server trouble) changes nothing.
-  const deviceCheck = new DeviceCheck({ intervalMs: checkIntervalMs });
+  const deviceCheck = new DeviceCheck({ intervalMs: checkIntervalMs, checkFn: () => checkDeviceState(fetchFn) });
+  let noticeFor = null;
 
   function show(state, text, { signIn = false, reenroll = false } = {}) {
     box.dataset.enrolled = state === "enrolled" ? "true" : "false";
@@ -50,10 +70,18 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
     signInLink.hidden = !signIn;
     reenrollButton.hidden = !reenroll;
     actions.hidden = !(signIn || reenroll);
-    // Said at the form itself, before anyone types: a revoked tablet cannot send what is written now.
-    const revoked = state === "revoked";
-    if (formNotice.hidden === revoked) formNotice.hidden = !revoked;
-    if (revoked) form.setAttribute("aria-describedby", formNotice.id);
+    // The note can be written only on a tablet known to be set up: a note that
+    // would be refused is never typed. What to do is said at the form itself.
+    formBody.disabled = state !== "enrolled";
+    const cannot = CANNOT_WRITE.has(state);
+    const noticeKey = cannot ? state === "revoked" ? "revoked" : "not-set-up" : null;
+    if (noticeKey !== noticeFor) {
+      noticeFor = noticeKey;
+      const [first, ground, air] = cannotWriteText(state);
+      formNotice.replaceChildren(...(cannot ? [el("p", {}, el("strong", {}, first)), el("p", {}, ground), el("p", {}, air, ...hotlineLink(hotline))] : []));
+      formNotice.hidden = !cannot;
+    }
+    if (cannot) form.setAttribute("aria-describedby", formNotice.id);
     else form.removeAttribute("aria-describedby");
   }
 
@@ -65,7 +93,7 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
 
   function keepEnrolled() {
     check({ force: true }).catch(() => {});
-    refreshKeys().catch(() => {});
+    refreshKeys(fetchFn).catch(() => {});
     if (localStorage.getItem(SIGNOUT_KEY)) {
       // the sign-out after enrollment did not get through: try again
       signOut().then((ok) => ok && localStorage.removeItem(SIGNOUT_KEY)).catch(() => {});
@@ -76,7 +104,7 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
     show("enrolling", "Setting up this tablet…");
     try {
       if (device) await forgetDevice();
-      const enrolled = await enroll(session);
+      const enrolled = await enroll(session, fetchFn);
       localStorage.removeItem(REENROLL_KEY);
       if (session.username) {
         onUsername(session.username);

@@ -4,6 +4,7 @@
 import { takeLegacyUsername } from "../device.js";
 import { loadIdentity, saveIdentity } from "../identity.js";
 import { fillForm, FLIGHT_FIELDS } from "../form.js";
+import { now as clockNow } from "../clock.js";
 
 const FLIGHT_KEY = "cabin-notes-flight";
 // Flight details are for the rest of that flight only.
@@ -30,13 +31,14 @@ export function rememberFlight(values) {
   saveIdentity({ crew_id: (values.crew_id || "").trim() }).catch(() => {});
 }
 
-/** Fill in the remembered flight details, if still current. */
+/** Fill in the remembered flight details, if still current; true if they were. */
 export function restoreFlight(form) {
   try {
-    const flight = flightToRestore(JSON.parse(localStorage.getItem(FLIGHT_KEY) || "null"));
+    const flight = flightToRestore(JSON.parse(localStorage.getItem(FLIGHT_KEY) || "null"), clockNow().getTime());
     if (flight) fillForm(form, flight);
+    return !!flight;
   } catch {
-    /* ignore */
+    return false;
   }
 }
 

@@ -1,13 +1,17 @@
-// The note form: people rows, the character counter, the arrival-time hint and
-// check, sealing and queueing a note on submit, and the status line under it.
+// The note form: people rows, the character counter, the arrival-time check,
+// the folded flight line, sealing and queueing a note on submit (with the
+// corrected clock), and the status line above Save.
 import { uuid4 } from "../b64.js";
 import { buildEnvelope, envelopeBytes } from "../envelope.js";
 import { getDevice, getSigningKey } from "../device.js";
 import { enqueue } from "../outbox/store.js";
 import { loadDraft, expireDraft } from "../drafts.js";
 import { duration, rfc3339 } from "../times.js";
-import { validateReport, readForm, fillForm, showErrors, clearErrors, resetReport, charCount, fieldLabel, LIMITS } from "../form.js";
+import { now as clockNow } from "../clock.js";
+import { validateReport, readForm, fillForm, showErrors, clearErrors, resetReport, charCount, fieldLabel, parseUtcInput, LIMITS } from "../form.js";
 import { createDraftAutosave } from "./draft-autosave.js";
+import { createArrivalFields } from "./arrival-fields.js";
+import { createFlightSummary } from "./flight-summary.js";
 import { rememberFlight, restoreFlight, restoreIdentity } from "./flight-memory.js";
 
 // A scheduled arrival far in the past or future is probably a slip (a wrong
@@ -19,20 +23,20 @@ const STA_FUTURE_WARN_MS = 20 * 3600000;
 export const SAVED_TEXT = "Saved and sealed. It will be sent as soon as there is a connection.";
 export const NEAR_TEXT = "Not delivered yet and landing soon: see the notice at the top.";
 
-/** The warning for an arrival time this far from now (ms, + ahead), or null if it is plausible. */
-export function staWarning(offsetMs) {
+// Fields of the flight part of the form: an error on one opens the folded flight line.
+const FLIGHT_KEYS = new Set(["flight", "dep", "arr", "sta", "lands_in", "lands_at_uk"]);
+
+/**
+ * The warning for an arrival time this far from now (ms, + ahead), or null if
+ * it is plausible. field: the input it was given in ("lands_in" words it as
+ * the time to landing).
+ */
+export function staWarning(offsetMs, field = "sta") {
   if (offsetMs >= -STA_PAST_WARN_MS && offsetMs <= STA_FUTURE_WARN_MS) return null;
   const hours = Math.abs(offsetMs) / 3600000;
   const span = hours >= 2 ? `${Math.round(hours)} h` : duration(offsetMs).replace(/ 00 min$/, "");
+  if (field === "lands_in") return `Landing in ${span}? Check the time to landing, then tap Save and send again to confirm.`;
   return `This arrival time is ${offsetMs < 0 ? `${span} ago` : `in ${span}`} (UTC). Check the date and time, then tap Save and send again to confirm.`;
-}
-
-/** The hint under the arrival time: UTC, and the same moment on this tablet's clock. */
-export function staHint(value) {
-  const d = value ? new Date(`${value}Z`) : null;
-  return d && !Number.isNaN(d.getTime())
-    ? `Coordinated Universal Time (Zulu). On this tablet's clock: ${d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" })}.`
-    : "Coordinated Universal Time (Zulu).";
 }
 
 export function counterText(text) {
@@ -75,6 +79,14 @@ export function noteHeader(device, flight, now, id = uuid4()) {
  */
 export function createReportForm({ form, personTemplate, envelopeLimit, onQueued = () => {} }) {
   const find = (sel) => form.querySelector(sel);
+  const arrival = createArrivalFields(form, { onChange: () => (staWarnedFor = null) });
+  const summary = createFlightSummary({
+    box: find("#flight-summary"),
+    text: find("#flight-summary-text"),
+    changeButton: find("#flight-change"),
+    group: find("#flight-group"),
+    firstField: find("#f-flight"),
+  });
   const statusLine = find("#form-status");
   const codes = [...form.querySelectorAll("input[name=\"indicators\"]")].map((input) => input.value);
   const drafts = createDraftAutosave(form);
@@ -133,6 +145,7 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
   // Show the messages by their fields (opening any closed section that holds
   // one), name the first field in the status line and move focus to it.
   function reportErrors(errors) {
+    if (Object.keys(errors).some((k) => FLIGHT_KEYS.has(k))) summary.expand();
     const first = showErrors(form, errors);
     const label = first ? fieldLabel(first) : "";
     setStatus(label ? `Please check the marked fields, starting with "${label}".` : "Please check the marked fields.", "error");
@@ -167,19 +180,28 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     }
   }
 
+  // Fold the flight fields into one line when they hold a complete flight.
+  function foldFlight(values) {
+    const sta = parseUtcInput(values.sta);
+    if (sta && values.flight && values.dep && values.arr) summary.collapse({ flight: values.flight, dep: values.dep, arr: values.arr, sta });
+  }
+
   async function submitReport() {
-    const now = new Date();
+    const now = clockNow(); // the tablet's clock, corrected by what the server last said
     const values = readForm(form);
+    const ukError = arrival.ukError();
     const result = validateReport(values, { codes, username: defaultCrewId, now });
-    if (!result.ok) {
-      reportErrors(result.errors);
+    if (ukError || !result.ok) {
+      reportErrors(ukError ? { lands_at_uk: ukError, ...result.errors } : result.errors);
       return;
     }
-    const warning = staWarning(Date.parse(result.flight.sta) - now.getTime());
-    if (warning && staWarnedFor !== values.sta) {
-      staWarnedFor = values.sta;
-      const first = showErrors(form, { sta: warning });
-      setStatus("Check the scheduled arrival, then tap Save and send again to confirm.", "error");
+    const source = arrival.source();
+    const warning = staWarning(Date.parse(result.flight.sta) - now.getTime(), source);
+    if (warning && staWarnedFor !== result.flight.sta) {
+      staWarnedFor = result.flight.sta;
+      summary.expand();
+      const first = showErrors(form, { [source]: warning });
+      setStatus(source === "lands_in" ? "Check the time to landing, then tap Save and send again to confirm." : "Check the scheduled arrival, then tap Save and send again to confirm.", "error");
       if (first) first.focus();
       return;
     }
@@ -192,9 +214,12 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     const header = noteHeader(device, result.flight, now);
     if (!(await sealAndQueue(header, result.body, device))) return;
     const { flight, dep, arr, urgency } = result.flight;
-    rememberFlight({ ...values, flight, dep, arr, urgency });
+    const sta = result.flight.sta.slice(0, 16); // the datetime-local form of the sta sent
+    rememberFlight({ ...values, flight, dep, arr, sta, urgency });
     resetReport(form); // keeps the flight details, urgency included
-    fillForm(form, { flight, dep, arr, urgency });
+    fillForm(form, { flight, dep, arr, sta, urgency });
+    arrival.show();
+    foldFlight({ flight, dep, arr, sta });
     await drafts.discard();
     updateCounter();
     setStatus(SAVED_TEXT, "ok", header.id);
@@ -217,7 +242,7 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
 
   /** Restore what the crew had: flight, crew ID, and an unfinished draft. */
   async function restore() {
-    restoreFlight(form);
+    if (restoreFlight(form)) foldFlight(readForm(form));
     setDefaultCrewId(await restoreIdentity(form));
     try {
       await expireDraft(); // an abandoned draft goes 12 hours after it was last saved
@@ -233,6 +258,7 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     } catch {
       /* no draft */
     }
+    arrival.show();
     updateCounter();
   }
 
@@ -246,12 +272,6 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     const row = addPersonRow();
     row.querySelector("[name=\"role\"]").focus();
     drafts.schedule();
-  });
-  const sta = find("#f-sta");
-  sta.addEventListener("input", () => (staWarnedFor = null));
-  sta.addEventListener("change", () => {
-    staWarnedFor = null;
-    find("#f-sta-hint").textContent = staHint(sta.value);
   });
 
   return {
