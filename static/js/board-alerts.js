@@ -5,7 +5,9 @@
 // notification and a short sound too. The only thing stored is that choice
 // ('on' under one localStorage key): no flight, report or name.
 
-import { countdown } from "./triage.js";
+// Pure helpers only: importing triage.js here would load it a second time
+// under another URL (the page's own is content-hashed) and start a second board.
+import { countdown } from "./times.js";
 
 const STORAGE_KEY = "crewreport.board.alerts";
 const board = document.getElementById("queue");

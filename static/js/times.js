@@ -18,6 +18,17 @@ export function duration(ms) {
   return `${days} d ${hours} h`;
 }
 
+/**
+ * The officers' countdown to a landing time, at `now`: its words and a state
+ * ("soon" within the hour, "later", "landed") the board styles by.
+ */
+export function countdown(sta, now = Date.now()) {
+  const ms = Date.parse(sta) - now;
+  if (Number.isNaN(ms)) return { text: "", state: "" };
+  if (ms >= 0) return { text: `lands in ${duration(ms)}`, state: ms < 3600000 ? "soon" : "later" };
+  return { text: `landed ${duration(ms)} ago`, state: "landed" };
+}
+
 /** RFC 3339 UTC with "Z" and whole seconds ("2026-01-02T03:04:05Z"), as the server requires. */
 export function rfc3339(date) {
   return new Date(Math.floor(date.getTime() / 1000) * 1000).toISOString().replace(".000Z", "Z");

@@ -3,17 +3,9 @@
 // `board:refreshed` event), and the print button of the NRM sheet. No inline
 // script (CSP).
 
-import { duration, utcHhmm } from "./times.js";
+import { countdown, utcHhmm } from "./times.js";
 
 const config = Object.assign({ refreshMs: 15000, tickMs: 1000, timeoutMs: 20000 }, window.__TRIAGE_CONFIG || {});
-
-/** The countdown text and state for a landing time, at `now`. */
-export function countdown(sta, now = Date.now()) {
-  const ms = Date.parse(sta) - now;
-  if (Number.isNaN(ms)) return { text: "", state: "" };
-  if (ms >= 0) return { text: `lands in ${duration(ms)}`, state: ms < 3600000 ? "soon" : "later" };
-  return { text: `landed ${duration(ms)} ago`, state: "landed" };
-}
 
 function tick() {
   for (const el of document.querySelectorAll("time[data-countdown]")) {

@@ -33,8 +33,7 @@ def test_utc_formats(js_page: Any) -> None:
 
 def test_the_officers_countdown_uses_the_same_words(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
-      window.__TRIAGE_CONFIG = {tickMs: 3600000, refreshMs: 3600000};
-      const { countdown } = await import('/static/js/triage.js');
+      const { countdown } = await import('/static/js/times.js');
       const now = Date.parse('2026-01-01T10:00:00Z');
       return [countdown('2026-01-01T12:05:59Z', now), countdown('2026-01-01T10:30:00Z', now),
               countdown('2025-12-29T06:00:00Z', now), countdown('nonsense', now)];
