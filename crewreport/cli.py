@@ -28,8 +28,9 @@ def create_airline(code: str, name: str, *, with_key: bool = True) -> None:
     with transaction(db):
         db.execute("INSERT INTO airline (code, name, created_at) VALUES (?, ?, ?)", (code, name, now()))
         audit.record("airline_created", db=db, subject=f"airline:{code}", name=name)
-        if with_key:
-            keys.add_key(db, keys.airline_owner(code))
+        if with_key:  # one security key per suite: P-256 (v1) and X-Wing (v2)
+            keys.add_key(db, keys.airline_owner(code), suite=keys.V1)
+            keys.add_key(db, keys.airline_owner(code), suite=keys.V2)
 
 
 @click.command("create-airline")
@@ -38,7 +39,7 @@ def create_airline(code: str, name: str, *, with_key: bool = True) -> None:
 @click.option("--no-key", is_flag=True, help="Do not make a security key for the airline.")
 @with_appcontext
 def create_airline_command(code: str, name: str, no_key: bool) -> None:
-    """Add airline CODE (IATA, two characters) with a security key pair."""
+    """Add airline CODE (IATA, two characters) with security keys (v1 and v2)."""
     code = code.upper()
     if not re.fullmatch(r"[A-Z0-9]{2}", code):  # str.isalnum() would let "ÅÅ" through
         raise click.ClickException("CODE is a two-character IATA airline code, like BA")

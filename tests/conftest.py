@@ -2,7 +2,8 @@
 
 Test keys come from the fixed vectors (so their envelopes verify) and are
 loaded once per session; each test gets a fresh store in its own instance
-folder.
+folder. The store holds both suites' recipient keys: P-256 (envelope version
+1) and X-Wing (version 2).
 """
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from crewreport import create_app, envelope, keys
+from crewreport import create_app, envelope, keys, xwing
 from crewreport.auth import create_user
 from crewreport.cli import create_airline
 from crewreport.db import get_db, init_db, now, transaction
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "envelope-v1.json").read_text("utf-8"))
+VECTORS_V2 = json.loads((Path(__file__).parent / "vectors" / "envelope-v2.json").read_text("utf-8"))
 PASSWORD = "correct horse battery staple"
 USERS = {  # username: (role, airline)
     "crew": ("crew", "ZZ"),
@@ -38,7 +40,8 @@ DEVICE_ID = VECTORS["keys"]["device"]["device_id"]
 
 class KeySet:
     """The session's private keys: vectors' Border Force, ZZ and device keys,
-    plus generated ones for airline YY, the receipt key and a YY device."""
+    plus generated ones for airline YY, the receipt key and a YY device; the
+    X-Wing keys (`*_v2`) from the version 2 vectors' seeds, and YY's generated."""
 
     def __init__(self) -> None:
         k = VECTORS["keys"]
@@ -48,9 +51,21 @@ class KeySet:
         self.airline_yy = ec.generate_private_key(ec.SECP256R1())
         self.receipt = ec.generate_private_key(ec.SECP256R1())
         self.device_yy = ec.generate_private_key(ec.SECP256R1())
+        k2 = VECTORS_V2["keys"]
+        self.border_force_v2 = xwing.private_key_from_seed(envelope.b64u_decode(k2["border_force"]["seed"]))
+        self.airline_zz_v2 = xwing.private_key_from_seed(envelope.b64u_decode(k2["airline_ZZ"]["seed"]))
+        self.airline_yy_v2 = xwing.generate_private_key()
+        # The version 2 vectors were signed by another key for the same device id.
+        self.device_of_v2_vectors = envelope.private_key_from_jwk(k2["device"]["jwk"])
 
-    def kid(self, key: ec.EllipticCurvePrivateKey) -> str:
-        return envelope.thumbprint(envelope.jwk_from_public_key(key.public_key()))
+    def kid(self, key: envelope.RecipientPrivateKey) -> str:
+        return envelope.thumbprint(envelope.recipient_jwk(key.public_key()))
+
+    def recipients(self, version: int) -> list[envelope.RecipientPrivateKey]:
+        """Border Force's and ZZ's keys of one envelope version, in rcpt order."""
+        if version == 2:
+            return [self.border_force_v2, self.airline_zz_v2]
+        return [self.border_force, self.airline_zz]
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +110,9 @@ def store_template(tmp_path_factory: pytest.TempPathFactory, keyset: KeySet) -> 
         with transaction(db):
             keys.add_key(db, keys.airline_owner("ZZ"), keyset.airline_zz)
             keys.add_key(db, keys.airline_owner("YY"), keyset.airline_yy)
+            keys.add_key(db, keys.BORDER_FORCE, keyset.border_force_v2)
+            keys.add_key(db, keys.airline_owner("ZZ"), keyset.airline_zz_v2)
+            keys.add_key(db, keys.airline_owner("YY"), keyset.airline_yy_v2)
         for username, (role, airline) in USERS.items():
             create_user(username, role, PASSWORD, airline)
         enroll(db, DEVICE_ID, "crew", keyset.device)
@@ -110,6 +128,19 @@ def app(tmp_path: Path, store_template: Path) -> Iterator[Flask]:
     shutil.copy2(store_template / "crewreport.sqlite", tmp_path / "crewreport.sqlite")
     shutil.copytree(store_template / "keys", tmp_path / "keys")  # keeps 0700 / 0600
     yield create_app(_config(tmp_path))
+
+
+@pytest.fixture
+def v2_vectors_app(app: Flask) -> Flask:
+    """The test app with device `dev-0001` holding the version 2 vectors'
+    device key (the two vector files sign with different keys for that id)."""
+    jwk = envelope.public_jwk_members(VECTORS_V2["keys"]["device"]["jwk"])
+    with app.app_context():
+        db = get_db()
+        with transaction(db):
+            db.execute("UPDATE device SET public_jwk = ?, kid = ? WHERE id = ?",
+                       (json.dumps(jwk), envelope.thumbprint(jwk), DEVICE_ID))
+    return app
 
 
 @pytest.fixture
@@ -162,13 +193,14 @@ def valid_body(**changes: Any) -> dict[str, Any]:
 @pytest.fixture
 def make_envelope(keyset: KeySet) -> Callable[..., dict[str, Any]]:
     """Build a valid envelope from the ZZ test device; keyword arguments
-    override header fields (`header_*`), the body (`body`) or keys."""
+    override header fields (`v=2` seals to the X-Wing keys), the body (`body`)
+    or keys."""
 
     def build(body: dict[str, Any] | None = None, device: str = DEVICE_ID,
               device_key: ec.EllipticCurvePrivateKey | None = None,
-              recipients: list[ec.EllipticCurvePrivateKey] | None = None,
+              recipients: list[envelope.RecipientPrivateKey] | None = None,
               **header_changes: Any) -> dict[str, Any]:
-        recipients = recipients or [keyset.border_force, keyset.airline_zz]
+        recipients = recipients or keyset.recipients(header_changes.get("v", 1))
         created = datetime.now(timezone.utc)
         header = {"v": 1, "id": str(uuid.uuid4()), "device": device, "created": iso(created),
                   "rcpt": [keyset.kid(k) for k in recipients], "airline": "ZZ", "flight": "ZZ101",
