@@ -12,7 +12,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from . import audit, auth, keys, retention
+from . import audit, auth, envelope, keys, retention
 from .db import get_db, init_db, now, transaction
 
 DEMO_USERS = (
@@ -127,7 +127,8 @@ def serve_command(host: str, port: int, workers: int) -> None:
 @click.option("--password", required=True, prompt=True, hide_input=True)
 @click.option("--narrative", default="Test report: please ignore.", show_default=True)
 def send_test_report_command(url: str, username: str, password: str, narrative: str) -> None:
-    """Enroll a test device over HTTP and send one report built in Python."""
+    """Enroll a test device over HTTP and send one report built in Python,
+    sealed as envelope version 2 (X-Wing) when the server publishes v2 keys."""
     from .client import Client
 
     client = Client(url)
@@ -142,7 +143,9 @@ def send_test_report_command(url: str, username: str, password: str, narrative: 
     if status not in (200, 201):
         raise click.ClickException(f"{status}: {json.dumps(body)}")
     receipt = client.verify_receipt(body)
-    click.echo(f"Delivered {receipt['id']}: reference {receipt['reference']} at {receipt['received_at']}.")
+    version = json.loads(envelope.b64u_decode(env["protected"]))["v"]
+    click.echo(f"Delivered {receipt['id']} (envelope version {version}): reference {receipt['reference']}"
+               f" at {receipt['received_at']}.")
 
 
 def init_app(app: Flask) -> None:

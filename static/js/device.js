@@ -214,7 +214,7 @@ export async function enroll(session, fetchFn = fetch) {
   const record = {
     device_id: data.device_id,
     airline: data.airline,
-    recipients: data.recipients,
+    recipients: v1Keys(data.recipients),
     receipt_key: data.receipt_key,
     enrolled_at: new Date().toISOString(),
   };
@@ -230,6 +230,13 @@ export async function enroll(session, fetchFn = fetch) {
     /* best effort */
   }
   return record;
+}
+
+// The server lists each recipient key with its suite (v1: P-256, v2: X-Wing);
+// this app seals envelope version 1, so it keeps the v1 keys (an answer from
+// before suites existed has only those, without the field).
+function v1Keys(list) {
+  return (Array.isArray(list) ? list : []).filter((r) => (r.suite || "v1") === "v1");
 }
 
 function sameKeys(a, b) {
@@ -254,8 +261,8 @@ export async function refreshKeys(fetchFn = fetch) {
   }
   const dev = await getDevice();
   if (!dev || dev.revoked || !data || !Array.isArray(data.recipients) || !data.receipt_key) return dev || null;
-  const bf = data.recipients.find((r) => r.owner === "border_force");
-  const mine = data.recipients.find((r) => r.owner === `airline:${dev.airline}`);
+  const bf = v1Keys(data.recipients).find((r) => r.owner === "border_force");
+  const mine = v1Keys(data.recipients).find((r) => r.owner === `airline:${dev.airline}`);
   if (!bf) return dev;
   const recipients = [bf, mine].filter(Boolean).map((r) => ({ kid: r.kid, owner: r.owner, jwk: r.jwk }));
   for (const k of [...recipients, data.receipt_key]) {
