@@ -14,9 +14,14 @@ def test_intake_benchmark_runs() -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout)
-    assert result["reports_stored"] == 6
+    assert result["reports_stored"] == 12  # single and batch, for each envelope version
     assert set(result["us_per_report"]) == {"crypto_only", "noop_post", "single", "repeat", "batch"}
     assert all(v > 0 for v in result["ratio_to_crypto_only"].values())
+    assert set(result["v2_us_per_report"]) == set(result["v2_over_v1"]) == {"crypto_only", "single", "batch"}
+    assert all(v > 0 for v in result["v2_over_v1"].values())
+    # Each X-Wing copy carries a 1120-byte encapsulation where P-256 has 65.
+    sizes = result["envelope_bytes"]
+    assert sizes["v2"] - sizes["v1"] >= 2 * (1120 - 65) * 4 // 3
 
 
 def test_queue_benchmark_runs() -> None:
