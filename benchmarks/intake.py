@@ -101,7 +101,7 @@ class Bench:
         for env in envs:
             parsed = envelope.parse(env)
             envelope.verify_signature(parsed, device)
-            body = envelope.open_body(parsed, 0, self.ring.private[parsed.header["rcpt"][0]])
+            body = envelope.open_body(parsed, 0, self.ring.recipient_key(parsed.header["rcpt"][0]))
             report.validate_header(parsed.header, "ZZ")
             report.validate_body(body)
 

@@ -66,7 +66,7 @@ def accept(db: sqlite3.Connection, ring: keys.Keyring, env: Any, size: int,
         if device["revoked_at"]:
             raise EnvelopeError("revoked_device", "This device was revoked by the airline. Tell the captain or call the 24-hour line.")
         check_recipients(ring, parsed.header["rcpt"], device["airline"], parsed.version)
-        plaintext = envelope.open_sealed(parsed, 0, ring.private[parsed.header["rcpt"][0]])
+        plaintext = envelope.open_sealed(parsed, 0, ring.recipient_key(parsed.header["rcpt"][0]))
         report.validate_header(parsed.header, device["airline"])
         report.validate_body(envelope.loads_body(plaintext))
         check_copies(ring, parsed, plaintext)
@@ -100,7 +100,7 @@ def check_copies(ring: keys.Keyring, parsed: envelope.Parsed, plaintext: bytes) 
     something else (or nothing that opens) must not get a receipt.
     """
     for index, kid in enumerate(parsed.header["rcpt"][1:], start=1):
-        if envelope.open_sealed(parsed, index, ring.private[kid]) != plaintext:
+        if envelope.open_sealed(parsed, index, ring.recipient_key(kid)) != plaintext:
             raise EnvelopeError("invalid_report", "The airline's copy of the report differs from Border Force's.")
 
 

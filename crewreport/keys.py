@@ -51,7 +51,8 @@ class KeysUnavailable(Exception):
 class Keyring:
     """Every private key the service holds, loaded once per process."""
 
-    private: dict[str, RecipientPrivateKey] = field(default_factory=dict)
+    private: dict[str, ec.EllipticCurvePrivateKey] = field(default_factory=dict)  # P-256 (v1)
+    xwing: dict[str, xwing.PrivateKey] = field(default_factory=dict)  # X-Wing (v2)
     owner: dict[str, str] = field(default_factory=dict)
     suite: dict[str, str] = field(default_factory=dict)  # kid -> "v1" | "v2"
     # owner -> kid of its current P-256 (v1) key: the receipt key, and the
@@ -60,9 +61,11 @@ class Keyring:
     stamp: tuple[Any, ...] = ()
 
     def current_key(self, owner: str) -> ec.EllipticCurvePrivateKey:
-        key = self.private[self.current[owner]]
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
-        return key
+        return self.private[self.current[owner]]
+
+    def recipient_key(self, kid: str) -> RecipientPrivateKey:
+        """The private key of recipient `kid`, of either suite; KeyError if not held."""
+        return self.xwing[kid] if kid in self.xwing else self.private[kid]
 
     def is_border_force(self, kid: str) -> bool:
         return self.owner.get(kid) == BORDER_FORCE
@@ -199,7 +202,11 @@ def keyring() -> Keyring:
     with _lock:
         ring = Keyring(stamp=stamp)
         for row in db.execute("SELECT kid, owner, suite, retired_at FROM service_key"):
-            ring.private[row["kid"]] = read_private_key(row["kid"], _key_dir(), _passphrase(), row["suite"])
+            key = read_private_key(row["kid"], _key_dir(), _passphrase(), row["suite"])
+            if isinstance(key, xwing.PrivateKey):
+                ring.xwing[row["kid"]] = key
+            else:
+                ring.private[row["kid"]] = key
             ring.owner[row["kid"]] = row["owner"]
             ring.suite[row["kid"]] = row["suite"]
             if row["retired_at"] is None and row["suite"] == V1:

@@ -114,9 +114,11 @@ def test_build_round_trip_with_non_ascii(keyset: KeySet) -> None:
 def test_the_builder_never_mixes_suites(keyset: KeySet) -> None:
     v2 = dict(CASES["valid"]["header"])
     v1 = dict(VECTORS["cases"][0]["header"])
-    for header, keys in ((v2, [keyset.border_force_v2.public_key(), keyset.airline_zz.public_key()]),
-                         (v2, [keyset.border_force.public_key()]),
-                         (v1, [keyset.border_force_v2.public_key()])):
+    cases: list[tuple[dict[str, Any], list[envelope.RecipientPublicKey]]] = [
+        (v2, [keyset.border_force_v2.public_key(), keyset.airline_zz.public_key()]),
+        (v2, [keyset.border_force.public_key()]),
+        (v1, [keyset.border_force_v2.public_key()])]
+    for header, keys in cases:
         with pytest.raises(ValueError, match="own suite"):
             envelope.build(header, CASES["valid"]["body"], keys, keyset.device)
 
