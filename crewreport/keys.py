@@ -229,7 +229,7 @@ def recipients_for(db: sqlite3.Connection, airline: str | None) -> list[dict[str
     version 2, which takes the first key of each owner, still finds P-256."""
     owners = [BORDER_FORCE] + ([airline_owner(airline)] if airline else [])
     found = []
-    for suite in SUITES:
+    for suite in published_suites():
         for owner in owners:
             row = db.execute("SELECT * FROM service_key WHERE owner = ? AND suite = ? AND retired_at IS NULL",
                              (owner, suite)).fetchone()
@@ -238,11 +238,17 @@ def recipients_for(db: sqlite3.Connection, airline: str | None) -> list[dict[str
     return found
 
 
+def published_suites() -> tuple[str, ...]:
+    """The suites whose recipient keys tablets are told about: v1 only until
+    an operator retires it from publication (PUBLISH_V1_KEYS = false)."""
+    return SUITES if current_app.config.get("PUBLISH_V1_KEYS", True) else (V2,)
+
+
 def published(db: sqlite3.Connection) -> dict[str, Any]:
     """The body of GET /api/v1/keys: current keys only, v1 before v2."""
-    rows = db.execute(
+    rows = [r for r in db.execute(
         "SELECT * FROM service_key WHERE retired_at IS NULL AND owner != ? "
-        "ORDER BY suite, owner != ?, owner", (RECEIPT, BORDER_FORCE)).fetchall()
+        "ORDER BY suite, owner != ?, owner", (RECEIPT, BORDER_FORCE)) if r["suite"] in published_suites()]
     receipt = db.execute("SELECT * FROM service_key WHERE owner = ? AND retired_at IS NULL",
                          (RECEIPT,)).fetchone()
     return {

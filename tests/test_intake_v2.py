@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
@@ -164,3 +165,40 @@ def test_retention_purges_version_2_reports_like_any_other(client: FlaskClient, 
     with app.app_context():
         assert [r[0] for r in get_db().execute("SELECT id FROM report")] == [kept]
     assert sealed[:80].encode() not in store_bytes(app)
+
+
+def test_v1_keys_retired_from_publication_still_open_what_tablets_seal_to_them(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
+    """Once every tablet seals version 2, the v1 keys stop being published;
+    a tablet that cached them before (or a note queued days earlier) is still
+    received and opens for officers."""
+    queued_earlier = make_envelope(v=1)
+    app.config["PUBLISH_V1_KEYS"] = False
+    published = client.get("/api/v1/keys").get_json()
+    assert {r["suite"] for r in published["recipients"]} == {"v2"}
+    assert published["receipt_key"]["kid"]  # the receipt key is not a recipient key: still there
+    auth.login("crew")
+    jwk = envelope.jwk_from_public_key(ec.generate_private_key(ec.SECP256R1()).public_key())
+    answer = client.post("/api/v1/devices", json={"public_key": jwk, "label": "new"}).get_json()
+    assert [(r["owner"], r["suite"]) for r in answer["recipients"]] == [("border_force", "v2"), ("airline:ZZ", "v2")]
+    auth.logout()
+    rid = deliver(client, queued_earlier)
+    auth.login("officer")
+    assert "holds both passports" in client.get(f"/triage/reports/{rid}").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("ch", ["\x01", "\U0001F600"])
+def test_the_largest_report_the_schema_allows_fits_version_2(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                             ch: str) -> None:
+    """Version 2 adds 1055 bytes of encapsulation per copy: the size limit
+    still covers every report the schema allows."""
+    from crewreport import catalogue
+    body = valid_body(
+        indicators=sorted(catalogue.CODES), narrative=ch * 5000, languages=[ch * 40] * 10,
+        people=[{"role": "possible_victim", "seat": "123K", "sex": "unknown", "age_range": "unknown",
+                 "description": ch * 500}] * 20,
+        reporter={"crew_id": ch * 32, "name": ch * 100}, documents_held_by="companion",
+        phase_of_flight="boarding", share_identity_with_airline=True)
+    env = make_envelope(body=body, v=2)
+    assert len(json.dumps(env, separators=(",", ":"))) <= app.config["MAX_ENVELOPE_BYTES"]
+    assert client.post("/api/v1/reports", json=env).status_code == 201
