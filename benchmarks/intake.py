@@ -38,11 +38,8 @@ from flask import Flask, jsonify, request
 from crewreport import create_app, csrf, envelope, keys, report
 from crewreport.auth import create_user
 from crewreport.cli import create_airline
-from crewreport.db import get_db, init_db, now, transaction
-
-
-def iso(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+from crewreport.db import get_db, init_db, transaction
+from crewreport.times import now, stamp
 
 
 class Bench:
@@ -82,15 +79,15 @@ class Bench:
         created = datetime.now(timezone.utc)
         recipients = [r for r in self.recipients if r["suite"] == f"v{version}"]
         public = [envelope.recipient_key_from_jwk(r["jwk"]) for r in recipients]
-        body = {"observed_at": iso(created), "indicators": ["docs_held_by_other", "scripted_answers"],
+        body = {"observed_at": stamp(created), "indicators": ["docs_held_by_other", "scripted_answers"],
                 "people": [{"role": "possible_victim", "seat": "32B", "age_range": "18_24"}],
                 "narrative": "Benchmark narrative. " * 20, "captain_informed": True,
                 "reporter": {"crew_id": "B1"}}
         out = []
         for _ in range(n):
-            header = {"v": version, "id": str(uuid.uuid4()), "device": "dev-bench", "created": iso(created),
+            header = {"v": version, "id": str(uuid.uuid4()), "device": "dev-bench", "created": stamp(created),
                       "rcpt": [r["kid"] for r in recipients], "airline": "ZZ", "flight": "ZZ75",
-                      "dep": "ACC", "arr": "LHR", "sta": iso(created + timedelta(hours=5)), "urgency": "routine"}
+                      "dep": "ACC", "arr": "LHR", "sta": stamp(created + timedelta(hours=5)), "urgency": "routine"}
             out.append(envelope.build(header, body, public, self.device_key))
         return out
 

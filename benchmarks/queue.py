@@ -38,10 +38,12 @@ from typing import Any
 
 from flask import Flask
 
-from crewreport import create_app, report, triage
+from crewreport import create_app, report
 from crewreport.auth import create_user
 from crewreport.cli import create_airline
-from crewreport.db import get_db, init_db, now, transaction
+from crewreport.db import get_db, init_db, transaction
+from crewreport.times import now, stamp
+from crewreport.triage import queue, workflow
 
 PASSWORD = "bench password"
 OFFICER = "bench-officer"
@@ -65,10 +67,6 @@ ENDPOINTS = {
     "export_csv": "/triage/export.csv",
 }
 BASELINE = ("baseline_session", "/auth/session")
-
-
-def stamp(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def status_for(rng: random.Random, sta: datetime, at: datetime) -> str:
@@ -135,7 +133,7 @@ class Bench:
             status = status_for(rng, sta, at)
             changed = received if status == "received" else min(at, received + timedelta(minutes=rng.uniform(5, 240)))
             assignee = rng.choice(officers) if status != "received" and rng.random() < 0.6 else None
-            locked = status in triage.OPEN and rng.random() < 0.03
+            locked = status in workflow.OPEN and rng.random() < 0.03
             rid = str(uuid.uuid4())
             rows.append((
                 rid, f"{i:07d}"[:3] + "-" + f"{i:07d}"[3:], device, airline,
@@ -146,7 +144,7 @@ class Bench:
                 uuid.uuid4().hex * 2, stamp(received), "bench-receipt", "bench-signature", status,
                 stamp(changed), assignee, rng.choice(officers) if locked else None,
                 stamp(at + timedelta(minutes=rng.uniform(-30, 30))) if locked else None,
-                stamp(changed) if status in triage.CLOSED else None,
+                stamp(changed) if status in workflow.CLOSED else None,
             ))
         with transaction(db):
             db.executemany(
@@ -170,12 +168,12 @@ class Bench:
             db = get_db()
             if analyzed:
                 db.execute("ANALYZE")
-            filters = triage.Filters()
-            sql, params = triage.queue_sql(filters, self.officer_id, self.at)
+            filters = queue.Filters()
+            sql, params = queue.queue_sql(filters, self.officer_id, self.at)
             where, count_params = filters.where(self.officer_id, self.at)
             out: dict[str, Any] = {}
             for name, query, args in (
-                    ("page", sql + " LIMIT ? OFFSET ?", params + [triage.PER_PAGE, 0]),
+                    ("page", sql + " LIMIT ? OFFSET ?", params + [queue.PER_PAGE, 0]),
                     ("count", "SELECT count(*) FROM report r" + where, count_params)):
                 detail = [r["detail"] for r in db.execute("EXPLAIN QUERY PLAN " + query, args)]
                 indexes = sorted({d.split(" INDEX ")[1].split(" ")[0]

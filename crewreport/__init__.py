@@ -85,9 +85,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     csrf.init_app(app)
 
-    from . import auth, cli, db, keys
+    from . import auth, cli, db, display, keys
 
     db.init_app(app)
+    display.init_app(app)
     auth.init_app(app)
     keys.init_app(app)
     cli.init_app(app)

@@ -11,7 +11,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from . import audit
 from .auth import role_required
 from .db import get_db
-from .triage import STATUS_LABELS
+from .display import STATUS_LABELS
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 RECENT = 50

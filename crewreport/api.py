@@ -16,8 +16,9 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import audit, csrf, intake, keys
 from .auth import role_required
-from .db import get_db, now, transaction
+from .db import get_db, transaction
 from .envelope import jwk_from_public_key, public_key_from_jwk, thumbprint
+from .times import now
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger(__name__)

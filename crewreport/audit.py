@@ -17,7 +17,8 @@ import click
 from flask import has_request_context, request
 from flask.cli import with_appcontext
 
-from .db import get_db, now
+from .db import get_db
+from .times import now
 
 GENESIS = "0" * 64
 

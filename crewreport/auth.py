@@ -25,8 +25,9 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from flask_wtf.csrf import generate_csrf
 
 from . import audit
-from .db import get_db, init_db, now, transaction
+from .db import get_db, init_db, transaction
 from .forms import LoginForm, LogoutForm, PasswordChangeForm
+from .times import now, stamp
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 login_manager = LoginManager()
@@ -76,7 +77,7 @@ def start_session(db: Any, row: Any) -> User:
     expires = at + current_app.permanent_session_lifetime
     db.execute("DELETE FROM user_session WHERE expires_at <= ?", (now(),))
     db.execute("INSERT INTO user_session (token_sha256, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-               (token_hash(token), row["id"], now(), expires.strftime("%Y-%m-%dT%H:%M:%SZ")))
+               (token_hash(token), row["id"], now(), stamp(expires)))
     return User(row, token)
 
 
@@ -140,7 +141,7 @@ def throttled(username: str, address: str) -> bool:
     limits still bound guessing spread over many addresses or many accounts.
     """
     window = timedelta(seconds=current_app.config["LOGIN_WINDOW_SECONDS"])
-    since = (datetime.now(timezone.utc) - window).strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = stamp(datetime.now(timezone.utc) - window)
     db = get_db()
 
     def failures(where: str, *args: str) -> int:

@@ -13,7 +13,8 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from . import audit, auth, envelope, keys, retention
-from .db import get_db, init_db, now, transaction
+from .db import get_db, init_db, transaction
+from .times import now, stamp
 
 DEMO_USERS = (
     ("demo-crew", "crew", "ZZ"),
@@ -134,7 +135,7 @@ def send_test_report_command(url: str, username: str, password: str, narrative: 
     client = Client(url)
     client.sign_in(username, password)
     client.enroll("send-test-report")
-    sta = (datetime.now(timezone.utc) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sta = stamp(datetime.now(timezone.utc) + timedelta(hours=2))
     env = client.envelope(
         {"flight": f"{client.airline}1", "dep": "CDG", "arr": "LHR", "sta": sta, "urgency": "routine"},
         {"observed_at": now(), "indicators": [], "people": [], "narrative": narrative,

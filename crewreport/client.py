@@ -9,12 +9,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from datetime import datetime, timezone
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from . import envelope
+from .times import now
 
 
 class Client:
@@ -83,7 +83,7 @@ class Client:
                  version: int | None = None) -> dict[str, Any]:
         version, recipients = self.sealing_keys(version)
         header = {"v": version, "id": report_id or str(uuid.uuid4()), "device": self.device_id,
-                  "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "created": now(),
                   "rcpt": [r["kid"] for r in recipients], "airline": self.airline, **fields}
         keys = [envelope.recipient_key_from_jwk(r["jwk"]) for r in recipients]
         return envelope.build(header, body, keys, self.device_key)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from datetime import datetime, timezone
 from importlib import resources
 from typing import Any, Iterator
 
@@ -134,11 +133,6 @@ def split_sql(script: str) -> Iterator[str]:
 
 def init_db() -> list[str]:
     return migrate(get_db())
-
-
-def now() -> str:
-    """The store's one time format: RFC 3339 UTC with a Z, seconds precision."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @click.command("init-db")

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import audit, envelope, keys, report
-from .db import now, transaction
+from .db import transaction
 from .envelope import EnvelopeError
+from .times import now
 
 log = logging.getLogger(__name__)
 

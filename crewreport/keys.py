@@ -28,8 +28,9 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from . import audit, xwing
-from .db import get_db, now, transaction
+from .db import get_db, transaction
 from .envelope import RecipientPrivateKey, recipient_jwk, suite_version, thumbprint
+from .times import now
 
 log = logging.getLogger(__name__)
 

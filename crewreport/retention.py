@@ -17,6 +17,7 @@ from flask.cli import with_appcontext
 
 from . import audit
 from .db import get_db, transaction
+from .times import stamp
 
 CLOSED = ("no_further_action", "referred")
 
@@ -49,7 +50,7 @@ def purge(db: sqlite3.Connection, days: int, at: datetime | None = None,
     either purged (with their event) or untouched.
     """
     at = at or datetime.now(timezone.utc)
-    cutoff = (at - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    cutoff = stamp(at - timedelta(days=days))
     due = db.execute(
         "SELECT id, reference, closed_at FROM report WHERE closed_at IS NOT NULL AND closed_at < ?"
         " AND status IN ('no_further_action', 'referred') ORDER BY closed_at", (cutoff,)).fetchall()

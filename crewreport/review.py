@@ -19,9 +19,10 @@ from flask_login import current_user
 
 from . import audit, envelope, keys, report
 from .auth import create_user, role_required, set_password
-from .db import get_db, now, transaction
+from .db import get_db, transaction
+from .display import display_body, lead_time
 from .forms import ActionForm, CrewCreateForm, PasswordResetForm
-from .triage import display_body, lead_time
+from .times import now, stamp
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 
@@ -120,7 +121,7 @@ def crew_page(create_form: CrewCreateForm | None = None, status: int = 200) -> A
                          " JOIN user u ON u.id = d.user_id LEFT JOIN user rb ON rb.id = d.revoked_by"
                          " WHERE d.airline = ? ORDER BY d.revoked_at IS NOT NULL, d.enrolled_at DESC",
                          (code,)).fetchall()
-    cutoff = (datetime.now(timezone.utc) - timedelta(days=ACTIVE_DAYS)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    cutoff = stamp(datetime.now(timezone.utc) - timedelta(days=ACTIVE_DAYS))
     devices = [dict(d, activity=activity(d["last_seen_at"], cutoff)) for d in devices]
     return render_template("review/crew.html", users=users, devices=devices, airline=code,
                            create_form=create_form or CrewCreateForm(formdata=None),

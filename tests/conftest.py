@@ -19,14 +19,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from crewreport import create_app, envelope, keys, xwing
+from crewreport import create_app, envelope, keys
 from crewreport.auth import create_user
 from crewreport.cli import create_airline
-from crewreport.db import get_db, init_db, now, transaction
+from crewreport.db import get_db, init_db, transaction
+from crewreport.times import now, stamp
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "envelope-v1.json").read_text("utf-8"))
-VECTORS_V2 = json.loads((Path(__file__).parent / "vectors" / "envelope-v2.json").read_text("utf-8"))
-PASSWORD = "correct horse battery staple"
+from .helpers import DEVICE_ID, PASSWORD, VECTORS_V2, AuthActions, KeySet, valid_body
+
 USERS = {  # username: (role, airline)
     "crew": ("crew", "ZZ"),
     "security": ("airline_security", "ZZ"),
@@ -35,37 +35,6 @@ USERS = {  # username: (role, airline)
     "crew-yy": ("crew", "YY"),
     "security-yy": ("airline_security", "YY"),
 }
-DEVICE_ID = VECTORS["keys"]["device"]["device_id"]
-
-
-class KeySet:
-    """The session's private keys: vectors' Border Force, ZZ and device keys,
-    plus generated ones for airline YY, the receipt key and a YY device; the
-    X-Wing keys (`*_v2`) from the version 2 vectors' seeds, and YY's generated."""
-
-    def __init__(self) -> None:
-        k = VECTORS["keys"]
-        self.border_force = envelope.private_key_from_jwk(k["border_force"]["jwk"])
-        self.airline_zz = envelope.private_key_from_jwk(k["airline_ZZ"]["jwk"])
-        self.device = envelope.private_key_from_jwk(k["device"]["jwk"])
-        self.airline_yy = ec.generate_private_key(ec.SECP256R1())
-        self.receipt = ec.generate_private_key(ec.SECP256R1())
-        self.device_yy = ec.generate_private_key(ec.SECP256R1())
-        k2 = VECTORS_V2["keys"]
-        self.border_force_v2 = xwing.private_key_from_seed(envelope.b64u_decode(k2["border_force"]["seed"]))
-        self.airline_zz_v2 = xwing.private_key_from_seed(envelope.b64u_decode(k2["airline_ZZ"]["seed"]))
-        self.airline_yy_v2 = xwing.generate_private_key()
-        # The version 2 vectors were signed by another key for the same device id.
-        self.device_of_v2_vectors = envelope.private_key_from_jwk(k2["device"]["jwk"])
-
-    def kid(self, key: envelope.RecipientPrivateKey) -> str:
-        return envelope.thumbprint(envelope.recipient_jwk(key.public_key()))
-
-    def recipients(self, version: int) -> list[envelope.RecipientPrivateKey]:
-        """Border Force's and ZZ's keys of one envelope version, in rcpt order."""
-        if version == 2:
-            return [self.border_force_v2, self.airline_zz_v2]
-        return [self.border_force, self.airline_zz]
 
 
 @pytest.fixture(scope="session")
@@ -160,34 +129,9 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
-class AuthActions:
-    def __init__(self, client: FlaskClient) -> None:
-        self._client = client
-
-    def login(self, username: str = "officer", password: str = PASSWORD) -> Any:
-        return self._client.post("/auth/login", data={"username": username, "password": password})
-
-    def logout(self) -> Any:
-        return self._client.post("/auth/logout")
-
-
 @pytest.fixture
 def auth(client: FlaskClient) -> AuthActions:
     return AuthActions(client)
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def valid_body(**changes: Any) -> dict[str, Any]:
-    body = {"observed_at": iso(datetime.now(timezone.utc)), "indicators": ["docs_held_by_other"],
-            "people": [{"role": "possible_victim", "seat": "32B", "age_range": "12_17",
-                        "description": "Quiet girl in a grey hoodie"}],
-            "narrative": "Man in 32C holds both passports and answers for her.",
-            "captain_informed": True, "reporter": {"crew_id": "C1234"}}
-    body.update(changes)
-    return body
 
 
 @pytest.fixture
@@ -202,9 +146,9 @@ def make_envelope(keyset: KeySet) -> Callable[..., dict[str, Any]]:
               **header_changes: Any) -> dict[str, Any]:
         recipients = recipients or keyset.recipients(header_changes.get("v", 1))
         created = datetime.now(timezone.utc)
-        header = {"v": 1, "id": str(uuid.uuid4()), "device": device, "created": iso(created),
+        header = {"v": 1, "id": str(uuid.uuid4()), "device": device, "created": stamp(created),
                   "rcpt": [keyset.kid(k) for k in recipients], "airline": "ZZ", "flight": "ZZ101",
-                  "dep": "LOS", "arr": "LHR", "sta": iso(created + timedelta(hours=3)),
+                  "dep": "LOS", "arr": "LHR", "sta": stamp(created + timedelta(hours=3)),
                   "urgency": "priority"}
         header.update(header_changes)
         return envelope.build(header, body if body is not None else valid_body(),

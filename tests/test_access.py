@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.routing import IntegerConverter, PathConverter, Rule
 
-from .conftest import AuthActions
+from .helpers import AuthActions
 
 PUBLIC = "public"          # anyone, signed in or not
 SIGNED_IN = "signed_in"    # any signed-in user

@@ -3,7 +3,7 @@ purge), look-up by reference, and access."""
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -11,10 +11,8 @@ from flask.testing import FlaskClient
 
 from crewreport.db import get_db
 
-from .conftest import AuthActions
-from .test_triage import deliver, login_as, row, text
+from .helpers import AuthActions, Make, deliver, login_as, row, text, update_report
 
-Make = Callable[..., dict[str, Any]]
 
 
 def test_trail_of_a_report_in_order(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
@@ -66,7 +64,6 @@ def test_a_broken_chain_is_reported(client: FlaskClient, app: Flask, make_envelo
 def test_trail_outlives_a_purged_report(client: FlaskClient, app: Flask, make_envelope: Make, runner: Any,
                                         auth: AuthActions) -> None:
     rid = deliver(client, make_envelope)
-    from .test_triage import update_report
     update_report(app, rid, status="referred", closed_at="2000-01-01T00:00:00Z")
     assert runner.invoke(args=["purge"]).exit_code == 0
     assert row(app, rid) is None

@@ -16,8 +16,9 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from crewreport import envelope
 from crewreport.db import get_db
+from crewreport.times import stamp
 
-from .conftest import VECTORS_V2, AuthActions, iso, valid_body
+from .helpers import VECTORS_V2, AuthActions, valid_body
 
 
 def b64u(data: bytes) -> str:
@@ -235,10 +236,10 @@ def fresh_envelope(answer: dict[str, Any], key: ec.EllipticCurvePrivateKey, vers
     """What a tablet builds from its enrollment answer alone, with the keys of one suite."""
     created = datetime.now(timezone.utc)
     chosen = [r for r in answer["recipients"] if r["suite"] == f"v{version}"]
-    header = {"v": version, "id": str(uuid.uuid4()), "device": answer["device_id"], "created": iso(created),
+    header = {"v": version, "id": str(uuid.uuid4()), "device": answer["device_id"], "created": stamp(created),
               "rcpt": [r["kid"] for r in chosen], "airline": answer["airline"],
               "flight": f"{answer['airline']}75", "dep": "ACC", "arr": "LGW",
-              "sta": iso(created + timedelta(hours=6)), "urgency": "routine"}
+              "sta": stamp(created + timedelta(hours=6)), "urgency": "routine"}
     recipients = [envelope.recipient_key_from_jwk(r["jwk"]) for r in chosen]
     return envelope.build(header, valid_body(), recipients, key)
 

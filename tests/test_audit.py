@@ -7,7 +7,6 @@ import json
 import re
 import sqlite3
 import threading
-from typing import Any, Callable
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -17,9 +16,8 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from crewreport import audit, envelope
 from crewreport.db import connect, get_db
 
-from .conftest import AuthActions, valid_body
+from .helpers import AuthActions, Make, valid_body
 
-Make = Callable[..., dict[str, Any]]
 
 
 def events(app: Flask) -> list[sqlite3.Row]:

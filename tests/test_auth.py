@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from crewreport.db import get_db
 
-from .conftest import PASSWORD, AuthActions
+from .helpers import PASSWORD, AuthActions
 
 LOGIN_ERROR = "Username or password is not right."
 

@@ -13,7 +13,7 @@ from flask.testing import FlaskCliRunner
 from crewreport import create_app
 from crewreport.db import get_db
 
-from .conftest import PASSWORD, AuthActions
+from .helpers import PASSWORD, AuthActions
 
 
 @pytest.fixture

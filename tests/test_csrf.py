@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from crewreport import envelope
 
-from .conftest import PASSWORD
+from .helpers import PASSWORD
 
 
 def page_token(client: FlaskClient, path: str = "/auth/login") -> str:

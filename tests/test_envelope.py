@@ -10,7 +10,7 @@ from crewreport import envelope
 from crewreport.envelope import EnvelopeError
 from crewreport.report import validate_body
 
-from .conftest import VECTORS, KeySet
+from .helpers import VECTORS, KeySet
 
 CASES = {c["name"]: c for c in VECTORS["cases"]}
 

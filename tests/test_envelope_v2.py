@@ -13,7 +13,7 @@ from crewreport import envelope, xwing
 from crewreport.envelope import EnvelopeError
 from crewreport.report import validate_body
 
-from .conftest import VECTORS, VECTORS_V2, KeySet
+from .helpers import VECTORS, VECTORS_V2, KeySet
 
 CASES = {c["name"]: c for c in VECTORS_V2["cases"]}
 KEYS = VECTORS_V2["keys"]

@@ -23,8 +23,9 @@ from flask.testing import FlaskClient
 
 from crewreport import envelope
 from crewreport.intake import STATUS
+from crewreport.times import stamp
 
-from .conftest import DEVICE_ID, KeySet, iso, valid_body
+from .helpers import DEVICE_ID, KeySet, valid_body
 
 SEED = 20260501
 KNOWN = set(STATUS)
@@ -37,9 +38,9 @@ def b64u(data: bytes) -> str:
 
 def base_header(keyset: KeySet, version: int) -> dict[str, Any]:
     now = datetime.now(timezone.utc)
-    return {"v": version, "id": str(uuid.uuid4()), "device": DEVICE_ID, "created": iso(now),
+    return {"v": version, "id": str(uuid.uuid4()), "device": DEVICE_ID, "created": stamp(now),
             "rcpt": [keyset.kid(k) for k in keyset.recipients(version)], "airline": "ZZ",
-            "flight": "ZZ101", "dep": "LOS", "arr": "LHR", "sta": iso(now + timedelta(hours=3)),
+            "flight": "ZZ101", "dep": "LOS", "arr": "LHR", "sta": stamp(now + timedelta(hours=3)),
             "urgency": "priority"}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -13,10 +13,9 @@ from flask.testing import FlaskClient
 from crewreport import envelope
 from crewreport.db import get_db
 
-from .conftest import VECTORS, KeySet, valid_body
+from .helpers import VECTORS, KeySet, Make, store_bytes, valid_body
 
 CASES = {c["name"]: c for c in VECTORS["cases"]}
-Make = Callable[..., dict[str, Any]]
 
 
 def post(client: FlaskClient, env: Any) -> Any:
@@ -26,12 +25,6 @@ def post(client: FlaskClient, env: Any) -> Any:
 def report_count(app: Flask) -> int:
     with app.app_context():
         return get_db().execute("SELECT count(*) FROM report").fetchone()[0]
-
-
-def store_bytes(app: Flask) -> bytes:
-    """Every byte of the store on disk: the database and its WAL, if any."""
-    import glob
-    return b"".join(open(p, "rb").read() for p in glob.glob(app.config["DATABASE"] + "*"))
 
 
 def verify(answer: dict[str, Any], keyset: KeySet) -> dict[str, Any]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import base64
 import csv
-import glob
 import io
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -18,27 +17,23 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from crewreport import envelope
 from crewreport.db import get_db, transaction
+from crewreport.times import stamp
 
-from .conftest import VECTORS_V2, AuthActions, KeySet, iso, valid_body
+from .helpers import VECTORS_V2, AuthActions, KeySet, Make, count, deliver, store_bytes, valid_body
 
 CASES = {c["name"]: c for c in VECTORS_V2["cases"]}
-Make = Callable[..., dict[str, Any]]
 
 
 def report_count(app: Flask) -> int:
-    with app.app_context():
-        return int(get_db().execute("SELECT count(*) FROM report").fetchone()[0])
-
-
-def store_bytes(app: Flask) -> bytes:
-    return b"".join(open(p, "rb").read() for p in glob.glob(app.config["DATABASE"] + "*"))
+    return count(app, "SELECT count(*) FROM report")
 
 
 def header_of(env: dict[str, Any]) -> dict[str, Any]:
     return json.loads(base64.urlsafe_b64decode(env["protected"] + "==="))
 
 
-def deliver(client: FlaskClient, env: dict[str, Any]) -> str:
+def deliver_as_is(client: FlaskClient, env: dict[str, Any]) -> str:
+    """Post an envelope built earlier; the stored report's id."""
     resp = client.post("/api/v1/reports", json=env)
     assert resp.status_code == 201, resp.get_json()
     return str(header_of(env)["id"])
@@ -94,8 +89,8 @@ def test_suites_never_mix(client: FlaskClient, app: Flask, keyset: KeySet, versi
     keys = [getattr(keyset, name) for name in rcpt]
     created = datetime.now(timezone.utc)
     header = {"v": version, "id": "5b0c7d1e-2f3a-4b5c-8d6e-7f8a9b0c1d2e", "device": "dev-0001",
-              "created": iso(created), "rcpt": [keyset.kid(k) for k in keys], "airline": "ZZ",
-              "flight": "ZZ101", "dep": "LOS", "arr": "LHR", "sta": iso(created + timedelta(hours=3)),
+              "created": stamp(created), "rcpt": [keyset.kid(k) for k in keys], "airline": "ZZ",
+              "flight": "ZZ101", "dep": "LOS", "arr": "LHR", "sta": stamp(created + timedelta(hours=3)),
               "urgency": "priority"}
     header_bytes = json.dumps(header, separators=(",", ":")).encode()
     info = envelope.hpke_info(header_bytes, version)
@@ -111,8 +106,8 @@ def test_suites_never_mix(client: FlaskClient, app: Flask, keyset: KeySet, versi
 
 def test_a_version_2_report_opens_for_officers_nrm_and_csv(client: FlaskClient, app: Flask, make_envelope: Make,
                                                           auth: AuthActions) -> None:
-    v1 = deliver(client, make_envelope(v=1, flight="ZZ1"))
-    v2 = deliver(client, make_envelope(v=2, flight="ZZ2", body=valid_body(narrative="Sealed with X-Wing: Zoë in 32B.")))
+    v1 = deliver(client, make_envelope, v=1, flight="ZZ1")
+    v2 = deliver(client, make_envelope, v=2, flight="ZZ2", body=valid_body(narrative="Sealed with X-Wing: Zoë in 32B."))
     auth.login("officer")
     page = client.get(f"/triage/reports/{v2}").get_data(as_text=True)
     assert "Sealed with X-Wing: Zoë in 32B." in page and "Quiet girl in a grey hoodie" in page
@@ -131,8 +126,8 @@ def test_a_version_2_report_opens_for_officers_nrm_and_csv(client: FlaskClient, 
 
 def test_a_version_2_report_opens_for_its_airline(client: FlaskClient, app: Flask, make_envelope: Make,
                                                  keyset: KeySet, auth: AuthActions) -> None:
-    shared = deliver(client, make_envelope(v=2))
-    not_sealed_to_them = deliver(client, make_envelope(v=2, recipients=[keyset.border_force_v2]))
+    shared = deliver(client, make_envelope, v=2)
+    not_sealed_to_them = deliver(client, make_envelope, v=2, recipients=[keyset.border_force_v2])
     auth.login("security")
     assert "holds both passports" in client.get(f"/review/reports/{shared}").get_data(as_text=True)
     page = client.get(f"/review/reports/{not_sealed_to_them}").get_data(as_text=True)
@@ -141,7 +136,7 @@ def test_a_version_2_report_opens_for_its_airline(client: FlaskClient, app: Flas
 
 def test_a_version_2_report_opens_after_its_keys_are_rotated(client: FlaskClient, app: Flask, make_envelope: Make,
                                                             runner: FlaskCliRunner, auth: AuthActions) -> None:
-    rid = deliver(client, make_envelope(v=2))
+    rid = deliver(client, make_envelope, v=2)
     for owner in ("border_force", "airline:ZZ"):
         assert runner.invoke(args=["rotate-key", owner, "--suite", "v2"]).exit_code == 0
     auth.login("officer")
@@ -153,8 +148,8 @@ def test_a_version_2_report_opens_after_its_keys_are_rotated(client: FlaskClient
 
 def test_retention_purges_version_2_reports_like_any_other(client: FlaskClient, app: Flask, make_envelope: Make,
                                                            runner: FlaskCliRunner) -> None:
-    old = deliver(client, make_envelope(v=2))
-    kept = deliver(client, make_envelope(v=2))
+    old = deliver(client, make_envelope, v=2)
+    kept = deliver(client, make_envelope, v=2)
     with app.app_context():
         db = get_db()
         sealed = json.loads(db.execute("SELECT envelope FROM report WHERE id = ?", (old,)).fetchone()[0])["sealed"][0]
@@ -182,7 +177,7 @@ def test_v1_keys_retired_from_publication_still_open_what_tablets_seal_to_them(
     answer = client.post("/api/v1/devices", json={"public_key": jwk, "label": "new"}).get_json()
     assert [(r["owner"], r["suite"]) for r in answer["recipients"]] == [("border_force", "v2"), ("airline:ZZ", "v2")]
     auth.logout()
-    rid = deliver(client, queued_earlier)
+    rid = deliver_as_is(client, queued_earlier)
     auth.login("officer")
     assert "holds both passports" in client.get(f"/triage/reports/{rid}").get_data(as_text=True)
 

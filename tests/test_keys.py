@@ -7,7 +7,7 @@ import logging
 import os
 import stat
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -17,9 +17,8 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from crewreport import create_app, envelope, keys
 from crewreport.db import get_db, init_db
 
-from .conftest import VECTORS_V2, KeySet
+from .helpers import VECTORS_V2, KeySet, Make
 
-Make = Callable[..., dict[str, Any]]
 
 
 def mode(path: str | Path) -> int:

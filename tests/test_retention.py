@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from crewreport import audit
 from crewreport.db import get_db
+from crewreport.times import stamp
 
-from .conftest import AuthActions
-from .test_triage import count, deliver, events, iso, row, store_bytes, update_report
+from .helpers import AuthActions, Make, count, deliver, events, row, store_bytes, update_report
 
-Make = Callable[..., dict[str, Any]]
 NOW = datetime.now(timezone.utc)
 
 
@@ -40,11 +39,11 @@ def test_purge_removes_only_old_closed_reports(client: FlaskClient, app: Flask, 
     signature = stored_envelope(app, old_closed)["signature"]
     with app.app_context():
         note_blob = get_db().execute("SELECT sealed FROM report_note").fetchone()[0]
-    update_report(app, old_closed, closed_at=iso(NOW - timedelta(days=400)))
-    update_report(app, old_referred, status="referred", closed_at=iso(NOW - timedelta(days=366)))
-    update_report(app, recent_closed, status="referred", closed_at=iso(NOW - timedelta(days=30)))
-    update_report(app, old_open, status="assessing", received_at=iso(NOW - timedelta(days=500)))
-    update_report(app, old_meet, status="meet_aircraft", received_at=iso(NOW - timedelta(days=500)))
+    update_report(app, old_closed, closed_at=stamp(NOW - timedelta(days=400)))
+    update_report(app, old_referred, status="referred", closed_at=stamp(NOW - timedelta(days=366)))
+    update_report(app, recent_closed, status="referred", closed_at=stamp(NOW - timedelta(days=30)))
+    update_report(app, old_open, status="assessing", received_at=stamp(NOW - timedelta(days=500)))
+    update_report(app, old_meet, status="meet_aircraft", received_at=stamp(NOW - timedelta(days=500)))
 
     result = runner.invoke(args=["purge"])
     assert result.exit_code == 0, result.output
@@ -72,7 +71,7 @@ def test_purge_removes_only_old_closed_reports(client: FlaskClient, app: Flask, 
 def test_purge_days_option_and_config_default(client: FlaskClient, app: Flask, make_envelope: Make,
                                               runner: FlaskCliRunner) -> None:
     rid = deliver(client, make_envelope)
-    update_report(app, rid, status="no_further_action", closed_at=iso(NOW - timedelta(days=10)))
+    update_report(app, rid, status="no_further_action", closed_at=stamp(NOW - timedelta(days=10)))
     assert "Purged 0 reports" in runner.invoke(args=["purge"]).output
     app.config["RETENTION_DAYS"] = 20
     assert "Purged 0 reports closed more than 20 days" in runner.invoke(args=["purge"]).output
@@ -92,7 +91,7 @@ def test_purge_says_so_when_a_reader_keeps_the_wal_busy(client: FlaskClient, app
     import sqlite3
     from crewreport import retention
     rid = deliver(client, make_envelope)
-    update_report(app, rid, status="referred", closed_at=iso(NOW - timedelta(days=400)))
+    update_report(app, rid, status="referred", closed_at=stamp(NOW - timedelta(days=400)))
     reader = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
     reader.execute("BEGIN")
     reader.execute("SELECT count(*) FROM report").fetchone()  # holds a snapshot

@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from crewreport import keys
-from crewreport.triage import when_filter as when_text
 from crewreport.db import get_db, transaction
+from crewreport.display import when
 
-from .conftest import DEVICE_ID, PASSWORD, AuthActions, KeySet, valid_body
-from .test_triage import count, csrf_login, deliver, events, login_as, page_token, row, text, update_report
+from .helpers import (DEVICE_ID, PASSWORD, AuthActions, KeySet, Make, count, csrf_login, deliver, events, login_as,
+                      page_token, row, text, update_report, valid_body)
 
-Make = Callable[..., dict[str, Any]]
 
 
 def deliver_yy(client: FlaskClient, make_envelope: Make, keyset: KeySet, **kwargs: Any) -> str:
@@ -237,7 +236,7 @@ def test_device_activity_cannot_name_an_anonymous_reporter(client: FlaskClient, 
             db.execute("UPDATE user SET created_at = '2026-01-04T10:00:00Z'")
     auth.login("security")
     crew_page = text(client.get("/review/crew"))
-    minute = when_text(delivered)
+    minute = when(delivered)
     assert minute in text(client.get("/review/"))  # the report list does show it
     assert minute not in crew_page
     assert delivered not in crew_page and delivered[:16] not in crew_page

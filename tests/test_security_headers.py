@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from .conftest import AuthActions
+from .helpers import AuthActions
 
 COMMON = {
     "X-Content-Type-Options": "nosniff",

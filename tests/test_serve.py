@@ -17,6 +17,7 @@ import pytest
 
 from crewreport import envelope
 from crewreport.client import Client
+from crewreport.times import now, stamp
 from tests.served import ServedApp
 
 DEMO_PASSWORD = "demo-password-for-tests"
@@ -45,14 +46,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
 
 
 def sta() -> str:
-    return (datetime.now(timezone.utc) + timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return stamp(datetime.now(timezone.utc) + timedelta(hours=4))
 
 
 FIELDS = {"flight": "ZZ75", "dep": "ACC", "arr": "LHR", "urgency": "priority"}
 
 
 def body(narrative: str = "Over real HTTP.") -> dict[str, Any]:
-    return {"observed_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "indicators": [],
+    return {"observed_at": now(), "indicators": [],
             "people": [], "narrative": narrative, "captain_informed": False, "reporter": {"crew_id": "T1"}}
 
 

@@ -1,258 +1,27 @@
-"""Border Force triage over the Flask test client: the queue (order, filters,
-pages, refresh, new marks, speed by index), the report page (decrypt and
-audit), the workflow (transitions, reasons, assignment, notes, the lock),
-exports, the access matrix and CSRF."""
+"""One report in Border Force triage over the Flask test client: the report
+page (decrypt and audit), the workflow (transitions, reasons, assignment,
+notes, the lock), the NRM sheet, the access matrix and CSRF."""
 from __future__ import annotations
 
-import csv
-import glob
-import io
 import json
-import re
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from crewreport import triage
 from crewreport.auth import create_user
-from crewreport.db import get_db, transaction
+from crewreport.db import get_db
+from crewreport.times import parse_utc, stamp
 
-from .conftest import PASSWORD, AuthActions, valid_body
-
-Make = Callable[..., dict[str, Any]]
-ROW_IDS = re.compile(r'<tr data-report-id="([0-9a-f-]{36})"')
-
-
-# -- helpers (imported by the other test modules of this issue) ----------------------
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def deliver(client: FlaskClient, make_envelope: Make, **kwargs: Any) -> str:
-    """Post an envelope to the intake and return the stored report's id."""
-    env = make_envelope(**kwargs)
-    resp = client.post("/api/v1/reports", json=env)
-    assert resp.status_code == 201, resp.get_json()
-    return json.loads(__import__("base64").urlsafe_b64decode(env["protected"] + "==="))["id"]
-
-
-def update_report(app: Flask, report_id: str, **columns: Any) -> None:
-    """Set report columns directly (times in the past, status, ...)."""
-    with app.app_context():
-        db = get_db()
-        with transaction(db):
-            sets = ", ".join(f"{k} = ?" for k in columns)
-            db.execute(f"UPDATE report SET {sets} WHERE id = ?", (*columns.values(), report_id))
-
-
-def row(app: Flask, report_id: str) -> dict[str, Any] | None:
-    with app.app_context():
-        r = get_db().execute("SELECT * FROM report WHERE id = ?", (report_id,)).fetchone()
-        return dict(r) if r else None
-
-
-def events(app: Flask, action: str, subject: str | None = None) -> list[dict[str, Any]]:
-    with app.app_context():
-        sql, params = "SELECT * FROM audit_event WHERE action = ?", [action]
-        if subject:
-            sql += " AND subject = ?"
-            params.append(subject)
-        return [dict(r) for r in get_db().execute(sql + " ORDER BY id", params)]
-
-
-def count(app: Flask, sql: str, *params: Any) -> int:
-    with app.app_context():
-        return get_db().execute(sql, params).fetchone()[0]
-
-
-def store_bytes(app: Flask) -> bytes:
-    """Every byte of the store on disk: the database, its WAL and shm."""
-    return b"".join(open(p, "rb").read() for p in glob.glob(app.config["DATABASE"] + "*"))
-
-
-def queue_ids(client: FlaskClient, query: str = "status=any") -> list[str]:
-    resp = client.get(f"/triage/?{query}")
-    assert resp.status_code == 200
-    return ROW_IDS.findall(resp.get_data(as_text=True))
-
+from .helpers import (PASSWORD, AuthActions, Make, count, csrf_login, deliver, events, login_as, page_token, row,
+                      store_bytes, text, update_report, utcnow, valid_body)
 
 def add_officer(app: Flask, username: str = "officer2") -> None:
     with app.app_context():
         create_user(username, "border_force", PASSWORD)
-
-
-def login_as(client: FlaskClient, username: str) -> None:
-    client.post("/auth/logout")
-    resp = client.post("/auth/login", data={"username": username, "password": PASSWORD})
-    assert resp.status_code == 302, f"sign-in as {username} failed"
-
-
-def text(resp: Any) -> str:
-    return resp.get_data(as_text=True)
-
-
-def utcnow() -> datetime:
-    """Now, taken when a test runs (a module-level time goes stale in a long run)."""
-    return datetime.now(timezone.utc)
-
-
-# -- the queue -----------------------------------------------------------------------------
-
-def test_queue_orders_by_landing_then_urgency_then_arrival(client: FlaskClient, app: Flask,
-                                                           make_envelope: Make, auth: AuthActions) -> None:
-    later = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=5)), urgency="immediate")
-    soon_routine = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=2)), urgency="routine")
-    soon_immediate = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=2)), urgency="immediate")
-    soon_immediate_2 = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=2)), urgency="immediate")
-    update_report(app, soon_immediate, received_at=iso(utcnow() - timedelta(minutes=5)))
-    auth.login("officer")
-    assert queue_ids(client) == [soon_immediate, soon_immediate_2, soon_routine, later]
-
-
-def test_queue_filters(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
-    lhr = deliver(client, make_envelope, arr="LHR", urgency="priority", sta=iso(utcnow() + timedelta(hours=3)))
-    man = deliver(client, make_envelope, arr="MAN", urgency="routine", sta=iso(utcnow() + timedelta(hours=12)))
-    gone = deliver(client, make_envelope, arr="LGW", urgency="immediate", sta=iso(utcnow() + timedelta(hours=1)))
-    update_report(app, gone, sta=iso(utcnow() - timedelta(hours=30)), status="referred", closed_at=iso(utcnow()))
-    auth.login("officer")
-    assert set(queue_ids(client, "status=any")) == {lhr, man, gone}
-    assert queue_ids(client, "") == [lhr, man]  # default: open reports only
-    assert queue_ids(client, "status=any&arr=man") == [man]
-    assert queue_ids(client, "status=closed") == [gone]
-    assert queue_ids(client, "status=received") == [lhr, man]
-    assert queue_ids(client, "status=any&urgency=immediate") == [gone]
-    assert queue_ids(client, "status=any&window=6h") == [lhr]
-    assert queue_ids(client, "status=any&window=24h") == [lhr, man]
-    assert queue_ids(client, "status=any&window=upcoming") == [lhr, man]
-    assert queue_ids(client, "status=any&window=past") == [gone]
-    assert queue_ids(client, "status=any&mine=1") == []
-    with app.app_context():
-        officer = get_db().execute("SELECT id FROM user WHERE username = 'officer'").fetchone()["id"]
-    update_report(app, man, assignee_id=officer)
-    assert queue_ids(client, "status=any&mine=1") == [man]
-    # unknown values are dropped, said so, and never reach SQL
-    resp = client.get("/triage/?status=x';DROP TABLE report;--&arr=12345&window=forever")
-    assert resp.status_code == 200
-    assert "Ignored an unrecognised value for: arrival airport, status, time window" in text(resp)
-    assert set(ROW_IDS.findall(text(resp))) == {lhr, man}
-
-
-def test_queue_shows_countdown_urgency_assignee_and_late_arrival(client: FlaskClient, app: Flask,
-                                                                 make_envelope: Make, auth: AuthActions) -> None:
-    ontime = deliver(client, make_envelope, flight="ZZ7", sta=iso(utcnow() + timedelta(hours=3)))
-    late = deliver(client, make_envelope, flight="ZZ8", sta=iso(utcnow() - timedelta(hours=1)))
-    auth.login("officer")
-    page = text(client.get("/triage/"))
-    ontime_row = re.search(rf'<tr data-report-id="{ontime}".*?</tr>', page, re.S).group(0)  # type: ignore[union-attr]
-    late_row = re.search(rf'<tr data-report-id="{late}".*?</tr>', page, re.S).group(0)  # type: ignore[union-attr]
-    assert "lands in 2 h 59 min" in ontime_row or "lands in 3 h 00 min" in ontime_row
-    assert "before landing" in ontime_row and "After landing" not in ontime_row
-    assert "landed 1 h" in late_row and ">Late<" in late_row and "after landing" in late_row
-    assert "is-late" in late_row.split(">")[0] and "is-late" not in ontime_row.split(">")[0]
-    assert f'datetime="{row(app, ontime)["sta"]}"' in ontime_row  # type: ignore[index]
-    assert "LOS → LHR" in ontime_row and "Priority" in ontime_row
-
-
-def test_queue_pages(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
-    first = deliver(client, make_envelope)
-    bulk_insert(app, triage.PER_PAGE + 5, template_id=first)
-    auth.login("officer")
-    page1 = queue_ids(client, "status=any")
-    page2 = queue_ids(client, "status=any&page=2")
-    assert len(page1) == triage.PER_PAGE and len(page2) == 6
-    assert not set(page1) & set(page2)
-    assert "Page 2 of 2" in text(client.get("/triage/?status=any&page=2"))
-    assert queue_ids(client, "status=any&page=99") == page2  # clamped to the last page
-
-
-def test_refresh_endpoint_and_new_since_last_look(client: FlaskClient, app: Flask,
-                                                  make_envelope: Make, auth: AuthActions) -> None:
-    old = deliver(client, make_envelope)
-    update_report(app, old, received_at=iso(utcnow() - timedelta(minutes=10)))
-    auth.login("officer")
-    first = text(client.get("/triage/"))
-    assert "is-new" not in first  # first look: nothing to compare with
-    with app.app_context():
-        seen = get_db().execute("SELECT queue_seen_at FROM officer_seen").fetchone()[0]
-    fresh = deliver(client, make_envelope)
-    update_report(app, fresh, received_at=iso(datetime.now(timezone.utc) + timedelta(seconds=2)))
-    data = client.get(f"/triage/queue.json?status=open&since={seen}").get_json()
-    assert set(data["ids"]) == {old, fresh} and data["total"] == 2
-    assert f'data-report-id="{fresh}" class="urgency-priority status-received is-new"' in data["html"]
-    assert f'data-report-id="{old}" class="urgency-priority status-received"' in data["html"]
-    second = text(client.get("/triage/"))
-    assert re.search(rf'data-report-id="{fresh}"[^>]*is-new', second)
-    assert not re.search(rf'data-report-id="{old}"[^>]*is-new', second)
-    assert 'data-refresh-url="/triage/queue.json?' in second
-    assert f'<input type="hidden" name="since" value="{seen}">' in second  # kept across filter changes
-    filtered = text(client.get(f"/triage/?status=any&since={seen}"))
-    assert re.search(rf'data-report-id="{fresh}"[^>]*is-new', filtered)
-    assert 'src="/static/js/triage.js"' in second
-
-
-def bulk_insert(app: Flask, n: int, template_id: str) -> list[str]:
-    """Copies of one stored report under new ids, with spread landing times
-    (no crypto: for queue size and speed only)."""
-    ids = []
-    with app.app_context():
-        db = get_db()
-        t = dict(db.execute("SELECT * FROM report WHERE id = ?", (template_id,)).fetchone())
-        rows = []
-        for i in range(n):
-            rid = str(uuid.uuid4())
-            ids.append(rid)
-            rows.append({**t, "id": rid, "reference": f"B{i:07d}", "arr": ("LHR", "MAN", "LGW", "EDI")[i % 4],
-                         "urgency_rank": i % 3, "urgency": ("immediate", "priority", "routine")[i % 3],
-                         "sta": iso(utcnow() + timedelta(minutes=7 * i - 600)),
-                         "status": ("received", "assessing", "referred")[i % 3]})
-        cols = list(t)
-        with transaction(db):
-            db.executemany(f"INSERT INTO report ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                           [tuple(r[c] for c in cols) for r in rows])
-    return ids
-
-
-def test_queue_with_10000_reports_reads_in_index_order(client: FlaskClient, app: Flask,
-                                                       make_envelope: Make, auth: AuthActions) -> None:
-    """No timing: the plan shows each common query read from an index in order
-    (no full scan and no sort step), so its cost does not grow with the store."""
-    first = deliver(client, make_envelope)
-    bulk_insert(app, 10000, template_id=first)
-    at = datetime.now(timezone.utc)
-    cases = {
-        "": "report_queue",
-        "arr=MAN": "report_arr",
-        "status=assessing": "report_status",
-        "urgency=immediate": "report_urgency",
-        "window=6h": "report_queue",
-        "window=past": "report_queue",
-        "status=open": "report_queue",
-        "mine=1": "report_assignee",
-    }
-    with app.app_context():
-        db = get_db()
-        # Production never runs ANALYZE: the plans must hold without statistics,
-        # and still hold once someone has.
-        for analyzed in (False, True):
-            if analyzed:
-                db.execute("ANALYZE")
-            for query, index in cases.items():
-                args = dict(p.split("=") for p in query.split("&") if p)
-                args.setdefault("status", "any")
-                sql, params = triage.queue_sql(triage.Filters.from_args(args), 1, at)
-                plan = " | ".join(r["detail"] for r in db.execute("EXPLAIN QUERY PLAN " + sql + " LIMIT 50", params))
-                assert f"USING INDEX {index}" in plan, (query, analyzed, plan)
-                assert "TEMP B-TREE" not in plan, (query, analyzed, plan)
-    auth.login("officer")
-    resp = client.get("/triage/?status=any&page=100")
-    assert resp.status_code == 200
-    assert len(ROW_IDS.findall(text(resp))) == triage.PER_PAGE
-    assert "Page 100 of 201" in text(resp)
 
 
 # -- the report page ------------------------------------------------------------------------
@@ -440,15 +209,6 @@ def test_notes_are_sealed_at_rest_and_shown_to_officers(client: FlaskClient, app
     assert len(added) == 1 and "NOTEMARK" not in added[0]["detail"]
 
 
-def test_a_sealed_note_is_bound_to_its_report(app: Flask, client: FlaskClient, make_envelope: Make) -> None:
-    from crewreport import keys
-    with app.app_context():
-        ring = keys.keyring()
-        kid, sealed = triage.seal_text(ring, "hello", "report-a", triage.NOTE_INFO)
-        assert triage.open_text(ring, kid, sealed, "report-a", triage.NOTE_INFO) == "hello"
-        assert triage.open_text(ring, kid, sealed, "report-b", triage.NOTE_INFO) == "[cannot be opened]"
-
-
 @pytest.mark.parametrize("note,status", [("x" * 2001, 400), ("", 400), ("   \n ", 400), ("x" * 2000, 303)])
 def test_note_length_bounds(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions,
                             note: str, status: int) -> None:
@@ -471,7 +231,7 @@ def test_the_lock_keeps_a_second_officer_out_until_it_expires(client: FlaskClien
     auth.login("officer")
     assert client.post(f"/triage/reports/{rid}/lock").status_code == 303
     r = row(app, rid)
-    expires = datetime.strptime(r["lock_expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)  # type: ignore[index]
+    expires = parse_utc(r["lock_expires_at"])  # type: ignore[index]
     assert timedelta(minutes=14) < expires - datetime.now(timezone.utc) <= timedelta(minutes=15)
     assert "You hold the lock" in text(client.get(f"/triage/reports/{rid}"))
 
@@ -491,7 +251,7 @@ def test_the_lock_keeps_a_second_officer_out_until_it_expires(client: FlaskClien
     assert events(app, "status_changed") == []
 
     # expired: the second officer may act, and takes the lock by acting
-    update_report(app, rid, lock_expires_at=iso(utcnow() - timedelta(minutes=1)))
+    update_report(app, rid, lock_expires_at=stamp(utcnow() - timedelta(minutes=1)))
     assert change(client, rid, "assessing", "taking over").status_code == 303
     with app.app_context():
         holder = get_db().execute("SELECT u.username FROM report r JOIN user u ON u.id = r.lock_user_id"
@@ -503,7 +263,7 @@ def test_the_lock_keeps_a_second_officer_out_until_it_expires(client: FlaskClien
     assert len(events(app, "report_unlocked")) == 1
 
 
-# -- exports ------------------------------------------------------------------------------------
+# -- the NRM sheet ------------------------------------------------------------------------------------
 
 def test_nrm_prompt_sheet(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
     rid = deliver(client, make_envelope, flight="ZZ44", arr="MAN")
@@ -520,34 +280,6 @@ def test_nrm_prompt_sheet(client: FlaskClient, app: Flask, make_envelope: Make, 
     assert len(exported) == 1 and json.loads(exported[0]["detail"]) == {"format": "nrm_sheet"}
     adult = deliver(client, make_envelope, body=valid_body(people=[{"role": "possible_victim", "age_range": "25_39"}]))
     assert 'id="nrm-child">Adult' in text(client.get(f"/triage/reports/{adult}/nrm"))
-
-
-def test_csv_export_of_the_queue(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
-    a = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=2)), arr="MAN")
-    b = deliver(client, make_envelope, sta=iso(utcnow() + timedelta(hours=1)))
-    update_report(app, a, flight="=HYPERLINK(\"http://x\")", dep="+1", arr="@SUM")  # hostile cells
-    auth.login("officer")
-    resp = client.get("/triage/export.csv?status=any")
-    assert resp.status_code == 200 and resp.mimetype == "text/csv"
-    assert "attachment" in resp.headers["Content-Disposition"]
-    rows = list(csv.reader(io.StringIO(text(resp))))
-    assert rows[0] == list(triage.CSV_FIELDS)
-    assert [r[1] for r in rows[1:]] == [b, a]
-    hostile = rows[2]
-    assert hostile[3] == "'=HYPERLINK(\"http://x\")" and hostile[4] == "'+1" and hostile[5] == "'@SUM"
-    assert all(not cell.startswith(("=", "+", "@")) for r in rows for cell in r)
-    assert "narrative" not in text(resp) and "passports" not in text(resp)
-    assert 58 <= int(rows[1][11]) <= 60  # minutes before landing
-    exported = events(app, "queue_exported")
-    assert len(exported) == 1 and json.loads(exported[0]["detail"])["rows"] == 2
-
-
-def test_csv_cell_guard() -> None:
-    assert triage.csv_cell("=1+1") == "'=1+1"
-    assert triage.csv_cell("-2") == "'-2"
-    assert triage.csv_cell("\t=x") == "'\t=x"
-    assert triage.csv_cell("LHR") == "LHR"
-    assert triage.csv_cell(-20) == -20
 
 
 # -- access and CSRF ------------------------------------------------------------------------------
@@ -575,17 +307,6 @@ def test_access_matrix(client: FlaskClient, app: Flask, make_envelope: Make, aut
     if who != "officer":
         assert row(app, rid)["status"] == "received"  # type: ignore[index]
         assert events(app, "report_opened") == []
-
-
-def csrf_login(client: FlaskClient, username: str) -> None:
-    page = text(client.get("/auth/login"))
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    resp = client.post("/auth/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
-    assert resp.status_code == 302
-
-
-def page_token(client: FlaskClient, path: str) -> str:
-    return re.search(r'<meta name="csrf-token" content="([^"]+)"', text(client.get(path))).group(1)  # type: ignore[union-attr]
 
 
 def test_csrf_is_enforced_on_every_triage_post(csrf_app: Flask, make_envelope: Make) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from crewreport.client import Client
+from crewreport.times import stamp
 from tests.e2e.harness import PASSWORD, LiveServer
 
 pytestmark = pytest.mark.e2e
@@ -51,8 +52,8 @@ def deliver_report(url: str) -> str:
     client.enroll("a11y tablet")
     now = datetime.now(timezone.utc)
     fields = {"flight": "ZZ88", "dep": "LOS", "arr": "LHR", "urgency": "immediate",
-              "sta": (now + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")}
-    body = {"observed_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "sta": stamp(now + timedelta(hours=3))}
+    body = {"observed_at": stamp(now),
             "indicators": ["docs_held_by_other", "no_docs"],
             "people": [{"role": "possible_victim", "seat": "14C", "sex": "female", "age_range": "12_17",
                         "description": "Quiet, red coat"},

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,12 +13,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 
+from tests.helpers import VECTORS
+
 pytestmark = pytest.mark.e2e
 
-VECTORS_PATH = Path(__file__).resolve().parents[1] / "vectors" / "envelope-v1.json"
-if not VECTORS_PATH.exists():  # before the lead's copy lands
-    VECTORS_PATH = Path("/work/shared/vectors/envelope-v1.json")
-VECTORS = json.loads(VECTORS_PATH.read_text("utf-8"))
 KEYS = VECTORS["keys"]
 SUITE = Suite(KEM.P256, KDF.HKDF_SHA256, AEAD.AES_256_GCM)
 

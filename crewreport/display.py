@@ -1,0 +1,58 @@
+"""How reports read on the staff pages, shared by triage and review: labels
+for codes, the lead time before landing, the countdown, and the `when` and
+`span` template filters (registered app-wide by `init_app`)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping
+
+from flask import Flask
+
+from . import catalogue, report
+from .times import parse_utc, span
+
+STATUS_LABELS = {
+    "received": "Received", "assessing": "Assessing", "meet_aircraft": "Meet aircraft",
+    "no_further_action": "No further action", "referred": "Referred",
+}
+URGENCY_LABELS = {"immediate": "Immediate", "priority": "Priority", "routine": "Routine"}
+
+
+def when(value: str | None) -> str:
+    """'Tue 01 Dec 14:35Z' from a stored time; UTC, as control rooms use."""
+    if not value:
+        return "—"
+    try:
+        # Stored times are UTC with a Z; a body's observed_at may carry an offset.
+        return report.parse_time(value).strftime("%a %d %b %H:%MZ")
+    except ValueError:
+        return value
+
+
+def lead_time(received_at: str, sta: str) -> tuple[float, str, bool]:
+    """How long before landing the report arrived: (seconds, text, late?)."""
+    seconds = (parse_utc(sta) - parse_utc(received_at)).total_seconds()
+    if seconds >= 0:
+        return seconds, f"{span(seconds)} before landing", False
+    return seconds, f"{span(seconds)} after landing", True
+
+
+def countdown_text(sta: str, at: datetime) -> str:
+    """The server-rendered fallback for the live countdown."""
+    seconds = (parse_utc(sta) - at).total_seconds()
+    return f"lands in {span(seconds)}" if seconds >= 0 else f"landed {span(seconds)} ago"
+
+
+def display_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The body with labels for indicator codes, for the templates."""
+    return {
+        **body,
+        "indicator_labels": [(c, catalogue.label(c)) for c in body.get("indicators", [])],
+        "child": report.involves_child(body),
+    }
+
+
+def init_app(app: Flask) -> None:
+    """The template filters every staff page uses."""
+    app.add_template_filter(when, "when")
+    app.add_template_filter(span, "span")

@@ -1,0 +1,213 @@
+"""The triage queue: filters from the query string, the page query (values
+always bound, never interpolated), rows decorated for display, what is new
+since an officer's last look, and the CSV export's cells."""
+from __future__ import annotations
+
+import math
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from .. import report
+from ..db import transaction
+from ..display import STATUS_LABELS, URGENCY_LABELS, countdown_text, lead_time
+from ..times import stamp
+
+WINDOWS = {
+    "all": "Any time",
+    "6h": "Landing within 6 h",
+    "24h": "Landing within 24 h",
+    "upcoming": "Not yet landed",
+    "past": "Landed",
+}
+STATUS_FILTERS = {"open": "Open (not closed)", "any": "Any status", "closed": "Closed",
+                  **STATUS_LABELS}
+# Reports that landed less than this long ago still count as "within 6 h" etc.:
+# officers may still reach the gate.
+GRACE = timedelta(hours=1)
+PER_PAGE = 50
+CSV_MAX_ROWS = 10000
+CSV_FIELDS = ("reference", "id", "airline", "flight", "dep", "arr", "sta", "urgency", "status",
+              "assignee", "received_at", "minutes_before_landing")
+
+
+@dataclass
+class Filters:
+    """The queue's filters, from the query string; unknown values are dropped
+    (and said so), never passed to SQL."""
+
+    arr: str = ""
+    status: str = "open"
+    urgency: str = "any"
+    mine: bool = False
+    window: str = "all"
+    page: int = 1
+    ignored: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> "Filters":
+        f = cls()
+        arr = (args.get("arr") or "").strip().upper()
+        if arr and report.AIRPORT.match(arr):
+            f.arr = arr
+        elif arr:
+            f.ignored.append("arrival airport")
+        status = args.get("status") or "open"
+        if status in STATUS_FILTERS:
+            f.status = status
+        else:
+            f.ignored.append("status")
+        urgency = args.get("urgency") or "any"
+        if urgency == "any" or urgency in URGENCY_LABELS:
+            f.urgency = urgency
+        else:
+            f.ignored.append("urgency")
+        f.mine = args.get("mine") in ("1", "on", "true")
+        window = args.get("window") or "all"
+        if window in WINDOWS:
+            f.window = window
+        else:
+            f.ignored.append("time window")
+        try:
+            f.page = max(1, min(int(args.get("page") or 1), 100000))
+        except ValueError:
+            f.ignored.append("page")
+        return f
+
+    def where(self, user_id: int, at: datetime) -> tuple[str, list[Any]]:
+        """SQL conditions and parameters; only fixed fragments, values bound."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.arr:
+            clauses.append("r.arr = ?")
+            params.append(self.arr)
+        # The unary + keeps SQLite off the status index for these lists: left
+        # to itself (no ANALYZE statistics, as in production) it reads by
+        # status and sorts every open report to show 50; without the index
+        # it walks report_queue already in queue order (benchmarks/queue.py).
+        if self.status == "open":
+            clauses.append("+r.status IN ('received', 'assessing', 'meet_aircraft')")
+        elif self.status == "closed":
+            clauses.append("+r.status IN ('no_further_action', 'referred')")
+        elif self.status != "any":
+            clauses.append("r.status = ?")
+            params.append(self.status)
+        if self.urgency != "any":
+            clauses.append("r.urgency_rank = ?")
+            params.append(report.URGENCY_RANK[self.urgency])
+        if self.mine:
+            clauses.append("r.assignee_id = ?")
+            params.append(user_id)
+        if self.window in ("6h", "24h"):
+            hours = 6 if self.window == "6h" else 24
+            clauses.append("r.sta BETWEEN ? AND ?")
+            params += [stamp(at - GRACE), stamp(at + timedelta(hours=hours))]
+        elif self.window == "upcoming":
+            clauses.append("r.sta >= ?")
+            params.append(stamp(at))
+        elif self.window == "past":
+            clauses.append("r.sta < ?")
+            params.append(stamp(at))
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def query_args(self, **changes: Any) -> dict[str, Any]:
+        """The filters as query-string arguments (for links and the refresh)."""
+        args: dict[str, Any] = {"status": self.status, "urgency": self.urgency, "window": self.window}
+        if self.arr:
+            args["arr"] = self.arr
+        if self.mine:
+            args["mine"] = "1"
+        if self.page > 1:
+            args["page"] = self.page
+        args.update(changes)
+        return {k: v for k, v in args.items() if v is not None}
+
+
+QUEUE_COLUMNS = (
+    "r.id, r.reference, r.airline, r.flight, r.dep, r.arr, r.sta, r.urgency, r.status,"
+    " r.received_at, r.assignee_id, r.lock_user_id, r.lock_expires_at,"
+    " a.username AS assignee, l.username AS lock_user"
+)
+QUEUE_ORDER = " ORDER BY r.sta, r.urgency_rank, r.received_at, r.rowid"
+
+
+def queue_sql(filters: Filters, user_id: int, at: datetime) -> tuple[str, list[Any]]:
+    """The page query (without LIMIT), exposed so a test can EXPLAIN it."""
+    where, params = filters.where(user_id, at)
+    sql = (f"SELECT {QUEUE_COLUMNS} FROM report r"
+           " LEFT JOIN user a ON a.id = r.assignee_id"
+           " LEFT JOIN user l ON l.id = r.lock_user_id" + where + QUEUE_ORDER)
+    return sql, params
+
+
+@dataclass
+class QueuePage:
+    rows: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+
+
+def load_queue(db: sqlite3.Connection, filters: Filters, user_id: int, at: datetime,
+               since: str | None, *, export: bool = False) -> QueuePage:
+    """One page of the queue, each row decorated for display; or, for the
+    export, every row up to CSV_MAX_ROWS."""
+    where, params = filters.where(user_id, at)
+    total = db.execute("SELECT count(*) FROM report r" + where, params).fetchone()[0]
+    sql, params = queue_sql(filters, user_id, at)
+    pages = max(1, math.ceil(total / PER_PAGE))
+    page = min(filters.page, pages)
+    if export:
+        sql += " LIMIT ?"
+        params = params + [CSV_MAX_ROWS]
+    else:
+        sql += " LIMIT ? OFFSET ?"
+        params = params + [PER_PAGE, (page - 1) * PER_PAGE]
+    stamp_now = stamp(at)
+    rows = []
+    for r in db.execute(sql, params):
+        row = dict(r)
+        row["lead_seconds"], row["lead_text"], row["late"] = lead_time(r["received_at"], r["sta"])
+        if not export:
+            row["countdown"] = countdown_text(r["sta"], at)
+        row["new"] = bool(since) and r["received_at"] > since
+        row["locked_by_other"] = bool(r["lock_user_id"] and r["lock_user_id"] != user_id
+                                      and (r["lock_expires_at"] or "") > stamp_now)
+        row["status_label"] = STATUS_LABELS[r["status"]]
+        rows.append(row)
+    return QueuePage(rows, total, page, pages)
+
+
+def last_seen(db: sqlite3.Connection, user_id: int) -> str | None:
+    row = db.execute("SELECT queue_seen_at FROM officer_seen WHERE user_id = ?", (user_id,)).fetchone()
+    return row["queue_seen_at"] if row else None
+
+
+def mark_seen(db: sqlite3.Connection, user_id: int, at: str) -> None:
+    """Remember this look at the queue: what arrives later is 'new' next time."""
+    with transaction(db):
+        db.execute("INSERT INTO officer_seen (user_id, queue_seen_at) VALUES (?, ?)"
+                   " ON CONFLICT (user_id) DO UPDATE SET queue_seen_at = excluded.queue_seen_at",
+                   (user_id, at))
+
+
+def airports(db: sqlite3.Connection) -> list[str]:
+    """Arrival airports that have reports, for the filter (read from the index)."""
+    return [r[0] for r in db.execute("SELECT DISTINCT arr FROM report ORDER BY arr")]
+
+
+def csv_cell(value: Any) -> Any:
+    """Guard against formula injection: text a spreadsheet would evaluate
+    (leading = + - @ tab CR) is prefixed with an apostrophe."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def csv_row(row: Mapping[str, Any]) -> list[Any]:
+    """One queue row as the export's cells, in CSV_FIELDS order, guarded."""
+    return [csv_cell(v) for v in (
+        row["reference"], row["id"], row["airline"], row["flight"], row["dep"], row["arr"], row["sta"],
+        row["urgency"], row["status"], row["assignee"] or "", row["received_at"],
+        int(row["lead_seconds"] // 60))]

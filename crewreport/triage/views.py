@@ -1,0 +1,261 @@
+"""The triage routes: the queue page and its refresh, the CSV export, the
+report page, the officers' actions on a report and the NRM prompt sheet."""
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from .. import audit, keys, report
+from ..auth import role_required
+from ..db import get_db, transaction
+from ..display import STATUS_LABELS, URGENCY_LABELS, countdown_text, display_body, lead_time, when
+from ..forms import ActionForm, AssignForm, NoteForm, StatusForm
+from ..sealed_text import NOTE_INFO, REASON_INFO
+from ..times import now, parse_utc, stamp
+from . import bp
+from .queue import CSV_FIELDS, STATUS_FILTERS, WINDOWS, Filters, airports, csv_row, last_seen, load_queue, mark_seen
+from .workflow import (CLOSED, STATUSES, TRANSITIONS, Refused, acting_on, get_report, history, lock_holder, notes,
+                       officers, renew_lock, seal_for_border_force, username)
+
+
+@bp.get("/")
+@role_required("border_force")
+def index() -> Any:
+    """The queue page; it refreshes itself from `queue_json`."""
+    db = get_db()
+    filters = Filters.from_args(request.args)
+    at = datetime.now(timezone.utc)
+    since = request.args.get("since")
+    if not (since and report.UTC_Z.match(since)):
+        since = last_seen(db, current_user.id_number)
+    queue = load_queue(db, filters, current_user.id_number, at, since)
+    mark_seen(db, current_user.id_number, stamp(at))
+    return render_template("triage/index.html", queue=queue, filters=filters, since=since or "",
+                           now=stamp(at), airports=airports(db), windows=WINDOWS,
+                           status_filters=STATUS_FILTERS, urgencies=URGENCY_LABELS)
+
+
+@bp.get("/queue.json")
+@role_required("border_force")
+def queue_json() -> Any:
+    """The current page of rows as an HTML fragment in JSON, for the refresh."""
+    db = get_db()
+    filters = Filters.from_args(request.args)
+    at = datetime.now(timezone.utc)
+    since = request.args.get("since")
+    if not (since and report.UTC_Z.match(since)):
+        since = None
+    queue = load_queue(db, filters, current_user.id_number, at, since)
+    html = render_template("triage/_rows.html", queue=queue, filters=filters)
+    pager = render_template("triage/_pager.html", queue=queue, filters=filters, since=since or "")
+    return jsonify(html=html, pager=pager, total=queue.total, page=queue.page, pages=queue.pages,
+                   now=stamp(at), ids=[r["id"] for r in queue.rows])
+
+
+@bp.get("/export.csv")
+@role_required("border_force")
+def export_csv() -> Any:
+    """The queue's cleartext header fields (same filters, every page) as CSV."""
+    db = get_db()
+    filters = Filters.from_args(request.args)
+    at = datetime.now(timezone.utc)
+    rows = load_queue(db, filters, current_user.id_number, at, None, export=True).rows
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_FIELDS)
+    for r in rows:
+        writer.writerow(csv_row(r))
+    audit.record("queue_exported", subject="queue", format="csv", rows=len(rows),
+                 filters=filters.query_args(page=None))
+    filename = f"crewreport-queue-{at.strftime('%Y%m%dT%H%MZ')}.csv"
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def open_body(row: sqlite3.Row) -> dict[str, Any]:
+    """Decrypt with the Border Force key; 503 when the keys are not readable."""
+    try:
+        ring = keys.keyring()
+    except keys.KeysUnavailable:
+        abort(503, "The Border Force key is not available; the report cannot be opened.")
+    return report.open_stored(row, ring, keys.BORDER_FORCE)
+
+
+def build_forms(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+    status_form = StatusForm(formdata=None)
+    status_form.status.choices = [(s, STATUS_LABELS[s]) for s in TRANSITIONS[row["status"]]]
+    assign_form = AssignForm(formdata=None, assignee=row["assignee_id"] or 0)
+    assign_form.assignee.choices = [(0, "Nobody")] + [(o["id"], o["username"]) for o in officers(db)]
+    return {"status_form": status_form, "assign_form": assign_form,
+            "note_form": NoteForm(formdata=None), "action_form": ActionForm(formdata=None)}
+
+
+@bp.get("/reports/<report_id>")
+@role_required("border_force")
+def report_page(report_id: str) -> Any:
+    """Open (decrypt, audit) and show one report with its workflow."""
+    db = get_db()
+    row = get_report(db, report_id)
+    body = open_body(row)
+    audit.record("report_opened", subject=f"report:{report_id}")
+    ring = keys.keyring()
+    at = now()
+    device = db.execute("SELECT d.*, u.username FROM device d LEFT JOIN user u ON u.id = d.user_id"
+                        " WHERE d.id = ?", (row["device_id"],)).fetchone()
+    holder = lock_holder(row, at)
+    lead = lead_time(row["received_at"], row["sta"])
+    return render_template(
+        "triage/report.html", r=row, body=display_body(body), device=device,
+        history=history(db, ring, row), notes=notes(db, ring, report_id),
+        holder=holder, holder_name=username(db, holder), mine=holder == current_user.id_number,
+        assignee=username(db, row["assignee_id"]), lead=lead, status_labels=STATUS_LABELS,
+        countdown=countdown_text(row["sta"], parse_utc(at)), **build_forms(db, row))
+
+
+def refused(report_id: str, message: str, status: int = 409) -> Any:
+    """A refused action: a clear message, nothing changed, a way back."""
+    return render_template("triage/refused.html", message=message, report_id=report_id), status
+
+
+@bp.errorhandler(Refused)
+def show_refusal(exc: Refused) -> Any:
+    return refused(exc.report_id, exc.message, exc.status)
+
+
+def form_errors(form: Any) -> str:
+    return " ".join(e for errors in form.errors.values() for e in errors) or "The form was not valid."
+
+
+def back(report_id: str) -> Any:
+    return redirect(url_for("triage.report_page", report_id=report_id), code=303)
+
+
+@bp.post("/reports/<report_id>/status")
+@role_required("border_force")
+def change_status(report_id: str) -> Any:
+    """One step of the workflow, with its reason sealed into the history."""
+    db = get_db()
+    get_report(db, report_id)
+    form = StatusForm()
+    form.status.choices = [(s, STATUS_LABELS[s]) for s in STATUSES]
+    if not form.validate_on_submit():
+        return refused(report_id, form_errors(form) + " Nothing was changed.", 400)
+    ring = keys.keyring()
+    target = form.status.data
+    at = datetime.now(timezone.utc)
+    with acting_on(db, report_id, at) as row:
+        if form.from_status.data and form.from_status.data != row["status"]:
+            raise Refused(report_id, f"Someone changed this report to {STATUS_LABELS[row['status']]} "
+                                     "while you had it open. Look again before deciding. Nothing was changed.")
+        if target not in TRANSITIONS[row["status"]]:
+            allowed = ", ".join(STATUS_LABELS[s] for s in TRANSITIONS[row["status"]])
+            raise Refused(report_id, f"A report that is {STATUS_LABELS[row['status']]} cannot go to "
+                                     f"{STATUS_LABELS[target]}; it can go to: {allowed}. Nothing was changed.")
+        kid, sealed = seal_for_border_force(ring, form.reason.data.strip(), report_id, REASON_INFO)
+        db.execute("UPDATE report SET status = ?, status_changed_at = ?, closed_at = ? WHERE id = ?",
+                   (target, stamp(at), stamp(at) if target in CLOSED else None, report_id))
+        db.execute("INSERT INTO report_status_history (report_id, at, actor_id, from_status, to_status,"
+                   " reason_kid, reason_sealed) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (report_id, stamp(at), current_user.id_number, row["status"], target, kid, sealed))
+        renew_lock(db, report_id, at)
+        audit.record("status_changed", subject=f"report:{report_id}", db=db,
+                     **{"from": row["status"], "to": target})
+    flash(f"Status changed to {STATUS_LABELS[target]}.")
+    return back(report_id)
+
+
+@bp.post("/reports/<report_id>/assign")
+@role_required("border_force")
+def assign(report_id: str) -> Any:
+    """Assign the report to an officer, or to nobody."""
+    db = get_db()
+    get_report(db, report_id)
+    form = AssignForm()
+    form.assignee.choices = [(0, "Nobody")] + [(o["id"], o["username"]) for o in officers(db)]
+    if not form.validate_on_submit():
+        return refused(report_id, "Choose an officer from the list. Nothing was changed.", 400)
+    assignee = form.assignee.data or None
+    at = datetime.now(timezone.utc)
+    with acting_on(db, report_id, at):
+        db.execute("UPDATE report SET assignee_id = ? WHERE id = ?", (assignee, report_id))
+        renew_lock(db, report_id, at)
+        audit.record("report_assigned", subject=f"report:{report_id}", db=db,
+                     assignee=username(db, assignee))
+    flash(f"Assigned to {username(db, assignee)}." if assignee else "Unassigned.")
+    return back(report_id)
+
+
+@bp.post("/reports/<report_id>/notes")
+@role_required("border_force")
+def add_note(report_id: str) -> Any:
+    """A note, sealed to the Border Force key before it is stored."""
+    db = get_db()
+    get_report(db, report_id)
+    form = NoteForm()
+    if not form.validate_on_submit():
+        return refused(report_id, form_errors(form) + " The note was not saved.", 400)
+    ring = keys.keyring()
+    at = datetime.now(timezone.utc)
+    with acting_on(db, report_id, at, not_done="The note was not saved."):
+        kid, sealed = seal_for_border_force(ring, form.text.data.strip(), report_id, NOTE_INFO)
+        cur = db.execute("INSERT INTO report_note (report_id, at, author_id, kid, sealed) VALUES (?, ?, ?, ?, ?)",
+                         (report_id, stamp(at), current_user.id_number, kid, sealed))
+        renew_lock(db, report_id, at)
+        audit.record("note_added", subject=f"report:{report_id}", db=db, note=cur.lastrowid)
+    flash("Note added.")
+    return back(report_id)
+
+
+@bp.post("/reports/<report_id>/lock")
+@role_required("border_force")
+def take_lock(report_id: str) -> Any:
+    """Take (or extend) the lock: the other officers see who is working on it."""
+    db = get_db()
+    get_report(db, report_id)
+    if not ActionForm().validate_on_submit():
+        return refused(report_id, "The form has expired; reload the page. Nothing was changed.", 400)
+    at = datetime.now(timezone.utc)
+    with acting_on(db, report_id, at):
+        expires = renew_lock(db, report_id, at)
+        audit.record("report_locked", subject=f"report:{report_id}", db=db, until=expires)
+    flash(f"You hold the lock until {when(expires)}.")
+    return back(report_id)
+
+
+@bp.post("/reports/<report_id>/unlock")
+@role_required("border_force")
+def release_lock(report_id: str) -> Any:
+    """Release the lock; only its holder can."""
+    db = get_db()
+    get_report(db, report_id)
+    if not ActionForm().validate_on_submit():
+        return refused(report_id, "The form has expired; reload the page. Nothing was changed.", 400)
+    at = stamp(datetime.now(timezone.utc))
+    with transaction(db):
+        row = get_report(db, report_id)
+        if lock_holder(row, at) != current_user.id_number:
+            raise Refused(report_id, "You do not hold the lock on this report. Nothing was changed.")
+        db.execute("UPDATE report SET lock_user_id = NULL, lock_expires_at = NULL WHERE id = ?", (report_id,))
+        audit.record("report_unlocked", subject=f"report:{report_id}", db=db)
+    flash("Lock released.")
+    return back(report_id)
+
+
+@bp.get("/reports/<report_id>/nrm")
+@role_required("border_force")
+def nrm_sheet(report_id: str) -> Any:
+    """A printable prompt sheet for the online NRM form; nothing is sent anywhere."""
+    db = get_db()
+    row = get_report(db, report_id)
+    body = open_body(row)
+    audit.record("report_exported", subject=f"report:{report_id}", format="nrm_sheet")
+    return render_template("triage/nrm.html", r=row, body=display_body(body),
+                           lead=lead_time(row["received_at"], row["sta"]), printed_at=now(),
+                           status_labels=STATUS_LABELS)
+

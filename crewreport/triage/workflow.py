@@ -1,0 +1,122 @@
+"""The triage workflow: statuses and the steps between them, the expiring
+lock an officer holds while working on a report, the one transaction every
+officer action runs in (`acting_on`), and the workflow's sealed record (status
+history with reasons, notes)."""
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any, Iterator
+
+from flask import abort, current_app
+from flask_login import current_user
+
+from .. import keys
+from ..db import transaction
+from ..display import when
+from ..sealed_text import NOTE_INFO, REASON_INFO, open_text, seal_text
+from ..times import stamp
+
+STATUSES = ("received", "assessing", "meet_aircraft", "no_further_action", "referred")
+# Every step needs a reason; closed reports can be reopened (back to
+# assessing), and a "meet aircraft" decision is followed by its outcome.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "received": ("assessing",),
+    "assessing": ("meet_aircraft", "no_further_action", "referred"),
+    "meet_aircraft": ("no_further_action", "referred", "assessing"),
+    "no_further_action": ("assessing",),
+    "referred": ("assessing",),
+}
+CLOSED = ("no_further_action", "referred")
+OPEN = ("received", "assessing", "meet_aircraft")
+
+
+class Refused(Exception):
+    """An officer's action refused: shown with its message; nothing was changed."""
+
+    def __init__(self, report_id: str, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.report_id, self.message, self.status = report_id, message, status
+
+
+def get_report(db: sqlite3.Connection, report_id: str) -> sqlite3.Row:
+    """The report row or 404 (ids are looked up, never interpolated)."""
+    row = db.execute("SELECT * FROM report WHERE id = ?", (report_id,)).fetchone()
+    if row is None:
+        abort(404)
+    return row
+
+
+def lock_holder(row: sqlite3.Row, at: str) -> int | None:
+    """Who holds the report's lock now (None when free or expired)."""
+    if row["lock_user_id"] and (row["lock_expires_at"] or "") > at:
+        return int(row["lock_user_id"])
+    return None
+
+
+def username(db: sqlite3.Connection, user_id: int | None) -> str | None:
+    if user_id is None:
+        return None
+    r = db.execute("SELECT username FROM user WHERE id = ?", (user_id,)).fetchone()
+    return r["username"] if r else None
+
+
+def officers(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    """The active Border Force officers, whom a report can be assigned to."""
+    return db.execute("SELECT id, username FROM user WHERE role = 'border_force' AND active = 1"
+                      " ORDER BY username").fetchall()
+
+
+@contextmanager
+def acting_on(db: sqlite3.Connection, report_id: str, at: datetime,
+              not_done: str = "Nothing was changed.") -> Iterator[sqlite3.Row]:
+    """The write transaction of an officer's action on one report.
+
+    The report is re-read under the write lock, so what is checked is what is
+    changed; the action is refused (and rolled back) while another officer
+    holds the report's lock.
+    """
+    with transaction(db):
+        row = get_report(db, report_id)
+        holder = lock_holder(row, stamp(at))
+        if holder is not None and holder != current_user.id_number:
+            raise Refused(report_id, f"{username(db, holder)} is working on this report (locked until "
+                                     f"{when(row['lock_expires_at'])}). {not_done}")
+        yield row
+
+
+def renew_lock(db: sqlite3.Connection, report_id: str, at: datetime) -> str:
+    """Take or extend the lock for the current officer; returns its expiry."""
+    expires = stamp(at + timedelta(minutes=current_app.config["LOCK_MINUTES"]))
+    db.execute("UPDATE report SET lock_user_id = ?, lock_expires_at = ? WHERE id = ?",
+               (current_user.id_number, expires, report_id))
+    return expires
+
+
+def seal_for_border_force(ring: keys.Keyring, text: str, report_id: str, info: bytes) -> tuple[str, str]:
+    """(kid, sealed) of `text` sealed to the current Border Force key."""
+    kid = ring.current[keys.BORDER_FORCE]
+    return kid, seal_text(ring.private[kid].public_key(), text, report_id, info)
+
+
+def history(db: sqlite3.Connection, ring: keys.Keyring, row: sqlite3.Row) -> list[dict[str, Any]]:
+    """Status history with reasons opened; the first entry is the receipt."""
+    entries: list[dict[str, Any]] = [{"at": row["received_at"], "actor": "intake", "from_status": None,
+                                      "to_status": "received", "reason": "Delivered by the crew device."}]
+    for h in db.execute("SELECT h.*, u.username FROM report_status_history h"
+                        " LEFT JOIN user u ON u.id = h.actor_id WHERE h.report_id = ? ORDER BY h.id",
+                        (row["id"],)):
+        entries.append({"at": h["at"], "actor": h["username"], "from_status": h["from_status"],
+                        "to_status": h["to_status"],
+                        "reason": open_text(ring.private.get(h["reason_kid"]), h["reason_sealed"],
+                                            row["id"], REASON_INFO)})
+    return entries
+
+
+def notes(db: sqlite3.Connection, ring: keys.Keyring, report_id: str) -> list[dict[str, Any]]:
+    """The report's notes, opened, oldest first."""
+    return [{"at": n["at"], "author": n["username"],
+             "text": open_text(ring.private.get(n["kid"]), n["sealed"], report_id, NOTE_INFO)}
+            for n in db.execute("SELECT n.*, u.username FROM report_note n LEFT JOIN user u"
+                                " ON u.id = n.author_id WHERE n.report_id = ? ORDER BY n.id", (report_id,))]

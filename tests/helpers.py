@@ -1,0 +1,154 @@
+"""Helpers shared by the test modules: the fixed test keys and users, a valid
+report body, and short ways to deliver a report, read or change the store,
+and sign in. Fixtures live in conftest.py; test modules import from here,
+never from one another."""
+from __future__ import annotations
+
+import base64
+import glob
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from flask import Flask
+from flask.testing import FlaskClient
+
+from crewreport import envelope, xwing
+from crewreport.db import get_db, transaction
+from crewreport.times import stamp
+
+VECTORS = json.loads((Path(__file__).parent / "vectors" / "envelope-v1.json").read_text("utf-8"))
+VECTORS_V2 = json.loads((Path(__file__).parent / "vectors" / "envelope-v2.json").read_text("utf-8"))
+PASSWORD = "correct horse battery staple"
+DEVICE_ID = VECTORS["keys"]["device"]["device_id"]
+# The `make_envelope` fixture: keyword arguments override header fields.
+Make = Callable[..., dict[str, Any]]
+
+
+class KeySet:
+    """The session's private keys: vectors' Border Force, ZZ and device keys,
+    plus generated ones for airline YY, the receipt key and a YY device; the
+    X-Wing keys (`*_v2`) from the version 2 vectors' seeds, and YY's generated."""
+
+    def __init__(self) -> None:
+        k = VECTORS["keys"]
+        self.border_force = envelope.private_key_from_jwk(k["border_force"]["jwk"])
+        self.airline_zz = envelope.private_key_from_jwk(k["airline_ZZ"]["jwk"])
+        self.device = envelope.private_key_from_jwk(k["device"]["jwk"])
+        self.airline_yy = ec.generate_private_key(ec.SECP256R1())
+        self.receipt = ec.generate_private_key(ec.SECP256R1())
+        self.device_yy = ec.generate_private_key(ec.SECP256R1())
+        k2 = VECTORS_V2["keys"]
+        self.border_force_v2 = xwing.private_key_from_seed(envelope.b64u_decode(k2["border_force"]["seed"]))
+        self.airline_zz_v2 = xwing.private_key_from_seed(envelope.b64u_decode(k2["airline_ZZ"]["seed"]))
+        self.airline_yy_v2 = xwing.generate_private_key()
+        # The version 2 vectors were signed by another key for the same device id.
+        self.device_of_v2_vectors = envelope.private_key_from_jwk(k2["device"]["jwk"])
+
+    def kid(self, key: envelope.RecipientPrivateKey) -> str:
+        return envelope.thumbprint(envelope.recipient_jwk(key.public_key()))
+
+    def recipients(self, version: int) -> list[envelope.RecipientPrivateKey]:
+        """Border Force's and ZZ's keys of one envelope version, in rcpt order."""
+        if version == 2:
+            return [self.border_force_v2, self.airline_zz_v2]
+        return [self.border_force, self.airline_zz]
+
+
+class AuthActions:
+    """Sign in and out over a test client (the `auth` fixture)."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self._client = client
+
+    def login(self, username: str = "officer", password: str = PASSWORD) -> Any:
+        return self._client.post("/auth/login", data={"username": username, "password": password})
+
+    def logout(self) -> Any:
+        return self._client.post("/auth/logout")
+
+
+def utcnow() -> datetime:
+    """Now, taken when a test runs (a module-level time goes stale in a long run)."""
+    return datetime.now(timezone.utc)
+
+
+def valid_body(**changes: Any) -> dict[str, Any]:
+    """A report body the server accepts; keyword arguments replace fields."""
+    body = {"observed_at": stamp(utcnow()), "indicators": ["docs_held_by_other"],
+            "people": [{"role": "possible_victim", "seat": "32B", "age_range": "12_17",
+                        "description": "Quiet girl in a grey hoodie"}],
+            "narrative": "Man in 32C holds both passports and answers for her.",
+            "captain_informed": True, "reporter": {"crew_id": "C1234"}}
+    body.update(changes)
+    return body
+
+
+def deliver(client: FlaskClient, make_envelope: Make, **kwargs: Any) -> str:
+    """Post an envelope to the intake and return the stored report's id."""
+    env = make_envelope(**kwargs)
+    resp = client.post("/api/v1/reports", json=env)
+    assert resp.status_code == 201, resp.get_json()
+    return json.loads(base64.urlsafe_b64decode(env["protected"] + "==="))["id"]
+
+
+def update_report(app: Flask, report_id: str, **columns: Any) -> None:
+    """Set report columns directly (times in the past, status, ...)."""
+    with app.app_context():
+        db = get_db()
+        with transaction(db):
+            sets = ", ".join(f"{k} = ?" for k in columns)
+            db.execute(f"UPDATE report SET {sets} WHERE id = ?", (*columns.values(), report_id))
+
+
+def row(app: Flask, report_id: str) -> dict[str, Any] | None:
+    """The report's stored row, or None when there is none."""
+    with app.app_context():
+        r = get_db().execute("SELECT * FROM report WHERE id = ?", (report_id,)).fetchone()
+        return dict(r) if r else None
+
+
+def events(app: Flask, action: str, subject: str | None = None) -> list[dict[str, Any]]:
+    """Audit events of one action (and subject), oldest first."""
+    with app.app_context():
+        sql, params = "SELECT * FROM audit_event WHERE action = ?", [action]
+        if subject:
+            sql += " AND subject = ?"
+            params.append(subject)
+        return [dict(r) for r in get_db().execute(sql + " ORDER BY id", params)]
+
+
+def count(app: Flask, sql: str, *params: Any) -> int:
+    with app.app_context():
+        return get_db().execute(sql, params).fetchone()[0]
+
+
+def store_bytes(app: Flask) -> bytes:
+    """Every byte of the store on disk: the database, its WAL and shm."""
+    return b"".join(open(p, "rb").read() for p in glob.glob(app.config["DATABASE"] + "*"))
+
+
+def text(resp: Any) -> str:
+    return resp.get_data(as_text=True)
+
+
+def login_as(client: FlaskClient, username: str) -> None:
+    client.post("/auth/logout")
+    resp = client.post("/auth/login", data={"username": username, "password": PASSWORD})
+    assert resp.status_code == 302, f"sign-in as {username} failed"
+
+
+def csrf_login(client: FlaskClient, username: str) -> None:
+    """Sign in through the form with its CSRF token (for apps with CSRF on)."""
+    page = text(client.get("/auth/login"))
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    resp = client.post("/auth/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
+    assert resp.status_code == 302
+
+
+def page_token(client: FlaskClient, path: str) -> str:
+    """The CSRF token a page hands its scripts."""
+    return re.search(r'<meta name="csrf-token" content="([^"]+)"', text(client.get(path))).group(1)  # type: ignore[union-attr]
