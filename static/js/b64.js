@@ -42,8 +42,3 @@ export function uuid4() {
   const h = hex(b);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
-
-// RFC 3339 UTC with "Z" and whole seconds, as the server requires.
-export function rfc3339(date) {
-  return new Date(Math.floor(date.getTime() / 1000) * 1000).toISOString().replace(".000Z", "Z");
-}

@@ -56,12 +56,12 @@ export async function checkDeviceState(fetchFn = fetch, ms = undefined) {
       });
       return { status: res.status, data: await res.json().catch(() => null) };
     }, ms);
-  } catch (err) {
+  } catch {
     return null;
   }
   const { status, data } = answer;
-  let code = null;
-  let message = "";
+  let code;
+  let message;
   if (status === 200 && data && data.device_id === dev.device_id) {
     if (data.state === "active") return "active";
     if (data.state !== "revoked") return null;
@@ -101,7 +101,7 @@ export class DeviceCheck {
     this.running = (async () => {
       try {
         return await this.checkFn();
-      } catch (err) {
+      } catch {
         return null;
       }
     })();
@@ -164,7 +164,7 @@ export async function signOut(csrfToken = null, fetchFn = fetch) {
     );
     const after = await fetchSession(fetchFn);
     return !after.signed_in;
-  } catch (err) {
+  } catch {
     return false;
   }
 }
@@ -191,7 +191,7 @@ export async function enroll(session, fetchFn = fetch) {
   const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
   const publicKey = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
   let res;
-  let data = null;
+  let data;
   try {
     ({ res, data } = await withDeadline(async (signal) => {
       const r = await fetchFn("/api/v1/devices", {
@@ -204,7 +204,7 @@ export async function enroll(session, fetchFn = fetch) {
       });
       return { res: r, data: await r.json().catch(() => null) };
     }));
-  } catch (err) {
+  } catch {
     throw new EnrollError("No connection. Set up this tablet while it is online.", "network");
   }
   if (res.status !== 201 || !data || !data.device_id) {
@@ -226,7 +226,7 @@ export async function enroll(session, fetchFn = fetch) {
   });
   try {
     if (navigator.storage && navigator.storage.persist) await navigator.storage.persist();
-  } catch (err) {
+  } catch {
     /* best effort */
   }
   return record;
@@ -256,7 +256,7 @@ export async function refreshKeys(fetchFn = fetch) {
       return res.ok ? res.json() : null;
     });
     if (!data) return null;
-  } catch (err) {
+  } catch {
     return null;
   }
   const dev = await getDevice();

@@ -1,6 +1,6 @@
 // The report form: reading, filling, and client-side validation that mirrors
 // the server's schema (crewreport/report.py). validateReport() is pure.
-import { rfc3339 } from "./b64.js";
+import { rfc3339 } from "./times.js";
 
 export const ROLES = ["possible_victim", "possible_trafficker", "companion", "other"];
 export const SEXES = ["female", "male", "unknown"];

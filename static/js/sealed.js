@@ -30,7 +30,7 @@ export function sealedRecord(storeName, id, keyName) {
     try {
       const pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv: rec.iv }, k, rec.ct);
       return JSON.parse(new TextDecoder().decode(pt));
-    } catch (err) {
+    } catch {
       return null;
     }
   }

@@ -8,18 +8,37 @@
 import { openDB } from "/static/vendor/idb.js";
 
 export const DB_NAME = "cabin-notes";
-const DB_VERSION = 1;
+
+// The schema's history, like the server's numbered SQL migrations: step i
+// takes the database from version i to version i + 1, and an upgrade runs,
+// in order, every step after the version the tablet has (oldVersion). A step
+// that has shipped is never edited (tablets in the field ran it); a change
+// is a new step at the end. Steps run inside the upgrade transaction (tx).
+export const MIGRATIONS = [
+  // 1: the first schema.
+  (database) => {
+    database.createObjectStore("keys");
+    database.createObjectStore("meta");
+    database.createObjectStore("outbox", { keyPath: "id" });
+    database.createObjectStore("drafts");
+  },
+];
+
+export const DB_VERSION = MIGRATIONS.length;
+
+/** Run the steps from oldVersion up to newVersion, in order (the upgrade callback of openDB). */
+export function migrate(database, oldVersion, newVersion, tx, steps = MIGRATIONS) {
+  if (newVersion > steps.length) throw new Error(`no migration to version ${newVersion}`);
+  for (let v = oldVersion; v < newVersion; v++) steps[v](database, tx);
+}
 
 let dbPromise = null;
 
 export function db() {
   if (!dbPromise) {
     dbPromise = openDB(DB_NAME, DB_VERSION, {
-      upgrade(database) {
-        if (!database.objectStoreNames.contains("keys")) database.createObjectStore("keys");
-        if (!database.objectStoreNames.contains("meta")) database.createObjectStore("meta");
-        if (!database.objectStoreNames.contains("outbox")) database.createObjectStore("outbox", { keyPath: "id" });
-        if (!database.objectStoreNames.contains("drafts")) database.createObjectStore("drafts");
+      upgrade(database, oldVersion, newVersion, tx) {
+        migrate(database, oldVersion, newVersion, tx);
       },
       blocking() {
         // A newer version elsewhere wants the database: let it.

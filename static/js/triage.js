@@ -1,45 +1,35 @@
 // Triage pages: live countdowns to landing, a self-refreshing queue that marks
 // what is new, and the print button of the NRM sheet. No inline script (CSP).
 
-const config = Object.assign({ refreshMs: 15000, tickMs: 1000, timeoutMs: 20000 }, window.__TRIAGE_CONFIG || {});
+import { duration, utcHhmm } from "./times.js";
 
-/** "2 h 05 min", "45 min", "3 d 4 h": the same words the server renders. */
-export function span(ms) {
-  let minutes = Math.floor(Math.abs(ms) / 60000);
-  if (minutes < 60) return `${minutes} min`;
-  let hours = Math.floor(minutes / 60);
-  minutes %= 60;
-  if (hours < 48) return `${hours} h ${String(minutes).padStart(2, '0')} min`;
-  const days = Math.floor(hours / 24);
-  hours %= 24;
-  return `${days} d ${hours} h`;
-}
+const config = Object.assign({ refreshMs: 15000, tickMs: 1000, timeoutMs: 20000 }, window.__TRIAGE_CONFIG || {});
 
 /** The countdown text and state for a landing time, at `now`. */
 export function countdown(sta, now = Date.now()) {
   const ms = Date.parse(sta) - now;
-  if (Number.isNaN(ms)) return { text: '', state: '' };
-  if (ms >= 0) return { text: `lands in ${span(ms)}`, state: ms < 3600000 ? 'soon' : 'later' };
-  return { text: `landed ${span(ms)} ago`, state: 'landed' };
+  if (Number.isNaN(ms)) return { text: "", state: "" };
+  if (ms >= 0) return { text: `lands in ${duration(ms)}`, state: ms < 3600000 ? "soon" : "later" };
+  return { text: `landed ${duration(ms)} ago`, state: "landed" };
 }
 
 function tick() {
-  for (const el of document.querySelectorAll('time[data-countdown]')) {
-    const { text, state } = countdown(el.getAttribute('datetime'));
+  for (const el of document.querySelectorAll("time[data-countdown]")) {
+    const { text, state } = countdown(el.getAttribute("datetime"));
     if (text && el.textContent !== text) el.textContent = text;
     el.dataset.state = state;
   }
 }
 
 function queueTable() {
-  return document.getElementById('queue');
+  return document.getElementById("queue");
 }
 
 let refreshing = false;
 let known = new Set();
 
 function rememberRows() {
-  known = new Set([...document.querySelectorAll('#queue-rows tr[data-report-id]')].map((tr) => tr.dataset.reportId));
+  known = new Set([...document.querySelectorAll("#queue-rows tr[data-report-id]")].map((tr) => tr.dataset.reportId));
 }
 
 /** Fetch the current page of the queue and swap its rows in place. */
@@ -47,44 +37,44 @@ export async function refresh() {
   const table = queueTable();
   if (!table || refreshing) return;
   refreshing = true;
-  const status = document.getElementById('queue-status');
+  const status = document.getElementById("queue-status");
   try {
     const url = new URL(table.dataset.refreshUrl, location.href);
-    if (table.dataset.since) url.searchParams.set('since', table.dataset.since);
+    if (table.dataset.since) url.searchParams.set("since", table.dataset.since);
     // A deadline: a request that never answers must not stop every later refresh.
-    const resp = await fetch(url, { headers: { Accept: 'application/json' }, credentials: 'same-origin',
-                                    cache: 'no-store', signal: AbortSignal.timeout(config.timeoutMs) });
+    const resp = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin",
+                                    cache: "no-store", signal: AbortSignal.timeout(config.timeoutMs) });
     if (resp.status === 401) {
-      status.textContent = 'Signed out: reload the page to sign in again.';
-      status.dataset.state = 'error';
+      status.textContent = "Signed out: reload the page to sign in again.";
+      status.dataset.state = "error";
       return;
     }
     if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
     const data = await resp.json();
     const before = known;
-    document.getElementById('queue-rows').innerHTML = data.html;
-    const pager = document.getElementById('queue-pager');
+    document.getElementById("queue-rows").innerHTML = data.html;
+    const pager = document.getElementById("queue-pager");
     if (pager) pager.innerHTML = data.pager;
-    document.getElementById('queue-total').textContent = String(data.total);
-    const updated = document.getElementById('queue-updated');
-    updated.setAttribute('datetime', data.now);
-    updated.textContent = new Date(data.now).toISOString().slice(11, 16) + 'Z';
+    document.getElementById("queue-total").textContent = String(data.total);
+    const updated = document.getElementById("queue-updated");
+    updated.setAttribute("datetime", data.now);
+    updated.textContent = `${utcHhmm(data.now)}Z`;
     let arrived = 0;
-    for (const tr of document.querySelectorAll('#queue-rows tr[data-report-id]')) {
+    for (const tr of document.querySelectorAll("#queue-rows tr[data-report-id]")) {
       if (!before.has(tr.dataset.reportId)) {
-        tr.classList.add('is-new', 'just-arrived');
-        tr.dataset.new = 'true';
+        tr.classList.add("is-new", "just-arrived");
+        tr.dataset.new = "true";
         arrived += 1;
       }
     }
     rememberRows();
-    status.textContent = arrived ? `${arrived} new report${arrived === 1 ? '' : 's'}` : '';
-    status.dataset.state = arrived ? 'new' : '';
+    status.textContent = arrived ? `${arrived} new report${arrived === 1 ? "" : "s"}` : "";
+    status.dataset.state = arrived ? "new" : "";
     table.dataset.refreshedAt = data.now;
     tick();
-  } catch (err) {
-    status.textContent = 'Could not refresh; retrying.';
-    status.dataset.state = 'error';
+  } catch {
+    status.textContent = "Could not refresh; retrying.";
+    status.dataset.state = "error";
   } finally {
     refreshing = false;
   }
@@ -94,19 +84,19 @@ function startQueue() {
   if (!queueTable()) return;
   rememberRows();
   setInterval(() => { if (!document.hidden) refresh(); }, config.refreshMs);
-  document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
   // Filters apply at once.
-  const form = document.getElementById('queue-filters');
+  const form = document.getElementById("queue-filters");
   if (form) {
-    for (const el of form.querySelectorAll('select, input[type=checkbox]')) {
-      el.addEventListener('change', () => form.requestSubmit());
+    for (const el of form.querySelectorAll("select, input[type=checkbox]")) {
+      el.addEventListener("change", () => form.requestSubmit());
     }
   }
 }
 
 function startPrint() {
-  for (const button of document.querySelectorAll('[data-print]')) {
-    button.addEventListener('click', () => window.print());
+  for (const button of document.querySelectorAll("[data-print]")) {
+    button.addEventListener("click", () => window.print());
   }
 }
 

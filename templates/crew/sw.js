@@ -2,7 +2,8 @@
 // Precaches the whole shell under a content-hash version; cache-first for the
 // shell; API and sign-in network-only; Background Sync delivers the outbox
 // under the same Web Lock the pages use, so nothing is sent twice at once.
-import { deliver, CHANNEL_NAME } from "/static/js/outbox.js";
+import { CHANNEL_NAME } from "/static/js/outbox/store.js";
+import { deliver } from "/static/js/outbox/scheduler.js";
 
 const CACHE_VERSION = {{ cache_version|tojson }};
 const CACHE_PREFIX = "cabin-notes-shell-";
@@ -61,7 +62,7 @@ function tellPages(message) {
     const ch = new BroadcastChannel(CHANNEL_NAME);
     ch.postMessage(message);
     ch.close();
-  } catch (err) {
+  } catch {
     /* pages re-read on their own */
   }
 }

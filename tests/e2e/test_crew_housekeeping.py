@@ -31,7 +31,7 @@ PUT = """async (records) => {
     await tx.done;
   });
 }"""
-STORED = "async () => (await (await import('/static/js/outbox.js')).listReports()).map(r => r.id).sort()"
+STORED = "async () => (await (await import('/static/js/outbox/store.js')).listReports()).map(r => r.id).sort()"
 
 
 def shown(page: Any) -> list[str]:

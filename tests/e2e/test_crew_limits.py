@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 # Test-only settings on top of the harness's short back-off (the real values are unit-tested).
 SHORT_TIMEOUT = "window.__CABIN_NOTES_CONFIG = Object.assign({}, window.__CABIN_NOTES_CONFIG, {requestTimeout: 1500});"
 SMALL_LIMIT = "window.__CABIN_NOTES_CONFIG = Object.assign({}, window.__CABIN_NOTES_CONFIG, {maxEnvelopeBytes: 20000});"
-STORED = "async () => (await (await import('/static/js/outbox.js')).listReports()).length"
+STORED = "async () => (await (await import('/static/js/outbox/store.js')).listReports()).length"
 
 
 def test_a_note_too_large_to_send_stays_in_the_form(context: Any, page: Any, server: LiveServer) -> None:

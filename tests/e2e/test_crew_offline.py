@@ -46,5 +46,5 @@ def test_offline_reports_are_delivered_once_when_the_server_returns(page: Any, s
         assert body["captain_informed"] is False
         assert body["reporter"] == {"crew_id": "demo-crew"}
     # the queued copies are gone; only the receipts stay
-    records = page.evaluate("async () => (await import('/static/js/outbox.js')).listReports()")
+    records = page.evaluate("async () => (await import('/static/js/outbox/store.js')).listReports()")
     assert all(r["state"] == "delivered" and "envelope" not in r and r["receipt"]["reference"] for r in records)

@@ -69,7 +69,7 @@ def test_rejected_report_shows_reason_and_stops_retrying(context: Any, page: Any
     page.click(f'[data-report-id="{report_id}"] [data-dismiss]')
     poll(page, "() => document.querySelectorAll('#outbox [data-report-id]').length", lambda n: n == 0,
          message="rejected note dismissed")
-    assert page.evaluate("async () => (await (await import('/static/js/outbox.js')).listReports()).length") == 0
+    assert page.evaluate("async () => (await (await import('/static/js/outbox/store.js')).listReports()).length") == 0
 
 
 def test_revoked_tablet_says_so_on_start_before_a_note_is_written(context: Any, page: Any, server: LiveServer) -> None:
@@ -102,5 +102,5 @@ def test_revoked_tablet_says_so_on_start_before_a_note_is_written(context: Any, 
     page.click("#submit-button")
     poll(page, "() => document.querySelector('#form-status').textContent", lambda t: "NOT queued" in (t or ""))
     assert page.input_value('#report-form [name="narrative"]') == "Typed after the revocation."
-    assert page.evaluate("async () => (await (await import('/static/js/outbox.js')).listReports()).length") == 0
+    assert page.evaluate("async () => (await (await import('/static/js/outbox/store.js')).listReports()).length") == 0
     assert batches == []

@@ -40,7 +40,7 @@ def shell(js_page: Any, static_server: str) -> Any:
 
 def test_banner_counts_rejected_notes_and_is_not_rebuilt_when_unchanged(shell: Any) -> None:
     page = shell
-    page.evaluate(PUT, [["rej-1", "rejected", 10]])  # not accepted; lands in 10 minutes
+    page.evaluate(PUT, [["rej-1", "rejected", 10.5]])  # not accepted; lands in 10 minutes and a half (floored: "10 min")
     page.evaluate("() => window.__cabinNotes.renderOutbox()")
     banner = page.locator("#landing-banner")
     banner.wait_for(state="visible")

@@ -1,4 +1,4 @@
-"""outbox.js, net.js, device.js, drafts.js, identity.js: batches bounded by
+"""The outbox (outbox/), net.js, device.js, drafts.js, identity.js: batches bounded by
 count and bytes, 413 handling, deadlines on every request, draft expiry, and
 the crew ID kept only sealed."""
 from __future__ import annotations
@@ -24,7 +24,7 @@ SETUP = """async () => {
 def test_envelope_limit_matches_the_servers(js_page: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = js_page.evaluate("""async () => {
       const e = await import('/static/js/envelope.js');
-      const o = await import('/static/js/outbox.js');
+      const o = await import('/static/js/outbox/delivery.js');
       return {max: e.MAX_ENVELOPE_BYTES, batchBytes: o.BATCH_BYTES, batchLimit: o.BATCH_LIMIT,
               size: e.envelopeBytes({protected: 'ab', sealed: ['c'], signature: 'd'})};
     }""")
@@ -39,7 +39,7 @@ def test_envelope_limit_matches_the_servers(js_page: Any, tmp_path: Path, monkey
 
 def test_take_batch_bounds_count_and_bytes_but_always_sends_one(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
-      const { takeBatch } = await import('/static/js/outbox.js');
+      const { takeBatch } = await import('/static/js/outbox/delivery.js');
       const rec = (n, len) => ({id: 'r' + n, envelope: {protected: 'p', sealed: ['s'.repeat(len)], signature: 'g'}});
       const small = Array.from({length: 250}, (_, i) => rec(i, 10));
       const big = Array.from({length: 5}, (_, i) => rec(i, 700 * 1024));
@@ -56,7 +56,8 @@ def test_take_batch_bounds_count_and_bytes_but_always_sends_one(js_page: Any) ->
 def test_delivery_sends_many_notes_in_bounded_requests(js_page: Any) -> None:
     js_page.evaluate(SETUP)
     out = js_page.evaluate("""async () => {
-      const { enqueue, deliver, listReports } = await import('/static/js/outbox.js');
+      const { enqueue, listReports } = await import('/static/js/outbox/store.js');
+      const { deliver } = await import('/static/js/outbox/scheduler.js');
       for (let i = 0; i < 230; i++) {
         const id = 'many-' + String(i).padStart(3, '0');
         await enqueue({id, flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'p' + i, sealed: ['s'], signature: 'g'});
@@ -78,7 +79,8 @@ def test_delivery_sends_many_notes_in_bounded_requests(js_page: Any) -> None:
 def test_a_413_rejects_a_single_note_and_splits_a_batch_without_looping(js_page: Any) -> None:
     js_page.evaluate(SETUP)
     out = js_page.evaluate("""async () => {
-      const { enqueue, deliver, listReports } = await import('/static/js/outbox.js');
+      const { enqueue, listReports } = await import('/static/js/outbox/store.js');
+      const { deliver } = await import('/static/js/outbox/scheduler.js');
       const { db } = await import('/static/js/store.js');
       const proxy413 = (calls) => async (url, init) => {  // a proxy: HTML, not the API's JSON
         calls.push(JSON.parse(init.body).envelopes.length);
@@ -122,7 +124,8 @@ def test_a_413_rejects_a_single_note_and_splits_a_batch_without_looping(js_page:
 def test_a_request_that_never_answers_times_out_and_lets_go_of_the_lock(js_page: Any) -> None:
     js_page.evaluate(SETUP)
     out = js_page.evaluate("""async () => {
-      const { enqueue, deliver, listReports, LOCK_NAME } = await import('/static/js/outbox.js');
+      const { enqueue, listReports } = await import('/static/js/outbox/store.js');
+      const { deliver, LOCK_NAME } = await import('/static/js/outbox/scheduler.js');
       await enqueue({id: 'hung', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'a', sealed: ['b'], signature: 'c'});
       const never = () => new Promise(() => {});  // ignores its signal, never settles
       let aborted = false;

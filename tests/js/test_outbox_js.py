@@ -1,4 +1,4 @@
-"""outbox.js: back-off, the delivery scheduler's timer logic, and how each
+"""The outbox (outbox/): back-off, the delivery scheduler's timer logic, and how each
 server answer settles a queued report."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ pytestmark = pytest.mark.e2e
 
 def test_backoff_doubles_to_the_cap_and_resets(js_page: Any) -> None:
     seq = js_page.evaluate("""async () => {
-      const { Backoff } = await import('/static/js/outbox.js');
+      const { Backoff } = await import('/static/js/outbox/scheduler.js');
       const b = new Backoff();
       const out = [];
       for (let i = 0; i < 7; i++) out.push(b.next());
@@ -24,7 +24,7 @@ def test_backoff_doubles_to_the_cap_and_resets(js_page: Any) -> None:
 
 def test_scheduler_retries_with_backoff_and_stops_when_done(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
-      const { Backoff, DeliveryScheduler } = await import('/static/js/outbox.js');
+      const { Backoff, DeliveryScheduler } = await import('/static/js/outbox/scheduler.js');
       const results = [
         {status: 'transient', pending: 2}, {status: 'transient', pending: 2}, {status: 'transient', pending: 2},
         {status: 'ok', delivered: 2, pending: 0},
@@ -56,7 +56,7 @@ def test_scheduler_retries_with_backoff_and_stops_when_done(js_page: Any) -> Non
 
 def test_scheduler_busy_then_partial_success(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
-      const { Backoff, DeliveryScheduler } = await import('/static/js/outbox.js');
+      const { Backoff, DeliveryScheduler } = await import('/static/js/outbox/scheduler.js');
       const results = [{status: 'busy', pending: -1}, {status: 'ok', pending: 1}, {status: 'not-enrolled', pending: 1}];
       const s = new DeliveryScheduler({
         deliverFn: async () => results.shift(),
@@ -74,7 +74,7 @@ def test_scheduler_busy_then_partial_success(js_page: Any) -> None:
 
 def test_concurrent_runs_are_coalesced(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
-      const { DeliveryScheduler } = await import('/static/js/outbox.js');
+      const { DeliveryScheduler } = await import('/static/js/outbox/scheduler.js');
       let calls = 0, inFlight = 0, maxInFlight = 0;
       const s = new DeliveryScheduler({
         deliverFn: async () => { calls++; inFlight++; maxInFlight = Math.max(maxInFlight, inFlight);
@@ -90,7 +90,7 @@ def test_concurrent_runs_are_coalesced(js_page: Any) -> None:
 
 def test_settle_classifies_server_answers(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
-      const { settle, isPermanent, PERMANENT_ERRORS } = await import('/static/js/outbox.js');
+      const { settle, isPermanent, PERMANENT_ERRORS } = await import('/static/js/outbox/delivery.js');
       const rec = {id: 'r1', header: {flight: 'ZZ1'}, envelope: {protected: 'x', sealed: ['y'], signature: 'z'}, state: 'sending'};
       const jwk = {kty: 'EC', crv: 'P-256', x: 'rsveQo3Hopn02GE2H_9nz921L2J_Y0dN4USMhO4jUH4', y: 'pEUl_4zlHEBAzn7c6JsjJfQ-MPTTHsYVBoP5C62E6Vg'};
       const out = {};
@@ -141,7 +141,8 @@ def test_drafts_are_sealed_and_wiped(js_page: Any) -> None:
 def test_delivery_is_single_flight_and_a_failed_send_stays_queued(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
       const { db } = await import('/static/js/store.js');
-      const { deliver, enqueue, listReports, removeReport } = await import('/static/js/outbox.js');
+      const { deliver } = await import('/static/js/outbox/scheduler.js');
+      const { enqueue, listReports, removeReport } = await import('/static/js/outbox/store.js');
       const d = await db();
       await d.put('meta', {device_id: 'dev-x', airline: 'ZZ', recipients: [], username: 'u',
                            receipt_key: {kid: 'k', jwk: {kty: 'EC', crv: 'P-256', x: 'rsveQo3Hopn02GE2H_9nz921L2J_Y0dN4USMhO4jUH4', y: 'pEUl_4zlHEBAzn7c6JsjJfQ-MPTTHsYVBoP5C62E6Vg'}}}, 'device');
@@ -173,7 +174,8 @@ def test_delivery_is_single_flight_and_a_failed_send_stays_queued(js_page: Any) 
 
 ROTATED_RECEIPT = """async ({publish}) => {
   const { db } = await import('/static/js/store.js');
-  const { deliver, enqueue, listReports, removeReport } = await import('/static/js/outbox.js');
+  const { deliver } = await import('/static/js/outbox/scheduler.js');
+  const { enqueue, listReports, removeReport } = await import('/static/js/outbox/store.js');
   const { jwkThumbprint, envelopeSha256 } = await import('/static/js/envelope.js');
   const { b64u, utf8 } = await import('/static/js/b64.js');
   const ecdsa = {name: 'ECDSA', namedCurve: 'P-256'};
@@ -231,7 +233,7 @@ def test_a_receipt_that_still_does_not_verify_keeps_the_report_queued_and_says_s
 
 def test_trouble_kinds_for_the_status_line(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
-      const { troubleKind } = await import('/static/js/outbox.js');
+      const { troubleKind } = await import('/static/js/outbox/delivery.js');
       return ['network', 'service_unavailable', 'http_503', 'http_500', 'receipt_unverified', 'rate_limited', 'http_404']
         .map(code => troubleKind({code}))
         .concat([troubleKind({code: 'whatever', http_status: 502}), troubleKind(null)]);

@@ -1,0 +1,148 @@
+// The device status box: whether this tablet is set up (enrolled) to send
+// notes, setting it up after a crew sign-in, and telling a revoked tablet so.
+import { getDevice, fetchSession, signOut, enroll, forgetDevice, refreshKeys, DeviceCheck } from "../device.js";
+import { saveIdentity } from "../identity.js";
+
+const REENROLL_KEY = "cabin-notes-reenroll";
+const SIGNOUT_KEY = "cabin-notes-signout-pending";
+
+export const STORAGE_UNAVAILABLE_TEXT = "This browser's storage is not available, so notes cannot be kept here. Check that private browsing is off.";
+export const OFFLINE_TEXT = "This tablet is not set up yet. Connect to the internet and sign in to set it up.";
+export const SIGNED_OUT_TEXT = "This tablet is not set up yet. Sign in once, while online, to set it up.";
+export const REENROLL_OFFLINE_TEXT = "Connect to the internet to set up this tablet again.";
+
+/** What the box says for an enrolled tablet. */
+export function enrolledText(device, { signedOut = false } = {}) {
+  const text = `This tablet is set up for airline ${device.airline}. Notes can be written offline.`;
+  return signedOut ? `${text} You have been signed out; sending notes needs no sign-in.` : text;
+}
+
+/** What the box says for a revoked (or no longer registered) tablet. */
+export function revokedText(device) {
+  const why =
+    device && device.revoked && device.revoked.code === "unknown_device"
+      ? "This tablet is no longer registered with the airline, so it can no longer send notes."
+      : "This tablet was revoked by the airline, so it can no longer send notes.";
+  return `${why} Speak to your airline's security team if you need to, then sign in to set it up again.`;
+}
+
+/** What the box says to someone signed in with an account that is not crew. */
+export function wrongRoleText(username) {
+  return `You are signed in as ${username}, which is not a cabin crew account. Sign in with a crew account to set up this tablet.`;
+}
+
+/**
+ * The enrollment part. Elements: box (#device-status), message, signInLink,
+ * reenrollButton, actions, formNotice (the notice at the form), form.
+ * onEnrolled() runs once a tablet is newly set up; onUsername(name) when the
+ * enrolled crew username is known. checkIntervalMs: how often the server is asked.
+ */
+export function createEnrollment({ box, message, signInLink, reenrollButton, actions, formNotice, form, onEnrolled = () => {}, onUsername = () => {}, checkIntervalMs }) {
+  // Whether the server still knows this tablet as enrolled (device.js): on start
+  // and on `online` at once, before a delivery pass at most every few minutes.
+  // No answer (offline, timeout, server trouble) changes nothing.
+  const deviceCheck = new DeviceCheck({ intervalMs: checkIntervalMs });
+
+  function show(state, text, { signIn = false, reenroll = false } = {}) {
+    box.dataset.enrolled = state === "enrolled" ? "true" : "false";
+    box.dataset.state = state;
+    message.textContent = text;
+    signInLink.hidden = !signIn;
+    reenrollButton.hidden = !reenroll;
+    actions.hidden = !(signIn || reenroll);
+    // Said at the form itself, before anyone types: a revoked tablet cannot send what is written now.
+    const revoked = state === "revoked";
+    if (formNotice.hidden === revoked) formNotice.hidden = !revoked;
+    if (revoked) form.setAttribute("aria-describedby", formNotice.id);
+    else form.removeAttribute("aria-describedby");
+  }
+
+  async function check({ force = false } = {}) {
+    if (force && navigator.onLine === false) return;
+    const state = await deviceCheck.run({ force });
+    if (state === "revoked") await refresh();
+  }
+
+  function keepEnrolled() {
+    check({ force: true }).catch(() => {});
+    refreshKeys().catch(() => {});
+    if (localStorage.getItem(SIGNOUT_KEY)) {
+      // the sign-out after enrollment did not get through: try again
+      signOut().then((ok) => ok && localStorage.removeItem(SIGNOUT_KEY)).catch(() => {});
+    }
+  }
+
+  async function setUp(device, session) {
+    show("enrolling", "Setting up this tablet…");
+    try {
+      if (device) await forgetDevice();
+      const enrolled = await enroll(session);
+      localStorage.removeItem(REENROLL_KEY);
+      if (session.username) {
+        onUsername(session.username);
+        try {
+          await saveIdentity({ username: session.username });
+        } catch {
+          /* kept in memory for this session only */
+        }
+      }
+      // Least privilege on an unattended tablet: reporting needs only the device
+      // key, so the web session ends here. Setting the tablet up again needs a new sign-in.
+      localStorage.setItem(SIGNOUT_KEY, "1");
+      const signedOut = await signOut(session.csrf_token);
+      if (signedOut) localStorage.removeItem(SIGNOUT_KEY);
+      show("enrolled", enrolledText(enrolled, { signedOut }));
+      onEnrolled();
+    } catch (err) {
+      show("error", `This tablet could not be set up: ${err.message}`, { signIn: err.code === "unauthenticated" || err.code === "http_401" });
+    }
+  }
+
+  async function refresh({ allowReenroll = false } = {}) {
+    let device;
+    try {
+      device = await getDevice();
+    } catch {
+      show("error", STORAGE_UNAVAILABLE_TEXT);
+      return;
+    }
+    if (device && !device.revoked) {
+      show("enrolled", enrolledText(device));
+      keepEnrolled();
+      return;
+    }
+    if (device && device.revoked && !allowReenroll && !localStorage.getItem(REENROLL_KEY)) {
+      show("revoked", revokedText(device), { reenroll: true });
+      return;
+    }
+    let session;
+    try {
+      session = await fetchSession();
+    } catch {
+      show("offline", OFFLINE_TEXT, { signIn: true });
+      return;
+    }
+    if (!session.signed_in) show("signed-out", SIGNED_OUT_TEXT, { signIn: true });
+    else if (session.role !== "crew") show("wrong-role", wrongRoleText(session.username), { signIn: true });
+    else await setUp(device, session);
+  }
+
+  async function reenroll() {
+    let session;
+    try {
+      session = await fetchSession();
+    } catch {
+      show("revoked", REENROLL_OFFLINE_TEXT, { reenroll: true });
+      return;
+    }
+    if (!session.signed_in || session.role !== "crew") {
+      localStorage.setItem(REENROLL_KEY, "1");
+      location.assign("/auth/login?next=/");
+      return;
+    }
+    await refresh({ allowReenroll: true });
+  }
+
+  reenrollButton.addEventListener("click", reenroll);
+  return { refresh, check };
+}

@@ -1,0 +1,67 @@
+// What the form remembers for the crew's next note: the flight details (not
+// sensitive, in localStorage, for the rest of that flight) and the crew ID
+// (sealed in IndexedDB by identity.js, never in clear).
+import { takeLegacyUsername } from "../device.js";
+import { loadIdentity, saveIdentity } from "../identity.js";
+import { fillForm, FLIGHT_FIELDS } from "../form.js";
+
+const FLIGHT_KEY = "cabin-notes-flight";
+// Flight details are for the rest of that flight only.
+const FLIGHT_KEEP_MS = 12 * 3600 * 1000;
+
+/** The flight details worth filling in again at `now` (the crew ID never), or null. */
+export function flightToRestore(remembered, now = Date.now()) {
+  if (!remembered) return null;
+  const sta = remembered.sta ? Date.parse(`${remembered.sta}Z`) : NaN;
+  if (Number.isNaN(sta) || sta < now - FLIGHT_KEEP_MS) return null;
+  const { crew_id, ...flight } = remembered;
+  return flight;
+}
+
+/** Keep the flight details for the next note, and the crew ID sealed. */
+export function rememberFlight(values) {
+  const keep = {};
+  for (const name of FLIGHT_FIELDS) if (name !== "crew_id") keep[name] = values[name] || "";
+  try {
+    localStorage.setItem(FLIGHT_KEY, JSON.stringify(keep));
+  } catch {
+    /* not essential */
+  }
+  saveIdentity({ crew_id: (values.crew_id || "").trim() }).catch(() => {});
+}
+
+/** Fill in the remembered flight details, if still current. */
+export function restoreFlight(form) {
+  try {
+    const flight = flightToRestore(JSON.parse(localStorage.getItem(FLIGHT_KEY) || "null"));
+    if (flight) fillForm(form, flight);
+  } catch {
+    /* ignore */
+  }
+}
+
+/**
+ * Fill in the remembered crew ID; returns the enrolled crew username ("" if
+ * none), the default crew ID. Older versions kept these in clear: they are
+ * sealed, then the clear copies dropped.
+ */
+export async function restoreIdentity(form) {
+  let identity = { crew_id: "", username: "" };
+  try {
+    identity = await loadIdentity();
+    const legacy = {};
+    const username = await takeLegacyUsername();
+    if (username && !identity.username) legacy.username = username;
+    const remembered = JSON.parse(localStorage.getItem(FLIGHT_KEY) || "null");
+    if (remembered && "crew_id" in remembered) {
+      if (remembered.crew_id && !identity.crew_id) legacy.crew_id = remembered.crew_id;
+      delete remembered.crew_id;
+      localStorage.setItem(FLIGHT_KEY, JSON.stringify(remembered));
+    }
+    if (Object.keys(legacy).length) identity = await saveIdentity(legacy);
+  } catch {
+    /* nothing kept, or storage unavailable: the crew types it */
+  }
+  if (identity.crew_id) fillForm(form, { crew_id: identity.crew_id });
+  return identity.username || "";
+}

@@ -1,0 +1,270 @@
+// The note form: people rows, the character counter, the arrival-time hint and
+// check, sealing and queueing a note on submit, and the status line under it.
+import { uuid4 } from "../b64.js";
+import { buildEnvelope, envelopeBytes } from "../envelope.js";
+import { getDevice, getSigningKey } from "../device.js";
+import { enqueue } from "../outbox/store.js";
+import { loadDraft, expireDraft } from "../drafts.js";
+import { duration, rfc3339 } from "../times.js";
+import { validateReport, readForm, fillForm, showErrors, clearErrors, resetReport, charCount, fieldLabel, LIMITS } from "../form.js";
+import { createDraftAutosave } from "./draft-autosave.js";
+import { rememberFlight, restoreFlight, restoreIdentity } from "./flight-memory.js";
+
+// A scheduled arrival far in the past or future is probably a slip (a wrong
+// day typed in a hurry), but a delayed flight can be past its time: warn once,
+// and accept the same value on a second tap.
+const STA_PAST_WARN_MS = 60 * 60000;
+const STA_FUTURE_WARN_MS = 20 * 3600000;
+
+export const SAVED_TEXT = "Saved and sealed. It will be sent as soon as there is a connection.";
+export const NEAR_TEXT = "Not delivered yet and landing soon: see the notice at the top.";
+
+/** The warning for an arrival time this far from now (ms, + ahead), or null if it is plausible. */
+export function staWarning(offsetMs) {
+  if (offsetMs >= -STA_PAST_WARN_MS && offsetMs <= STA_FUTURE_WARN_MS) return null;
+  const hours = Math.abs(offsetMs) / 3600000;
+  const span = hours >= 2 ? `${Math.round(hours)} h` : duration(offsetMs).replace(/ 00 min$/, "");
+  return `This arrival time is ${offsetMs < 0 ? `${span} ago` : `in ${span}`} (UTC). Check the date and time, then tap Save and send again to confirm.`;
+}
+
+/** The hint under the arrival time: UTC, and the same moment on this tablet's clock. */
+export function staHint(value) {
+  const d = value ? new Date(`${value}Z`) : null;
+  return d && !Number.isNaN(d.getTime())
+    ? `Coordinated Universal Time (Zulu). On this tablet's clock: ${d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" })}.`
+    : "Coordinated Universal Time (Zulu).";
+}
+
+export function counterText(text) {
+  return `${charCount(text)} of ${LIMITS.narrative} characters.`;
+}
+
+/**
+ * The status line for a note just submitted, as the outbox now has it:
+ * [text, kind], or null when it is gone. nearLanding: the banner covers it.
+ */
+export function noteStatus(r, nearLanding) {
+  if (!r) return null;
+  if (r.state === "rejected") return ["This note was not accepted, so it was not delivered. See \u201cYour notes\u201d below.", "error"];
+  if (r.state === "delivered") return ["Saved, sealed and delivered.", "ok"];
+  if (nearLanding) return [`${SAVED_TEXT} ${NEAR_TEXT}`, "warn"];
+  return [SAVED_TEXT, "ok"];
+}
+
+/** The cleartext header of a new note (DESIGN.md section 3) for this device. */
+export function noteHeader(device, flight, now, id = uuid4()) {
+  return {
+    v: 1,
+    id,
+    device: device.device_id,
+    created: rfc3339(now),
+    rcpt: device.recipients.map((r) => r.kid),
+    airline: device.airline,
+    flight: flight.flight,
+    dep: flight.dep,
+    arr: flight.arr,
+    sta: flight.sta,
+    urgency: flight.urgency,
+  };
+}
+
+/**
+ * The report form part. form: the <form>; personTemplate: a person row's
+ * <template>; envelopeLimit: the largest envelope the server takes;
+ * onQueued(id): a note was sealed and queued.
+ */
+export function createReportForm({ form, personTemplate, envelopeLimit, onQueued = () => {} }) {
+  const find = (sel) => form.querySelector(sel);
+  const statusLine = find("#form-status");
+  const codes = [...form.querySelectorAll("input[name=\"indicators\"]")].map((input) => input.value);
+  const drafts = createDraftAutosave(form);
+  // The default crew ID (the crew username from enrollment): in memory here, kept on the tablet only sealed.
+  let defaultCrewId = "";
+  // After a submit the status line follows that note (noteId), so that it never
+  // says "will be sent" next to a refusal; any other message stops that.
+  let statusNoteId = null;
+  let personSeq = 0;
+  let submitting = false;
+  let staWarnedFor = null;
+
+  function setStatus(text, kind = "", noteId = null) {
+    statusNoteId = noteId;
+    const className = "form-status" + (kind ? ` form-status-${kind}` : "");
+    if (statusLine.textContent !== text) statusLine.textContent = text; // role="status": only real changes are announced
+    if (statusLine.className !== className) statusLine.className = className;
+  }
+
+  function setDefaultCrewId(username) {
+    defaultCrewId = username;
+    if (username) find("#f-crew-id").placeholder = username;
+  }
+
+  function numberPeople() {
+    [...form.querySelectorAll("[data-person]")].forEach((row, i) => {
+      row.querySelector(".person-number").textContent = String(i + 1);
+    });
+  }
+
+  function addPersonRow() {
+    const frag = personTemplate.content.cloneNode(true);
+    const row = frag.querySelector("[data-person]");
+    const n = ++personSeq;
+    for (const label of row.querySelectorAll("label[data-for]")) {
+      const name = label.dataset.for;
+      const input = row.querySelector(`[name="${name}"]`);
+      input.id = `p${n}-${name}`;
+      label.htmlFor = input.id;
+    }
+    row.querySelector(".remove-person").addEventListener("click", () => {
+      row.remove();
+      numberPeople();
+      drafts.schedule();
+      find("#add-person").focus();
+    });
+    find("#people").append(row);
+    numberPeople();
+    return row;
+  }
+
+  function updateCounter() {
+    find("#f-narrative-count").textContent = counterText(find("#f-narrative").value);
+  }
+
+  // Show the messages by their fields (opening any closed section that holds
+  // one), name the first field in the status line and move focus to it.
+  function reportErrors(errors) {
+    const first = showErrors(form, errors);
+    const label = first ? fieldLabel(first) : "";
+    setStatus(label ? `Please check the marked fields, starting with "${label}".` : "Please check the marked fields.", "error");
+    if (first) first.focus();
+  }
+
+  async function currentDevice() {
+    try {
+      return await getDevice();
+    } catch {
+      return null;
+    }
+  }
+
+  // Seal and queue; false (with the reason shown) if it was not queued.
+  async function sealAndQueue(header, body, device) {
+    try {
+      const key = await getSigningKey();
+      if (!key) throw new Error("the tablet's key is missing");
+      const envelope = await buildEnvelope(header, body, device.recipients, key);
+      if (envelopeBytes(envelope) > envelopeLimit) {
+        // The server could never accept it: keep everything in the form and say what to shorten.
+        reportErrors({ narrative: "This note is too long to send; shorten the text or the descriptions." });
+        return false;
+      }
+      await enqueue(header, envelope);
+      return true;
+    } catch (err) {
+      const reason = err && err.name === "QuotaExceededError" ? "the tablet's storage is full" : (err && err.message) || "storage failed";
+      setStatus(`This note was NOT queued (${reason}). It is still in the form; please try again.`, "error");
+      return false;
+    }
+  }
+
+  async function submitReport() {
+    const now = new Date();
+    const values = readForm(form);
+    const result = validateReport(values, { codes, username: defaultCrewId, now });
+    if (!result.ok) {
+      reportErrors(result.errors);
+      return;
+    }
+    const warning = staWarning(Date.parse(result.flight.sta) - now.getTime());
+    if (warning && staWarnedFor !== values.sta) {
+      staWarnedFor = values.sta;
+      const first = showErrors(form, { sta: warning });
+      setStatus("Check the scheduled arrival, then tap Save and send again to confirm.", "error");
+      if (first) first.focus();
+      return;
+    }
+    clearErrors(form);
+    const device = await currentDevice();
+    if (!device || device.revoked) {
+      setStatus("This note was NOT queued: this tablet is not set up to send notes. It is still in the form.", "error");
+      return;
+    }
+    const header = noteHeader(device, result.flight, now);
+    if (!(await sealAndQueue(header, result.body, device))) return;
+    const { flight, dep, arr, urgency } = result.flight;
+    rememberFlight({ ...values, flight, dep, arr, urgency });
+    resetReport(form); // keeps the flight details, urgency included
+    fillForm(form, { flight, dep, arr, urgency });
+    await drafts.discard();
+    updateCounter();
+    setStatus(SAVED_TEXT, "ok", header.id);
+    await onQueued(header.id);
+  }
+
+  async function onSubmit(event) {
+    event.preventDefault();
+    if (submitting) return;
+    submitting = true;
+    const button = find("#submit-button");
+    button.disabled = true;
+    try {
+      await submitReport();
+    } finally {
+      submitting = false;
+      button.disabled = false;
+    }
+  }
+
+  /** Restore what the crew had: flight, crew ID, and an unfinished draft. */
+  async function restore() {
+    restoreFlight(form);
+    setDefaultCrewId(await restoreIdentity(form));
+    try {
+      await expireDraft(); // an abandoned draft goes 12 hours after it was last saved
+    } catch {
+      /* loadDraft checks again */
+    }
+    try {
+      const draft = await loadDraft();
+      if (draft) {
+        fillForm(form, draft, addPersonRow);
+        setStatus("Your unfinished note was restored.");
+      }
+    } catch {
+      /* no draft */
+    }
+    updateCounter();
+  }
+
+  form.addEventListener("submit", onSubmit);
+  form.addEventListener("input", (e) => {
+    if (e.target.name === "narrative") updateCounter();
+    drafts.schedule();
+  });
+  form.addEventListener("change", drafts.schedule);
+  find("#add-person").addEventListener("click", () => {
+    const row = addPersonRow();
+    row.querySelector("[name=\"role\"]").focus();
+    drafts.schedule();
+  });
+  const sta = find("#f-sta");
+  sta.addEventListener("input", () => (staWarnedFor = null));
+  sta.addEventListener("change", () => {
+    staWarnedFor = null;
+    find("#f-sta-hint").textContent = staHint(sta.value);
+  });
+
+  return {
+    restore,
+    saveDraftNow: drafts.saveNow,
+    setDefaultCrewId,
+    /** Keep the status line in step with the note it follows (reports: the outbox as rendered). */
+    followNote(reports, nearLanding) {
+      if (!statusNoteId) return;
+      const r = reports.find((x) => x.id === statusNoteId);
+      const status = noteStatus(r, !!r && nearLanding(r));
+      if (status) setStatus(status[0], status[1], r.id);
+      else setStatus(""); // dismissed or gone
+    },
+  };
+}

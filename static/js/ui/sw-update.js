@@ -1,0 +1,45 @@
+// The service worker: registered at start; when a new version of the app is
+// waiting, the update banner offers it, and its button saves the draft,
+// hands over to the new worker and reloads.
+
+/**
+ * Register /sw.js. banner: the update banner; reloadButton: its button;
+ * beforeReload(): awaited before the page goes (the draft is saved).
+ */
+export async function setupServiceWorker({ banner, reloadButton, beforeReload = async () => {} }) {
+  if (!("serviceWorker" in navigator)) return null;
+  let reloadRequested = false;
+  try {
+    const reg = await navigator.serviceWorker.register("/sw.js", { scope: "/", type: "module", updateViaCache: "none" });
+    const offerUpdate = () => {
+      if (reg.waiting && navigator.serviceWorker.controller) banner.hidden = false;
+    };
+    offerUpdate();
+    reg.addEventListener("updatefound", () => {
+      const worker = reg.installing;
+      if (worker) worker.addEventListener("statechange", () => worker.state === "installed" && offerUpdate());
+    });
+    navigator.serviceWorker.addEventListener("controllerchange", () => {
+      if (reloadRequested) location.reload();
+    });
+    reloadButton.addEventListener("click", async () => {
+      await beforeReload();
+      reloadRequested = true;
+      if (reg.waiting) reg.waiting.postMessage({ type: "skip-waiting" });
+      else location.reload();
+    });
+    return reg;
+  } catch {
+    return null;
+  }
+}
+
+/** Ask for a Background Sync of the outbox (optional: the page's timer covers it). */
+export async function requestBackgroundSync() {
+  try {
+    const reg = await navigator.serviceWorker?.getRegistration("/");
+    if (reg && reg.sync) await reg.sync.register("outbox");
+  } catch {
+    /* Background Sync is optional; the timer covers it */
+  }
+}
