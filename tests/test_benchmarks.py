@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -21,7 +23,20 @@ def test_intake_benchmark_runs() -> None:
     assert all(v > 0 for v in result["v2_over_v1"].values())
     # Each X-Wing copy carries a 1120-byte encapsulation where P-256 has 65.
     sizes = result["envelope_bytes"]
-    assert sizes["v2"] - sizes["v1"] >= 2 * (1120 - 65) * 4 // 3
+    assert sizes["v2"] - sizes["v1"] >= 2 * ((1120 - 65) * 4 // 3)
+
+
+@pytest.mark.e2e
+def test_seal_benchmark_runs_in_chromium() -> None:
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.seal", "--n", "2"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert set(result["median_ms"]) == set(result["p95_ms"]) == {"v1", "v2", "queue_only"}
+    assert all(v > 0 for v in result["median_ms"].values()) and result["v2_over_v1"] > 0
+    assert set(result["first_seal_ms"]) == {"v1", "v2"}
+    # Two X-Wing copies carry 2 x 1120 bytes of encapsulation where P-256 has 2 x 65.
+    assert result["envelope_bytes"]["v2"] - result["envelope_bytes"]["v1"] >= 2 * ((1120 - 65) * 4 // 3)
 
 
 def test_queue_benchmark_runs() -> None:
