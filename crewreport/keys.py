@@ -44,8 +44,9 @@ def airline_owner(code: str) -> str:
     return f"airline:{code}"
 
 
-class KeysUnavailable(Exception):
-    """The intake cannot work: a key is missing or cannot be read."""
+class KeysUnavailable(click.ClickException):
+    """The intake cannot work: a key is missing or cannot be read. A
+    ClickException, so that an admin command ends with one clear line."""
 
 
 @dataclass
@@ -139,6 +140,7 @@ def add_key(db: sqlite3.Connection, owner: str, key: RecipientPrivateKey | None 
     Inside the caller's transaction; the PEM is written before the row, so a
     row never points at a file that is not there.
     """
+    check_passphrase(db)
     key = key or new_key(suite or V1)
     suite = f"v{suite_version(key)}"
     if owner == RECEIPT and suite != V1:
@@ -153,6 +155,17 @@ def add_key(db: sqlite3.Connection, owner: str, key: RecipientPrivateKey | None 
                (kid, owner, suite, json.dumps(jwk), stamp))
     audit.record("key_added", actor="system", subject=f"key:{kid}", db=db, owner=owner, suite=suite)
     return kid
+
+
+def check_passphrase(db: sqlite3.Connection) -> None:
+    """The configured passphrase must open the keys already there before a new
+    one is written with it: a command run without (or with another)
+    CREWREPORT_KEY_PASSPHRASE would otherwise add a key the service cannot
+    read beside the others, or an unencrypted one beside encrypted ones."""
+    row = db.execute("SELECT kid FROM service_key WHERE owner = ? ORDER BY created_at DESC LIMIT 1",
+                     (RECEIPT,)).fetchone()
+    if row is not None:
+        read_private_key(row["kid"], _key_dir(), _passphrase())
 
 
 def ensure_keys(db: sqlite3.Connection) -> list[str]:

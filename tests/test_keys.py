@@ -299,3 +299,27 @@ def test_an_instance_made_before_version_2_gains_x_wing_keys_on_init_db(
         create_airline("YY", "Other Air")  # a new airline gets both suites at once
         assert sorted(r["suite"] for r in get_db().execute(
             "SELECT suite FROM service_key WHERE owner = 'airline:YY'")) == ["v1", "v2"]
+
+
+def test_no_key_is_added_under_another_passphrase(passphrase_app: Flask) -> None:
+    """An upgrade run without the instance's passphrase refuses clearly instead
+    of writing an X-Wing key the service could not read (or one in clear)."""
+    with passphrase_app.app_context():
+        conn = get_db()
+        conn.execute("DELETE FROM service_key WHERE suite = 'v2'")  # as before version 2
+        conn.commit()
+    for wrong in (None, "another passphrase"):
+        passphrase_app.config["KEY_PASSPHRASE"] = wrong
+        for args in (["init-db"], ["rotate-key", "border_force", "--suite", "v2"]):
+            result = passphrase_app.test_cli_runner().invoke(args=args)
+            assert result.exit_code == 1 and "CREWREPORT_KEY_PASSPHRASE" in result.output, result.output
+            assert "Traceback" not in result.output
+        with passphrase_app.app_context():
+            assert get_db().execute("SELECT count(*) FROM service_key WHERE suite = 'v2'").fetchone()[0] == 0
+    passphrase_app.config["KEY_PASSPHRASE"] = "the right passphrase"
+    result = passphrase_app.test_cli_runner().invoke(args=["init-db"])
+    assert result.exit_code == 0 and "X-Wing" in result.output, result.output
+    with passphrase_app.app_context():
+        kid = get_db().execute("SELECT kid FROM service_key WHERE suite = 'v2'").fetchone()[0]
+    text = Path(passphrase_app.config["KEY_DIR"], f"{kid}.pem").read_text("ascii")
+    assert pem_labels(text) == ["ENCRYPTED PRIVATE KEY"] * 2
