@@ -7,7 +7,7 @@ PORT   ?= 5000
 # Extra pytest arguments, e.g. `make test ARGS="-k intake -x"`.
 ARGS   ?=
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test lint bench clean
 
 # Everything the app and its tests need, into git-ignored places:
 # .venv/ (Python, with the test extra), node_modules/ and static/vendor/.
@@ -28,17 +28,21 @@ static/vendor/.built: package.json package-lock.json static/js/vendor-entries/*.
 # only the demo users get fresh passwords, printed here, never written down),
 # then gunicorn on 127.0.0.1:5000.
 run: setup
-	$(FLASK) init-db
-	$(FLASK) demo
-	@echo "Serving on http://$(HOST):$(PORT)/ (crew app), /auth/login to sign in. Ctrl-C stops."
-	$(FLASK) serve --host $(HOST) --port $(PORT)
+	@$(FLASK) init-db
+	@$(FLASK) demo
+	@echo "Serving on http://$(HOST):$(PORT)/ (crew app), http://$(HOST):$(PORT)/auth/login to sign in. Ctrl-C stops."
+	@$(FLASK) serve --host $(HOST) --port $(PORT)
 
 test: setup
 	$(PY) -m pytest $(ARGS)
+
+# The lint alone (tests/test_lint.py runs it inside `make test` too); `ruff check --fix .` repairs most.
+lint: setup
+	$(PY) -m ruff check .
 
 bench: setup
 	$(PY) -m benchmarks.intake
 	$(PY) -m benchmarks.queue
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor *.egg-info .pytest_cache
+	rm -rf $(VENV) node_modules static/vendor *.egg-info .pytest_cache build dist

@@ -29,8 +29,9 @@ import statistics
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask, jsonify, request
@@ -76,7 +77,7 @@ class Bench:
         self.client = self.app.test_client()
 
     def envelopes(self, n: int, version: int = 1) -> list[dict[str, Any]]:
-        created = datetime.now(timezone.utc)
+        created = datetime.now(UTC)
         recipients = [r for r in self.recipients if r["suite"] == f"v{version}"]
         public = [envelope.recipient_key_from_jwk(r["jwk"]) for r in recipients]
         body = {"observed_at": stamp(created), "indicators": ["docs_held_by_other", "scripted_answers"],
@@ -166,7 +167,8 @@ def main() -> None:
         "python": platform.python_version(),
         "us_per_report": {k: round(v, 1) for k, v in med.items()},
         "baseline": "crypto_only (parse + verify + open + validate, no Flask, no store)",
-        "ratio_to_crypto_only": {k: round(med[k] / med["crypto_only"], 2) for k in ("noop_post", "single", "repeat", "batch")},
+        "ratio_to_crypto_only": {k: round(med[k] / med["crypto_only"], 2)
+                                 for k in ("noop_post", "single", "repeat", "batch")},
         "ratio_to_noop_post": {k: round(med[k] / med["noop_post"], 2) for k in ("single", "repeat", "batch")},
         "batch_speedup_over_single": round(med["single"] / med["batch"], 2),
         "reports_per_second": {k: round(1e6 / med[k]) for k in ("single", "batch")},

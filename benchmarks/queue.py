@@ -33,7 +33,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
@@ -90,7 +90,7 @@ class Bench:
             "WTF_CSRF_ENABLED": False,
             "DATABASE": os.path.join(folder, "crewreport.sqlite"), "KEY_DIR": os.path.join(folder, "keys"),
         })
-        self.at = datetime.now(timezone.utc)
+        self.at = datetime.now(UTC)
         with self.app.app_context():
             init_db()
             db = get_db()

@@ -1,16 +1,17 @@
 """crewreport: discreet, offline, end-to-end encrypted reports from cabin crew."""
 from __future__ import annotations
 
-import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
 TEXT_SETTINGS = ("SECRET_KEY", "KEY_PASSPHRASE", "HOTLINE")
 csrf = CSRFProtect()
 
@@ -23,21 +24,37 @@ CSP = (
 )
 
 
+def asset_folder(name: str) -> Path:
+    """`templates` or `static`: the copy a wheel carries inside the package (see
+    setup.py), else the repository's own (a checkout or an editable install)."""
+    shipped = PACKAGE / name
+    return shipped if shipped.is_dir() else ROOT / name
+
+
+def default_instance() -> str | None:
+    """`instance/` at the root of a checkout; for an installed wheel, Flask's
+    own default (`<prefix>/var/crewreport-instance`), never site-packages."""
+    return str(ROOT / "instance") if not (PACKAGE / "templates").is_dir() else None
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Application factory (the flaskr layout): settings, store, blueprints."""
-    instance = os.environ.get("CREWREPORT_INSTANCE") or str(ROOT / "instance")
+    instance = os.environ.get("CREWREPORT_INSTANCE") or default_instance()
     app = Flask(
         __name__,
-        instance_path=os.path.abspath(instance),
+        instance_path=os.path.abspath(instance) if instance else None,
         instance_relative_config=True,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        template_folder=str(asset_folder("templates")),
+        static_folder=str(asset_folder("static")),
     )
     app.config.from_mapping(
         SECRET_KEY=None,
         DATABASE=os.path.join(app.instance_path, "crewreport.sqlite"),
         KEY_DIR=os.path.join(app.instance_path, "keys"),
         KEY_PASSPHRASE=None,
+        # True: refuse to write or use private keys without KEY_PASSPHRASE
+        # (intake answers 503, `serve` and the key commands exit).
+        REQUIRE_KEY_PASSPHRASE=False,
         # An envelope of the largest report the schema allows (every field at
         # its limit in characters JSON escapes to 6 bytes, sealed twice, base64url) is about
         # 250 KiB; a batch request carries at most MAX_BATCH of them, and the
@@ -54,7 +71,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         RETENTION_DAYS=365,
         # Whether GET /api/v1/keys and enrollment still list the P-256 (v1)
         # recipient keys. Turn off once every tablet seals version 2 (see
-        # docs/protocol-v2.md); the intake keeps accepting version 1 either way.
+        # docs/protocol.md, version 2); the intake keeps accepting version 1 either way.
         PUBLISH_V1_KEYS=True,
         # Behind a TLS-terminating proxy, how many proxies to trust for the
         # client address and scheme (0: none). Sign-in throttling, the intake
@@ -81,7 +98,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
-    logging.basicConfig(level=logging.INFO)
+    from . import logs
+
+    logs.configure()
 
     csrf.init_app(app)
 

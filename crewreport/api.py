@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from importlib import resources
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
@@ -17,7 +18,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from . import audit, csrf, intake, keys
 from .auth import role_required
 from .db import get_db, transaction
-from .envelope import jwk_from_public_key, public_key_from_jwk, thumbprint
+from .envelope import jwk_from_public_key, public_key_from_jwk, thumbprint, unique_keys
 from .times import now
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -41,12 +42,19 @@ def http_error(exc: HTTPException) -> Any:
 
 
 def read_json() -> Any:
-    """The request body as JSON, or None when it is not JSON at all."""
+    """The request body as JSON, or None when it is not JSON at all (or names
+    a key twice: which copy counts would be the parser's guess)."""
     if not request.is_json:
         return None
+    data = request.get_data()
+    limit = request.max_content_length
+    if limit is not None and request.content_length is None and len(data) >= limit:
+        # A body without Content-Length (chunked) is cut at the limit as it is
+        # read; one that reaches the limit is too large, not malformed JSON.
+        raise RequestEntityTooLarge()
     try:
-        return request.get_json(silent=True)
-    except RecursionError:  # silent=True only covers ValueError
+        return json.loads(data, object_pairs_hook=unique_keys)
+    except (ValueError, RecursionError):
         return None
 
 
@@ -69,6 +77,13 @@ def _plain_text(value: Any, limit: int) -> bool:
     except UnicodeEncodeError:
         return False
     return not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    """The OpenAPI 3.1 description of this API (crewreport/openapi.json)."""
+    document = resources.files(__package__).joinpath("openapi.json").read_bytes()
+    return current_app.response_class(document, mimetype="application/json")
 
 
 @bp.get("/keys")
@@ -135,7 +150,7 @@ def _limited() -> Any | None:
     limit = current_app.config["INTAKE_RATE_PER_MINUTE"]
     if intake.rate_limited(get_db(), audit.client_address(), limit):
         body, status = api_error("rate_limited", "Too many requests; the tablet will retry shortly.", 429)
-        body.headers["Retry-After"] = str(60 - datetime.now(timezone.utc).second)  # the counter's minute
+        body.headers["Retry-After"] = str(60 - datetime.now(UTC).second)  # the counter's minute
         return body, status
     return None
 

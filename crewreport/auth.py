@@ -10,15 +10,27 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import click
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import (Blueprint, Flask, abort, current_app, flash, jsonify, redirect,
-                   render_template, request, session, url_for)
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.cli import with_appcontext
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
@@ -73,7 +85,7 @@ def load_user(value: str) -> User | None:
 def start_session(db: Any, row: Any) -> User:
     """A new server-side session for `row`; expired ones are cleared on the way."""
     token = secrets.token_urlsafe(32)
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     expires = at + current_app.permanent_session_lifetime
     db.execute("DELETE FROM user_session WHERE expires_at <= ?", (now(),))
     db.execute("INSERT INTO user_session (token_sha256, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
@@ -141,11 +153,11 @@ def throttled(username: str, address: str) -> bool:
     limits still bound guessing spread over many addresses or many accounts.
     """
     window = timedelta(seconds=current_app.config["LOGIN_WINDOW_SECONDS"])
-    since = stamp(datetime.now(timezone.utc) - window)
+    since = stamp(datetime.now(UTC) - window)
     db = get_db()
 
     def failures(where: str, *args: str) -> int:
-        return db.execute(f"SELECT count(*) FROM login_failure WHERE {where} AND at > ?",
+        return db.execute(f"SELECT count(*) FROM login_failure WHERE {where} AND at > ?",  # noqa: S608 - `where` is one of three fixed conditions; values are ? parameters
                           (*args, since)).fetchone()[0]
 
     limit = current_app.config["LOGIN_MAX_FAILURES"]
@@ -173,7 +185,8 @@ def create_user(username: str, role: str, password: str, airline: str | None = N
             "INSERT INTO user (username, password_hash, role, airline, created_at) VALUES (?, ?, ?, ?, ?)",
             (username, hash_password(password), role, airline, now()))
         audit.record("user_created", subject=f"user:{username}", db=db, role=role, airline=airline)
-    assert cur.lastrowid is not None  # an INSERT into a rowid table always has one
+    if cur.lastrowid is None:  # an INSERT into a rowid table always has one
+        raise RuntimeError("sqlite gave no rowid for the new user")
     return cur.lastrowid
 
 

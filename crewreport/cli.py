@@ -6,7 +6,7 @@ import os
 import re
 import secrets
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import click
 from flask import Flask, current_app
@@ -46,6 +46,8 @@ def create_airline_command(code: str, name: str, no_key: bool) -> None:
         raise click.ClickException("CODE is a two-character IATA airline code, like BA")
     if not 1 <= len(name.strip()) <= 100:
         raise click.ClickException("NAME must be 1 to 100 characters")
+    if not no_key:
+        keys.warn_or_refuse()
     init_db()  # before the lookup: on a new instance there is no table yet
     if get_db().execute("SELECT 1 FROM airline WHERE code = ?", (code,)).fetchone():
         raise click.ClickException(f"airline {code} exists")
@@ -62,6 +64,7 @@ def demo_command(password: str | None) -> None:
 
     Idempotent: existing data stays; the demo users get new passwords.
     """
+    keys.warn_or_refuse()
     init_db()
     db = get_db()
     made = keys.ensure_keys(db)
@@ -78,8 +81,11 @@ def demo_command(password: str | None) -> None:
             with transaction(db):
                 auth.set_password(row["id"], pw, db=db)
         click.echo(f"  {username:15} ({role}) password: {pw}")
-    if made:
-        click.echo(f"Made keys: {', '.join(made)}")
+    if made:  # first run only: say plainly what appeared in the instance folder
+        owners = [db.execute("SELECT owner FROM service_key WHERE kid = ?", (kid,)).fetchone()["owner"]
+                  for kid in made]
+        click.echo(f"New service keys ({', '.join(owners)}) are in {current_app.config['KEY_DIR']}; "
+                   "they are kept from now on (docs/operations.md says how to protect and rotate them).")
 
 
 @click.command("revoke-device")
@@ -106,19 +112,18 @@ def revoke_device_command(device_id: str) -> None:
 @click.option("--workers", default=2, show_default=True, type=int)
 @with_appcontext
 def serve_command(host: str, port: int, workers: int) -> None:
-    """Serve with gunicorn (the production server)."""
+    """Serve with gunicorn; slow or idle clients cost no worker (see crewreport/serving.py)."""
+    keys.warn_or_refuse()
     init_db()
     try:
         keys.keyring()
     except keys.KeysUnavailable as exc:
         click.echo(f"WARNING: intake will answer 503 until keys are fixed: {exc}", err=True)
     env = dict(os.environ, CREWREPORT_INSTANCE=current_app.instance_path)
-    argv = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',  # no query strings
-            "--access-logfile", "-",
-            # One control socket per user by default: two servers would fight over it.
-            "--no-control-socket", "crewreport:create_app()"]
-    os.execve(sys.executable, argv, env)
+    from . import serving  # gevent and gunicorn: only for this command
+
+    argv = serving.gunicorn_argv(host, port, workers)
+    os.execve(sys.executable, argv, env)  # noqa: S606 - becomes gunicorn: fixed argv, no shell, no request text
 
 
 @click.command("send-test-report")
@@ -135,7 +140,7 @@ def send_test_report_command(url: str, username: str, password: str, narrative: 
     client = Client(url)
     client.sign_in(username, password)
     client.enroll("send-test-report")
-    sta = stamp(datetime.now(timezone.utc) + timedelta(hours=2))
+    sta = stamp(datetime.now(UTC) + timedelta(hours=2))
     env = client.envelope(
         {"flight": f"{client.airline}1", "dep": "CDG", "arr": "LHR", "sta": sta, "urgency": "routine"},
         {"observed_at": now(), "indicators": [], "people": [], "narrative": narrative,
@@ -150,7 +155,9 @@ def send_test_report_command(url: str, username: str, password: str, narrative: 
 
 
 def init_app(app: Flask) -> None:
-    for command in (create_airline_command, demo_command, revoke_device_command,
+    from . import backup
+
+    for command in (*backup.commands(), create_airline_command, demo_command, revoke_device_command,
                     serve_command, send_test_report_command, audit.verify_audit_command,
                     retention.purge_command):
         app.cli.add_command(command)

@@ -27,7 +27,8 @@ BACKGROUND_COLOR = "#f4f1ea"
 # Static files the shell needs, relative to the static folder. JS modules are
 # globbed per folder, so a new module is precached without editing this list
 # (a new folder is added here; test_crew_install checks every imported module is).
-STATIC_GLOBS = ("css/crew.css", "js/*.js", "js/outbox/*.js", "js/ui/*.js", "vendor/hpke.js", "vendor/idb.js", "icons/*.png", "icons/favicon.ico")
+STATIC_GLOBS = ("css/crew.css", "js/*.js", "js/outbox/*.js", "js/ui/*.js", "vendor/hpke.js", "vendor/idb.js",
+                "icons/*.png", "icons/favicon.ico")
 SHELL_TEMPLATES = ("crew/index.html", "base.html")
 # Routes precached besides the static files (rendered by this blueprint).
 ROUTES = ("/", "/manifest.webmanifest", "/favicon.ico")
@@ -48,7 +49,8 @@ def manifest_data() -> dict[str, Any]:
         "icons": [
             {"src": "/static/icons/icon-192.png", "sizes": "192x192", "type": "image/png", "purpose": "any"},
             {"src": "/static/icons/icon-512.png", "sizes": "512x512", "type": "image/png", "purpose": "any"},
-            {"src": "/static/icons/icon-maskable-512.png", "sizes": "512x512", "type": "image/png", "purpose": "maskable"},
+            {"src": "/static/icons/icon-maskable-512.png", "sizes": "512x512", "type": "image/png",
+             "purpose": "maskable"},
         ],
     }
 
@@ -104,7 +106,7 @@ def index() -> Response:
         render_template(
             "crew/index.html",
             app_name=APP_NAME,
-            groups=catalogue.GROUPS,
+            groups=catalogue.form_groups(),
             hotline=current_app.config.get("HOTLINE", ""),
             landing_minutes=int(current_app.config.get("LANDING_WARNING_MINUTES", 30)),
             theme_color=THEME_COLOR,
@@ -135,6 +137,7 @@ def service_worker() -> Response:
 
 @bp.get("/favicon.ico")
 def favicon() -> Response:
-    resp = send_from_directory(Path(current_app.static_folder or "static") / "icons", "favicon.ico", mimetype="image/x-icon")
+    icons = Path(current_app.static_folder or "static") / "icons"
+    resp = send_from_directory(icons, "favicon.ico", mimetype="image/x-icon")
     resp.headers["Cache-Control"] = "no-cache"
     return resp

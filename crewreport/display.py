@@ -3,8 +3,9 @@ for codes, the lead time before landing, the countdown, and the `when` and
 `span` template filters (registered app-wide by `init_app`)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from flask import Flask
 

@@ -28,8 +28,9 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, hpke
@@ -88,15 +89,29 @@ def b64u_decode(text: str) -> bytes:
     return raw
 
 
+class DuplicateKey(ValueError):
+    """A JSON object names one key twice."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`object_pairs_hook` for json.loads: an object with a key twice is a ValueError."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise DuplicateKey("a JSON object has a key twice")
+    return obj
+
+
 def loads_strict(raw: bytes) -> Any:
     """UTF-8 JSON from an untrusted source; every way it can be bad is a ValueError.
 
     Besides plain syntax errors: nesting deep enough to exhaust the stack
     (RecursionError), and `\\udXXX` escapes that decode to lone surrogates,
     which no UTF-8 store or page can hold (SQLite would raise at insert).
+    A key twice in one object is refused too: parsers disagree on which copy
+    wins, so what was signed could be read one way here and another elsewhere.
     """
     try:
-        value = json.loads(raw.decode("utf-8"))
+        value = json.loads(raw.decode("utf-8"), object_pairs_hook=unique_keys)
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
@@ -249,6 +264,8 @@ def parse(envelope: Any) -> Parsed:
         raise _malformed("A field is not valid base64url (no padding).") from None
     try:
         header = loads_strict(header_bytes)
+    except DuplicateKey:
+        raise _malformed("The header names a field twice.") from None
     except ValueError:
         raise _malformed("The header is not UTF-8 JSON.") from None
     if not isinstance(header, dict):
@@ -271,7 +288,8 @@ def parse(envelope: Any) -> Parsed:
     if len(sealed) != len(rcpt):
         raise _malformed("'sealed' must have one entry per 'rcpt' key, in the same order.")
     if header["v"] not in VERSIONS:
-        raise EnvelopeError("unsupported_version", f"Envelope version {header['v']} is not supported; this service accepts versions 1 and 2.")
+        raise EnvelopeError("unsupported_version",
+                            f"Envelope version {header['v']} is not supported; this service accepts versions 1 and 2.")
     extra = sorted(set(header) - set(HEADER_TYPES))
     if extra:
         raise _malformed(f"The header has unknown fields: {', '.join(extra)}.")
@@ -289,10 +307,12 @@ def open_sealed(parsed: Parsed, index: int, private_key: RecipientPrivateKey) ->
     """Open `sealed[index]` with that recipient's private key, in the
     envelope's own suite; a key of the other suite is not its recipient."""
     if suite_version(private_key) != parsed.version:
-        raise EnvelopeError("unknown_recipient", f"A version {parsed.version} envelope names a key of another suite; refresh the tablet's keys.")
+        raise EnvelopeError("unknown_recipient", f"A version {parsed.version} envelope names a key of another "
+                                                 "suite; refresh the tablet's keys.")
     key = private_key.hpke if isinstance(private_key, xwing.PrivateKey) else private_key
     try:
-        return SUITES[parsed.version].decrypt(parsed.sealed[index], key, info=hpke_info(parsed.header_bytes, parsed.version))
+        return SUITES[parsed.version].decrypt(parsed.sealed[index], key,
+                                              info=hpke_info(parsed.header_bytes, parsed.version))
     except (InvalidTag, ValueError):
         raise EnvelopeError("undecryptable", "The sealed report could not be opened with the recipient key.") from None
 
@@ -305,6 +325,8 @@ def open_body(parsed: Parsed, index: int, private_key: RecipientPrivateKey) -> A
 def loads_body(plaintext: bytes) -> Any:
     try:
         return loads_strict(plaintext)
+    except DuplicateKey:
+        raise EnvelopeError("invalid_report", "The report body names a field twice.") from None
     except ValueError:
         raise EnvelopeError("invalid_report", "The report body is not UTF-8 JSON.") from None
 

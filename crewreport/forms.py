@@ -1,9 +1,9 @@
 """Every HTML form of the app, in one place (Flask-WTF; CSRF on each)."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from typing import Any
 
+from flask_wtf import FlaskForm
 from wtforms import Field, HiddenField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
@@ -58,7 +58,8 @@ class AssignForm(FlaskForm):
 class NoteForm(FlaskForm):
     text = TextAreaField("Note", validators=[DataRequired("A note cannot be empty."),
                                              Meaningful("A note cannot be empty."),
-                                             Length(max=NOTE_MAX, message=f"A note may be at most {NOTE_MAX} characters.")])
+                                             Length(max=NOTE_MAX,
+                                                    message=f"A note may be at most {NOTE_MAX} characters.")])
 
 
 class ActionForm(FlaskForm):

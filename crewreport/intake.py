@@ -65,7 +65,8 @@ def accept(db: sqlite3.Connection, ring: keys.Keyring, env: Any, size: int,
         if (repeat := stored_receipt(db, parsed)) is not None:
             return repeat
         if device["revoked_at"]:
-            raise EnvelopeError("revoked_device", "This device was revoked by the airline. Tell the captain or call the 24-hour line.")
+            raise EnvelopeError("revoked_device",
+                                "This device was revoked by the airline. Tell the captain or call the 24-hour line.")
         check_recipients(ring, parsed.header["rcpt"], device["airline"], parsed.version)
         plaintext = envelope.open_sealed(parsed, 0, ring.recipient_key(parsed.header["rcpt"][0]))
         report.validate_header(parsed.header, device["airline"])
@@ -113,12 +114,14 @@ def check_recipients(ring: keys.Keyring, rcpt: list[str], airline: str, version:
     still be flying, and we keep those private keys to open what it sends.
     """
     if not ring.is_border_force(rcpt[0]):
-        raise EnvelopeError("unknown_recipient", "The first recipient must be the Border Force key; refresh the tablet's keys.")
+        raise EnvelopeError("unknown_recipient",
+                            "The first recipient must be the Border Force key; refresh the tablet's keys.")
     for kid in rcpt[1:]:
         if ring.owner.get(kid) != keys.airline_owner(airline):
             raise EnvelopeError("unknown_recipient", "A recipient key is not one of this airline's keys.")
     if any(ring.suite[kid] != f"v{version}" for kid in rcpt):
-        raise EnvelopeError("unknown_recipient", f"A version {version} envelope must be sealed to version {version} keys only; refresh the tablet's keys.")
+        raise EnvelopeError("unknown_recipient", f"A version {version} envelope must be sealed to version {version} "
+                                                 "keys only; refresh the tablet's keys.")
 
 
 def store(db: sqlite3.Connection, ring: keys.Keyring, parsed: envelope.Parsed,

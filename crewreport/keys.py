@@ -86,6 +86,31 @@ def _key_dir() -> str:
     return current_app.config["KEY_DIR"]
 
 
+def unencrypted_warning() -> str | None:
+    """None when private keys are kept encrypted; otherwise the warning to
+    show. Under REQUIRE_KEY_PASSPHRASE a missing passphrase is KeysUnavailable:
+    nothing then writes or uses a key in clear."""
+    if _passphrase() is not None:
+        return None
+    if current_app.config.get("REQUIRE_KEY_PASSPHRASE"):
+        raise KeysUnavailable("CREWREPORT_REQUIRE_KEY_PASSPHRASE is set but CREWREPORT_KEY_PASSPHRASE is not: "
+                              "refusing to write or use private keys unencrypted")
+    return (f"WARNING: private keys in {_key_dir()} are written and kept UNENCRYPTED: whoever can read that "
+            "folder or a copy of it can open every report. Set CREWREPORT_KEY_PASSPHRASE (and "
+            "CREWREPORT_REQUIRE_KEY_PASSPHRASE=true to refuse to run without one).")
+
+
+def warn_or_refuse() -> None:
+    """For the commands that make keys or serve: the warning on stderr, or a
+    clear refusal (exit status 1) when a passphrase is required and missing."""
+    try:
+        warning = unencrypted_warning()
+    except KeysUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    if warning:
+        click.secho(warning, err=True, fg="red", bold=True)
+
+
 def write_private_key(key: RecipientPrivateKey, kid: str, key_dir: str,
                       passphrase: bytes | None) -> str:
     os.makedirs(key_dir, mode=0o700, exist_ok=True)
@@ -214,6 +239,8 @@ def keyring() -> Keyring:
     if cache is not None and cache.stamp == stamp:
         return cache
     with _lock:
+        if (warning := unencrypted_warning()) is not None:  # KeysUnavailable when required
+            log.warning(warning)
         ring = Keyring(stamp=stamp)
         for row in db.execute("SELECT kid, owner, suite, retired_at FROM service_key"):
             key = read_private_key(row["kid"], _key_dir(), _passphrase(), row["suite"])
@@ -227,7 +254,8 @@ def keyring() -> Keyring:
                 ring.current[row["owner"]] = row["kid"]
         for owner in (BORDER_FORCE, RECEIPT):
             if owner not in ring.current:
-                raise KeysUnavailable(f"there is no current {owner} key (run `flask --app crewreport demo` or `rotate-key {owner}`)")
+                raise KeysUnavailable(f"there is no current {owner} key "
+                                      f"(run `flask --app crewreport demo` or `rotate-key {owner}`)")
         current_app.extensions["crewreport.keyring"] = ring
         return ring
 
@@ -286,6 +314,7 @@ def rotate_key_command(owner: str, suite: str) -> None:
         raise click.ClickException("OWNER is border_force, receipt or airline:XX")
     if owner == RECEIPT and suite != V1:
         raise click.ClickException("the receipt key signs receipts: it is a v1 (P-256) key only")
+    warn_or_refuse()
     with transaction(db):
         kid = add_key(db, owner, suite=suite)
     click.echo(f"New current {owner} {suite} key {kid}; older keys are kept to open old reports.")

@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 import sqlite3
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from .catalogue import CODES
 from .envelope import EnvelopeError
@@ -49,7 +50,7 @@ def parse_time(value: str, *, utc_z: bool = False) -> datetime:
     if not isinstance(value, str) or not (UTC_Z if utc_z else RFC3339).match(value):
         raise ValueError(value)
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         raise ValueError(value) from None
 

@@ -9,7 +9,7 @@ reference, never its content; the report's earlier audit trail is kept.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import click
 from flask import current_app
@@ -49,7 +49,7 @@ def purge(db: sqlite3.Connection, days: int, at: datetime | None = None,
     One transaction per report, so an interruption leaves whole reports
     either purged (with their event) or untouched.
     """
-    at = at or datetime.now(timezone.utc)
+    at = at or datetime.now(UTC)
     cutoff = stamp(at - timedelta(days=days))
     due = db.execute(
         "SELECT id, reference, closed_at FROM report WHERE closed_at IS NOT NULL AND closed_at < ?"

@@ -10,8 +10,8 @@ chose to share it.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -121,7 +121,7 @@ def crew_page(create_form: CrewCreateForm | None = None, status: int = 200) -> A
                          " JOIN user u ON u.id = d.user_id LEFT JOIN user rb ON rb.id = d.revoked_by"
                          " WHERE d.airline = ? ORDER BY d.revoked_at IS NOT NULL, d.enrolled_at DESC",
                          (code,)).fetchall()
-    cutoff = stamp(datetime.now(timezone.utc) - timedelta(days=ACTIVE_DAYS))
+    cutoff = stamp(datetime.now(UTC) - timedelta(days=ACTIVE_DAYS))
     devices = [dict(d, activity=activity(d["last_seen_at"], cutoff)) for d in devices]
     return render_template("review/crew.html", users=users, devices=devices, airline=code,
                            create_form=create_form or CrewCreateForm(formdata=None),

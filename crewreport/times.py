@@ -8,19 +8,19 @@ countdowns; the two must say the same thing for the same number of seconds.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def stamp(dt: datetime) -> str:
     """An aware datetime in the store's format (sorts as text)."""
-    return dt.astimezone(timezone.utc).strftime(TIME_FORMAT)
+    return dt.astimezone(UTC).strftime(TIME_FORMAT)
 
 
 def now() -> str:
     """The current time in the store's format."""
-    return stamp(datetime.now(timezone.utc))
+    return stamp(datetime.now(UTC))
 
 
 def parse_utc(value: str) -> datetime:

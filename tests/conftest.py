@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -92,11 +93,11 @@ def store_template(tmp_path_factory: pytest.TempPathFactory, keyset: KeySet) -> 
 
 
 @pytest.fixture
-def app(tmp_path: Path, store_template: Path) -> Iterator[Flask]:
+def app(tmp_path: Path, store_template: Path) -> Flask:
     """A fresh copy of the session's test store (with keys) in this test's folder."""
     shutil.copy2(store_template / "crewreport.sqlite", tmp_path / "crewreport.sqlite")
     shutil.copytree(store_template / "keys", tmp_path / "keys")  # keeps 0700 / 0600
-    yield create_app(_config(tmp_path))
+    return create_app(_config(tmp_path))
 
 
 @pytest.fixture
@@ -145,7 +146,7 @@ def make_envelope(keyset: KeySet) -> Callable[..., dict[str, Any]]:
               recipients: list[envelope.RecipientPrivateKey] | None = None,
               **header_changes: Any) -> dict[str, Any]:
         recipients = recipients or keyset.recipients(header_changes.get("v", 1))
-        created = datetime.now(timezone.utc)
+        created = datetime.now(UTC)
         header = {"v": 1, "id": str(uuid.uuid4()), "device": device, "created": stamp(created),
                   "rcpt": [keyset.kid(k) for k in recipients], "airline": "ZZ", "flight": "ZZ101",
                   "dep": "LOS", "arr": "LHR", "sta": stamp(created + timedelta(hours=3)),

@@ -8,9 +8,10 @@ import base64
 import glob
 import json
 import re
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
@@ -73,7 +74,7 @@ class AuthActions:
 
 def utcnow() -> datetime:
     """Now, taken when a test runs (a module-level time goes stale in a long run)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def valid_body(**changes: Any) -> dict[str, Any]:

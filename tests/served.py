@@ -14,14 +14,24 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from crewreport.client import Client
+from crewreport.times import now, stamp
+
 ROOT = Path(__file__).resolve().parent.parent
 LOG_TAIL = 3000
+DEMO_PASSWORD = "demo-password-for-tests"
+# Cheap password hashing and no intake rate limit: the served tests are about
+# serving, not about those (tested elsewhere).
+FAST_ENV = {"CREWREPORT_PASSWORD_HASH_FAST": "true", "CREWREPORT_INTAKE_RATE_PER_MINUTE": "1000000"}
+FIELDS = {"flight": "ZZ75", "dep": "ACC", "arr": "LHR", "urgency": "priority"}
 
 
 def free_port() -> int:
@@ -44,9 +54,11 @@ class ServedApp:
 
     def __init__(self, instance: str | os.PathLike[str], port: int | None = None, *,
                  env: Mapping[str, str] | None = None, unset: Iterable[str] = (),
-                 check: bool = False, workers: int = 2) -> None:
+                 check: bool = False, workers: int = 2,
+                 python: str = sys.executable, cwd: str | os.PathLike[str] = ROOT) -> None:
         """`env` is added to the environment and `unset` removed from it;
-        `check` is the default for `flask(check=...)`."""
+        `check` is the default for `flask(check=...)`; `python` and `cwd` run
+        another install of crewreport (the checkout's by default)."""
         self.instance = Path(instance)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -55,6 +67,8 @@ class ServedApp:
             self.env.pop(name, None)
         self.check = check
         self.workers = workers
+        self.python = python
+        self.cwd = Path(cwd)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.instance / "server.log"
 
@@ -62,8 +76,8 @@ class ServedApp:
               timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run `flask --app crewreport ARGS` against this instance folder."""
         return subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "crewreport", *args],
-            cwd=ROOT, env=self.env, capture_output=True, text=True,
+            [self.python, "-m", "flask", "--app", "crewreport", *args],
+            cwd=self.cwd, env=self.env, capture_output=True, text=True,
             check=self.check if check is None else check, timeout=timeout,
         )
 
@@ -82,9 +96,9 @@ class ServedApp:
             return
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "flask", "--app", "crewreport", "serve",
+                [self.python, "-m", "flask", "--app", "crewreport", "serve",
                  "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -126,3 +140,113 @@ class ServedApp:
             return [dict(r) for r in conn.execute(sql, params)]
         finally:
             conn.close()
+
+
+class SlowClients:
+    """Idle and trickling connections to a server, as an attacker on the same
+    network would hold them: `idle` send a request line and one header and never
+    the blank line; `trickling` announce a 1 MB POST body and send it a byte at
+    a time. All are closed on exit; `held()` says how many the server has not
+    closed yet."""
+
+    BODY_BYTES = 1024 * 1024
+
+    def __init__(self, port: int, idle: int, trickling: int, pace: float = 0.2) -> None:
+        self.port, self.n_idle, self.n_trickling, self.pace = port, idle, trickling, pace
+        self.idle: list[socket.socket] = []
+        self.trickling: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._trickle, daemon=True)
+
+    def _open(self, first: bytes) -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        s.sendall(first)
+        return s
+
+    def __enter__(self) -> SlowClients:
+        try:
+            for _ in range(self.n_idle):
+                self.idle.append(self._open(b"GET / HTTP/1.1\r\nHost: x\r\n"))
+            head = (f"POST /api/v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {self.BODY_BYTES}\r\n\r\n{{").encode()
+            for _ in range(self.n_trickling):
+                self.trickling.append(self._open(head))
+        except BaseException:
+            self.close()
+            raise
+        self._thread.start()
+        return self
+
+    def _trickle(self) -> None:
+        while not self._stop.wait(self.pace):
+            for s in list(self.trickling):
+                try:
+                    s.send(b" ")
+                except OSError:  # the server closed it: that is allowed
+                    self.trickling.remove(s)
+
+    def held(self) -> int:
+        """How many of the connections are still open at the server's end."""
+        open_ = 0
+        for s in self.idle + self.trickling:
+            try:
+                s.setblocking(False)
+                open_ += s.recv(1, socket.MSG_PEEK) != b""
+            except BlockingIOError:
+                open_ += 1
+            except OSError:
+                pass
+            finally:
+                s.setblocking(True)
+        return open_
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        for s in self.idle + self.trickling:
+            s.close()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def raw_request(port: int, request: bytes, timeout: float = 10) -> bytes:
+    """Send `request` as is on a new connection and return the whole answer
+    (the request should ask for `Connection: close`)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        parts = []
+        while chunk := s.recv(65536):
+            parts.append(chunk)
+    return b"".join(parts)
+
+
+def make_served(folder: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> ServedApp:
+    """A fresh instance folder with the demo data (no key passphrase unless
+    `env` sets one); not started yet."""
+    served = ServedApp(folder, env={**FAST_ENV, **(env or {})},
+                       unset=() if env and "CREWREPORT_KEY_PASSPHRASE" in env else ("CREWREPORT_KEY_PASSPHRASE",))
+    demo = served.flask("demo", "--password", DEMO_PASSWORD)
+    assert demo.returncode == 0, demo.stderr
+    assert f"demo-crew       (crew) password: {DEMO_PASSWORD}" in demo.stdout
+    return served
+
+
+def sta() -> str:
+    """A scheduled arrival four hours from now."""
+    return stamp(datetime.now(UTC) + timedelta(hours=4))
+
+
+def body(narrative: str = "Over real HTTP.") -> dict[str, Any]:
+    """A valid report body."""
+    return {"observed_at": now(), "indicators": [],
+            "people": [], "narrative": narrative, "captain_informed": False, "reporter": {"crew_id": "T1"}}
+
+
+def enrolled_client(url: str) -> Client:
+    """demo-crew signed in and a new device enrolled, over HTTP."""
+    client = Client(url)
+    client.sign_in("demo-crew", DEMO_PASSWORD)
+    client.enroll("served test")
+    return client

@@ -35,6 +35,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("/auth/password", "GET"): SIGNED_IN,
     ("/auth/password", "POST"): SIGNED_IN,
     ("/api/v1/keys", "GET"): PUBLIC,
+    ("/api/v1/openapi.json", "GET"): PUBLIC,
     ("/api/v1/devices", "POST"): "crew",
     ("/api/v1/devices/<device_id>", "GET"): PUBLIC,
     ("/api/v1/reports", "POST"): INTAKE,
@@ -149,7 +150,7 @@ def test_api_refusals_are_json(app: Flask) -> None:
     assert officer.status_code == 403 and officer.get_json()["error"]["code"] == "forbidden"
 
 
-@pytest.mark.parametrize("prefix,owner", sorted(OWNED_PREFIXES.items()))
+@pytest.mark.parametrize(("prefix", "owner"), sorted(OWNED_PREFIXES.items()))
 def test_owned_prefix_home_allows_owner(app: Flask, prefix: str, owner: str) -> None:
     username = {v: k for k, v in ROLES.items()}[owner]
     resp = request(app, username, "GET", prefix + "/")

@@ -14,7 +14,6 @@ from crewreport.db import get_db
 from .helpers import AuthActions, Make, deliver, login_as, row, text, update_report
 
 
-
 def test_trail_of_a_report_in_order(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
     rid = deliver(client, make_envelope)
     other = deliver(client, make_envelope)
@@ -26,7 +25,8 @@ def test_trail_of_a_report_in_order(client: FlaskClient, app: Flask, make_envelo
     resp = client.get(f"/admin/reports/{rid}")
     assert resp.status_code == 200
     page = text(resp)
-    actions = [a for a in ("report_received", "report_opened", "status_changed", "note_added") if f'data-action="{a}"' in page]
+    actions = [a for a in ("report_received", "report_opened", "status_changed",
+                           "note_added") if f'data-action="{a}"' in page]
     assert actions == ["report_received", "report_opened", "status_changed", "note_added"]
     positions = [page.index(f'data-action="{a}"') for a in actions]
     assert positions == sorted(positions)
@@ -73,7 +73,8 @@ def test_trail_outlives_a_purged_report(client: FlaskClient, app: Flask, make_en
 
 
 @pytest.mark.parametrize("who", [None, "crew", "security", "officer", "admin"])
-def test_access_matrix(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions, who: str | None) -> None:
+def test_access_matrix(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions,
+                       who: str | None) -> None:
     rid = deliver(client, make_envelope)
     if who:
         auth.login(who)

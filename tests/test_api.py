@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,9 +29,9 @@ def rfc7638(jwk: dict[str, Any]) -> str:
     """The thumbprint computed here from the RFC's text, not via the app's helper:
     the required members in lexicographic order (EC: crv kty x y; AKP: alg kty pub)."""
     if jwk["kty"] == "AKP":
-        members = '{"alg":"%s","kty":"%s","pub":"%s"}' % (jwk["alg"], jwk["kty"], jwk["pub"])
+        members = '{{"alg":"{}","kty":"{}","pub":"{}"}}'.format(jwk["alg"], jwk["kty"], jwk["pub"])
     else:
-        members = '{"crv":"%s","kty":"%s","x":"%s","y":"%s"}' % (jwk["crv"], jwk["kty"], jwk["x"], jwk["y"])
+        members = '{{"crv":"{}","kty":"{}","x":"{}","y":"{}"}}'.format(jwk["crv"], jwk["kty"], jwk["x"], jwk["y"])
     return b64u(hashlib.sha256(members.encode("ascii")).digest())
 
 
@@ -174,7 +174,8 @@ def _bad_jwks() -> dict[str, Any]:
         "p256_label_on_p384_numbers": {"kty": "EC", "crv": "P-256", "x": b64u(p384.x.to_bytes(48, "big")),
                                        "y": b64u(p384.y.to_bytes(48, "big"))},
         "private_key": with_d,
-        "off_curve": {**good, "y": b64u((int.from_bytes(base64.urlsafe_b64decode(good["y"] + "=="), "big") ^ 1).to_bytes(32, "big"))},
+        "off_curve": {**good, "y": b64u((int.from_bytes(base64.urlsafe_b64decode(good["y"] + "=="),
+                                                        "big") ^ 1).to_bytes(32, "big"))},
         "short_x": {**good, "x": good["x"][:-2]},
         "long_x": {**good, "x": b64u(b"\0" + base64.urlsafe_b64decode(good["x"] + "="))},
         "padded_x": {**good, "x": good["x"] + "="},
@@ -234,7 +235,7 @@ def test_enrollment_is_audited(app: Flask) -> None:
 
 def fresh_envelope(answer: dict[str, Any], key: ec.EllipticCurvePrivateKey, version: int = 2) -> dict[str, Any]:
     """What a tablet builds from its enrollment answer alone, with the keys of one suite."""
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     chosen = [r for r in answer["recipients"] if r["suite"] == f"v{version}"]
     header = {"v": version, "id": str(uuid.uuid4()), "device": answer["device_id"], "created": stamp(created),
               "rcpt": [r["kid"] for r in chosen], "airline": answer["airline"],

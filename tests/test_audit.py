@@ -19,7 +19,6 @@ from crewreport.db import connect, get_db
 from .helpers import AuthActions, Make, valid_body
 
 
-
 def events(app: Flask) -> list[sqlite3.Row]:
     with app.app_context():
         return get_db().execute("SELECT * FROM audit_event ORDER BY id").fetchall()

@@ -3,8 +3,8 @@ change ending every session, cookie flags, argon2id, safe `next`."""
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -77,7 +77,8 @@ def test_failed_sign_in_is_recorded(app: Flask, auth: AuthActions) -> None:
         assert get_db().execute("SELECT count(*) FROM login_failure WHERE username = 'officer'").fetchone()[0] == 1
 
 
-def test_throttled_after_max_failures_even_with_right_password(app: Flask, client: FlaskClient, auth: AuthActions) -> None:
+def test_throttled_after_max_failures_even_with_right_password(app: Flask, client: FlaskClient,
+                                                               auth: AuthActions) -> None:
     limit = app.config["LOGIN_MAX_FAILURES"]
     for _ in range(limit):
         assert auth.login("officer", "wrong").status_code == 200
@@ -277,7 +278,8 @@ def test_sign_in_is_audited(app: Flask, auth: AuthActions) -> None:
     auth.login("officer", "wrong")
     auth.login("officer")
     with app.app_context():
-        rows = get_db().execute("SELECT action, actor FROM audit_event WHERE action LIKE 'sign_in%' ORDER BY id").fetchall()
+        rows = get_db().execute(
+            "SELECT action, actor FROM audit_event WHERE action LIKE 'sign_in%' ORDER BY id").fetchall()
     assert [tuple(r) for r in rows] == [("sign_in_failed", "user:officer"), ("sign_in", "user:officer")]
 
 

@@ -54,7 +54,8 @@ def test_codes_unique_and_snake_case() -> None:
 
 def test_labels_are_plain_and_present() -> None:
     for indicator in all_indicators():
-        assert set(indicator) == {"code", "label"}
+        assert set(indicator) <= {"code", "label", "deprecated"}
+        assert indicator.get("deprecated", True) is True  # present only to say true
         label = indicator["label"]
         assert label.strip() == label and 10 <= len(label) <= 120, indicator
         assert label[0].isupper() and not label.endswith(".")

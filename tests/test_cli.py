@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -17,11 +17,11 @@ from .helpers import PASSWORD, AuthActions
 
 
 @pytest.fixture
-def bare_app(tmp_path: Path) -> Iterator[Flask]:
+def bare_app(tmp_path: Path) -> Flask:
     """An instance with nothing in it: the state a new deployment starts from."""
-    yield create_app({"TESTING": True, "SECRET_KEY": "t", "PASSWORD_HASH_FAST": True,
-                      "WTF_CSRF_ENABLED": False,
-                      "DATABASE": str(tmp_path / "s.sqlite"), "KEY_DIR": str(tmp_path / "keys")})
+    return create_app({"TESTING": True, "SECRET_KEY": "t", "PASSWORD_HASH_FAST": True,
+                       "WTF_CSRF_ENABLED": False,
+                       "DATABASE": str(tmp_path / "s.sqlite"), "KEY_DIR": str(tmp_path / "keys")})
 
 
 def run(app: Flask, *args: str) -> Result:
@@ -125,6 +125,16 @@ def test_demo(bare_app: Flask) -> None:
     assert AuthActions(client).login("demo-crew", "demo pass phrase").status_code == 302
 
 
+def test_demo_says_plainly_which_keys_it_made(bare_app: Flask) -> None:
+    """The first run names the keys it made and where, not bare key ids."""
+    result = run(bare_app, "demo", "--password", "demo pass phrase")
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if "keys" in x and "password" not in x)
+    assert "(border_force, receipt)" in line and bare_app.config["KEY_DIR"] in line
+    for (kid,) in query(bare_app, "SELECT kid FROM service_key"):
+        assert kid not in result.output
+
+
 def test_demo_twice_keeps_data(bare_app: Flask) -> None:
     assert run(bare_app, "demo", "--password", "first password").exit_code == 0
     assert run(bare_app, "create-user", "kept", "--role", "admin", "--password", PASSWORD).exit_code == 0
@@ -136,6 +146,7 @@ def test_demo_twice_keeps_data(bare_app: Flask) -> None:
     assert len(passwords) == 4 and len(set(passwords.values())) == 4  # random, one each
     assert query(bare_app, "SELECT kid, owner, retired_at FROM service_key ORDER BY kid") == keys_before
     assert query(bare_app, "SELECT id, username FROM user ORDER BY id") == users_before
+    assert "keys" not in second.output  # nothing new to tell about keys
     assert AuthActions(bare_app.test_client()).login("demo-officer", passwords["demo-officer"]).status_code == 302
     assert AuthActions(bare_app.test_client()).login("kept", PASSWORD).status_code == 302
 

@@ -3,7 +3,8 @@ whose credential is the envelope's signature, does not."""
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask

@@ -5,19 +5,20 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
 
-from crewreport import create_app, db as store
+from crewreport import create_app
+from crewreport import db as store
 from crewreport.db import connect, get_db, migrate, migrations
 
 
 @pytest.fixture
-def bare_app(tmp_path: Path) -> Iterator[Flask]:
+def bare_app(tmp_path: Path) -> Flask:
     """An app over an instance folder with no store in it yet."""
-    yield create_app({
+    return create_app({
         "TESTING": True, "SECRET_KEY": "test", "PASSWORD_HASH_FAST": True,
         "DATABASE": str(tmp_path / "crewreport.sqlite"), "KEY_DIR": str(tmp_path / "keys"),
     })

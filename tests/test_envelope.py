@@ -63,7 +63,8 @@ def test_rfc7638_example_thumbprint() -> None:
 def test_build_round_trip_with_non_ascii(keyset: KeySet) -> None:
     header = dict(CASES["valid"]["header"], id="a6f1c1de-6d4b-4c55-8f3c-2b9c7d1e0f11")
     body = dict(CASES["valid_non_ascii"]["body"])
-    env = envelope.build(header, body, [keyset.border_force.public_key(), keyset.airline_zz.public_key()], keyset.device)
+    env = envelope.build(header, body, [keyset.border_force.public_key(), keyset.airline_zz.public_key()],
+                         keyset.device)
     parsed = envelope.parse(env)
     envelope.verify_signature(parsed, keyset.device.public_key())
     assert envelope.open_body(parsed, 0, keyset.border_force) == body
@@ -75,7 +76,8 @@ def test_build_round_trip_with_non_ascii(keyset: KeySet) -> None:
 
 def test_sealed_copy_cannot_move_under_another_header(keyset: KeySet) -> None:
     """info binds the header: a body re-signed under a new header won't open."""
-    env = envelope.build(CASES["valid"]["header"], CASES["valid"]["body"], [keyset.border_force.public_key()], keyset.device)
+    env = envelope.build(CASES["valid"]["header"], CASES["valid"]["body"], [keyset.border_force.public_key()],
+                         keyset.device)
     other = dict(CASES["valid"]["header"], flight="ZZ999", rcpt=[VECTORS["keys"]["border_force"]["kid"]])
     protected = envelope.b64u_encode(json.dumps(other).encode())
     sig = envelope.sign_raw(keyset.device, envelope.signing_input(protected, env["sealed"]))
@@ -87,7 +89,7 @@ def test_sealed_copy_cannot_move_under_another_header(keyset: KeySet) -> None:
     assert exc.value.code == "undecryptable"
 
 
-@pytest.mark.parametrize("env,code", [
+@pytest.mark.parametrize(("env", "code"), [
     ([], "malformed"),
     ({"protected": "x", "sealed": ["x"]}, "malformed"),
     ({"protected": "x", "sealed": ["x"], "signature": "x", "extra": 1}, "malformed"),
@@ -111,7 +113,7 @@ def test_parse_rejects(env: Any, code: str) -> None:
     assert exc.value.message
 
 
-@pytest.mark.parametrize("changes,code", [
+@pytest.mark.parametrize(("changes", "code"), [
     ({"v": 3}, "unsupported_version"),
     ({"v": 0}, "unsupported_version"),
     ({"v": 3, "new_field": "x"}, "unsupported_version"),  # another version may add fields
@@ -145,9 +147,11 @@ def test_header_field_types_and_extras(keyset: KeySet) -> None:
 def test_jwk_validation() -> None:
     good = envelope.public_jwk_members(VECTORS["keys"]["device"]["jwk"])
     assert envelope.public_key_from_jwk(good)
-    for bad in ({**good, "crv": "P-384"}, {**good, "kty": "RSA"}, {**good, "x": good["x"][:-2]},
-                {**good, "y": good["x"]}, VECTORS["keys"]["device"]["jwk"], "jwk", None):
-        with pytest.raises(ValueError):
+    not_p256 = "kty EC and crv P-256"
+    for bad, why in (({**good, "crv": "P-384"}, not_p256), ({**good, "kty": "RSA"}, not_p256),
+                     ({**good, "x": good["x"][:-2]}, "base64url"), ({**good, "y": good["x"]}, "not on the curve"),
+                     (VECTORS["keys"]["device"]["jwk"], "private 'd'"), ("jwk", not_p256), (None, not_p256)):
+        with pytest.raises(ValueError, match=why):
             envelope.public_key_from_jwk(bad)
 
 
@@ -155,8 +159,8 @@ def test_receipt_sign_and_verify(keyset: KeySet) -> None:
     payload = {"id": "x", "reference": "ABC-DEF", "received_at": "2026-12-01T11:00:00Z", "envelope_sha256": "00"}
     answer = envelope.sign_receipt(payload, keyset.receipt)
     assert envelope.verify_receipt(answer, keyset.receipt.public_key()) == payload
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="does not verify"):
         envelope.verify_receipt(answer, keyset.border_force.public_key())
     forged = dict(answer, receipt=envelope.b64u_encode(json.dumps({**payload, "reference": "XXX-XXX"}).encode()))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="does not verify"):
         envelope.verify_receipt(forged, keyset.receipt.public_key())

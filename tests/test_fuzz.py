@@ -14,8 +14,9 @@ import base64
 import json
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -37,7 +38,7 @@ def b64u(data: bytes) -> str:
 
 
 def base_header(keyset: KeySet, version: int) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {"v": version, "id": str(uuid.uuid4()), "device": DEVICE_ID, "created": stamp(now),
             "rcpt": [keyset.kid(k) for k in keyset.recipients(version)], "airline": "ZZ",
             "flight": "ZZ101", "dep": "LOS", "arr": "LHR", "sta": stamp(now + timedelta(hours=3)),
@@ -173,7 +174,8 @@ def header_cases(rng: random.Random, keyset: KeySet, version: int) -> Iterator[C
     for rcpt in ([], ["x", "x"], ["x"], [1, 2], ["\ud800", "y"], [keyset.kid(keyset.recipients(version)[1])] * 2):
         h = base_header(keyset, version)
         h["rcpt"] = rcpt
-        yield f"rcpt={rcpt!r:.30}", seal_and_sign(keyset, header_bytes(h), body, n_sealed=max(1, min(2, len(rcpt))), version=version)
+        yield f"rcpt={rcpt!r:.30}", seal_and_sign(keyset, header_bytes(h), body, n_sealed=max(1, min(2, len(rcpt))),
+                                                  version=version)
     h = base_header(keyset, version)
     h["extra"] = "field"
     yield "header extra field", seal_and_sign(keyset, header_bytes(h), body, version=version)
@@ -206,7 +208,8 @@ def body_cases(rng: random.Random, keyset: KeySet, version: int) -> Iterator[Cas
     for indicators in ([{"code": "x"}], [["docs_held_by_other"]], [None], [1.5], ["\ud800"]):
         yield f"indicators {indicators!r:.30}", signed(valid_body(indicators=indicators))
     yield "deep body", signed(None, b"[" * 100000 + b"]" * 100000)
-    yield "deep narrative", signed(None, json.dumps(valid_body()).encode()[:-1] + b',"x":' + b"[" * 50000 + b"]" * 50000 + b"}")
+    deep = b"[" * 50000 + b"]" * 50000
+    yield "deep narrative", signed(None, json.dumps(valid_body()).encode()[:-1] + b',"x":' + deep + b"}")
     yield "body not json", signed(None, b"not json")
     yield "body bad utf-8", signed(None, b'{"narrative": "\xff"}')
     yield "body huge int", signed(None, b'{"observed_at": ' + b"9" * 5000 + b"}")
@@ -224,11 +227,12 @@ def crypto_cases(rng: random.Random, keyset: KeySet, version: int) -> Iterator[C
     good = seal_and_sign(keyset, hb, json.dumps(valid_body()).encode(), version=version)
     # Version 2's encapsulation is 1120 bytes: garbage around that length too.
     sizes = [0, 1, 16, 64, 65, 81, 200] + ([1088, 1119, 1120, 1136, 1137, 1400] if version == 2 else [])
-    for i in range(12):
+    for _i in range(12):
         env = json.loads(json.dumps(good))
         size = rng.choice(sizes)
         env["sealed"][0] = b64u(rng.randbytes(size))
-        env["signature"] = b64u(envelope.sign_raw(keyset.device, envelope.signing_input(env["protected"], env["sealed"])))
+        env["signature"] = b64u(envelope.sign_raw(keyset.device, envelope.signing_input(env["protected"],
+                                                                                        env["sealed"])))
         yield f"sealed garbage {size}", env
     for length in (0, 1, 63, 65, 72, 128):
         yield f"signature {length} bytes", {**good, "signature": b64u(rng.randbytes(length))}
@@ -236,8 +240,9 @@ def crypto_cases(rng: random.Random, keyset: KeySet, version: int) -> Iterator[C
     yield "signature of n", {**good, "signature": b64u(bytes.fromhex(
         "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551") * 2)}
     other = seal_and_sign(keyset, header_bytes(base_header(keyset, version)), b"{}", version=version)
+    moved_input = envelope.signing_input(good["protected"], other["sealed"])
     yield "sealed moved under another header", {**good, "sealed": other["sealed"],
-                                                "signature": b64u(envelope.sign_raw(keyset.device, envelope.signing_input(good["protected"], other["sealed"])))}
+                                                "signature": b64u(envelope.sign_raw(keyset.device, moved_input))}
     # The other version's label, or the other suite's keys, under this header.
     body = json.dumps(valid_body()).encode()
     yield "sealed under the other version's label", seal_and_sign(keyset, hb, body, version=version, label=3 - version)
@@ -247,7 +252,8 @@ def crypto_cases(rng: random.Random, keyset: KeySet, version: int) -> Iterator[C
     for length in ((1, 32, 1100, 1119, 1120, 1135) if version == 2 else (1, 32, 64, 65, 80)):
         env = json.loads(json.dumps(good))
         env["sealed"][0] = b64u(envelope.b64u_decode(env["sealed"][0])[:length])
-        env["signature"] = b64u(envelope.sign_raw(keyset.device, envelope.signing_input(env["protected"], env["sealed"])))
+        env["signature"] = b64u(envelope.sign_raw(keyset.device, envelope.signing_input(env["protected"],
+                                                                                        env["sealed"])))
         yield f"sealed truncated to {length} bytes", env
 
 
@@ -336,7 +342,7 @@ def test_fuzz_batch(fuzz_app: Flask, keyset: KeySet, make_envelope: Callable[...
         assert resp.status_code == 200
         results = resp.get_json()["results"]
         assert len(results) == len(chunk)
-        for (description, _), result in zip(chunk, results):
+        for (description, _), result in zip(chunk, results, strict=False):
             code = result.get("error", {}).get("code") if isinstance(result, dict) else None
             if code not in KNOWN or not result["error"].get("message"):
                 problems.append(f"{description}: {json.dumps(result)[:200]}")

@@ -49,7 +49,8 @@ def test_vectors_through_the_intake(client: FlaskClient, app: Flask, keyset: Key
         assert report_count(app) == 0
 
 
-def test_stored_envelope_is_as_received_and_has_no_plaintext(client: FlaskClient, app: Flask, make_envelope: Make) -> None:
+def test_stored_envelope_is_as_received_and_has_no_plaintext(client: FlaskClient, app: Flask,
+                                                             make_envelope: Make) -> None:
     env = make_envelope()
     assert post(client, env).status_code == 201
     with app.app_context():
@@ -60,7 +61,8 @@ def test_stored_envelope_is_as_received_and_has_no_plaintext(client: FlaskClient
     assert b"passports" not in raw and b"grey hoodie" not in raw
 
 
-def test_identical_repeat_gets_the_same_receipt(client: FlaskClient, app: Flask, make_envelope: Make, keyset: KeySet) -> None:
+def test_identical_repeat_gets_the_same_receipt(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                keyset: KeySet) -> None:
     env = make_envelope()
     first = post(client, env)
     second = post(client, env)
@@ -115,7 +117,8 @@ def test_batch_mixed_results_in_order(client: FlaskClient, app: Flask, make_enve
     assert len(results) == len(envs)
     r1, r4, r5 = verify(results[0], keyset), verify(results[3], keyset), verify(results[4], keyset)
     assert r1["id"] != r4["id"] and r5 == r1
-    assert [r.get("error", {}).get("code") for r in results] == [None, "bad_signature", "malformed", None, None, "invalid_report"]
+    assert [r.get("error", {}).get("code") for r in results] == [None, "bad_signature", "malformed", None, None,
+                                                                 "invalid_report"]
     assert report_count(app) == 2
 
 
@@ -136,7 +139,7 @@ def test_receipt_reference_is_short_and_readable(client: FlaskClient, make_envel
     assert not set(ref) & set("01OILSZB258")
 
 
-@pytest.mark.parametrize("data,content_type", [
+@pytest.mark.parametrize(("data", "content_type"), [
     (b"not json", "application/json"),
     (b'{"protected": "AA"', "application/json"),
     (b"{}", "text/plain"),
@@ -207,7 +210,8 @@ def test_airline_not_the_devices(client: FlaskClient, make_envelope: Make, keyse
     {"urgency": "urgent"}, {"id": "not-a-uuid"}, {"id": "3F0B6A1E-5C7D-4E8F-9A0B-1C2D3E4F5A6B"},
     {"id": "3f0b6a1e-5c7d-1e8f-9a0b-1c2d3e4f5a6b"},
 ])
-def test_header_values_out_of_form(client: FlaskClient, app: Flask, make_envelope: Make, changes: dict[str, str]) -> None:
+def test_header_values_out_of_form(client: FlaskClient, app: Flask, make_envelope: Make, changes: dict[str,
+                                                                                                       str]) -> None:
     resp = post(client, make_envelope(**changes))
     assert resp.status_code == 422, changes
     assert resp.get_json()["error"]["code"] == "invalid_report"
@@ -242,7 +246,8 @@ def test_full_body_with_every_optional_field(client: FlaskClient, make_envelope:
     assert post(client, make_envelope(body=body)).status_code == 201
 
 
-def test_missing_keys_answer_503_without_storing(client: FlaskClient, app: Flask, make_envelope: Make, caplog: Any) -> None:
+def test_missing_keys_answer_503_without_storing(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                 caplog: Any) -> None:
     import os
     for name in os.listdir(app.config["KEY_DIR"]):
         os.rename(os.path.join(app.config["KEY_DIR"], name), os.path.join(app.config["KEY_DIR"], name + ".moved"))
@@ -294,7 +299,8 @@ def signed(keyset: KeySet, header: dict[str, Any], copies: list[tuple[Any, bytes
     return {"protected": protected, "sealed": sealed, "signature": envelope.b64u_encode(signature)}
 
 
-def test_airline_copy_must_match_border_force_copy(client: FlaskClient, app: Flask, make_envelope: Make, keyset: KeySet) -> None:
+def test_airline_copy_must_match_border_force_copy(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                   keyset: KeySet) -> None:
     """The airline reads its own copy: a device must not tell it another story."""
     header = json.loads(envelope.b64u_decode(make_envelope()["protected"]))
     real = json.dumps(valid_body()).encode()
@@ -309,10 +315,12 @@ def test_airline_copy_must_match_border_force_copy(client: FlaskClient, app: Fla
     assert resp.status_code == 422 and resp.get_json()["error"]["code"] == "undecryptable"
     assert report_count(app) == 0
     # The same plaintext to both is accepted.
-    assert post(client, signed(keyset, header, [(keyset.border_force, real), (keyset.airline_zz, real)])).status_code == 201
+    assert post(client, signed(keyset, header, [(keyset.border_force, real), (keyset.airline_zz,
+                                                                              real)])).status_code == 201
 
 
-def test_repeat_after_revocation_still_gets_its_receipt(client: FlaskClient, app: Flask, runner: Any, make_envelope: Make) -> None:
+def test_repeat_after_revocation_still_gets_its_receipt(client: FlaskClient, app: Flask, runner: Any,
+                                                        make_envelope: Make) -> None:
     """The first answer may have been lost; the tablet must not mark a
     delivered report rejected because the airline revoked it since."""
     env = make_envelope()
@@ -337,7 +345,8 @@ def test_unsigned_junk_leaves_no_audit_rows(client: FlaskClient, app: Flask, mak
 
 
 @pytest.mark.parametrize("ch", ["\x01", "\U0001F600", "é"])
-def test_the_largest_report_the_schema_allows_is_accepted(client: FlaskClient, app: Flask, make_envelope: Make, ch: str) -> None:
+def test_the_largest_report_the_schema_allows_is_accepted(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                          ch: str) -> None:
     """Every field at its limit, in characters that cost the most bytes: the
     size limit must never refuse a report the schema allows."""
     from crewreport import catalogue

@@ -7,7 +7,7 @@ import base64
 import csv
 import io
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -57,7 +57,8 @@ def test_vectors_through_the_intake(v2_vectors_app: Flask, keyset: KeySet, name:
         assert report_count(v2_vectors_app) == 0
 
 
-def test_version_2_is_stored_as_received_without_plaintext(client: FlaskClient, app: Flask, make_envelope: Make) -> None:
+def test_version_2_is_stored_as_received_without_plaintext(client: FlaskClient, app: Flask,
+                                                           make_envelope: Make) -> None:
     env = make_envelope(v=2)
     first = client.post("/api/v1/reports", json=env)
     assert first.status_code == 201
@@ -78,7 +79,7 @@ def test_batches_carry_both_versions(client: FlaskClient, app: Flask, make_envel
     assert report_count(app) == 2
 
 
-@pytest.mark.parametrize("version,rcpt", [
+@pytest.mark.parametrize(("version", "rcpt"), [
     (2, ["border_force", "airline_zz_v2"]),     # a P-256 Border Force key in a version 2 envelope
     (2, ["border_force_v2", "airline_zz"]),     # a P-256 airline key in a version 2 envelope
     (1, ["border_force_v2", "airline_zz_v2"]),  # X-Wing keys in a version 1 envelope
@@ -87,7 +88,7 @@ def test_batches_carry_both_versions(client: FlaskClient, app: Flask, make_envel
 def test_suites_never_mix(client: FlaskClient, app: Flask, keyset: KeySet, version: int, rcpt: list[str]) -> None:
     """Each key is sealed to in its own suite, so only the suite check can refuse."""
     keys = [getattr(keyset, name) for name in rcpt]
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     header = {"v": version, "id": "5b0c7d1e-2f3a-4b5c-8d6e-7f8a9b0c1d2e", "device": "dev-0001",
               "created": stamp(created), "rcpt": [keyset.kid(k) for k in keys], "airline": "ZZ",
               "flight": "ZZ101", "dep": "LOS", "arr": "LHR", "sta": stamp(created + timedelta(hours=3)),

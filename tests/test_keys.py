@@ -7,7 +7,7 @@ import logging
 import os
 import stat
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -18,7 +18,6 @@ from crewreport import create_app, envelope, keys
 from crewreport.db import get_db, init_db
 
 from .helpers import VECTORS_V2, KeySet, Make
-
 
 
 def mode(path: str | Path) -> int:
@@ -47,14 +46,14 @@ def test_private_keys_are_pem_0600(app: Flask) -> None:
 
 
 @pytest.fixture
-def passphrase_app(tmp_path: Path) -> Iterator[Flask]:
+def passphrase_app(tmp_path: Path) -> Flask:
     app = create_app({"TESTING": True, "SECRET_KEY": "t", "PASSWORD_HASH_FAST": True,
                       "DATABASE": str(tmp_path / "s.sqlite"), "KEY_DIR": str(tmp_path / "keys"),
                       "KEY_PASSPHRASE": "the right passphrase"})
     with app.app_context():
         init_db()
         keys.ensure_keys(get_db())
-    yield app
+    return app
 
 
 def test_passphrase_encrypts_the_pem(passphrase_app: Flask) -> None:
@@ -106,7 +105,8 @@ def test_passphrase_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.parametrize("value", ["20250101", "0", "false", "null", '"quoted"'])
-def test_passphrase_from_environment_is_always_text(value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_passphrase_from_environment_is_always_text(value: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """from_prefixed_env parses JSON: "0" must not become a falsy int that
     silently writes unencrypted keys."""
     monkeypatch.setenv("CREWREPORT_INSTANCE", str(tmp_path))
@@ -147,7 +147,7 @@ def report_id(env: dict[str, Any]) -> str:
     return json.loads(envelope.b64u_decode(env["protected"]))["id"]
 
 
-@pytest.mark.parametrize("owner,index", [("border_force", 0), ("airline:ZZ", 1)])
+@pytest.mark.parametrize(("owner", "index"), [("border_force", 0), ("airline:ZZ", 1)])
 @pytest.mark.parametrize("version", [1, 2])
 def test_rotation_keeps_old_reports_openable(app: Flask, client: FlaskClient, runner: FlaskCliRunner,
                                              make_envelope: Make, keyset: KeySet, owner: str, index: int,
@@ -195,7 +195,7 @@ def test_receipt_key_rotation(client: FlaskClient, runner: FlaskCliRunner, make_
     new_receipt = envelope.public_key_from_jwk(body["receipt_key"]["jwk"])
     answer = client.post("/api/v1/reports", json=make_envelope()).get_json()
     envelope.verify_receipt(answer, new_receipt)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="does not verify"):
         envelope.verify_receipt(answer, keyset.receipt.public_key())
 
 
@@ -273,7 +273,8 @@ def test_an_instance_made_before_version_2_gains_x_wing_keys_on_init_db(
             conn.execute("INSERT INTO service_key (kid, owner, public_jwk, created_at) VALUES (?, ?, ?, ?)",
                          (kid, owner, json.dumps(jwk), "2026-01-01T00:00:00Z"))
         conn.commit()
-        before = [tuple(r) for r in conn.execute("SELECT kid, owner, public_jwk, created_at, retired_at FROM service_key ORDER BY kid")]
+        before = [tuple(r) for r in conn.execute(
+            "SELECT kid, owner, public_jwk, created_at, retired_at FROM service_key ORDER BY kid")]
     monkeypatch.setattr(dbmod, "migrations", lambda: shipped)
 
     result = app.test_cli_runner().invoke(args=["init-db"])
@@ -283,7 +284,8 @@ def test_an_instance_made_before_version_2_gains_x_wing_keys_on_init_db(
         conn = get_db()
         after = [tuple(r) for r in conn.execute(
             "SELECT kid, owner, public_jwk, created_at, retired_at FROM service_key WHERE suite = 'v1' ORDER BY kid")]
-        v2 = sorted(r["owner"] for r in conn.execute("SELECT owner FROM service_key WHERE suite = 'v2' AND retired_at IS NULL"))
+        v2 = sorted(r["owner"] for r in conn.execute(
+            "SELECT owner FROM service_key WHERE suite = 'v2' AND retired_at IS NULL"))
         ring = keys.keyring()
         published = keys.published(conn)
     assert after == before

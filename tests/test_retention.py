@@ -4,7 +4,7 @@ database files, and writes one content-free audit event per report."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
@@ -16,7 +16,7 @@ from crewreport.times import stamp
 
 from .helpers import AuthActions, Make, count, deliver, events, row, store_bytes, update_report
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def stored_envelope(app: Flask, rid: str) -> dict[str, Any]:
@@ -33,7 +33,8 @@ def test_purge_removes_only_old_closed_reports(client: FlaskClient, app: Flask, 
     auth.login("officer")
     # history and a note on the one to purge, through the real workflow
     client.post(f"/triage/reports/{old_closed}/status", data={"status": "assessing", "reason": "PURGE-REASON"})
-    client.post(f"/triage/reports/{old_closed}/status", data={"status": "no_further_action", "reason": "PURGE-REASON-2"})
+    client.post(f"/triage/reports/{old_closed}/status", data={"status": "no_further_action",
+                                                              "reason": "PURGE-REASON-2"})
     client.post(f"/triage/reports/{old_closed}/notes", data={"text": "PURGE-NOTE"})
     sealed = stored_envelope(app, old_closed)["sealed"][0]
     signature = stored_envelope(app, old_closed)["signature"]
@@ -89,6 +90,7 @@ def test_purge_says_so_when_a_reader_keeps_the_wal_busy(client: FlaskClient, app
                                                         runner: FlaskCliRunner, monkeypatch: Any) -> None:
     """A purge must not claim to have left nothing behind when it could not."""
     import sqlite3
+
     from crewreport import retention
     rid = deliver(client, make_envelope)
     update_report(app, rid, status="referred", closed_at=stamp(NOW - timedelta(days=400)))

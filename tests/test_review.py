@@ -16,9 +16,23 @@ from crewreport import keys
 from crewreport.db import get_db, transaction
 from crewreport.display import when
 
-from .helpers import (DEVICE_ID, PASSWORD, AuthActions, KeySet, Make, count, csrf_login, deliver, events, login_as,
-                      page_token, row, text, update_report, valid_body)
-
+from .helpers import (
+    DEVICE_ID,
+    PASSWORD,
+    AuthActions,
+    KeySet,
+    Make,
+    count,
+    csrf_login,
+    deliver,
+    events,
+    login_as,
+    page_token,
+    row,
+    text,
+    update_report,
+    valid_body,
+)
 
 
 def deliver_yy(client: FlaskClient, make_envelope: Make, keyset: KeySet, **kwargs: Any) -> str:
@@ -99,15 +113,18 @@ def test_content_opens_with_a_retired_airline_key(client: FlaskClient, app: Flas
         db = get_db()
         with transaction(db):
             keys.add_key(db, keys.airline_owner("ZZ"))  # rotate: the vectors' ZZ key is retired
-        assert db.execute("SELECT count(*) FROM service_key WHERE owner = 'airline:ZZ' AND retired_at IS NOT NULL").fetchone()[0] == 1
+        retired = "SELECT count(*) FROM service_key WHERE owner = 'airline:ZZ' AND retired_at IS NOT NULL"
+        assert db.execute(retired).fetchone()[0] == 1
     auth.login("security")
     assert "holds both passports" in text(client.get(f"/review/reports/{rid}"))
 
 
 def test_reporter_identity_only_when_shared(client: FlaskClient, app: Flask, make_envelope: Make,
                                             auth: AuthActions) -> None:
-    hidden = deliver(client, make_envelope, body=valid_body(reporter={"crew_id": "CREWID-HIDDEN", "name": "Hidden Name"}))
-    shared = deliver(client, make_envelope, body=valid_body(reporter={"crew_id": "CREWID-SHARED", "name": "Shared Name"},
+    hidden = deliver(client, make_envelope, body=valid_body(reporter={"crew_id": "CREWID-HIDDEN",
+                                                                      "name": "Hidden Name"}))
+    shared = deliver(client, make_envelope, body=valid_body(reporter={"crew_id": "CREWID-SHARED",
+                                                                      "name": "Shared Name"},
                                                             share_identity_with_airline=True))
     auth.login("security")
     page = text(client.get(f"/review/reports/{hidden}"))
@@ -142,7 +159,8 @@ def test_tenant_isolation_every_route_is_404_for_another_airline(client: FlaskCl
     login_as(client, "security")
     for other in ("security", "officer", "admin", "crew-yy"):
         before = user(app, other)["password_hash"]
-        resp = client.post(f"/review/crew/{user(app, other)['id']}/password", data={"new_password": "a new password 123"})
+        resp = client.post(f"/review/crew/{user(app, other)['id']}/password",
+                           data={"new_password": "a new password 123"})
         assert resp.status_code == 404, other
         assert user(app, other)["password_hash"] == before
 
@@ -165,7 +183,8 @@ def test_create_crew_account(client: FlaskClient, app: Flask, auth: AuthActions)
     assert count(app, "SELECT count(*) FROM user WHERE username IN ('short-pw', 'bad name<>')") == 0
     # the new account works, as crew
     other = app.test_client()
-    assert other.post("/auth/login", data={"username": "new-crew", "password": "long enough password"}).status_code == 302
+    assert other.post("/auth/login", data={"username": "new-crew",
+                                           "password": "long enough password"}).status_code == 302
     assert other.get("/auth/session").get_json()["role"] == "crew"
 
 

@@ -111,7 +111,7 @@ def test_behind_a_proxy_the_client_address_and_scheme_are_the_forwarded_ones(app
     assert "Secure" in cookie
 
 
-@pytest.mark.parametrize("who,path,status", [
+@pytest.mark.parametrize(("who", "path", "status"), [
     (None, "/no/such/page", 404),
     ("officer", "/triage/reports/no-such-report", 404),
     ("security", "/triage/", 403),
@@ -130,7 +130,8 @@ def test_error_pages_are_app_pages(client: FlaskClient, auth: AuthActions, who: 
 
 
 def test_unrouted_api_paths_answer_json(client: FlaskClient) -> None:
-    for method, path, code in (("GET", "/api/v1/nothing", "not_found"), ("GET", "/api/v1/reports", "method_not_allowed"),
+    for method, path, code in (("GET", "/api/v1/nothing", "not_found"),
+                               ("GET", "/api/v1/reports", "method_not_allowed"),
                                ("DELETE", "/api/v1/keys", "method_not_allowed")):
         resp = client.open(path, method=method)
         assert resp.is_json and resp.get_json()["error"]["code"] == code, path

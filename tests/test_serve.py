@@ -4,64 +4,43 @@ free loopback port, a report over HTTP with a verified receipt, the
 section 8: every receipted report present exactly once after a restart)."""
 from __future__ import annotations
 
+import http.client
 import json
 import re
+import socket
 import sqlite3
 import threading
 import time
+import urllib.parse
 import urllib.request
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from crewreport import envelope
 from crewreport.client import Client
-from crewreport.times import now, stamp
-from tests.served import ServedApp
-
-DEMO_PASSWORD = "demo-password-for-tests"
-# Cheap password hashing and no intake rate limit: the test is about serving,
-# not about those (tested elsewhere).
-FAST_ENV = {"CREWREPORT_PASSWORD_HASH_FAST": "true", "CREWREPORT_INTAKE_RATE_PER_MINUTE": "1000000"}
-
-
-def make_served(tmp_path_factory: pytest.TempPathFactory, name: str) -> ServedApp:
-    """A fresh instance folder with the demo data; not started yet."""
-    served = ServedApp(tmp_path_factory.mktemp(name), env=FAST_ENV, unset=("CREWREPORT_KEY_PASSPHRASE",))
-    demo = served.flask("demo", "--password", DEMO_PASSWORD)
-    assert demo.returncode == 0, demo.stderr
-    assert f"demo-crew       (crew) password: {DEMO_PASSWORD}" in demo.stdout
-    return served
+from tests.served import (
+    DEMO_PASSWORD,
+    FIELDS,
+    ServedApp,
+    SlowClients,
+    body,
+    enrolled_client,
+    make_served,
+    raw_request,
+    sta,
+)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
-    served = make_served(tmp_path_factory, "served")
+    served = make_served(tmp_path_factory.mktemp("served"))
     served.start()
     try:
         yield served
     finally:
         served.kill()
-
-
-def sta() -> str:
-    return stamp(datetime.now(timezone.utc) + timedelta(hours=4))
-
-
-FIELDS = {"flight": "ZZ75", "dep": "ACC", "arr": "LHR", "urgency": "priority"}
-
-
-def body(narrative: str = "Over real HTTP.") -> dict[str, Any]:
-    return {"observed_at": now(), "indicators": [],
-            "people": [], "narrative": narrative, "captain_informed": False, "reporter": {"crew_id": "T1"}}
-
-
-def enrolled_client(url: str) -> Client:
-    client = Client(url)
-    client.sign_in("demo-crew", DEMO_PASSWORD)
-    client.enroll("served test")
-    return client
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -112,7 +91,7 @@ def test_send_test_report_command(server: ServedApp) -> None:
 
 
 def test_killed_mid_burst_every_receipted_report_once(tmp_path_factory: pytest.TempPathFactory) -> None:
-    served = make_served(tmp_path_factory, "burst")
+    served = make_served(tmp_path_factory.mktemp("burst"))
     served.start()
     try:
         client = enrolled_client(served.url)
@@ -172,3 +151,86 @@ def test_killed_mid_burst_every_receipted_report_once(tmp_path_factory: pytest.T
         assert verify.returncode == 0, verify.stderr
     finally:
         served.kill()
+
+
+def test_slow_and_idle_clients_do_not_starve_the_service(server: ServedApp) -> None:
+    """200 connections that never finish their headers and 50 that trickle a
+    1 MB body hold no worker: meanwhile a report is accepted and the sign-in
+    page loads, each within a few seconds (the client's timeout fails it)."""
+    client = enrolled_client(server.url)
+    client.timeout = 3
+    with SlowClients(server.port, idle=200, trickling=50) as slow:
+        time.sleep(1)  # the server has read what they sent and waits for more
+        for _ in range(3):
+            status, answer = client.post_report(client.envelope({**FIELDS, "sta": sta()}, body()))
+            assert status == 201, answer
+            client.verify_receipt(answer)
+            with urllib.request.urlopen(server.url + "/auth/login", timeout=3) as resp:
+                assert resp.status == 200 and b'name="password"' in resp.read()
+        assert slow.held() > 0, "the attack should still be under way"
+
+
+def test_kept_alive_and_spare_connections_do_not_time_workers_out(server: ServedApp) -> None:
+    """Browsers keep connections open after a response and open spare ones
+    they send nothing on; neither may cost a worker (gunicorn's WORKER TIMEOUT
+    kill) or delay another request."""
+    kept, spare = [], []
+    for _ in range(6):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn.request("GET", "/auth/login")
+        assert conn.getresponse().read()
+        kept.append(conn)
+        spare.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+    try:
+        time.sleep(2)
+        for _ in range(3):
+            with urllib.request.urlopen(server.url + "/auth/login", timeout=3) as resp:
+                assert resp.status == 200
+    finally:
+        for conn in kept:
+            conn.close()
+        for sock in spare:
+            sock.close()
+    assert "WORKER TIMEOUT" not in server.log_path.read_text(errors="replace")
+
+
+def test_control_characters_in_a_path_cannot_forge_log_lines(server: ServedApp) -> None:
+    """An encoded CR/LF (or an escape sequence) in the path is written escaped:
+    the access log keeps one line per request."""
+    forged = "FORGED 127.0.0.1 \"GET /admin/\" 200"
+    path = "/x%0D%0A" + urllib.parse.quote(forged) + "%1B[2Jend"
+    answer = raw_request(server.port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    assert answer.startswith(b"HTTP/1.1 404")
+    deadline = time.monotonic() + 5
+    while "end" not in server.log_tail() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = server.log_path.read_text(errors="replace")
+    lines = log.splitlines()
+    assert not any(line.startswith("FORGED") for line in lines)
+    assert "\x1b" not in log
+    assert any(r"/x\r\nFORGED" in line and r"\x1b[2Jend" in line for line in lines)
+
+
+def test_forwarded_headers_are_not_trusted_without_proxy_count(server: ServedApp) -> None:
+    """With PROXY_COUNT=0, X-Forwarded-Proto from loopback changes nothing:
+    no HSTS and no Secure cookie over plain HTTP."""
+    req = urllib.request.Request(server.url + "/auth/login", headers={
+        "X-Forwarded-Proto": "https", "X-Forwarded-Ssl": "on", "X-Forwarded-Protocol": "ssl",
+        "Forwarded": "for=1.2.3.4;proto=https", "X-Forwarded-For": "1.2.3.4"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert "Strict-Transport-Security" not in resp.headers
+        cookie = resp.headers.get("Set-Cookie", "")
+        assert cookie and "Secure" not in cookie
+
+
+@pytest.mark.parametrize("path", ["/api/v1/reports", "/api/v1/reports/batch"])
+def test_oversized_chunked_body_is_too_large(server: ServedApp, path: str) -> None:
+    """A 17 MiB body sent chunked (no Content-Length) is refused as too large."""
+    chunk = b" " * (1024 * 1024)
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(17)) + b"0\r\n\r\n"
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
+    answer = raw_request(server.port, head + body, timeout=30)
+    status, _, rest = answer.partition(b"\r\n")
+    assert status.startswith(b"HTTP/1.1 413"), answer[:300]
+    assert json.loads(rest.partition(b"\r\n\r\n")[2])["error"]["code"] == "too_large"

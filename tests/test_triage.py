@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,8 +16,24 @@ from crewreport.auth import create_user
 from crewreport.db import get_db
 from crewreport.times import parse_utc, stamp
 
-from .helpers import (PASSWORD, AuthActions, Make, count, csrf_login, deliver, events, login_as, page_token, row,
-                      store_bytes, text, update_report, utcnow, valid_body)
+from .helpers import (
+    PASSWORD,
+    AuthActions,
+    Make,
+    count,
+    csrf_login,
+    deliver,
+    events,
+    login_as,
+    page_token,
+    row,
+    store_bytes,
+    text,
+    update_report,
+    utcnow,
+    valid_body,
+)
+
 
 def add_officer(app: Flask, username: str = "officer2") -> None:
     with app.app_context():
@@ -75,7 +91,8 @@ def test_unknown_report_is_404_everywhere(client: FlaskClient, app: Flask, auth:
         resp = client.post(f"/triage/reports/{missing}/{action}",
                            data={"status": "assessing", "reason": "x", "text": "x", "assignee": "0"})
         assert resp.status_code == 404, action
-    assert count(app, "SELECT count(*) FROM audit_event WHERE action IN ('report_opened', 'status_changed', 'note_added')") == 0
+    opened_or_changed = "action IN ('report_opened', 'status_changed', 'note_added')"
+    assert count(app, f"SELECT count(*) FROM audit_event WHERE {opened_or_changed}") == 0
 
 
 # -- workflow -------------------------------------------------------------------------------
@@ -108,7 +125,7 @@ def test_status_workflow_with_reasons_and_a_way_back(client: FlaskClient, app: F
     assert all("reason" not in t for t in trail)
 
 
-@pytest.mark.parametrize("start,target", [
+@pytest.mark.parametrize(("start", "target"), [
     ("received", "referred"), ("received", "meet_aircraft"), ("received", "no_further_action"),
     ("received", "received"), ("assessing", "received"), ("referred", "no_further_action"),
     ("no_further_action", "meet_aircraft"),
@@ -148,7 +165,7 @@ def test_a_stale_page_cannot_overwrite_another_officers_decision(client: FlaskCl
     assert resp.status_code == 303 and row(app, rid)["status"] == "no_further_action"  # type: ignore[index]
 
 
-@pytest.mark.parametrize("data,message", [
+@pytest.mark.parametrize(("data", "message"), [
     ({"status": "assessing", "reason": ""}, "Give a reason"),
     ({"status": "assessing", "reason": "   "}, "Give a reason"),
     ({"status": "assessing", "reason": "\u200b"}, "Give a reason"),  # zero-width space
@@ -209,7 +226,7 @@ def test_notes_are_sealed_at_rest_and_shown_to_officers(client: FlaskClient, app
     assert len(added) == 1 and "NOTEMARK" not in added[0]["detail"]
 
 
-@pytest.mark.parametrize("note,status", [("x" * 2001, 400), ("", 400), ("   \n ", 400), ("x" * 2000, 303)])
+@pytest.mark.parametrize(("note", "status"), [("x" * 2001, 400), ("", 400), ("   \n ", 400), ("x" * 2000, 303)])
 def test_note_length_bounds(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions,
                             note: str, status: int) -> None:
     rid = deliver(client, make_envelope)
@@ -232,7 +249,7 @@ def test_the_lock_keeps_a_second_officer_out_until_it_expires(client: FlaskClien
     assert client.post(f"/triage/reports/{rid}/lock").status_code == 303
     r = row(app, rid)
     expires = parse_utc(r["lock_expires_at"])  # type: ignore[index]
-    assert timedelta(minutes=14) < expires - datetime.now(timezone.utc) <= timedelta(minutes=15)
+    assert timedelta(minutes=14) < expires - datetime.now(UTC) <= timedelta(minutes=15)
     assert "You hold the lock" in text(client.get(f"/triage/reports/{rid}"))
 
     login_as(client, "officer2")

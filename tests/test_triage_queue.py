@@ -8,7 +8,7 @@ import io
 import json
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -108,7 +108,7 @@ def test_refresh_endpoint_and_new_since_last_look(client: FlaskClient, app: Flas
     with app.app_context():
         seen = get_db().execute("SELECT queue_seen_at FROM officer_seen").fetchone()[0]
     fresh = deliver(client, make_envelope)
-    update_report(app, fresh, received_at=stamp(datetime.now(timezone.utc) + timedelta(seconds=2)))
+    update_report(app, fresh, received_at=stamp(datetime.now(UTC) + timedelta(seconds=2)))
     data = client.get(f"/triage/queue.json?status=open&since={seen}").get_json()
     assert set(data["ids"]) == {old, fresh} and data["total"] == 2
     assert f'data-report-id="{fresh}" class="urgency-priority status-received is-new"' in data["html"]
@@ -151,7 +151,7 @@ def test_queue_with_10000_reports_reads_in_index_order(client: FlaskClient, app:
     (no full scan and no sort step), so its cost does not grow with the store."""
     first = deliver(client, make_envelope)
     bulk_insert(app, 10000, template_id=first)
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     cases = {
         "": "report_queue",
         "arr=MAN": "report_arr",

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from .. import report
 from ..db import transaction
@@ -46,7 +47,7 @@ class Filters:
     ignored: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_args(cls, args: Mapping[str, str]) -> "Filters":
+    def from_args(cls, args: Mapping[str, str]) -> Filters:
         f = cls()
         arr = (args.get("arr") or "").strip().upper()
         if arr and report.AIRPORT.match(arr):
@@ -135,7 +136,7 @@ QUEUE_ORDER = " ORDER BY r.sta, r.urgency_rank, r.received_at, r.rowid"
 def queue_sql(filters: Filters, user_id: int, at: datetime) -> tuple[str, list[Any]]:
     """The page query (without LIMIT), exposed so a test can EXPLAIN it."""
     where, params = filters.where(user_id, at)
-    sql = (f"SELECT {QUEUE_COLUMNS} FROM report r"
+    sql = (f"SELECT {QUEUE_COLUMNS} FROM report r"  # noqa: S608 - Filters.where joins fixed fragments; values are ? parameters
            " LEFT JOIN user a ON a.id = r.assignee_id"
            " LEFT JOIN user l ON l.id = r.lock_user_id" + where + QUEUE_ORDER)
     return sql, params
@@ -154,7 +155,7 @@ def load_queue(db: sqlite3.Connection, filters: Filters, user_id: int, at: datet
     """One page of the queue, each row decorated for display; or, for the
     export, every row up to CSV_MAX_ROWS."""
     where, params = filters.where(user_id, at)
-    total = db.execute("SELECT count(*) FROM report r" + where, params).fetchone()[0]
+    total = db.execute("SELECT count(*) FROM report r" + where, params).fetchone()[0]  # noqa: S608 - fixed fragments, ? values
     sql, params = queue_sql(filters, user_id, at)
     pages = max(1, math.ceil(total / PER_PAGE))
     page = min(filters.page, pages)

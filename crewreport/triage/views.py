@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
@@ -20,8 +20,21 @@ from ..sealed_text import NOTE_INFO, REASON_INFO
 from ..times import now, parse_utc, stamp
 from . import bp
 from .queue import CSV_FIELDS, STATUS_FILTERS, WINDOWS, Filters, airports, csv_row, last_seen, load_queue, mark_seen
-from .workflow import (CLOSED, STATUSES, TRANSITIONS, Refused, acting_on, get_report, history, lock_holder, notes,
-                       officers, renew_lock, seal_for_border_force, username)
+from .workflow import (
+    CLOSED,
+    STATUSES,
+    TRANSITIONS,
+    Refused,
+    acting_on,
+    get_report,
+    history,
+    lock_holder,
+    notes,
+    officers,
+    renew_lock,
+    seal_for_border_force,
+    username,
+)
 
 
 @bp.get("/")
@@ -30,7 +43,7 @@ def index() -> Any:
     """The queue page; it refreshes itself from `queue_json`."""
     db = get_db()
     filters = Filters.from_args(request.args)
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     since = request.args.get("since")
     if not (since and report.UTC_Z.match(since)):
         since = last_seen(db, current_user.id_number)
@@ -47,7 +60,7 @@ def queue_json() -> Any:
     """The current page of rows as an HTML fragment in JSON, for the refresh."""
     db = get_db()
     filters = Filters.from_args(request.args)
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     since = request.args.get("since")
     if not (since and report.UTC_Z.match(since)):
         since = None
@@ -64,7 +77,7 @@ def export_csv() -> Any:
     """The queue's cleartext header fields (same filters, every page) as CSV."""
     db = get_db()
     filters = Filters.from_args(request.args)
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     rows = load_queue(db, filters, current_user.id_number, at, None, export=True).rows
     out = io.StringIO()
     writer = csv.writer(out)
@@ -148,7 +161,7 @@ def change_status(report_id: str) -> Any:
         return refused(report_id, form_errors(form) + " Nothing was changed.", 400)
     ring = keys.keyring()
     target = form.status.data
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     with acting_on(db, report_id, at) as row:
         if form.from_status.data and form.from_status.data != row["status"]:
             raise Refused(report_id, f"Someone changed this report to {STATUS_LABELS[row['status']]} "
@@ -181,7 +194,7 @@ def assign(report_id: str) -> Any:
     if not form.validate_on_submit():
         return refused(report_id, "Choose an officer from the list. Nothing was changed.", 400)
     assignee = form.assignee.data or None
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     with acting_on(db, report_id, at):
         db.execute("UPDATE report SET assignee_id = ? WHERE id = ?", (assignee, report_id))
         renew_lock(db, report_id, at)
@@ -201,7 +214,7 @@ def add_note(report_id: str) -> Any:
     if not form.validate_on_submit():
         return refused(report_id, form_errors(form) + " The note was not saved.", 400)
     ring = keys.keyring()
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     with acting_on(db, report_id, at, not_done="The note was not saved."):
         kid, sealed = seal_for_border_force(ring, form.text.data.strip(), report_id, NOTE_INFO)
         cur = db.execute("INSERT INTO report_note (report_id, at, author_id, kid, sealed) VALUES (?, ?, ?, ?, ?)",
@@ -220,7 +233,7 @@ def take_lock(report_id: str) -> Any:
     get_report(db, report_id)
     if not ActionForm().validate_on_submit():
         return refused(report_id, "The form has expired; reload the page. Nothing was changed.", 400)
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     with acting_on(db, report_id, at):
         expires = renew_lock(db, report_id, at)
         audit.record("report_locked", subject=f"report:{report_id}", db=db, until=expires)
@@ -236,7 +249,7 @@ def release_lock(report_id: str) -> Any:
     get_report(db, report_id)
     if not ActionForm().validate_on_submit():
         return refused(report_id, "The form has expired; reload the page. Nothing was changed.", 400)
-    at = stamp(datetime.now(timezone.utc))
+    at = stamp(datetime.now(UTC))
     with transaction(db):
         row = get_report(db, report_id)
         if lock_holder(row, at) != current_user.id_number:

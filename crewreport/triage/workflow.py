@@ -5,9 +5,10 @@ history with reasons, notes)."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any
 
 from flask import abort, current_app
 from flask_login import current_user

@@ -4,7 +4,8 @@ per test."""
 from __future__ import annotations
 
 import shutil
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ def live_server() -> Iterator[LiveServer]:
     shutil.rmtree(server.instance, ignore_errors=True)
 
 
-@pytest.fixture()
+@pytest.fixture
 def server(live_server: LiveServer) -> LiveServer:
     """The live server, running (a previous test may have stopped it)."""
     live_server.start()
@@ -41,7 +42,7 @@ def browser(_playwright_and_browser: tuple[Any, Any]) -> Any:
     return _playwright_and_browser[1]
 
 
-@pytest.fixture()
+@pytest.fixture
 def context(browser: Any, server: LiveServer) -> Iterator[Any]:
     ctx = browser.new_context(base_url=server.url, service_workers="allow")
     ctx.add_init_script(INIT_SCRIPT)
@@ -50,7 +51,7 @@ def context(browser: Any, server: LiveServer) -> Iterator[Any]:
     ctx.close()
 
 
-@pytest.fixture()
+@pytest.fixture
 def page(context: Any) -> Any:
     p = context.new_page()
     p.on("pageerror", lambda exc: print("pageerror:", exc))

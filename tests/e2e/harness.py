@@ -13,8 +13,10 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from datetime import UTC
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from tests.served import ServedApp
 
@@ -111,7 +113,7 @@ def poll(page: Any, script: str, predicate: Callable[[Any], bool] = bool, timeou
     while True:
         try:
             value = page.evaluate(script, arg)
-        except Exception as exc:  # noqa: BLE001 - navigation in progress
+        except Exception as exc:  # navigation in progress: retried, anything else re-raised
             if "Execution context was destroyed" not in str(exc) and "navigation" not in str(exc).lower():
                 raise
             value = None
@@ -169,9 +171,9 @@ def device_id(page: Any) -> str:
 
 def upcoming_sta(hours: float = 3.0) -> str:
     """A datetime-local value (UTC) `hours` from now."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    return (datetime.now(timezone.utc) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M")
+    return (datetime.now(UTC) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M")
 
 
 def fill_minimal(page: Any, narrative: str, *, flight: str = "ZZ101", dep: str = "LOS", arr: str = "LHR",

@@ -6,8 +6,18 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import (LiveServer, fill_minimal, poll, sign_in, submit, upcoming_sta, wait_enrolled,
-                               wait_ready, wait_service_worker, wait_states)
+from tests.e2e.harness import (
+    LiveServer,
+    fill_minimal,
+    poll,
+    sign_in,
+    submit,
+    upcoming_sta,
+    wait_enrolled,
+    wait_ready,
+    wait_service_worker,
+    wait_states,
+)
 
 pytestmark = pytest.mark.e2e
 

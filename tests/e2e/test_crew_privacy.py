@@ -11,8 +11,18 @@ from urllib.parse import unquote
 
 import pytest
 
-from tests.e2e.harness import (LiveServer, dump_indexeddb, fill_minimal, open_report, poll, sign_in, submit,
-                               wait_enrolled, wait_service_worker, wait_states)
+from tests.e2e.harness import (
+    LiveServer,
+    dump_indexeddb,
+    fill_minimal,
+    open_report,
+    poll,
+    sign_in,
+    submit,
+    wait_enrolled,
+    wait_service_worker,
+    wait_states,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +52,7 @@ def test_nothing_typed_leaves_in_clear_or_rests_readable(context: Any, page: Any
     def on_request(req: Any) -> None:
         try:
             body = req.post_data_buffer
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a request whose body cannot be read is captured without one
             body = None
         captured.append({"url": req.url, "method": req.method, "body": body, "sw": req.service_worker is not None})
 

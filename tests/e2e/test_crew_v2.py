@@ -11,8 +11,19 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import (PASSWORD, LiveServer, fill_minimal, open_report, poll, sign_in, submit,
-                               wait_enrolled, wait_ready, wait_service_worker, wait_states)
+from tests.e2e.harness import (
+    PASSWORD,
+    LiveServer,
+    fill_minimal,
+    open_report,
+    poll,
+    sign_in,
+    submit,
+    wait_enrolled,
+    wait_ready,
+    wait_service_worker,
+    wait_states,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +43,7 @@ def capture(context: Any) -> list[dict[str, Any]]:
     def on_request(req: Any) -> None:
         try:
             body = req.post_data_buffer
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a request without a readable body is kept with none
             body = None
         captured.append({"url": req.url, "body": body})
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -50,7 +50,7 @@ def deliver_report(url: str) -> str:
     client = Client(url)
     client.sign_in("demo-crew", PASSWORD)
     client.enroll("a11y tablet")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     fields = {"flight": "ZZ88", "dep": "LOS", "arr": "LHR", "urgency": "immediate",
               "sta": stamp(now + timedelta(hours=3))}
     body = {"observed_at": stamp(now),

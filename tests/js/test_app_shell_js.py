@@ -4,6 +4,7 @@ closed sections are shown and named; the top bar with "Hide" stays in view
 without covering the field in focus; long text is not cut by maxlength."""
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ PUT = """async (records) => {
 }"""
 
 
-@pytest.fixture()
+@pytest.fixture
 def shell(js_page: Any, static_server: str) -> Any:
     page = js_page
     page.set_viewport_size({"width": 768, "height": 640})
@@ -167,10 +168,10 @@ def test_rejected_note_far_from_landing_says_what_to_do_once_in_plain_words(shel
 
 
 def test_arrival_far_from_now_is_questioned_once_then_accepted(shell: Any) -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     def sta(hours: float) -> str:
-        return (datetime.now(timezone.utc) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M")
+        return (datetime.now(UTC) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M")
 
     page = shell
     page.fill('[name="flight"]', "ZZ101")

@@ -42,7 +42,7 @@ CHECK = """async ([kind, ms]) => {
 }"""
 
 
-@pytest.fixture()
+@pytest.fixture
 def enrolled(js_page: Any) -> Any:
     js_page.evaluate(PUT_DEVICE, DEVICE_ID)
     return js_page

@@ -73,7 +73,7 @@ def test_envelope_opens_with_vector_keys_and_signature_verifies(js_page: Any, na
 
     info = ("crewreport/v1:" + b64u(hashlib.sha256(header_bytes).digest())).encode("ascii")
     assert len(env["sealed"]) == 2
-    for sealed, owner in zip(env["sealed"], ("border_force", "airline_ZZ")):
+    for sealed, owner in zip(env["sealed"], ("border_force", "airline_ZZ"), strict=True):
         raw = unb64u(sealed)
         assert raw[0] == 4 and len(raw) > 65  # enc is an uncompressed P-256 point
         plaintext = SUITE.decrypt(raw, private_key(KEYS[owner]["jwk"]), info=info)
@@ -96,7 +96,7 @@ def test_recipient_order_must_match_rcpt(js_page: Any) -> None:
     recipients = [{"kid": KEYS["airline_ZZ"]["kid"], "jwk": public(KEYS["airline_ZZ"]["jwk"])},
                   {"kid": KEYS["border_force"]["kid"], "jwk": public(KEYS["border_force"]["jwk"])}]
     msg = js_page.evaluate(
-        """async (args) => { try { await (%s)(args); return 'built'; } catch (e) { return e.message; } }""" % BUILD,
+        f"""async (args) => {{ try {{ await ({BUILD})(args); return 'built'; }} catch (e) {{ return e.message; }} }}""",
         [c["header"], c["body"], recipients, KEYS["device"]["jwk"]])
     assert "order" in msg
 

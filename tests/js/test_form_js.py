@@ -2,14 +2,15 @@
 produces passes crewreport.report.validate_body."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 pytestmark = pytest.mark.e2e
 
-NOW = datetime(2026, 12, 1, 11, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 1, 11, 0, tzinfo=UTC)
 
 
 def local(dt: datetime) -> str:

@@ -1,0 +1,153 @@
+"""Backups that restore: `flask backup PATH` while the server takes reports,
+`flask restore PATH` into an empty instance folder; the restored instance
+opens every report it holds and its audit chain verifies."""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crewreport import create_app, envelope, keys, report
+from crewreport.backup import MAGIC_SEALED
+from crewreport.db import get_db
+from tests.served import FIELDS, ServedApp, body, enrolled_client, make_served, sta
+
+PASSPHRASE = "a backup passphrase for tests"
+
+
+def open_all(folder: Path, passphrase: str | None) -> dict[str, str]:
+    """Every report in the instance at `folder`, decrypted with its own keys:
+    report id -> narrative."""
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE": str(folder / "crewreport.sqlite"),
+                      "KEY_DIR": str(folder / "keys"), "KEY_PASSPHRASE": passphrase})
+    with app.app_context():
+        ring = keys.keyring()
+        rows = get_db().execute("SELECT * FROM report").fetchall()
+        return {row["id"]: report.open_stored(row, ring, keys.BORDER_FORCE)["narrative"] for row in rows}
+
+
+def report_id(env: dict[str, Any]) -> str:
+    return str(json.loads(envelope.b64u_decode(env["protected"]))["id"])
+
+
+def restored(folder: Path, backup: Path, env: dict[str, str] | None = None) -> ServedApp:
+    target = ServedApp(folder, env=env, unset=() if env else ("CREWREPORT_KEY_PASSPHRASE",))
+    result = target.flask("restore", str(backup))
+    assert result.returncode == 0, result.stderr
+    assert "Restored" in result.stdout
+    return target
+
+
+def test_backup_under_writes_restores_every_report(tmp_path: Path) -> None:
+    served = make_served(tmp_path / "live")
+    served.start()
+    sent: dict[str, str] = {}  # id -> narrative, once receipted
+    stop = threading.Event()
+    errors: list[str] = []
+    try:
+        client = enrolled_client(served.url)
+
+        def write() -> None:
+            n = 0
+            while not stop.is_set():
+                env = client.envelope({**FIELDS, "sta": sta()}, body(f"Report {n} under backup."))
+                status, answer = client.post_report(env)
+                if status != 201:
+                    errors.append(f"{status} {answer}")
+                    return
+                sent[report_id(env)] = f"Report {n} under backup."
+                n += 1
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        while len(sent) < 20 and writer.is_alive():
+            stop.wait(0.01)
+        before = dict(sent)
+        made = served.flask("backup", str(tmp_path / "backup.tar"))
+        during = len(sent) - len(before)
+        stop.set()
+        writer.join(timeout=30)
+        assert made.returncode == 0, made.stderr
+        assert "NOT encrypted" in made.stdout and "UNENCRYPTED" in made.stderr
+        assert not errors and during > 0, (errors, "reports should arrive while the backup runs")
+        again = served.flask("backup", str(tmp_path / "backup.tar"))
+        assert again.returncode != 0 and "never overwrites" in again.stderr
+    finally:
+        served.kill()
+
+    target = restored(tmp_path / "restored", tmp_path / "backup.tar")
+    opened = open_all(target.instance, None)
+    assert before.items() <= opened.items()  # everything receipted before the backup, each opened
+    assert opened.items() <= sent.items()  # and nothing that was not sent
+    verify = target.flask("verify-audit")
+    assert verify.returncode == 0, verify.stderr
+    assert (target.instance / "secret_key").read_bytes() == (served.instance / "secret_key").read_bytes()
+    # The restored instance starts and serves its store.
+    target.env.update({"CREWREPORT_PASSWORD_HASH_FAST": "true"})
+    target.start()
+    try:
+        with target.connect() as conn:
+            count = conn.execute("SELECT COUNT(*) FROM report").fetchone()[0]
+        assert count == len(opened)
+    finally:
+        target.kill()
+
+
+def test_restore_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
+    served = make_served(tmp_path / "live")
+    assert served.flask("backup", str(tmp_path / "b.tar")).returncode == 0
+    before = sorted(p.name for p in served.instance.iterdir())
+    result = served.flask("restore", str(tmp_path / "b.tar"))
+    assert result.returncode != 0 and "not empty" in result.stderr
+    assert sorted(p.name for p in served.instance.iterdir()) == before
+
+
+def test_an_encrypted_backup_needs_its_passphrase(tmp_path: Path) -> None:
+    env = {"CREWREPORT_KEY_PASSPHRASE": PASSPHRASE}
+    served = make_served(tmp_path / "live", env=env)
+    served.start()
+    try:
+        client = enrolled_client(served.url)
+        envs = [client.envelope({**FIELDS, "sta": sta()}, body(f"Sealed backup {i}.")) for i in range(3)]
+        assert all(client.post_report(e)[0] == 201 for e in envs)
+    finally:
+        served.kill()
+    backup = tmp_path / "sealed.bin"
+    made = served.flask("backup", str(backup))
+    assert made.returncode == 0 and "encrypted with the key passphrase" in made.stdout, made.stderr
+    data = backup.read_bytes()
+    assert data.startswith(MAGIC_SEALED)
+    assert b"SQLite format 3" not in data and b"PRIVATE KEY" not in data and b"Sealed backup" not in data
+    assert oct(backup.stat().st_mode & 0o777) == "0o600"
+
+    for wrong in ({}, {"CREWREPORT_KEY_PASSPHRASE": "not the passphrase"}):
+        target = ServedApp(tmp_path / "wrong", env=wrong, unset=("CREWREPORT_KEY_PASSPHRASE",) if not wrong else ())
+        result = target.flask("restore", str(backup))
+        assert result.returncode != 0 and ("passphrase" in result.stderr), result.stderr
+        assert not (target.instance / "crewreport.sqlite").exists()
+        assert not (target.instance / "keys").exists() or not any((target.instance / "keys").iterdir())
+
+    target = restored(tmp_path / "right", backup, env=env)
+    opened = open_all(target.instance, PASSPHRASE)
+    assert opened == {report_id(e): f"Sealed backup {i}." for i, e in enumerate(envs)}
+    assert target.flask("verify-audit").returncode == 0
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_damaged_backup_restores_nothing(tmp_path: Path, damage: str) -> None:
+    served = make_served(tmp_path / "live")
+    backup = tmp_path / "b.tar"
+    assert served.flask("backup", str(backup)).returncode == 0
+    data = bytearray(backup.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    else:
+        data[2048] ^= 0xFF  # inside the first member's contents
+    backup.write_bytes(bytes(data))
+    target = ServedApp(tmp_path / "target", unset=("CREWREPORT_KEY_PASSPHRASE",))
+    result = target.flask("restore", str(backup))
+    assert result.returncode != 0 and "nothing was restored" in result.stderr, result.stderr
+    assert not (target.instance / "crewreport.sqlite").exists()
