@@ -36,6 +36,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyotp
 from flask import Flask
 
 from crewreport import create_app, report
@@ -46,6 +47,7 @@ from crewreport.times import now, stamp
 from crewreport.triage import queue, workflow
 
 PASSWORD = "bench password"
+TOTP_SECRET = pyotp.random_base32()  # the benchmark officer's second factor
 OFFICER = "bench-officer"
 OTHER_OFFICERS = ("officer-b", "officer-c", "officer-d")
 AIRLINES = {"ZZ": "Bench Air", "YY": "Other Air", "XX": "Third Air"}
@@ -103,12 +105,14 @@ class Bench:
                     db.execute("INSERT INTO device (id, user_id, airline, label, public_jwk, kid, enrolled_at)"
                                " VALUES (?, ?, ?, 'bench', '{}', ?, ?)", (device, crew_id, code, device, now()))
                 devices.append((code, device))
-            self.officer_id = create_user(OFFICER, "border_force", PASSWORD)
+            self.officer_id = create_user(OFFICER, "border_force", PASSWORD, totp_secret=TOTP_SECRET)
             officers = [self.officer_id] + [create_user(u, "border_force", PASSWORD) for u in OTHER_OFFICERS]
             self.insert_reports(db, n, devices, officers, random.Random(seed))
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.client = self.app.test_client()
         resp = self.client.post("/auth/login", data={"username": OFFICER, "password": PASSWORD})
+        assert b'id="totp-form"' in resp.data, resp.status_code
+        resp = self.client.post("/auth/login", data={"code": pyotp.TOTP(TOTP_SECRET).now()})
         assert resp.status_code == 302, resp.status_code
         assert self.client.get("/auth/session").get_json()["role"] == "border_force"
 

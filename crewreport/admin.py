@@ -1,17 +1,18 @@
 """Administrator pages (`/admin`, role `admin`): the integrity of the audit
-chain, recent events, and the audit trail of one report (which outlives the
-report itself when retention purges it)."""
+chain, recent events, the audit trail of one report (which outlives the
+report itself when retention purges it), and staff second factors."""
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from . import audit
+from . import audit, second_factor
 from .auth import role_required
-from .db import get_db
+from .db import get_db, transaction
 from .display import STATUS_LABELS
+from .forms import ActionForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 RECENT = 50
@@ -66,3 +67,43 @@ def report_trail(report_id: str) -> Any:
         abort(404)
     return render_template("admin/report.html", report_id=report_id, r=row, events=shown(events),
                            chain=audit.verify_chain(db), status_labels=STATUS_LABELS)
+
+
+def staff_page(status: int = 200) -> Any:
+    db = get_db()
+    users = db.execute(
+        "SELECT u.id, u.username, u.role, u.airline, u.active, t.confirmed_at,"  # noqa: S608 - only ? marks joined in
+        " (SELECT count(*) FROM recovery_code r WHERE r.user_id = u.id AND r.used_at IS NULL) AS codes_left"
+        " FROM user u LEFT JOIN user_totp t ON t.user_id = u.id"
+        f" WHERE u.role IN ({', '.join('?' * len(second_factor.STAFF_ROLES))}) ORDER BY u.role, u.username",
+        second_factor.STAFF_ROLES).fetchall()
+    return render_template("admin/users.html", users=users, action_form=ActionForm(formdata=None)), status
+
+
+@bp.get("/users")
+@role_required("admin")
+def users() -> Any:
+    """Staff accounts and whether each has set up a second factor."""
+    return staff_page()
+
+
+@bp.post("/users/<int:user_id>/second-factor/reset")
+@role_required("admin")
+def reset_second_factor(user_id: int) -> Any:
+    """Forget a staff user's TOTP secret and recovery codes (a lost phone):
+    their sessions end and they enrol again at their next sign-in. Audited."""
+    db = get_db()
+    placeholders = ", ".join("?" * len(second_factor.STAFF_ROLES))
+    user = db.execute(f"SELECT id, username FROM user WHERE id = ? AND role IN ({placeholders})",  # noqa: S608 - ? marks only
+                      (user_id, *second_factor.STAFF_ROLES)).fetchone()
+    if user is None:
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        flash("The form has expired; reload the page. Nothing was changed.")
+        return staff_page(400)
+    with transaction(db):
+        second_factor.reset(db, user["id"])
+        db.execute("DELETE FROM user_session WHERE user_id = ?", (user["id"],))
+        audit.record("second_factor_reset", subject=f"user:{user['username']}", db=db)
+    flash(f"Second factor of {user['username']} reset: they set up a new one at their next sign-in.")
+    return redirect(url_for("admin.users"), code=303)

@@ -1,6 +1,8 @@
 """Sign-in, sign-out, sessions and roles.
 
-Passwords are argon2id hashes. Sessions are Flask's signed cookie carrying a
+Passwords are argon2id hashes; staff (every role but crew) then give a TOTP
+or recovery code (second_factor.py), and failed attempts of either step are
+throttled (throttle.py). Sessions are Flask's signed cookie carrying a
 random token whose hash is a row of `user_session`: signing out deletes the
 row, so a copied cookie is worthless afterwards, and a password change
 deletes every session of that user everywhere.
@@ -10,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -24,7 +27,9 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -36,9 +41,9 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
-from . import audit
+from . import audit, second_factor, throttle
 from .db import get_db, init_db, transaction
-from .forms import LoginForm, LogoutForm, PasswordChangeForm
+from .forms import CodeForm, LoginForm, LogoutForm, PasswordChangeForm
 from .times import now, stamp
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -52,6 +57,9 @@ HOME = {"crew": "crew.index", "airline_security": "review.index",
         "border_force": "triage.index", "admin": "admin.index"}
 F = TypeVar("F", bound=Callable[..., Any])
 MIN_PASSWORD = 12  # the same rule as the web forms (forms.py)
+PENDING = "pending_sign_in"  # session key: whose password was right, awaiting a code
+PENDING_SECONDS = 300
+TOO_MANY = "Too many failed attempts. Wait 15 minutes and try again."
 
 
 class User(UserMixin):
@@ -144,29 +152,15 @@ def _dummy_hash() -> str:
     return _DUMMY[key]
 
 
-def throttled(username: str, address: str) -> bool:
-    """Too many recent failures for this account from this address, or too
-    many for the account from anywhere, or from this address for any account.
+def create_user(username: str, role: str, password: str, airline: str | None = None,
+                totp_secret: str | None = None) -> int:
+    """A new user; `totp_secret` (staff only) sets a known second factor, else
+    staff enrol one at their first sign-in.
 
-    The pair limit is the tight one, so a stranger elsewhere cannot lock an
-    officer out with five bad guesses; the looser per-account and per-address
-    limits still bound guessing spread over many addresses or many accounts.
+    A username with a slash, `CODE/name`, is an airline's crew namespace: only
+    crew of airline CODE may hold one, so the names airline security creates
+    there can never collide with anyone outside their own airline.
     """
-    window = timedelta(seconds=current_app.config["LOGIN_WINDOW_SECONDS"])
-    since = stamp(datetime.now(UTC) - window)
-    db = get_db()
-
-    def failures(where: str, *args: str) -> int:
-        return db.execute(f"SELECT count(*) FROM login_failure WHERE {where} AND at > ?",  # noqa: S608 - `where` is one of three fixed conditions; values are ? parameters
-                          (*args, since)).fetchone()[0]
-
-    limit = current_app.config["LOGIN_MAX_FAILURES"]
-    return (failures("username = ? AND address = ?", username, address) >= limit
-            or failures("username = ?", username) >= 4 * limit
-            or failures("address = ?", address) >= 4 * limit)
-
-
-def create_user(username: str, role: str, password: str, airline: str | None = None) -> int:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if not 1 <= len(username) <= 64 or username != username.strip():
@@ -175,6 +169,12 @@ def create_user(username: str, role: str, password: str, airline: str | None = N
         raise ValueError(f"the password must be at least {MIN_PASSWORD} characters")
     if (role in ("crew", "airline_security")) != (airline is not None):
         raise ValueError("crew and airline_security users need --airline; others must not have one")
+    namespace, slash, _ = username.partition("/")
+    if slash and not (role == "crew" and namespace.upper() == airline):
+        raise ValueError("a username with '/' is CODE/name, for crew of airline CODE only")
+    if totp_secret is not None and not second_factor.needs_second_factor(role):
+        raise ValueError("crew sign in with a password only; --totp-secret is for staff")
+    secret = second_factor.valid_secret(totp_secret) if totp_secret is not None else None
     db = get_db()
     if airline and not db.execute("SELECT 1 FROM airline WHERE code = ?", (airline,)).fetchone():
         raise ValueError(f"no airline {airline}")
@@ -184,9 +184,11 @@ def create_user(username: str, role: str, password: str, airline: str | None = N
         cur = db.execute(
             "INSERT INTO user (username, password_hash, role, airline, created_at) VALUES (?, ?, ?, ?, ?)",
             (username, hash_password(password), role, airline, now()))
+        if cur.lastrowid is None:  # an INSERT into a rowid table always has one
+            raise RuntimeError("sqlite gave no rowid for the new user")
+        if secret is not None:
+            second_factor.set_secret(db, cur.lastrowid, secret, confirmed=True)
         audit.record("user_created", subject=f"user:{username}", db=db, role=role, airline=airline)
-    if cur.lastrowid is None:  # an INSERT into a rowid table always has one
-        raise RuntimeError("sqlite gave no rowid for the new user")
     return cur.lastrowid
 
 
@@ -212,40 +214,128 @@ def safe_next(target: str) -> str | None:
     return target if not (parts.scheme or parts.netloc) else None
 
 
+def renew_session() -> None:
+    """Nothing from before this step survives it (and no CSRF token cached for it)."""
+    session.clear()
+    g.pop("csrf_token", None)
+
+
+def retry_after() -> dict[str, str]:
+    return {"Retry-After": str(current_app.config["LOGIN_WINDOW_SECONDS"])}
+
+
 @bp.route("/login", methods=("GET", "POST"))
 def login() -> Any:
+    """Password, then for staff a code: the code step posts `code` back here."""
+    if request.method == "POST" and "code" in request.form:
+        return code_step()
     form = LoginForm()
-    if form.validate_on_submit():
-        username = form.username.data.strip()
-        address = audit.client_address()
-        db = get_db()
-        row = db.execute("SELECT * FROM user WHERE username = ? AND active = 1", (username,)).fetchone()
-        # What was typed is recorded only when it names an account: a password
-        # typed into the username box must not live on in the audit log.
-        actor = f"user:{row['username']}" if row else "unknown-user"
-        if throttled(username, address):
-            audit.record("sign_in_throttled", actor=actor, address=address)
-            form.username.errors.append("Too many failed attempts. Wait 15 minutes and try again.")
-            return (render_template("auth/login.html", form=form), 429,
-                    {"Retry-After": str(current_app.config["LOGIN_WINDOW_SECONDS"])})
-        ok = check_password(row["password_hash"] if row else _dummy_hash(), form.password.data)
-        if not (row and ok):
-            with transaction(db):
-                db.execute("INSERT INTO login_failure (username, address, at) VALUES (?, ?, ?)",
-                           (username, address, now()))
-                audit.record("sign_in_failed", actor=actor, db=db, address=address)
-            form.password.errors.append("Username or password is not right.")
-            return render_template("auth/login.html", form=form), 200
-        # Renew the session: nothing from before sign-in survives it.
-        session.clear()
+    if not form.validate_on_submit():
+        return render_template("auth/login.html", form=form)
+    username = form.username.data.strip()
+    address = audit.client_address()
+    db = get_db()
+    row = db.execute("SELECT * FROM user WHERE username = ? AND active = 1", (username,)).fetchone()
+    # What was typed is recorded only when it names an account: a password
+    # typed into the username box must not live on in the audit log.
+    actor = f"user:{row['username']}" if row else "unknown-user"
+    attempt = throttle.attempt(username, row["id"] if row else None, address)
+    if throttle.refused(db, attempt):
+        audit.record("sign_in_throttled", actor=actor, address=address)
+        form.username.errors.append(TOO_MANY)
+        return render_template("auth/login.html", form=form), 429, retry_after()
+    ok = check_password(row["password_hash"] if row else _dummy_hash(), form.password.data)
+    if not (row and ok):
         with transaction(db):
-            user = start_session(db, row)
-            db.execute("DELETE FROM login_failure WHERE username = ? AND address = ?", (username, address))
-            audit.record("sign_in", actor=f"user:{user.username}", db=db, address=address)
-        login_user(user)
-        session.permanent = True
-        return redirect(safe_next(request.args.get("next", "")) or url_for(HOME[user.role]))
-    return render_template("auth/login.html", form=form)
+            throttle.record_failure(db, attempt)
+            audit.record("sign_in_failed", actor=actor, db=db, address=address)
+        form.password.errors.append("Username or password is not right.")
+        return render_template("auth/login.html", form=form), 200
+    target = safe_next(request.args.get("next", ""))
+    if not second_factor.needs_second_factor(row["role"]):
+        return complete(db, row, attempt, target)
+    renew_session()
+    pending = {"user": row["id"], "at": int(time.time()), "next": target}
+    if not second_factor.enrolled(db, row["id"]):
+        with transaction(db):
+            pending["enrol"] = second_factor.begin_enrolment(db, row["id"])
+    session[PENDING] = pending
+    return code_page(db, row, CodeForm(formdata=None))
+
+
+def code_page(db: Any, row: Any, form: CodeForm, status: int = 200,
+              headers: dict[str, str] | None = None) -> Any:
+    """The code step: `#totp-form`, with the QR code first when enrolling."""
+    context: dict[str, Any] = {"form": form, "username": row["username"]}
+    secret = second_factor.pending_secret(db, row["id"])
+    if secret is not None:
+        uri = second_factor.provisioning_uri(row["username"], secret)
+        context.update(enrolling=True, secret=secret, qr=second_factor.qr_svg(uri))
+    return render_template("auth/totp.html", **context), status, headers or {}
+
+
+def code_step() -> Any:
+    """Check a TOTP or recovery code for the user whose password was right."""
+    pending: dict[str, Any] = session.get(PENDING) or {}
+    db = get_db()
+    row = None
+    if isinstance(pending, dict) and time.time() - pending.get("at", 0) <= PENDING_SECONDS:
+        row = db.execute("SELECT * FROM user WHERE id = ? AND active = 1", (pending.get("user"),)).fetchone()
+    enrolling = row is not None and not second_factor.enrolled(db, row["id"])
+    if row is None or (enrolling and pending.get("enrol") != second_factor.enrolment_fingerprint(db, row["id"])):
+        # Expired, never started, or (enrolling) another sign-in began a new set-up since.
+        session.pop(PENDING, None)
+        flash("That sign-in took too long or was started again elsewhere. Sign in again.")
+        return redirect(url_for("auth.login"), code=303)
+    form = CodeForm()
+    if not form.validate_on_submit():
+        return code_page(db, row, form, 400)
+    address = audit.client_address()
+    actor = f"user:{row['username']}"
+    attempt = throttle.attempt(row["username"], row["id"], address)
+    if throttle.refused(db, attempt, "code"):
+        audit.record("second_factor_throttled", actor=actor, address=address)
+        form.code.errors.append(TOO_MANY)
+        return code_page(db, row, form, 429, retry_after())
+    code = "".join(form.code.data.split())
+    codes: list[str] = []
+    with transaction(db):
+        method = "totp" if second_factor.check_totp(db, row["id"], code) else None
+        if method is None and not enrolling and second_factor.use_recovery_code(db, row["id"], code):
+            method = "recovery_code"
+            audit.record("recovery_code_used", actor=actor, db=db, subject=actor,
+                         left=second_factor.recovery_codes_left(db, row["id"]))
+        if method is None:
+            throttle.record_failure(db, attempt, "code")
+            audit.record("second_factor_failed", actor=actor, db=db, address=address)
+        elif enrolling:
+            codes = second_factor.new_recovery_codes(db, row["id"])
+            audit.record("second_factor_enrolled", actor=actor, db=db, subject=actor)
+    if method is None:
+        form.code.errors.append("That code is not right, or it was used already: wait for the next one.")
+        return code_page(db, row, form)
+    return complete(db, row, attempt, pending.get("next"), method, codes)
+
+
+def complete(db: Any, row: Any, attempt: throttle.Attempt, target: str | None,
+             method: str | None = None, codes: list[str] | None = None) -> Any:
+    """A new session for `row`; new recovery codes are shown once, on the way."""
+    renew_session()
+    with transaction(db):
+        user = start_session(db, row)
+        throttle.clear_failures(db, attempt)
+        audit.record("sign_in", actor=f"user:{user.username}", db=db, address=audit.client_address(),
+                     **({"second_factor": method} if method else {}))
+    login_user(user)
+    session.permanent = True
+    home = target or url_for(HOME[user.role])
+    if method == "recovery_code":
+        flash(f"Recovery code used: {second_factor.recovery_codes_left(db, row['id'])} left. "
+              "An administrator can reset your second factor if you lose your authenticator.")
+    response = make_response(render_template("auth/recovery_codes.html", codes=codes, home=home)
+                             if codes else redirect(home))
+    throttle.remember_device(response, row["id"])
+    return response
 
 
 @bp.route("/logout", methods=("POST",))
@@ -303,12 +393,15 @@ class SessionInterface(SecureCookieSessionInterface):
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--airline", default=None, help="IATA code; required for crew and airline_security")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--totp-secret", default=None, metavar="BASE32",
+              help="Staff only: a known TOTP secret (else the user enrols at first sign-in).")
 @with_appcontext
-def create_user_command(username: str, role: str, airline: str | None, password: str) -> None:
+def create_user_command(username: str, role: str, airline: str | None, password: str,
+                        totp_secret: str | None) -> None:
     """Create a user."""
     init_db()
     try:
-        create_user(username, role, password, airline.upper() if airline else None)
+        create_user(username, role, password, airline.upper() if airline else None, totp_secret)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Created {role} {username}.")

@@ -12,7 +12,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from . import audit, auth, envelope, keys, retention
+from . import audit, auth, envelope, keys, retention, second_factor
 from .db import get_db, init_db, transaction
 from .times import now, stamp
 
@@ -58,13 +58,21 @@ def create_airline_command(code: str, name: str, no_key: bool) -> None:
 
 @click.command("demo")
 @click.option("--password", default=None, help="One password for every demo user (default: random each).")
+@click.option("--totp-secret", default=None, metavar="BASE32",
+              help="One TOTP secret for the demo staff users (default: random each).")
 @with_appcontext
-def demo_command(password: str | None) -> None:
+def demo_command(password: str | None, totp_secret: str | None) -> None:
     """A demo store: airline ZZ with a security key, and one user per role.
 
-    Idempotent: existing data stays; the demo users get new passwords.
+    Idempotent: existing data stays; the demo users get new passwords, and the
+    staff among them new TOTP secrets, printed so a person can add them to an
+    authenticator app (or an otpauth URI reader) and sign in.
     """
     keys.warn_or_refuse()
+    try:
+        secret = second_factor.valid_secret(totp_secret) if totp_secret is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--totp-secret") from None
     init_db()
     db = get_db()
     made = keys.ensure_keys(db)
@@ -75,17 +83,44 @@ def demo_command(password: str | None) -> None:
         # Fresh passwords each time, so they are printed and never stored in clear.
         row = db.execute("SELECT id FROM user WHERE username = ?", (username,)).fetchone()
         pw = password or secrets.token_urlsafe(9)
-        if row is None:
-            auth.create_user(username, role, pw, airline)
-        else:
-            with transaction(db):
-                auth.set_password(row["id"], pw, db=db)
+        user_id = row["id"] if row else auth.create_user(username, role, pw, airline)
+        staff = second_factor.needs_second_factor(role)
+        user_secret = (secret or second_factor.random_secret()) if staff else None
+        with transaction(db):
+            if row is not None:
+                auth.set_password(user_id, pw, db=db)
+            if user_secret:
+                second_factor.set_secret(db, user_id, user_secret, confirmed=True)
         click.echo(f"  {username:15} ({role}) password: {pw}")
+        if user_secret:
+            click.echo(f"  {'':15} TOTP secret: {user_secret}"
+                       f"  ({second_factor.provisioning_uri(username, user_secret)})")
+    click.echo("Staff give a code from an authenticator app after the password "
+               "(time-based, SHA-1, 6 digits, 30 s; add the secret or the otpauth URI).")
     if made:  # first run only: say plainly what appeared in the instance folder
         owners = [db.execute("SELECT owner FROM service_key WHERE kid = ?", (kid,)).fetchone()["owner"]
                   for kid in made]
         click.echo(f"New service keys ({', '.join(owners)}) are in {current_app.config['KEY_DIR']}; "
                    "they are kept from now on (docs/operations.md says how to protect and rotate them).")
+
+
+@click.command("reset-second-factor")
+@click.argument("username")
+@with_appcontext
+def reset_second_factor_command(username: str) -> None:
+    """Forget USERNAME's TOTP secret and recovery codes; they enrol again at next sign-in.
+
+    For when no administrator can sign in to /admin to do it.
+    """
+    db = get_db()
+    row = db.execute("SELECT id, username, role FROM user WHERE username = ?", (username,)).fetchone()
+    if row is None or not second_factor.needs_second_factor(row["role"]):
+        raise click.ClickException(f"no staff user {username}")
+    with transaction(db):
+        second_factor.reset(db, row["id"])
+        db.execute("DELETE FROM user_session WHERE user_id = ?", (row["id"],))
+        audit.record("second_factor_reset", subject=f"user:{row['username']}", db=db)
+    click.echo(f"Second factor of {row['username']} reset: they set up a new one at their next sign-in.")
 
 
 @click.command("revoke-device")
@@ -157,7 +192,7 @@ def send_test_report_command(url: str, username: str, password: str, narrative: 
 def init_app(app: Flask) -> None:
     from . import backup
 
-    for command in (*backup.commands(), create_airline_command, demo_command, revoke_device_command,
-                    serve_command, send_test_report_command, audit.verify_audit_command,
+    for command in (*backup.commands(), create_airline_command, demo_command, reset_second_factor_command,
+                    revoke_device_command, serve_command, send_test_report_command, audit.verify_audit_command,
                     retention.purge_command):
         app.cli.add_command(command)

@@ -5,16 +5,26 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
 from typing import Any
 
+import pyotp
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from . import envelope
 from .times import now
+
+
+def csrf_field(page: Any) -> str:
+    """The CSRF token of the form on an HTML page."""
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', str(page))
+    if not token:
+        raise RuntimeError("no CSRF token on the page")
+    return token.group(1)
 
 
 class Client:
@@ -49,13 +59,17 @@ class Client:
             status, raw, ctype = exc.code, exc.read(), exc.headers.get("Content-Type", "")
         return status, (json.loads(raw) if "json" in ctype else raw.decode("utf-8", "replace"))
 
-    def sign_in(self, username: str, password: str) -> None:
+    def sign_in(self, username: str, password: str, totp_secret: str | None = None) -> None:
+        """Password, then (staff) a code from `totp_secret`: this step's, or
+        the next step's when this one was used already (a code is good once)."""
         _, page = self.request("GET", "/auth/login")
-        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-        if not token:
-            raise RuntimeError("no CSRF token on the sign-in page")
-        self.request("POST", "/auth/login",
-                     form={"username": username, "password": password, "csrf_token": token.group(1)})
+        _, page = self.request("POST", "/auth/login",
+                               form={"username": username, "password": password, "csrf_token": csrf_field(page)})
+        for ahead in (0, 1):
+            if totp_secret is None or 'id="totp-form"' not in str(page):
+                break
+            code = pyotp.TOTP(totp_secret).at(time.time() + 30 * ahead)
+            _, page = self.request("POST", "/auth/login", form={"code": code, "csrf_token": csrf_field(page)})
         status, info = self.request("GET", "/auth/session")
         if status != 200 or not info.get("signed_in"):
             raise RuntimeError(f"sign-in as {username} failed")

@@ -69,8 +69,9 @@ class ActionForm(FlaskForm):
 # -- Airline security: crew administration ----------------------------------------
 
 class CrewCreateForm(FlaskForm):
+    """The name is made `CODE/name` in the airline's namespace (review.create_crew)."""
     username = StringField("Username", validators=[
-        DataRequired(), Length(min=3, max=64),
+        DataRequired(), Length(min=3, max=61),
         Regexp(r"^[A-Za-z0-9._-]+$", message="Letters, digits, dot, dash and underscore only.")])
     password = PasswordField("Initial password", validators=[
         DataRequired(), Length(min=12, max=1024, message="Use at least 12 characters (at most 1024).")])
@@ -79,3 +80,10 @@ class CrewCreateForm(FlaskForm):
 class PasswordResetForm(FlaskForm):
     new_password = PasswordField("New password", validators=[
         DataRequired(), Length(min=12, max=1024, message="Use at least 12 characters (at most 1024).")])
+
+
+# -- Second factor (staff) --------------------------------------------------------------
+
+class CodeForm(FlaskForm):
+    """The second step of a staff sign-in: a TOTP code or a recovery code."""
+    code = StringField("Code", validators=[DataRequired("Enter the code."), Length(max=32)])

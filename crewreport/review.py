@@ -144,16 +144,20 @@ def crew() -> Any:
 @bp.post("/crew")
 @role_required("airline_security")
 def create_crew() -> Any:
-    """A new crew account for this airline (never any other role or airline)."""
+    """A new crew account for this airline (never any other role or airline),
+    named in the airline's namespace, `CODE/name`: only this airline's crew
+    can hold such a name, so the answer never depends on accounts elsewhere
+    (a "taken" for a name of another airline would let anyone probe them)."""
     form = CrewCreateForm()
     if not form.validate_on_submit():
         return crew_page(form, 400)
+    username = f"{airline()}/{form.username.data.strip()}"
     try:
-        create_user(form.username.data.strip(), "crew", form.password.data, airline())
-    except ValueError:
-        form.username.errors.append("That username is taken; choose another.")
+        create_user(username, "crew", form.password.data, airline())
+    except ValueError:  # the form rules out every other reason
+        form.username.errors.append(f"Your airline already has a crew account {username}; choose another name.")
         return crew_page(form, 409)
-    flash(f"Crew account {form.username.data.strip()} created.")
+    flash(f"Crew account created: they sign in as {username}.")
     return redirect(url_for("review.crew"), code=303)
 
 

@@ -24,9 +24,10 @@ from crewreport import create_app, envelope, keys
 from crewreport.auth import create_user
 from crewreport.cli import create_airline
 from crewreport.db import get_db, init_db, transaction
+from crewreport.second_factor import needs_second_factor
 from crewreport.times import now, stamp
 
-from .helpers import DEVICE_ID, PASSWORD, VECTORS_V2, AuthActions, KeySet, valid_body
+from .helpers import DEVICE_ID, PASSWORD, TOTP_SECRET, VECTORS_V2, AuthActions, KeySet, valid_body
 
 USERS = {  # username: (role, airline)
     "crew": ("crew", "ZZ"),
@@ -84,7 +85,8 @@ def store_template(tmp_path_factory: pytest.TempPathFactory, keyset: KeySet) -> 
             keys.add_key(db, keys.airline_owner("ZZ"), keyset.airline_zz_v2)
             keys.add_key(db, keys.airline_owner("YY"), keyset.airline_yy_v2)
         for username, (role, airline) in USERS.items():
-            create_user(username, role, PASSWORD, airline)
+            create_user(username, role, PASSWORD, airline,
+                        TOTP_SECRET if needs_second_factor(role) else None)
         enroll(db, DEVICE_ID, "crew", keyset.device)
         enroll(db, "dev-yy", "crew-yy", keyset.device_yy)
         # Fold the WAL into the main file so that one file is the whole store.

@@ -8,11 +8,13 @@ import base64
 import glob
 import json
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyotp
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from flask.testing import FlaskClient
@@ -24,6 +26,8 @@ from crewreport.times import stamp
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "envelope-v1.json").read_text("utf-8"))
 VECTORS_V2 = json.loads((Path(__file__).parent / "vectors" / "envelope-v2.json").read_text("utf-8"))
 PASSWORD = "correct horse battery staple"
+# The known second factor of every staff user of the test store (RFC 6238).
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 DEVICE_ID = VECTORS["keys"]["device"]["device_id"]
 # The `make_envelope` fixture: keyword arguments override header fields.
 Make = Callable[..., dict[str, Any]]
@@ -59,14 +63,45 @@ class KeySet:
         return [self.border_force, self.airline_zz]
 
 
+def totp_code(secret: str = TOTP_SECRET, steps_ahead: int = 0) -> str:
+    """The code of the current 30 s step, or of one a step later (a code is good
+    once, and the server also takes the next step's for clocks a little ahead)."""
+    return pyotp.TOTP(secret).at(time.time() + 30 * steps_ahead)
+
+
+def code_due(resp: Any) -> bool:
+    return resp.status_code == 200 and b'id="totp-form"' in resp.data
+
+
+def enrolment_secret(resp: Any) -> str | None:
+    """The secret an enrolment page shows (a user with no known secret)."""
+    found = re.search(r'id="totp-secret"[^>]*>([A-Z2-7]+)<', resp.get_data(as_text=True))
+    return found.group(1) if found else None
+
+
 class AuthActions:
-    """Sign in and out over a test client (the `auth` fixture)."""
+    """Sign in as the users of the test store, through the code step for staff."""
 
     def __init__(self, client: FlaskClient) -> None:
         self._client = client
 
-    def login(self, username: str = "officer", password: str = PASSWORD) -> Any:
-        return self._client.post("/auth/login", data={"username": username, "password": password})
+    def login(self, username: str = "officer", password: str = PASSWORD, *,
+              secret: str = TOTP_SECRET, **kwargs: Any) -> Any:
+        """The answer to the last step: the password's, or the code's when one
+        was due (at enrolment, with the secret the page shows)."""
+        resp = self._client.post("/auth/login", data={"username": username, "password": password}, **kwargs)
+        return self.code_step(resp, enrolment_secret(resp) or secret, **kwargs) if code_due(resp) else resp
+
+    def code_step(self, resp: Any, secret: str = TOTP_SECRET, **kwargs: Any) -> Any:
+        """Answer a code page (with its CSRF token); a code of this step used
+        already, then next step's."""
+        for ahead in (0, 1):
+            token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', resp.get_data(as_text=True))
+            data = {"code": totp_code(secret, ahead), **({"csrf_token": token.group(1)} if token else {})}
+            resp = self._client.post("/auth/login", data=data, **kwargs)
+            if not code_due(resp):
+                break
+        return resp
 
     def logout(self) -> Any:
         return self._client.post("/auth/logout")
@@ -138,16 +173,15 @@ def text(resp: Any) -> str:
 
 def login_as(client: FlaskClient, username: str) -> None:
     client.post("/auth/logout")
-    resp = client.post("/auth/login", data={"username": username, "password": PASSWORD})
+    resp = AuthActions(client).login(username)
     assert resp.status_code == 302, f"sign-in as {username} failed"
 
 
 def csrf_login(client: FlaskClient, username: str) -> None:
-    """Sign in through the form with its CSRF token (for apps with CSRF on)."""
     page = text(client.get("/auth/login"))
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     resp = client.post("/auth/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
-    assert resp.status_code == 302
+    assert AuthActions(client).code_step(resp).status_code == 302
 
 
 def page_token(client: FlaskClient, path: str) -> str:

@@ -104,14 +104,39 @@ def verdict(category: str, role: str, resp: Any) -> str | None:
     return None if status == 403 else f"expected 403, got {status}"
 
 
+class Sessions:
+    """One real sign-in per user, its session cookie reused by a fresh client
+    for each request: a staff code is good once, so signing in again for each
+    of hundreds of requests would be refused as a replayed code."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.cookies: dict[str, str] = {}
+
+    def client(self, username: str | None) -> FlaskClient:
+        client = self.app.test_client()
+        if username and username not in self.cookies:
+            assert AuthActions(client).login(username).status_code == 302
+            cookie = client.get_cookie(self.app.config["SESSION_COOKIE_NAME"])
+            assert cookie is not None
+            self.cookies[username] = cookie.value
+        if username:
+            client.set_cookie(self.app.config["SESSION_COOKIE_NAME"], self.cookies[username])
+        return client
+
+    def request(self, username: str | None, method: str, url: str) -> Any:
+        client = self.client(username)
+        headers = {"Accept": "text/html"}
+        if url.startswith("/api/"):
+            return client.open(url, method=method, json={}, headers=headers)
+        resp = client.open(url, method=method, data={}, headers=headers)
+        if url == "/auth/logout" and username:
+            self.cookies.pop(username)  # that session has ended
+        return resp
+
+
 def request(app: Flask, username: str | None, method: str, url: str) -> Any:
-    client: FlaskClient = app.test_client()
-    if username:
-        assert AuthActions(client).login(username).status_code == 302
-    headers = {"Accept": "text/html"}
-    if url.startswith("/api/"):
-        return client.open(url, method=method, json={}, headers=headers)
-    return client.open(url, method=method, data={}, headers=headers)
+    return Sessions(app).request(username, method, url)
 
 
 def test_every_route_has_an_expectation(app: Flask) -> None:
@@ -128,13 +153,14 @@ def test_expectations_name_real_routes(app: Flask) -> None:
 def test_access_matrix(app: Flask) -> None:
     problems = []
     checked = 0
+    sessions = Sessions(app)
     for rule, method in routes(app):
         category = expectation(rule, method)
         if category is None:
             continue  # reported by test_every_route_has_an_expectation
         url = sample_url(app, rule)
         for username, role in ROLES.items():
-            resp = request(app, username, method, url)
+            resp = sessions.request(username, method, url)
             checked += 1
             why = verdict(category, role, resp)
             if why:

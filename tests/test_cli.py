@@ -109,6 +109,10 @@ def demo_passwords(output: str) -> dict[str, str]:
     return dict(re.findall(r"(demo-\w+)\s+\(\w+\) password: (.+)$", output, re.M))
 
 
+def demo_totp_secrets(output: str) -> dict[str, str]:
+    return dict(re.findall(r"(demo-\w+)\s+\(\w+\) password: .+\n\s+TOTP secret: ([A-Z2-7]+)", output))
+
+
 def test_demo(bare_app: Flask) -> None:
     result = run(bare_app, "demo", "--password", "demo pass phrase")
     assert result.exit_code == 0, result.output
@@ -129,7 +133,7 @@ def test_demo_says_plainly_which_keys_it_made(bare_app: Flask) -> None:
     """The first run names the keys it made and where, not bare key ids."""
     result = run(bare_app, "demo", "--password", "demo pass phrase")
     assert result.exit_code == 0, result.output
-    line = next(x for x in result.output.splitlines() if "keys" in x and "password" not in x)
+    line = next(x for x in result.output.splitlines() if x.startswith("New service keys"))
     assert "(border_force, receipt)" in line and bare_app.config["KEY_DIR"] in line
     for (kid,) in query(bare_app, "SELECT kid FROM service_key"):
         assert kid not in result.output
@@ -146,9 +150,14 @@ def test_demo_twice_keeps_data(bare_app: Flask) -> None:
     assert len(passwords) == 4 and len(set(passwords.values())) == 4  # random, one each
     assert query(bare_app, "SELECT kid, owner, retired_at FROM service_key ORDER BY kid") == keys_before
     assert query(bare_app, "SELECT id, username FROM user ORDER BY id") == users_before
-    assert "keys" not in second.output  # nothing new to tell about keys
-    assert AuthActions(bare_app.test_client()).login("demo-officer", passwords["demo-officer"]).status_code == 302
-    assert AuthActions(bare_app.test_client()).login("kept", PASSWORD).status_code == 302
+    assert "New service keys" not in second.output  # nothing new to tell about keys
+    secrets = demo_totp_secrets(second.output)
+    assert len(secrets) == 3 and len(set(secrets.values())) == 3  # staff only, random, one each
+    assert AuthActions(bare_app.test_client()).login("demo-officer", passwords["demo-officer"],
+                                                     secret=secrets["demo-officer"]).status_code == 302
+    # An admin made without --totp-secret sets one up at first sign-in (recovery codes shown).
+    resp = AuthActions(bare_app.test_client()).login("kept", PASSWORD)
+    assert resp.status_code == 200 and 'id="recovery-codes"' in resp.get_data(as_text=True)
 
 
 def test_revoke_device(app: Flask, runner: FlaskCliRunner) -> None:

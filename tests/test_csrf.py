@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from crewreport import envelope
 
-from .helpers import PASSWORD
+from .helpers import PASSWORD, AuthActions, totp_code
 
 
 def page_token(client: FlaskClient, path: str = "/auth/login") -> str:
@@ -51,8 +51,18 @@ def test_sign_in_without_token_refused(csrf_app: Flask) -> None:
 
 def test_sign_in_with_token_from_the_page(csrf_app: Flask) -> None:
     client = csrf_app.test_client()
-    resp = login(client, "officer", page_token(client))
+    resp = login(client, "crew", page_token(client))
     assert resp.status_code == 302
+    assert signed_in(client)
+
+
+def test_the_code_step_needs_the_token_too(csrf_app: Flask) -> None:
+    client = csrf_app.test_client()
+    code_page = login(client, "officer", page_token(client))
+    assert code_page.status_code == 200 and 'id="totp-form"' in code_page.get_data(as_text=True)
+    resp = client.post("/auth/login", data={"code": totp_code()})
+    assert resp.status_code == 400 and not signed_in(client)
+    assert AuthActions(client).code_step(code_page).status_code == 302
     assert signed_in(client)
 
 

@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from crewreport import envelope
-from tests.conftest import KeySet, valid_body
+from tests.helpers import KeySet, valid_body
 
 Make = Callable[..., dict[str, Any]]
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
 from crewreport import envelope
-from tests.conftest import KeySet, valid_body
+from tests.helpers import KeySet, valid_body
 
 CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
           checks.response_schema_conformance, checks.response_headers_conformance]

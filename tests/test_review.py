@@ -5,6 +5,7 @@ access and CSRF."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -13,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from crewreport import keys
+from crewreport.auth import create_user
 from crewreport.db import get_db, transaction
 from crewreport.display import when
 
@@ -169,13 +171,13 @@ def test_create_crew_account(client: FlaskClient, app: Flask, auth: AuthActions)
     auth.login("security")
     resp = client.post("/review/crew", data={"username": "new-crew", "password": "long enough password"})
     assert resp.status_code == 303
-    made = user(app, "new-crew")
+    made = user(app, "ZZ/new-crew")
     assert (made["role"], made["airline"]) == ("crew", "ZZ")
-    assert "new-crew" in text(client.get("/review/crew"))
-    assert len(events(app, "user_created", "user:new-crew")) == 1
-    # refused: taken name, short password, odd characters; nothing made
+    assert "they sign in as ZZ/new-crew" in text(client.get("/review/crew"))
+    assert len(events(app, "user_created", "user:ZZ/new-crew")) == 1
+    # refused: a name the airline has already, short password, odd characters; nothing made
     resp = client.post("/review/crew", data={"username": "new-crew", "password": "long enough password"})
-    assert resp.status_code == 409 and "taken" in text(resp)
+    assert resp.status_code == 409 and "already has a crew account ZZ/new-crew" in text(resp)
     resp = client.post("/review/crew", data={"username": "short-pw", "password": "short"})
     assert resp.status_code == 400 and "at least 12" in text(resp)
     resp = client.post("/review/crew", data={"username": "bad name<>", "password": "long enough password"})
@@ -183,9 +185,34 @@ def test_create_crew_account(client: FlaskClient, app: Flask, auth: AuthActions)
     assert count(app, "SELECT count(*) FROM user WHERE username IN ('short-pw', 'bad name<>')") == 0
     # the new account works, as crew
     other = app.test_client()
-    assert other.post("/auth/login", data={"username": "new-crew",
+    assert other.post("/auth/login", data={"username": "ZZ/new-crew",
                                            "password": "long enough password"}).status_code == 302
     assert other.get("/auth/session").get_json()["role"] == "crew"
+
+
+def test_crew_creation_answers_alike_whether_the_name_exists_elsewhere(client: FlaskClient, app: Flask,
+                                                                     auth: AuthActions) -> None:
+    """Names of other airlines' crew or of staff cannot be probed from the form."""
+    auth.login("security")
+    answers = []
+    for name in ("crew-yy", "officer", "security-yy", "nobody-has-this"):
+        resp = client.post("/review/crew", data={"username": name, "password": "long enough password"})
+        page = text(client.get(resp.headers.get("Location", "/review/crew"))).replace(name, "NAME")
+        said = re.findall(r'class="(?:flash|error)"[^>]*>([^<]*)<', page)
+        answers.append((resp.status_code, resp.headers.get("Location"), said))
+        assert user(app, f"ZZ/{name}")["airline"] == "ZZ"
+    assert all(a == answers[0] for a in answers), answers
+    assert answers[0][:2] == (303, "/review/crew")
+    assert answers[0][2] == ["Crew account created: they sign in as ZZ/NAME."]
+    # The namespace is the airline's own: no one else may hold a name in it.
+    with app.app_context():
+        for args in (("YY/x-crew", "crew", PASSWORD, "YY"), ("ZZ/bob", "crew", PASSWORD, "YY"),
+                     ("ZZ/boss", "border_force", PASSWORD, None), ("ZZ/sec", "airline_security", PASSWORD, "ZZ")):
+            if args[0].startswith("YY/"):
+                create_user(*args)  # YY's own crew: fine
+            else:
+                with pytest.raises(ValueError, match="CODE/name"):
+                    create_user(*args)
 
 
 def test_reset_password_signs_the_crew_member_out(client: FlaskClient, app: Flask, auth: AuthActions) -> None:

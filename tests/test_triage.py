@@ -18,6 +18,7 @@ from crewreport.times import parse_utc, stamp
 
 from .helpers import (
     PASSWORD,
+    TOTP_SECRET,
     AuthActions,
     Make,
     count,
@@ -37,7 +38,7 @@ from .helpers import (
 
 def add_officer(app: Flask, username: str = "officer2") -> None:
     with app.app_context():
-        create_user(username, "border_force", PASSWORD)
+        create_user(username, "border_force", PASSWORD, totp_secret=TOTP_SECRET)
 
 
 # -- the report page ------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+import pyotp
+
 from tests.served import ServedApp
 
 # Service-worker requests appear in context.on("request") only with this set,
@@ -35,6 +37,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 PASSWORD = "e2e-password-not-secret"
+# The demo staff users' known second factor (RFC 6238; `demo --totp-secret`).
+TOTP_SECRET = "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU"
 # Short back-off in tests; the real one (5 s doubling to 60 s) is unit-tested.
 INIT_SCRIPT = "window.__CABIN_NOTES_CONFIG = {backoffBase: 500, backoffMax: 1500};"
 
@@ -47,9 +51,9 @@ class LiveServer(ServedApp):
         super().__init__(instance, port, check=True)
 
     def seed(self) -> None:
-        """`init-db`, then `demo` with `PASSWORD`."""
+        """`init-db`, then `demo` with `PASSWORD` and `TOTP_SECRET`."""
         self.flask("init-db")
-        self.flask("demo", "--password", PASSWORD)
+        self.flask("demo", "--password", PASSWORD, "--totp-secret", TOTP_SECRET)
 
 
 def make_server() -> LiveServer:
@@ -139,12 +143,21 @@ def wait_states(page: Any, want: str, count: int, timeout: float = 30.0) -> list
     )
 
 
-def sign_in(page: Any, server: LiveServer, username: str = "demo-crew") -> None:
-    page.goto(server.url + "/auth/login?next=/")
+def sign_in(page: Any, server: LiveServer, username: str = "demo-crew", landing: str = "/") -> None:
+    """Through the sign-in form; staff then through `#totp-form` with a code
+    from `TOTP_SECRET` (the next step's if this step's was used already)."""
+    page.goto(server.url + "/auth/login?next=" + landing)
     page.fill('input[name="username"]', username)
     page.fill('input[name="password"]', PASSWORD)
     page.click('button[type="submit"]')
-    page.wait_for_url(server.url + "/")
+    page.wait_for_load_state()
+    for ahead in (0, 1):
+        if page.locator("#totp-form").count() == 0:
+            break
+        page.fill('#totp-form input[name="code"]', pyotp.TOTP(TOTP_SECRET).at(time.time() + 30 * ahead))
+        page.click('#totp-form button[type="submit"]')
+        page.wait_for_load_state()
+    page.wait_for_url(server.url + landing)
 
 
 def wait_enrolled(page: Any, timeout: float = 20.0) -> None:

@@ -1,5 +1,5 @@
 """axe-core finds no serious or critical violations on the staff pages
-(sign-in, triage, review, admin, an error page), in the dark default and in
+(sign-in and its second-factor steps, triage, review, admin, an error page), in the dark default and in
 the light `prefers-color-scheme` variant of static/css/staff.css."""
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyotp
 import pytest
 
 from crewreport.client import Client
 from crewreport.times import stamp
-from tests.e2e.harness import PASSWORD, LiveServer
+from tests.e2e.harness import PASSWORD, TOTP_SECRET, LiveServer
 
 pytestmark = pytest.mark.e2e
 
@@ -71,7 +72,7 @@ def session_cookies(url: str, username: str) -> list[dict[str, Any]]:
     """Sign in over HTTP (quicker than through the form, and the sign-in page
     is audited on its own) and return the cookies for a browser context."""
     client = Client(url)
-    client.sign_in(username, PASSWORD)
+    client.sign_in(username, PASSWORD, TOTP_SECRET)
     return [{"name": c.name, "value": c.value or "", "url": url} for c in client.jar]
 
 
@@ -100,6 +101,16 @@ class Auditor:
                 for where, vs in self.found.items() if any(v["impact"] in SERIOUS for v in vs)}
 
 
+def password_step(page: Any, username: str) -> None:
+    """Through the password step of the sign-in form, up to `#totp-form`."""
+    page.goto("/auth/login")
+    page.fill('input[name="username"]', username)
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('button[type="submit"]')
+    page.wait_for_selector("#totp-form")
+    page.wait_for_load_state("load")  # the style sheet too, before axe reads colours
+
+
 def new_page(browser: Any, server: LiveServer, cookies: list[dict[str, Any]] | None = None) -> Any:
     ctx = browser.new_context(base_url=server.url, color_scheme="dark")
     ctx.set_default_timeout(20000)
@@ -120,6 +131,7 @@ def visit(auditor: Auditor, *visits: tuple[Any, str, str, int]) -> None:
 def test_staff_pages_have_no_serious_or_critical_accessibility_violations(browser: Any, server: LiveServer) -> None:
     auditor = Auditor()
     pages: list[Any] = []
+    server.flask("create-user", "a11y-new-admin", "--role", "admin", "--password", PASSWORD)
     try:
         # Over HTTP in the background, one after another (argon2 sign-ins in
         # parallel only slow each other down), while the browser audits.
@@ -131,6 +143,18 @@ def test_staff_pages_have_no_serious_or_critical_accessibility_violations(browse
             pages.append(officer)
             officer.goto("/auth/login")
             auditor.audit((officer, "sign-in"))
+            password_step(officer, "demo-admin")  # the code is never sent: demo-admin signs in over HTTP
+            auditor.audit((officer, "second-factor code"))
+            enrol = new_page(browser, server)
+            pages.append(enrol)
+            password_step(enrol, "a11y-new-admin")
+            assert enrol.locator("main figure svg").count() == 1
+            auditor.audit((enrol, "second-factor enrolment"))
+            enrol.fill('#totp-form input[name="code"]', pyotp.TOTP(enrol.locator("#totp-secret").inner_text()).now())
+            enrol.click('#totp-form button[type="submit"]')
+            enrol.wait_for_selector("#recovery-codes")
+            enrol.wait_for_load_state("load")
+            auditor.audit((enrol, "recovery codes"))
             report_id = delivered.result()
             officer.context.add_cookies(cookies["demo-officer"].result())
             security = new_page(browser, server, cookies["demo-security"].result())
@@ -156,7 +180,8 @@ def test_staff_pages_have_no_serious_or_critical_accessibility_violations(browse
               (security, "/review/crew", "crew and devices", 200),
               (admin, "/no-such-page", "404 page", 404))
         assert admin.locator("main h1").inner_text() == "Not Found"  # templates/error.html
-        visit(auditor, (security, f"/review/devices/{device_id}/revoke", "revoke confirmation", 200))
+        visit(auditor, (security, f"/review/devices/{device_id}/revoke", "revoke confirmation", 200),
+              (admin, "/admin/users", "staff second factors", 200))
     finally:
         for page in pages:
             page.context.close()

@@ -7,17 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import (
-    PASSWORD,
-    LiveServer,
-    fill_minimal,
-    outbox,
-    poll,
-    sign_in,
-    submit,
-    wait_enrolled,
-    wait_states,
-)
+from tests.e2e.harness import LiveServer, fill_minimal, outbox, poll, sign_in, submit, wait_enrolled, wait_states
 
 pytestmark = pytest.mark.e2e
 
@@ -32,11 +22,7 @@ def officer_page(browser: Any, server: LiveServer) -> Any:
     ctx.set_default_timeout(20000)
     page = ctx.new_page()
     page.on("pageerror", lambda exc: print("officer pageerror:", exc))
-    page.goto(server.url + "/auth/login?next=/triage/")
-    page.fill('input[name="username"]', "demo-officer")
-    page.fill('input[name="password"]', PASSWORD)
-    page.click('button[type="submit"]')
-    page.wait_for_url(server.url + "/triage/")
+    sign_in(page, server, "demo-officer", "/triage/")
     return page
 
 

@@ -1,0 +1,237 @@
+"""Staff give a TOTP code after their password; crew do not. Enrolment with a
+QR code drawn on the server, one-time recovery codes, codes good once,
+throttled like passwords, and reset by an administrator."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from crewreport.auth import PENDING, create_user
+from crewreport.db import get_db
+
+from .helpers import PASSWORD, TOTP_SECRET, AuthActions, code_due, enrolment_secret, totp_code
+
+
+def password_step(client: FlaskClient, username: str = "officer", password: str = PASSWORD) -> Any:
+    return client.post("/auth/login", data={"username": username, "password": password})
+
+
+def send_code(client: FlaskClient, code: str) -> Any:
+    return client.post("/auth/login", data={"code": code})
+
+
+def signed_in(client: FlaskClient) -> bool:
+    return bool(client.get("/auth/session").get_json()["signed_in"])
+
+
+def events(app: Flask, action: str) -> list[dict[str, Any]]:
+    with app.app_context():
+        return [dict(r) for r in get_db().execute("SELECT actor, subject, detail FROM audit_event"
+                                                   " WHERE action = ? ORDER BY id", (action,))]
+
+
+def store_bytes(app: Flask) -> bytes:
+    db_path = Path(app.config["DATABASE"])
+    with app.app_context():
+        get_db().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*"))
+
+
+@pytest.mark.parametrize("username", ["officer", "security", "admin"])
+def test_staff_password_step_asks_for_a_code(csrf_app: Flask, username: str) -> None:
+    client = csrf_app.test_client()
+    login_page = client.get("/auth/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login_page)
+    assert token
+    resp = client.post("/auth/login", data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and code_due(resp)
+    form = re.search(r'<form[^>]*id="totp-form"[^>]*>', html)
+    assert form and 'action="/auth/login"' in form.group(0) and 'method="post"' in form.group(0)
+    assert 'name="code"' in html and 'name="csrf_token"' in html
+    assert not signed_in(client)
+    assert AuthActions(client).code_step(resp).status_code == 302
+    assert signed_in(client)
+
+
+def test_crew_sign_in_stays_one_factor(client: FlaskClient) -> None:
+    resp = password_step(client, "crew")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/"
+
+
+def test_a_wrong_code_does_not_sign_in(app: Flask, client: FlaskClient) -> None:
+    password_step(client)
+    right = totp_code()
+    wrong = f"{(int(right) + 1) % 1000000:06d}"
+    resp = send_code(client, wrong)
+    assert code_due(resp) and "not right" in resp.get_data(as_text=True)
+    assert not signed_in(client)
+    assert [e["actor"] for e in events(app, "second_factor_failed")] == ["user:officer"]
+
+
+def test_a_code_is_good_once(app: Flask) -> None:
+    first, second = app.test_client(), app.test_client()
+    code = totp_code()
+    password_step(first)
+    assert send_code(first, code).status_code == 302
+    # Seen over a shoulder and typed elsewhere within its 30 s: refused.
+    password_step(second)
+    assert code_due(send_code(second, code)) and not signed_in(second)
+
+
+def test_no_code_step_without_the_password_step(client: FlaskClient) -> None:
+    resp = send_code(client, totp_code())
+    assert resp.status_code == 303 and resp.headers["Location"] == "/auth/login"
+    assert not signed_in(client)
+
+
+def test_the_code_step_expires(client: FlaskClient) -> None:
+    password_step(client)
+    with client.session_transaction() as sess:
+        sess[PENDING] = {**sess[PENDING], "at": sess[PENDING]["at"] - 301}
+    assert send_code(client, totp_code()).status_code == 303
+    assert not signed_in(client)
+
+
+def test_code_attempts_are_throttled_like_passwords(app: Flask, client: FlaskClient) -> None:
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    password_step(client)
+    for _ in range(limit):
+        assert code_due(send_code(client, "000000" if totp_code() != "000000" else "111111"))
+    resp = send_code(client, totp_code())
+    assert resp.status_code == 429 and "Too many failed attempts" in resp.get_data(as_text=True)
+    assert not signed_in(client)
+    assert events(app, "second_factor_throttled")
+    # Another browser elsewhere, with the password and the code, is not refused.
+    desk = app.test_client()
+    assert AuthActions(desk).login("officer", environ_base={"REMOTE_ADDR": "10.7.7.7"}).status_code == 302
+
+
+def enrol(app: Flask, username: str = "new-admin") -> tuple[FlaskClient, str, Any]:
+    """A staff user with no secret signs in: (client, the secret shown, the page)."""
+    with app.app_context():
+        create_user(username, "admin", PASSWORD)
+    client = app.test_client()
+    page = password_step(client, username)
+    secret = enrolment_secret(page)
+    assert secret is not None and code_due(page)
+    return client, secret, page
+
+
+def test_enrolment_shows_a_qr_code_drawn_here(app: Flask) -> None:
+    _, secret, page = enrol(app)
+    html = page.get_data(as_text=True)
+    svg = re.search(r"<svg.*?</svg>", html, re.S)
+    assert svg and "<path" in svg.group(0)
+    assert not re.search(r"(src|href)=\"https?:", html)  # nothing from a third party
+    assert "'self'" in page.headers["Content-Security-Policy"]
+    assert len(secret) == 32 and pyotp.TOTP(secret).now().isdigit()
+    # The secret is sealed at rest.
+    assert secret.encode() not in store_bytes(app)
+
+
+def test_enrolment_gives_ten_recovery_codes_once(app: Flask) -> None:
+    client, secret, _ = enrol(app)
+    done = send_code(client, pyotp.TOTP(secret).now())
+    html = done.get_data(as_text=True)
+    codes = re.findall(r"<li>([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})</li>", html)
+    assert done.status_code == 200 and len(set(codes)) == 10
+    assert signed_in(client)
+    assert events(app, "second_factor_enrolled")[0]["subject"] == "user:new-admin"
+    store = store_bytes(app)
+    assert not any(c.encode() in store or c.replace("-", "").encode() in store for c in codes)
+    # Next time: a code is asked for, and the secret is never shown again.
+    AuthActions(client).logout()
+    again = password_step(client, "new-admin")
+    assert code_due(again) and enrolment_secret(again) is None and "<svg" not in again.get_data(as_text=True)
+    # A recovery code signs in once.
+    assert send_code(client, codes[0].lower()).status_code == 302
+    AuthActions(client).logout()
+    password_step(client, "new-admin")
+    assert code_due(send_code(client, codes[0]))
+    assert json_detail(events(app, "recovery_code_used")[0]) == {"left": 9}
+
+
+def json_detail(event: dict[str, Any]) -> Any:
+    return json.loads(event["detail"])
+
+
+def test_enrolment_needs_a_right_code(app: Flask) -> None:
+    client, secret, _ = enrol(app)
+    resp = send_code(client, "12345")
+    assert code_due(resp) and enrolment_secret(resp) == secret  # the same secret until confirmed
+    assert not signed_in(client)
+
+
+def test_enrolment_is_bound_to_the_sign_in_that_showed_the_secret(app: Flask) -> None:
+    """Someone else with the password starting a set-up voids the secret shown
+    earlier, and the earlier page cannot confirm the new one unseen."""
+    first, first_secret, _ = enrol(app)
+    second = app.test_client()
+    second_secret = enrolment_secret(password_step(second, "new-admin"))
+    assert second_secret and second_secret != first_secret
+    resp = send_code(first, pyotp.TOTP(second_secret).now())
+    assert resp.status_code == 303 and not signed_in(first)
+    assert send_code(second, pyotp.TOTP(first_secret).now()).status_code == 200 and not signed_in(second)
+    assert send_code(second, pyotp.TOTP(second_secret).now()).status_code == 200  # recovery codes
+    assert signed_in(second)
+
+
+def test_admin_resets_a_second_factor(app: Flask, client: FlaskClient, auth: AuthActions) -> None:
+    officer = app.test_client()
+    assert AuthActions(officer).login("officer").status_code == 302
+    with app.app_context():
+        officer_id = get_db().execute("SELECT id FROM user WHERE username = 'officer'").fetchone()[0]
+    auth.login("admin")
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert f'data-user-id="{officer_id}"' in page
+    resp = client.post(f"/admin/users/{officer_id}/second-factor/reset")
+    assert resp.status_code == 303
+    assert [e["subject"] for e in events(app, "second_factor_reset")] == ["user:officer"]
+    assert events(app, "second_factor_reset")[0]["actor"] == "user:admin"
+    assert not signed_in(officer)  # the reset ends their sessions
+    # The old secret no longer works: the officer sets up a new one.
+    page = password_step(app.test_client(), "officer")
+    new_secret = enrolment_secret(page)
+    assert new_secret is not None and new_secret != TOTP_SECRET
+
+
+def test_only_an_admin_resets_and_only_staff(app: Flask, client: FlaskClient, auth: AuthActions) -> None:
+    with app.app_context():
+        ids = dict(get_db().execute("SELECT username, id FROM user").fetchall())
+    auth.login("officer")
+    assert client.post(f"/admin/users/{ids['admin']}/second-factor/reset").status_code == 403
+    auth.logout()
+    auth.login("admin")
+    assert client.post(f"/admin/users/{ids['crew']}/second-factor/reset").status_code == 404
+    assert events(app, "second_factor_reset") == []
+
+
+def test_cli_sets_a_known_secret_for_staff_only(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    ok = runner.invoke(args=["create-user", "known", "--role", "border_force", "--password", PASSWORD,
+                             "--totp-secret", "kru gsz lni wfz mbh ga5 jqv 5ao 3e"])
+    assert ok.exit_code == 0, ok.output
+    assert AuthActions(app.test_client()).login("known", secret="KRUGSZLNIWFZMBHGA5JQV5AO3E").status_code == 302
+    crew = runner.invoke(args=["create-user", "c2", "--role", "crew", "--airline", "ZZ", "--password", PASSWORD,
+                               "--totp-secret", TOTP_SECRET])
+    assert crew.exit_code == 1 and "staff" in crew.output
+    short = runner.invoke(args=["create-user", "s2", "--role", "admin", "--password", PASSWORD,
+                                "--totp-secret", "JBSWY3DP"])
+    assert short.exit_code == 1 and "128 bits" in short.output
+    demo = runner.invoke(args=["demo", "--totp-secret", "not base32!"])
+    assert demo.exit_code == 2 and "--totp-secret" in demo.output
+
+
+def test_cli_reset_second_factor(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["reset-second-factor", "officer"])
+    assert result.exit_code == 0, result.output
+    assert enrolment_secret(password_step(app.test_client(), "officer")) is not None
+    assert app.test_cli_runner().invoke(args=["reset-second-factor", "crew"]).exit_code == 1
