@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from tests.e2e.harness import (
-    PASSWORD,
     LiveServer,
     fill_minimal,
     open_report,
