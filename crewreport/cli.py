@@ -98,9 +98,12 @@ def demo_command(password: str | None, totp_secret: str | None) -> None:
     click.echo("Staff give a code from an authenticator app after the password "
                "(time-based, SHA-1, 6 digits, 30 s; add the secret or the otpauth URI).")
     if made:  # first run only: say plainly what appeared in the instance folder
-        owners = [db.execute("SELECT owner FROM service_key WHERE kid = ?", (kid,)).fetchone()["owner"]
-                  for kid in made]
-        click.echo(f"New service keys ({', '.join(owners)}) are in {current_app.config['KEY_DIR']}; "
+        made_rows = [db.execute("SELECT owner, suite FROM service_key WHERE kid = ?", (kid,)).fetchone()
+                     for kid in made]
+        owners = [r["owner"] for r in made_rows if r["suite"] == keys.V1]
+        x_wing = [r["owner"] for r in made_rows if r["suite"] == keys.V2]
+        also = f" and X-Wing keys ({', '.join(x_wing)})" if x_wing else ""
+        click.echo(f"New service keys ({', '.join(owners)}){also} are in {current_app.config['KEY_DIR']}; "
                    "they are kept from now on (docs/operations.md says how to protect and rotate them).")
 
 

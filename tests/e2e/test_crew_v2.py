@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.harness import (
+    PASSWORD,
+    TOTP_SECRET,
     LiveServer,
     fill_minimal,
     open_report,
@@ -50,11 +52,23 @@ def capture(context: Any) -> list[dict[str, Any]]:
     return captured
 
 
-def officer_reads(browser: Any, server: LiveServer, report_id: str) -> str:
+OFFICER = "v2-officer"
+
+
+@pytest.fixture(scope="module")
+def officer(live_server: LiveServer) -> str:
+    """An officer of this module's own: a code is good once per user, so
+    signing in demo-officer here would use up the codes later modules need."""
+    live_server.flask("create-user", OFFICER, "--role", "border_force", "--password", PASSWORD,
+                      "--totp-secret", TOTP_SECRET)
+    return OFFICER
+
+
+def officer_reads(browser: Any, server: LiveServer, officer: str, report_id: str) -> str:
     ctx = browser.new_context(base_url=server.url)
     try:
         page = ctx.new_page()
-        sign_in(page, server, "demo-officer", "/triage/")  # with the demo's known second factor
+        sign_in(page, server, officer, "/triage/")  # with its known second factor
         page.goto(f"{server.url}/triage/reports/{report_id}")
         return str(page.inner_text("main"))
     finally:
@@ -62,7 +76,7 @@ def officer_reads(browser: Any, server: LiveServer, report_id: str) -> str:
 
 
 def test_a_note_typed_offline_is_sealed_version_2_delivered_and_read(
-        browser: Any, context: Any, page: Any, server: LiveServer) -> None:
+        browser: Any, context: Any, page: Any, server: LiveServer, officer: str) -> None:
     narrative = "X-Wing e2e: boy in 22F says the man in 22E is not his father - Osprey-Narrative-6620 — 乗客"
     captured = capture(context)
     sign_in(page, server)
@@ -84,7 +98,7 @@ def test_a_note_typed_offline_is_sealed_version_2_delivered_and_read(
     report_id = delivered[0][0]
     header, body = open_report(server, report_id)
     assert header["v"] == 2 and body["narrative"] == narrative
-    assert narrative in officer_reads(browser, server, report_id)
+    assert narrative in officer_reads(browser, server, officer, report_id)
 
     sent = [r for r in captured if "/api/v1/reports" in r["url"] and not r["url"].endswith("/status") and r["body"]]
     assert sent, "the delivery request was not captured"
@@ -100,7 +114,7 @@ def test_a_note_typed_offline_is_sealed_version_2_delivered_and_read(
 
 
 def test_notes_queued_before_the_tablet_learned_x_wing_keys_are_still_delivered(
-        browser: Any, page: Any, server: LiveServer) -> None:
+        browser: Any, page: Any, server: LiveServer, officer: str) -> None:
     sign_in(page, server)
     wait_enrolled(page)
     wait_service_worker(page)
@@ -136,5 +150,5 @@ def test_notes_queued_before_the_tablet_learned_x_wing_keys_are_still_delivered(
     new_id = next(rid for rid, _, _ in states if rid != old_id)
     header, body = open_report(server, new_id)
     assert header["v"] == 2 and body["narrative"].endswith("Plover-Narrative-1188")
-    text = officer_reads(browser, server, old_id)
+    text = officer_reads(browser, server, officer, old_id)
     assert "Plover-Narrative-1187" in text
