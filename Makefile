@@ -42,6 +42,7 @@ lint: setup
 
 bench: setup
 	$(PY) -m benchmarks.intake
+	$(PY) -m benchmarks.intake_served
 	$(PY) -m benchmarks.queue
 
 clean:

@@ -66,7 +66,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         LANDING_WARNING_MINUTES=30,
         LOGIN_MAX_FAILURES=5,
         LOGIN_WINDOW_SECONDS=900,
-        INTAKE_RATE_PER_MINUTE=600,
+        # The longest a tablet may stay offline with notes queued: a report
+        # `created` longer ago than this is refused (`invalid_report`).
+        MAX_OFFLINE_DAYS=30,
         LOCK_MINUTES=15,
         RETENTION_DAYS=365,
         # Whether GET /api/v1/keys and enrollment still list the P-256 (v1)
@@ -104,8 +106,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     csrf.init_app(app)
 
-    from . import auth, cli, db, display, keys
+    from . import auth, cli, db, display, keys, ratelimit
 
+    ratelimit.init_app(app)
     db.init_app(app)
     display.init_app(app)
     auth.init_app(app)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from datetime import UTC, datetime
+from datetime import timedelta
 from importlib import resources
 from typing import Any
 
@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import audit, csrf, intake, keys
+from . import audit, csrf, intake, keys, ratelimit
 from .auth import role_required
 from .db import get_db, transaction
 from .envelope import jwk_from_public_key, public_key_from_jwk, thumbprint, unique_keys
@@ -98,6 +98,10 @@ def published_keys() -> Any:
 @bp.post("/devices")
 @role_required("crew")
 def enroll_device() -> Any:
+    refused = ratelimit.first_refusal(("enroll_per_address", audit.client_address()),
+                                      ("enroll_per_user", str(current_user.id_number)))
+    if refused is not None:
+        return refused
     data = read_json()
     if not isinstance(data, dict) or set(data) - {"public_key", "label"} or "public_key" not in data:
         return api_error("malformed", "Send {\"public_key\": JWK, \"label\": text}.", 400)
@@ -140,26 +144,37 @@ def device_state(device_id: str) -> Any:
     """Whether a tablet is still enrolled: it asks on start, so crew learn of a
     revocation before they write a note that would be refused. Only the
     state: the id is random and the answer names no one."""
+    refused = ratelimit.first_refusal(("device_state_per_address", audit.client_address()),
+                                      ("device_state_per_device", device_id[:64]))
+    if refused is not None:
+        return refused
     row = get_db().execute("SELECT revoked_at FROM device WHERE id = ?", (device_id,)).fetchone()
     if row is None:
         return api_error("unknown_device", "This device is not enrolled.", 404)
     return jsonify(device_id=device_id, state="revoked" if row["revoked_at"] else "active")
 
 
-def _limited() -> Any | None:
-    limit = current_app.config["INTAKE_RATE_PER_MINUTE"]
-    if intake.rate_limited(get_db(), audit.client_address(), limit):
-        body, status = api_error("rate_limited", "Too many requests; the tablet will retry shortly.", 429)
-        body.headers["Retry-After"] = str(60 - datetime.now(UTC).second)  # the counter's minute
-        return body, status
-    return None
+def intake_limits() -> intake.Limits:
+    return intake.Limits(max_bytes=current_app.config["MAX_ENVELOPE_BYTES"],
+                         max_offline=timedelta(days=float(current_app.config["MAX_OFFLINE_DAYS"])))
+
+
+def answer(outcomes: list[intake.Outcome], body: Any, status: int) -> Any:
+    """The JSON answer, with Retry-After when any envelope was rate-limited."""
+    response = jsonify(body)
+    response.status_code = status
+    waits = [o.retry_after for o in outcomes if o.retry_after]
+    if waits:
+        response.headers["Retry-After"] = str(max(waits))
+    return response
 
 
 @bp.post("/reports")
 @csrf.exempt
 def submit_report() -> Any:
-    if (limited := _limited()) is not None:
-        return limited
+    decision = ratelimit.take("intake_per_address", audit.client_address())
+    if not decision.allowed:
+        return ratelimit.refusal(decision)
     env = read_json()
     if env is None:
         return api_error("malformed", "The request body must be one JSON envelope.", 400)
@@ -167,29 +182,32 @@ def submit_report() -> Any:
     if not isinstance(ring, keys.Keyring):
         return ring
     size = request.content_length or len(request.get_data())
-    outcome = intake.accept(get_db(), ring, env, size, current_app.config["MAX_ENVELOPE_BYTES"])
-    return jsonify(outcome.body), outcome.status
+    outcomes = intake.accept(get_db(), ring, [(env, size)], intake_limits())
+    return answer(outcomes, outcomes[0].body, outcomes[0].status)
 
 
 @bp.post("/reports/batch")
 @csrf.exempt
 def submit_batch() -> Any:
-    if (limited := _limited()) is not None:
-        return limited
     data = read_json()
-    if not isinstance(data, dict) or set(data) != {"envelopes"} or not isinstance(data["envelopes"], list):
-        return api_error("malformed", "Send {\"envelopes\": [envelope, ...]}.", 400)
-    envelopes = data["envelopes"]
+    shaped = isinstance(data, dict) and set(data) == {"envelopes"} and isinstance(data["envelopes"], list)
+    envelopes: list[Any] = data["envelopes"] if shaped else []
     limit = current_app.config["MAX_BATCH"]
+    # Each envelope counts against the address, before any crypto work; the
+    # ones over the limit are answered `rate_limited` and the rest go ahead.
+    decision = ratelimit.take("intake_per_address", audit.client_address(), max(1, min(len(envelopes), limit)))
+    if decision.granted == 0:
+        return ratelimit.refusal(decision)
+    if not shaped:
+        return api_error("malformed", "Send {\"envelopes\": [envelope, ...]}.", 400)
     if len(envelopes) > limit:
         return api_error("too_large", f"A batch may hold at most {limit} envelopes.", 413)
     ring = keyring_or_503()
     if not isinstance(ring, keys.Keyring):
         return ring
-    db = get_db()
-    max_bytes = current_app.config["MAX_ENVELOPE_BYTES"]
-    results = []
-    for env in envelopes:
-        size = len(json.dumps(env, separators=(",", ":")))
-        results.append(intake.accept(db, ring, env, size, max_bytes).body)
-    return jsonify(results=results)
+    checked = envelopes[:decision.granted]
+    outcomes = intake.accept(get_db(), ring,
+                             [(env, len(json.dumps(env, separators=(",", ":")))) for env in checked],
+                             intake_limits())
+    outcomes += [intake.rate_limited(decision.retry_after) for _ in envelopes[decision.granted:]]
+    return answer(outcomes, {"results": [o.body for o in outcomes]}, 200)

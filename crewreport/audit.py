@@ -17,7 +17,7 @@ import click
 from flask import has_request_context, request
 from flask.cli import with_appcontext
 
-from .db import get_db
+from .db import get_db, transaction
 from .times import now
 
 GENESIS = "0" * 64
@@ -47,20 +47,12 @@ def record(action: str, *, actor: str | None = None, subject: str | None = None,
             actor = f"user:{current_user.username}"
     if actor is None:
         actor = "system" if not has_request_context() else "anonymous"
-    body = json.dumps(detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     own = not db.in_transaction
     if own:
         db.execute("BEGIN IMMEDIATE")
     try:
-        last = db.execute("SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1").fetchone()
-        prev = last["hash"] if last else GENESIS
-        at = now()
-        digest = row_hash(prev, at, actor, action, subject, body)
-        db.execute(
-            "INSERT INTO audit_event (at, actor, action, subject, detail, prev_hash, hash)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (at, actor, action, subject, body, prev, digest),
-        )
+        flush_tallies(db)
+        digest = _append(db, action, actor, subject, detail)
         if own:
             db.execute("COMMIT")
     except BaseException:
@@ -68,6 +60,64 @@ def record(action: str, *, actor: str | None = None, subject: str | None = None,
             db.execute("ROLLBACK")
         raise
     return digest
+
+
+def _append(db: sqlite3.Connection, action: str, actor: str, subject: str | None,
+            detail: dict[str, Any]) -> str:
+    """Chain one row onto the last; the caller holds the write lock."""
+    body = json.dumps(detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    last = db.execute("SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1").fetchone()
+    prev = last["hash"] if last else GENESIS
+    at = now()
+    digest = row_hash(prev, at, actor, action, subject, body)
+    db.execute(
+        "INSERT INTO audit_event (at, actor, action, subject, detail, prev_hash, hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (at, actor, action, subject, body, prev, digest),
+    )
+    return digest
+
+
+def record_repeated(db: sqlite3.Connection, action: str, actor: str, code: str, *,
+                    count: int = 1, subject: str | None = None, **detail: Any) -> None:
+    """Record `count` identical events (same actor, action and code) of this minute.
+
+    The first of a minute is chained at once, as any event; the repeats only
+    add to a count in `audit_tally`, and once the minute is over one chained
+    summary row carries the minute's total (see `flush_tallies`). A device
+    that sends the same refused batch all day adds at most two rows a minute
+    per code, and every row in the chain stays verifiable. Call inside the
+    caller's transaction.
+    """
+    flush_tallies(db)
+    minute = now()[:16]
+    updated = db.execute(
+        "UPDATE audit_tally SET count = count + ? WHERE actor = ? AND action = ? AND code = ? AND minute = ?",
+        (count, actor, action, code, minute)).rowcount
+    if updated:
+        return
+    digest = _append(db, action, actor, subject, {"code": code, **detail})
+    db.execute("INSERT INTO audit_tally (actor, action, code, minute, count, first_hash)"
+               " VALUES (?, ?, ?, ?, ?, ?)", (actor, action, code, minute, count, digest))
+
+
+def flush_tallies(db: sqlite3.Connection) -> None:
+    """Chain a summary row for every minute that is over and had repeats.
+
+    Runs with every audit write, inside its transaction: a count is final
+    (and tamper-evident) from the first event after its minute; until then it
+    is in `audit_tally`.
+    """
+    minute = now()[:16]
+    closed = db.execute("SELECT * FROM audit_tally WHERE minute < ? ORDER BY minute, actor, action, code",
+                        (minute,)).fetchall()
+    for tally in closed:
+        if tally["count"] > 1:
+            _append(db, tally["action"], tally["actor"], None,
+                    {"code": tally["code"], "count": tally["count"], "minute": tally["minute"],
+                     "first": tally["first_hash"]})
+        db.execute("DELETE FROM audit_tally WHERE actor = ? AND action = ? AND code = ? AND minute = ?",
+                   (tally["actor"], tally["action"], tally["code"], tally["minute"]))
 
 
 def client_address() -> str:
@@ -81,26 +131,84 @@ class ChainReport:
     problem: str | None = None
     at_id: int | None = None
     head: str = GENESIS  # hash of the last good event: record it elsewhere as an anchor
+    head_id: int = 0
+    from_id: int = 0  # the walk started after this event (0: from the start)
+    full_verified_at: str | None = None  # when the whole chain last passed a full check
 
 
 def verify_chain(db: sqlite3.Connection) -> ChainReport:
-    """Walk the chain from the start; the first broken link is the finding."""
-    prev = GENESIS
-    count = 0
-    expected_id = None
-    for row in db.execute("SELECT * FROM audit_event ORDER BY id"):
+    """Walk the whole chain from the start; the first broken link is the finding."""
+    return _walk(db, 0, GENESIS, 0)
+
+
+def _walk(db: sqlite3.Connection, after_id: int, prev: str, count: int) -> ChainReport:
+    expected_id = after_id + 1 if after_id else None
+    head_id = after_id
+    for row in db.execute("SELECT * FROM audit_event WHERE id > ? ORDER BY id", (after_id,)):
         if expected_id is not None and row["id"] != expected_id:
-            return ChainReport(False, count, f"event {expected_id} is missing", expected_id)
+            return ChainReport(False, count, f"event {expected_id} is missing", expected_id, from_id=after_id)
         if row["prev_hash"] != prev:
-            return ChainReport(False, count, f"event {row['id']} does not follow the one before", row["id"])
+            return ChainReport(False, count, f"event {row['id']} does not follow the one before", row["id"],
+                               from_id=after_id)
         digest = row_hash(row["prev_hash"], row["at"], row["actor"], row["action"],
                           row["subject"], row["detail"])
         if digest != row["hash"]:
-            return ChainReport(False, count, f"event {row['id']} was altered", row["id"])
-        prev = row["hash"]
+            return ChainReport(False, count, f"event {row['id']} was altered", row["id"], from_id=after_id)
+        prev, head_id = row["hash"], row["id"]
         count += 1
         expected_id = row["id"] + 1
-    return ChainReport(True, count, head=prev)
+    return ChainReport(True, count, head=prev, head_id=head_id, from_id=after_id)
+
+
+def verify_since_checkpoint(db: sqlite3.Connection) -> ChainReport:
+    """Verify only the events after the last verified one, then move the checkpoint.
+
+    The checkpoint (id and hash of the last event verified) must still match
+    its event, so a rewrite of the checkpointed event or of the events after
+    it is found here. An edit further back is found only by a full check
+    (`verify-audit`), which is why the report says when that last passed.
+    Without a checkpoint this is a full check.
+    """
+    point = db.execute("SELECT * FROM audit_checkpoint WHERE id = 1").fetchone()
+    if point is None:
+        result = verify_chain(db)
+        if result.ok:
+            save_checkpoint(db, result, full=True)
+            result.full_verified_at = now()
+        return result
+    event = db.execute("SELECT * FROM audit_event WHERE id = ?", (point["event_id"],)).fetchone()
+    if event is None or event["hash"] != point["hash"] or point["hash"] != row_hash(
+            event["prev_hash"], event["at"], event["actor"], event["action"], event["subject"], event["detail"]):
+        return ChainReport(False, point["count"], f"event {point['event_id']}, verified before, was altered or removed",
+                           point["event_id"], from_id=point["event_id"],
+                           full_verified_at=point["full_verified_at"])
+    result = _walk(db, point["event_id"], point["hash"], point["count"])
+    result.full_verified_at = point["full_verified_at"]
+    if result.ok and result.head_id > point["event_id"]:
+        save_checkpoint(db, result, full=False)
+    return result
+
+
+def save_checkpoint(db: sqlite3.Connection, result: ChainReport, *, full: bool) -> None:
+    """Remember the last verified event; never move the checkpoint back."""
+    if not result.head_id:
+        return
+    stamp = now()
+    with transaction(db):
+        db.execute(
+            "INSERT INTO audit_checkpoint (id, event_id, hash, count, verified_at) VALUES (1, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET event_id = excluded.event_id, hash = excluded.hash,"
+            " count = excluded.count, verified_at = excluded.verified_at"
+            " WHERE excluded.event_id > audit_checkpoint.event_id",
+            (result.head_id, result.head, result.count, stamp))
+        if full:
+            db.execute("UPDATE audit_checkpoint SET full_verified_at = ?", (stamp,))
+
+
+def drop_checkpoint(db: sqlite3.Connection) -> None:
+    """After a failed full check: every later view walks the whole chain again."""
+    with transaction(db):
+        db.execute("DELETE FROM audit_checkpoint")
 
 
 def has_event(db: sqlite3.Connection, digest: str) -> bool:
@@ -130,6 +238,7 @@ def verify_audit_command(report_id: str | None, anchors: tuple[str, ...]) -> Non
             click.echo(f"{row['at']}  {row['actor'] or '-':24}  {row['action']:20}  {row['detail']}")
     result = verify_chain(db)
     if not result.ok:
+        drop_checkpoint(db)
         click.echo(f"Audit chain BROKEN: {result.problem} (after {result.count} good events).", err=True)
         raise SystemExit(1)
     missing = [a for a in anchors if not has_event(db, a.strip().lower())]
@@ -137,4 +246,5 @@ def verify_audit_command(report_id: str | None, anchors: tuple[str, ...]) -> Non
         click.echo(f"Audit chain BROKEN: anchor {missing[0]} is not in the chain; "
                    "events after it were removed (or the anchor is from another store).", err=True)
         raise SystemExit(1)
+    save_checkpoint(db, result, full=True)
     click.echo(f"Audit chain intact: {result.count} events. Head: {result.head}")

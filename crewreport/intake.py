@@ -3,19 +3,25 @@
 Order of checks (DESIGN.md sections 3 and 3b, fixed): structure (`malformed`),
 version, device, signature, recipients, HPKE open of the Border Force copy,
 header values and body schema; then store and sign the receipt in one
-durable transaction. The body is opened only to validate it: the plaintext is
+durable transaction: one for a whole batch. The body is opened only to validate it: the plaintext is
 dropped at the end of this function and never written anywhere.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import logging
 import secrets
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from . import audit, envelope, keys, report
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from . import audit, envelope, keys, ratelimit, report
 from .db import transaction
 from .envelope import EnvelopeError
 from .times import now
@@ -36,6 +42,7 @@ STATUS = {
 class Outcome:
     status: int
     body: dict[str, Any]
+    retry_after: int = 0  # for `rate_limited`: seconds until the device may send again
 
 
 def error(code: str, message: str) -> Outcome:
@@ -47,50 +54,150 @@ def new_reference() -> str:
     return f"{chars[:3]}-{chars[3:]}"
 
 
-def accept(db: sqlite3.Connection, ring: keys.Keyring, env: Any, size: int,
-           max_bytes: int) -> Outcome:
-    """Check, store and receipt one envelope; never raises for bad input."""
-    signed_by = None
-    try:
-        if size > max_bytes:
-            raise EnvelopeError("too_large", f"An envelope may be at most {max_bytes // 1024} KiB.")
-        parsed = envelope.parse(env)
-        device = db.execute("SELECT * FROM device WHERE id = ?", (parsed.header["device"],)).fetchone()
-        if device is None:
-            raise EnvelopeError("unknown_device", "This device is not enrolled. Sign in on the ground to enroll it.")
-        envelope.verify_signature(parsed, envelope.public_key_from_jwk(json.loads(device["public_jwk"])))
-        signed_by = device["id"]
-        # A repeat of what we already hold gets its receipt even if the device
-        # was revoked since: the first answer may have been lost on the way.
-        if (repeat := stored_receipt(db, parsed)) is not None:
-            return repeat
-        if device["revoked_at"]:
-            raise EnvelopeError("revoked_device",
-                                "This device was revoked by the airline. Tell the captain or call the 24-hour line.")
-        check_recipients(ring, parsed.header["rcpt"], device["airline"], parsed.version)
-        plaintext = envelope.open_sealed(parsed, 0, ring.recipient_key(parsed.header["rcpt"][0]))
-        report.validate_header(parsed.header, device["airline"])
-        report.validate_body(envelope.loads_body(plaintext))
-        check_copies(ring, parsed, plaintext)
-        del plaintext  # validated; the plaintext goes no further
-        return store(db, ring, parsed, device)
-    except EnvelopeError as exc:
-        if signed_by:
-            # An enrolled device's own signed words were refused: worth a
-            # permanent record (never the payload).
-            audit.record("intake_rejected", actor=f"device:{signed_by}", db=db, code=exc.code, size=size)
-        else:
+@dataclass
+class Signed:
+    """An envelope whose signature verifies against an enrolled device's key."""
+
+    parsed: envelope.Parsed
+    device: sqlite3.Row
+    size: int
+
+    @functools.cached_property
+    def canonical(self) -> str:
+        """The envelope as stored; its SHA-256 is the receipt's `envelope_sha256`."""
+        return envelope.canonical_json(self.parsed.envelope)
+
+    @functools.cached_property
+    def digest(self) -> str:
+        return hashlib.sha256(self.canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Limits:
+    """What the intake checks against the server's own settings."""
+
+    max_bytes: int
+    max_offline: timedelta
+
+
+def accept(db: sqlite3.Connection, ring: keys.Keyring, items: Sequence[tuple[Any, int]],
+           limits: Limits) -> list[Outcome]:
+    """Check every (envelope, size), then store the good ones in one durable transaction.
+
+    Each envelope is accepted or refused on its own; the answers come back in
+    order. Nothing is written for a request whose envelopes are all refused
+    unsigned or all repeats; otherwise one commit holds every new report, its
+    audit event and the (collapsed) refusals of signed envelopes, so a batch
+    costs one disk sync. Never raises for bad input.
+    """
+    results: list[Outcome | None] = [None] * len(items)
+    signed: dict[int, Signed] = {}
+    for i, (env, size) in enumerate(items):
+        try:
+            signed[i] = authenticate(db, env, size, limits.max_bytes)
+        except EnvelopeError as exc:
             # Unsigned junk is anyone's to send: a log line, not an audit row
             # that could never be deleted.
             log.info("intake rejected an unsigned envelope: %s, %d bytes", exc.code, size)
-        return error(exc.code, exc.message)
+            results[i] = error(exc.code, exc.message)
+    charge_devices(signed, results)
+    refused: list[tuple[Signed, str]] = []
+    to_store: list[tuple[int, Signed]] = []
+    for i, item in signed.items():
+        try:
+            repeat = examine(db, ring, item, limits.max_offline)
+        except EnvelopeError as exc:
+            refused.append((item, exc.code))
+            results[i] = error(exc.code, exc.message)
+            continue
+        if repeat is not None:
+            results[i] = repeat
+        else:
+            to_store.append((i, item))
+    if to_store or refused:
+        prepared = [(i, item, prepare(ring, item)) for i, item in to_store]
+        with transaction(db):
+            for i, item, receipt in prepared:
+                results[i] = store(db, ring, item, receipt)
+            for item, code in refused:
+                # An enrolled device's own signed words were refused: worth a
+                # permanent record (never the payload), one counted row a minute.
+                audit.record_repeated(db, "intake_rejected", f"device:{item.device['id']}", code,
+                                      size=item.size)
+            stamp = now()
+            for device_id in sorted({item.device["id"] for _, item, _ in prepared}):
+                # At most once a minute: the review page needs days, and an
+                # unchanged row is one page less to write and sync.
+                db.execute("UPDATE device SET last_seen_at = ? WHERE id = ?"
+                           " AND (last_seen_at IS NULL OR last_seen_at < ?)", (stamp, device_id, stamp[:16]))
+    answered = [r for r in results if r is not None]
+    if len(answered) != len(items):  # every path above answers; a gap is a bug, never a guess
+        raise RuntimeError("an envelope was left without an answer")
+    return answered
 
 
-def stored_receipt(db: sqlite3.Connection, parsed: envelope.Parsed) -> Outcome | None:
+def authenticate(db: sqlite3.Connection, env: Any, size: int, max_bytes: int) -> Signed:
+    """Structure, version, device and signature: who sent it, before anything else."""
+    if size > max_bytes:
+        raise EnvelopeError("too_large", f"An envelope may be at most {max_bytes // 1024} KiB.")
+    parsed = envelope.parse(env)
+    device = db.execute("SELECT * FROM device WHERE id = ?", (parsed.header["device"],)).fetchone()
+    if device is None:
+        raise EnvelopeError("unknown_device", "This device is not enrolled. Sign in on the ground to enroll it.")
+    envelope.verify_signature(parsed, device_key(device["public_jwk"]))
+    return Signed(parsed, device, size)
+
+
+@functools.lru_cache(maxsize=1024)
+def device_key(public_jwk: str) -> ec.EllipticCurvePublicKey:
+    """A device's public key, parsed (and checked on the curve) once per process."""
+    return envelope.public_key_from_jwk(json.loads(public_jwk))
+
+
+def charge_devices(signed: dict[int, Signed], results: list[Outcome | None]) -> None:
+    """Each device's signed envelopes against its own limit; the excess is
+    refused `rate_limited` (not audited: it is throttling, not a finding)."""
+    by_device: dict[str, list[int]] = {}
+    for i, item in signed.items():
+        by_device.setdefault(item.device["id"], []).append(i)
+    for device_id, indexes in by_device.items():
+        decision = ratelimit.take("intake_per_device", device_id, len(indexes))
+        for i in indexes[decision.granted:]:
+            del signed[i]
+            results[i] = rate_limited(decision.retry_after)
+
+
+def rate_limited(retry_after: int) -> Outcome:
+    outcome = error("rate_limited", f"Too many reports from this device; it will retry in {retry_after} s.")
+    outcome.retry_after = retry_after
+    return outcome
+
+
+def examine(db: sqlite3.Connection, ring: keys.Keyring, item: Signed,
+            max_offline: timedelta) -> Outcome | None:
+    """The rest of the checks, in the fixed order; the stored receipt for a repeat."""
+    parsed, device = item.parsed, item.device
+    # A repeat of what we already hold gets its receipt even if the device
+    # was revoked since: the first answer may have been lost on the way.
+    if (repeat := stored_receipt(db, parsed.header["id"], item.digest)) is not None:
+        return repeat
+    if device["revoked_at"]:
+        raise EnvelopeError("revoked_device",
+                            "This device was revoked by the airline. Tell the captain or call the 24-hour line.")
+    check_recipients(ring, parsed.header["rcpt"], device["airline"], parsed.version)
+    plaintext = envelope.open_sealed(parsed, 0, ring.recipient_key(parsed.header["rcpt"][0]))
+    report.validate_header(parsed.header, device["airline"], max_offline=max_offline)
+    report.validate_body(envelope.loads_body(plaintext))
+    check_copies(ring, parsed, plaintext)
+    del plaintext  # validated; the plaintext goes no further
+    return None
+
+
+def stored_receipt(db: sqlite3.Connection, report_id: str, digest: str) -> Outcome | None:
     """The receipt already given for exactly this envelope, if any."""
     row = db.execute("SELECT envelope_sha256, receipt, receipt_signature FROM report WHERE id = ?",
-                     (parsed.header["id"],)).fetchone()
-    if row is None or row["envelope_sha256"] != envelope.envelope_sha256(parsed.envelope):
+                     (report_id,)).fetchone()
+    if row is None or row["envelope_sha256"] != digest:
         return None
     return Outcome(200, {"receipt": row["receipt"], "signature": row["receipt_signature"]})
 
@@ -124,62 +231,47 @@ def check_recipients(ring: keys.Keyring, rcpt: list[str], airline: str, version:
                                                  "keys only; refresh the tablet's keys.")
 
 
-def store(db: sqlite3.Connection, ring: keys.Keyring, parsed: envelope.Parsed,
-          device: sqlite3.Row) -> Outcome:
-    """Insert once, or answer a repeat; the write lock makes concurrent
-    duplicates queue here, and the primary key backs it up."""
-    header = parsed.header
-    digest = envelope.envelope_sha256(parsed.envelope)
-    with transaction(db):
-        existing = db.execute("SELECT envelope_sha256, receipt, receipt_signature FROM report WHERE id = ?",
-                              (header["id"],)).fetchone()
-        if existing is not None and existing["envelope_sha256"] == digest:
-            return Outcome(200, {"receipt": existing["receipt"], "signature": existing["receipt_signature"]})
-        if existing is not None:
-            audit.record("intake_rejected", actor=f"device:{device['id']}", db=db,
-                         subject=f"report:{header['id']}", code="conflict")
-            return error("conflict", "A different report with this id was already received.")
-        received_at = now()
-        for _ in range(10):
-            reference = new_reference()
-            if not db.execute("SELECT 1 FROM report WHERE reference = ?", (reference,)).fetchone():
-                break
-        answer = envelope.sign_receipt(
-            {"id": header["id"], "reference": reference, "received_at": received_at,
-             "envelope_sha256": digest},
-            ring.current_key(keys.RECEIPT))
-        db.execute(
-            "INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"
-            " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"
-            " receipt_signature, status_changed_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (header["id"], reference, device["id"], header["airline"], header["flight"],
-             header["dep"], header["arr"], header["sta"], header["urgency"],
-             report.URGENCY_RANK[header["urgency"]], header["created"], json.dumps(header["rcpt"]),
-             envelope.canonical_json(parsed.envelope), digest, received_at,
-             answer["receipt"], answer["signature"], received_at))
-        db.execute("UPDATE device SET last_seen_at = ? WHERE id = ?", (received_at, device["id"]))
-        audit.record("report_received", actor=f"device:{device['id']}", db=db,
-                     subject=f"report:{header['id']}", reference=reference)
-    return Outcome(201, answer)
+def prepare(ring: keys.Keyring, item: Signed) -> dict[str, Any]:
+    """The receipt, signed before the write lock is taken (signing is the slow part)."""
+    return sign(ring, item.parsed.header["id"], new_reference(), now(), item.digest)
 
 
-def rate_limited(db: sqlite3.Connection, client: str, limit: int) -> bool:
-    """Count this request against the client's minute; True when over.
+def sign(ring: keys.Keyring, report_id: str, reference: str, received_at: str, digest: str) -> dict[str, Any]:
+    answer = envelope.sign_receipt(
+        {"id": report_id, "reference": reference, "received_at": received_at, "envelope_sha256": digest},
+        ring.current_key(keys.RECEIPT))
+    return {"receipt": answer["receipt"], "signature": answer["signature"], "reference": reference,
+            "received_at": received_at, "digest": digest}
 
-    The counter is not a promise to anyone, so its commit skips the WAL sync
-    (synchronous=NORMAL for this one transaction): losing the last few counts
-    in a power cut is harmless, and it halves the disk syncs per request.
-    """
-    minute = now()[:16]
-    db.execute("PRAGMA synchronous = NORMAL")
-    try:
-        with transaction(db):
-            db.execute("DELETE FROM intake_window WHERE minute < ?", (minute,))
-            count = db.execute(
-                "INSERT INTO intake_window (client, minute, count) VALUES (?, ?, 1)"
-                " ON CONFLICT (client, minute) DO UPDATE SET count = count + 1"
-                " RETURNING count", (client, minute)).fetchone()[0]
-    finally:
-        db.execute("PRAGMA synchronous = FULL")
-    return count > limit
+
+def store(db: sqlite3.Connection, ring: keys.Keyring, item: Signed, receipt: dict[str, Any]) -> Outcome:
+    """Insert once, or answer a repeat, inside the caller's transaction: the
+    write lock makes concurrent duplicates queue here, and the primary key
+    backs it up."""
+    header, device = item.parsed.header, item.device
+    existing = db.execute("SELECT envelope_sha256, receipt, receipt_signature FROM report WHERE id = ?",
+                          (header["id"],)).fetchone()
+    if existing is not None and existing["envelope_sha256"] == receipt["digest"]:
+        return Outcome(200, {"receipt": existing["receipt"], "signature": existing["receipt_signature"]})
+    if existing is not None:
+        audit.record_repeated(db, "intake_rejected", f"device:{device['id']}", "conflict",
+                              subject=f"report:{header['id']}")
+        return error("conflict", "A different report with this id was already received.")
+    for _ in range(10):
+        if not db.execute("SELECT 1 FROM report WHERE reference = ?", (receipt["reference"],)).fetchone():
+            break
+        receipt = sign(ring, header["id"], new_reference(), receipt["received_at"], receipt["digest"])
+    received_at = receipt["received_at"]
+    db.execute(
+        "INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"
+        " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"
+        " receipt_signature, status_changed_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (header["id"], receipt["reference"], device["id"], header["airline"], header["flight"],
+         header["dep"], header["arr"], header["sta"], header["urgency"],
+         report.URGENCY_RANK[header["urgency"]], header["created"], json.dumps(header["rcpt"]),
+         item.canonical, receipt["digest"], received_at,
+         receipt["receipt"], receipt["signature"], received_at))
+    audit.record("report_received", actor=f"device:{device['id']}", db=db,
+                 subject=f"report:{header['id']}", reference=receipt["reference"])
+    return Outcome(201, {"receipt": receipt["receipt"], "signature": receipt["signature"]})

@@ -32,6 +32,10 @@ SEAT = re.compile(r"^[0-9]{1,3}[A-K]\Z")
 UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z", re.ASCII)
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})\Z", re.ASCII)
 STA_WINDOW = timedelta(hours=48)
+# A tablet's clock may be off by minutes or hours and its notes must still
+# count; only a `created` no real tablet could send is refused.
+CREATED_AHEAD = timedelta(days=1)
+MAX_OFFLINE = timedelta(days=30)  # the default of the setting MAX_OFFLINE_DAYS
 
 LIMITS = {"narrative": 5000, "description": 500, "people": 20, "indicators": 60,
           "languages": 10, "language": 40, "crew_id": 32, "name": 100}
@@ -55,8 +59,19 @@ def parse_time(value: str, *, utc_z: bool = False) -> datetime:
         raise ValueError(value) from None
 
 
-def validate_header(header: Mapping[str, Any], device_airline: str) -> None:
-    """Values of the cleartext header (types were checked by envelope.parse)."""
+def server_now() -> datetime:
+    """The server's clock, the one thing a tablet's times are bounded by."""
+    return datetime.now(UTC)
+
+
+def validate_header(header: Mapping[str, Any], device_airline: str, *,
+                    received: datetime | None = None, max_offline: timedelta = MAX_OFFLINE) -> None:
+    """Values of the cleartext header (types were checked by envelope.parse).
+
+    `created` is bounded by the server's clock (`received`, server_now() by default):
+    at most a day ahead, and no older than the longest a tablet may stay
+    offline. A note that arrives after its flight landed is still accepted.
+    """
     try:
         uuid_value = uuid.UUID(header["id"])
     except ValueError:
@@ -79,6 +94,12 @@ def validate_header(header: Mapping[str, Any], device_airline: str) -> None:
         raise Invalid("'created' and 'sta' must be UTC times like 2026-12-01T14:35:00Z.") from None
     if abs(sta - created) > STA_WINDOW:
         raise Invalid("The scheduled arrival must be within 48 hours of when the report was made.")
+    received = received or server_now()
+    if created - received > CREATED_AHEAD:
+        raise Invalid("The report says it was made more than a day from now; check the tablet's date and time.")
+    if received - created > max_offline:
+        raise Invalid(f"The report was made more than {max_offline.days} days ago, longer than a tablet "
+                      "may stay offline; check the tablet's date and time.")
     if header["urgency"] not in URGENCY_RANK:
         raise Invalid("Urgency must be routine, priority or immediate.")
 

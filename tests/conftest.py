@@ -27,7 +27,7 @@ from crewreport.db import get_db, init_db, transaction
 from crewreport.second_factor import needs_second_factor
 from crewreport.times import now, stamp
 
-from .helpers import DEVICE_ID, PASSWORD, TOTP_SECRET, VECTORS_V2, AuthActions, KeySet, valid_body
+from .helpers import DEVICE_ID, PASSWORD, TOTP_SECRET, VECTORS, VECTORS_V2, AuthActions, KeySet, valid_body
 
 USERS = {  # username: (role, airline)
     "crew": ("crew", "ZZ"),
@@ -113,6 +113,17 @@ def v2_vectors_app(app: Flask) -> Flask:
             db.execute("UPDATE device SET public_jwk = ?, kid = ? WHERE id = ?",
                        (json.dumps(jwk), envelope.thumbprint(jwk), DEVICE_ID))
     return app
+
+
+@pytest.fixture
+def vector_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's clock an hour after the fixed vectors were made (both
+    files share one `created`): the intake bounds `created` by its clock."""
+    from crewreport import report
+
+    created = report.parse_time(VECTORS["cases"][0]["header"]["created"])
+    assert created == report.parse_time(VECTORS_V2["cases"][0]["header"]["created"])
+    monkeypatch.setattr(report, "server_now", lambda: created + timedelta(hours=1))
 
 
 @pytest.fixture

@@ -39,6 +39,24 @@ def test_seal_benchmark_runs_in_chromium() -> None:
     assert result["envelope_bytes"]["v2"] - result["envelope_bytes"]["v1"] >= 2 * ((1120 - 65) * 4 // 3)
 
 
+def test_served_intake_benchmark_runs() -> None:
+    """Both apps under gunicorn, tiny sizes: the JSON has every figure and ratio."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.intake_served", "--single", "24", "--batches", "2",
+                           "--batch-size", "10", "--clients", "4", "--batch-clients", "2", "--rounds", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["reports_stored"] == 24 + 2 * 10
+    for app in ("baseline", "crewreport"):
+        for mode in ("single", "batch"):
+            figures = result["figures"][app][mode]
+            assert set(figures) == {"reports_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_report"}
+            assert all(v > 0 for v in figures.values()), (app, mode, figures)
+    for ratio in ("ratio_single_rate_to_baseline", "ratio_single_p99_to_baseline",
+                  "ratio_batch_rate_to_baseline_single", "ratio_single_server_cpu_to_baseline"):
+        assert result[ratio] > 0
+
+
 def test_queue_benchmark_runs() -> None:
     proc = subprocess.run([sys.executable, "-m", "benchmarks.queue", "--reports", "200", "--repeat", "2"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)

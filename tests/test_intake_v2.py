@@ -40,7 +40,7 @@ def deliver_as_is(client: FlaskClient, env: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_vectors_through_the_intake(v2_vectors_app: Flask, keyset: KeySet, name: str) -> None:
+def test_vectors_through_the_intake(v2_vectors_app: Flask, keyset: KeySet, name: str, vector_clock: None) -> None:
     case = CASES[name]
     resp = v2_vectors_app.test_client().post("/api/v1/reports", json=case["envelope"])
     if case["expect"] == "ok":

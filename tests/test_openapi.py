@@ -90,12 +90,12 @@ def test_every_intake_outcome_is_documented(app: Flask, client: FlaskClient, run
     results = documented(app, *batch, client.post(batch[0], json={"envelopes": [make_envelope(), cases[401]]}))
     assert "receipt" in results["results"][0] and results["results"][1]["error"]["code"] == "unknown_device"
     documented(app, *batch, client.post(batch[0], json={"envelopes": [env] * 101}))  # 413
-    app.config["INTAKE_RATE_PER_MINUTE"] = 0
+    app.config["RATELIMIT_INTAKE_PER_ADDRESS"] = 0
     limited = client.post(post[0], json=make_envelope())
     assert limited.status_code == 429 and limited.headers["Retry-After"].isdigit()
     documented(app, *post, limited)
     documented(app, *batch, client.post(batch[0], json={"envelopes": []}))
-    app.config["INTAKE_RATE_PER_MINUTE"] = 600
+    app.config["RATELIMIT_INTAKE_PER_ADDRESS"] = 1200
     assert runner.invoke(args=["revoke-device", header["device"]]).exit_code == 0
     assert documented(app, *post, client.post(post[0], json=make_envelope()))["error"]["code"] == "revoked_device"
 

@@ -138,7 +138,7 @@ def test_unrouted_api_paths_answer_json(client: FlaskClient) -> None:
 
 
 def test_429_says_when_to_retry(app: Flask, client: FlaskClient, auth: AuthActions) -> None:
-    app.config["INTAKE_RATE_PER_MINUTE"] = 0
+    app.config["RATELIMIT_INTAKE_PER_ADDRESS"] = 0
     resp = client.post("/api/v1/reports", json={})
     assert resp.status_code == 429 and 1 <= int(resp.headers["Retry-After"]) <= 60
     for _ in range(app.config["LOGIN_MAX_FAILURES"]):

@@ -1,0 +1,68 @@
+"""The no-crypto baseline for the served intake benchmark: a minimal Flask +
+SQLite app that stores the same JSON bytes with the same durability as the
+intake (WAL, `synchronous=FULL`, one committed transaction per envelope) but
+verifies, decrypts and signs nothing.
+
+Written as a careful minimal app would be: one connection per worker thread,
+opened once with its pragmas, and one `INSERT` per envelope (a batch in one
+transaction). `BASELINE_DATABASE` names the SQLite file.
+
+    gunicorn -w 2 'benchmarks.baseline_app:create_app()'
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from typing import Any
+
+from flask import Flask, jsonify, request
+
+_local = threading.local()
+
+
+def connection(path: str) -> sqlite3.Connection:
+    """This thread's connection, opened once."""
+    conn: sqlite3.Connection | None = getattr(_local, "conn", None)
+    if conn is None:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("CREATE TABLE IF NOT EXISTS stored (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+        _local.conn = conn
+    return conn
+
+
+def create_app() -> Flask:
+    """The baseline app over the file named by BASELINE_DATABASE."""
+    app = Flask(__name__)
+    path = os.environ["BASELINE_DATABASE"]
+
+    def store(conn: sqlite3.Connection, env: Any) -> str:
+        key = str(uuid.uuid4())
+        conn.execute("INSERT INTO stored (id, body) VALUES (?, ?)",
+                     (key, json.dumps(env, sort_keys=True, separators=(",", ":"))))
+        return key
+
+    @app.post("/reports")
+    def single() -> Any:
+        env = request.get_json()
+        conn = connection(path)
+        conn.execute("BEGIN IMMEDIATE")
+        key = store(conn, env)
+        conn.execute("COMMIT")
+        return jsonify(id=key), 201
+
+    @app.post("/reports/batch")
+    def batch() -> Any:
+        envs = request.get_json()["envelopes"]
+        conn = connection(path)
+        conn.execute("BEGIN IMMEDIATE")
+        keys = [store(conn, env) for env in envs]
+        conn.execute("COMMIT")
+        return jsonify(results=[{"id": k} for k in keys])
+
+    return app

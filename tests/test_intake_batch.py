@@ -1,0 +1,114 @@
+"""One durable commit per request: a batch is verified envelope by envelope,
+then stored in one transaction; receipts exist only once it committed; and
+concurrent duplicates still end as one row with one receipt."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from crewreport import db as store
+from crewreport import envelope
+from crewreport.db import get_db
+
+from .helpers import KeySet
+
+Make = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def commits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every COMMIT the store's connections run from now on."""
+    seen: list[str] = []
+    connect = store.connect
+
+    def traced(path: str) -> sqlite3.Connection:
+        conn = connect(path)
+        conn.set_trace_callback(lambda sql: seen.append(sql) if sql.strip().upper() == "COMMIT" else None)
+        return conn
+
+    monkeypatch.setattr(store, "connect", traced)
+    return seen
+
+
+def report_ids(app: Flask) -> list[str]:
+    with app.app_context():
+        return [r[0] for r in get_db().execute("SELECT id FROM report")]
+
+
+def header_id(env: dict[str, Any]) -> str:
+    return str(json.loads(envelope.b64u_decode(env["protected"]))["id"])
+
+
+def test_a_batch_of_100_commits_once(app: Flask, make_envelope: Make, commits: list[str]) -> None:
+    app.config["RATELIMIT_ENABLED"] = False  # the counters are another file; this counts the store's commits
+    envs = [make_envelope() for _ in range(97)] + [make_envelope(flight="bad"), {"junk": 1},
+                                                   make_envelope(arr="nowhere")]
+    client = app.test_client()
+    results = client.post("/api/v1/reports/batch", json={"envelopes": envs}).get_json()["results"]
+    assert sum("receipt" in r for r in results) == 97
+    assert [r["error"]["code"] for r in results[97:]] == ["invalid_report", "malformed", "invalid_report"]
+    assert len(commits) == 1
+    assert len(report_ids(app)) == 97
+
+
+def test_a_single_report_commits_once_and_a_repeat_not_at_all(app: Flask, make_envelope: Make,
+                                                               commits: list[str]) -> None:
+    app.config["RATELIMIT_ENABLED"] = False
+    client = app.test_client()
+    env = make_envelope()
+    assert client.post("/api/v1/reports", json=env).status_code == 201
+    assert len(commits) == 1
+    assert client.post("/api/v1/reports", json=env).status_code == 200
+    assert client.post("/api/v1/reports/batch", json={"envelopes": [env, env]}).status_code == 200
+    assert client.post("/api/v1/reports", json={"junk": True}).status_code == 400
+    assert len(commits) == 1
+
+
+def test_no_receipt_when_the_commit_fails(app: Flask, make_envelope: Make) -> None:
+    """A receipt promises the report is on disk: if the batch's transaction
+    fails, no envelope of it is receipted and none is stored."""
+    conn = store.connect(app.config["DATABASE"])
+    conn.execute("CREATE TRIGGER fail_store BEFORE INSERT ON report WHEN NEW.flight = 'ZZ999'"
+                 " BEGIN SELECT RAISE(ABORT, 'disk trouble'); END")
+    conn.close()
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    client = app.test_client()
+    resp = client.post("/api/v1/reports/batch",
+                       json={"envelopes": [make_envelope(), make_envelope(flight="ZZ999"), make_envelope()]})
+    assert resp.status_code >= 500 and b"receipt" not in resp.data
+    assert report_ids(app) == []
+    # The connection went back clean: the next request stores normally.
+    assert client.post("/api/v1/reports", json=make_envelope()).status_code == 201
+
+
+def test_concurrent_identical_batches_store_each_report_once(app: Flask, make_envelope: Make,
+                                                             keyset: KeySet) -> None:
+    envs = [make_envelope() for _ in range(12)]
+    barrier = threading.Barrier(4)
+    answers: list[list[dict[str, Any]]] = []
+    lock = threading.Lock()
+
+    def send(offset: int) -> None:
+        client = app.test_client()
+        mine = envs[offset:] + envs[:offset]  # the same reports, in another order
+        barrier.wait()
+        results = client.post("/api/v1/reports/batch", json={"envelopes": mine}).get_json()["results"]
+        by_id = {header_id(e): r for e, r in zip(mine, results, strict=False)}
+        with lock:
+            answers.append([by_id[header_id(e)] for e in envs])
+
+    threads = [threading.Thread(target=send, args=(n * 3,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 4 and all(a == answers[0] for a in answers)
+    receipts = [envelope.verify_receipt(r, keyset.receipt.public_key()) for r in answers[0]]
+    assert [r["id"] for r in receipts] == [header_id(e) for e in envs]
+    assert sorted(report_ids(app)) == sorted(header_id(e) for e in envs)

@@ -1,0 +1,103 @@
+"""Requests reuse their thread's store connection instead of opening (and, at
+the end, checkpointing and closing) one each; a reused connection is always
+clean, keeps its pragmas, and follows the file if the store is replaced."""
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from crewreport.db import get_db
+
+
+def connection_in_new_context(app: Flask) -> sqlite3.Connection:
+    with app.app_context():
+        return get_db()
+
+
+def test_requests_on_one_thread_reuse_one_connection(app: Flask) -> None:
+    first = connection_in_new_context(app)
+    second = connection_in_new_context(app)
+    assert first is second
+    assert first.execute("SELECT 1").fetchone()[0] == 1  # still open
+
+
+def test_a_reused_connection_keeps_its_pragmas(app: Flask) -> None:
+    connection_in_new_context(app)
+    with app.app_context():
+        db = get_db()
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: receipts stay durable
+        assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_an_unfinished_transaction_is_rolled_back_before_reuse(app: Flask) -> None:
+    with app.app_context():
+        db = get_db()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO airline (code, name, created_at) VALUES ('QQ', 'Left open', 'now')")
+    with app.app_context():
+        db = get_db()
+        assert not db.in_transaction
+        assert db.execute("SELECT count(*) FROM airline WHERE code = 'QQ'").fetchone()[0] == 0
+        # And the write lock was released: another connection can write.
+    other = sqlite3.connect(app.config["DATABASE"], timeout=1)
+    other.execute("INSERT INTO airline (code, name, created_at) VALUES ('QQ', 'Other', 'now')")
+    other.commit()
+    other.close()
+
+
+def test_a_replaced_store_is_opened_afresh(app: Flask, tmp_path: Path) -> None:
+    """A restore puts another file at the same path: no request may keep
+    reading the old one."""
+    path = Path(app.config["DATABASE"])
+    with app.app_context():
+        get_db().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    copy = tmp_path / "restored.sqlite"
+    shutil.copy2(path, copy)
+    with app.app_context():
+        get_db().execute("INSERT INTO airline (code, name, created_at) VALUES ('QQ', 'Added', 'now')")
+    copy.replace(path)
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    with app.app_context():
+        assert get_db().execute("SELECT count(*) FROM airline WHERE code = 'QQ'").fetchone()[0] == 0
+
+
+def test_each_thread_has_its_own_connection(app: Flask) -> None:
+    here = connection_in_new_context(app)
+    there: list[sqlite3.Connection] = []
+    thread = threading.Thread(target=lambda: there.append(connection_in_new_context(app)))
+    thread.start()
+    thread.join()
+    assert there and there[0] is not here
+
+
+def test_writers_queue_on_an_owner_only_lock_file_and_a_nested_writer_cannot_hang(app: Flask) -> None:
+    """Writers wait for each other on a lock file beside the store; a
+    transaction opened inside another on the same thread fails as SQLite
+    makes it fail, instead of waiting for itself for ever."""
+    from crewreport.db import connect, transaction
+
+    with app.app_context():
+        db = get_db()
+        with transaction(db):
+            lock = Path(app.config["DATABASE"] + "-writer")
+            assert lock.exists() and oct(lock.stat().st_mode & 0o777) == "0o600"
+            other = connect(app.config["DATABASE"])
+            other.execute("PRAGMA busy_timeout = 50")
+            try:
+                with pytest.raises(sqlite3.OperationalError, match="locked"):
+                    with transaction(other):
+                        pass
+            finally:
+                other.close()
+        # Released: the next writer gets in at once.
+        again = connect(app.config["DATABASE"])
+        with transaction(again):
+            again.execute("INSERT INTO airline (code, name, created_at) VALUES ('QQ', 'Queued', 'now')")
+        again.close()
