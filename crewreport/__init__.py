@@ -64,6 +64,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         MAX_BATCH=100,
         HOTLINE="0300 123 7000",
         LANDING_WARNING_MINUTES=30,
+        # The officers' board alerts on a new report for a flight landing
+        # within this many minutes (as well as on Immediate and child reports).
+        BOARD_ALERT_MINUTES=60,
         LOGIN_MAX_FAILURES=5,
         LOGIN_WINDOW_SECONDS=900,
         # The longest a tablet may stay offline with notes queued: a report
@@ -134,9 +137,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+# Who each staff surface is for, in the words of the error page.
+AUDIENCE = {"triage": "Border Force officers", "review": "airline security teams", "admin": "administrators",
+            "crew": "cabin crew", "auth": "signed-in staff"}
+ROLE_NAMES = {"crew": "cabin crew", "airline_security": "airline security", "border_force": "Border Force officer",
+              "admin": "administrator"}
+
+
 def error_page(exc: HTTPException) -> Any:
-    """Errors as pages of the app (with its CSRF meta and navigation); under
-    /api/ in the API's JSON error shape, even when no route matched."""
+    """Errors as pages of the app (with its CSRF meta and navigation) in its
+    own words; under /api/ in the API's JSON error shape, even when no route
+    matched."""
     from . import api
 
     if request.path == "/api" or request.path.startswith("/api/"):
@@ -145,8 +156,28 @@ def error_page(exc: HTTPException) -> Any:
 
     from .auth import HOME
 
-    home = HOME[current_user.role] if current_user.is_authenticated else "auth.login"
-    return render_template("error.html", error=exc, home=home), exc.code or 500
+    signed_in = current_user.is_authenticated
+    home = HOME[current_user.role] if signed_in else "auth.login"
+    headers: dict[str, str] = {}
+    retry = None
+    if exc.code == 429:
+        retry = _retry_after(exc)
+        headers["Retry-After"] = str(retry)
+    return render_template("error.html", error=exc, home=home, retry_minutes=-(-retry // 60) if retry else None,
+                           audience=AUDIENCE.get(request.blueprint or ""),
+                           role_name=ROLE_NAMES.get(current_user.role) if signed_in else None), \
+        exc.code or 500, headers
+
+
+def _retry_after(exc: HTTPException) -> int:
+    """Seconds until a rate-limited person may try again (at least one minute)."""
+    value = getattr(exc, "retry_after", None)
+    if value is None and exc.response is not None:
+        value = exc.response.headers.get("Retry-After")
+    try:
+        return max(60, int(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 60
 
 
 def _instance_secret(instance_path: str) -> str:

@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import audit, csrf, intake, keys, ratelimit
+from . import audit, csrf, intake, keys, ratelimit, report_status
 from .auth import role_required
 from .db import get_db, transaction
 from .envelope import jwk_from_public_key, public_key_from_jwk, thumbprint, unique_keys
@@ -211,3 +211,18 @@ def submit_batch() -> Any:
                              intake_limits())
     outcomes += [intake.rate_limited(decision.retry_after) for _ in envelopes[decision.granted:]]
     return answer(outcomes, {"results": [o.body for o in outcomes]}, 200)
+
+
+@bp.post("/reports/status")
+@csrf.exempt
+def report_states() -> Any:
+    """The coarse state of the asking tablet's own reports (DESIGN 4a); the
+    device signature is the credential, no cookie is read, nothing is stored."""
+    decision = ratelimit.take("status_per_address", audit.client_address())
+    if not decision.allowed:
+        return ratelimit.refusal(decision)
+    data = read_json()
+    if data is None:
+        return api_error("malformed", "The request body must be one JSON object.", 400)
+    outcome = report_status.answer(get_db(), data)
+    return answer([outcome], outcome.body, outcome.status)

@@ -112,5 +112,13 @@ class Client:
     def post_batch(self, envs: list[dict[str, Any]]) -> tuple[int, Any]:
         return self.request("POST", "/api/v1/reports/batch", {"envelopes": envs})
 
+    def report_states(self, ids: list[str], at: str | None = None) -> tuple[int, Any]:
+        """Ask the coarse state of this device's reports (DESIGN 4a), signed
+        by the device key; `at` defaults to now."""
+        question = {"device": self.device_id, "ids": ids, "at": at or now()}
+        protected = envelope.b64u_encode(json.dumps(question, separators=(",", ":")).encode("utf-8"))
+        signature = envelope.b64u_encode(envelope.sign_raw(self.device_key, protected.encode("ascii")))
+        return self.request("POST", "/api/v1/reports/status", {"protected": protected, "signature": signature})
+
     def verify_receipt(self, answer: dict[str, Any]) -> dict[str, Any]:
         return envelope.verify_receipt(answer, envelope.public_key_from_jwk(self.receipt_key["jwk"]))

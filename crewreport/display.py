@@ -50,6 +50,8 @@ def display_body(body: Mapping[str, Any]) -> dict[str, Any]:
         **body,
         "indicator_labels": [(c, catalogue.label(c)) for c in body.get("indicators", [])],
         "child": report.involves_child(body),
+        "child_evidence": report.child_evidence(body),
+        "referral_subject": report.referral_subject(body),
     }
 
 

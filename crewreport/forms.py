@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import Field, HiddenField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, Field, HiddenField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
 
@@ -48,6 +48,21 @@ class StatusForm(FlaskForm):
     # The status the officer was looking at: a change made meanwhile by
     # someone else must not be overwritten from a stale page.
     from_status = HiddenField()
+
+
+class FlightDecisionForm(FlaskForm):
+    """One decision for every open report of a flight, confirmed once. The
+    form carries the reports the officer was shown: a report that arrived
+    after the page loaded is never moved unseen."""
+    decision = SelectField("Decision for the flight", choices=[])
+    reason = TextAreaField("Reason (recorded on each report)",
+                           validators=[DataRequired("Give a reason for the decision."),
+                                       Meaningful("Give a reason for the decision."),
+                                       Length(max=REASON_MAX)])
+    report_ids = HiddenField(validators=[DataRequired("The form lists no report; reload the page."),
+                                         Length(max=40000)])
+    confirm = BooleanField("I have read the list of reports above; decide for all of them",
+                           validators=[DataRequired("Tick the box to confirm the decision for the whole flight.")])
 
 
 class AssignForm(FlaskForm):

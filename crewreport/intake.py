@@ -61,6 +61,9 @@ class Signed:
     parsed: envelope.Parsed
     device: sqlite3.Row
     size: int
+    # Of the plaintext only this goes further (set once the body validates),
+    # kept with the cleartext header columns so the board can rank by it.
+    child: bool = False
 
     @functools.cached_property
     def canonical(self) -> str:
@@ -187,9 +190,11 @@ def examine(db: sqlite3.Connection, ring: keys.Keyring, item: Signed,
     check_recipients(ring, parsed.header["rcpt"], device["airline"], parsed.version)
     plaintext = envelope.open_sealed(parsed, 0, ring.recipient_key(parsed.header["rcpt"][0]))
     report.validate_header(parsed.header, device["airline"], max_offline=max_offline)
-    report.validate_body(envelope.loads_body(plaintext))
+    body = envelope.loads_body(plaintext)
+    report.validate_body(body)
     check_copies(ring, parsed, plaintext)
-    del plaintext  # validated; the plaintext goes no further
+    item.child = report.involves_child(body)
+    del plaintext, body  # validated; the plaintext goes no further
     return None
 
 
@@ -265,13 +270,13 @@ def store(db: sqlite3.Connection, ring: keys.Keyring, item: Signed, receipt: dic
     db.execute(
         "INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"
         " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"
-        " receipt_signature, status_changed_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " receipt_signature, status_changed_at, child)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (header["id"], receipt["reference"], device["id"], header["airline"], header["flight"],
          header["dep"], header["arr"], header["sta"], header["urgency"],
          report.URGENCY_RANK[header["urgency"]], header["created"], json.dumps(header["rcpt"]),
          item.canonical, receipt["digest"], received_at,
-         receipt["receipt"], receipt["signature"], received_at))
+         receipt["receipt"], receipt["signature"], received_at, int(item.child)))
     audit.record("report_received", actor=f"device:{device['id']}", db=db,
                  subject=f"report:{header['id']}", reference=receipt["reference"])
     return Outcome(201, {"receipt": receipt["receipt"], "signature": receipt["signature"]})

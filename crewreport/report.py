@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .catalogue import CODES
+from .catalogue import CODES, GROUPS, label
 from .envelope import EnvelopeError
 
 URGENCIES = ("immediate", "priority", "routine")  # rank = index
@@ -20,6 +20,7 @@ ROLES = ("possible_victim", "possible_trafficker", "companion", "other")
 SEXES = ("female", "male", "unknown")
 AGE_RANGES = ("under_12", "12_17", "18_24", "25_39", "40_59", "60_plus", "unknown")
 CHILD_AGE_RANGES = ("under_12", "12_17")
+CHILD_AGE_WORDS = {"under_12": "under 12", "12_17": "12 to 17"}
 DOCUMENTS_HELD_BY = ("self", "companion", "other", "unknown")
 PHASES = ("boarding", "taxi", "cruise", "descent", "other")
 
@@ -41,7 +42,11 @@ LIMITS = {"narrative": 5000, "description": 500, "people": 20, "indicators": 60,
           "languages": 10, "language": 40, "crew_id": 32, "name": 100}
 
 REQUIRED = {"observed_at", "indicators", "people", "narrative", "captain_informed", "reporter"}
-OPTIONAL = {"languages", "documents_held_by", "phase_of_flight", "share_identity_with_airline"}
+OPTIONAL = {"languages", "documents_held_by", "phase_of_flight", "share_identity_with_airline",
+            "child_involved"}
+# The catalogue's `children` group: ticking any of them says a child is involved.
+CHILD_INDICATORS = frozenset(i["code"] for g in GROUPS if g["code"] == "children" for i in g["indicators"])
+ADULT_AGE_RANGES = ("18_24", "25_39", "40_59", "60_plus")
 
 
 class Invalid(EnvelopeError):
@@ -180,11 +185,41 @@ def validate_body(body: Any) -> None:
         _choice(body["phase_of_flight"], "phase_of_flight", PHASES)
     if "share_identity_with_airline" in body:
         _bool(body["share_identity_with_airline"], "share_identity_with_airline")
+    if "child_involved" in body:
+        _bool(body["child_involved"], "child_involved")
+
+
+def child_evidence(body: Mapping[str, Any]) -> list[str]:
+    """Why a report involves a child, in words; empty when nothing says so.
+
+    Three kinds of evidence, any one enough: a `children` indicator, a person
+    in a child's age range, or the crew's own `child_involved` tick.
+    """
+    found = [f"Indicator: {label(c)}" for c in body.get("indicators", []) if c in CHILD_INDICATORS]
+    found += [f"A person ({p.get('role', 'other').replace('_', ' ')}) aged {CHILD_AGE_WORDS[p['age_range']]}"
+              for p in body.get("people", []) if p.get("age_range") in CHILD_AGE_RANGES]
+    if body.get("child_involved") is True:
+        found.append("The crew marked the report as involving a child")
+    return found
 
 
 def involves_child(body: Mapping[str, Any]) -> bool:
-    """For the NRM prompt sheet: any person in a child's age range."""
-    return any(p.get("age_range") in CHILD_AGE_RANGES for p in body.get("people", []))
+    """The report's child flag (derived at intake, shown on the board)."""
+    return bool(child_evidence(body))
+
+
+def referral_subject(body: Mapping[str, Any]) -> str:
+    """`child`, `adult` or `unknown`, for the NRM prompt sheet.
+
+    Never `adult` while any child evidence exists; `adult` only when every
+    possible victim has an adult age range (and there is at least one).
+    """
+    if involves_child(body):
+        return "child"
+    victims = [p for p in body.get("people", []) if p.get("role") == "possible_victim"]
+    if victims and all(p.get("age_range") in ADULT_AGE_RANGES for p in victims):
+        return "adult"
+    return "unknown"
 
 
 class NotRecipient(LookupError):

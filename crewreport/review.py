@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from . import audit, envelope, keys, report
+from . import audit, envelope, flights, keys, report
 from .auth import create_user, role_required, set_password
 from .db import get_db, transaction
 from .display import display_body, lead_time
@@ -34,7 +34,8 @@ COARSE_STATUS = {
     "no_further_action": "Closed",
     "referred": "Closed",
 }
-PER_PAGE = 50
+PER_PAGE = 25  # flights per page
+REVIEW_COLUMNS = "r.id, r.reference, r.airline, r.flight, r.dep, r.arr, r.sta, r.urgency, r.status, r.received_at"
 # How recently a device was used, only this coarsely: a minute-exact "last
 # seen" next to a report's minute-exact delivery time would name the crew
 # member behind a report whose reporter chose not to be named.
@@ -60,25 +61,32 @@ def own_report(db: sqlite3.Connection, report_id: str) -> sqlite3.Row:
 @bp.get("/")
 @role_required("airline_security")
 def index() -> Any:
-    """The airline's reports, newest landing first, with delivery and coarse status."""
+    """The airline's reports grouped by arriving flight, in the officers'
+    board order (without child ranking: the flag comes from the sealed body,
+    which the airline may not have been sent), with delivery and coarse status."""
     db = get_db()
     code = airline()
-    total = db.execute("SELECT count(*) FROM report WHERE airline = ?", (code,)).fetchone()[0]
-    pages = max(1, math.ceil(total / PER_PAGE))
+    at = datetime.now(UTC)
+    where, params = " WHERE r.airline = ?", [code]
     try:
-        page = max(1, min(int(request.args.get("page") or 1), pages))
+        page = max(1, min(int(request.args.get("page") or 1), 100000))
     except ValueError:
         page = 1
-    rows = []
-    for r in db.execute("SELECT id, reference, flight, dep, arr, sta, urgency, status, received_at"
-                        " FROM report WHERE airline = ? ORDER BY sta DESC, received_at DESC"
-                        " LIMIT ? OFFSET ?", (code, PER_PAGE, (page - 1) * PER_PAGE)):
-        row = dict(r)
-        row["coarse"] = COARSE_STATUS[r["status"]]
-        row["lead_text"], row["late"] = lead_time(r["received_at"], r["sta"])[1:]
-        rows.append(row)
-    return render_template("review/index.html", rows=rows, total=total, page=page, pages=pages,
-                           airline=code)
+    found, total, reports = flights.load_flights(db, where, params, at, page=page, per_page=PER_PAGE,
+                                                 child_first=False)
+    if not found and page > 1:
+        total = flights.count_flights(db, where, params)
+        page = max(1, math.ceil(total / PER_PAGE))
+        found, total, reports = flights.load_flights(db, where, params, at, page=page, per_page=PER_PAGE,
+                                                     child_first=False)
+    flights.load_reports(db, found, REVIEW_COLUMNS, "", where, params)
+    for f in found:
+        f.child = False  # never shown here (see above)
+        for r in f.reports:
+            r["coarse"] = COARSE_STATUS[r["status"]]
+            r["lead_text"], r["late"] = lead_time(r["received_at"], r["sta"])[1:]
+    return render_template("review/index.html", flights=found, total=total, reports=reports, page=page,
+                           pages=max(1, math.ceil(total / PER_PAGE)), airline=code)
 
 
 @bp.get("/reports/<report_id>")

@@ -171,6 +171,14 @@ def text(resp: Any) -> str:
     return resp.get_data(as_text=True)
 
 
+def add_officer(app: Flask, username: str = "officer2") -> None:
+    """A second Border Force officer, with the test store's known second factor."""
+    from crewreport.auth import create_user
+
+    with app.app_context():
+        create_user(username, "border_force", PASSWORD, totp_secret=TOTP_SECRET)
+
+
 def login_as(client: FlaskClient, username: str) -> None:
     client.post("/auth/logout")
     resp = AuthActions(client).login(username)
@@ -187,3 +195,24 @@ def csrf_login(client: FlaskClient, username: str) -> None:
 def page_token(client: FlaskClient, path: str) -> str:
     """The CSRF token a page hands its scripts."""
     return re.search(r'<meta name="csrf-token" content="([^"]+)"', text(client.get(path))).group(1)  # type: ignore[union-attr]
+
+
+FLIGHT_CARD = re.compile(r'<li class="flight-card[^"]*"(?P<attrs>[^>]*)>(?P<body>.*?)</ol>\s*</li>', re.S)
+
+
+def board_flights(html: str) -> list[dict[str, Any]]:
+    """The flights of a board page (or its refresh fragment), in order: each
+    with its data attributes and the ids of the reports listed under it."""
+    found = []
+    for m in FLIGHT_CARD.finditer(html):
+        attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', m.group("attrs")))
+        found.append({**attrs, "reports": re.findall(r'data-report-id="([0-9a-f-]{36})"', m.group("body")),
+                      "html": m.group(0)})
+    return found
+
+
+def report_line(html: str, report_id: str) -> str:
+    """The board's line for one report."""
+    m = re.search(rf'<li data-report-id="{report_id}".*?</li>', html, re.S)
+    assert m, f"report {report_id} is not on the page"
+    return m.group(0)

@@ -40,6 +40,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("/api/v1/devices/<device_id>", "GET"): PUBLIC,
     ("/api/v1/reports", "POST"): INTAKE,
     ("/api/v1/reports/batch", "POST"): INTAKE,
+    ("/api/v1/reports/status", "POST"): INTAKE,
 }
 # Every route under these prefixes belongs to one role only.
 OWNED_PREFIXES = {"/triage": "border_force", "/review": "airline_security", "/admin": "admin"}

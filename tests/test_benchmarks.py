@@ -64,11 +64,14 @@ def test_queue_benchmark_runs() -> None:
     result = json.loads(proc.stdout)
     assert result["reports"] == 200 and result["repeat"] == 2
     endpoints = {"queue_default", "filter_arr", "filter_status", "filter_urgency", "filter_mine",
-                 "filter_window", "deep_page", "queue_json", "export_csv"}
+                 "filter_window", "filter_child", "deep_page", "queue_json", "export_csv"}
     assert set(result["median_ms"]) == set(result["p95_ms"]) == endpoints | {"baseline_session"}
     assert set(result["ratio_to_baseline"]) == endpoints
     for figures in (result["median_ms"], result["p95_ms"], result["ratio_to_baseline"]):
         assert all(isinstance(v, (int, float)) and v > 0 for v in figures.values()), figures
-    assert 0 < result["queue"]["csv_rows"] == result["queue"]["open_total"] <= 200
+    board = result["queue"]
+    assert 0 < board["csv_rows"] == board["board_reports"] <= 200
+    assert 0 < board["board_flights"] <= board["board_reports"]
     for plan in result["default_query_plan"].values():
-        assert plan["page"]["detail"] and isinstance(plan["page"]["temp_btree"], bool)
+        assert plan["board_flights"]["detail"] and isinstance(plan["board_flights"]["temp_btree"], bool)
+        assert plan["export"]["report_index"]

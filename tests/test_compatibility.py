@@ -62,7 +62,8 @@ JS_LISTS = {"urgency": "URGENCIES", "role": "ROLES", "sex": "SEXES", "age_range"
 # Every field of the body, of a person and of the reporter.
 PINNED_FIELDS = {
     "report": ["observed_at", "indicators", "people", "narrative", "captain_informed", "reporter",
-               "languages", "documents_held_by", "phase_of_flight", "share_identity_with_airline"],
+               "languages", "documents_held_by", "phase_of_flight", "share_identity_with_airline",
+               "child_involved"],
     "person": ["role", "seat", "sex", "age_range", "description"],
     "reporter": ["crew_id", "name"],
 }
@@ -90,7 +91,7 @@ def widest_body() -> dict[str, Any]:
         indicators=PINNED_CODES, people=people, narrative="ü" * PINNED_LIMITS["narrative"],
         languages=["l" * PINNED_LIMITS["language"]] * PINNED_LIMITS["languages"],
         documents_held_by="companion", phase_of_flight="cruise", share_identity_with_airline=True,
-        reporter={"crew_id": "C" * PINNED_LIMITS["crew_id"], "name": "N" * PINNED_LIMITS["name"]})
+        child_involved=True, reporter={"crew_id": "C" * PINNED_LIMITS["crew_id"], "name": "N" * PINNED_LIMITS["name"]})
 
 
 def test_the_pin_lists_each_thing_once() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from crewreport import keys
 from crewreport.auth import create_user
 from crewreport.db import get_db, transaction
 from crewreport.display import when
+from crewreport.times import stamp
 
 from .helpers import (
     DEVICE_ID,
@@ -24,6 +26,7 @@ from .helpers import (
     AuthActions,
     KeySet,
     Make,
+    board_flights,
     count,
     csrf_login,
     deliver,
@@ -33,6 +36,7 @@ from .helpers import (
     row,
     text,
     update_report,
+    utcnow,
     valid_body,
 )
 
@@ -331,3 +335,23 @@ def test_csrf_is_enforced_on_every_review_post(csrf_app: Flask, make_envelope: M
     token = page_token(client, "/review/crew")
     assert client.post(f"/review/devices/{DEVICE_ID}/revoke", data={"csrf_token": token}).status_code == 303
     assert device(csrf_app, DEVICE_ID)["revoked_at"] is not None
+
+
+def test_reports_grouped_by_flight_in_board_order_without_the_child_flag(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
+    sta = stamp(utcnow() + timedelta(hours=2))
+    adult = valid_body(people=[], indicators=[])
+    child = valid_body(people=[], indicators=[], child_involved=True)
+    routine_child = deliver(client, make_envelope, flight="ZZ31", sta=sta, urgency="routine", body=child)
+    busy = [deliver(client, make_envelope, flight="ZZ30", sta=sta, urgency="immediate", body=adult) for _ in range(3)]
+    later = deliver(client, make_envelope, flight="ZZ32", sta=stamp(utcnow() + timedelta(hours=9)), body=adult)
+    late = deliver(client, make_envelope, flight="ZZ33", sta=stamp(utcnow() - timedelta(hours=1)), body=adult)
+    auth.login("security")
+    page = text(client.get("/review/"))
+    flights = board_flights(page)
+    # the officers' order but for child involvement, which the airline may not learn
+    assert [(f["flight"], f["reports"]) for f in flights] == [
+        ("ZZ30", busy), ("ZZ31", [routine_child]), ("ZZ32", [later]), ("ZZ33", [late])]
+    assert [f["section"] for f in flights] == ["upcoming", "upcoming", "upcoming", "late"]
+    assert flights[0]["report-count"] == "3"
+    assert "data-child" not in page and "Child" not in page

@@ -66,6 +66,17 @@ def test_report_over_real_http(server: ServedApp, version: int) -> None:
     assert json.loads(row["envelope"]) == env
 
 
+def test_tablet_asks_its_reports_states_over_real_http(server: ServedApp) -> None:
+    client = enrolled_client(server.url)
+    env = client.envelope({**FIELDS, "sta": sta()}, body())
+    assert client.post_report(env)[0] == 201
+    report_id = json.loads(envelope.b64u_decode(env["protected"]))["id"]
+    assert client.report_states([report_id, "someone-elses"]) == (200, {"results": [
+        {"id": report_id, "state": "received"}, {"id": "someone-elses", "state": "unknown"}]})
+    status, answer = client.report_states([report_id], at="2020-01-01T00:00:00Z")
+    assert status == 400 and answer["error"]["code"] == "malformed"
+
+
 def test_served_headers_and_errors(server: ServedApp) -> None:
     client = Client(server.url)
     status, answer = client.request("POST", "/api/v1/reports", {"not": "an envelope"})

@@ -12,15 +12,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from crewreport.auth import create_user
 from crewreport.db import get_db
 from crewreport.times import parse_utc, stamp
 
 from .helpers import (
-    PASSWORD,
-    TOTP_SECRET,
     AuthActions,
     Make,
+    add_officer,
     count,
     csrf_login,
     deliver,
@@ -34,12 +32,6 @@ from .helpers import (
     utcnow,
     valid_body,
 )
-
-
-def add_officer(app: Flask, username: str = "officer2") -> None:
-    with app.app_context():
-        create_user(username, "border_force", PASSWORD, totp_secret=TOTP_SECRET)
-
 
 # -- the report page ------------------------------------------------------------------------
 
@@ -127,7 +119,7 @@ def test_status_workflow_with_reasons_and_a_way_back(client: FlaskClient, app: F
 
 
 @pytest.mark.parametrize(("start", "target"), [
-    ("received", "referred"), ("received", "meet_aircraft"), ("received", "no_further_action"),
+    ("received", "referred"), ("received", "no_further_action"),
     ("received", "received"), ("assessing", "received"), ("referred", "no_further_action"),
     ("no_further_action", "meet_aircraft"),
 ])
@@ -291,13 +283,13 @@ def test_nrm_prompt_sheet(client: FlaskClient, app: Flask, make_envelope: Make, 
     page = text(resp)
     assert "ZZ44" in page and "LOS → MAN" in page
     assert "Man in 32C holds both passports and answers for her." in page
-    assert 'id="nrm-child">Child' in page and 'id="nrm-consent">Not yet known' in page
+    assert 'data-nrm-subject="child">Child' in page and 'id="nrm-consent">Not yet known' in page
     assert 'data-code="docs_held_by_other"' in page and "Quiet girl in a grey hoodie" in page
     assert "<form" not in page.split('<main id="main">')[1]  # nothing to submit anywhere
     exported = events(app, "report_exported", f"report:{rid}")
     assert len(exported) == 1 and json.loads(exported[0]["detail"]) == {"format": "nrm_sheet"}
     adult = deliver(client, make_envelope, body=valid_body(people=[{"role": "possible_victim", "age_range": "25_39"}]))
-    assert 'id="nrm-child">Adult' in text(client.get(f"/triage/reports/{adult}/nrm"))
+    assert 'data-nrm-subject="adult">Adult' in text(client.get(f"/triage/reports/{adult}/nrm"))
 
 
 # -- access and CSRF ------------------------------------------------------------------------------

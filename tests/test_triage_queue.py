@@ -1,6 +1,6 @@
-"""The Border Force queue over the Flask test client: order, filters, pages,
-the refresh and its new marks, reading in index order at 10,000 reports, and
-the CSV export with its formula guard."""
+"""The Border Force board over the Flask test client: reports grouped by
+arriving flight, their order, filters, pages, the refresh and its new marks,
+the queries at 10,000 reports, and the CSV export with its formula guard."""
 from __future__ import annotations
 
 import csv
@@ -9,37 +9,142 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 
+from crewreport import flights
 from crewreport.db import get_db, transaction
 from crewreport.times import stamp
 from crewreport.triage import queue
 
-from .helpers import AuthActions, Make, deliver, events, row, text, update_report, utcnow
-
-ROW_IDS = re.compile(r'<tr data-report-id="([0-9a-f-]{36})"')
+from .helpers import (
+    AuthActions,
+    Make,
+    board_flights,
+    deliver,
+    events,
+    report_line,
+    row,
+    text,
+    update_report,
+    utcnow,
+    valid_body,
+)
 
 
 def queue_ids(client: FlaskClient, query: str = "status=any") -> list[str]:
+    """The report ids on a board page, flight after flight."""
     resp = client.get(f"/triage/?{query}")
     assert resp.status_code == 200
-    return ROW_IDS.findall(resp.get_data(as_text=True))
+    return [rid for f in board_flights(text(resp)) for rid in f["reports"]]
+
+
+def flights_on(client: FlaskClient, query: str = "status=any") -> list[dict[str, Any]]:
+    resp = client.get(f"/triage/?{query}")
+    assert resp.status_code == 200
+    return board_flights(text(resp))
 
 
 # -- the queue -----------------------------------------------------------------------------
 
-def test_queue_orders_by_landing_then_urgency_then_arrival(client: FlaskClient, app: Flask,
-                                                           make_envelope: Make, auth: AuthActions) -> None:
+def test_board_groups_by_flight_and_orders_by_landing_child_urgency(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
     soon = stamp(utcnow() + timedelta(hours=2))  # one landing time, even if a second ticks between deliveries
-    later = deliver(client, make_envelope, sta=stamp(utcnow() + timedelta(hours=5)), urgency="immediate")
-    soon_routine = deliver(client, make_envelope, sta=soon, urgency="routine")
-    soon_immediate = deliver(client, make_envelope, sta=soon, urgency="immediate")
-    soon_immediate_2 = deliver(client, make_envelope, sta=soon, urgency="immediate")
-    update_report(app, soon_immediate, received_at=stamp(utcnow() - timedelta(minutes=5)))
+    adult = valid_body(people=[{"role": "possible_victim", "age_range": "25_39"}], indicators=[])
+    child = valid_body(people=[], indicators=["child_dressed_older"])
+    later = deliver(client, make_envelope, flight="ZZ1", sta=stamp(utcnow() + timedelta(hours=5)),
+                    urgency="immediate", body=child)
+    routine = deliver(client, make_envelope, flight="ZZ2", sta=soon, urgency="routine", body=adult)
+    immediate = deliver(client, make_envelope, flight="ZZ3", sta=soon, urgency="immediate", body=adult)
+    child_routine = deliver(client, make_envelope, flight="ZZ4", sta=soon, urgency="routine", body=child)
+    # three reports on one flight: one row, newest last, highest urgency shown
+    first = deliver(client, make_envelope, flight="ZZ5", sta=soon, urgency="routine", body=adult)
+    second = deliver(client, make_envelope, flight="ZZ5", sta=soon, urgency="immediate", body=adult)
+    third = deliver(client, make_envelope, flight="ZZ5", sta=soon, urgency="routine", body=adult)
+    update_report(app, first, received_at=stamp(utcnow() - timedelta(minutes=5)))
+    update_report(app, third, received_at=stamp(utcnow() + timedelta(seconds=5)))
+    # the same flight number on another day is another flight
+    other_day = deliver(client, make_envelope, flight="ZZ5", sta=stamp(utcnow() + timedelta(hours=26)), body=adult)
     auth.login("officer")
-    assert queue_ids(client) == [soon_immediate, soon_immediate_2, soon_routine, later]
+    flights = flights_on(client)
+    assert [(f["flight"], f["reports"]) for f in flights] == [
+        ("ZZ4", [child_routine]), ("ZZ3", [immediate]), ("ZZ5", [first, second, third]), ("ZZ2", [routine]),
+        ("ZZ1", [later]), ("ZZ5", [other_day])]
+    assert [f["report-count"] for f in flights] == ["1", "1", "3", "1", "1", "1"]
+    assert [f.get("child") for f in flights] == ["true", None, None, None, "true", None]
+    assert flights[0]["sta"] == soon and flights[2]["urgency"] == "immediate"
+    assert ">Immediate<" in flights[2]["html"] and "3 reports" in flights[2]["html"]
+    assert "to LHR" in flights[2]["html"] and "nobody has it" in flights[2]["html"]
+    assert "/triage/flights/ZZ/ZZ5/" in flights[2]["html"]
+
+
+def test_late_arrivals_never_rank_above_flights_still_to_land(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
+    """A tablet that claims a landing long past, or any note received after
+    its flight landed, is listed among late arrivals, below every flight
+    still to land and below flights that landed with their reports on time."""
+    upcoming = deliver(client, make_envelope, flight="ZZ10", sta=stamp(utcnow() + timedelta(hours=20)),
+                       urgency="routine")
+    # made on a clock a month slow (the oldest a note may be) and claiming to land a minute later
+    absurd_created = utcnow() - timedelta(days=29)
+    absurd = deliver(client, make_envelope, flight="ZZ11", urgency="immediate", created=stamp(absurd_created),
+                     sta=stamp(absurd_created + timedelta(minutes=1)), body=valid_body(child_involved=True))
+    late = deliver(client, make_envelope, flight="ZZ12", sta=stamp(utcnow() - timedelta(minutes=1)),
+                   urgency="immediate")
+    update_report(app, absurd, received_at=stamp(utcnow() - timedelta(minutes=1)))  # late ones: newest receipt first
+    landed = deliver(client, make_envelope, flight="ZZ13", sta=stamp(utcnow() + timedelta(hours=1)),
+                     urgency="routine")
+    update_report(app, landed, sta=stamp(utcnow() - timedelta(minutes=30)),
+                  received_at=stamp(utcnow() - timedelta(hours=2)))
+    auth.login("officer")
+    for query in ("", "status=any", "urgency=immediate", "child=1"):
+        flights = flights_on(client, query)
+        sections = [f["section"] for f in flights]
+        assert sections == sorted(sections, key=["upcoming", "landed", "late"].index), (query, sections)
+    flights = flights_on(client, "status=any")
+    assert [(f["flight"], f["section"]) for f in flights] == [
+        ("ZZ10", "upcoming"), ("ZZ13", "landed"), ("ZZ12", "late"), ("ZZ11", "late")]  # newest receipt first
+    assert [f["reports"] for f in flights] == [[upcoming], [landed], [late], [absurd]]
+    page = text(client.get("/triage/?status=any"))
+    heads = re.findall(r'class="board-section" data-section="(\w+)"><h2>([^<]+)', page)
+    assert heads == [("upcoming", "Still to land"), ("landed", "Landed"), ("late", "Arrived after landing ")]
+
+
+def test_landed_flights_stay_on_the_board_for_a_while(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                      auth: AuthActions) -> None:
+    decided = deliver(client, make_envelope, flight="ZZ20")
+    long_ago = deliver(client, make_envelope, flight="ZZ21")
+    still_open = deliver(client, make_envelope, flight="ZZ22")
+    closed = stamp(utcnow())
+    update_report(app, decided, status="no_further_action", closed_at=closed,
+                  sta=stamp(utcnow() - queue.LANDED_VISIBLE + timedelta(minutes=10)),
+                  received_at=stamp(utcnow() - timedelta(hours=3)))
+    update_report(app, long_ago, status="referred", closed_at=closed,
+                  sta=stamp(utcnow() - queue.LANDED_VISIBLE - timedelta(minutes=10)),
+                  received_at=stamp(utcnow() - timedelta(hours=4)))
+    update_report(app, still_open, sta=stamp(utcnow() - timedelta(days=1)),
+                  received_at=stamp(utcnow() - timedelta(days=1, hours=1)))
+    auth.login("officer")
+    flights = flights_on(client, "")
+    assert [(f["flight"], f["section"]) for f in flights] == [("ZZ20", "landed"), ("ZZ22", "landed")]
+    assert "section-landed" in flights[0]["html"].split(">")[0]
+    assert "No further action" in flights[0]["html"]
+    assert [f["flight"] for f in flights_on(client, "status=open")] == ["ZZ22"]
+
+
+def test_a_busy_flight_lists_its_newest_reports_and_links_the_rest(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
+    sta = stamp(utcnow() + timedelta(hours=1))
+    ids = [deliver(client, make_envelope, flight="ZZ77", sta=sta) for _ in range(flights.LISTED_PER_FLIGHT + 2)]
+    for n, rid in enumerate(ids):
+        update_report(app, rid, received_at=stamp(utcnow() - timedelta(minutes=60 - n)))
+    auth.login("officer")
+    [busy] = flights_on(client)
+    assert busy["report-count"] == str(len(ids))
+    assert busy["reports"] == ids[2:]  # the newest, newest last
+    assert "2 earlier reports on the flight's page" in busy["html"]
 
 
 def test_queue_filters(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
@@ -63,11 +168,17 @@ def test_queue_filters(client: FlaskClient, app: Flask, make_envelope: Make, aut
         officer = get_db().execute("SELECT id FROM user WHERE username = 'officer'").fetchone()["id"]
     update_report(app, man, assignee_id=officer)
     assert queue_ids(client, "status=any&mine=1") == [man]
+    adult = deliver(client, make_envelope, body=valid_body(people=[], indicators=[]),
+                    sta=stamp(utcnow() + timedelta(hours=30)))
+    assert adult in queue_ids(client, "status=any")
+    assert queue_ids(client, "status=any&child=1") == [lhr, man, gone]  # the default body has a 12-17
+    assert 'id="f-child" name="child" value="1" checked' in text(client.get("/triage/?child=1"))
+    update_report(app, adult, status="referred", sta=stamp(utcnow() - timedelta(hours=30)))
     # unknown values are dropped, said so, and never reach SQL
     resp = client.get("/triage/?status=x';DROP TABLE report;--&arr=12345&window=forever")
     assert resp.status_code == 200
     assert "Ignored an unrecognised value for: arrival airport, status, time window" in text(resp)
-    assert set(ROW_IDS.findall(text(resp))) == {lhr, man}
+    assert {rid for f in board_flights(text(resp)) for rid in f["reports"]} == {lhr, man}
 
 
 def test_queue_shows_countdown_urgency_assignee_and_late_arrival(client: FlaskClient, app: Flask,
@@ -76,13 +187,13 @@ def test_queue_shows_countdown_urgency_assignee_and_late_arrival(client: FlaskCl
     late = deliver(client, make_envelope, flight="ZZ8", sta=stamp(utcnow() - timedelta(hours=1)))
     auth.login("officer")
     page = text(client.get("/triage/"))
-    ontime_row = re.search(rf'<tr data-report-id="{ontime}".*?</tr>', page, re.S).group(0)  # type: ignore[union-attr]
-    late_row = re.search(rf'<tr data-report-id="{late}".*?</tr>', page, re.S).group(0)  # type: ignore[union-attr]
-    assert "lands in 2 h 59 min" in ontime_row or "lands in 3 h 00 min" in ontime_row
+    ontime_flight, late_flight = (f["html"] for f in board_flights(page))
+    ontime_row, late_row = report_line(page, ontime), report_line(page, late)
+    assert "lands in 2 h 59 min" in ontime_flight or "lands in 3 h 00 min" in ontime_flight
     assert "before landing" in ontime_row and "After landing" not in ontime_row
-    assert "landed 1 h" in late_row and ">Late<" in late_row and "after landing" in late_row
+    assert "landed 1 h" in late_flight and ">Late<" in late_row and "after landing" in late_row
     assert "is-late" in late_row.split(">")[0] and "is-late" not in ontime_row.split(">")[0]
-    assert f'datetime="{row(app, ontime)["sta"]}"' in ontime_row  # type: ignore[index]
+    assert f'datetime="{row(app, ontime)["sta"]}"' in ontime_flight  # type: ignore[index]
     assert "LOS → LHR" in ontime_row and "Priority" in ontime_row
 
 
@@ -90,7 +201,7 @@ def test_queue_pages(client: FlaskClient, app: Flask, make_envelope: Make, auth:
     first = deliver(client, make_envelope)
     bulk_insert(app, queue.PER_PAGE + 5, template_id=first)
     auth.login("officer")
-    page1 = queue_ids(client, "status=any")
+    page1 = queue_ids(client, "status=any")  # one report per flight here
     page2 = queue_ids(client, "status=any&page=2")
     assert len(page1) == queue.PER_PAGE and len(page2) == 6
     assert not set(page1) & set(page2)
@@ -100,19 +211,21 @@ def test_queue_pages(client: FlaskClient, app: Flask, make_envelope: Make, auth:
 
 def test_refresh_endpoint_and_new_since_last_look(client: FlaskClient, app: Flask,
                                                   make_envelope: Make, auth: AuthActions) -> None:
-    old = deliver(client, make_envelope)
+    sta = stamp(utcnow() + timedelta(hours=3))
+    old = deliver(client, make_envelope, sta=sta)
     update_report(app, old, received_at=stamp(utcnow() - timedelta(minutes=10)))
     auth.login("officer")
     first = text(client.get("/triage/"))
     assert "is-new" not in first  # first look: nothing to compare with
     with app.app_context():
         seen = get_db().execute("SELECT queue_seen_at FROM officer_seen").fetchone()[0]
-    fresh = deliver(client, make_envelope)
+    fresh = deliver(client, make_envelope, sta=sta)
     update_report(app, fresh, received_at=stamp(datetime.now(UTC) + timedelta(seconds=2)))
     data = client.get(f"/triage/queue.json?status=open&since={seen}").get_json()
-    assert set(data["ids"]) == {old, fresh} and data["total"] == 2
-    assert f'data-report-id="{fresh}" class="urgency-priority status-received is-new"' in data["html"]
-    assert f'data-report-id="{old}" class="urgency-priority status-received"' in data["html"]
+    assert set(data["ids"]) == {old, fresh} and data["total"] == 1 and data["reports"] == 2
+    assert "is-new" in report_line(data["html"], fresh).split(">")[0]
+    assert "is-new" not in report_line(data["html"], old).split(">")[0]
+    assert 'data-new="true"' in board_flights(data["html"])[0]["html"].split(">")[0]
     second = text(client.get("/triage/"))
     assert re.search(rf'data-report-id="{fresh}"[^>]*is-new', second)
     assert not re.search(rf'data-report-id="{old}"[^>]*is-new', second)
@@ -147,12 +260,13 @@ def bulk_insert(app: Flask, n: int, template_id: str) -> list[str]:
 
 def test_queue_with_10000_reports_reads_in_index_order(client: FlaskClient, app: Flask,
                                                        make_envelope: Make, auth: AuthActions) -> None:
-    """No timing: the plan shows each common query read from an index in order
-    (no full scan and no sort step), so its cost does not grow with the store."""
+    """No timing: the plans show the export read from an index in order (no
+    sort step), and the board's grouping read from an index alone (never the
+    wide rows), so their cost stays that of reading an index."""
     first = deliver(client, make_envelope)
     bulk_insert(app, 10000, template_id=first)
     at = datetime.now(UTC)
-    cases = {
+    export_cases = {
         "": "report_queue",
         "arr=MAN": "report_arr",
         "status=assessing": "report_status",
@@ -162,6 +276,11 @@ def test_queue_with_10000_reports_reads_in_index_order(client: FlaskClient, app:
         "status=open": "report_queue",
         "mine=1": "report_assignee",
     }
+    board_cases = {
+        "status=board": "COVERING INDEX report_flight", "status=open": "COVERING INDEX report_flight",
+        "status=any": "COVERING INDEX report_flight", "child=1": "COVERING INDEX report_flight",
+        "arr=MAN": "INDEX report_arr", "status=assessing": "INDEX report_status", "mine=1": "INDEX report_assignee",
+    }
     with app.app_context():
         db = get_db()
         # Production never runs ANALYZE: the plans must hold without statistics,
@@ -169,18 +288,29 @@ def test_queue_with_10000_reports_reads_in_index_order(client: FlaskClient, app:
         for analyzed in (False, True):
             if analyzed:
                 db.execute("ANALYZE")
-            for query, index in cases.items():
+            for query, index in export_cases.items():
                 args = dict(p.split("=") for p in query.split("&") if p)
                 args.setdefault("status", "any")
                 sql, params = queue.queue_sql(queue.Filters.from_args(args), 1, at)
                 plan = " | ".join(r["detail"] for r in db.execute("EXPLAIN QUERY PLAN " + sql + " LIMIT 50", params))
                 assert f"USING INDEX {index}" in plan, (query, analyzed, plan)
                 assert "TEMP B-TREE" not in plan, (query, analyzed, plan)
+            for query, index in board_cases.items():
+                where, params = queue.Filters.from_args(dict([query.split("=")])).where(1, at)
+                sql = flights.group_sql(where, child_first=True)
+                plan = " | ".join(r["detail"] for r in db.execute("EXPLAIN QUERY PLAN " + sql,
+                                                                  [stamp(at), *params, 25, 0]))
+                # without statistics the filter's own index; after ANALYZE SQLite may
+                # prefer walking report_flight in group order: an index, never a sort for GROUP BY
+                assert f"USING {index}" in plan or (analyzed and "INDEX report_flight" in plan), (query, analyzed, plan)
+                assert not re.search(r"SCAN r( \||$)", plan), (query, analyzed, plan)
     auth.login("officer")
     resp = client.get("/triage/?status=any&page=100")
     assert resp.status_code == 200
-    assert len(ROW_IDS.findall(text(resp))) == queue.PER_PAGE
-    assert "Page 100 of 201" in text(resp)
+    assert len(board_flights(text(resp))) == queue.PER_PAGE  # one report per flight here
+    assert "Page 100 of 401" in text(resp)
+    reports = client.get("/triage/queue.json?status=any").get_json()
+    assert reports["total"] == 10001 and reports["reports"] == 10001
 
 
 # -- the export -------------------------------------------------------------------------------
@@ -201,6 +331,7 @@ def test_csv_export_of_the_queue(client: FlaskClient, app: Flask, make_envelope:
     assert all(not cell.startswith(("=", "+", "@")) for r in rows for cell in r)
     assert "narrative" not in text(resp) and "passports" not in text(resp)
     assert 58 <= int(rows[1][11]) <= 60  # minutes before landing
+    assert rows[1][12] == "1"  # the default test body has a child aged 12-17
     exported = events(app, "queue_exported")
     assert len(exported) == 1 and json.loads(exported[0]["detail"])["rows"] == 2
 
@@ -211,3 +342,17 @@ def test_csv_cell_guard() -> None:
     assert queue.csv_cell("\t=x") == "'\t=x"
     assert queue.csv_cell("LHR") == "LHR"
     assert queue.csv_cell(-20) == -20
+
+
+def test_who_has_a_flight_counts_live_locks_only(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                 auth: AuthActions) -> None:
+    sta = stamp(utcnow() + timedelta(hours=1))
+    held, expired = (deliver(client, make_envelope, flight="ZZ66", sta=sta) for _ in range(2))
+    with app.app_context():
+        ids = {r["username"]: r["id"] for r in get_db().execute("SELECT id, username FROM user")}
+    update_report(app, held, lock_user_id=ids["admin"], lock_expires_at=stamp(utcnow() + timedelta(minutes=5)))
+    update_report(app, expired, lock_user_id=ids["security"], lock_expires_at=stamp(utcnow() - timedelta(minutes=5)),
+                  assignee_id=ids["officer"])
+    auth.login("officer")
+    [flight] = flights_on(client)
+    assert "· admin, officer<" in flight["html"] and "security" not in flight["html"]

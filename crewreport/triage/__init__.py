@@ -4,7 +4,8 @@
   the CSV export's cells;
 - `workflow`: statuses and their transitions, the expiring lock, the
   transaction every officer action runs in, and the sealed history and notes;
-- `views`: the routes (queue, refresh, export, report page, actions, NRM sheet).
+- `views`: the routes (board, refresh, export, report page, actions, NRM sheet);
+- `flight`: a flight's page and the decision for all its open reports.
 
 Plaintext exists only in memory while a page is rendered: report bodies are
 opened from the stored envelope on every view (each view is audited), and
@@ -17,4 +18,4 @@ from flask import Blueprint
 
 bp = Blueprint("triage", __name__, url_prefix="/triage")
 
-from . import views  # noqa: E402, F401 - the routes register themselves on bp
+from . import flight, views  # noqa: E402, F401 - the routes register themselves on bp

@@ -1,6 +1,7 @@
-"""The triage queue: filters from the query string, the page query (values
-always bound, never interpolated), rows decorated for display, what is new
-since an officer's last look, and the CSV export's cells."""
+"""The triage board: filters from the query string, a page of arriving
+flights with their reports (values always bound, never interpolated; the
+grouping and its order are `crewreport.flights`), rows decorated for display,
+what is new since an officer's last look, and the CSV export's rows and cells."""
 from __future__ import annotations
 
 import math
@@ -10,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .. import report
+from .. import flights, report
 from ..db import transaction
-from ..display import STATUS_LABELS, URGENCY_LABELS, countdown_text, lead_time
+from ..display import STATUS_LABELS, URGENCY_LABELS, lead_time
 from ..times import stamp
 
 WINDOWS = {
@@ -22,15 +23,17 @@ WINDOWS = {
     "upcoming": "Not yet landed",
     "past": "Landed",
 }
-STATUS_FILTERS = {"open": "Open (not closed)", "any": "Any status", "closed": "Closed",
-                  **STATUS_LABELS}
+# Decided flights stay on the board (greyed once landed) this long after landing.
+LANDED_VISIBLE = timedelta(hours=2)
+STATUS_FILTERS = {"board": "Open, and decided until 2 h after landing", "open": "Open (not closed)",
+                  "any": "Any status", "closed": "Closed", **STATUS_LABELS}
 # Reports that landed less than this long ago still count as "within 6 h" etc.:
 # officers may still reach the gate.
 GRACE = timedelta(hours=1)
-PER_PAGE = 50
+PER_PAGE = 25  # flights per board page
 CSV_MAX_ROWS = 10000
 CSV_FIELDS = ("reference", "id", "airline", "flight", "dep", "arr", "sta", "urgency", "status",
-              "assignee", "received_at", "minutes_before_landing")
+              "assignee", "received_at", "minutes_before_landing", "child")
 
 
 @dataclass
@@ -39,9 +42,10 @@ class Filters:
     (and said so), never passed to SQL."""
 
     arr: str = ""
-    status: str = "open"
+    status: str = "board"
     urgency: str = "any"
     mine: bool = False
+    child: bool = False
     window: str = "all"
     page: int = 1
     ignored: list[str] = field(default_factory=list)
@@ -54,7 +58,7 @@ class Filters:
             f.arr = arr
         elif arr:
             f.ignored.append("arrival airport")
-        status = args.get("status") or "open"
+        status = args.get("status") or "board"
         if status in STATUS_FILTERS:
             f.status = status
         else:
@@ -65,6 +69,7 @@ class Filters:
         else:
             f.ignored.append("urgency")
         f.mine = args.get("mine") in ("1", "on", "true")
+        f.child = args.get("child") in ("1", "on", "true")
         window = args.get("window") or "all"
         if window in WINDOWS:
             f.window = window
@@ -87,7 +92,10 @@ class Filters:
         # to itself (no ANALYZE statistics, as in production) it reads by
         # status and sorts every open report to show 50; without the index
         # it walks report_queue already in queue order (benchmarks/queue.py).
-        if self.status == "open":
+        if self.status == "board":
+            clauses.append("(+r.status IN ('received', 'assessing', 'meet_aircraft') OR r.sta >= ?)")
+            params.append(stamp(at - LANDED_VISIBLE))
+        elif self.status == "open":
             clauses.append("+r.status IN ('received', 'assessing', 'meet_aircraft')")
         elif self.status == "closed":
             clauses.append("+r.status IN ('no_further_action', 'referred')")
@@ -100,6 +108,8 @@ class Filters:
         if self.mine:
             clauses.append("r.assignee_id = ?")
             params.append(user_id)
+        if self.child:
+            clauses.append("r.child = 1")
         if self.window in ("6h", "24h"):
             hours = 6 if self.window == "6h" else 24
             clauses.append("r.sta BETWEEN ? AND ?")
@@ -119,6 +129,8 @@ class Filters:
             args["arr"] = self.arr
         if self.mine:
             args["mine"] = "1"
+        if self.child:
+            args["child"] = "1"
         if self.page > 1:
             args["page"] = self.page
         args.update(changes)
@@ -127,57 +139,86 @@ class Filters:
 
 QUEUE_COLUMNS = (
     "r.id, r.reference, r.airline, r.flight, r.dep, r.arr, r.sta, r.urgency, r.status,"
-    " r.received_at, r.assignee_id, r.lock_user_id, r.lock_expires_at,"
+    " r.received_at, r.assignee_id, r.lock_user_id, r.lock_expires_at, r.child,"
     " a.username AS assignee, l.username AS lock_user"
 )
+QUEUE_JOINS = " LEFT JOIN user a ON a.id = r.assignee_id LEFT JOIN user l ON l.id = r.lock_user_id"
 QUEUE_ORDER = " ORDER BY r.sta, r.urgency_rank, r.received_at, r.rowid"
 
 
 def queue_sql(filters: Filters, user_id: int, at: datetime) -> tuple[str, list[Any]]:
     """The page query (without LIMIT), exposed so a test can EXPLAIN it."""
     where, params = filters.where(user_id, at)
-    sql = (f"SELECT {QUEUE_COLUMNS} FROM report r"  # noqa: S608 - Filters.where joins fixed fragments; values are ? parameters
-           " LEFT JOIN user a ON a.id = r.assignee_id"
-           " LEFT JOIN user l ON l.id = r.lock_user_id" + where + QUEUE_ORDER)
-    return sql, params
+    return f"SELECT {QUEUE_COLUMNS} FROM report r{QUEUE_JOINS}{where}{QUEUE_ORDER}", params  # noqa: S608 - fixed fragments, ? values
+
+
+def decorate(r: Mapping[str, Any] | sqlite3.Row, user_id: int, stamp_now: str, since: str | None) -> dict[str, Any]:
+    """A report row with what the board shows of it."""
+    row = dict(r)
+    row["lead_seconds"], row["lead_text"], row["late"] = lead_time(r["received_at"], r["sta"])
+    row["new"] = bool(since) and r["received_at"] > since
+    row["lock_active"] = bool(r["lock_user_id"] and (r["lock_expires_at"] or "") > stamp_now)
+    row["locked_by_other"] = row["lock_active"] and r["lock_user_id"] != user_id
+    row["status_label"] = STATUS_LABELS[r["status"]]
+    return row
+
+
+def decision(reports: list[dict[str, Any]]) -> str:
+    """The flight's decision in words, from its listed reports' statuses."""
+    statuses = [r["status"] for r in reports]
+    if statuses and all(s == statuses[0] for s in statuses):
+        return STATUS_LABELS[statuses[0]]
+    counts = {s: statuses.count(s) for s in dict.fromkeys(statuses)}
+    return "Mixed: " + ", ".join(f"{n} {STATUS_LABELS[s]}" for s, n in counts.items())
+
+
+def holders(reports: list[dict[str, Any]]) -> list[str]:
+    """Who has the flight: its reports' assignees and lock holders, once each."""
+    names = [r[k] for r in reports for k in ("assignee", "lock_user")
+             if r[k] and (k == "assignee" or r["lock_active"])]
+    return list(dict.fromkeys(names))
 
 
 @dataclass
-class QueuePage:
-    rows: list[dict[str, Any]]
-    total: int
+class BoardPage:
+    flights: list[flights.Flight]
+    total: int  # flights
+    reports: int
     page: int
     pages: int
 
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return [r for f in self.flights for r in f.reports]
 
-def load_queue(db: sqlite3.Connection, filters: Filters, user_id: int, at: datetime,
-               since: str | None, *, export: bool = False) -> QueuePage:
-    """One page of the queue, each row decorated for display; or, for the
-    export, every row up to CSV_MAX_ROWS."""
+
+def load_board(db: sqlite3.Connection, filters: Filters, user_id: int, at: datetime,
+               since: str | None) -> BoardPage:
+    """One page of the board: arriving flights in board order, each with its
+    selected reports (newest last) decorated for display."""
     where, params = filters.where(user_id, at)
-    total = db.execute("SELECT count(*) FROM report r" + where, params).fetchone()[0]  # noqa: S608 - fixed fragments, ? values
-    sql, params = queue_sql(filters, user_id, at)
-    pages = max(1, math.ceil(total / PER_PAGE))
-    page = min(filters.page, pages)
-    if export:
-        sql += " LIMIT ?"
-        params = params + [CSV_MAX_ROWS]
-    else:
-        sql += " LIMIT ? OFFSET ?"
-        params = params + [PER_PAGE, (page - 1) * PER_PAGE]
+    page = filters.page
+    found, total, reports = flights.load_flights(db, where, params, at, page=page, per_page=PER_PAGE,
+                                                 child_first=True)
+    if not found and page > 1:  # past the last page: show the last one
+        total = flights.count_flights(db, where, params)
+        page = max(1, math.ceil(total / PER_PAGE))
+        found, total, reports = flights.load_flights(db, where, params, at, page=page, per_page=PER_PAGE,
+                                                     child_first=True)
+    flights.load_reports(db, found, QUEUE_COLUMNS, QUEUE_JOINS, where, params)
     stamp_now = stamp(at)
-    rows = []
-    for r in db.execute(sql, params):
-        row = dict(r)
-        row["lead_seconds"], row["lead_text"], row["late"] = lead_time(r["received_at"], r["sta"])
-        if not export:
-            row["countdown"] = countdown_text(r["sta"], at)
-        row["new"] = bool(since) and r["received_at"] > since
-        row["locked_by_other"] = bool(r["lock_user_id"] and r["lock_user_id"] != user_id
-                                      and (r["lock_expires_at"] or "") > stamp_now)
-        row["status_label"] = STATUS_LABELS[r["status"]]
-        rows.append(row)
-    return QueuePage(rows, total, page, pages)
+    for f in found:
+        f.reports = [decorate(r, user_id, stamp_now, since) for r in f.reports]
+        f.decision, f.holders = decision(f.reports), holders(f.reports)
+        f.new = any(r["new"] for r in f.reports)
+    return BoardPage(found, total, reports, page, max(1, math.ceil(total / PER_PAGE)))
+
+
+def export_rows(db: sqlite3.Connection, filters: Filters, user_id: int, at: datetime) -> list[dict[str, Any]]:
+    """Every selected report (up to CSV_MAX_ROWS) for the CSV export."""
+    sql, params = queue_sql(filters, user_id, at)
+    stamp_now = stamp(at)
+    return [decorate(r, user_id, stamp_now, None) for r in db.execute(sql + " LIMIT ?", params + [CSV_MAX_ROWS])]
 
 
 def last_seen(db: sqlite3.Connection, user_id: int) -> str | None:
@@ -211,4 +252,4 @@ def csv_row(row: Mapping[str, Any]) -> list[Any]:
     return [csv_cell(v) for v in (
         row["reference"], row["id"], row["airline"], row["flight"], row["dep"], row["arr"], row["sta"],
         row["urgency"], row["status"], row["assignee"] or "", row["received_at"],
-        int(row["lead_seconds"] // 60))]
+        int(row["lead_seconds"] // 60), row["child"])]

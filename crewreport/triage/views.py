@@ -1,5 +1,6 @@
-"""The triage routes: the queue page and its refresh, the CSV export, the
-report page, the officers' actions on a report and the NRM prompt sheet."""
+"""The triage routes: the flight board and its refresh, the CSV export, the
+report page, the officers' actions on a report and the NRM prompt sheet
+(a flight's page and its decision are in `flight`)."""
 from __future__ import annotations
 
 import csv
@@ -8,7 +9,7 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from .. import audit, keys, report
@@ -16,12 +17,23 @@ from ..auth import role_required
 from ..db import get_db, transaction
 from ..display import STATUS_LABELS, URGENCY_LABELS, countdown_text, display_body, lead_time, when
 from ..forms import ActionForm, AssignForm, NoteForm, StatusForm
-from ..sealed_text import NOTE_INFO, REASON_INFO
+from ..sealed_text import NOTE_INFO
 from ..times import now, parse_utc, stamp
 from . import bp
-from .queue import CSV_FIELDS, STATUS_FILTERS, WINDOWS, Filters, airports, csv_row, last_seen, load_queue, mark_seen
+from .queue import (
+    CSV_FIELDS,
+    STATUS_FILTERS,
+    WINDOWS,
+    Filters,
+    airports,
+    csv_row,
+    export_rows,
+    last_seen,
+    load_board,
+    mark_seen,
+)
 from .workflow import (
-    CLOSED,
+    OPEN,
     STATUSES,
     TRANSITIONS,
     Refused,
@@ -29,6 +41,7 @@ from .workflow import (
     get_report,
     history,
     lock_holder,
+    move,
     notes,
     officers,
     renew_lock,
@@ -40,35 +53,36 @@ from .workflow import (
 @bp.get("/")
 @role_required("border_force")
 def index() -> Any:
-    """The queue page; it refreshes itself from `queue_json`."""
+    """The flight board; it refreshes itself from `queue_json`."""
     db = get_db()
     filters = Filters.from_args(request.args)
     at = datetime.now(UTC)
     since = request.args.get("since")
     if not (since and report.UTC_Z.match(since)):
         since = last_seen(db, current_user.id_number)
-    queue = load_queue(db, filters, current_user.id_number, at, since)
+    queue = load_board(db, filters, current_user.id_number, at, since)
     mark_seen(db, current_user.id_number, stamp(at))
     return render_template("triage/index.html", queue=queue, filters=filters, since=since or "",
                            now=stamp(at), airports=airports(db), windows=WINDOWS,
-                           status_filters=STATUS_FILTERS, urgencies=URGENCY_LABELS)
+                           status_filters=STATUS_FILTERS, urgencies=URGENCY_LABELS,
+                           alert_minutes=current_app.config["BOARD_ALERT_MINUTES"])
 
 
 @bp.get("/queue.json")
 @role_required("border_force")
 def queue_json() -> Any:
-    """The current page of rows as an HTML fragment in JSON, for the refresh."""
+    """The current page of flights as an HTML fragment in JSON, for the refresh."""
     db = get_db()
     filters = Filters.from_args(request.args)
     at = datetime.now(UTC)
     since = request.args.get("since")
     if not (since and report.UTC_Z.match(since)):
         since = None
-    queue = load_queue(db, filters, current_user.id_number, at, since)
-    html = render_template("triage/_rows.html", queue=queue, filters=filters)
+    queue = load_board(db, filters, current_user.id_number, at, since)
+    html = render_template("triage/_board.html", queue=queue, filters=filters)
     pager = render_template("triage/_pager.html", queue=queue, filters=filters, since=since or "")
-    return jsonify(html=html, pager=pager, total=queue.total, page=queue.page, pages=queue.pages,
-                   now=stamp(at), ids=[r["id"] for r in queue.rows])
+    return jsonify(html=html, pager=pager, total=queue.total, reports=queue.reports, page=queue.page,
+                   pages=queue.pages, now=stamp(at), ids=[r["id"] for r in queue.rows])
 
 
 @bp.get("/export.csv")
@@ -78,7 +92,7 @@ def export_csv() -> Any:
     db = get_db()
     filters = Filters.from_args(request.args)
     at = datetime.now(UTC)
-    rows = load_queue(db, filters, current_user.id_number, at, None, export=True).rows
+    rows = export_rows(db, filters, current_user.id_number, at)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_FIELDS)
@@ -100,6 +114,13 @@ def open_body(row: sqlite3.Row) -> dict[str, Any]:
     return report.open_stored(row, ring, keys.BORDER_FORCE)
 
 
+def mark_opened(db: sqlite3.Connection, report_id: str) -> None:
+    """The first time an officer reads a report: the tablet may learn it was seen."""
+    with transaction(db):
+        db.execute("UPDATE report SET first_opened_at = ? WHERE id = ? AND first_opened_at IS NULL",
+                   (now(), report_id))
+
+
 def build_forms(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
     status_form = StatusForm(formdata=None)
     status_form.status.choices = [(s, STATUS_LABELS[s]) for s in TRANSITIONS[row["status"]]]
@@ -117,14 +138,19 @@ def report_page(report_id: str) -> Any:
     row = get_report(db, report_id)
     body = open_body(row)
     audit.record("report_opened", subject=f"report:{report_id}")
+    mark_opened(db, report_id)
     ring = keys.keyring()
     at = now()
     device = db.execute("SELECT d.*, u.username FROM device d LEFT JOIN user u ON u.id = d.user_id"
                         " WHERE d.id = ?", (row["device_id"],)).fetchone()
     holder = lock_holder(row, at)
     lead = lead_time(row["received_at"], row["sta"])
+    same_flight = db.execute("SELECT id, reference, urgency, status, received_at, child FROM report"
+                             " WHERE airline = ? AND flight = ? AND sta = ? ORDER BY received_at, rowid",
+                             (row["airline"], row["flight"], row["sta"])).fetchall()
     return render_template(
-        "triage/report.html", r=row, body=display_body(body), device=device,
+        "triage/report.html", r=row, body=display_body(body), device=device, same_flight=same_flight,
+        open_on_flight=sum(r["status"] in OPEN for r in same_flight),
         history=history(db, ring, row), notes=notes(db, ring, report_id),
         holder=holder, holder_name=username(db, holder), mine=holder == current_user.id_number,
         assignee=username(db, row["assignee_id"]), lead=lead, status_labels=STATUS_LABELS,
@@ -170,15 +196,8 @@ def change_status(report_id: str) -> Any:
             allowed = ", ".join(STATUS_LABELS[s] for s in TRANSITIONS[row["status"]])
             raise Refused(report_id, f"A report that is {STATUS_LABELS[row['status']]} cannot go to "
                                      f"{STATUS_LABELS[target]}; it can go to: {allowed}. Nothing was changed.")
-        kid, sealed = seal_for_border_force(ring, form.reason.data.strip(), report_id, REASON_INFO)
-        db.execute("UPDATE report SET status = ?, status_changed_at = ?, closed_at = ? WHERE id = ?",
-                   (target, stamp(at), stamp(at) if target in CLOSED else None, report_id))
-        db.execute("INSERT INTO report_status_history (report_id, at, actor_id, from_status, to_status,"
-                   " reason_kid, reason_sealed) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   (report_id, stamp(at), current_user.id_number, row["status"], target, kid, sealed))
+        move(db, ring, row, target, form.reason.data.strip(), at)
         renew_lock(db, report_id, at)
-        audit.record("status_changed", subject=f"report:{report_id}", db=db,
-                     **{"from": row["status"], "to": target})
     flash(f"Status changed to {STATUS_LABELS[target]}.")
     return back(report_id)
 
@@ -268,6 +287,7 @@ def nrm_sheet(report_id: str) -> Any:
     row = get_report(db, report_id)
     body = open_body(row)
     audit.record("report_exported", subject=f"report:{report_id}", format="nrm_sheet")
+    mark_opened(db, report_id)
     return render_template("triage/nrm.html", r=row, body=display_body(body),
                            lead=lead_time(row["received_at"], row["sta"]), printed_at=now(),
                            status_labels=STATUS_LABELS)

@@ -13,7 +13,7 @@ from typing import Any
 from flask import abort, current_app
 from flask_login import current_user
 
-from .. import keys
+from .. import audit, keys
 from ..db import transaction
 from ..display import when
 from ..sealed_text import NOTE_INFO, REASON_INFO, open_text, seal_text
@@ -21,9 +21,11 @@ from ..times import stamp
 
 STATUSES = ("received", "assessing", "meet_aircraft", "no_further_action", "referred")
 # Every step needs a reason; closed reports can be reopened (back to
-# assessing), and a "meet aircraft" decision is followed by its outcome.
+# assessing), and a "meet aircraft" decision is followed by its outcome. An
+# Immediate report can go straight from received to meet aircraft: officers
+# leave for the stand first and assess there.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "received": ("assessing",),
+    "received": ("assessing", "meet_aircraft"),
     "assessing": ("meet_aircraft", "no_further_action", "referred"),
     "meet_aircraft": ("no_further_action", "referred", "assessing"),
     "no_further_action": ("assessing",),
@@ -31,6 +33,8 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 CLOSED = ("no_further_action", "referred")
 OPEN = ("received", "assessing", "meet_aircraft")
+# A decision for a whole flight moves every open report of it in one step.
+FLIGHT_DECISIONS = ("meet_aircraft", "no_further_action", "referred")
 
 
 class Refused(Exception):
@@ -93,6 +97,21 @@ def renew_lock(db: sqlite3.Connection, report_id: str, at: datetime) -> str:
     db.execute("UPDATE report SET lock_user_id = ?, lock_expires_at = ? WHERE id = ?",
                (current_user.id_number, expires, report_id))
     return expires
+
+
+def move(db: sqlite3.Connection, ring: keys.Keyring, row: sqlite3.Row, target: str, reason: str,
+         at: datetime, **detail: Any) -> None:
+    """Change one report's status inside the caller's transaction: the row,
+    the history with its reason sealed, and the audit event."""
+    report_id = row["id"]
+    kid, sealed = seal_for_border_force(ring, reason, report_id, REASON_INFO)
+    db.execute("UPDATE report SET status = ?, status_changed_at = ?, closed_at = ? WHERE id = ?",
+               (target, stamp(at), stamp(at) if target in CLOSED else None, report_id))
+    db.execute("INSERT INTO report_status_history (report_id, at, actor_id, from_status, to_status,"
+               " reason_kid, reason_sealed) VALUES (?, ?, ?, ?, ?, ?, ?)",
+               (report_id, stamp(at), current_user.id_number, row["status"], target, kid, sealed))
+    audit.record("status_changed", subject=f"report:{report_id}", db=db,
+                 **{"from": row["status"], "to": target}, **detail)
 
 
 def seal_for_border_force(ring: keys.Keyring, text: str, report_id: str, info: bytes) -> tuple[str, str]:

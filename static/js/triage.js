@@ -1,5 +1,7 @@
-// Triage pages: live countdowns to landing, a self-refreshing queue that marks
-// what is new, and the print button of the NRM sheet. No inline script (CSP).
+// Triage pages: live countdowns to landing, a self-refreshing flight board
+// that marks what is new (and tells board-alerts.js what arrived, in a
+// `board:refreshed` event), and the print button of the NRM sheet. No inline
+// script (CSP).
 
 import { duration, utcHhmm } from "./times.js";
 
@@ -29,7 +31,7 @@ let refreshing = false;
 let known = new Set();
 
 function rememberRows() {
-  known = new Set([...document.querySelectorAll("#queue-rows tr[data-report-id]")].map((tr) => tr.dataset.reportId));
+  known = new Set([...document.querySelectorAll("#queue [data-report-id]")].map((el) => el.dataset.reportId));
 }
 
 /** Fetch the current page of the queue and swap its rows in place. */
@@ -52,24 +54,31 @@ export async function refresh() {
     if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
     const data = await resp.json();
     const before = known;
-    document.getElementById("queue-rows").innerHTML = data.html;
+    table.innerHTML = data.html;
     const pager = document.getElementById("queue-pager");
     if (pager) pager.innerHTML = data.pager;
     document.getElementById("queue-total").textContent = String(data.total);
+    const reports = document.getElementById("queue-reports");
+    if (reports) reports.textContent = String(data.reports);
     const updated = document.getElementById("queue-updated");
     updated.setAttribute("datetime", data.now);
     updated.textContent = `${utcHhmm(data.now)}Z`;
-    let arrived = 0;
-    for (const tr of document.querySelectorAll("#queue-rows tr[data-report-id]")) {
-      if (!before.has(tr.dataset.reportId)) {
-        tr.classList.add("is-new", "just-arrived");
-        tr.dataset.new = "true";
-        arrived += 1;
+    const arrivedIds = [];
+    for (const el of table.querySelectorAll("[data-report-id]")) {
+      if (!before.has(el.dataset.reportId)) {
+        for (const marked of [el, el.closest("[data-flight]")]) {
+          if (!marked) continue;
+          marked.classList.add("is-new", "just-arrived");
+          marked.dataset.new = "true";
+        }
+        arrivedIds.push(el.dataset.reportId);
       }
     }
+    const arrived = arrivedIds.length;
     rememberRows();
     status.textContent = arrived ? `${arrived} new report${arrived === 1 ? "" : "s"}` : "";
     status.dataset.state = arrived ? "new" : "";
+    table.dispatchEvent(new CustomEvent("board:refreshed", { bubbles: true, detail: { arrived: arrivedIds } }));
     table.dataset.refreshedAt = data.now;
     tick();
   } catch {

@@ -250,3 +250,19 @@ def dump_indexeddb(page: Any) -> str:
           return JSON.stringify(out);
         }"""
     )
+
+
+# Refresh the officers' board every half second in tests (15 s in service).
+TRIAGE_INIT = "window.__TRIAGE_CONFIG = {refreshMs: 500};"
+
+
+def officer_page(browser: Any, server: LiveServer, username: str = "demo-officer", next_path: str = "/triage/",
+                 **context_args: Any) -> Any:
+    """A separate browser context (its own cookies) signed in as a demo staff user."""
+    ctx = browser.new_context(base_url=server.url, **context_args)
+    ctx.add_init_script(TRIAGE_INIT)
+    ctx.set_default_timeout(20000)
+    page = ctx.new_page()
+    page.on("pageerror", lambda exc: print(f"{username} pageerror:", exc))
+    sign_in(page, server, username, next_path)
+    return page

@@ -166,7 +166,7 @@ def test_staff_pages_have_no_serious_or_critical_accessibility_violations(browse
         visit(auditor, (officer, "/triage/", "triage queue", 200),
               (security, "/review/", "review list", 200),
               (admin, "/admin/?report=no-such-report", "admin audit (search error)", 404))
-        assert officer.locator(f'#queue-rows tr[data-report-id="{report_id}"]').count() == 1
+        assert officer.locator(f'#queue [data-report-id="{report_id}"]').count() == 1
 
         officer.goto(f"/triage/reports/{report_id}")
         officer.click("#lock button")  # take the lock: the page comes back with a flash and the lock banner
@@ -179,9 +179,12 @@ def test_staff_pages_have_no_serious_or_critical_accessibility_violations(browse
         visit(auditor, (officer, f"/triage/reports/{report_id}/nrm", "NRM sheet", 200),
               (security, "/review/crew", "crew and devices", 200),
               (admin, "/no-such-page", "404 page", 404))
-        assert admin.locator("main h1").inner_text() == "Not Found"  # templates/error.html
+        assert admin.locator("main h1").inner_text() == "Page not found"  # templates/error.html
         visit(auditor, (security, f"/review/devices/{device_id}/revoke", "revoke confirmation", 200),
               (admin, "/admin/users", "staff second factors", 200))
+        sta = server.db_rows("SELECT sta FROM report WHERE id = ?", (report_id,))[0]["sta"]
+        visit(auditor, (officer, f"/triage/flights/ZZ/ZZ88/{sta}", "flight page", 200),
+              (security, "/triage/", "403 page", 403))
     finally:
         for page in pages:
             page.context.close()

@@ -7,24 +7,19 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import LiveServer, fill_minimal, outbox, poll, sign_in, submit, wait_enrolled, wait_states
+from tests.e2e.harness import (
+    LiveServer,
+    fill_minimal,
+    officer_page,
+    outbox,
+    poll,
+    sign_in,
+    submit,
+    wait_enrolled,
+    wait_states,
+)
 
 pytestmark = pytest.mark.e2e
-
-# Refresh the queue every half second in this test (15 s in service).
-TRIAGE_INIT = "window.__TRIAGE_CONFIG = {refreshMs: 500};"
-
-
-def officer_page(browser: Any, server: LiveServer) -> Any:
-    """A separate browser context (its own cookies) signed in as the demo officer."""
-    ctx = browser.new_context(base_url=server.url)
-    ctx.add_init_script(TRIAGE_INIT)
-    ctx.set_default_timeout(20000)
-    page = ctx.new_page()
-    page.on("pageerror", lambda exc: print("officer pageerror:", exc))
-    sign_in(page, server, "demo-officer", "/triage/")
-    return page
-
 
 def test_delivered_report_appears_in_the_open_queue_and_opens_to_the_typed_text(
         browser: Any, server: LiveServer, page: Any) -> None:
@@ -32,8 +27,8 @@ def test_delivered_report_appears_in_the_open_queue_and_opens_to_the_typed_text(
     try:
         # A marker that only survives if the page is never reloaded.
         officer.evaluate("() => { window.__sameDocument = 'yes'; }")
-        known = officer.evaluate("() => [...document.querySelectorAll('#queue-rows tr[data-report-id]')]"
-                                 ".map(tr => tr.dataset.reportId)")
+        known = officer.evaluate("() => [...document.querySelectorAll('#queue [data-report-id]')]"
+                                 ".map(el => el.dataset.reportId)")
 
         narrative = "Triage e2e: man in 14C holds her passport — « je ne sais pas » <b>42</b> & 乗客"
         sign_in(page, server)
@@ -44,17 +39,18 @@ def test_delivered_report_appears_in_the_open_queue_and_opens_to_the_typed_text(
         report_id = outbox(page)[0][0]
         assert report_id not in known
 
-        selector = f'#queue-rows tr[data-report-id="{report_id}"]'
+        selector = f'#queue [data-report-id="{report_id}"]'
         poll(officer, "(sel) => !!document.querySelector(sel)", arg=selector, timeout=20,
              message="the delivered report in the officer's queue")
         assert officer.evaluate("() => window.__sameDocument") == "yes"  # no reload happened
         row = officer.locator(selector)
+        flight = officer.locator('#queue [data-flight="ZZ4242"]')
         assert "just-arrived" in (row.get_attribute("class") or "")
-        assert "ZZ4242" in row.inner_text() and "Immediate" in row.inner_text()
-        assert "lands in" in row.locator("time[data-countdown]").inner_text()
+        assert "ZZ4242" in flight.inner_text() and "Immediate" in row.inner_text()
+        assert "lands in" in flight.locator("time[data-countdown]").first.inner_text()
         assert "new report" in officer.locator("#queue-status").inner_text()
 
-        row.locator("a.flight").click()
+        row.locator("a.ref").click()
         officer.wait_for_url(f"{server.url}/triage/reports/{report_id}")
         assert officer.locator("#narrative").text_content() == narrative
         assert server.db_rows("SELECT count(*) AS n FROM audit_event WHERE action = 'report_opened'"

@@ -1,0 +1,119 @@
+"""Reports grouped by arriving flight (airline, flight number, scheduled
+arrival), for the officers' board and airline security's review alike.
+
+The order is bounded by what the server saw, not only by what a tablet
+claims. Flights still to land come first, soonest first (then child
+involvement, where the caller may rank by it, then urgency); below them the
+flights that have landed, most recent first; last the late arrivals, flights
+whose every report reached the intake after the landing it claims, newest
+receipt first. A report received after its `sta` can therefore never sit
+above a flight still to land, however far in the past a tablet puts `sta`.
+
+Only fixed SQL fragments are put together here; every value is bound.
+"""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .display import URGENCY_LABELS, countdown_text
+from .report import URGENCIES
+from .times import stamp
+
+SECTIONS = {0: "upcoming", 1: "landed", 2: "late"}
+SECTION_LABELS = {"upcoming": "Still to land", "landed": "Landed",
+                  "late": "Arrived after landing"}
+# A flight with more reports than this lists its newest ones on the board and
+# the rest on its own page: one busy (or misbehaving) tablet cannot make every
+# officer's board page unreadable.
+LISTED_PER_FLIGHT = 12
+
+
+@dataclass
+class Flight:
+    """One arriving flight and the reports of it that the caller selected."""
+
+    airline: str
+    flight: str
+    sta: str
+    arr: str
+    count: int
+    urgency: str
+    child: bool
+    section: str
+    countdown: str
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    # What the caller's readers may know of the work on it (filled by the caller).
+    decision: str = ""
+    holders: list[str] = field(default_factory=list)
+    new: bool = False
+
+    @property
+    def urgency_label(self) -> str:
+        return URGENCY_LABELS[self.urgency]
+
+    @property
+    def more(self) -> int:
+        """Reports of this flight not listed on the board (see LISTED_PER_FLIGHT)."""
+        return self.count - len(self.reports)
+
+
+def group_sql(where: str, *, child_first: bool) -> str:
+    """The flights of the selected reports, in board order, with the number
+    of flights alongside (a window over the groups) for the pager.
+
+    Parameters: now, then the `where` parameters, then LIMIT and OFFSET.
+    `child_first` is False for readers who may not learn which reports
+    involve a child (the flag comes from the sealed body)."""
+    child = "max(r.child) DESC, " if child_first else ""
+    return (
+        "SELECT r.airline, r.flight, r.sta, min(r.arr) AS arr, max(r.arr) AS arr_other, count(*) AS n,"  # noqa: S608 - fixed fragments
+        " min(r.urgency_rank) AS top_rank, max(r.child) AS child,"
+        " CASE WHEN r.sta >= ? THEN 0 WHEN min(r.received_at) <= r.sta THEN 1 ELSE 2 END AS section,"
+        " count(*) OVER () AS flights, sum(count(*)) OVER () AS reports"
+        " FROM report r" + where +
+        " GROUP BY r.airline, r.flight, r.sta"
+        " ORDER BY section, CASE WHEN section = 0 THEN r.sta END,"
+        " CASE WHEN section = 1 THEN r.sta END DESC,"
+        " CASE WHEN section = 2 THEN max(r.received_at) END DESC, "
+        + child + "min(r.urgency_rank), r.airline, r.flight LIMIT ? OFFSET ?")
+
+
+def load_flights(db: sqlite3.Connection, where: str, params: list[Any], at: datetime, *,
+                 page: int, per_page: int, child_first: bool) -> tuple[list[Flight], int, int]:
+    """One page of flights (without their reports), the number of flights and
+    of reports selected (0, 0 on a page past the last)."""
+    rows = db.execute(group_sql(where, child_first=child_first),
+                      [stamp(at), *params, per_page, (page - 1) * per_page]).fetchall()
+    flights = [Flight(airline=r["airline"], flight=r["flight"], sta=r["sta"],
+                      arr=r["arr"] if r["arr"] == r["arr_other"] else f"{r['arr']} / {r['arr_other']}",
+                      count=r["n"], urgency=URGENCIES[r["top_rank"]], child=bool(r["child"]),
+                      section=SECTIONS[r["section"]], countdown=countdown_text(r["sta"], at))
+               for r in rows]
+    return flights, (rows[0]["flights"] if rows else 0), (rows[0]["reports"] if rows else 0)
+
+
+def count_flights(db: sqlite3.Connection, where: str, params: list[Any]) -> int:
+    """How many flights the selection has (for a page past the last one)."""
+    return db.execute("SELECT count(*) FROM (SELECT 1 FROM report r" + where +  # noqa: S608 - fixed fragments
+                      " GROUP BY r.airline, r.flight, r.sta)", params).fetchone()[0]
+
+
+def load_reports(db: sqlite3.Connection, flights: list[Flight], columns: str, joins: str, where: str,
+                 params: list[Any]) -> None:
+    """Fill each flight's `reports` (the selected ones), newest last; at most
+    LISTED_PER_FLIGHT per flight, the newest."""
+    if not flights:
+        return
+    values = ", ".join("(?, ?, ?)" for _ in flights)
+    keys = [v for f in flights for v in (f.airline, f.flight, f.sta)]
+    cond = (" AND " if where else " WHERE ") + f"(r.airline, r.flight, r.sta) IN (VALUES {values})"
+    sql = (f"SELECT * FROM (SELECT {columns}, row_number() OVER (PARTITION BY r.airline, r.flight, r.sta"  # noqa: S608 - fixed fragments and ? values
+           " ORDER BY r.received_at DESC, r.rowid DESC) AS nth, r.rowid AS row_order"
+           f" FROM report r{joins}{where}{cond})"
+           " WHERE nth <= ? ORDER BY received_at, row_order")
+    by_key = {(f.airline, f.flight, f.sta): f for f in flights}
+    for r in db.execute(sql, [*params, *keys, LISTED_PER_FLIGHT]):
+        by_key[(r["airline"], r["flight"], r["sta"])].reports.append(dict(r))

@@ -1,0 +1,155 @@
+"""The officers' flight board in Chromium: alerts on what is urgent without
+a reload (banner, title, new mark; notification and sound only once the
+officer allowed them, remembered per browser), and every staff page readable
+on a tablet without sideways scrolling."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from crewreport.client import Client
+from crewreport.times import stamp
+from tests.e2e.harness import PASSWORD, LiveServer, officer_page, poll
+
+pytestmark = pytest.mark.e2e
+
+# Records the titles of the notifications the page makes, and still makes them.
+NOTIFICATION_SPY = """
+window.__notified = [];
+if ('Notification' in window) {
+  const Real = window.Notification;
+  window.Notification = class extends Real {
+    constructor(title, options) { super(title, options); window.__notified.push(title); }
+  };
+}
+"""
+BANNER_SHOWN = "() => !document.getElementById('board-alert').hidden"
+ADULT = [{"role": "possible_victim", "age_range": "25_39"}]
+
+
+def crew_client(server: LiveServer, label: str) -> Client:
+    client = Client(server.url)
+    client.sign_in("demo-crew", PASSWORD)
+    client.enroll(label)
+    return client
+
+
+def send(client: Client, flight: str, minutes: float, urgency: str = "routine", **body: Any) -> str:
+    """Deliver one report over real HTTP; its id."""
+    now = datetime.now(UTC)
+    fields = {"flight": flight, "dep": "ACC", "arr": "LHR", "urgency": urgency,
+              "sta": stamp(now + timedelta(minutes=minutes))}
+    content = {"observed_at": stamp(now), "indicators": [], "people": ADULT, "narrative": "Board test.",
+               "captain_informed": False, "reporter": {"crew_id": "B1"}, **body}
+    env = client.envelope(fields, content)
+    status, answer = client.post_report(env)
+    assert status == 201, answer
+    return str(client.verify_receipt(answer)["id"])
+
+
+def wait_listed(officer: Any, report_id: str) -> None:
+    poll(officer, "(id) => !!document.querySelector(`#queue [data-report-id=\"${id}\"]`)", arg=report_id,
+         timeout=20, message=f"report {report_id} on the open board")
+
+
+def test_urgent_arrivals_alert_the_open_board(browser: Any, server: LiveServer) -> None:
+    crew = crew_client(server, "board alerts tablet")
+    officer = officer_page(browser, server, permissions=["notifications"])
+    ctx = officer.context
+    ctx.add_init_script(NOTIFICATION_SPY)
+    errors: list[Any] = []
+    officer.on("pageerror", lambda exc: errors.append(exc))
+    try:
+        officer.reload()
+        officer.evaluate("() => { window.__sameDocument = 'yes'; }")
+        title = officer.title()
+        assert not officer.is_checked("#alert-sound")  # off by default
+
+        quiet = send(crew, "ZZ501", 5 * 60)  # routine, adult, lands in 5 h: listed, no alert
+        wait_listed(officer, quiet)
+        assert officer.evaluate(BANNER_SHOWN) is False and officer.title() == title
+
+        urgent = send(crew, "ZZ202", 14, urgency="immediate")
+        wait_listed(officer, urgent)
+        poll(officer, BANNER_SHOWN, timeout=5, message="the alert banner")
+        assert officer.evaluate("() => window.__sameDocument") == "yes"  # no reload
+        banner = officer.locator("#board-alert")
+        assert "Immediate report: ZZ202" in banner.inner_text()
+        assert banner.locator("time").inner_text() in ("lands in 13 min", "lands in 14 min")
+        assert officer.title().startswith("(!) ZZ202 lands in 1") and officer.title().endswith(title)
+        card = officer.locator('#queue [data-flight="ZZ202"]')
+        assert card.get_attribute("data-new") == "true" and "is-new" in (card.get_attribute("class") or "")
+        assert officer.evaluate("() => window.__notified") == []  # not allowed yet
+        assert banner.get_attribute("data-sounded") is None
+        officer.click("[data-alert-dismiss]")
+        assert officer.evaluate(BANNER_SHOWN) is False and officer.title() == title
+
+        # Allowed once, remembered in this browser across a reload; nothing else stored.
+        officer.check("#alert-sound")
+        officer.reload()
+        assert officer.is_checked("#alert-sound")
+        assert officer.evaluate("() => Object.entries(localStorage)") == [["crewreport.board.alerts", "on"]]
+
+        child = send(crew, "ZZ305", 10 * 60, child_involved=True)
+        wait_listed(officer, child)
+        poll(officer, BANNER_SHOWN, timeout=5, message="the child alert")
+        assert "Report involving a child: ZZ305" in banner.inner_text()
+        assert officer.evaluate("() => window.__notified") == ["Report involving a child: ZZ305"]
+        assert banner.get_attribute("data-sounded") == "true"
+        officer.click("[data-alert-dismiss]")
+
+        soon = send(crew, "ZZ410", 40)  # routine, adult, inside the 60-minute window
+        wait_listed(officer, soon)
+        poll(officer, BANNER_SHOWN, timeout=5, message="the landing-soon alert")
+        assert "New report, landing soon: ZZ410" in banner.inner_text()
+
+        officer.uncheck("#alert-sound")
+        assert officer.evaluate("() => Object.keys(localStorage)") == []
+        assert errors == []
+    finally:
+        ctx.close()
+
+
+WIDE = "W" * 120  # one long unbroken word
+OVERFLOW = """() => {
+  const doc = document.documentElement;
+  const scrollers = [...document.querySelectorAll('body *')].filter((el) => {
+    const style = getComputedStyle(el);
+    return ['auto', 'scroll'].includes(style.overflowX) && el.scrollWidth > el.clientWidth + 1;
+  }).map((el) => el.tagName + '#' + el.id + '.' + el.className);
+  return {page: doc.scrollWidth - doc.clientWidth, scrollers};
+}"""
+
+
+@pytest.mark.parametrize("viewport", [(800, 1280), (1024, 768)])
+def test_no_staff_page_scrolls_sideways_on_a_tablet(browser: Any, server: LiveServer,
+                                                    viewport: tuple[int, int]) -> None:
+    crew = crew_client(server, "Tablet-" + WIDE[:90])
+    report_id = send(crew, "ZZ9999", 30, urgency="immediate", narrative=f"Long {WIDE} word in the narrative.",
+                     people=[{"role": "possible_victim", "seat": "14C", "age_range": "12_17",
+                              "description": f"Red coat {WIDE}"}],
+                     indicators=["docs_held_by_other", "child_with_unrelated_adult"], languages=[WIDE[:40]])
+    for _ in range(3):
+        send(crew, "ZZ9999", 30)
+    sta = server.db_rows("SELECT sta FROM report WHERE id = ?", (report_id,))[0]["sta"]
+    size = {"viewport": {"width": viewport[0], "height": viewport[1]}}
+    pages = {
+        "demo-officer": ["/triage/", "/triage/?status=any", f"/triage/reports/{report_id}",
+                         f"/triage/reports/{report_id}/nrm", f"/triage/flights/ZZ/ZZ9999/{sta}", "/no-such-page"],
+        "demo-security": ["/review/", f"/review/reports/{report_id}", "/review/crew", "/triage/"],
+        "demo-admin": ["/admin/", f"/admin/reports/{report_id}"],
+    }
+    problems = []
+    for username, paths in pages.items():
+        page = officer_page(browser, server, username, next_path=paths[0], **size)
+        try:
+            for path in paths:
+                page.goto(path)
+                measured = page.evaluate(OVERFLOW)
+                if measured["page"] > 0 or measured["scrollers"]:
+                    problems.append(f"{username} {path} at {viewport}: {measured}")
+        finally:
+            page.context.close()
+    assert not problems, "\n".join(problems)
