@@ -114,7 +114,7 @@ def test_a_version_2_report_opens_for_officers_nrm_and_csv(client: FlaskClient, 
     assert "Sealed with X-Wing: Zoë in 32B." in page and "Quiet girl in a grey hoodie" in page
     assert "Man in 32C holds both passports" in client.get(f"/triage/reports/{v1}").get_data(as_text=True)
     nrm = client.get(f"/triage/reports/{v2}/nrm").get_data(as_text=True)
-    assert 'id="nrm-child">Child' in nrm and "Sealed with X-Wing" in nrm
+    assert 'data-nrm-subject="child"' in nrm and "Sealed with X-Wing" in nrm
     # Notes and reasons on a version 2 report are sealed and shown like any other.
     client.post(f"/triage/reports/{v2}/notes", data={"text": "NOTE-ON-V2"})
     client.post(f"/triage/reports/{v2}/status", data={"status": "assessing", "reason": "REASON-ON-V2"})
