@@ -12,6 +12,11 @@ against two baselines measured in the same run, on the same machine:
 What is left over (store, durable commit, receipt signature, audit event,
 rate-limit window) is the intake's own overhead.
 
+Envelope version 2 (X-Wing) is measured beside version 1 on the same reports:
+its crypto-only, single and batch cost per report (`v2_us_per_report`), each
+as a ratio to version 1's (`v2_over_v1`), and the envelope size in bytes of
+both (`envelope_bytes`: compact JSON, as the intake's size limit counts it).
+
     python -m benchmarks.intake [--n 200] [--rounds 3]
 """
 from __future__ import annotations
@@ -64,7 +69,7 @@ class Bench:
                            " VALUES ('dev-bench', ?, 'ZZ', 'bench', ?, ?, ?)",
                            (user_id, json.dumps(jwk), envelope.thumbprint(jwk), now()))
             self.ring = keys.keyring()
-            self.recipients = keys.recipients_for(db, "ZZ")
+            self.recipients = keys.recipients_for(db, "ZZ")  # both suites
 
         def noop() -> Any:
             request.get_json()
@@ -74,17 +79,18 @@ class Bench:
 
         self.client = self.app.test_client()
 
-    def envelopes(self, n: int) -> list[dict[str, Any]]:
+    def envelopes(self, n: int, version: int = 1) -> list[dict[str, Any]]:
         created = datetime.now(UTC)
-        public = [envelope.public_key_from_jwk(r["jwk"]) for r in self.recipients]
+        recipients = [r for r in self.recipients if r["suite"] == f"v{version}"]
+        public = [envelope.recipient_key_from_jwk(r["jwk"]) for r in recipients]
         body = {"observed_at": stamp(created), "indicators": ["docs_held_by_other", "scripted_answers"],
                 "people": [{"role": "possible_victim", "seat": "32B", "age_range": "18_24"}],
                 "narrative": "Benchmark narrative. " * 20, "captain_informed": True,
                 "reporter": {"crew_id": "B1"}}
         out = []
         for _ in range(n):
-            header = {"v": 1, "id": str(uuid.uuid4()), "device": "dev-bench", "created": stamp(created),
-                      "rcpt": [r["kid"] for r in self.recipients], "airline": "ZZ", "flight": "ZZ75",
+            header = {"v": version, "id": str(uuid.uuid4()), "device": "dev-bench", "created": stamp(created),
+                      "rcpt": [r["kid"] for r in recipients], "airline": "ZZ", "flight": "ZZ75",
                       "dep": "ACC", "arr": "LHR", "sta": stamp(created + timedelta(hours=5)), "urgency": "routine"}
             out.append(envelope.build(header, body, public, self.device_key))
         return out
@@ -96,7 +102,7 @@ class Bench:
         for env in envs:
             parsed = envelope.parse(env)
             envelope.verify_signature(parsed, device)
-            body = envelope.open_body(parsed, 0, self.ring.private[parsed.header["rcpt"][0]])
+            body = envelope.open_body(parsed, 0, self.ring.recipient_key(parsed.header["rcpt"][0]))
             report.validate_header(parsed.header, "ZZ")
             report.validate_body(body)
 
@@ -135,6 +141,7 @@ def main() -> None:
     args = parser.parse_args()
 
     samples: dict[str, list[float]] = {k: [] for k in ("crypto_only", "noop_post", "single", "repeat", "batch")}
+    v2_samples: dict[str, list[float]] = {k: [] for k in ("crypto_only", "single", "batch")}
     with tempfile.TemporaryDirectory(prefix="crewreport-bench-") as folder:
         bench = Bench(folder)
         # No app context around the requests: each must open and close its own
@@ -146,9 +153,15 @@ def main() -> None:
             samples["single"].append(per_report_us(bench.single, singles))
             samples["repeat"].append(per_report_us(bench.repeat, singles))
             samples["batch"].append(per_report_us(bench.batch, batched))
+            singles, batched = bench.envelopes(args.n, 2), bench.envelopes(args.n, 2)
+            v2_samples["crypto_only"].append(per_report_us(bench.crypto_only, singles))
+            v2_samples["single"].append(per_report_us(bench.single, singles))
+            v2_samples["batch"].append(per_report_us(bench.batch, batched))
+        sizes = {f"v{v}": len(envelope.canonical_json(bench.envelopes(1, v)[0]).encode()) for v in (1, 2)}
         with bench.app.app_context():
             stored = get_db().execute("SELECT count(*) FROM report").fetchone()[0]
     med = {k: statistics.median(v) for k, v in samples.items()}
+    med2 = {k: statistics.median(v) for k, v in v2_samples.items()}
     result = {
         "benchmark": "intake",
         "reports_per_measurement": args.n,
@@ -163,6 +176,10 @@ def main() -> None:
         "batch_speedup_over_single": round(med["single"] / med["batch"], 2),
         "reports_per_second": {k: round(1e6 / med[k]) for k in ("single", "batch")},
         "samples_us": {k: [round(x, 1) for x in v] for k, v in samples.items()},
+        "v2_us_per_report": {k: round(v, 1) for k, v in med2.items()},
+        "v2_over_v1": {k: round(med2[k] / med[k], 2) for k in med2},
+        "envelope_bytes": {**sizes, "v2_over_v1": round(sizes["v2"] / sizes["v1"], 2)},
+        "v2_samples_us": {k: [round(x, 1) for x in v] for k, v in v2_samples.items()},
     }
     print(json.dumps(result, indent=2))
 

@@ -74,6 +74,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         MAX_OFFLINE_DAYS=30,
         LOCK_MINUTES=15,
         RETENTION_DAYS=365,
+        # Whether GET /api/v1/keys and enrollment still list the P-256 (v1)
+        # recipient keys. Turn off once every tablet seals version 2 (see
+        # docs/protocol.md, version 2); the intake keeps accepting version 1 either way.
+        PUBLISH_V1_KEYS=True,
         # Behind a TLS-terminating proxy, how many proxies to trust for the
         # client address and scheme (0: none). Sign-in throttling, the intake
         # rate limit and the Secure cookie flag all depend on getting this right.

@@ -228,13 +228,16 @@ def check_restorable(files: dict[str, bytes], tmp: str, passphrase: bytes | None
     try:
         if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
             raise BackupError("the store in the backup fails SQLite's integrity check")
-        kids = [row[0] for row in conn.execute("SELECT kid FROM service_key")]
+        # A backup made before envelope version 2 has no suite column: all its keys are P-256.
+        has_suite = any(col[1] == "suite" for col in conn.execute("PRAGMA table_info(service_key)"))
+        query = "SELECT kid, suite FROM service_key" if has_suite else "SELECT kid, 'v1' FROM service_key"
+        kids = [(row[0], row[1]) for row in conn.execute(query)]
     except sqlite3.DatabaseError as exc:
         raise BackupError(f"the store in the backup cannot be read ({exc})") from None
     finally:
         conn.close()
-    for kid in kids:
-        keys.read_private_key(kid, key_dir, passphrase)
+    for kid, suite in kids:
+        keys.read_private_key(kid, key_dir, passphrase, suite)
 
 
 def commands() -> list[Any]:

@@ -12,7 +12,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from . import audit, auth, keys, retention, second_factor
+from . import audit, auth, envelope, keys, retention, second_factor
 from .db import get_db, init_db, transaction
 from .times import now, stamp
 
@@ -29,8 +29,9 @@ def create_airline(code: str, name: str, *, with_key: bool = True) -> None:
     with transaction(db):
         db.execute("INSERT INTO airline (code, name, created_at) VALUES (?, ?, ?)", (code, name, now()))
         audit.record("airline_created", db=db, subject=f"airline:{code}", name=name)
-        if with_key:
-            keys.add_key(db, keys.airline_owner(code))
+        if with_key:  # one security key per suite: P-256 (v1) and X-Wing (v2)
+            keys.add_key(db, keys.airline_owner(code), suite=keys.V1)
+            keys.add_key(db, keys.airline_owner(code), suite=keys.V2)
 
 
 @click.command("create-airline")
@@ -39,7 +40,7 @@ def create_airline(code: str, name: str, *, with_key: bool = True) -> None:
 @click.option("--no-key", is_flag=True, help="Do not make a security key for the airline.")
 @with_appcontext
 def create_airline_command(code: str, name: str, no_key: bool) -> None:
-    """Add airline CODE (IATA, two characters) with a security key pair."""
+    """Add airline CODE (IATA, two characters) with security keys (v1 and v2)."""
     code = code.upper()
     if not re.fullmatch(r"[A-Z0-9]{2}", code):  # str.isalnum() would let "ÅÅ" through
         raise click.ClickException("CODE is a two-character IATA airline code, like BA")
@@ -97,9 +98,12 @@ def demo_command(password: str | None, totp_secret: str | None) -> None:
     click.echo("Staff give a code from an authenticator app after the password "
                "(time-based, SHA-1, 6 digits, 30 s; add the secret or the otpauth URI).")
     if made:  # first run only: say plainly what appeared in the instance folder
-        owners = [db.execute("SELECT owner FROM service_key WHERE kid = ?", (kid,)).fetchone()["owner"]
-                  for kid in made]
-        click.echo(f"New service keys ({', '.join(owners)}) are in {current_app.config['KEY_DIR']}; "
+        made_rows = [db.execute("SELECT owner, suite FROM service_key WHERE kid = ?", (kid,)).fetchone()
+                     for kid in made]
+        owners = [r["owner"] for r in made_rows if r["suite"] == keys.V1]
+        x_wing = [r["owner"] for r in made_rows if r["suite"] == keys.V2]
+        also = f" and X-Wing keys ({', '.join(x_wing)})" if x_wing else ""
+        click.echo(f"New service keys ({', '.join(owners)}){also} are in {current_app.config['KEY_DIR']}; "
                    "they are kept from now on (docs/operations.md says how to protect and rotate them).")
 
 
@@ -167,7 +171,8 @@ def serve_command(host: str, port: int, workers: int) -> None:
 @click.option("--password", required=True, prompt=True, hide_input=True)
 @click.option("--narrative", default="Test report: please ignore.", show_default=True)
 def send_test_report_command(url: str, username: str, password: str, narrative: str) -> None:
-    """Enroll a test device over HTTP and send one report built in Python."""
+    """Enroll a test device over HTTP and send one report built in Python,
+    sealed as envelope version 2 (X-Wing) when the server publishes v2 keys."""
     from .client import Client
 
     client = Client(url)
@@ -182,7 +187,9 @@ def send_test_report_command(url: str, username: str, password: str, narrative: 
     if status not in (200, 201):
         raise click.ClickException(f"{status}: {json.dumps(body)}")
     receipt = client.verify_receipt(body)
-    click.echo(f"Delivered {receipt['id']}: reference {receipt['reference']} at {receipt['received_at']}.")
+    version = json.loads(envelope.b64u_decode(env["protected"]))["v"]
+    click.echo(f"Delivered {receipt['id']} (envelope version {version}): reference {receipt['reference']}"
+               f" at {receipt['received_at']}.")
 
 
 def init_app(app: Flask) -> None:

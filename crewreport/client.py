@@ -84,11 +84,26 @@ class Client:
         self.device_id, self.airline = body["device_id"], body["airline"]
         self.recipients, self.receipt_key = body["recipients"], body["receipt_key"]
 
-    def envelope(self, fields: dict[str, Any], body: dict[str, Any], report_id: str | None = None) -> dict[str, Any]:
-        header = {"v": 1, "id": report_id or str(uuid.uuid4()), "device": self.device_id,
+    def sealing_keys(self, version: int | None = None) -> tuple[int, list[dict[str, Any]]]:
+        """The envelope version and recipient keys to seal with, as the tablet
+        chooses them: version 2 (X-Wing) keys, each owner falling back to its
+        version 1 key only when it has no version 2 one; unless asked for a version."""
+        by_suite: dict[str, dict[str, dict[str, Any]]] = {}
+        for r in self.recipients:  # legacy answers carry no suite: they are v1
+            by_suite.setdefault(r.get("suite", "v1"), {}).setdefault(r["owner"], r)
+        owners = list(dict.fromkeys(r["owner"] for r in self.recipients))
+        if version is None:
+            version = 2 if all(o in by_suite.get("v2", {}) for o in owners) else 1
+        chosen = by_suite.get(f"v{version}", {})
+        return version, [chosen[o] for o in owners if o in chosen]
+
+    def envelope(self, fields: dict[str, Any], body: dict[str, Any], report_id: str | None = None,
+                 version: int | None = None) -> dict[str, Any]:
+        version, recipients = self.sealing_keys(version)
+        header = {"v": version, "id": report_id or str(uuid.uuid4()), "device": self.device_id,
                   "created": now(),
-                  "rcpt": [r["kid"] for r in self.recipients], "airline": self.airline, **fields}
-        keys = [envelope.public_key_from_jwk(r["jwk"]) for r in self.recipients]
+                  "rcpt": [r["kid"] for r in recipients], "airline": self.airline, **fields}
+        keys = [envelope.recipient_key_from_jwk(r["jwk"]) for r in recipients]
         return envelope.build(header, body, keys, self.device_key)
 
     def post_report(self, env: dict[str, Any]) -> tuple[int, Any]:

@@ -238,12 +238,19 @@ def init_db() -> list[str]:
 @with_appcontext
 def init_db_command() -> None:
     """Create the store or bring it up to date. Never destroys data."""
+    from . import keys  # keys needs the store; the store does not need keys
+
     applied = init_db()
     version = get_db().execute("PRAGMA user_version").fetchone()[0]
     if applied:
         click.echo(f"Applied {', '.join(applied)}; schema version {version}.")
     else:
         click.echo(f"Store is up to date (schema version {version}).")
+    # An instance made before envelope version 2 gains its X-Wing keys here;
+    # its P-256 keys stay as they are.
+    made = keys.add_missing_v2_keys(get_db())
+    if made:
+        click.echo(f"Made X-Wing (v2) recipient keys: {', '.join(made)}")
 
 
 def init_app(app: Flask) -> None:

@@ -1,4 +1,5 @@
-"""Report envelopes, version 1 (DESIGN.md section 3): build, verify, open.
+"""Report envelopes, versions 1 and 2 (DESIGN.md sections 3, 3b): build,
+verify, open.
 
 Pure functions over `cryptography`; no Flask. The intake, the tests, the
 benchmarks and the `send-test-report` command all use this one module.
@@ -16,6 +17,10 @@ Protocol notes, because the details matter:
   aad, and `info = "crewreport/v1:" + b64u(SHA-256(header bytes))`. Binding the
   header through `info` means a sealed body cannot be moved under another
   header (another flight, another device) and still open.
+* Version 2 changes only the KEM: X-Wing (ML-KEM-768 + X25519, see xwing.py),
+  `enc` of 1120 bytes, and the label `crewreport/v2:`. All `rcpt` of one
+  envelope are of its version's suite; a key of the other suite is not a
+  recipient of it (`unknown_recipient`), so the suites never mix.
 """
 from __future__ import annotations
 
@@ -35,12 +40,19 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-VERSION = 1
-SUITE = hpke.Suite(hpke.KEM.P256, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
-INFO_PREFIX = "crewreport/v1:"
-ENC_LEN = 65  # uncompressed P-256 point
+from . import xwing
+
+SUITE = hpke.Suite(hpke.KEM.P256, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)  # version 1
+SUITE_V2 = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+SUITES = {1: SUITE, 2: SUITE_V2}  # envelope version -> HPKE suite
+VERSIONS = tuple(SUITES)
+ENC_LEN = 65  # uncompressed P-256 point (version 1)
 TAG_LEN = 16
 SIGNATURE_LEN = 64
+
+# A recipient key of either suite: P-256 (version 1) or X-Wing (version 2).
+RecipientPrivateKey = ec.EllipticCurvePrivateKey | xwing.PrivateKey
+RecipientPublicKey = ec.EllipticCurvePublicKey | xwing.PublicKey
 
 # The header fields of version 1 and the JSON type each must have.
 HEADER_TYPES: dict[str, type] = {
@@ -160,9 +172,25 @@ def public_jwk_members(jwk: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def thumbprint(jwk: Mapping[str, Any]) -> str:
-    """RFC 7638 JWK thumbprint, SHA-256, base64url: the `kid` of every key."""
-    required = json.dumps(public_jwk_members(jwk), sort_keys=True, separators=(",", ":"))
+    """RFC 7638 JWK thumbprint, SHA-256, base64url: the `kid` of every key
+    (P-256: crv, kty, x, y; X-Wing: alg, kty, pub)."""
+    members = xwing.thumbprint_members(jwk) if xwing.is_jwk(jwk) else public_jwk_members(jwk)
+    required = json.dumps(members, sort_keys=True, separators=(",", ":"))
     return b64u_encode(hashlib.sha256(required.encode("ascii")).digest())
+
+
+def suite_version(key: RecipientPrivateKey | RecipientPublicKey) -> int:
+    """The envelope version a recipient key serves: 1 for P-256, 2 for X-Wing."""
+    return 2 if isinstance(key, (xwing.PrivateKey, xwing.PublicKey)) else 1
+
+
+def recipient_jwk(key: RecipientPublicKey) -> dict[str, str]:
+    return xwing.jwk_from_public_key(key) if isinstance(key, xwing.PublicKey) else jwk_from_public_key(key)
+
+
+def recipient_key_from_jwk(jwk: Any) -> RecipientPublicKey:
+    """A published recipient key of either suite; ValueError for anything else."""
+    return xwing.public_key_from_jwk(jwk) if xwing.is_jwk(jwk) else public_key_from_jwk(jwk)
 
 
 # -- signatures ------------------------------------------------------------------
@@ -185,8 +213,9 @@ def verify_raw(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) ->
 
 # -- envelopes ---------------------------------------------------------------------
 
-def hpke_info(header_bytes: bytes) -> bytes:
-    return (INFO_PREFIX + b64u_encode(hashlib.sha256(header_bytes).digest())).encode("ascii")
+def hpke_info(header_bytes: bytes, version: int = 1) -> bytes:
+    """`crewreport/v<version>:` + b64u(SHA-256(header bytes)): binds the header."""
+    return f"crewreport/v{version}:{b64u_encode(hashlib.sha256(header_bytes).digest())}".encode("ascii")
 
 
 def signing_input(protected: str, sealed: Sequence[str]) -> bytes:
@@ -206,6 +235,10 @@ class Parsed:
     @property
     def signing_input(self) -> bytes:
         return signing_input(self.envelope["protected"], self.envelope["sealed"])
+
+    @property
+    def version(self) -> int:
+        return int(self.header["v"])
 
 
 def _malformed(message: str) -> EnvelopeError:
@@ -239,8 +272,8 @@ def parse(envelope: Any) -> Parsed:
         raise _malformed("The header must be a JSON object.")
     # The order is the contract's: missing fields, wrong types and a sealed
     # count that differs from rcpt are `malformed`; then the version; fields
-    # a version 1 header does not have are checked last, since another
-    # version may well have them.
+    # versions 1 and 2 do not have are checked last, since another version
+    # may well have them.
     missing = [k for k in HEADER_TYPES if k not in header]
     if missing:
         raise _malformed(f"The header lacks {', '.join(missing)}.")
@@ -254,9 +287,9 @@ def parse(envelope: Any) -> Parsed:
         raise _malformed("'rcpt' names a key twice.")
     if len(sealed) != len(rcpt):
         raise _malformed("'sealed' must have one entry per 'rcpt' key, in the same order.")
-    if header["v"] != VERSION:
+    if header["v"] not in VERSIONS:
         raise EnvelopeError("unsupported_version",
-                            f"Envelope version {header['v']} is not supported; this service accepts version 1.")
+                            f"Envelope version {header['v']} is not supported; this service accepts versions 1 and 2.")
     extra = sorted(set(header) - set(HEADER_TYPES))
     if extra:
         raise _malformed(f"The header has unknown fields: {', '.join(extra)}.")
@@ -270,15 +303,21 @@ def verify_signature(parsed: Parsed, device_key: ec.EllipticCurvePublicKey) -> N
         raise EnvelopeError("bad_signature", "The signature does not match this device's key.")
 
 
-def open_sealed(parsed: Parsed, index: int, private_key: ec.EllipticCurvePrivateKey) -> bytes:
-    """Open `sealed[index]` with that recipient's private key."""
+def open_sealed(parsed: Parsed, index: int, private_key: RecipientPrivateKey) -> bytes:
+    """Open `sealed[index]` with that recipient's private key, in the
+    envelope's own suite; a key of the other suite is not its recipient."""
+    if suite_version(private_key) != parsed.version:
+        raise EnvelopeError("unknown_recipient", f"A version {parsed.version} envelope names a key of another "
+                                                 "suite; refresh the tablet's keys.")
+    key = private_key.hpke if isinstance(private_key, xwing.PrivateKey) else private_key
     try:
-        return SUITE.decrypt(parsed.sealed[index], private_key, info=hpke_info(parsed.header_bytes))
+        return SUITES[parsed.version].decrypt(parsed.sealed[index], key,
+                                              info=hpke_info(parsed.header_bytes, parsed.version))
     except (InvalidTag, ValueError):
         raise EnvelopeError("undecryptable", "The sealed report could not be opened with the recipient key.") from None
 
 
-def open_body(parsed: Parsed, index: int, private_key: ec.EllipticCurvePrivateKey) -> Any:
+def open_body(parsed: Parsed, index: int, private_key: RecipientPrivateKey) -> Any:
     """Open and parse the body JSON; a body that is not JSON is `invalid_report`."""
     return loads_body(open_sealed(parsed, index, private_key))
 
@@ -292,19 +331,30 @@ def loads_body(plaintext: bytes) -> Any:
         raise EnvelopeError("invalid_report", "The report body is not UTF-8 JSON.") from None
 
 
+def seal(plaintext: bytes, key: RecipientPublicKey, info: bytes) -> bytes:
+    """Single-shot HPKE to one recipient in its key's suite: `enc || ct`."""
+    if isinstance(key, xwing.PublicKey):
+        return SUITE_V2.encrypt(plaintext, key.hpke, info=info)
+    return SUITE.encrypt(plaintext, key, info=info)
+
+
 def build(header: Mapping[str, Any], body: Mapping[str, Any],
-          recipients: Sequence[ec.EllipticCurvePublicKey],
+          recipients: Sequence[RecipientPublicKey],
           device_key: ec.EllipticCurvePrivateKey) -> dict[str, Any]:
     """Seal `body` once per recipient (in `header['rcpt']` order) and sign.
 
     The same steps as the browser's envelope.js, for tests, benchmarks and the
-    `send-test-report` command.
+    `send-test-report` command. `header['v']` picks the suite; every recipient
+    key must be of it.
     """
+    version = header["v"]
+    if version in SUITES and any(suite_version(k) != version for k in recipients):
+        raise ValueError(f"a version {version} envelope takes recipient keys of its own suite only")
     header_bytes = json.dumps(dict(header), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     plaintext = json.dumps(dict(body), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    info = hpke_info(header_bytes)
+    info = hpke_info(header_bytes, version if version in SUITES else 1)
     protected = b64u_encode(header_bytes)
-    sealed = [b64u_encode(SUITE.encrypt(plaintext, key, info=info)) for key in recipients]
+    sealed = [b64u_encode(seal(plaintext, key, info)) for key in recipients]
     signature = sign_raw(device_key, signing_input(protected, sealed))
     return {"protected": protected, "sealed": sealed, "signature": b64u_encode(signature)}
 

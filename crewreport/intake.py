@@ -1,6 +1,6 @@
 """The one place that accepts an envelope.
 
-Order of checks (DESIGN.md section 3, fixed): structure (`malformed`),
+Order of checks (DESIGN.md sections 3 and 3b, fixed): structure (`malformed`),
 version, device, signature, recipients, HPKE open of the Border Force copy,
 header values and body schema; then store and sign the receipt in one
 durable transaction: one for a whole batch. The body is opened only to validate it: the plaintext is
@@ -187,8 +187,8 @@ def examine(db: sqlite3.Connection, ring: keys.Keyring, item: Signed,
     if device["revoked_at"]:
         raise EnvelopeError("revoked_device",
                             "This device was revoked by the airline. Tell the captain or call the 24-hour line.")
-    check_recipients(ring, parsed.header["rcpt"], device["airline"])
-    plaintext = envelope.open_sealed(parsed, 0, ring.private[parsed.header["rcpt"][0]])
+    check_recipients(ring, parsed.header["rcpt"], device["airline"], parsed.version)
+    plaintext = envelope.open_sealed(parsed, 0, ring.recipient_key(parsed.header["rcpt"][0]))
     report.validate_header(parsed.header, device["airline"], max_offline=max_offline)
     body = envelope.loads_body(plaintext)
     report.validate_body(body)
@@ -214,12 +214,13 @@ def check_copies(ring: keys.Keyring, parsed: envelope.Parsed, plaintext: bytes) 
     something else (or nothing that opens) must not get a receipt.
     """
     for index, kid in enumerate(parsed.header["rcpt"][1:], start=1):
-        if envelope.open_sealed(parsed, index, ring.private[kid]) != plaintext:
+        if envelope.open_sealed(parsed, index, ring.recipient_key(kid)) != plaintext:
             raise EnvelopeError("invalid_report", "The airline's copy of the report differs from Border Force's.")
 
 
-def check_recipients(ring: keys.Keyring, rcpt: list[str], airline: str) -> None:
-    """`rcpt[0]` a Border Force key; any other a key of the device's airline.
+def check_recipients(ring: keys.Keyring, rcpt: list[str], airline: str, version: int) -> None:
+    """`rcpt[0]` a Border Force key; any other a key of the device's airline;
+    every one of the envelope's own suite (P-256 for version 1, X-Wing for 2).
 
     Retired keys still count: a tablet that cached them before a rotation may
     still be flying, and we keep those private keys to open what it sends.
@@ -230,6 +231,9 @@ def check_recipients(ring: keys.Keyring, rcpt: list[str], airline: str) -> None:
     for kid in rcpt[1:]:
         if ring.owner.get(kid) != keys.airline_owner(airline):
             raise EnvelopeError("unknown_recipient", "A recipient key is not one of this airline's keys.")
+    if any(ring.suite[kid] != f"v{version}" for kid in rcpt):
+        raise EnvelopeError("unknown_recipient", f"A version {version} envelope must be sealed to version {version} "
+                                                 "keys only; refresh the tablet's keys.")
 
 
 def prepare(ring: keys.Keyring, item: Signed) -> dict[str, Any]:

@@ -229,7 +229,7 @@ class NotRecipient(LookupError):
 def recipient_index(rcpt: list[str], ring: Any, owner: str) -> int | None:
     """Where in `rcpt` a key of `owner` (current or retired) sits, if anywhere."""
     for index, kid in enumerate(rcpt):
-        if ring.owner.get(kid) == owner and kid in ring.private:
+        if ring.owner.get(kid) == owner and (kid in ring.private or kid in ring.xwing):
             return index
     return None
 
@@ -248,7 +248,7 @@ def open_stored(row: sqlite3.Row, ring: Any, owner: str) -> dict[str, Any]:
     index = recipient_index(parsed.header["rcpt"], ring, owner)
     if index is None:
         raise NotRecipient(f"the report was not sealed to {owner}")
-    body = envelope.open_body(parsed, index, ring.private[parsed.header["rcpt"][index]])
+    body = envelope.open_body(parsed, index, ring.recipient_key(parsed.header["rcpt"][index]))
     if not isinstance(body, dict):  # intake validated it; a stored row was altered
         raise ValueError("the stored report body is not a JSON object")
     return body

@@ -2,7 +2,8 @@
 
 Test keys come from the fixed vectors (so their envelopes verify) and are
 loaded once per session; each test gets a fresh store in its own instance
-folder.
+folder. The store holds both suites' recipient keys: P-256 (envelope version
+1) and X-Wing (version 2).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from crewreport.db import get_db, init_db, transaction
 from crewreport.second_factor import needs_second_factor
 from crewreport.times import now, stamp
 
-from .helpers import DEVICE_ID, PASSWORD, TOTP_SECRET, AuthActions, KeySet, valid_body
+from .helpers import DEVICE_ID, PASSWORD, TOTP_SECRET, VECTORS, VECTORS_V2, AuthActions, KeySet, valid_body
 
 USERS = {  # username: (role, airline)
     "crew": ("crew", "ZZ"),
@@ -80,6 +81,9 @@ def store_template(tmp_path_factory: pytest.TempPathFactory, keyset: KeySet) -> 
         with transaction(db):
             keys.add_key(db, keys.airline_owner("ZZ"), keyset.airline_zz)
             keys.add_key(db, keys.airline_owner("YY"), keyset.airline_yy)
+            keys.add_key(db, keys.BORDER_FORCE, keyset.border_force_v2)
+            keys.add_key(db, keys.airline_owner("ZZ"), keyset.airline_zz_v2)
+            keys.add_key(db, keys.airline_owner("YY"), keyset.airline_yy_v2)
         for username, (role, airline) in USERS.items():
             create_user(username, role, PASSWORD, airline,
                         TOTP_SECRET if needs_second_factor(role) else None)
@@ -96,6 +100,30 @@ def app(tmp_path: Path, store_template: Path) -> Flask:
     shutil.copy2(store_template / "crewreport.sqlite", tmp_path / "crewreport.sqlite")
     shutil.copytree(store_template / "keys", tmp_path / "keys")  # keeps 0700 / 0600
     return create_app(_config(tmp_path))
+
+
+@pytest.fixture
+def v2_vectors_app(app: Flask) -> Flask:
+    """The test app with device `dev-0001` holding the version 2 vectors'
+    device key (the two vector files sign with different keys for that id)."""
+    jwk = envelope.public_jwk_members(VECTORS_V2["keys"]["device"]["jwk"])
+    with app.app_context():
+        db = get_db()
+        with transaction(db):
+            db.execute("UPDATE device SET public_jwk = ?, kid = ? WHERE id = ?",
+                       (json.dumps(jwk), envelope.thumbprint(jwk), DEVICE_ID))
+    return app
+
+
+@pytest.fixture
+def vector_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's clock an hour after the fixed vectors were made (both
+    files share one `created`): the intake bounds `created` by its clock."""
+    from crewreport import report
+
+    created = report.parse_time(VECTORS["cases"][0]["header"]["created"])
+    assert created == report.parse_time(VECTORS_V2["cases"][0]["header"]["created"])
+    monkeypatch.setattr(report, "server_now", lambda: created + timedelta(hours=1))
 
 
 @pytest.fixture
@@ -123,13 +151,14 @@ def auth(client: FlaskClient) -> AuthActions:
 @pytest.fixture
 def make_envelope(keyset: KeySet) -> Callable[..., dict[str, Any]]:
     """Build a valid envelope from the ZZ test device; keyword arguments
-    override header fields (`header_*`), the body (`body`) or keys."""
+    override header fields (`v=2` seals to the X-Wing keys), the body (`body`)
+    or keys."""
 
     def build(body: dict[str, Any] | None = None, device: str = DEVICE_ID,
               device_key: ec.EllipticCurvePrivateKey | None = None,
-              recipients: list[ec.EllipticCurvePrivateKey] | None = None,
+              recipients: list[envelope.RecipientPrivateKey] | None = None,
               **header_changes: Any) -> dict[str, Any]:
-        recipients = recipients or [keyset.border_force, keyset.airline_zz]
+        recipients = recipients or keyset.recipients(header_changes.get("v", 1))
         created = datetime.now(UTC)
         header = {"v": 1, "id": str(uuid.uuid4()), "device": device, "created": stamp(created),
                   "rcpt": [keyset.kid(k) for k in recipients], "airline": "ZZ", "flight": "ZZ101",

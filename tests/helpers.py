@@ -19,11 +19,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from flask.testing import FlaskClient
 
-from crewreport import envelope
+from crewreport import envelope, xwing
 from crewreport.db import get_db, transaction
 from crewreport.times import stamp
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "envelope-v1.json").read_text("utf-8"))
+VECTORS_V2 = json.loads((Path(__file__).parent / "vectors" / "envelope-v2.json").read_text("utf-8"))
 PASSWORD = "correct horse battery staple"
 # The known second factor of every staff user of the test store (RFC 6238).
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -34,7 +35,8 @@ Make = Callable[..., dict[str, Any]]
 
 class KeySet:
     """The session's private keys: vectors' Border Force, ZZ and device keys,
-    plus generated ones for airline YY, the receipt key and a YY device."""
+    plus generated ones for airline YY, the receipt key and a YY device; the
+    X-Wing keys (`*_v2`) from the version 2 vectors' seeds, and YY's generated."""
 
     def __init__(self) -> None:
         k = VECTORS["keys"]
@@ -44,9 +46,21 @@ class KeySet:
         self.airline_yy = ec.generate_private_key(ec.SECP256R1())
         self.receipt = ec.generate_private_key(ec.SECP256R1())
         self.device_yy = ec.generate_private_key(ec.SECP256R1())
+        k2 = VECTORS_V2["keys"]
+        self.border_force_v2 = xwing.private_key_from_seed(envelope.b64u_decode(k2["border_force"]["seed"]))
+        self.airline_zz_v2 = xwing.private_key_from_seed(envelope.b64u_decode(k2["airline_ZZ"]["seed"]))
+        self.airline_yy_v2 = xwing.generate_private_key()
+        # The version 2 vectors were signed by another key for the same device id.
+        self.device_of_v2_vectors = envelope.private_key_from_jwk(k2["device"]["jwk"])
 
-    def kid(self, key: ec.EllipticCurvePrivateKey) -> str:
-        return envelope.thumbprint(envelope.jwk_from_public_key(key.public_key()))
+    def kid(self, key: envelope.RecipientPrivateKey) -> str:
+        return envelope.thumbprint(envelope.recipient_jwk(key.public_key()))
+
+    def recipients(self, version: int) -> list[envelope.RecipientPrivateKey]:
+        """Border Force's and ZZ's keys of one envelope version, in rcpt order."""
+        if version == 2:
+            return [self.border_force_v2, self.airline_zz_v2]
+        return [self.border_force, self.airline_zz]
 
 
 def totp_code(secret: str = TOTP_SECRET, steps_ahead: int = 0) -> str:

@@ -18,7 +18,7 @@ from crewreport import envelope
 from crewreport.db import get_db
 from crewreport.times import stamp
 
-from .helpers import AuthActions, valid_body
+from .helpers import VECTORS_V2, AuthActions, valid_body
 
 
 def b64u(data: bytes) -> str:
@@ -26,8 +26,12 @@ def b64u(data: bytes) -> str:
 
 
 def rfc7638(jwk: dict[str, Any]) -> str:
-    """The thumbprint computed here from the RFC's text, not via the app's helper."""
-    members = '{{"crv":"{}","kty":"{}","x":"{}","y":"{}"}}'.format(jwk["crv"], jwk["kty"], jwk["x"], jwk["y"])
+    """The thumbprint computed here from the RFC's text, not via the app's helper:
+    the required members in lexicographic order (EC: crv kty x y; AKP: alg kty pub)."""
+    if jwk["kty"] == "AKP":
+        members = '{{"alg":"{}","kty":"{}","pub":"{}"}}'.format(jwk["alg"], jwk["kty"], jwk["pub"])
+    else:
+        members = '{{"crv":"{}","kty":"{}","x":"{}","y":"{}"}}'.format(jwk["crv"], jwk["kty"], jwk["x"], jwk["y"])
     return b64u(hashlib.sha256(members.encode("ascii")).digest())
 
 
@@ -45,29 +49,42 @@ def check_jwk(jwk: dict[str, Any]) -> None:
     envelope.public_key_from_jwk(jwk)
 
 
+def check_x_wing_jwk(jwk: dict[str, Any]) -> None:
+    """Section 3b: {kty AKP, alg X-Wing, pub: b64u(pk_M || pk_X)}, 1184 + 32 bytes."""
+    assert set(jwk) == {"kty", "alg", "pub"}
+    assert (jwk["kty"], jwk["alg"]) == ("AKP", "X-Wing")
+    assert len(base64.urlsafe_b64decode(jwk["pub"] + "=" * (-len(jwk["pub"]) % 4))) == 1216
+    envelope.recipient_key_from_jwk(jwk)
+
+
 def test_published_keys_shape(client: FlaskClient) -> None:
     resp = client.get("/api/v1/keys")
     assert resp.status_code == 200
     body = resp.get_json()
     assert set(body) == {"recipients", "receipt_key"}
-    owners = [r["owner"] for r in body["recipients"]]
-    assert owners == ["border_force", "airline:YY", "airline:ZZ"]
+    # Each suite's keys, Border Force first; P-256 first, so that a crew app
+    # from before version 2 (it takes the first key of each owner) finds its own.
+    assert [(r["owner"], r["suite"]) for r in body["recipients"]] == [
+        ("border_force", "v1"), ("airline:YY", "v1"), ("airline:ZZ", "v1"),
+        ("border_force", "v2"), ("airline:YY", "v2"), ("airline:ZZ", "v2")]
     for entry in body["recipients"]:
-        assert set(entry) == {"kid", "owner", "jwk"}
-        check_jwk(entry["jwk"])
+        assert set(entry) == {"kid", "owner", "suite", "jwk"}
+        (check_jwk if entry["suite"] == "v1" else check_x_wing_jwk)(entry["jwk"])
         assert entry["kid"] == rfc7638(entry["jwk"])
     assert set(body["receipt_key"]) == {"kid", "jwk"}
     check_jwk(body["receipt_key"]["jwk"])
     assert body["receipt_key"]["kid"] == rfc7638(body["receipt_key"]["jwk"])
     assert not has_private_member(body)
-    assert len({r["kid"] for r in body["recipients"]} | {body["receipt_key"]["kid"]}) == 4
+    assert len({r["kid"] for r in body["recipients"]} | {body["receipt_key"]["kid"]}) == 7
 
 
 def test_published_keys_match_the_test_keys(client: FlaskClient, keyset: Any) -> None:
     body = client.get("/api/v1/keys").get_json()
-    kids = {r["owner"]: r["kid"] for r in body["recipients"]}
-    assert kids["border_force"] == keyset.kid(keyset.border_force)
-    assert kids["airline:ZZ"] == keyset.kid(keyset.airline_zz)
+    kids = {(r["owner"], r["suite"]): r["kid"] for r in body["recipients"]}
+    assert kids["border_force", "v1"] == keyset.kid(keyset.border_force)
+    assert kids["airline:ZZ", "v1"] == keyset.kid(keyset.airline_zz)
+    assert kids["border_force", "v2"] == VECTORS_V2["keys"]["border_force"]["kid"]
+    assert kids["airline:ZZ", "v2"] == VECTORS_V2["keys"]["airline_ZZ"]["kid"]
     assert body["receipt_key"]["kid"] == keyset.kid(keyset.receipt)
 
 
@@ -102,8 +119,10 @@ def test_enrollment(app: Flask, keyset: Any) -> None:
     body = resp.get_json()
     assert set(body) == {"device_id", "airline", "recipients", "receipt_key"}
     assert body["airline"] == "ZZ"
-    assert [r["owner"] for r in body["recipients"]] == ["border_force", "airline:ZZ"]
-    assert [r["kid"] for r in body["recipients"]] == [keyset.kid(keyset.border_force), keyset.kid(keyset.airline_zz)]
+    assert [(r["owner"], r["suite"]) for r in body["recipients"]] == [
+        ("border_force", "v1"), ("airline:ZZ", "v1"), ("border_force", "v2"), ("airline:ZZ", "v2")]
+    assert [r["kid"] for r in body["recipients"]] == [
+        keyset.kid(k) for k in (keyset.border_force, keyset.airline_zz, keyset.border_force_v2, keyset.airline_zz_v2)]
     assert body["receipt_key"]["kid"] == keyset.kid(keyset.receipt)
     assert not has_private_member(body)
     with app.app_context():
@@ -122,7 +141,8 @@ def test_enrollment(app: Flask, keyset: Any) -> None:
 def test_other_airline_gets_its_own_recipients(app: Flask, keyset: Any) -> None:
     body = enroll(signed_in(app, "crew-yy"), new_key()).get_json()
     assert body["airline"] == "YY"
-    assert [r["kid"] for r in body["recipients"]] == [keyset.kid(keyset.border_force), keyset.kid(keyset.airline_yy)]
+    assert [r["kid"] for r in body["recipients"]] == [
+        keyset.kid(k) for k in (keyset.border_force, keyset.airline_yy, keyset.border_force_v2, keyset.airline_yy_v2)]
 
 
 @pytest.mark.parametrize("username", ["security", "officer", "admin"])
@@ -213,28 +233,30 @@ def test_enrollment_is_audited(app: Flask) -> None:
     assert rows[0]["subject"] == f"device:{device_id}" and rows[0]["actor"] == "user:crew"
 
 
-def fresh_envelope(answer: dict[str, Any], key: ec.EllipticCurvePrivateKey) -> dict[str, Any]:
-    """What a tablet builds from its enrollment answer alone."""
+def fresh_envelope(answer: dict[str, Any], key: ec.EllipticCurvePrivateKey, version: int = 2) -> dict[str, Any]:
+    """What a tablet builds from its enrollment answer alone, with the keys of one suite."""
     created = datetime.now(UTC)
-    header = {"v": 1, "id": str(uuid.uuid4()), "device": answer["device_id"], "created": stamp(created),
-              "rcpt": [r["kid"] for r in answer["recipients"]], "airline": answer["airline"],
+    chosen = [r for r in answer["recipients"] if r["suite"] == f"v{version}"]
+    header = {"v": version, "id": str(uuid.uuid4()), "device": answer["device_id"], "created": stamp(created),
+              "rcpt": [r["kid"] for r in chosen], "airline": answer["airline"],
               "flight": f"{answer['airline']}75", "dep": "ACC", "arr": "LGW",
               "sta": stamp(created + timedelta(hours=6)), "urgency": "routine"}
-    recipients = [envelope.public_key_from_jwk(r["jwk"]) for r in answer["recipients"]]
+    recipients = [envelope.recipient_key_from_jwk(r["jwk"]) for r in chosen]
     return envelope.build(header, valid_body(), recipients, key)
 
 
-def test_freshly_enrolled_device_reports_until_revoked(app: Flask, runner: FlaskCliRunner) -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_freshly_enrolled_device_reports_until_revoked(app: Flask, runner: FlaskCliRunner, version: int) -> None:
     key = new_key()
     answer = enroll(signed_in(app, "crew"), key).get_json()
     client = app.test_client()
-    resp = client.post("/api/v1/reports", json=fresh_envelope(answer, key))
+    resp = client.post("/api/v1/reports", json=fresh_envelope(answer, key, version))
     assert resp.status_code == 201, resp.get_json()
     receipt = envelope.verify_receipt(resp.get_json(), envelope.public_key_from_jwk(answer["receipt_key"]["jwk"]))
     assert receipt["reference"]
     result = runner.invoke(args=["revoke-device", answer["device_id"]])
     assert result.exit_code == 0, result.output
-    resp = client.post("/api/v1/reports", json=fresh_envelope(answer, key))
+    resp = client.post("/api/v1/reports", json=fresh_envelope(answer, key, version))
     assert resp.status_code == 403 and resp.get_json()["error"]["code"] == "revoked_device"
     # Re-enrolling a revoked key does not bring it back.
     again = enroll(signed_in(app, "crew"), key)

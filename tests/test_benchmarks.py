@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -15,9 +17,27 @@ def test_intake_benchmark_runs() -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout)
-    assert result["reports_stored"] == 6
+    assert result["reports_stored"] == 12  # single and batch, for each envelope version
     assert set(result["us_per_report"]) == {"crypto_only", "noop_post", "single", "repeat", "batch"}
     assert all(v > 0 for v in result["ratio_to_crypto_only"].values())
+    assert set(result["v2_us_per_report"]) == set(result["v2_over_v1"]) == {"crypto_only", "single", "batch"}
+    assert all(v > 0 for v in result["v2_over_v1"].values())
+    # Each X-Wing copy carries a 1120-byte encapsulation where P-256 has 65.
+    sizes = result["envelope_bytes"]
+    assert sizes["v2"] - sizes["v1"] >= 2 * ((1120 - 65) * 4 // 3)
+
+
+@pytest.mark.e2e
+def test_seal_benchmark_runs_in_chromium() -> None:
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.seal", "--n", "2"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert set(result["median_ms"]) == set(result["p95_ms"]) == {"v1", "v2", "queue_only"}
+    assert all(v > 0 for v in result["median_ms"].values()) and result["v2_over_v1"] > 0
+    assert set(result["first_seal_ms"]) == {"v1", "v2"}
+    # Two X-Wing copies carry 2 x 1120 bytes of encapsulation where P-256 has 2 x 65.
+    assert result["envelope_bytes"]["v2"] - result["envelope_bytes"]["v1"] >= 2 * ((1120 - 65) * 4 // 3)
 
 
 def test_served_intake_benchmark_runs() -> None:

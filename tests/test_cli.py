@@ -49,8 +49,9 @@ def test_create_airline(bare_app: Flask) -> None:
     result = run(bare_app, "create-airline", "qq", "Quiet Air")  # a fresh store: no init-db first
     assert result.exit_code == 0, result.output
     assert query(bare_app, "SELECT code, name FROM airline") == [("QQ", "Quiet Air")]
-    owners = {r[0] for r in query(bare_app, "SELECT owner FROM service_key WHERE retired_at IS NULL")}
-    assert owners == {"border_force", "receipt", "airline:QQ"}
+    owners = query(bare_app, "SELECT owner, suite FROM service_key WHERE retired_at IS NULL ORDER BY owner, suite")
+    assert owners == [("airline:QQ", "v1"), ("airline:QQ", "v2"), ("border_force", "v1"), ("border_force", "v2"),
+                      ("receipt", "v1")]
     failed(run(bare_app, "create-airline", "QQ", "Again"), "exists")
     assert run(bare_app, "create-airline", "Q2", "No Key Air", "--no-key").exit_code == 0
     assert query(bare_app, "SELECT count(*) FROM service_key WHERE owner = 'airline:Q2'") == [(0,)]
@@ -121,8 +122,9 @@ def test_demo(bare_app: Flask) -> None:
     assert query(bare_app, "SELECT username, role, airline FROM user ORDER BY username") == [
         ("demo-admin", "admin", None), ("demo-crew", "crew", "ZZ"),
         ("demo-officer", "border_force", None), ("demo-security", "airline_security", "ZZ")]
-    owners = sorted(r[0] for r in query(bare_app, "SELECT owner FROM service_key WHERE retired_at IS NULL"))
-    assert owners == ["airline:ZZ", "border_force", "receipt"]
+    owners = query(bare_app, "SELECT owner, suite FROM service_key WHERE retired_at IS NULL ORDER BY owner, suite")
+    assert owners == [("airline:ZZ", "v1"), ("airline:ZZ", "v2"), ("border_force", "v1"), ("border_force", "v2"),
+                      ("receipt", "v1")]
     client = bare_app.test_client()
     assert AuthActions(client).login("demo-crew", "demo pass phrase").status_code == 302
 

@@ -114,12 +114,14 @@ def test_parse_rejects(env: Any, code: str) -> None:
 
 
 @pytest.mark.parametrize(("changes", "code"), [
-    ({"v": 2}, "unsupported_version"),
+    ({"v": 3}, "unsupported_version"),
     ({"v": 0}, "unsupported_version"),
-    ({"v": 2, "new_field": "x"}, "unsupported_version"),  # another version may add fields
+    ({"v": 3, "new_field": "x"}, "unsupported_version"),  # another version may add fields
+    ({"v": 2, "new_field": "x"}, "malformed"),  # version 2 has the fields of version 1
     ({"v": "1"}, "malformed"),
-    ({"v": 2, "rcpt": ["a", "b", "c"]}, "malformed"),  # sealed count differs: malformed first
-    ({"v": 2, "sta": None}, "malformed"),
+    ({"v": "2"}, "malformed"),
+    ({"v": 3, "rcpt": ["a", "b", "c"]}, "malformed"),  # sealed count differs: malformed first
+    ({"v": 3, "sta": None}, "malformed"),
 ])
 def test_version_is_checked_after_structure(changes: dict[str, Any], code: str) -> None:
     header = {**CASES["valid"]["header"], **changes}

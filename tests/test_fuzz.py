@@ -1,7 +1,10 @@
 """Generated malformed envelopes (DESIGN.md section 8): random JSON, broken
 base64, mutated headers and bodies (re-signed by the enrolled test device, so
-they reach the later checks), huge numbers, deep nesting, wrong types. Every
-one must get a 4xx with a known error code, never a 5xx, and nothing stored.
+they reach the later checks), huge numbers, deep nesting, wrong types; each
+for envelope version 1 (P-256) and version 2 (X-Wing), with version 2's own
+traps (truncated encapsulations, the v1 label, keys of the other suite).
+Every one must get a 4xx with a known error code, never a 5xx, and nothing
+stored.
 
 Deterministic: one seeded `random.Random`, no extra dependencies.
 """
@@ -34,21 +37,24 @@ def b64u(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def base_header(keyset: KeySet) -> dict[str, Any]:
+def base_header(keyset: KeySet, version: int) -> dict[str, Any]:
     now = datetime.now(UTC)
-    return {"v": 1, "id": str(uuid.uuid4()), "device": DEVICE_ID, "created": stamp(now),
-            "rcpt": [keyset.kid(keyset.border_force), keyset.kid(keyset.airline_zz)], "airline": "ZZ",
+    return {"v": version, "id": str(uuid.uuid4()), "device": DEVICE_ID, "created": stamp(now),
+            "rcpt": [keyset.kid(k) for k in keyset.recipients(version)], "airline": "ZZ",
             "flight": "ZZ101", "dep": "LOS", "arr": "LHR", "sta": stamp(now + timedelta(hours=3)),
             "urgency": "priority"}
 
 
-def seal_and_sign(keyset: KeySet, header_bytes: bytes, plaintext: bytes, n_sealed: int = 2) -> dict[str, Any]:
-    """An envelope from raw header and body bytes, validly sealed and signed by the
-    test device: whatever is wrong with it is in those bytes, not in the crypto."""
-    info = envelope.hpke_info(header_bytes)
+def seal_and_sign(keyset: KeySet, header_bytes: bytes, plaintext: bytes, n_sealed: int = 2,
+                  version: int = 1, label: int | None = None) -> dict[str, Any]:
+    """An envelope from raw header and body bytes, validly sealed (to the keys
+    of `version`, under the info label of `label`, by default the same) and
+    signed by the test device: whatever is wrong with it is in those bytes,
+    not in the crypto."""
+    info = envelope.hpke_info(header_bytes, label or version)
     protected = b64u(header_bytes)
-    recipients = [keyset.border_force, keyset.airline_zz][:n_sealed]
-    sealed = [b64u(envelope.SUITE.encrypt(plaintext, k.public_key(), info=info)) for k in recipients]
+    recipients = keyset.recipients(version)[:n_sealed]
+    sealed = [b64u(envelope.seal(plaintext, k.public_key(), info)) for k in recipients]
     sig = envelope.sign_raw(keyset.device, envelope.signing_input(protected, sealed))
     return {"protected": protected, "sealed": sealed, "signature": b64u(sig)}
 
@@ -139,47 +145,50 @@ def outer_cases(rng: random.Random, good: dict[str, Any]) -> Iterator[Case]:
 WRONG_TYPES: list[Any] = [None, True, 0, 1.5, "x", [], {}, ["x"], 10**40, -1]
 
 
-def header_cases(rng: random.Random, keyset: KeySet) -> Iterator[Case]:
+def header_cases(rng: random.Random, keyset: KeySet, version: int) -> Iterator[Case]:
     body = json.dumps(valid_body()).encode()
-    for name in list(base_header(keyset)):
-        h = base_header(keyset)
+    for name in list(base_header(keyset, version)):
+        h = base_header(keyset, version)
         del h[name]
-        yield f"header lacks {name}", seal_and_sign(keyset, header_bytes(h), body)
+        yield f"header lacks {name}", seal_and_sign(keyset, header_bytes(h), body, version=version)
         for value in WRONG_TYPES:
-            h = base_header(keyset)
+            h = base_header(keyset, version)
             if value == h[name] or (name == "rcpt" and isinstance(value, list) and value == []):
                 pass
             h[name] = value
-            yield f"header {name}={value!r:.20}", seal_and_sign(keyset, header_bytes(h), body)
-    for value in (0, 2, -1, 10**400, 1.0, 1.5, "1", True, [1], {"v": 1}):
-        h = base_header(keyset)
+            yield f"header {name}={value!r:.20}", seal_and_sign(keyset, header_bytes(h), body, version=version)
+    for value in (0, 1, 2, 3, -1, 10**400, 1.0, 2.0, 1.5, "1", "2", True, [1], {"v": 1}):
+        if type(value) is int and value == version:
+            continue  # the valid one
+        h = base_header(keyset, version)
         h["v"] = value
-        yield f"v={value!r:.20}", seal_and_sign(keyset, header_bytes(h), body)
+        yield f"v={value!r:.20}", seal_and_sign(keyset, header_bytes(h), body, version=version)
     strings = ["", " ", "\ud800", "\udfff\ud800", "\u0000", "é" * 50, "x" * 20000, "ZZ101\n",
                "' OR 1=1 --", "%s%s", "{}", "2026-02-30T25:61:61Z", "0000-00-00T00:00:00Z",
                "9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"]
     for name in ("id", "device", "created", "airline", "flight", "dep", "arr", "sta", "urgency"):
         for value in rng.sample(strings, 6):
-            h = base_header(keyset)
+            h = base_header(keyset, version)
             h[name] = value
-            yield f"header {name}={value!r:.20}", seal_and_sign(keyset, header_bytes(h), body)
-    for rcpt in ([], ["x", "x"], ["x"], [1, 2], ["\ud800", "y"], [keyset.kid(keyset.airline_zz)] * 2):
-        h = base_header(keyset)
+            yield f"header {name}={value!r:.20}", seal_and_sign(keyset, header_bytes(h), body, version=version)
+    for rcpt in ([], ["x", "x"], ["x"], [1, 2], ["\ud800", "y"], [keyset.kid(keyset.recipients(version)[1])] * 2):
+        h = base_header(keyset, version)
         h["rcpt"] = rcpt
-        yield f"rcpt={rcpt!r:.30}", seal_and_sign(keyset, header_bytes(h), body, n_sealed=max(1, min(2, len(rcpt))))
-    h = base_header(keyset)
+        yield f"rcpt={rcpt!r:.30}", seal_and_sign(keyset, header_bytes(h), body, n_sealed=max(1, min(2, len(rcpt))),
+                                                  version=version)
+    h = base_header(keyset, version)
     h["extra"] = "field"
-    yield "header extra field", seal_and_sign(keyset, header_bytes(h), body)
+    yield "header extra field", seal_and_sign(keyset, header_bytes(h), body, version=version)
     for raw in (b"[" * 100000 + b"]" * 100000, b'{"v":' * 5000 + b"1" + b"}" * 5000, b"\xff\xfe",
                 b"[1,2]", b'"text"', b"null", b"1e999", b'{"v": 1e999}', b'{"v": ' + b"1" * 5000 + b"}",
                 b"{", b"", b'{"v":1}' + b" " * 10, b'{"v":NaN}', b'{"v":1,"v":2}'):
-        yield f"header bytes {raw[:12]!r}", seal_and_sign(keyset, raw, body)
+        yield f"header bytes {raw[:12]!r}", seal_and_sign(keyset, raw, body, version=version)
 
 
-def body_cases(rng: random.Random, keyset: KeySet) -> Iterator[Case]:
+def body_cases(rng: random.Random, keyset: KeySet, version: int) -> Iterator[Case]:
     def signed(body: Any, raw: bytes | None = None) -> dict[str, Any]:
         plaintext = raw if raw is not None else json.dumps(body).encode()
-        return seal_and_sign(keyset, header_bytes(base_header(keyset)), plaintext)
+        return seal_and_sign(keyset, header_bytes(base_header(keyset, version)), plaintext, version=version)
 
     for name in ("observed_at", "indicators", "people", "narrative", "captain_informed", "reporter"):
         body = valid_body()
@@ -213,12 +222,14 @@ def body_cases(rng: random.Random, keyset: KeySet) -> Iterator[Case]:
         yield f"random body {i}", signed(body)
 
 
-def crypto_cases(rng: random.Random, keyset: KeySet) -> Iterator[Case]:
-    hb = header_bytes(base_header(keyset))
-    good = seal_and_sign(keyset, hb, json.dumps(valid_body()).encode())
+def crypto_cases(rng: random.Random, keyset: KeySet, version: int) -> Iterator[Case]:
+    hb = header_bytes(base_header(keyset, version))
+    good = seal_and_sign(keyset, hb, json.dumps(valid_body()).encode(), version=version)
+    # Version 2's encapsulation is 1120 bytes: garbage around that length too.
+    sizes = [0, 1, 16, 64, 65, 81, 200] + ([1088, 1119, 1120, 1136, 1137, 1400] if version == 2 else [])
     for _i in range(12):
         env = json.loads(json.dumps(good))
-        size = rng.choice([0, 1, 16, 64, 65, 81, 200])
+        size = rng.choice(sizes)
         env["sealed"][0] = b64u(rng.randbytes(size))
         env["signature"] = b64u(envelope.sign_raw(keyset.device, envelope.signing_input(env["protected"],
                                                                                         env["sealed"])))
@@ -228,15 +239,28 @@ def crypto_cases(rng: random.Random, keyset: KeySet) -> Iterator[Case]:
     yield "signature all zero", {**good, "signature": b64u(b"\0" * 64)}
     yield "signature of n", {**good, "signature": b64u(bytes.fromhex(
         "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551") * 2)}
-    other = seal_and_sign(keyset, header_bytes(base_header(keyset)), b"{}")
+    other = seal_and_sign(keyset, header_bytes(base_header(keyset, version)), b"{}", version=version)
     moved_input = envelope.signing_input(good["protected"], other["sealed"])
     yield "sealed moved under another header", {**good, "sealed": other["sealed"],
                                                 "signature": b64u(envelope.sign_raw(keyset.device, moved_input))}
+    # The other version's label, or the other suite's keys, under this header.
+    body = json.dumps(valid_body()).encode()
+    yield "sealed under the other version's label", seal_and_sign(keyset, hb, body, version=version, label=3 - version)
+    yield "sealed to the other suite's keys", seal_and_sign(keyset, hb, body, version=3 - version)
+    yield "sealed to the other suite's keys, its label", seal_and_sign(keyset, hb, body, version=3 - version,
+                                                                       label=3 - version)
+    for length in ((1, 32, 1100, 1119, 1120, 1135) if version == 2 else (1, 32, 64, 65, 80)):
+        env = json.loads(json.dumps(good))
+        env["sealed"][0] = b64u(envelope.b64u_decode(env["sealed"][0])[:length])
+        env["signature"] = b64u(envelope.sign_raw(keyset.device, envelope.signing_input(env["protected"],
+                                                                                        env["sealed"])))
+        yield f"sealed truncated to {length} bytes", env
 
 
-def all_cases(keyset: KeySet, good: dict[str, Any]) -> list[Case]:
+def all_cases(keyset: KeySet, good: dict[str, Any], version: int) -> list[Case]:
     rng = random.Random(SEED)
-    return [*outer_cases(rng, good), *header_cases(rng, keyset), *body_cases(rng, keyset), *crypto_cases(rng, keyset)]
+    return [*outer_cases(rng, good), *header_cases(rng, keyset, version), *body_cases(rng, keyset, version),
+            *crypto_cases(rng, keyset, version)]
 
 
 @pytest.fixture
@@ -286,17 +310,30 @@ def stored(app: Flask) -> int:
         conn.close()
 
 
-def test_fuzz_single(fuzz_app: Flask, keyset: KeySet, make_envelope: Callable[..., dict[str, Any]]) -> None:
-    cases = all_cases(keyset, make_envelope())
+@pytest.mark.parametrize("version", [1, 2])
+def test_fuzz_single(fuzz_app: Flask, keyset: KeySet, make_envelope: Callable[..., dict[str, Any]],
+                     version: int) -> None:
+    cases = all_cases(keyset, make_envelope(v=version), version)
     assert len(cases) >= 300
     client = fuzz_app.test_client()
-    problems = [p for d, payload in cases if (p := check(d, post(client, payload)))]
+    problems, codes = [], set()
+    for description, payload in cases:
+        resp = post(client, payload)
+        if problem := check(description, resp):
+            problems.append(problem)
+        else:
+            codes.add(resp.get_json()["error"]["code"])
     assert not problems, f"{len(problems)} of {len(cases)}:\n" + "\n".join(problems[:40])
     assert stored(fuzz_app) == 0
+    # The cases reach every check, up to opening the sealed copies and the schema.
+    assert {"malformed", "unsupported_version", "bad_signature", "unknown_recipient", "undecryptable",
+            "invalid_report"} <= codes
 
 
-def test_fuzz_batch(fuzz_app: Flask, keyset: KeySet, make_envelope: Callable[..., dict[str, Any]]) -> None:
-    cases = [(d, p) for d, p in all_cases(keyset, make_envelope()) if not isinstance(p, bytes)]
+@pytest.mark.parametrize("version", [1, 2])
+def test_fuzz_batch(fuzz_app: Flask, keyset: KeySet, make_envelope: Callable[..., dict[str, Any]],
+                    version: int) -> None:
+    cases = [(d, p) for d, p in all_cases(keyset, make_envelope(v=version), version) if not isinstance(p, bytes)]
     client = fuzz_app.test_client()
     problems = []
     for start in range(0, len(cases), 100):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from crewreport import envelope, report
+from crewreport import envelope
 from crewreport.db import get_db
 
 from .helpers import VECTORS, KeySet, Make, store_bytes, valid_body
@@ -30,14 +29,6 @@ def report_count(app: Flask) -> int:
 
 def verify(answer: dict[str, Any], keyset: KeySet) -> dict[str, Any]:
     return envelope.verify_receipt(answer, keyset.receipt.public_key())
-
-
-@pytest.fixture
-def vector_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The server's clock an hour after the fixed vectors were made: their
-    `created` is a fixed date, and the intake bounds it by the server's clock."""
-    created = report.parse_time(CASES["valid"]["header"]["created"])
-    monkeypatch.setattr(report, "server_now", lambda: created + timedelta(hours=1))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -10,33 +10,39 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from crewreport import create_app, envelope, keys
 from crewreport.db import get_db, init_db
 
-from .helpers import KeySet, Make
+from .helpers import VECTORS_V2, KeySet, Make
 
 
 def mode(path: str | Path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
+def pem_labels(text: str) -> list[str]:
+    return [line[11:-5] for line in text.splitlines() if line.startswith("-----BEGIN ")]
+
+
 def test_private_keys_are_pem_0600(app: Flask) -> None:
     key_dir = app.config["KEY_DIR"]
     assert mode(key_dir) == 0o700
     with app.app_context():
-        kids = [r["kid"] for r in get_db().execute("SELECT kid FROM service_key")]
-    assert sorted(os.listdir(key_dir)) == sorted(f"{kid}.pem" for kid in kids)
-    for kid in kids:
+        rows = [(r["kid"], r["suite"]) for r in get_db().execute("SELECT kid, suite FROM service_key")]
+    assert {suite for _, suite in rows} == {"v1", "v2"}
+    assert sorted(os.listdir(key_dir)) == sorted(f"{kid}.pem" for kid, _ in rows)
+    for kid, suite in rows:
         path = os.path.join(key_dir, f"{kid}.pem")
         assert mode(path) == 0o600
         text = Path(path).read_text("ascii")
         # PKCS#8, no passphrase set (the label is built so that no tracked file
-        # looks like it holds a private key).
-        assert text.splitlines()[0] == "-----BEGIN {}-----".format("PRIVATE KEY")
-        assert keys.read_private_key(kid, key_dir, None) is not None
+        # looks like it holds a private key); an X-Wing key is its two parts.
+        assert pem_labels(text) == ["PRIVATE KEY"] * (2 if suite == "v2" else 1)
+        assert keys.read_private_key(kid, key_dir, None, suite) is not None
 
 
 @pytest.fixture
@@ -52,17 +58,24 @@ def passphrase_app(tmp_path: Path) -> Flask:
 
 def test_passphrase_encrypts_the_pem(passphrase_app: Flask) -> None:
     key_dir = passphrase_app.config["KEY_DIR"]
-    files = os.listdir(key_dir)
-    assert len(files) == 2
-    for name in files:
-        text = Path(key_dir, name).read_text("ascii")
-        assert text.splitlines()[0] == "-----BEGIN {}-----".format("ENCRYPTED PRIVATE KEY")
-        assert mode(Path(key_dir, name)) == 0o600
+    with passphrase_app.app_context():
+        suites = {r["kid"]: r["suite"] for r in get_db().execute("SELECT kid, suite FROM service_key")}
+    # Border Force P-256 and X-Wing, and the receipt key.
+    assert sorted(suites.values()) == ["v1", "v1", "v2"]
+    assert sorted(os.listdir(key_dir)) == sorted(f"{kid}.pem" for kid in suites)
+    for kid, suite in suites.items():
+        text = Path(key_dir, f"{kid}.pem").read_text("ascii")
+        assert pem_labels(text) == ["ENCRYPTED PRIVATE KEY"] * (2 if suite == "v2" else 1)
+        assert mode(Path(key_dir, f"{kid}.pem")) == 0o600
         with pytest.raises(keys.KeysUnavailable, match="CREWREPORT_KEY_PASSPHRASE"):
-            keys.read_private_key(name[:-4], key_dir, None)
+            keys.read_private_key(kid, key_dir, None, suite)
+        assert keys.read_private_key(kid, key_dir, b"the right passphrase", suite) is not None
     with passphrase_app.app_context():
         ring = keys.keyring()
     assert set(ring.current) == {keys.BORDER_FORCE, keys.RECEIPT}
+    assert ring.suite == suites
+    assert sorted(ring.private) == sorted(k for k, s in suites.items() if s == "v1")
+    assert sorted(ring.xwing) == sorted(k for k, s in suites.items() if s == "v2")
 
 
 def test_wrong_passphrase_gives_a_clear_503(passphrase_app: Flask, caplog: pytest.LogCaptureFixture) -> None:
@@ -106,7 +119,8 @@ def test_passphrase_from_environment_is_always_text(value: str, tmp_path: Path,
         init_db()
         keys.ensure_keys(get_db())
     pems = [open(os.path.join(tmp_path, "keys", n), encoding="ascii").read() for n in os.listdir(tmp_path / "keys")]
-    assert len(pems) == 2 and all("ENCRYPTED PRIVATE KEY" in pem for pem in pems)
+    assert len(pems) == 3
+    assert all(set(pem_labels(pem)) == {"ENCRYPTED PRIVATE KEY"} for pem in pems)
 
 
 def test_a_pem_that_does_not_match_its_kid_is_refused(app: Flask, keyset: KeySet) -> None:
@@ -118,9 +132,10 @@ def test_a_pem_that_does_not_match_its_kid_is_refused(app: Flask, keyset: KeySet
         keys.keyring()
 
 
-def current_kids(client: FlaskClient) -> dict[str, str]:
+def current_kids(client: FlaskClient, suite: str = "v1") -> dict[str, str]:
     body = client.get("/api/v1/keys").get_json()
-    return {**{r["owner"]: r["kid"] for r in body["recipients"]}, "receipt": body["receipt_key"]["kid"]}
+    return {**{r["owner"]: r["kid"] for r in body["recipients"] if r["suite"] == suite},
+            "receipt": body["receipt_key"]["kid"]}
 
 
 def stored_envelope(app: Flask, report_id: str) -> dict[str, Any]:
@@ -133,39 +148,44 @@ def report_id(env: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize(("owner", "index"), [("border_force", 0), ("airline:ZZ", 1)])
+@pytest.mark.parametrize("version", [1, 2])
 def test_rotation_keeps_old_reports_openable(app: Flask, client: FlaskClient, runner: FlaskCliRunner,
-                                             make_envelope: Make, keyset: KeySet, owner: str, index: int) -> None:
-    before = current_kids(client)
+                                             make_envelope: Make, keyset: KeySet, owner: str, index: int,
+                                             version: int) -> None:
+    suite, other = ("v1", "v2") if version == 1 else ("v2", "v1")
+    before, before_other = current_kids(client, suite), current_kids(client, other)
     old_kid = before[owner]
-    sealed_earlier = make_envelope()
+    sealed_earlier = make_envelope(v=version)
     assert client.post("/api/v1/reports", json=sealed_earlier).status_code == 201
-    in_flight = make_envelope()  # sealed before the rotation, delivered after it
+    in_flight = make_envelope(v=version)  # sealed before the rotation, delivered after it
 
-    result = runner.invoke(args=["rotate-key", owner])
+    result = runner.invoke(args=["rotate-key", owner, "--suite", suite])
     assert result.exit_code == 0, result.output
-    after = current_kids(client)
+    after = current_kids(client, suite)
     assert after[owner] != old_kid
     assert {k: v for k, v in after.items() if k != owner} == {k: v for k, v in before.items() if k != owner}
+    assert current_kids(client, other) == before_other  # the other suite's keys are untouched
     assert os.path.exists(os.path.join(app.config["KEY_DIR"], f"{old_kid}.pem"))
 
     resp = client.post("/api/v1/reports", json=in_flight)
     assert resp.status_code == 201, resp.get_json()
     with app.app_context():
         ring = keys.keyring()
-        assert ring.current[owner] == after[owner]
+        assert ring.suite[after[owner]] == suite and ring.suite[old_kid] == suite
         for env in (sealed_earlier, in_flight):
             parsed = envelope.parse(stored_envelope(app, report_id(env)))
             assert parsed.header["rcpt"][index] == old_kid
-            body = envelope.open_body(parsed, index, ring.private[old_kid])
+            body = envelope.open_body(parsed, index, ring.recipient_key(old_kid))
             assert body["reporter"]["crew_id"] == "C1234"
 
     # A report sealed to the new keys, as an updated tablet would, is accepted too.
     recipients = [r for r in client.get("/api/v1/keys").get_json()["recipients"]
-                  if r["owner"] in ("border_force", "airline:ZZ")]
+                  if r["owner"] in ("border_force", "airline:ZZ") and r["suite"] == suite]
     with app.app_context():
         ring = keys.keyring()
-        new_private = [ring.private[r["kid"]] for r in recipients]
-    resp = client.post("/api/v1/reports", json=make_envelope(recipients=new_private))
+        new_private = [ring.recipient_key(r["kid"]) for r in recipients]
+    assert [keyset.kid(k) for k in new_private] == [after["border_force"], after["airline:ZZ"]]
+    resp = client.post("/api/v1/reports", json=make_envelope(recipients=new_private, v=version))
     assert resp.status_code == 201, resp.get_json()
 
 
@@ -186,3 +206,122 @@ def test_rotate_key_bad_owner(client: FlaskClient, runner: FlaskCliRunner, owner
     assert result.exit_code == 1
     assert "Error" in result.output and "Traceback" not in result.output
     assert current_kids(client) == before
+
+
+def test_receipt_key_is_never_x_wing(client: FlaskClient, runner: FlaskCliRunner) -> None:
+    before = current_kids(client)
+    result = runner.invoke(args=["rotate-key", "receipt", "--suite", "v2"])
+    assert result.exit_code == 1 and "v1 (P-256) key only" in result.output
+    result = runner.invoke(args=["rotate-key", "border_force", "--suite", "v3"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert current_kids(client) == before
+
+
+def test_an_x_wing_file_that_does_not_match_its_kid_is_refused(app: Flask, keyset: KeySet) -> None:
+    key_dir = app.config["KEY_DIR"]
+    bf, zz = keyset.kid(keyset.border_force_v2), keyset.kid(keyset.airline_zz_v2)
+    os.replace(os.path.join(key_dir, f"{zz}.pem"), os.path.join(key_dir, f"{bf}.pem"))
+    app.extensions.pop("crewreport.keyring", None)
+    with app.app_context(), pytest.raises(keys.KeysUnavailable, match="does not match its kid"):
+        keys.keyring()
+
+
+def test_a_p256_file_named_as_an_x_wing_key_is_refused(app: Flask, keyset: KeySet) -> None:
+    key_dir = app.config["KEY_DIR"]
+    bf_v1, bf_v2 = keyset.kid(keyset.border_force), keyset.kid(keyset.border_force_v2)
+    os.replace(os.path.join(key_dir, f"{bf_v1}.pem"), os.path.join(key_dir, f"{bf_v2}.pem"))
+    with pytest.raises(keys.KeysUnavailable, match="cannot be read"):
+        keys.read_private_key(bf_v2, key_dir, None, "v2")
+
+
+def test_x_wing_key_files_hold_the_seeds_parts(app: Flask, keyset: KeySet) -> None:
+    """The stored parts are the ones SHAKE256(seed) gives: the key published
+    from them is the vectors' key."""
+    kid = keyset.kid(keyset.border_force_v2)
+    key = keys.read_private_key(kid, app.config["KEY_DIR"], None, "v2")
+    assert envelope.recipient_jwk(key.public_key()) == envelope.xwing.thumbprint_members(
+        VECTORS_V2["keys"]["border_force"]["jwk"])
+    assert envelope.thumbprint(envelope.recipient_jwk(key.public_key())) == VECTORS_V2["keys"]["border_force"]["kid"]
+
+
+def test_an_instance_made_before_version_2_gains_x_wing_keys_on_init_db(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Upgrade: the store migrates, init-db adds one v2 key per recipient
+    owner, and every older key (and report) stays exactly as it was."""
+    from crewreport import db as dbmod
+    from crewreport.cli import create_airline
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "PASSWORD_HASH_FAST": True,
+                      "DATABASE": str(tmp_path / "s.sqlite"), "KEY_DIR": str(tmp_path / "keys"),
+                      "KEY_PASSPHRASE": "upgrade passphrase"})
+    shipped = dbmod.migrations()
+    suite_migration = next(n for n, name, _ in shipped if name.endswith("_key_suite.sql"))
+    # The code as it was before version 2: migrations up to the suite column,
+    # keys made without a suite.
+    monkeypatch.setattr(dbmod, "migrations", lambda: shipped[:suite_migration - 1])
+    with app.app_context():
+        dbmod.init_db()
+        conn = get_db()
+        for owner in ("border_force", "receipt", "airline:ZZ"):
+            key = keys.new_key("v1")
+            assert isinstance(key, ec.EllipticCurvePrivateKey)
+            jwk = envelope.jwk_from_public_key(key.public_key())
+            kid = envelope.thumbprint(jwk)
+            keys.write_private_key(key, kid, str(tmp_path / "keys"), b"upgrade passphrase")
+            if owner == "airline:ZZ":
+                conn.execute("INSERT INTO airline VALUES ('ZZ', 'Demo Airways', '2026-01-01T00:00:00Z')")
+            conn.execute("INSERT INTO service_key (kid, owner, public_jwk, created_at) VALUES (?, ?, ?, ?)",
+                         (kid, owner, json.dumps(jwk), "2026-01-01T00:00:00Z"))
+        conn.commit()
+        before = [tuple(r) for r in conn.execute(
+            "SELECT kid, owner, public_jwk, created_at, retired_at FROM service_key ORDER BY kid")]
+    monkeypatch.setattr(dbmod, "migrations", lambda: shipped)
+
+    result = app.test_cli_runner().invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    assert "X-Wing" in result.output
+    with app.app_context():
+        conn = get_db()
+        after = [tuple(r) for r in conn.execute(
+            "SELECT kid, owner, public_jwk, created_at, retired_at FROM service_key WHERE suite = 'v1' ORDER BY kid")]
+        v2 = sorted(r["owner"] for r in conn.execute(
+            "SELECT owner FROM service_key WHERE suite = 'v2' AND retired_at IS NULL"))
+        ring = keys.keyring()
+        published = keys.published(conn)
+    assert after == before
+    assert v2 == ["airline:ZZ", "border_force"]
+    assert sorted(ring.suite.values()) == ["v1", "v1", "v1", "v2", "v2"]
+    assert [(r["owner"], r["suite"]) for r in published["recipients"]] == [
+        ("border_force", "v1"), ("airline:ZZ", "v1"), ("border_force", "v2"), ("airline:ZZ", "v2")]
+    # Idempotent: a second run makes nothing new.
+    again = app.test_cli_runner().invoke(args=["init-db"])
+    assert again.exit_code == 0 and "X-Wing" not in again.output
+    with app.app_context():
+        assert get_db().execute("SELECT count(*) FROM service_key").fetchone()[0] == 5
+        create_airline("YY", "Other Air")  # a new airline gets both suites at once
+        assert sorted(r["suite"] for r in get_db().execute(
+            "SELECT suite FROM service_key WHERE owner = 'airline:YY'")) == ["v1", "v2"]
+
+
+def test_no_key_is_added_under_another_passphrase(passphrase_app: Flask) -> None:
+    """An upgrade run without the instance's passphrase refuses clearly instead
+    of writing an X-Wing key the service could not read (or one in clear)."""
+    with passphrase_app.app_context():
+        conn = get_db()
+        conn.execute("DELETE FROM service_key WHERE suite = 'v2'")  # as before version 2
+        conn.commit()
+    for wrong in (None, "another passphrase"):
+        passphrase_app.config["KEY_PASSPHRASE"] = wrong
+        for args in (["init-db"], ["rotate-key", "border_force", "--suite", "v2"]):
+            result = passphrase_app.test_cli_runner().invoke(args=args)
+            assert result.exit_code == 1 and "CREWREPORT_KEY_PASSPHRASE" in result.output, result.output
+            assert "Traceback" not in result.output
+        with passphrase_app.app_context():
+            assert get_db().execute("SELECT count(*) FROM service_key WHERE suite = 'v2'").fetchone()[0] == 0
+    passphrase_app.config["KEY_PASSPHRASE"] = "the right passphrase"
+    result = passphrase_app.test_cli_runner().invoke(args=["init-db"])
+    assert result.exit_code == 0 and "X-Wing" in result.output, result.output
+    with passphrase_app.app_context():
+        kid = get_db().execute("SELECT kid FROM service_key WHERE suite = 'v2'").fetchone()[0]
+    text = Path(passphrase_app.config["KEY_DIR"], f"{kid}.pem").read_text("ascii")
+    assert pem_labels(text) == ["ENCRYPTED PRIVATE KEY"] * 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import sqlite3
 import threading
@@ -42,10 +43,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
         served.kill()
 
 
-def test_report_over_real_http(server: ServedApp) -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_report_over_real_http(server: ServedApp, version: int) -> None:
     client = enrolled_client(server.url)
     assert client.airline == "ZZ"
-    env = client.envelope({**FIELDS, "sta": sta()}, body())
+    env = client.envelope({**FIELDS, "sta": sta()}, body(), version=version)
+    assert json.loads(envelope.b64u_decode(env["protected"]))["v"] == version
     status, answer = client.post_report(env)
     assert status == 201, answer
     # The receipt verifies with the key published to anyone, fetched separately.
@@ -89,6 +92,11 @@ def test_send_test_report_command(server: ServedApp) -> None:
     result = server.flask("send-test-report", "--url", server.url, "--password", DEMO_PASSWORD)
     assert result.returncode == 0, result.stderr + result.stdout
     assert "Delivered" in result.stdout and "reference" in result.stdout
+    assert "(envelope version 2)" in result.stdout
+    report_id = re.search(r"Delivered (\S+) ", result.stdout).group(1)  # type: ignore[union-attr]
+    with server.connect() as conn:
+        row = conn.execute("SELECT envelope FROM report WHERE id = ?", (report_id,)).fetchone()
+    assert json.loads(envelope.b64u_decode(json.loads(row["envelope"])["protected"]))["v"] == 2
     bad = server.flask("send-test-report", "--url", server.url, "--password", "wrong")
     assert bad.returncode != 0
 

@@ -214,7 +214,7 @@ export async function enroll(session, fetchFn = fetch) {
   const record = {
     device_id: data.device_id,
     airline: data.airline,
-    recipients: data.recipients,
+    recipients: knownKeys(data.recipients),
     receipt_key: data.receipt_key,
     enrolled_at: new Date().toISOString(),
   };
@@ -230,6 +230,16 @@ export async function enroll(session, fetchFn = fetch) {
     /* best effort */
   }
   return record;
+}
+
+// The server lists each recipient key with its suite (v1: P-256, v2: X-Wing;
+// an answer from before suites existed has only v1 keys, without the field).
+// The tablet keeps both suites' keys; envelope.js sealingKeys() picks one.
+const SUITES = ["v1", "v2"];
+function knownKeys(list) {
+  return (Array.isArray(list) ? list : [])
+    .map((r) => ({ kid: r.kid, owner: r.owner, suite: r.suite || "v1", jwk: r.jwk }))
+    .filter((r) => SUITES.includes(r.suite));
 }
 
 function sameKeys(a, b) {
@@ -254,10 +264,12 @@ export async function refreshKeys(fetchFn = fetch) {
   }
   const dev = await getDevice();
   if (!dev || dev.revoked || !data || !Array.isArray(data.recipients) || !data.receipt_key) return dev || null;
-  const bf = data.recipients.find((r) => r.owner === "border_force");
-  const mine = data.recipients.find((r) => r.owner === `airline:${dev.airline}`);
-  if (!bf) return dev;
-  const recipients = [bf, mine].filter(Boolean).map((r) => ({ kid: r.kid, owner: r.owner, jwk: r.jwk }));
+  // Border Force's and this airline's current key of each suite, v1 then v2.
+  const published = knownKeys(data.recipients);
+  const recipients = SUITES.flatMap((suite) => ["border_force", `airline:${dev.airline}`]
+    .map((owner) => published.find((r) => r.owner === owner && r.suite === suite))
+    .filter(Boolean));
+  if (!recipients.some((r) => r.owner === "border_force")) return dev;
   for (const k of [...recipients, data.receipt_key]) {
     if (!k.jwk || (await jwkThumbprint(k.jwk)) !== k.kid) return dev;
   }

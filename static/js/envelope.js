@@ -1,6 +1,7 @@
-// Report envelope, version 1 (DESIGN.md section 3): build, seal, sign;
-// and verification of the server's signed receipts.
-import { CipherSuite, DhkemP256HkdfSha256, HkdfSha256, Aes256Gcm } from "/static/vendor/hpke.js";
+// Report envelopes, versions 1 and 2 (DESIGN.md sections 3 and 3b): build,
+// seal, sign; and verification of the server's signed receipts. Version 2
+// differs only in its KEM: X-Wing (ML-KEM-768 + X25519), post-quantum.
+import { CipherSuite, DhkemP256HkdfSha256, HkdfSha256, Aes256Gcm, XWing } from "/static/vendor/hpke.js";
 import { b64u, unb64u, utf8, sha256, hex } from "./b64.js";
 
 // The server's per-envelope limit (crewreport: MAX_ENVELOPE_BYTES), measured
@@ -17,29 +18,55 @@ export function envelopeBytes(envelope) {
 const ECDSA = { name: "ECDSA", namedCurve: "P-256" };
 const SIGN = { name: "ECDSA", hash: "SHA-256" };
 
-let suite = null;
-function hpkeSuite() {
-  if (!suite) {
-    suite = new CipherSuite({
-      kem: new DhkemP256HkdfSha256(),
+// One HPKE suite per envelope version: its KEM, HKDF-SHA256, AES-256-GCM.
+const suites = new Map();
+function hpkeSuite(version) {
+  if (!suites.has(version)) {
+    suites.set(version, new CipherSuite({
+      kem: version === 2 ? new XWing() : new DhkemP256HkdfSha256(),
       kdf: new HkdfSha256(),
       aead: new Aes256Gcm(),
-    });
+    }));
   }
-  return suite;
+  return suites.get(version);
 }
 
 function publicJwk(jwk) {
   return { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
 }
 
-// RFC 7638 thumbprint of an EC public key.
+// RFC 7638 thumbprint: of an EC key (crv, kty, x, y) or an X-Wing key (alg, kty, pub).
 export async function jwkThumbprint(jwk) {
-  const canonical = `{"crv":"${jwk.crv}","kty":"${jwk.kty}","x":"${jwk.x}","y":"${jwk.y}"}`;
+  const canonical = jwk.kty === "AKP"
+    ? `{"alg":"${jwk.alg}","kty":"${jwk.kty}","pub":"${jwk.pub}"}`
+    : `{"crv":"${jwk.crv}","kty":"${jwk.kty}","x":"${jwk.x}","y":"${jwk.y}"}`;
   return b64u(await sha256(utf8(canonical)));
 }
 
+/** The suite of a recipient key as the server lists it ("v1" P-256, "v2" X-Wing); older records carry none: v1. */
+export function keySuite(r) {
+  return r.suite || "v1";
+}
+
+/**
+ * Which envelope version to seal and to which keys, from every recipient key
+ * the tablet holds: version 2 when each owner (Border Force, the airline) has
+ * a v2 key, else version 1. The suites never mix within one envelope, so an
+ * owner without a v2 key makes the whole note version 1 rather than lose its copy.
+ * Returns {version, recipients} with Border Force first.
+ */
+export function sealingKeys(held) {
+  const all = Array.isArray(held) ? held : [];
+  const owners = [...new Set(all.map((r) => r.owner))].sort((a, b) => (b === "border_force") - (a === "border_force"));
+  const pick = (suite) => owners.map((o) => all.find((r) => r.owner === o && keySuite(r) === suite)).filter(Boolean);
+  const v2 = pick("v2");
+  const v1 = pick("v1");
+  if (v2.length && v2.length >= v1.length) return { version: 2, recipients: v2 };
+  return { version: 1, recipients: v1 };
+}
+
 export async function importRecipientKey(jwk) {
+  if (jwk.kty === "AKP" && jwk.alg === "X-Wing") return new XWing().deserializePublicKey(unb64u(jwk.pub));
   return crypto.subtle.importKey("jwk", publicJwk(jwk), { name: "ECDH", namedCurve: "P-256" }, true, []);
 }
 
@@ -49,9 +76,10 @@ export async function importVerifyKey(jwk) {
 
 /**
  * Build a sealed, signed envelope.
- * header: the full header object (v, id, device, created, rcpt, airline, flight, dep, arr, sta, urgency).
+ * header: the full header object (v, id, device, created, rcpt, airline, flight, dep, arr, sta, urgency);
+ *   v is 1 (P-256) or 2 (X-Wing).
  * body: the report body object (plaintext, never stored).
- * recipients: [{kid, jwk}] in header.rcpt order.
+ * recipients: [{kid, suite, jwk}] in header.rcpt order, all of the header's version.
  * signingKey: the device's ECDSA P-256 private CryptoKey.
  */
 export async function buildEnvelope(header, body, recipients, signingKey) {
@@ -61,12 +89,13 @@ export async function buildEnvelope(header, body, recipients, signingKey) {
   }
   recipients.forEach((r, i) => {
     if (r.kid !== header.rcpt[i]) throw new Error("recipient order does not match header.rcpt");
+    if (keySuite(r) !== `v${header.v}`) throw new Error(`a version ${header.v} envelope is sealed to v${header.v} keys only`);
   });
   const headerBytes = utf8(JSON.stringify(header));
   const protectedPart = b64u(headerBytes);
-  const info = utf8("crewreport/v1:" + b64u(await sha256(headerBytes)));
+  const info = utf8(`crewreport/v${header.v}:` + b64u(await sha256(headerBytes)));
   const plaintext = utf8(JSON.stringify(body));
-  const s = hpkeSuite();
+  const s = hpkeSuite(header.v);
   const sealed = [];
   for (const r of recipients) {
     // One seal (one fresh sender context) per recipient.

@@ -221,20 +221,20 @@ def submit(page: Any, expect_count: int) -> None:
 
 
 def open_report(server: LiveServer, report_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Open the stored envelope with the Border Force key from the instance folder."""
-    from cryptography.hazmat.primitives import serialization
-
+    """Open the stored envelope with the Border Force key it names (P-256 for
+    version 1, X-Wing for version 2) from the instance folder."""
     from crewreport import envelope as env_mod
+    from crewreport import keys
 
     rows = server.db_rows("SELECT envelope FROM report WHERE id = ?", (report_id,))
     assert len(rows) == 1, f"report {report_id} stored {len(rows)} times"
     env = json.loads(rows[0]["envelope"])
     parsed = env_mod.parse(env)
-    bf = server.db_rows("SELECT kid FROM service_key WHERE owner = 'border_force' AND retired_at IS NULL")[0]["kid"]
-    assert parsed.header["rcpt"][0] == bf
-    pem = Path(server.instance, "keys", f"{bf}.pem").read_bytes()
-    key = serialization.load_pem_private_key(pem, password=None)
-    body = env_mod.open_body(parsed, 0, key)  # type: ignore[arg-type]
+    bf = parsed.header["rcpt"][0]
+    known = server.db_rows("SELECT suite FROM service_key WHERE owner = 'border_force' AND kid = ?", (bf,))
+    assert len(known) == 1 and known[0]["suite"] == f"v{parsed.version}", "sealed to a Border Force key of its suite"
+    key = keys.read_private_key(bf, str(Path(server.instance, "keys")), None, known[0]["suite"])
+    body = env_mod.open_body(parsed, 0, key)
     return parsed.header, body
 
 

@@ -1,6 +1,6 @@
-"""Key rotation: an enrolled tablet picks up the new Border Force and receipt
-keys when it starts online, and its next report is sealed to the new key and
-its receipt verifies."""
+"""Key rotation: an enrolled tablet picks up the new Border Force keys (both
+suites) and receipt key when it starts online, and its next report is sealed
+to the new X-Wing key and its receipt verifies."""
 from __future__ import annotations
 
 from typing import Any
@@ -21,27 +21,31 @@ from tests.e2e.harness import (
 
 pytestmark = pytest.mark.e2e
 
-DEVICE = "async () => { const d = await (await import('/static/js/device.js')).getDevice(); return d && {rcpt: d.recipients.map(r => r.kid), receipt: d.receipt_key.kid, previous: (d.previous_receipt_keys || []).map(k => k.kid)}; }"
+DEVICE = "async () => { const d = await (await import('/static/js/device.js')).getDevice(); return d && {keys: Object.fromEntries(d.recipients.map(r => [(r.suite || 'v1') + ' ' + r.owner, r.kid])), receipt: d.receipt_key.kid, previous: (d.previous_receipt_keys || []).map(k => k.kid)}; }"
+BF1, BF2, ZZ1, ZZ2 = "v1 border_force", "v2 border_force", "v1 airline:ZZ", "v2 airline:ZZ"
 
 
 def test_rotated_keys_are_picked_up(page: Any, server: LiveServer) -> None:
     sign_in(page, server)
     wait_enrolled(page)
     before = page.evaluate(DEVICE)
+    assert set(before["keys"]) == {BF1, BF2, ZZ1, ZZ2}
+    server.flask("rotate-key", "border_force", "--suite", "v2")
     server.flask("rotate-key", "border_force")
     server.flask("rotate-key", "receipt")
     page.reload()
     wait_ready(page)
-    after = poll(page, DEVICE, lambda d: d and d["rcpt"][0] != before["rcpt"][0] and d["receipt"] != before["receipt"],
+    after = poll(page, DEVICE, lambda d: d and d["keys"][BF1] != before["keys"][BF1]
+                 and d["keys"][BF2] != before["keys"][BF2] and d["receipt"] != before["receipt"],
                  message="new keys cached")
-    assert after["rcpt"][1:] == before["rcpt"][1:]  # the airline's key did not change
+    assert (after["keys"][ZZ1], after["keys"][ZZ2]) == (before["keys"][ZZ1], before["keys"][ZZ2])  # the airline's keys did not change
     assert after["previous"] == [before["receipt"]]
 
     fill_minimal(page, "Sealed to the rotated key.")
     submit(page, 1)
     report_id = wait_states(page, "delivered", 1)[0][0]
     header, body = open_report(server, report_id)  # opens with the current Border Force key
-    assert header["rcpt"][0] == after["rcpt"][0]
+    assert header["v"] == 2 and header["rcpt"] == [after["keys"][BF2], after["keys"][ZZ2]]
     assert body["narrative"] == "Sealed to the rotated key."
 
 

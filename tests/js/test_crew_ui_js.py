@@ -89,7 +89,9 @@ def test_report_form_checks_and_status(js_page: Any) -> None:
       const a = await import('/static/js/ui/draft-autosave.js');
       const now = {NOW};
       const h = 3600000, min = 60000;
-      const device = {{device_id: 'dev-1', airline: 'ZZ', recipients: [{{kid: 'k1'}}, {{kid: 'k2'}}]}};
+      const device = {{device_id: 'dev-1', airline: 'ZZ', recipients: [{{kid: 'k1', owner: 'border_force'}}, {{kid: 'k2', owner: 'airline:ZZ'}}]}};
+      const deviceV2 = {{...device, recipients: [...device.recipients, {{kid: 'k3', owner: 'border_force', suite: 'v2'}},
+                                                 {{kid: 'k4', owner: 'airline:ZZ', suite: 'v2'}}]}};
       const flight = {{flight: 'ZZ1', dep: 'LOS', arr: 'LHR', sta: '2026-06-01T14:00:00Z', urgency: 'routine'}};
       return {{
         warnings: [f.staWarning(-50 * min), f.staWarning(19 * h), f.staWarning(-(3 * h + 10 * min)),
@@ -97,6 +99,7 @@ def test_report_form_checks_and_status(js_page: Any) -> None:
         status: [f.noteStatus(undefined, false), f.noteStatus({{state: 'queued'}}, false), f.noteStatus({{state: 'queued'}}, true),
                  f.noteStatus({{state: 'delivered'}}, true), f.noteStatus({{state: 'rejected'}}, false)],
         header: f.noteHeader(device, flight, new Date(now + 999), 'note-1'),
+        headerV2: f.noteHeader(deviceV2, flight, new Date(now + 999), 'note-2'),
         counter: f.counterText('ab\\u{{1F600}}'),
         restore: [m.flightToRestore({{flight: 'ZZ1', sta: '2026-06-01T01:00', crew_id: 'c9'}}, now),
                   m.flightToRestore({{flight: 'ZZ1', sta: '2026-05-31T23:59'}}, now), m.flightToRestore(null, now),
@@ -117,6 +120,8 @@ def test_report_form_checks_and_status(js_page: Any) -> None:
     assert out["header"] == {"v": 1, "id": "note-1", "device": "dev-1", "created": "2026-06-01T12:00:00Z", "rcpt": ["k1", "k2"],
                              "airline": "ZZ", "flight": "ZZ1", "dep": "LOS", "arr": "LHR", "sta": "2026-06-01T14:00:00Z",
                              "urgency": "routine"}
+    # With X-Wing keys for both owners the note is version 2, sealed to those.
+    assert out["headerV2"] == {**out["header"], "v": 2, "id": "note-2", "rcpt": ["k3", "k4"]}
     assert out["counter"] == "3 of 5000 characters."
     assert out["restore"] == [{"flight": "ZZ1", "sta": "2026-06-01T01:00"}, None, None, None]
     assert out["content"] == [False, True, True]

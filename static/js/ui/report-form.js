@@ -2,7 +2,7 @@
 // the folded flight line, sealing and queueing a note on submit (with the
 // corrected clock), and the status line above Save.
 import { uuid4 } from "../b64.js";
-import { buildEnvelope, envelopeBytes } from "../envelope.js";
+import { buildEnvelope, envelopeBytes, sealingKeys } from "../envelope.js";
 import { getDevice, getSigningKey } from "../device.js";
 import { enqueue } from "../outbox/store.js";
 import { loadDraft, expireDraft } from "../drafts.js";
@@ -55,14 +55,18 @@ export function noteStatus(r, nearLanding) {
   return [SAVED_TEXT, "ok"];
 }
 
-/** The cleartext header of a new note (DESIGN.md section 3) for this device. */
+/**
+ * The cleartext header of a new note (DESIGN.md sections 3, 3b) for this
+ * device: version 2 (X-Wing) when the keys it holds allow, else version 1.
+ */
 export function noteHeader(device, flight, now, id = uuid4()) {
+  const { version, recipients } = sealingKeys(device.recipients);
   return {
-    v: 1,
+    v: version,
     id,
     device: device.device_id,
     created: rfc3339(now),
-    rcpt: device.recipients.map((r) => r.kid),
+    rcpt: recipients.map((r) => r.kid),
     airline: device.airline,
     flight: flight.flight,
     dep: flight.dep,
@@ -165,7 +169,7 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     try {
       const key = await getSigningKey();
       if (!key) throw new Error("the tablet's key is missing");
-      const envelope = await buildEnvelope(header, body, device.recipients, key);
+      const envelope = await buildEnvelope(header, body, sealingKeys(device.recipients).recipients, key);
       if (envelopeBytes(envelope) > envelopeLimit) {
         // The server could never accept it: keep everything in the form and say what to shorten.
         reportErrors({ narrative: "This note is too long to send; shorten the text or the descriptions." });
