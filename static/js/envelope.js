@@ -1,7 +1,8 @@
 // Report envelopes, versions 1 and 2 (DESIGN.md sections 3 and 3b): build,
 // seal, sign; and verification of the server's signed receipts. Version 2
 // differs only in its KEM: X-Wing (ML-KEM-768 + X25519), post-quantum.
-import { CipherSuite, DhkemP256HkdfSha256, HkdfSha256, Aes256Gcm, XWing } from "/static/vendor/hpke.js";
+import { CipherSuite, DhkemP256HkdfSha256, HkdfSha256, Aes256Gcm } from "/static/vendor/hpke.js";
+import { XWing } from "/static/vendor/xwing.js";
 import { b64u, unb64u, utf8, sha256, hex } from "./b64.js";
 
 // The server's per-envelope limit (crewreport: MAX_ENVELOPE_BYTES), measured
