@@ -55,6 +55,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # True: refuse to write or use private keys without KEY_PASSPHRASE
         # (intake answers 503, `serve` and the key commands exit).
         REQUIRE_KEY_PASSPHRASE=False,
+        # Set by `serve` for its workers once it has shown the unencrypted-keys
+        # warning itself, so the log says it once, not once per worker.
+        KEY_WARNING_SHOWN=False,
         # An envelope of the largest report the schema allows (every field at
         # its limit in characters JSON escapes to 6 bytes, sealed twice, base64url) is about
         # 250 KiB; a batch request carries at most MAX_BATCH of them, and the

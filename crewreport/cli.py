@@ -68,7 +68,7 @@ def demo_command(password: str | None, totp_secret: str | None) -> None:
     staff among them new TOTP secrets, printed so a person can add them to an
     authenticator app (or an otpauth URI reader) and sign in.
     """
-    keys.warn_or_refuse()
+    keys.warn_or_refuse(warn=False)  # warned below, only when this run writes keys
     try:
         secret = second_factor.valid_secret(totp_secret) if totp_secret is not None else None
     except ValueError as exc:
@@ -76,6 +76,8 @@ def demo_command(password: str | None, totp_secret: str | None) -> None:
     init_db()
     db = get_db()
     made = keys.ensure_keys(db)
+    if made:
+        keys.warn_or_refuse()
     if not db.execute("SELECT 1 FROM airline WHERE code = 'ZZ'").fetchone():
         create_airline("ZZ", "Demo Airways")
     click.echo("Demo sign-ins (at /auth/login):")
@@ -152,12 +154,13 @@ def revoke_device_command(device_id: str) -> None:
 def serve_command(host: str, port: int, workers: int) -> None:
     """Serve with gunicorn; slow or idle clients cost no worker (see crewreport/serving.py)."""
     keys.warn_or_refuse()
+    current_app.config["KEY_WARNING_SHOWN"] = True
     init_db()
     try:
         keys.keyring()
     except keys.KeysUnavailable as exc:
         click.echo(f"WARNING: intake will answer 503 until keys are fixed: {exc}", err=True)
-    env = dict(os.environ, CREWREPORT_INSTANCE=current_app.instance_path)
+    env = dict(os.environ, CREWREPORT_INSTANCE=current_app.instance_path, CREWREPORT_KEY_WARNING_SHOWN="true")
     from . import serving  # gevent and gunicorn: only for this command
 
     argv = serving.gunicorn_argv(host, port, workers)

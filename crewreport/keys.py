@@ -100,15 +100,25 @@ def unencrypted_warning() -> str | None:
             "CREWREPORT_REQUIRE_KEY_PASSPHRASE=true to refuse to run without one).")
 
 
-def warn_or_refuse() -> None:
+def warn_or_refuse(*, warn: bool = True) -> None:
     """For the commands that make keys or serve: the warning on stderr, or a
-    clear refusal (exit status 1) when a passphrase is required and missing."""
+    clear refusal (exit status 1) when a passphrase is required and missing.
+    `warn=False` only refuses (a command that may not write a key at all)."""
     try:
         warning = unencrypted_warning()
     except KeysUnavailable as exc:
         raise click.ClickException(str(exc)) from None
-    if warning:
+    if warning and warn:
         click.secho(warning, err=True, fg="red", bold=True)
+
+
+def log_unencrypted_warning() -> None:
+    """The warning in a server process's log, unless `serve` already said it
+    once on starting (KEY_WARNING_SHOWN): two workers need not repeat it."""
+    if current_app.config.get("KEY_WARNING_SHOWN"):
+        unencrypted_warning()  # still refuses when a passphrase is required
+    elif (warning := unencrypted_warning()) is not None:
+        log.warning(warning)
 
 
 def write_private_key(key: RecipientPrivateKey, kid: str, key_dir: str,
@@ -239,8 +249,7 @@ def keyring() -> Keyring:
     if cache is not None and cache.stamp == stamp:
         return cache
     with _lock:
-        if (warning := unencrypted_warning()) is not None:  # KeysUnavailable when required
-            log.warning(warning)
+        log_unencrypted_warning()  # KeysUnavailable when a passphrase is required
         ring = Keyring(stamp=stamp)
         for row in db.execute("SELECT kid, owner, suite, retired_at FROM service_key"):
             key = read_private_key(row["kid"], _key_dir(), _passphrase(), row["suite"])

@@ -139,8 +139,7 @@ def served_app() -> Flask:
     app = create_app()
     with app.app_context():
         try:
-            if (warning := keys.unencrypted_warning()) is not None:
-                log.warning(warning)  # in every worker's first lines of the log
+            keys.log_unencrypted_warning()
         except keys.KeysUnavailable as exc:
             log.error("intake will answer 503: %s", exc)
     app.wsgi_app = BufferedBody(app.wsgi_app, int(app.config["MAX_CONTENT_LENGTH"]))  # type: ignore[method-assign]
