@@ -37,22 +37,23 @@ SUBMIT_TIMED = """async (want) => {
 # Seal and queue `n` notes with the modules the form uses (buildEnvelope, then
 # enqueue), without the form: many notes quickly. ms per note.
 QUEUE_SEALED = """async ([n, flight]) => {
-  const { buildEnvelope } = await import('/static/js/envelope.js');
+  const { buildEnvelope, sealingKeys } = await import('/static/js/envelope.js');
   const { getDevice, getSigningKey } = await import('/static/js/device.js');
   const { enqueue } = await import('/static/js/outbox/store.js');
   const device = await getDevice();
   const key = await getSigningKey();
+  const plan = sealingKeys(device.recipients);  // the version and keys the form would seal to
   const stamp = (t) => new Date(t).toISOString().slice(0, 19) + 'Z';
   const out = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
     const now = Date.now();
-    const header = { v: 1, id: crypto.randomUUID(), device: device.device_id, created: stamp(now),
-      rcpt: device.recipients.map((r) => r.kid), airline: device.airline, flight, dep: 'LOS', arr: 'LHR',
+    const header = { v: plan.version, id: crypto.randomUUID(), device: device.device_id, created: stamp(now),
+      rcpt: plan.recipients.map((r) => r.kid), airline: device.airline, flight, dep: 'LOS', arr: 'LHR',
       sta: stamp(now + 3 * 3600000), urgency: 'priority' };
     const body = { observed_at: header.created, indicators: [], people: [], captain_informed: false,
       narrative: `Benchmark note ${i}: passenger in 32B answers for the man beside her.`, reporter: { crew_id: 'demo-crew' } };
-    await enqueue(header, await buildEnvelope(header, body, device.recipients, key));
+    await enqueue(header, await buildEnvelope(header, body, plan.recipients, key));
     out.push(performance.now() - t0);
   }
   await window.__cabinNotes.renderOutbox();

@@ -31,20 +31,21 @@ TINY_ARGS = ["--notes", "2", "--starts", "1"]
 
 # buildEnvelope alone, for a note like the form's, `n` times: ms each.
 SEAL_ONLY = """async (n) => {
-  const { buildEnvelope } = await import('/static/js/envelope.js');
+  const { buildEnvelope, sealingKeys } = await import('/static/js/envelope.js');
   const { getDevice, getSigningKey } = await import('/static/js/device.js');
   const device = await getDevice();
   const key = await getSigningKey();
+  const plan = sealingKeys(device.recipients);  // the version and keys the form would seal to
   const out = [];
   for (let i = 0; i < n; i++) {
     const now = new Date();
-    const header = { v: 1, id: crypto.randomUUID(), device: device.device_id, created: now.toISOString().slice(0, 19) + 'Z',
-      rcpt: device.recipients.map((r) => r.kid), airline: device.airline, flight: 'ZZ301', dep: 'LOS', arr: 'LHR',
+    const header = { v: plan.version, id: crypto.randomUUID(), device: device.device_id, created: now.toISOString().slice(0, 19) + 'Z',
+      rcpt: plan.recipients.map((r) => r.kid), airline: device.airline, flight: 'ZZ301', dep: 'LOS', arr: 'LHR',
       sta: new Date(now.getTime() + 3 * 3600000).toISOString().slice(0, 19) + 'Z', urgency: 'priority' };
     const body = { observed_at: header.created, indicators: [], people: [], captain_informed: false,
       narrative: `Benchmark note ${i}: passenger in 32B answers for the man beside her.`, reporter: { crew_id: 'demo-crew' } };
     const t0 = performance.now();
-    await buildEnvelope(header, body, device.recipients, key);
+    await buildEnvelope(header, body, plan.recipients, key);
     out.push(performance.now() - t0);
   }
   return out;

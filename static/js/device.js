@@ -4,6 +4,7 @@
 import { withDb } from "./store.js";
 import { jwkThumbprint } from "./envelope.js";
 import { withDeadline } from "./net.js";
+import { ThrottledCheck } from "./throttle.js";
 
 const DEVICE = "device"; // meta key: {device_id, airline, recipients, receipt_key, enrolled_at, revoked?}
 // No username here: the crew ID default is kept sealed (identity.js).
@@ -85,31 +86,10 @@ export async function checkDeviceState(fetchFn = fetch, ms = undefined) {
  * otherwise - before a delivery pass - at most once per interval, so the
  * back-off timer's ticks do not each ask. One question at a time.
  */
-export class DeviceCheck {
+export class DeviceCheck extends ThrottledCheck {
   constructor({ checkFn = () => checkDeviceState(), intervalMs = 5 * 60000, now = () => Date.now() } = {}) {
-    this.checkFn = checkFn;
-    this.intervalMs = intervalMs;
-    this.now = now;
-    this.lastAsked = null;
-    this.running = null;
-  }
-
-  async run({ force = false } = {}) {
-    if (this.running) return force ? this.running : null; // a delivery pass does not wait for one under way
-    if (!force && this.lastAsked !== null && this.now() - this.lastAsked < this.intervalMs) return null;
-    this.lastAsked = this.now();
-    this.running = (async () => {
-      try {
-        return await this.checkFn();
-      } catch {
-        return null;
-      }
-    })();
-    try {
-      return await this.running;
-    } finally {
-      this.running = null;
-    }
+    // A forced check (start, `online`) joins one under way; a delivery pass never waits for it.
+    super({ checkFn, intervalMs, now, joinForced: true });
   }
 }
 

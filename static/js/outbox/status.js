@@ -9,6 +9,7 @@ import { rfc3339 } from "../times.js";
 import { now as clockNow } from "../clock.js";
 import { withDb } from "../store.js";
 import { announce } from "./store.js";
+import { ThrottledCheck } from "../throttle.js";
 
 export const STATUS_URL = "/api/v1/reports/status";
 export const STATUS_LIMIT = 100;
@@ -117,30 +118,8 @@ export async function refreshStatuses({ fetchFn = (...a) => fetch(...a), timeout
  * then while the app is open, at most once per interval unless forced
  * (something was just delivered, "Send now", back online). One at a time.
  */
-export class StatusCheck {
+export class StatusCheck extends ThrottledCheck {
   constructor({ checkFn = () => refreshStatuses(), intervalMs = 120000, now = () => Date.now() } = {}) {
-    this.checkFn = checkFn;
-    this.intervalMs = intervalMs;
-    this.now = now;
-    this.lastAsked = null;
-    this.running = null;
-  }
-
-  async run({ force = false } = {}) {
-    if (this.running) return null;
-    if (!force && this.lastAsked !== null && this.now() - this.lastAsked < this.intervalMs) return null;
-    this.lastAsked = this.now();
-    this.running = (async () => {
-      try {
-        return await this.checkFn();
-      } catch {
-        return null;
-      }
-    })();
-    try {
-      return await this.running;
-    } finally {
-      this.running = null;
-    }
+    super({ checkFn, intervalMs, now });
   }
 }
