@@ -59,6 +59,11 @@ QUEUE_SEALED = """async ([n, flight]) => {
   await window.__cabinNotes.renderOutbox();
   return out;
 }"""
+# The page runs the build's bundles, and only those are precached: the modules
+# the scripts here import one by one are loaded while the link is up, so the
+# page's module map has them when it is down.
+MODULES = """() => Promise.all(['/static/js/envelope.js', '/static/js/device.js', '/static/js/outbox/store.js']
+  .map((url) => import(url))).then(() => true)"""
 # The outbox's states, from IndexedDB (what is receipted is stored as delivered).
 OUTBOX_COUNTS = """async () => {
   const { listReports } = await import('/static/js/outbox/store.js');
@@ -82,6 +87,10 @@ class Crew:
     browser: Any
     context: Any
     page: Any
+
+    def load_modules(self) -> None:
+        """Load the modules the scripts here import (MODULES), with the link up; again after a reload."""
+        self.page.evaluate(MODULES)
 
     def queue_notes(self, n: int, flight: str) -> list[float]:
         """Seal and queue `n` notes through the form; ms per note (page clock)."""
@@ -126,7 +135,9 @@ def crew_app() -> Iterator[Crew]:
                 wait_enrolled(page, timeout=60)
                 wait_service_worker(page, timeout=60)
                 wait_ready(page, timeout=60)
-                yield Crew(server, link, browser, context, page)
+                crew = Crew(server, link, browser, context, page)
+                crew.load_modules()
+                yield crew
             finally:
                 browser.close()
     finally:

@@ -104,6 +104,7 @@ def run(notes: int = 100, one_way_ms: float = 300.0) -> dict[str, Any]:
         crew.context.add_init_script(TIMER_CONFIG)
         crew.page.reload()
         wait_ready(crew.page, timeout=60)
+        crew.load_modules()
         by_timer = sync_once(crew, notes, one_way_ms / 1000, "ZZ203", by_timer=True)
         chromium = crew.browser.version
     # The least any sync can cost: one handshake, then one batch request per 100 notes, in sequence.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,13 @@ BACKGROUND_COLOR = "#f4f1ea"
 # (a new folder is added here; test_crew_install checks every imported module is).
 STATIC_GLOBS = ("css/crew.css", "js/*.js", "js/outbox/*.js", "js/ui/*.js", "vendor/hpke.js", "vendor/xwing.js",
                 "vendor/idb.js", "icons/*.png", "icons/favicon.ico")
+MODULE_GLOBS = tuple(g for g in STATIC_GLOBS if g.startswith("js/"))
+# What the page and the service worker load: the build's bundle of each entry
+# module (scripts/build-static.mjs), precached instead of the modules in it,
+# or, while a bundle is missing or stale (a module edited since the build),
+# the entry modules as written, with every module precached as before.
+PAGE_ENTRY = {"bundle": "bundles/app.js", "module": "js/app.js"}
+WORKER_ENTRY = {"bundle": "bundles/worker.js", "module": "js/worker.js"}
 # The officers' modules, which crew never load: not precached on a tablet.
 OFFICERS_ONLY = ("js/triage.js", "js/board-alerts.js")
 # What the precached shell may weigh on the wire (gzip), icons aside
@@ -62,12 +70,35 @@ def manifest_data() -> dict[str, Any]:
     }
 
 
-def _static_files(app: Flask) -> list[Path]:
+@dataclass(frozen=True)
+class Shell:
+    """What the crew shell is made of: CACHE_VERSION, the URLs to precache and
+    the module URLs the page and the service worker load."""
+
+    version: str
+    urls: list[str]
+    page_module: str
+    worker_module: str
+
+
+def _bundles(app: Flask) -> list[str] | None:
+    """The bundles and their shared chunks, or None while any is missing or stale."""
+    files: list[str] = []
+    for entry in (PAGE_ENTRY, WORKER_ENTRY):
+        parts = static_files.bundle_files(app, entry["bundle"])
+        if parts is None:
+            return None
+        files.extend(parts)
+    return files
+
+
+def _static_files(app: Flask, bundles: list[str] | None) -> list[str]:
     root = Path(app.static_folder or "static")
-    files: set[Path] = set()
+    files: set[str] = set(bundles or ())
     for pattern in STATIC_GLOBS:
-        files.update(p for p in root.glob(pattern) if p.is_file())
-    return sorted(p for p in files if p.relative_to(root).as_posix() not in OFFICERS_ONLY)
+        if not (bundles and pattern in MODULE_GLOBS):
+            files.update(p.relative_to(root).as_posix() for p in root.glob(pattern) if p.is_file())
+    return sorted(f for f in files if f not in OFFICERS_ONLY)
 
 
 def _template_source(app: Flask, name: str) -> bytes:
@@ -78,20 +109,21 @@ def _template_source(app: Flask, name: str) -> bytes:
     return source.encode("utf-8")
 
 
-def precache(app: Flask) -> tuple[str, list[str]]:
-    """(CACHE_VERSION, URLs to precache), computed once per app/process."""
-    cached = app.extensions.get("crew_precache")
-    if cached:
+def shell(app: Flask) -> Shell:
+    """The crew shell, computed once per app/process (on every request in
+    debug mode, so an edited module shows at once, under a new version)."""
+    cached = app.extensions.get("crew_shell")
+    if cached and not app.debug:
         return cached
     root = Path(app.static_folder or "static")
+    bundles = _bundles(app)
     h = hashlib.sha256()
     urls = list(ROUTES)
-    for path in _static_files(app):
-        rel = path.relative_to(root).as_posix()
+    for rel in _static_files(app, bundles):
         urls.append(f"/static/{rel}")
         # The bytes served (the build's minified copy while it is current).
         served = static_files.resolve(app, rel)
-        digest = served.digest if served else hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = served.digest if served else hashlib.sha256((root / rel).read_bytes()).hexdigest()
         h.update(b"file\0" + rel.encode() + b"\0" + digest.encode())
     for name in SHELL_TEMPLATES:
         h.update(b"template\0" + name.encode() + b"\0" + hashlib.sha256(_template_source(app, name)).digest())
@@ -105,9 +137,16 @@ def precache(app: Flask) -> tuple[str, list[str]]:
         sort_keys=True,
     )
     h.update(b"data\0" + data.encode())
-    result = (h.hexdigest()[:16], urls)
-    app.extensions["crew_precache"] = result
+    kind = "bundle" if bundles else "module"
+    result = Shell(h.hexdigest()[:16], urls, f"/static/{PAGE_ENTRY[kind]}", f"/static/{WORKER_ENTRY[kind]}")
+    app.extensions["crew_shell"] = result
     return result
+
+
+def precache(app: Flask) -> tuple[str, list[str]]:
+    """(CACHE_VERSION, URLs to precache)."""
+    current = shell(app)
+    return current.version, current.urls
 
 
 @bp.get("/")
@@ -120,6 +159,7 @@ def index() -> Response:
             hotline=current_app.config.get("HOTLINE", ""),
             landing_minutes=int(current_app.config.get("LANDING_WARNING_MINUTES", 30)),
             theme_color=THEME_COLOR,
+            page_module=shell(current_app._get_current_object()).page_module,  # type: ignore[attr-defined]
         ),
         mimetype="text/html",
     )
@@ -137,8 +177,9 @@ def manifest() -> Response:
 
 @bp.get("/sw.js")
 def service_worker() -> Response:
-    version, urls = precache(current_app._get_current_object())  # type: ignore[attr-defined]
-    body = render_template("crew/sw.js", cache_version=version, precache_urls=urls)
+    current = shell(current_app._get_current_object())  # type: ignore[attr-defined]
+    body = render_template("crew/sw.js", cache_version=current.version, precache_urls=current.urls,
+                           worker_module=current.worker_module)
     resp = Response(body, mimetype="text/javascript")
     resp.headers["Cache-Control"] = "no-cache"
     resp.headers["Service-Worker-Allowed"] = "/"

@@ -5,7 +5,11 @@ content-hashed URLs that may be cached for good, and gzip for the crew shell.
 static/dist/, a minified copy of each stylesheet and module with `.gz` and
 `.br` files beside it, and a manifest of their sources' SHA-256. A built copy
 is served only while its source is unchanged, so an edited file is served as
-written (uncompressed) until the next build, never a stale one.
+written (uncompressed) until the next build, never a stale one. The build's
+bundles (bundles/app.js, bundles/worker.js: a crew entry module with all it
+imports) have no source of their own: one is served only while every module
+in it is unchanged, and is otherwise not found (the shell then uses the
+modules themselves, see crew.shell).
 
 Compression and secrets (BREACH): only static files and the crew shell's own
 responses are compressed. Static files, the manifest and the service worker
@@ -62,6 +66,34 @@ def _built(app: Flask) -> dict[str, Any]:
     return manifest if isinstance(manifest, dict) else {}
 
 
+def _manifest(app: Flask) -> dict[str, Any]:
+    """The build's manifest: read per request in debug mode, once per process otherwise."""
+    return _built(app) if app.debug else app.extensions.setdefault("static_manifest", _built(app))
+
+
+def _variants(built: Path) -> tuple[tuple[str, Path], ...]:
+    return tuple((name, built.with_name(built.name + ext)) for name, ext in ENCODINGS
+                 if built.with_name(built.name + ext).is_file())
+
+
+def _current_bundle(root: Path, rel: str, entry: Any) -> Served | None:
+    """A bundle of the build (a file with no source of its own, made of the
+    modules listed as its inputs), or None: no such bundle, or one of its
+    modules changed since the build. A stale bundle is never served; the crew
+    shell then loads the modules as written (crew.shell)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("inputs"), dict) or not entry["inputs"]:
+        return None
+    built = root / BUILD_DIR / rel
+    if not built.is_file():
+        return None
+    for module, digest in entry["inputs"].items():
+        path = Path(safe_join(str(root), module) or "")
+        if not path.is_file() or _sha256(path) != digest:
+            log.warning("static/%s changed since the build of %s: not served; run `make setup`", module, rel)
+            return None
+    return Served(built, str(entry.get("sha256") or _sha256(built)), _variants(built))
+
+
 def resolve(app: Flask, filename: str) -> Served | None:
     """The file to serve for /static/<filename> (None: no such file). A built
     copy counts only if its source still matches. Found files are remembered
@@ -73,22 +105,42 @@ def resolve(app: Flask, filename: str) -> Served | None:
     root = Path(app.static_folder or "static").resolve()
     joined = safe_join(str(root), filename)
     source = Path(joined) if joined else None
-    if source is None or not source.is_file() or source.relative_to(root).parts[0] == BUILD_DIR:
+    if source is None or source == root or source.relative_to(root).parts[0] == BUILD_DIR:
         return None
     rel = source.relative_to(root).as_posix()
-    manifest = _built(app) if app.debug else app.extensions.setdefault("static_manifest", _built(app))
-    entry = manifest.get(rel)
+    entry = _manifest(app).get(rel)
     built = root / BUILD_DIR / rel
+    if not source.is_file():
+        bundled = _current_bundle(root, rel, entry)
+        if bundled is None:
+            return None
+        cache[filename] = bundled
+        return bundled
     if isinstance(entry, dict) and built.is_file() and entry.get("source_sha256") == _sha256(source):
-        variants = tuple((name, built.with_name(built.name + ext)) for name, ext in ENCODINGS
-                         if built.with_name(built.name + ext).is_file())
-        served = Served(built, str(entry.get("sha256") or _sha256(built)), variants)
+        served = Served(built, str(entry.get("sha256") or _sha256(built)), _variants(built))
     else:
         if entry is not None:
             log.warning("static/%s changed since the build: served as written; run `make setup`", rel)
         served = Served(source, _sha256(source), ())
     cache[filename] = served
     return served
+
+
+def bundle_files(app: Flask, name: str) -> list[str] | None:
+    """A bundle and the shared chunks it imports (static paths, the bundle
+    first), or None if any of them is missing or stale."""
+    files: list[str] = []
+    todo = [name]
+    while todo:
+        rel = todo.pop(0)
+        if rel in files:
+            continue
+        if resolve(app, rel) is None:
+            return None
+        files.append(rel)
+        chunks = _manifest(app).get(rel, {}).get("chunks", [])
+        todo.extend(c for c in chunks if isinstance(c, str))
+    return files
 
 
 def content_version(app: Flask, filename: str) -> str | None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 import shutil
 import subprocess
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -177,14 +179,93 @@ def wire_sizes(client: FlaskClient, urls: list[str], encoding: str) -> dict[str,
 def test_the_tablet_precaches_only_what_crew_need(app: Flask) -> None:
     _, urls = crew.precache(app)
     assert "/static/js/triage.js" not in urls and "/static/css/staff.css" not in urls
-    assert "/static/js/app.js" in urls and "/static/vendor/hpke.js" in urls
+    assert "/static/bundles/app.js" in urls and "/static/bundles/worker.js" in urls
+    assert "/static/vendor/hpke.js" in urls and "/static/vendor/idb.js" in urls
+    # the modules are in the bundles, not precached one by one
+    assert not [u for u in urls if u.startswith("/static/js/")]
+
+
+def test_the_page_and_the_worker_load_the_bundles(anon: FlaskClient) -> None:
+    page = anon.get("/").get_data(as_text=True)
+    assert '<script type="module" src="/static/bundles/app.js">' in page
+    assert "/static/js/" not in page
+    worker = anon.get("/sw.js").get_data(as_text=True)
+    assert 'import { CHANNEL_NAME, deliver } from "/static/bundles/worker.js";' in worker
+    assert 'from "/static/js/' not in worker
+
+
+def test_the_bundles_hold_every_module_their_entries_import_once(app: Flask, anon: FlaskClient) -> None:
+    manifest = json.loads((DIST / "manifest.json").read_text())
+    page, worker = static_files.bundle_files(app, "bundles/app.js"), static_files.bundle_files(app, "bundles/worker.js")
+    assert page and worker and page[0] == "bundles/app.js" and worker[0] == "bundles/worker.js"
+    shared = set(page) & set(worker)
+    assert shared and all(name.startswith("bundles/chunk-") for name in shared)
+
+    def modules(parts: list[str]) -> list[str]:
+        return [m for part in parts for m in manifest[part]["inputs"]]
+
+    assert {"js/app.js", "js/ui/report-form.js", "js/outbox/delivery.js", "js/clock.js"} <= set(modules(page))
+    assert {"js/worker.js", "js/outbox/scheduler.js", "js/outbox/store.js"} <= set(modules(worker))
+    every = modules(sorted(set(page) | set(worker)))
+    assert len(every) == len(set(every))  # the outbox is in one chunk, not in both bundles
+    assert not [m for m in every if m in crew.OFFICERS_ONLY or not m.startswith("js/")]
+    _, urls = crew.precache(app)
+    for name in sorted(set(page) | set(worker)):
+        built = (DIST / name).read_bytes()
+        # the vendor libraries stay files of their own, imported by URL; chunks are precached beside
+        for imported in re.findall(r'(?:from|import)\s*"([^"]+)"', built.decode()):
+            url = urllib.parse.urljoin(f"/static/{name}", imported)
+            assert url in urls and (url.startswith("/static/vendor/") or url.startswith("/static/bundles/chunk-")), url
+        zipped = anon.get(f"/static/{name}", headers={"Accept-Encoding": "gzip"})
+        assert zipped.headers["Content-Encoding"] == "gzip" and gzip.decompress(zipped.data) == built
+        br = anon.get(f"/static/{name}", headers={"Accept-Encoding": "br"})
+        assert br.headers["Content-Encoding"] == "br" and brotli_decompress(br.data) == built
+        assert anon.get(f"/static/{name}", headers={"Accept-Encoding": "identity"}).data == built
+
+
+def test_a_module_edited_since_the_build_turns_the_shell_back_to_modules(app: Flask, tmp_path: Path) -> None:
+    """Never a stale bundle: with one of its modules edited, the bundle is not
+    found, and the page, the worker and the precache use the modules as written
+    (so an edited module shows, and still starts offline), under a new version."""
+    shutil.copytree(STATIC, tmp_path / "static", ignore=shutil.ignore_patterns("axe.min.js*"))
+    app.static_folder = str(tmp_path / "static")
+    client = app.test_client(use_cookies=False)
+    before = crew.shell(app)
+    assert before.page_module == "/static/bundles/app.js"
+    edited = tmp_path / "static/js/outbox/store.js"
+    edited.write_bytes(edited.read_bytes() + b"\n// edited\n")
+    for name in ("crew_shell", "static_served", "static_manifest"):
+        app.extensions.pop(name, None)
+    chunk = next(u for u in before.urls if u.startswith("/static/bundles/chunk-"))  # the outbox is in it
+    assert client.get(chunk).status_code == 404
+    after = crew.shell(app)
+    assert after.version != before.version
+    assert (after.page_module, after.worker_module) == ("/static/js/app.js", "/static/js/worker.js")
+    assert {"/static/js/app.js", "/static/js/worker.js", "/static/js/outbox/store.js"} <= set(after.urls)
+    assert not [u for u in after.urls if u.startswith("/static/bundles/")]
+    assert client.get("/static/js/outbox/store.js").data == edited.read_bytes()
+    assert '<script type="module" src="/static/js/app.js">' in client.get("/").get_data(as_text=True)
+    assert 'from "/static/js/worker.js";' in client.get("/sw.js").get_data(as_text=True)
+
+
+def test_in_debug_mode_an_edit_shows_at_once(app: Flask, tmp_path: Path) -> None:
+    """The shell is worked out per request in debug mode: no restart needed."""
+    shutil.copytree(STATIC, tmp_path / "static", ignore=shutil.ignore_patterns("axe.min.js*"))
+    app.static_folder = str(tmp_path / "static")
+    app.debug = True
+    client = app.test_client(use_cookies=False)
+    assert 'src="/static/bundles/app.js"' in client.get("/").get_data(as_text=True)
+    edited = tmp_path / "static/js/clock.js"
+    edited.write_bytes(edited.read_bytes() + b"\n// edited\n")
+    assert 'src="/static/js/app.js"' in client.get("/").get_data(as_text=True)
+    assert client.get("/static/bundles/app.js").status_code == 404
 
 
 def test_the_precached_shell_fits_its_wire_budget(app: Flask, anon: FlaskClient) -> None:
     """Everything precached except icons, as gzip: at most crew.WIRE_BUDGET_BYTES."""
     _, urls = crew.precache(app)
     counted = [u for u in urls if not u.startswith(crew.WIRE_BUDGET_EXCLUDES)]
-    assert len(counted) > 20
+    assert {"/", "/static/bundles/app.js", "/static/bundles/worker.js", "/static/vendor/hpke.js"} <= set(counted)
     raw = sum(wire_sizes(anon, counted, "identity").values())
     wire = sum(wire_sizes(anon, counted, "gzip").values())
     assert wire < raw / 2
@@ -199,12 +280,12 @@ def test_precache_version_follows_the_served_bytes(app: Flask, tmp_path: Path) -
     shutil.copytree(STATIC, tmp_path / "static", ignore=shutil.ignore_patterns("axe.min.js*"))
     app.static_folder = str(tmp_path / "static")
     before, _ = crew.precache(app)
-    rebuilt = (DIST / "js/app.js").read_bytes() + b"\n"
-    (tmp_path / "static/dist/js/app.js").write_bytes(rebuilt)
+    rebuilt = (DIST / "bundles/app.js").read_bytes() + b"\n"
+    (tmp_path / "static/dist/bundles/app.js").write_bytes(rebuilt)
     manifest = json.loads((DIST / "manifest.json").read_text())
-    manifest["js/app.js"]["sha256"] = hashlib.sha256(rebuilt).hexdigest()
+    manifest["bundles/app.js"]["sha256"] = hashlib.sha256(rebuilt).hexdigest()
     (tmp_path / "static/dist/manifest.json").write_text(json.dumps(manifest))
-    for name in ("crew_precache", "static_served", "static_manifest"):
+    for name in ("crew_shell", "static_served", "static_manifest"):
         app.extensions.pop(name, None)
     after, _ = crew.precache(app)
     assert len(before) == len(after) == 16 and before != after

@@ -28,6 +28,16 @@ MARKER = "shipped-by-the-wheel-7d1f"
 # What a build of the checkout must not see or leave behind (git-ignored, local state).
 NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "node_modules", "instance", "build", "dist", "*.egg-info",
                                     "__pycache__", ".*_cache", "test-results")
+# ... except the install step's static/dist/ (minified copies and the crew bundles), which `make setup` made.
+BUILD_OUTPUT = ROOT / "static" / "dist"
+
+
+def not_source(folder: str, names: list[str]) -> set[str]:
+    """NOT_SOURCE, keeping static/dist/ (a git-ignored build output the wheel ships)."""
+    ignored = set(NOT_SOURCE(folder, names))
+    if Path(folder).resolve() == BUILD_OUTPUT.parent.resolve():
+        ignored.discard(BUILD_OUTPUT.name)
+    return ignored
 
 
 class Installed:
@@ -38,7 +48,7 @@ class Installed:
         # Built from a copy, as from a fresh clone after `make setup`: pip builds
         # in place, and build/ and *.egg-info would otherwise land in the checkout.
         source = tmp / "source"
-        shutil.copytree(ROOT, source, ignore=NOT_SOURCE)
+        shutil.copytree(ROOT, source, ignore=not_source)
         build = subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(dist), str(source)],
             capture_output=True, text=True, timeout=300, check=False)
@@ -104,7 +114,9 @@ def test_the_wheel_holds_templates_static_files_and_vendor_bundles(installed: In
                  "crewreport/templates/auth/login.html", "crewreport/static/js/app.js",
                  "crewreport/static/css/crew.css", "crewreport/static/icons/icon-192.png",
                  "crewreport/static/vendor/hpke.js", "crewreport/static/vendor/idb.js",
-                 "crewreport/catalogue.json", "crewreport/migrations/0001_initial.sql"):
+                 "crewreport/catalogue.json", "crewreport/migrations/0001_initial.sql",
+                 "crewreport/static/dist/manifest.json", "crewreport/static/dist/bundles/app.js",
+                 "crewreport/static/dist/bundles/app.js.gz", "crewreport/static/dist/bundles/worker.js.br"):
         assert path in names, path
     for source in (*(ROOT / "templates").rglob("*"), *(ROOT / "static" / "js").glob("*.js")):
         if source.is_file():
@@ -127,6 +139,19 @@ def test_the_installed_app_uses_the_installed_files(installed: Installed) -> Non
     assert package not in instance.parents  # nor inside site-packages
 
 
+def test_the_installed_crew_shell_is_the_bundles_and_each_is_served(installed: Installed) -> None:
+    out = json.loads(installed.run(
+        "import json, crewreport; from crewreport import crew; app = crewreport.create_app({'SECRET_KEY': 'x'});"
+        "shell = crew.shell(app); client = app.test_client(use_cookies=False);"
+        "print(json.dumps([shell.page_module, shell.worker_module,"
+        " {u: client.get(u, headers={'Accept-Encoding': 'gzip'}).headers.get('Content-Encoding')"
+        "  for u in shell.urls if u.startswith('/static/bundles/')}]))"))
+    page, worker, bundles = out
+    assert (page, worker) == ("/static/bundles/app.js", "/static/bundles/worker.js")
+    assert {"/static/bundles/app.js", "/static/bundles/worker.js"} < set(bundles)
+    assert set(bundles.values()) == {"gzip"}
+
+
 def test_it_serves_the_crew_app_and_every_precached_file(served: ServedApp) -> None:
     status, ctype, page = get(served.url + "/")
     assert status == 200 and ctype.startswith("text/html")
@@ -138,7 +163,9 @@ def test_it_serves_the_crew_app_and_every_precached_file(served: ServedApp) -> N
     found = re.search(r"const PRECACHE = (\[.*?\]);", worker.decode())
     assert found, worker[:500]
     urls = json.loads(found.group(1))
+    # b64.js, in the bundles, was edited above: the shell is the modules as written, never a stale bundle
     assert "/static/vendor/hpke.js" in urls and "/static/js/app.js" in urls
+    assert not [u for u in urls if u.startswith("/static/bundles/")]
     for url in urls:  # the whole shell the service worker precaches answers from the install
         status, _, data = get(served.url + url)
         assert status == 200 and data, url

@@ -2,8 +2,9 @@
 // Precaches the whole shell under a content-hash version; cache-first for the
 // shell; API and sign-in network-only; Background Sync delivers the outbox
 // under the same Web Lock the pages use, so nothing is sent twice at once.
-import { CHANNEL_NAME } from "/static/js/outbox/store.js";
-import { deliver } from "/static/js/outbox/scheduler.js";
+// The build's bundle of js/worker.js, or that module itself while the bundle
+// is stale (crew.shell; a fixed /static/ path, so a plain string literal).
+import { CHANNEL_NAME, deliver } from "{{ worker_module }}";
 
 const CACHE_VERSION = {{ cache_version|tojson }};
 const CACHE_PREFIX = "cabin-notes-shell-";

@@ -238,6 +238,24 @@ def open_report(server: LiveServer, report_id: str) -> tuple[dict[str, Any], dic
     return parsed.header, body
 
 
+# The outbox's records as the page keeps them in IndexedDB, read without
+# importing a module: offline, only the bundles the page runs are precached,
+# not the modules in them. An async function, for any driver to call.
+STORED_OUTBOX = """async () => {
+  const db = await new Promise((res, rej) => { const r = indexedDB.open('cabin-notes'); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+  try {
+    return await new Promise((res, rej) => { const r = db.transaction('outbox').objectStore('outbox').getAll(); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+  } finally {
+    db.close();
+  }
+}"""
+
+
+def stored_outbox(page: Any) -> list[dict[str, Any]]:
+    """The outbox's records as stored (STORED_OUTBOX), from a Playwright page."""
+    return page.evaluate(STORED_OUTBOX)
+
+
 def dump_indexeddb(page: Any) -> str:
     """Every record of every store of every IndexedDB database, as text."""
     return page.evaluate(

@@ -23,6 +23,7 @@ from tests.e2e.harness import (
     open_report,
     poll,
     sign_in,
+    stored_outbox,
     submit,
     wait_enrolled,
     wait_ready,
@@ -199,7 +200,9 @@ def test_a_clock_hours_off_is_corrected_from_the_server_and_the_note_still_queue
     wait_enrolled(page)
     skew = page.evaluate("() => Date.now() - Date.UTC(...new Date(Date.now()).toISOString().match(/\\d+/g).map(Number).map((n, i) => i === 1 ? n - 1 : n))")
     assert skew == 0  # the shift is in Date itself: the page cannot tell without the server
-    offset = poll(page, "async () => (await import('/static/js/clock.js')).offset()", lambda o: o is not None and o > 6.9 * 3600000,
+    # as the page keeps it (the page runs its own bundled clock.js, not one imported here)
+    offset = poll(page, "() => JSON.parse(localStorage.getItem('cabin-notes-clock') || 'null')?.offset_ms",
+                  lambda o: o is not None and o > 6.9 * 3600000,
                   message="offset learnt from the server's answers")
     assert abs(offset - 7 * 3600000) < 5000
 
@@ -214,7 +217,7 @@ def test_a_clock_hours_off_is_corrected_from_the_server_and_the_note_still_queue
     assert f"Lands {expected:%H:%M} UTC" in summary_hint or f"Lands {(expected - timedelta(minutes=1)):%H:%M} UTC" in summary_hint \
         or f"Lands {(expected + timedelta(minutes=1)):%H:%M} UTC" in summary_hint, summary_hint
     submit(page, 1)
-    [record] = page.evaluate("async () => (await import('/static/js/outbox/store.js')).listReports()")
+    [record] = stored_outbox(page)
     assert record["state"] == "queued"
     assert abs(_utc(record["header"]["created"]) - real_now) < timedelta(minutes=2)
     assert abs(_utc(record["header"]["sta"]) - expected) < timedelta(minutes=2)

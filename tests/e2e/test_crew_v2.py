@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.harness import (
     PASSWORD,
+    STORED_OUTBOX,
     TOTP_SECRET,
     LiveServer,
     fill_minimal,
@@ -28,10 +29,20 @@ from tests.e2e.harness import (
 
 pytestmark = pytest.mark.e2e
 
-QUEUED_HEADERS = """async () => (await (await import('/static/js/outbox/store.js')).listReports())
+# Read straight from IndexedDB: the page runs its bundles, and a module imported
+# here would be another copy (and, offline, not in the precache).
+QUEUED_HEADERS = """async () => (await (""" + STORED_OUTBOX + """)())
   .filter(r => r.envelope).map(r => JSON.parse(new TextDecoder().decode(
     Uint8Array.from(atob(r.envelope.protected.replace(/-/g, '+').replace(/_/g, '/')), c => c.charCodeAt(0)))))"""
-HELD_SUITES = """async () => (await (await import('/static/js/device.js')).getDevice()).recipients.map(r => r.suite || 'v1')"""
+HELD_SUITES = """async () => {
+  const db = await new Promise((res, rej) => { const r = indexedDB.open('cabin-notes'); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+  try {
+    const device = await new Promise((res, rej) => { const r = db.transaction('meta').objectStore('meta').get('device'); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+    return device ? device.recipients.map(r => r.suite || 'v1') : null;
+  } finally {
+    db.close();
+  }
+}"""
 
 
 def protected_header(env: dict[str, Any]) -> dict[str, Any]:

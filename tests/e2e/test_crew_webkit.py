@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import PASSWORD, LiveServer, open_report
+from tests.e2e.harness import PASSWORD, STORED_OUTBOX, LiveServer, open_report
 
 # Selenium's own WebKitGTK driver class still uses a deprecated argument of its RemoteConnection.
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:setting remote_server_addr:DeprecationWarning")]
@@ -129,7 +129,7 @@ def test_webkit_enrols_starts_offline_writes_notes_and_delivers_them(webkit: Any
     fill(driver, "narrative", "WebKit: second note, she is travelling with two men.")
     driver.find_element("id", "submit-button").click()
     wk_poll(driver, STATES, lambda v: isinstance(v, list) and len(v) == 2, message="second note queued")
-    records = wk_async(driver, "return (await import('/static/js/outbox/store.js')).listReports();")
+    records = wk_async(driver, f"return await ({STORED_OUTBOX})();")
     assert [r["state"] for r in records] == ["queued", "queued"] and all(r["envelope"]["sealed"] for r in records)
     assert "passport" not in str(records)  # sealed at rest in WebKit's IndexedDB too
 
