@@ -23,15 +23,24 @@ from flask import Flask, jsonify, request
 _local = threading.local()
 
 
+def prepare(path: str) -> None:
+    """The store, made once before the workers start: two workers switching a
+    new file to WAL at the same moment can refuse one with "database is locked"."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")  # kept by the file from now on
+        conn.execute("CREATE TABLE IF NOT EXISTS stored (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+    finally:
+        conn.close()
+
+
 def connection(path: str) -> sqlite3.Connection:
     """This thread's connection, opened once."""
     conn: sqlite3.Connection | None = getattr(_local, "conn", None)
     if conn is None:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("CREATE TABLE IF NOT EXISTS stored (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
         _local.conn = conn
     return conn
 

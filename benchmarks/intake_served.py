@@ -42,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks import baseline_app
 from crewreport.client import Client
 from crewreport.times import stamp
 
@@ -206,10 +207,12 @@ def main() -> None:
         log = Path(folder) / "servers.log"
         crew = Server([*flask, "serve", "--host", "127.0.0.1", "--port", str(crew_port),
                        "--workers", str(args.workers)], crew_env, log, crew_port)
+        baseline_store = os.path.join(folder, "baseline.sqlite")
+        baseline_app.prepare(baseline_store)
         baseline = Server([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{base_port}",
                            "--workers", str(args.workers), "--no-control-socket",
                            "benchmarks.baseline_app:create_app()"],
-                          dict(base, BASELINE_DATABASE=os.path.join(folder, "baseline.sqlite")), log, base_port)
+                          dict(base, BASELINE_DATABASE=baseline_store), log, base_port)
         try:
             client = Client(f"http://127.0.0.1:{crew_port}")
             client.sign_in("demo-crew", PASSWORD)
