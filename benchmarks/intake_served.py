@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks import baseline_app
+from benchmarks import _baseline_app as baseline_app
 from crewreport.client import Client
 from crewreport.times import stamp
 
@@ -211,7 +211,7 @@ def main() -> None:
         baseline_app.prepare(baseline_store)
         baseline = Server([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{base_port}",
                            "--workers", str(args.workers), "--no-control-socket",
-                           "benchmarks.baseline_app:create_app()"],
+                           "benchmarks._baseline_app:create_app()"],
                           dict(base, BASELINE_DATABASE=baseline_store), log, base_port)
         try:
             client = Client(f"http://127.0.0.1:{crew_port}")

@@ -7,7 +7,7 @@ Written as a careful minimal app would be: one connection per worker thread,
 opened once with its pragmas, and one `INSERT` per envelope (a batch in one
 transaction). `BASELINE_DATABASE` names the SQLite file.
 
-    gunicorn -w 2 'benchmarks.baseline_app:create_app()'
+    gunicorn -w 2 'benchmarks._baseline_app:create_app()'
 """
 from __future__ import annotations
 
