@@ -172,9 +172,8 @@ def answer(outcomes: list[intake.Outcome], body: Any, status: int) -> Any:
 @bp.post("/reports")
 @csrf.exempt
 def submit_report() -> Any:
-    decision = ratelimit.take("intake_per_address", audit.client_address())
-    if not decision.allowed:
-        return ratelimit.refusal(decision)
+    if (refused := ratelimit.first_refusal(("intake_per_address", audit.client_address()))) is not None:
+        return refused
     env = read_json()
     if env is None:
         return api_error("malformed", "The request body must be one JSON envelope.", 400)
@@ -218,9 +217,8 @@ def submit_batch() -> Any:
 def report_states() -> Any:
     """The coarse state of the asking tablet's own reports (DESIGN 4a); the
     device signature is the credential, no cookie is read, nothing is stored."""
-    decision = ratelimit.take("status_per_address", audit.client_address())
-    if not decision.allowed:
-        return ratelimit.refusal(decision)
+    if (refused := ratelimit.first_refusal(("status_per_address", audit.client_address()))) is not None:
+        return refused
     data = read_json()
     if data is None:
         return api_error("malformed", "The request body must be one JSON object.", 400)
