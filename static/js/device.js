@@ -156,9 +156,11 @@ function label() {
 }
 
 export class EnrollError extends Error {
-  constructor(message, code) {
+  /** retryAfter: for `rate_limited`, the seconds the server asked to wait (0 when it did not say). */
+  constructor(message, code, retryAfter = 0) {
     super(message);
     this.code = code;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -189,7 +191,8 @@ export async function enroll(session, fetchFn = fetch) {
   }
   if (res.status !== 201 || !data || !data.device_id) {
     const msg = data && data.error ? data.error.message : `The server refused (${res.status}).`;
-    throw new EnrollError(msg, (data && data.error && data.error.code) || `http_${res.status}`);
+    const wait = Number.parseInt(res.headers.get("Retry-After") || "", 10);
+    throw new EnrollError(msg, (data && data.error && data.error.code) || `http_${res.status}`, wait > 0 ? wait : 0);
   }
   const record = {
     device_id: data.device_id,

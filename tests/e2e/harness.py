@@ -165,8 +165,13 @@ def sign_in(page: Any, server: LiveServer, username: str = "demo-crew", landing:
 
 
 def wait_enrolled(page: Any, timeout: float = 20.0) -> None:
-    poll(page, "() => document.querySelector('#device-status')?.dataset.enrolled === 'true'",
-         timeout=timeout, message="device enrolled")
+    """Until the status box says enrolled; on timeout, the error names what it said instead."""
+    try:
+        poll(page, "() => document.querySelector('#device-status')?.dataset.enrolled === 'true'",
+             timeout=timeout, message="device enrolled")
+    except AssertionError as exc:
+        said = page.evaluate("() => document.querySelector('#device-status')?.textContent?.trim()")
+        raise AssertionError(f"{exc}; the device status said: {said!r}") from None
 
 
 def wait_service_worker(page: Any, timeout: float = 20.0) -> None:

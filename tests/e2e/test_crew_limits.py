@@ -70,3 +70,27 @@ def test_a_batch_request_that_never_answers_times_out_and_is_retried(context: An
             pass
     report_id = wait_states(page, "delivered", 1, timeout=15)[0][0]
     assert len(server.db_rows("SELECT id FROM report WHERE id = ?", (report_id,))) == 1
+
+
+def test_a_set_up_refused_as_too_busy_is_tried_again_after_the_named_wait(page: Any, server: LiveServer) -> None:
+    """Many tablets set up with one crew account at once meet the enrollment
+    limit (429, Retry-After): the tablet says so and tries again by itself."""
+    refused: list[float] = []
+    passed: list[float] = []
+
+    def busy_once(route: Any) -> None:
+        if route.request.method == "POST" and not refused:
+            refused.append(time.monotonic())
+            route.fulfill(status=429, headers={"Retry-After": "2", "Content-Type": "application/json"},
+                          body='{"error": {"code": "rate_limited", "message": "Too many requests; try again in 2 s."}}')
+            return
+        passed.append(time.monotonic())
+        route.continue_()
+
+    page.route("**/api/v1/devices", busy_once)
+    sign_in(page, server)
+    poll(page, "() => document.querySelector('#device-status')?.textContent || ''",
+         lambda t: "Many tablets are being set up right now; trying again in 2 s" in t, message="the wait said")
+    wait_enrolled(page)
+    assert len(refused) == 1 and len(passed) == 1
+    assert passed[0] - refused[0] >= 1.9  # after the wait the server named, not at once

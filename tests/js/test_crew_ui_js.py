@@ -72,7 +72,8 @@ def test_device_status_texts(js_page: Any) -> None:
       const e = await import('/static/js/ui/enrollment.js');
       return [e.enrolledText({airline: 'ZZ'}), e.enrolledText({airline: 'ZZ'}, {signedOut: true}),
               e.revokedText({revoked: {code: 'revoked_device'}}), e.revokedText({revoked: {code: 'unknown_device'}}),
-              e.wrongRoleText('officer1')];
+              e.wrongRoleText('officer1'), e.busyText(6),
+              [e.retryDelay(6), e.retryDelay(0), e.retryDelay(undefined), e.retryDelay(0.2), e.retryDelay(3600)]];
     }""")
     assert out[0] == "This tablet is set up for airline ZZ. Notes can be written offline."
     assert out[1] == out[0] + " You have been signed out; sending notes needs no sign-in."
@@ -80,6 +81,8 @@ def test_device_status_texts(js_page: Any) -> None:
     assert out[3].startswith("This tablet is no longer registered with the airline")
     assert out[4] == ("You are signed in as officer1, which is not a cabin crew account. "
                       "Sign in with a crew account to set up this tablet.")
+    assert out[5] == "Many tablets are being set up right now; trying again in 6 s…"
+    assert out[6] == [6, 5, 5, 1, 60]  # the server's wait, 5 s when it named none, within 1 to 60 s
 
 
 def test_report_form_checks_and_status(js_page: Any) -> None:

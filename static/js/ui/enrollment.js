@@ -10,12 +10,25 @@ const SIGNOUT_KEY = "cabin-notes-signout-pending";
 export const STORAGE_UNAVAILABLE_TEXT = "This browser's storage is not available, so notes cannot be kept here. Check that private browsing is off.";
 export const OFFLINE_TEXT = "This tablet is not set up yet. Connect to the internet and sign in to set it up.";
 export const SIGNED_OUT_TEXT = "This tablet is not set up yet. Sign in once, while online, to set it up.";
+// A refused set-up because too many tablets are being set up at once (429) is
+// tried again by itself, after the wait the server names (1 to 60 s), this many times.
+export const ENROLL_RETRIES = 5;
 export const REENROLL_OFFLINE_TEXT = "Connect to the internet to set up this tablet again.";
 
 /** What the box says for an enrolled tablet. */
 export function enrolledText(device, { signedOut = false } = {}) {
   const text = `This tablet is set up for airline ${device.airline}. Notes can be written offline.`;
   return signedOut ? `${text} You have been signed out; sending notes needs no sign-in.` : text;
+}
+
+/** What the box says while a set-up the server was too busy for waits to be tried again. */
+export function busyText(seconds) {
+  return `Many tablets are being set up right now; trying again in ${seconds} s…`;
+}
+
+/** Seconds to wait before trying a rate-limited set-up again: the server's word, within 1 to 60 s. */
+export function retryDelay(retryAfter) {
+  return retryAfter > 0 ? Math.min(60, Math.ceil(retryAfter)) : 5;
 }
 
 /** What the box says for a revoked (or no longer registered) tablet. */
@@ -104,7 +117,7 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
     show("enrolling", "Setting up this tablet…");
     try {
       if (device) await forgetDevice();
-      const enrolled = await enroll(session, fetchFn);
+      const enrolled = await enrollWhenNotBusy(session);
       localStorage.removeItem(REENROLL_KEY);
       if (session.username) {
         onUsername(session.username);
@@ -123,6 +136,19 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
       onEnrolled();
     } catch (err) {
       show("error", `This tablet could not be set up: ${err.message}`, { signIn: err.code === "unauthenticated" || err.code === "http_401" });
+    }
+  }
+
+  async function enrollWhenNotBusy(session) {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await enroll(session, fetchFn);
+      } catch (err) {
+        if (err.code !== "rate_limited" || attempt >= ENROLL_RETRIES) throw err;
+        const seconds = retryDelay(err.retryAfter);
+        show("enrolling", busyText(seconds));
+        await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+      }
     }
   }
 
