@@ -81,8 +81,9 @@ class Server:
         wait_for_port(port, self.proc)
 
     def cpu_seconds(self) -> float:
-        """CPU time used so far by the gunicorn master and its workers
-        (/proc/PID/schedstat, nanoseconds; every process here is one thread)."""
+        """CPU time used so far by the gunicorn master and its workers, every
+        thread of them (the store's writer thread too): the sum of
+        /proc/PID/task/TID/schedstat, nanoseconds."""
         total = 0
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
@@ -92,8 +93,9 @@ class Server:
                     parent = int(f.read().rsplit(")", 1)[1].split()[1])
                 if int(entry) != self.proc.pid and parent != self.proc.pid:
                     continue
-                with open(f"/proc/{entry}/schedstat", encoding="ascii") as f:
-                    total += int(f.read().split()[0])
+                for task in os.listdir(f"/proc/{entry}/task"):
+                    with open(f"/proc/{entry}/task/{task}/schedstat", encoding="ascii") as f:
+                        total += int(f.read().split()[0])
             except (OSError, ValueError, IndexError):
                 continue
         return total / 1e9

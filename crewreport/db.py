@@ -1,10 +1,8 @@
 """The store: stdlib sqlite3, one connection per request on `g`.
 
-A request borrows its thread's idle connection and hands it back at the end
-(`close_db`): opening one costs a file open, five pragmas and, worse, closing
-the last connection to a WAL store checkpoints and syncs it, milliseconds a
-request. A thread keeps at most one idle connection, reopened if the file at
-DATABASE was replaced since.
+A request borrows one of the process's idle connections and gives it back at
+the end (`close_db`; see crewreport.pool for why they are kept, and why per
+process rather than per thread).
 
 The schema is built from numbered migrations in `migrations/NNNN_name.sql`,
 applied in order inside one transaction each and tracked by
@@ -26,14 +24,15 @@ import click
 from flask import Flask, current_app, g
 from flask.cli import with_appcontext
 
+from .pool import IdlePool
+
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
 class StoreConnection(sqlite3.Connection):
-    """A connection that remembers which file it opened, to be reused safely."""
+    """A connection that remembers which file it opened (the writer queue's lock sits beside it)."""
 
     path: str = ""
-    identity: tuple[int, int] | None = None
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -41,8 +40,11 @@ def connect(path: str) -> sqlite3.Connection:
     # The store holds password hashes and the audit log: owner-only, like the
     # keys. SQLite gives the -wal and -shm files the database file's mode.
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None, factory=StoreConnection)
-    conn.path, conn.identity = path, _file_identity(path)
+    # check_same_thread off: a pooled connection may be given back by another
+    # thread than the one that opened it (crewreport.pool); one user at a time.
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, factory=StoreConnection,
+                           check_same_thread=False)
+    conn.path = path
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA journal_mode = WAL")
@@ -54,52 +56,20 @@ def connect(path: str) -> sqlite3.Connection:
     return conn
 
 
-_idle = threading.local()  # .conn: this thread's idle connection, or None
-
-
-def _file_identity(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
-def _checkout(path: str) -> sqlite3.Connection:
-    """This thread's idle connection to `path` if it still is that file, else a new one."""
-    conn = getattr(_idle, "conn", None)
-    _idle.conn = None
-    if conn is not None:
-        if conn.path == path and conn.identity is not None and conn.identity == _file_identity(path):
-            return conn
-        conn.close()
-    return connect(path)
-
-
-def _checkin(conn: sqlite3.Connection) -> None:
-    """Keep the connection for this thread's next request (one at most)."""
-    try:
-        if conn.in_transaction:  # a request that failed mid-transaction
-            conn.execute("ROLLBACK")
-    except sqlite3.Error:
-        conn.close()
-        return
-    if not isinstance(conn, StoreConnection) or getattr(_idle, "conn", None) is not None:
-        conn.close()
-        return
-    _idle.conn = conn
+_pool = IdlePool(lambda path: connect(path))  # looked up when called: tests trace `connect`
 
 
 def get_db() -> sqlite3.Connection:
+    """This request's connection, borrowed from the process's idle ones."""
     if "db" not in g:
-        g.db = _checkout(current_app.config["DATABASE"])
+        g.db, g.db_identity = _pool.borrow(current_app.config["DATABASE"])
     return g.db
 
 
 def close_db(e: BaseException | None = None) -> None:
     db = g.pop("db", None)
     if db is not None:
-        _checkin(db)
+        _pool.give_back(db, getattr(db, "path", ""), g.pop("db_identity", None))
 
 
 class transaction:

@@ -24,12 +24,13 @@ import logging
 import math
 import os
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, jsonify
+
+from .pool import IdlePool
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,6 @@ DEFAULTS: dict[str, Any] = {
 SCHEMA = "CREATE TABLE IF NOT EXISTS bucket (key TEXT PRIMARY KEY, tat REAL NOT NULL) WITHOUT ROWID"
 SWEEP_SECONDS = 60.0
 
-_local = threading.local()  # .conn, .path, .swept
-
-
 @dataclass(frozen=True)
 class Decision:
     """How many of the units asked for were granted, and when to ask again."""
@@ -85,30 +83,21 @@ def database_path() -> str:
 
 def _open(path: str) -> sqlite3.Connection:
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    conn = sqlite3.connect(path, timeout=5, isolation_level=None)
+    # check_same_thread off: pooled (crewreport.pool), one user at a time.
+    conn = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = OFF")  # counters: no disk sync, ever
     conn.execute(SCHEMA)
     return conn
 
 
-def _connection(path: str) -> sqlite3.Connection:
-    """This thread's connection to the counters file, opened once."""
-    conn: sqlite3.Connection | None = getattr(_local, "conn", None)
-    if conn is not None and _local.path == path:
-        return conn
-    if conn is not None:
-        conn.close()
-    _local.conn, _local.path, _local.swept = _open(path), path, 0.0
-    return _local.conn
+_pool = IdlePool(_open, size=4)
+_swept: dict[str, float] = {}  # path: when expired buckets were last deleted
 
 
 def _forget(path: str) -> None:
     """Drop a counters file that cannot be read; it holds nothing that matters."""
-    conn = getattr(_local, "conn", None)
-    if conn is not None:
-        conn.close()
-    _local.conn = None
+    _pool.clear()
     for suffix in ("", "-wal", "-shm"):
         try:
             os.unlink(path + suffix)
@@ -130,20 +119,28 @@ def take(rule: str, key: str, cost: int = 1) -> Decision:
         return Decision(cost, 0, max(1, math.ceil(period)))
     path = database_path()
     for fresh in (False, True):
+        conn: sqlite3.Connection | None = None
         try:
-            return _take(_connection(path), f"{rule}:{key}", cost, limit, period)
+            conn, identity = _pool.borrow(path)
+            decision = _take(conn, path, f"{rule}:{key}", cost, limit, period)
+            _pool.give_back(conn, path, identity)
+            return decision
         except sqlite3.OperationalError as exc:  # busy past the timeout, disk full, ...
             log.error("rate-limit counters unavailable (%s); letting the request through", exc)
+            if conn is not None:
+                conn.close()
             break
         except sqlite3.DatabaseError as exc:  # not a database (any more)
             log.error("rate-limit counters unreadable (%s); starting them afresh", exc)
+            if conn is not None:
+                conn.close()
             _forget(path)
             if fresh:
                 break
     return Decision(cost, cost)
 
 
-def _take(conn: sqlite3.Connection, key: str, cost: int, limit: int, period: float) -> Decision:
+def _take(conn: sqlite3.Connection, path: str, key: str, cost: int, limit: int, period: float) -> Decision:
     interval = period / limit
     now = time.time()
     conn.execute("BEGIN IMMEDIATE")
@@ -157,10 +154,10 @@ def _take(conn: sqlite3.Connection, key: str, cost: int, limit: int, period: flo
             tat += granted * interval
             conn.execute("INSERT INTO bucket (key, tat) VALUES (?, ?)"
                          " ON CONFLICT (key) DO UPDATE SET tat = excluded.tat", (key, tat))
-        if now - _local.swept > SWEEP_SECONDS:
+        if now - _swept.get(path, 0.0) > SWEEP_SECONDS:
             # A key whose time is past has its whole burst back: same as absent.
             conn.execute("DELETE FROM bucket WHERE tat < ?", (now,))
-            _local.swept = now
+            _swept[path] = now
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

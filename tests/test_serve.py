@@ -245,3 +245,16 @@ def test_oversized_chunked_body_is_too_large(server: ServedApp, path: str) -> No
     status, _, rest = answer.partition(b"\r\n")
     assert status.startswith(b"HTTP/1.1 413"), answer[:300]
     assert json.loads(rest.partition(b"\r\n\r\n")[2])["error"]["code"] == "too_large"
+
+
+def test_the_access_log_line_has_no_query_string(server: ServedApp) -> None:
+    """One line a request: address, method, path, status, bytes, milliseconds;
+    a query string (which could carry anything) is never written."""
+    with urllib.request.urlopen(server.url + "/auth/session?probe=Q7Z-secret-looking", timeout=10) as resp:
+        assert resp.status == 200
+    deadline = time.monotonic() + 5
+    while '"GET /auth/session" 200' not in server.log_tail() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = [line for line in server.log_path.read_text(errors="replace").splitlines() if "/auth/session" in line]
+    assert any(re.fullmatch(r'127\.0\.0\.1 "GET /auth/session" 200 \d+ \d+ms', line) for line in lines), lines[-3:]
+    assert "Q7Z-secret-looking" not in server.log_path.read_text(errors="replace")

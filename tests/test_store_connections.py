@@ -3,8 +3,11 @@ the end, checkpointing and closing) one each; a reused connection is always
 clean, keeps its pragmas, and follows the file if the store is replaced."""
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -68,13 +71,74 @@ def test_a_replaced_store_is_opened_afresh(app: Flask, tmp_path: Path) -> None:
         assert get_db().execute("SELECT count(*) FROM airline WHERE code = 'QQ'").fetchone()[0] == 0
 
 
-def test_each_thread_has_its_own_connection(app: Flask) -> None:
+def test_two_requests_at_once_never_share_a_connection(app: Flask) -> None:
+    with app.app_context():
+        outer = get_db()
+        with app.app_context():
+            inner = get_db()
+            assert inner is not outer
+            assert inner.execute("SELECT 1").fetchone()[0] == 1
+        assert outer.execute("SELECT 1").fetchone()[0] == 1
+
+
+def test_a_connection_given_back_by_one_thread_serves_the_next_on_another(app: Flask) -> None:
+    """The idle connections are the process's, not a thread's."""
     here = connection_in_new_context(app)
     there: list[sqlite3.Connection] = []
-    thread = threading.Thread(target=lambda: there.append(connection_in_new_context(app)))
+    errors: list[BaseException] = []
+
+    def request_on_another_thread() -> None:
+        try:
+            with app.app_context():
+                db = get_db()
+                db.execute("SELECT count(*) FROM airline").fetchone()
+                there.append(db)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=request_on_another_thread)
     thread.start()
     thread.join()
-    assert there and there[0] is not here
+    assert not errors and there == [here]
+    with app.app_context():
+        assert get_db() is here  # and back on this thread
+
+
+GREENLET_REQUESTS = """
+from gevent import monkey
+monkey.patch_all()  # as gunicorn's gevent worker does: threading.local is per greenlet
+import json, sqlite3, sys, gevent
+from crewreport import create_app
+opened = []
+real_connect = sqlite3.connect
+def counting_connect(path, *args, **kwargs):
+    opened.append(str(path))
+    return real_connect(path, *args, **kwargs)
+sqlite3.connect = counting_connect
+app = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE": sys.argv[1],
+                  "KEY_DIR": sys.argv[2], "RATELIMIT_ENABLED": True})
+client = app.test_client()
+codes = []
+def one():  # each HTTP connection is a greenlet of its own
+    codes.append(client.get("/api/v1/devices/dev-0000000000000000").status_code)
+for _ in range(20):
+    gevent.spawn(one).join()
+print(json.dumps({"store": opened.count(sys.argv[1]), "counters": len(opened) - opened.count(sys.argv[1]),
+                  "codes": sorted(set(codes))}))
+"""
+
+
+def test_requests_in_greenlets_reuse_the_store_connection(app: Flask, tmp_path: Path) -> None:
+    """Under gevent (what `serve` runs) a per-thread cache would be per HTTP
+    connection: a store connection opened, set up and closed per request."""
+    script = tmp_path / "greenlets.py"
+    script.write_text(GREENLET_REQUESTS)
+    done = subprocess.run([sys.executable, str(script), app.config["DATABASE"], app.config["KEY_DIR"]],
+                          capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["codes"] == [404]  # each request used the store: no such device
+    assert answer["store"] == 1 and answer["counters"] == 1  # the rate-limit counters' file too
 
 
 def test_writers_queue_on_an_owner_only_lock_file_and_a_nested_writer_cannot_hang(app: Flask) -> None:
