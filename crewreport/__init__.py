@@ -110,9 +110,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     logs.configure()
 
-    from .sessions import SessionInterface
-
-    app.session_interface = SessionInterface()
     csrf.init_app(app)
 
     from . import auth, cli, db, display, keys, ratelimit, static_files

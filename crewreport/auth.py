@@ -37,13 +37,13 @@ from flask import (
     url_for,
 )
 from flask.cli import with_appcontext
-from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
 from . import audit, second_factor, throttle
 from .db import get_db, init_db, transaction
 from .forms import CodeForm, LoginForm, LogoutForm, PasswordChangeForm
+from .sessions import SessionInterface
 from .times import now, stamp
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -379,13 +379,6 @@ def password() -> Any:
             flash("Password changed. Every session was signed out; sign in again.")
             return redirect(url_for("auth.login"))
     return render_template("auth/password.html", form=form)
-
-
-class SessionInterface(SecureCookieSessionInterface):
-    """`Secure` on the session cookie whenever the request came over HTTPS."""
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
 
 
 @click.command("create-user")

@@ -216,3 +216,21 @@ def test_protected_page_redirects_to_sign_in(client: FlaskClient) -> None:
     resp = client.get("/triage/")
     assert resp.status_code == 302
     assert resp.headers["Location"].startswith("/auth/login?next=")
+
+
+def test_a_request_without_a_session_cookie_builds_no_session_serializer(app: Flask, client: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tablets' API requests carry no cookie: no key derivation for them
+    (it cost the intake's hot path), and no cookie set in the answer."""
+    from crewreport.sessions import SessionInterface
+
+    def refuse(self: Any, app: Flask) -> None:
+        raise AssertionError("a session serializer was built for a request without a cookie")
+
+    monkeypatch.setattr(SessionInterface, "get_signing_serializer", refuse)
+    resp = client.get("/api/v1/keys")
+    assert resp.status_code == 200 and "Set-Cookie" not in resp.headers
+    monkeypatch.undo()
+    assert isinstance(app.session_interface, SessionInterface)
+    signed_in = client.get("/auth/session")  # a page that writes the session still sets its cookie
+    assert signed_in.status_code == 200 and "crewreport_session" in signed_in.headers.get("Set-Cookie", "")
