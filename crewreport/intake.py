@@ -50,7 +50,14 @@ def error(code: str, message: str) -> Outcome:
 
 
 def new_reference() -> str:
-    chars = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+    """Six letters of REFERENCE_ALPHABET, uniformly random: one draw below
+    24**6, written in base 24 (one read of the system's randomness, not six)."""
+    base = len(REFERENCE_ALPHABET)
+    value = secrets.randbelow(base ** 6)
+    chars = ""
+    for _ in range(6):
+        value, digit = divmod(value, base)
+        chars += REFERENCE_ALPHABET[digit]
     return f"{chars[:3]}-{chars[3:]}"
 
 

@@ -3,6 +3,7 @@ batches, receipts (DESIGN.md sections 3 and 4)."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import Any
 
@@ -352,3 +353,16 @@ def test_the_largest_report_the_schema_allows_is_accepted(client: FlaskClient, a
     assert len(json.dumps(env, separators=(",", ":"))) <= app.config["MAX_ENVELOPE_BYTES"]
     assert post(client, env).status_code == 201
     assert client.post("/api/v1/reports/batch", json={"envelopes": [env] * 3}).status_code == 200
+
+
+def test_references_are_six_letters_of_the_radio_alphabet_every_letter_in_every_place() -> None:
+    """Easy to read over a radio (no 0/O, 1/I/L, 5/S, 2/Z, 8/B), and drawn
+    uniformly: each of the 24 letters turns up in each of the six places."""
+    from crewreport.intake import REFERENCE_ALPHABET, new_reference
+
+    pattern = re.compile(f"[{REFERENCE_ALPHABET}]{{3}}-[{REFERENCE_ALPHABET}]{{3}}")
+    drawn = [new_reference() for _ in range(2400)]
+    assert all(pattern.fullmatch(r) for r in drawn)
+    places = [{r.replace("-", "")[i] for r in drawn} for i in range(6)]
+    assert all(seen == set(REFERENCE_ALPHABET) for seen in places)
+    assert len(set(drawn)) > 2390  # 24**6 of them: repeats are rare
