@@ -30,6 +30,23 @@ def _intake(r: dict[str, Any]) -> list[Figure]:
             for k in ("single", "batch") if k in us]
 
 
+def _intake_served(r: dict[str, Any]) -> list[Figure]:
+    crew, base = r["figures"]["crewreport"], r["figures"]["baseline"]
+    name = "intake_served"
+    return [
+        figure(name, "single envelopes, served", crew["single"]["reports_per_s"], base["single"]["reports_per_s"],
+               "no-crypto app, single", "reports/s", goal="ratio >= 0.7"),
+        figure(name, "single envelopes, p99", crew["single"]["p99_ms"], base["single"]["p99_ms"],
+               "no-crypto app, single", "ms", goal="ratio <= 1.5"),
+        figure(name, "batches of 100, served", crew["batch"]["reports_per_s"], base["single"]["reports_per_s"],
+               "no-crypto app, single", "reports/s", goal="ratio >= 2.5"),
+        figure(name, "server CPU a single report", crew["single"]["server_cpu_ms_per_report"],
+               base["single"]["server_cpu_ms_per_report"], "no-crypto app, single", "ms"),
+        figure(name, "server CPU a report in a batch", crew["batch"]["server_cpu_ms_per_report"],
+               base["single"]["server_cpu_ms_per_report"], "no-crypto app, single", "ms"),
+    ]
+
+
 def _queue(r: dict[str, Any]) -> list[Figure]:
     med = r["median_ms"]
     base = med.get("baseline_session")
@@ -72,7 +89,7 @@ def _slow_link(r: dict[str, Any]) -> list[Figure]:
 
 
 KNOWN: dict[str, Callable[[dict[str, Any]], list[Figure]]] = {
-    "intake": _intake, "queue": _queue, "crew_app": _crew_app, "slow_link": _slow_link,
+    "intake": _intake, "intake_served": _intake_served, "queue": _queue, "crew_app": _crew_app, "slow_link": _slow_link,
 }
 
 

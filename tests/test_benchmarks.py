@@ -56,6 +56,13 @@ def test_served_intake_benchmark_runs() -> None:
     for ratio in ("ratio_single_rate_to_baseline", "ratio_single_p99_to_baseline",
                   "ratio_batch_rate_to_baseline_single", "ratio_single_server_cpu_to_baseline"):
         assert result[ratio] > 0
+    from benchmarks.summary import figures as summary
+
+    lines = {f["figure"]: f for f in summary({"intake_served": {"result": result}})}
+    single = lines["single envelopes, served"]
+    assert single["value"] == result["figures"]["crewreport"]["single"]["reports_per_s"]
+    assert single["ratio"] == round(single["value"] / result["figures"]["baseline"]["single"]["reports_per_s"], 2)
+    assert lines["batches of 100, served"]["goal"] == "ratio >= 2.5" and len(lines) == 5
 
 
 def test_queue_benchmark_runs() -> None:
