@@ -309,10 +309,8 @@ def open_sealed(parsed: Parsed, index: int, private_key: RecipientPrivateKey) ->
     if suite_version(private_key) != parsed.version:
         raise EnvelopeError("unknown_recipient", f"A version {parsed.version} envelope names a key of another "
                                                  "suite; refresh the tablet's keys.")
-    key = private_key.hpke if isinstance(private_key, xwing.PrivateKey) else private_key
     try:
-        return SUITES[parsed.version].decrypt(parsed.sealed[index], key,
-                                              info=hpke_info(parsed.header_bytes, parsed.version))
+        return unseal(parsed.sealed[index], private_key, hpke_info(parsed.header_bytes, parsed.version))
     except (InvalidTag, ValueError):
         raise EnvelopeError("undecryptable", "The sealed report could not be opened with the recipient key.") from None
 
@@ -336,6 +334,14 @@ def seal(plaintext: bytes, key: RecipientPublicKey, info: bytes) -> bytes:
     if isinstance(key, xwing.PublicKey):
         return SUITE_V2.encrypt(plaintext, key.hpke, info=info)
     return SUITE.encrypt(plaintext, key, info=info)
+
+
+def unseal(sealed: bytes, key: RecipientPrivateKey, info: bytes) -> bytes:
+    """`seal` undone with the recipient's private key, in its key's suite;
+    InvalidTag or ValueError when it does not open."""
+    if isinstance(key, xwing.PrivateKey):
+        return SUITE_V2.decrypt(sealed, key.hpke, info=info)
+    return SUITE.decrypt(sealed, key, info=info)
 
 
 def build(header: Mapping[str, Any], body: Mapping[str, Any],

@@ -57,9 +57,10 @@ class Keyring:
     xwing: dict[str, xwing.PrivateKey] = field(default_factory=dict)  # X-Wing (v2)
     owner: dict[str, str] = field(default_factory=dict)
     suite: dict[str, str] = field(default_factory=dict)  # kid -> "v1" | "v2"
-    # owner -> kid of its current P-256 (v1) key: the receipt key, and the
-    # Border Force key that officers' notes are sealed to.
+    # owner -> kid of its current P-256 (v1) key (the receipt key signs with it).
     current: dict[str, str] = field(default_factory=dict)
+    # owner -> kid of its current X-Wing (v2) key, for owners that have one.
+    current_v2: dict[str, str] = field(default_factory=dict)
     stamp: tuple[Any, ...] = ()
 
     def current_key(self, owner: str) -> ec.EllipticCurvePrivateKey:
@@ -68,6 +69,16 @@ class Keyring:
     def recipient_key(self, kid: str) -> RecipientPrivateKey:
         """The private key of recipient `kid`, of either suite; KeyError if not held."""
         return self.xwing[kid] if kid in self.xwing else self.private[kid]
+
+    def held(self, kid: str) -> RecipientPrivateKey | None:
+        """The private key `kid` of either suite, None if it is not held (any more)."""
+        return self.xwing.get(kid) or self.private.get(kid)
+
+    def text_key(self) -> str:
+        """The kid officers' notes and reasons are sealed to: the current
+        Border Force X-Wing key where there is one (post-quantum), else its
+        P-256 key."""
+        return self.current_v2.get(BORDER_FORCE) or self.current[BORDER_FORCE]
 
     def is_border_force(self, kid: str) -> bool:
         return self.owner.get(kid) == BORDER_FORCE
@@ -259,8 +270,8 @@ def keyring() -> Keyring:
                 ring.private[row["kid"]] = key
             ring.owner[row["kid"]] = row["owner"]
             ring.suite[row["kid"]] = row["suite"]
-            if row["retired_at"] is None and row["suite"] == V1:
-                ring.current[row["owner"]] = row["kid"]
+            if row["retired_at"] is None:
+                (ring.current if row["suite"] == V1 else ring.current_v2)[row["owner"]] = row["kid"]
         for owner in (BORDER_FORCE, RECEIPT):
             if owner not in ring.current:
                 raise KeysUnavailable(f"there is no current {owner} key "

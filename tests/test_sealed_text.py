@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from crewreport import envelope, xwing
 from crewreport.sealed_text import NOTE_INFO, REASON_INFO, open_text, seal_text
 
 from .helpers import KeySet
@@ -29,3 +30,12 @@ def test_a_wrong_missing_or_damaged_key_or_text_shows_a_marker(keyset: KeySet) -
     assert open_text(None, sealed, "report-a", REASON_INFO) == "[cannot be opened: its key is not held]"
     assert open_text(keyset.border_force, sealed[:-4], "report-a", REASON_INFO) == "[cannot be opened]"
     assert open_text(keyset.border_force, "not base64 !", "report-a", REASON_INFO) == "[cannot be opened]"
+
+
+def test_sealed_to_an_x_wing_key_it_is_post_quantum_and_opens_with_that_key_only(keyset: KeySet) -> None:
+    sealed = seal_text(keyset.border_force_v2.public_key(), "Meet at gate 12", "report-a", NOTE_INFO)
+    assert len(envelope.b64u_decode(sealed)) >= xwing.ENC_LEN + len("Meet at gate 12") + 16  # enc, text, tag
+    assert open_text(keyset.border_force_v2, sealed, "report-a", NOTE_INFO) == "Meet at gate 12"
+    assert open_text(keyset.border_force_v2, sealed, "report-b", NOTE_INFO) == "[cannot be opened]"
+    assert open_text(keyset.airline_zz_v2, sealed, "report-a", NOTE_INFO) == "[cannot be opened]"
+    assert open_text(keyset.border_force, sealed, "report-a", NOTE_INFO) == "[cannot be opened]"  # the P-256 key

@@ -17,6 +17,7 @@ from crewreport.times import parse_utc, stamp
 
 from .helpers import (
     AuthActions,
+    KeySet,
     Make,
     add_officer,
     count,
@@ -335,3 +336,31 @@ def test_csrf_is_enforced_on_every_triage_post(csrf_app: Flask, make_envelope: M
     resp = client.post(f"/triage/reports/{rid}/status",
                        data={"status": "assessing", "reason": "real", "csrf_token": token})
     assert resp.status_code == 303 and row(csrf_app, rid)["status"] == "assessing"  # type: ignore[index]
+
+
+def test_notes_and_reasons_are_sealed_post_quantum_and_older_ones_still_open(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions, keyset: KeySet) -> None:
+    """With a version 2 Border Force key, what officers type is sealed to it
+    (X-Wing), as the reports are; a note sealed to the P-256 key before the
+    instance had one still opens."""
+    from crewreport.sealed_text import NOTE_INFO, seal_text
+
+    rid = deliver(client, make_envelope)
+    with app.app_context():
+        db = get_db()
+        older = seal_text(keyset.border_force.public_key(), "OLDNOTE-51d0 written before version 2", rid, NOTE_INFO)
+        db.execute("INSERT INTO report_note (report_id, at, author_id, kid, sealed) VALUES (?, ?, NULL, ?, ?)",
+                   (rid, stamp(datetime.now(UTC) - timedelta(days=1)), keyset.kid(keyset.border_force), older))
+    auth.login("officer")
+    assert client.post(f"/triage/reports/{rid}/notes", data={"text": "NEWNOTE-7c21"}).status_code == 303
+    assert change(client, rid, "assessing", "NEWREASON-0b9e").status_code == 303
+    page = text(client.get(f"/triage/reports/{rid}"))
+    assert "OLDNOTE-51d0" in page and "NEWNOTE-7c21" in page and "NEWREASON-0b9e" in page
+    v2_kid = keyset.kid(keyset.border_force_v2)
+    with app.app_context():
+        db = get_db()
+        kids = [r["kid"] for r in db.execute("SELECT kid FROM report_note ORDER BY id")]
+        reason_kid = db.execute("SELECT reason_kid FROM report_status_history").fetchone()[0]
+        suite = db.execute("SELECT suite, owner FROM service_key WHERE kid = ?", (v2_kid,)).fetchone()
+    assert kids == [keyset.kid(keyset.border_force), v2_kid] and reason_kid == v2_kid
+    assert tuple(suite) == ("v2", "border_force")

@@ -115,9 +115,9 @@ def move(db: sqlite3.Connection, ring: keys.Keyring, row: sqlite3.Row, target: s
 
 
 def seal_for_border_force(ring: keys.Keyring, text: str, report_id: str, info: bytes) -> tuple[str, str]:
-    """(kid, sealed) of `text` sealed to the current Border Force key."""
-    kid = ring.current[keys.BORDER_FORCE]
-    return kid, seal_text(ring.private[kid].public_key(), text, report_id, info)
+    """(kid, sealed) of `text` sealed to the current Border Force key (X-Wing where there is one)."""
+    kid = ring.text_key()
+    return kid, seal_text(ring.recipient_key(kid).public_key(), text, report_id, info)
 
 
 def history(db: sqlite3.Connection, ring: keys.Keyring, row: sqlite3.Row) -> list[dict[str, Any]]:
@@ -129,7 +129,7 @@ def history(db: sqlite3.Connection, ring: keys.Keyring, row: sqlite3.Row) -> lis
                         (row["id"],)):
         entries.append({"at": h["at"], "actor": h["username"], "from_status": h["from_status"],
                         "to_status": h["to_status"],
-                        "reason": open_text(ring.private.get(h["reason_kid"]), h["reason_sealed"],
+                        "reason": open_text(ring.held(h["reason_kid"]), h["reason_sealed"],
                                             row["id"], REASON_INFO)})
     return entries
 
@@ -137,6 +137,6 @@ def history(db: sqlite3.Connection, ring: keys.Keyring, row: sqlite3.Row) -> lis
 def notes(db: sqlite3.Connection, ring: keys.Keyring, report_id: str) -> list[dict[str, Any]]:
     """The report's notes, opened, oldest first."""
     return [{"at": n["at"], "author": n["username"],
-             "text": open_text(ring.private.get(n["kid"]), n["sealed"], report_id, NOTE_INFO)}
+             "text": open_text(ring.held(n["kid"]), n["sealed"], report_id, NOTE_INFO)}
             for n in db.execute("SELECT n.*, u.username FROM report_note n LEFT JOIN user u"
                                 " ON u.id = n.author_id WHERE n.report_id = ? ORDER BY n.id", (report_id,))]
