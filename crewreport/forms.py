@@ -33,6 +33,14 @@ class PasswordChangeForm(FlaskForm):
     new_password = PasswordField("New password", validators=[DataRequired(), Length(min=12, max=1024)])
 
 
+class RecoveryCodesForm(FlaskForm):
+    """New recovery codes: the password and a code from the app again, so a
+    session left open is not enough to take over the second factor."""
+    current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
+    code = StringField("Code from your authenticator app",
+                       validators=[DataRequired("Enter the code."), Length(max=32)])
+
+
 # -- Border Force triage (issue 4) ---------------------------------------------
 
 NOTE_MAX = 2000

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from flask.testing import FlaskClient
 from crewreport.auth import PENDING, create_user
 from crewreport.db import get_db
 
-from .helpers import PASSWORD, TOTP_SECRET, AuthActions, code_due, enrolment_secret, totp_code
+from .helpers import PASSWORD, TOTP_SECRET, AuthActions, code_due, csrf_login, enrolment_secret, totp_code
 
 
 def password_step(client: FlaskClient, username: str = "officer", password: str = PASSWORD) -> Any:
@@ -235,3 +236,61 @@ def test_cli_reset_second_factor(app: Flask) -> None:
     assert result.exit_code == 0, result.output
     assert enrolment_secret(password_step(app.test_client(), "officer")) is not None
     assert app.test_cli_runner().invoke(args=["reset-second-factor", "crew"]).exit_code == 1
+
+
+def renew(client: FlaskClient, password: str = PASSWORD, code: str | None = None) -> Any:
+    return client.post("/auth/recovery-codes", data={"current_password": password, "code": code or totp_code()})
+
+
+def let_codes_be_due(app: Flask, username: str = "officer") -> None:
+    """As if a minute had passed since the sign-in's code: this step's is new again."""
+    with app.app_context():
+        db = get_db()
+        db.execute("UPDATE user_totp SET last_step = ? WHERE user_id = (SELECT id FROM user WHERE username = ?)",
+                   (int(time.time()) // 30 - 2, username))
+
+
+def test_staff_renew_their_recovery_codes_with_password_and_a_fresh_code(app: Flask, client: FlaskClient,
+                                                                        auth: AuthActions) -> None:
+    auth.login("officer")
+    page = client.get("/auth/recovery-codes").get_data(as_text=True)
+    assert 'id="codes-left"' in page and 'href="/auth/recovery-codes"' in page  # linked from every staff page
+    let_codes_be_due(app)
+    wrong_password = renew(client, password="not my password")
+    assert wrong_password.status_code == 200
+    assert "That is not your current password." in wrong_password.get_data(as_text=True)
+    wrong_code = renew(client, code="000000")
+    assert "That code is not right or was used already" in wrong_code.get_data(as_text=True)
+    assert events(app, "recovery_codes_renewed") == []
+    first = renew(client)
+    html = first.get_data(as_text=True)
+    codes = re.findall(r"<li>([A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4})</li>", html)
+    assert first.status_code == 200 and len(set(codes)) == 10 and "Your old recovery codes no longer work." in html
+    renewed = events(app, "recovery_codes_renewed")
+    assert len(renewed) == 1 and renewed[0]["subject"] == "user:officer" and renewed[0]["actor"] == "user:officer"
+    assert not any(c in json.dumps(renewed) for c in codes)
+    # the same authenticator code again: refused (a code is good once)
+    again = renew(client, code=totp_code())
+    assert "That code is not right or was used already" in again.get_data(as_text=True)
+    let_codes_be_due(app)
+    second = re.findall(r"<li>([A-Z2-7-]{19})</li>", renew(client).get_data(as_text=True))
+    assert len(second) == 10 and not set(second) & set(codes)
+    # the first set no longer signs in; the second does
+    client.post("/auth/logout")
+    assert code_due(password_step(client))
+    assert code_due(send_code(client, codes[0])) and not signed_in(client)
+    assert send_code(client, second[0]).status_code == 302 and signed_in(client)
+
+
+def test_recovery_codes_are_for_staff_signed_in(client: FlaskClient, auth: AuthActions) -> None:
+    assert client.get("/auth/recovery-codes").status_code == 302  # to the sign-in page
+    auth.login("crew")
+    assert client.get("/auth/recovery-codes").status_code == 404
+
+
+def test_renewing_recovery_codes_needs_the_csrf_token(csrf_app: Flask) -> None:
+    client = csrf_app.test_client()
+    csrf_login(client, "officer")
+    let_codes_be_due(csrf_app)
+    resp = renew(client)
+    assert resp.status_code == 400 and events(csrf_app, "recovery_codes_renewed") == []

@@ -184,7 +184,8 @@ def test_staff_pages_have_no_serious_or_critical_accessibility_violations(browse
               (admin, "/admin/users", "staff second factors", 200))
         sta = server.db_rows("SELECT sta FROM report WHERE id = ?", (report_id,))[0]["sta"]
         visit(auditor, (officer, f"/triage/flights/ZZ/ZZ88/{sta}", "flight page", 200),
-              (security, "/triage/", "403 page", 403))
+              (security, "/triage/", "403 page", 403),
+              (admin, "/auth/recovery-codes", "new recovery codes", 200))
     finally:
         for page in pages:
             page.context.close()
