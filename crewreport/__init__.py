@@ -122,9 +122,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     keys.init_app(app)
     cli.init_app(app)
 
-    from . import admin, api, crew, review, triage
+    from . import account, admin, api, crew, review, triage
 
     app.register_blueprint(auth.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(crew.bp)
     app.register_blueprint(review.bp)

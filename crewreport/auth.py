@@ -42,7 +42,7 @@ from flask_wtf.csrf import generate_csrf
 
 from . import audit, second_factor, throttle
 from .db import get_db, init_db, transaction
-from .forms import CodeForm, LoginForm, LogoutForm, PasswordChangeForm, RecoveryCodesForm
+from .forms import CodeForm, LoginForm, LogoutForm
 from .sessions import SessionInterface
 from .times import now, stamp
 
@@ -358,54 +358,6 @@ def session_info() -> Any:
         return jsonify(signed_in=False, csrf_token=generate_csrf())
     return jsonify(signed_in=True, username=current_user.username, role=current_user.role,
                    airline=current_user.airline, csrf_token=generate_csrf())
-
-
-@bp.route("/password", methods=("GET", "POST"))
-def password() -> Any:
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    form = PasswordChangeForm()
-    if form.validate_on_submit():
-        db = get_db()
-        row = db.execute("SELECT * FROM user WHERE id = ?", (current_user.id_number,)).fetchone()
-        if not check_password(row["password_hash"], form.current_password.data):
-            form.current_password.errors.append("That is not your current password.")
-        else:
-            with transaction(db):
-                set_password(row["id"], form.new_password.data, db=db)
-                audit.record("password_changed", db=db, subject=f"user:{row['username']}")
-            logout_user()
-            session.clear()
-            flash("Password changed. Every session was signed out; sign in again.")
-            return redirect(url_for("auth.login"))
-    return render_template("auth/password.html", form=form)
-
-
-@bp.route("/recovery-codes", methods=("GET", "POST"))
-def recovery_codes() -> Any:
-    """Ten new recovery codes in place of the old ones (used up, or seen)."""
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    if not second_factor.needs_second_factor(current_user.role):
-        abort(404)
-    db, form = get_db(), RecoveryCodesForm()
-    user_id = current_user.id_number
-    if form.validate_on_submit():
-        row = db.execute("SELECT * FROM user WHERE id = ?", (user_id,)).fetchone()
-        if not check_password(row["password_hash"], form.current_password.data):
-            form.current_password.errors.append("That is not your current password.")
-        else:
-            with transaction(db):
-                codes = (second_factor.new_recovery_codes(db, user_id)
-                         if second_factor.check_totp(db, user_id, form.code.data.strip()) else None)
-                if codes:
-                    audit.record("recovery_codes_renewed", db=db, subject=f"user:{row['username']}")
-            if codes:
-                return render_template("auth/recovery_codes.html", codes=codes, renewed=True,
-                                       home=url_for(HOME[current_user.role]))
-            form.code.errors.append("That code is not right or was used already; enter the newest one from the app.")
-    return render_template("auth/renew_recovery_codes.html", form=form,
-                           left=second_factor.recovery_codes_left(db, user_id))
 
 
 @click.command("create-user")

@@ -21,6 +21,7 @@ PUBLIC = "public"          # anyone, signed in or not
 SIGNED_IN = "signed_in"    # any signed-in user
 INTAKE = "intake"          # no cookie needed: the envelope's signature is the credential
 SIGN_OUT = "sign_out"      # anyone; always ends on the sign-in page
+STAFF = "staff"            # any signed-in user but crew
 
 EXPECTED: dict[tuple[str, str], str] = {
     ("/static/<path:filename>", "GET"): PUBLIC,
@@ -34,6 +35,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("/auth/session", "GET"): PUBLIC,
     ("/auth/password", "GET"): SIGNED_IN,
     ("/auth/password", "POST"): SIGNED_IN,
+    ("/auth/recovery-codes", "GET"): STAFF,
+    ("/auth/recovery-codes", "POST"): STAFF,
     ("/api/v1/keys", "GET"): PUBLIC,
     ("/api/v1/openapi.json", "GET"): PUBLIC,
     ("/api/v1/devices", "POST"): "crew",
@@ -100,7 +103,9 @@ def verdict(category: str, role: str, resp: Any) -> str | None:
         return None if allowed(resp) else f"refused ({status})"
     if role == "anonymous":
         return None if (sent_to_sign_in(resp) or status == 401) else f"anonymous got {status}"
-    if category == SIGNED_IN or category == role:
+    if category == STAFF and role == "crew":
+        return None if status == 403 else f"expected 403, got {status}"
+    if category in (SIGNED_IN, STAFF) or category == role:
         return None if allowed(resp) else f"refused ({status} {resp.headers.get('Location', '')})"
     return None if status == 403 else f"expected 403, got {status}"
 

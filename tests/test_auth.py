@@ -142,6 +142,30 @@ def test_password_change_needs_the_current_password(client: FlaskClient, auth: A
     assert session_info(client)["signed_in"] is True
 
 
+@pytest.mark.parametrize("path", ["/auth/password", "/auth/recovery-codes"])
+def test_an_open_session_is_no_way_round_the_password_throttle(app: Flask, client: FlaskClient,
+                                                               auth: AuthActions, path: str) -> None:
+    """Whoever finds a session open can guess the password here only as
+    slowly as at the sign-in form: failures count there, then both refuse."""
+    user = "crew" if path == "/auth/password" else "officer"
+    auth.login(user)
+    data = {"new_password": "a brand new passphrase", "code": "000000"}
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    for _ in range(limit):
+        resp = client.post(path, data={"current_password": "a guess", **data})
+        assert resp.status_code == 200 and "not your current password" in resp.get_data(as_text=True)
+    resp = client.post(path, data={"current_password": PASSWORD, **data})  # even the right one, now
+    assert resp.status_code == 429 and "Too many failed attempts" in resp.get_data(as_text=True)
+    assert int(resp.headers["Retry-After"]) > 0
+    with app.app_context():
+        failed = get_db().execute("SELECT count(*) FROM audit_event WHERE action = 'password_check_failed'"
+                                  " AND subject = ?", (f"user:{user}",)).fetchone()[0]
+    assert failed == limit
+    assert session_info(client)["signed_in"] is True  # nothing changed
+    client.post("/auth/logout")
+    assert auth.login(user).status_code == 429  # and the sign-in form counts them too
+
+
 def test_cookie_flags_over_http(client: FlaskClient) -> None:
     resp = client.post("/auth/login", data={"username": "officer", "password": PASSWORD})
     cookie = set_cookie(resp)

@@ -285,7 +285,7 @@ def test_staff_renew_their_recovery_codes_with_password_and_a_fresh_code(app: Fl
 def test_recovery_codes_are_for_staff_signed_in(client: FlaskClient, auth: AuthActions) -> None:
     assert client.get("/auth/recovery-codes").status_code == 302  # to the sign-in page
     auth.login("crew")
-    assert client.get("/auth/recovery-codes").status_code == 404
+    assert client.get("/auth/recovery-codes").status_code == 403
 
 
 def test_renewing_recovery_codes_needs_the_csrf_token(csrf_app: Flask) -> None:
