@@ -15,7 +15,7 @@ from . import audit, second_factor
 from .auth import role_required
 from .db import get_db, transaction
 from .display import STATUS_LABELS
-from .forms import ActionForm
+from .forms import FORM_EXPIRED, ActionForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 RECENT = 50
@@ -102,7 +102,7 @@ def reset_second_factor(user_id: int) -> Any:
     if user is None:
         abort(404)
     if not ActionForm().validate_on_submit():
-        flash("The form has expired; reload the page. Nothing was changed.")
+        flash(FORM_EXPIRED)
         return staff_page(400)
     with transaction(db):
         second_factor.reset(db, user["id"])

@@ -7,6 +7,9 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, HiddenField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
+# What a form with a stale or missing CSRF token is answered, wherever it was.
+FORM_EXPIRED = "The form has expired; reload the page. Nothing was changed."
+
 
 class Meaningful:
     """At least one letter or digit: a zero-width space is not a reason."""

@@ -21,7 +21,7 @@ from . import audit, envelope, flights, keys, report
 from .auth import create_user, role_required, set_password
 from .db import get_db, transaction
 from .display import display_body, lead_time
-from .forms import ActionForm, CrewCreateForm, PasswordResetForm
+from .forms import FORM_EXPIRED, ActionForm, CrewCreateForm, PasswordResetForm
 from .times import now, stamp
 
 bp = Blueprint("review", __name__, url_prefix="/review")
@@ -212,7 +212,7 @@ def revoke_device(device_id: str) -> Any:
     if device is None:
         abort(404)
     if not ActionForm().validate_on_submit():
-        flash("The form has expired; reload the page. Nothing was changed.")
+        flash(FORM_EXPIRED)
         return crew_page(None, 400)
     if device["revoked_at"]:
         flash(f"Device {device_id} was already revoked.")

@@ -16,7 +16,7 @@ from .. import audit, keys, report
 from ..auth import role_required
 from ..db import get_db, transaction
 from ..display import STATUS_LABELS, URGENCY_LABELS, countdown_text, display_body, lead_time, when
-from ..forms import ActionForm, AssignForm, NoteForm, StatusForm
+from ..forms import FORM_EXPIRED, ActionForm, AssignForm, NoteForm, StatusForm
 from ..sealed_text import NOTE_INFO
 from ..times import now, parse_utc, stamp
 from . import bp
@@ -244,14 +244,21 @@ def add_note(report_id: str) -> Any:
     return back(report_id)
 
 
+def lock_form(report_id: str) -> sqlite3.Connection:
+    """The store, once the report exists and the lock form's token is good
+    (else `Refused`: nothing changed)."""
+    db = get_db()
+    get_report(db, report_id)
+    if not ActionForm().validate_on_submit():
+        raise Refused(report_id, FORM_EXPIRED, 400)
+    return db
+
+
 @bp.post("/reports/<report_id>/lock")
 @role_required("border_force")
 def take_lock(report_id: str) -> Any:
     """Take (or extend) the lock: the other officers see who is working on it."""
-    db = get_db()
-    get_report(db, report_id)
-    if not ActionForm().validate_on_submit():
-        return refused(report_id, "The form has expired; reload the page. Nothing was changed.", 400)
+    db = lock_form(report_id)
     at = datetime.now(UTC)
     with acting_on(db, report_id, at):
         expires = renew_lock(db, report_id, at)
@@ -264,10 +271,7 @@ def take_lock(report_id: str) -> Any:
 @role_required("border_force")
 def release_lock(report_id: str) -> Any:
     """Release the lock; only its holder can."""
-    db = get_db()
-    get_report(db, report_id)
-    if not ActionForm().validate_on_submit():
-        return refused(report_id, "The form has expired; reload the page. Nothing was changed.", 400)
+    db = lock_form(report_id)
     at = stamp(datetime.now(UTC))
     with transaction(db):
         row = get_report(db, report_id)
