@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -250,3 +250,20 @@ def enrolled_client(url: str) -> Client:
     client.sign_in("demo-crew", DEMO_PASSWORD)
     client.enroll("served test")
     return client
+
+
+def kill_mid_burst(served: ServedApp, send: Callable[[Any], None], shares: list[Any],
+                   landed: Callable[[], int], at_least: int, stop: threading.Event, timeout: float = 60) -> None:
+    """Run `send(share)` on one thread per share, SIGKILL the server as soon as
+    `landed()` reaches `at_least` (receipts in hand), then set `stop` and wait
+    for the senders: a crash in the middle of a burst, as in a power cut."""
+    threads = [threading.Thread(target=send, args=(share,)) for share in shares]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    while landed() < at_least and time.monotonic() < deadline:
+        time.sleep(0.002)
+    served.kill()
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)

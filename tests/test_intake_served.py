@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from crewreport import envelope
 from crewreport.client import Client
 from crewreport.times import stamp
 
-from .served import ServedApp
+from .served import ServedApp, kill_mid_burst
 
 PASSWORD = "batch-kill-password"
 BATCH = 10
@@ -64,16 +63,7 @@ def test_killed_mid_batches_every_receipted_report_once(tmp_path: Path) -> None:
                             receipts[ids[i]] = client.verify_receipt(result)
                             answers[ids[i]] = result
 
-        threads = [threading.Thread(target=send, args=(batches[n::4],)) for n in range(4)]
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 60
-        while len(receipts) < 60 and time.monotonic() < deadline:
-            time.sleep(0.002)
-        served.kill()
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
+        kill_mid_burst(served, send, [batches[n::4] for n in range(4)], lambda: len(receipts), 60, stop)
         before_restart = dict(answers)
         assert 60 <= len(before_restart) < len(envelopes), "the kill should land mid-burst"
 

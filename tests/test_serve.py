@@ -27,6 +27,7 @@ from tests.served import (
     SlowClients,
     body,
     enrolled_client,
+    kill_mid_burst,
     make_served,
     raw_request,
     sta,
@@ -124,16 +125,8 @@ def test_killed_mid_burst_every_receipted_report_once(tmp_path_factory: pytest.T
                     with lock:
                         receipts[ids[i]] = client.verify_receipt(answer)
 
-        threads = [threading.Thread(target=send, args=(list(range(n, len(envelopes), 6)),)) for n in range(6)]
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 30
-        while len(receipts) < 25 and time.monotonic() < deadline:
-            time.sleep(0.005)
-        served.kill()
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
+        kill_mid_burst(served, send, [list(range(n, len(envelopes), 6)) for n in range(6)], lambda: len(receipts),
+                       25, stop, timeout=30)
         before_restart = dict(receipts)
         assert 25 <= len(before_restart) < len(envelopes), "the kill should land mid-burst"
 
