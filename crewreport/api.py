@@ -205,9 +205,7 @@ def submit_batch() -> Any:
     if not isinstance(ring, keys.Keyring):
         return ring
     checked = envelopes[:decision.granted]
-    outcomes = intake.accept(get_db(), ring,
-                             [(env, len(json.dumps(env, separators=(",", ":")))) for env in checked],
-                             intake_limits())
+    outcomes = intake.accept(get_db(), ring, [(env, None) for env in checked], intake_limits())
     outcomes += [intake.rate_limited(decision.retry_after) for _ in envelopes[decision.granted:]]
     return answer(outcomes, {"results": [o.body for o in outcomes]}, 200)
 

@@ -68,6 +68,7 @@ class Signed:
     parsed: envelope.Parsed
     device: sqlite3.Row
     size: int
+    known_canonical: str | None = None  # when the size check already wrote it
     # Of the plaintext only this goes further (set once the body validates),
     # kept with the cleartext header columns so the board can rank by it.
     child: bool = False
@@ -75,7 +76,7 @@ class Signed:
     @functools.cached_property
     def canonical(self) -> str:
         """The envelope as stored; its SHA-256 is the receipt's `envelope_sha256`."""
-        return envelope.canonical_json(self.parsed.envelope)
+        return self.known_canonical or envelope.canonical_json(self.parsed.envelope)
 
     @functools.cached_property
     def digest(self) -> str:
@@ -90,9 +91,13 @@ class Limits:
     max_offline: timedelta
 
 
-def accept(db: sqlite3.Connection, ring: keys.Keyring, items: Sequence[tuple[Any, int]],
+def accept(db: sqlite3.Connection, ring: keys.Keyring, items: Sequence[tuple[Any, int | None]],
            limits: Limits) -> list[Outcome]:
     """Check every (envelope, size), then store the good ones in one durable transaction.
+
+    `size` is the request's own length for a single envelope; None for one of
+    a batch, whose size is then the length of its compact JSON (which is also
+    the canonical form stored, so it is written once).
 
     Each envelope is accepted or refused on its own; the answers come back in
     order. Nothing is written for a request whose envelopes are all refused
@@ -108,7 +113,7 @@ def accept(db: sqlite3.Connection, ring: keys.Keyring, items: Sequence[tuple[Any
         except EnvelopeError as exc:
             # Unsigned junk is anyone's to send: a log line, not an audit row
             # that could never be deleted.
-            log.info("intake rejected an unsigned envelope: %s, %d bytes", exc.code, size)
+            log.info("intake rejected an unsigned envelope: %s", exc.code)
             results[i] = error(exc.code, exc.message)
     charge_devices(signed, results)
     refused: list[tuple[Signed, str]] = []
@@ -146,8 +151,12 @@ def accept(db: sqlite3.Connection, ring: keys.Keyring, items: Sequence[tuple[Any
     return answered
 
 
-def authenticate(db: sqlite3.Connection, env: Any, size: int, max_bytes: int) -> Signed:
+def authenticate(db: sqlite3.Connection, env: Any, size: int | None, max_bytes: int) -> Signed:
     """Structure, version, device and signature: who sent it, before anything else."""
+    canonical = None
+    if size is None:  # one of a batch: measured as compact JSON (key order changes no length)
+        canonical = envelope.canonical_json(env)
+        size = len(canonical)
     if size > max_bytes:
         raise EnvelopeError("too_large", f"An envelope may be at most {max_bytes // 1024} KiB.")
     parsed = envelope.parse(env)
@@ -155,7 +164,7 @@ def authenticate(db: sqlite3.Connection, env: Any, size: int, max_bytes: int) ->
     if device is None:
         raise EnvelopeError("unknown_device", "This device is not enrolled. Sign in on the ground to enroll it.")
     envelope.verify_signature(parsed, device_key(device["public_jwk"]))
-    return Signed(parsed, device, size)
+    return Signed(parsed, device, size, canonical)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -366,3 +366,20 @@ def test_references_are_six_letters_of_the_radio_alphabet_every_letter_in_every_
     places = [{r.replace("-", "")[i] for r in drawn} for i in range(6)]
     assert all(seen == set(REFERENCE_ALPHABET) for seen in places)
     assert len(set(drawn)) > 2390  # 24**6 of them: repeats are rare
+
+
+def test_an_envelope_in_a_batch_is_measured_as_compact_json(client: FlaskClient, app: Flask,
+                                                           make_envelope: Make) -> None:
+    """Each envelope of a batch is held to MAX_ENVELOPE_BYTES on its own, by
+    the length of its compact JSON: one at the limit is taken, one a byte
+    over is refused `too_large` alone."""
+    env, small = make_envelope(), make_envelope(body=valid_body(narrative="Short."))
+    compact = len(json.dumps(env, separators=(",", ":")))
+    assert len(json.dumps(small, separators=(",", ":"))) < compact
+    app.config["MAX_ENVELOPE_BYTES"] = compact - 1
+    results = client.post("/api/v1/reports/batch", json={"envelopes": [env, small]}).get_json()["results"]
+    assert results[0]["error"]["code"] == "too_large" and "receipt" in results[1]
+    app.config["MAX_ENVELOPE_BYTES"] = compact
+    results = client.post("/api/v1/reports/batch", json={"envelopes": [env]}).get_json()["results"]
+    assert "receipt" in results[0]
+    assert report_count(app) == 2
