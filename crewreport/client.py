@@ -40,6 +40,7 @@ class Client:
         self.airline = ""
         self.recipients: list[dict[str, Any]] = []
         self.receipt_key: dict[str, Any] = {}
+        self.last_headers: dict[str, str] = {}  # of the last answer
 
     def request(self, method: str, path: str, body: Any = None,
                 headers: dict[str, str] | None = None, form: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -54,9 +55,10 @@ class Client:
             self.base + path, data=data, headers=hdrs, method=method)
         try:
             with self.opener.open(req, timeout=self.timeout) as resp:
-                status, raw, ctype = resp.status, resp.read(), resp.headers.get("Content-Type", "")
+                status, raw, self.last_headers = resp.status, resp.read(), dict(resp.headers)
         except urllib.error.HTTPError as exc:
-            status, raw, ctype = exc.code, exc.read(), exc.headers.get("Content-Type", "")
+            status, raw, self.last_headers = exc.code, exc.read(), dict(exc.headers)
+        ctype = self.last_headers.get("Content-Type", "")
         return status, (json.loads(raw) if "json" in ctype else raw.decode("utf-8", "replace"))
 
     def sign_in(self, username: str, password: str, totp_secret: str | None = None) -> None:
@@ -74,11 +76,17 @@ class Client:
         if status != 200 or not info.get("signed_in"):
             raise RuntimeError(f"sign-in as {username} failed")
 
-    def enroll(self, label: str = "test tablet") -> None:
+    def enroll(self, label: str = "test tablet", tries: int = 5) -> None:
+        """Enroll this client's device key; a refusal as too busy (429) is tried
+        again after the wait the server names, as the crew app does."""
         _, info = self.request("GET", "/auth/session")
         public = envelope.jwk_from_public_key(self.device_key.public_key())
-        status, body = self.request("POST", "/api/v1/devices", {"public_key": public, "label": label},
-                                    headers={"X-CSRFToken": info["csrf_token"]})
+        for _ in range(tries):
+            status, body = self.request("POST", "/api/v1/devices", {"public_key": public, "label": label},
+                                        headers={"X-CSRFToken": info["csrf_token"]})
+            if status != 429:
+                break
+            time.sleep(min(60, max(1, int(self.last_headers.get("Retry-After", "5") or 5))))
         if status not in (200, 201):
             raise RuntimeError(f"enrollment failed: {status} {body}")
         self.device_id, self.airline = body["device_id"], body["airline"]

@@ -251,3 +251,25 @@ def test_the_access_log_line_has_no_query_string(server: ServedApp) -> None:
     lines = [line for line in server.log_path.read_text(errors="replace").splitlines() if "/auth/session" in line]
     assert any(re.fullmatch(r'127\.0\.0\.1 "GET /auth/session" 200 \d+ \d+ms', line) for line in lines), lines[-3:]
     assert "Q7Z-secret-looking" not in server.log_path.read_text(errors="replace")
+
+
+def test_the_python_client_waits_out_a_busy_enrollment(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One enrollment per user every 2 s here: the second tablet is told to
+    wait (429, Retry-After) and the client (`send-test-report`'s) waits and
+    tries again instead of failing."""
+    served = make_served(tmp_path_factory.mktemp("busy"), env={
+        "CREWREPORT_RATELIMIT_ENABLED": "true", "CREWREPORT_RATELIMIT_ENROLL_PER_USER": "1",
+        "CREWREPORT_RATELIMIT_PERIOD_SECONDS": "2"})
+    served.start()
+    try:
+        enrolled_client(served.url)
+        second = Client(served.url)
+        second.sign_in("demo-crew", DEMO_PASSWORD)
+        started = time.monotonic()
+        second.enroll("second tablet")
+        assert second.device_id and time.monotonic() - started >= 0.9  # it waited, then got in
+        with served.connect() as conn:
+            assert conn.execute("SELECT count(*) FROM device WHERE label = 'second tablet'").fetchone()[0] == 1
+        assert '"POST /api/v1/devices" 429' in served.log_tail()
+    finally:
+        served.kill()
