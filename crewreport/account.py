@@ -3,7 +3,8 @@
 Both ask for the password again, so a session left open in a browser is not
 enough to take the account over; those password checks count as failed
 sign-ins (crewreport.throttle), so an open session is no way round the
-throttle either. New recovery codes also take a fresh code from the app.
+throttle either. New recovery codes also take a fresh code from the app,
+throttled and audited as at the sign-in's code step.
 """
 from __future__ import annotations
 
@@ -71,16 +72,26 @@ def recovery_codes() -> Any:
     db, form = get_db(), RecoveryCodesForm()
     user_id = current_user.id_number
     if form.validate_on_submit() and (row := password_again(form.current_password)) is not None:
-        with transaction(db):
-            codes = (second_factor.new_recovery_codes(db, user_id)
-                     if second_factor.check_totp(db, user_id, form.code.data.strip()) else None)
+        actor, address = f"user:{row['username']}", audit.client_address()
+        attempt = throttle.attempt(row["username"], user_id, address)
+        if throttle.refused(db, attempt, "code"):
+            audit.record("second_factor_throttled", actor=actor, address=address)
+            form.code.errors.append(TOO_MANY)
+        else:
+            with transaction(db):
+                codes = (second_factor.new_recovery_codes(db, user_id)
+                         if second_factor.check_totp(db, user_id, "".join(form.code.data.split())) else None)
+                if codes:
+                    audit.record("recovery_codes_renewed", db=db, subject=actor)
+                else:
+                    throttle.record_failure(db, attempt, "code")
+                    audit.record("second_factor_failed", actor=actor, db=db, address=address)
             if codes:
-                audit.record("recovery_codes_renewed", db=db, subject=f"user:{row['username']}")
-        if codes:
-            return render_template("auth/recovery_codes.html", codes=codes, renewed=True,
-                                   home=url_for(HOME[current_user.role]))
-        form.code.errors.append("That code is not right or was used already; enter the newest one from the app.")
-    status = 429 if refused(form.current_password) else 200
+                return render_template("auth/recovery_codes.html", codes=codes, renewed=True,
+                                       home=url_for(HOME[current_user.role]))
+            form.code.errors.append("That code is not right or was used already; "
+                                    "enter the newest one from the app.")
+    status = 429 if refused(form.current_password) or refused(form.code) else 200
     return (render_template("auth/renew_recovery_codes.html", form=form,
                             left=second_factor.recovery_codes_left(db, user_id)),
             status, retry_after() if status == 429 else {})

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from email.message import Message
 from typing import Any
 
 import pyotp
@@ -27,6 +28,14 @@ def csrf_field(page: Any) -> str:
     return token.group(1)
 
 
+def retry_after_seconds(value: str | None) -> int:
+    """A Retry-After in seconds, within 1 to 60; 5 when absent or an HTTP date."""
+    try:
+        return min(60, max(1, int(value or "")))
+    except ValueError:
+        return 5
+
+
 class Client:
     def __init__(self, base_url: str, timeout: float = 30) -> None:
         if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
@@ -40,7 +49,7 @@ class Client:
         self.airline = ""
         self.recipients: list[dict[str, Any]] = []
         self.receipt_key: dict[str, Any] = {}
-        self.last_headers: dict[str, str] = {}  # of the last answer
+        self.last_headers: Message = Message()  # of the last answer (names without case)
 
     def request(self, method: str, path: str, body: Any = None,
                 headers: dict[str, str] | None = None, form: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -55,9 +64,9 @@ class Client:
             self.base + path, data=data, headers=hdrs, method=method)
         try:
             with self.opener.open(req, timeout=self.timeout) as resp:
-                status, raw, self.last_headers = resp.status, resp.read(), dict(resp.headers)
+                status, raw, self.last_headers = resp.status, resp.read(), resp.headers
         except urllib.error.HTTPError as exc:
-            status, raw, self.last_headers = exc.code, exc.read(), dict(exc.headers)
+            status, raw, self.last_headers = exc.code, exc.read(), exc.headers
         ctype = self.last_headers.get("Content-Type", "")
         return status, (json.loads(raw) if "json" in ctype else raw.decode("utf-8", "replace"))
 
@@ -86,7 +95,7 @@ class Client:
                                         headers={"X-CSRFToken": info["csrf_token"]})
             if status != 429:
                 break
-            time.sleep(min(60, max(1, int(self.last_headers.get("Retry-After", "5") or 5))))
+            time.sleep(retry_after_seconds(self.last_headers.get("Retry-After")))
         if status not in (200, 201):
             raise RuntimeError(f"enrollment failed: {status} {body}")
         self.device_id, self.airline = body["device_id"], body["airline"]

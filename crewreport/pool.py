@@ -74,9 +74,11 @@ class IdlePool:
         self.idle.append((conn, path, identity))
 
     def clear(self) -> None:
-        """Close every idle connection (tests, and a replaced store)."""
-        while self.idle:
-            self.idle.pop()[0].close()
+        """Close every idle connection (tests, and a counters file started afresh)."""
+        self._after_fork()
+        idle, self.idle = self.idle, []  # one swap: another thread may be borrowing
+        for conn, _, _ in idle:
+            conn.close()
 
     def _after_fork(self) -> None:
         if os.getpid() != self.pid:

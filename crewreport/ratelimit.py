@@ -30,7 +30,7 @@ from typing import Any
 
 from flask import Flask, current_app, jsonify
 
-from .pool import IdlePool
+from .pool import Identity, IdlePool
 
 log = logging.getLogger(__name__)
 
@@ -120,23 +120,26 @@ def take(rule: str, key: str, cost: int = 1) -> Decision:
     path = database_path()
     for fresh in (False, True):
         conn: sqlite3.Connection | None = None
+        identity: Identity = None
         try:
             conn, identity = _pool.borrow(path)
             decision = _take(conn, path, f"{rule}:{key}", cost, limit, period)
-            _pool.give_back(conn, path, identity)
-            return decision
         except sqlite3.OperationalError as exc:  # busy past the timeout, disk full, ...
             log.error("rate-limit counters unavailable (%s); letting the request through", exc)
-            if conn is not None:
-                conn.close()
             break
         except sqlite3.DatabaseError as exc:  # not a database (any more)
             log.error("rate-limit counters unreadable (%s); starting them afresh", exc)
             if conn is not None:
                 conn.close()
+                conn = None
             _forget(path)
             if fresh:
                 break
+        else:
+            return decision
+        finally:
+            if conn is not None:
+                _pool.give_back(conn, path, identity)  # rolled back first if it failed mid-way
     return Decision(cost, cost)
 
 

@@ -294,3 +294,20 @@ def test_renewing_recovery_codes_needs_the_csrf_token(csrf_app: Flask) -> None:
     let_codes_be_due(csrf_app)
     resp = renew(client)
     assert resp.status_code == 400 and events(csrf_app, "recovery_codes_renewed") == []
+
+
+def test_guessing_the_code_for_new_recovery_codes_is_throttled_and_audited(app: Flask, client: FlaskClient,
+                                                                          auth: AuthActions) -> None:
+    """With the password and an open session, the authenticator code is still
+    guessed no faster than at the sign-in's code step."""
+    auth.login("officer")
+    let_codes_be_due(app)
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    for guess in range(limit):
+        resp = renew(client, code=f"{guess:06d}" if f"{guess:06d}" != totp_code() else "999999")
+        assert resp.status_code == 200 and "That code is not right" in resp.get_data(as_text=True)
+    refused = renew(client)  # even the right code, now
+    assert refused.status_code == 429 and "Too many failed attempts" in refused.get_data(as_text=True)
+    assert len(events(app, "second_factor_failed")) == limit
+    assert len(events(app, "second_factor_throttled")) == 1
+    assert events(app, "recovery_codes_renewed") == []

@@ -273,3 +273,10 @@ def test_the_python_client_waits_out_a_busy_enrollment(tmp_path_factory: pytest.
         assert '"POST /api/v1/devices" 429' in served.log_tail()
     finally:
         served.kill()
+
+
+def test_the_client_reads_retry_after_as_seconds_within_a_minute() -> None:
+    from crewreport.client import retry_after_seconds
+
+    assert [retry_after_seconds(v) for v in ("6", "0", "3600", None, "", "Wed, 21 Oct 2026 07:28:00 GMT")] == \
+        [6, 1, 60, 5, 5, 5]
