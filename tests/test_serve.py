@@ -254,12 +254,12 @@ def test_the_access_log_line_has_no_query_string(server: ServedApp) -> None:
 
 
 def test_the_python_client_waits_out_a_busy_enrollment(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """One enrollment per user every 2 s here: the second tablet is told to
+    """One enrollment per user every 4 s here: the second tablet is told to
     wait (429, Retry-After) and the client (`send-test-report`'s) waits and
     tries again instead of failing."""
     served = make_served(tmp_path_factory.mktemp("busy"), env={
         "CREWREPORT_RATELIMIT_ENABLED": "true", "CREWREPORT_RATELIMIT_ENROLL_PER_USER": "1",
-        "CREWREPORT_RATELIMIT_PERIOD_SECONDS": "2"})
+        "CREWREPORT_RATELIMIT_PERIOD_SECONDS": "4"})
     served.start()
     try:
         enrolled_client(served.url)
