@@ -205,20 +205,29 @@ def _instance_secret(instance_path: str) -> str:
     return value
 
 
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+
+
 def security_headers(response: Response) -> Response:
-    """Headers every response gets; the sensitive pages also forbid caching."""
-    h = response.headers
-    h.setdefault("Content-Security-Policy", CSP)
-    h.setdefault("X-Content-Type-Options", "nosniff")
-    h.setdefault("X-Frame-Options", "DENY")
-    h.setdefault("Referrer-Policy", "no-referrer")
-    h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    h.setdefault("Cross-Origin-Resource-Policy", "same-origin")
-    h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+    """Headers every response gets unless a view set its own; the sensitive
+    pages also forbid caching. (One pass over the headers: this runs on every
+    intake request, where eight separate look-ups showed in profiles.)"""
+    wanted = list(SECURITY_HEADERS)
     if request.is_secure:
-        h.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        wanted.append(HSTS)
     # Everything but the static shell is personal or sensitive: never stored by
     # a browser or proxy. The crew blueprint sets its own caching for the shell.
     if not request.path.startswith("/static/"):
-        h.setdefault("Cache-Control", "no-store")
+        wanted.append(("Cache-Control", "no-store"))
+    present = {name.lower() for name in response.headers.keys()}
+    response.headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
     return response

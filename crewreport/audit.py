@@ -52,7 +52,7 @@ def record(action: str, *, actor: str | None = None, subject: str | None = None,
         db.execute("BEGIN IMMEDIATE")
     try:
         flush_tallies(db)
-        digest = _append(db, action, actor, subject, detail)
+        digest = append(db, action, actor, subject, detail)
         if own:
             db.execute("COMMIT")
     except BaseException:
@@ -62,9 +62,12 @@ def record(action: str, *, actor: str | None = None, subject: str | None = None,
     return digest
 
 
-def _append(db: sqlite3.Connection, action: str, actor: str, subject: str | None,
-            detail: dict[str, Any]) -> str:
-    """Chain one row onto the last; the caller holds the write lock."""
+def append(db: sqlite3.Connection, action: str, actor: str, subject: str | None,
+           detail: dict[str, Any]) -> str:
+    """Chain one row onto the last, in the caller's transaction (which holds
+    the write lock and has run `flush_tallies` in it): for a writer of many
+    rows at once, such as a batch of reports, where `record` would look for
+    closed tallies again before each row."""
     body = json.dumps(detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     last = db.execute("SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1").fetchone()
     prev = last["hash"] if last else GENESIS
@@ -96,7 +99,7 @@ def record_repeated(db: sqlite3.Connection, action: str, actor: str, code: str, 
         (count, actor, action, code, minute)).rowcount
     if updated:
         return
-    digest = _append(db, action, actor, subject, {"code": code, **detail})
+    digest = append(db, action, actor, subject, {"code": code, **detail})
     db.execute("INSERT INTO audit_tally (actor, action, code, minute, count, first_hash)"
                " VALUES (?, ?, ?, ?, ?, ?)", (actor, action, code, minute, count, digest))
 
@@ -113,7 +116,7 @@ def flush_tallies(db: sqlite3.Connection) -> None:
                         (minute,)).fetchall()
     for tally in closed:
         if tally["count"] > 1:
-            _append(db, tally["action"], tally["actor"], None,
+            append(db, tally["action"], tally["actor"], None,
                     {"code": tally["code"], "count": tally["count"], "minute": tally["minute"],
                      "first": tally["first_hash"]})
         db.execute("DELETE FROM audit_tally WHERE actor = ? AND action = ? AND code = ? AND minute = ?",

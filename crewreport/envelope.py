@@ -28,6 +28,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -101,6 +102,12 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+# `\uD800`..`\uDFFF`: the only way a lone surrogate gets into parsed JSON, since
+# the UTF-8 decoder refuses encoded ones. Also matches an escaped backslash
+# followed by "ud8..", which only costs the closer look.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def loads_strict(raw: bytes) -> Any:
     """UTF-8 JSON from an untrusted source; every way it can be bad is a ValueError.
 
@@ -111,8 +118,10 @@ def loads_strict(raw: bytes) -> Any:
     wins, so what was signed could be read one way here and another elsewhere.
     """
     try:
-        value = json.loads(raw.decode("utf-8"), object_pairs_hook=unique_keys)
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        text = raw.decode("utf-8")
+        value = json.loads(text, object_pairs_hook=unique_keys)
+        if _SURROGATE_ESCAPE.search(text):  # only such an escape can make one: look closer
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
     except UnicodeError as exc:  # UnicodeDecodeError or a lone surrogate

@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 # Reference alphabet: no 0/O, 1/I/L, 5/S, 2/Z, 8/B — easy to read over a radio.
 REFERENCE_ALPHABET = "3469ACDEFGHJKMNPQRTUVWXY"
+REFERENCE_ATTEMPTS = 10  # draws of a reference before a collision is an error
 
 STATUS = {
     "malformed": 400, "too_large": 413, "unsupported_version": 400, "unknown_device": 401,
@@ -107,9 +108,10 @@ def accept(db: sqlite3.Connection, ring: keys.Keyring, items: Sequence[tuple[Any
     """
     results: list[Outcome | None] = [None] * len(items)
     signed: dict[int, Signed] = {}
+    devices: dict[str, sqlite3.Row | None] = {}  # a batch comes from one tablet: one lookup
     for i, (env, size) in enumerate(items):
         try:
-            signed[i] = authenticate(db, env, size, limits.max_bytes)
+            signed[i] = authenticate(db, env, size, limits.max_bytes, devices)
         except EnvelopeError as exc:
             # Unsigned junk is anyone's to send: a log line, not an audit row
             # that could never be deleted.
@@ -118,9 +120,10 @@ def accept(db: sqlite3.Connection, ring: keys.Keyring, items: Sequence[tuple[Any
     charge_devices(signed, results)
     refused: list[tuple[Signed, str]] = []
     to_store: list[tuple[int, Signed]] = []
+    held = stored_receipts(db, [item.parsed.header["id"] for item in signed.values()])
     for i, item in signed.items():
         try:
-            repeat = examine(db, ring, item, limits.max_offline)
+            repeat = examine(ring, item, held, limits.max_offline)
         except EnvelopeError as exc:
             refused.append((item, exc.code))
             results[i] = error(exc.code, exc.message)
@@ -132,8 +135,12 @@ def accept(db: sqlite3.Connection, ring: keys.Keyring, items: Sequence[tuple[Any
     if to_store or refused:
         prepared = [(i, item, prepare(ring, item)) for i, item in to_store]
         with transaction(db):
+            audit.flush_tallies(db)  # once: `store` chains its audit rows with `audit.append`
+            # Under the write lock again: a concurrent request may have stored
+            # one of these ids since the look above.
+            held = stored_receipts(db, [item.parsed.header["id"] for _, item, _ in prepared])
             for i, item, receipt in prepared:
-                results[i] = store(db, ring, item, receipt)
+                results[i] = store(db, ring, item, receipt, held)
             for item, code in refused:
                 # An enrolled device's own signed words were refused: worth a
                 # permanent record (never the payload), one counted row a minute.
@@ -151,8 +158,10 @@ def accept(db: sqlite3.Connection, ring: keys.Keyring, items: Sequence[tuple[Any
     return answered
 
 
-def authenticate(db: sqlite3.Connection, env: Any, size: int | None, max_bytes: int) -> Signed:
-    """Structure, version, device and signature: who sent it, before anything else."""
+def authenticate(db: sqlite3.Connection, env: Any, size: int | None, max_bytes: int,
+                 devices: dict[str, sqlite3.Row | None]) -> Signed:
+    """Structure, version, device and signature: who sent it, before anything else.
+    `devices` holds the rows already looked up in this request."""
     canonical = None
     if size is None:  # one of a batch: measured as compact JSON (key order changes no length)
         canonical = envelope.canonical_json(env)
@@ -160,7 +169,10 @@ def authenticate(db: sqlite3.Connection, env: Any, size: int | None, max_bytes: 
     if size > max_bytes:
         raise EnvelopeError("too_large", f"An envelope may be at most {max_bytes // 1024} KiB.")
     parsed = envelope.parse(env)
-    device = db.execute("SELECT * FROM device WHERE id = ?", (parsed.header["device"],)).fetchone()
+    device_id = parsed.header["device"]
+    if device_id not in devices:
+        devices[device_id] = db.execute("SELECT * FROM device WHERE id = ?", (device_id,)).fetchone()
+    device = devices[device_id]
     if device is None:
         raise EnvelopeError("unknown_device", "This device is not enrolled. Sign in on the ground to enroll it.")
     envelope.verify_signature(parsed, device_key(device["public_jwk"]))
@@ -192,13 +204,14 @@ def rate_limited(retry_after: int) -> Outcome:
     return outcome
 
 
-def examine(db: sqlite3.Connection, ring: keys.Keyring, item: Signed,
+def examine(ring: keys.Keyring, item: Signed, held: dict[str, Held],
             max_offline: timedelta) -> Outcome | None:
-    """The rest of the checks, in the fixed order; the stored receipt for a repeat."""
+    """The rest of the checks, in the fixed order; the stored receipt for a
+    repeat (`held`: what the store holds of this request's ids)."""
     parsed, device = item.parsed, item.device
     # A repeat of what we already hold gets its receipt even if the device
     # was revoked since: the first answer may have been lost on the way.
-    if (repeat := stored_receipt(db, parsed.header["id"], item.digest)) is not None:
+    if (repeat := stored_receipt(held, parsed.header["id"], item.digest)) is not None:
         return repeat
     if device["revoked_at"]:
         raise EnvelopeError("revoked_device",
@@ -214,13 +227,33 @@ def examine(db: sqlite3.Connection, ring: keys.Keyring, item: Signed,
     return None
 
 
-def stored_receipt(db: sqlite3.Connection, report_id: str, digest: str) -> Outcome | None:
+class Held(NamedTuple):
+    """What the store holds under a report id: enough to know a repeat and answer it."""
+
+    envelope_sha256: str
+    receipt: str
+    receipt_signature: str
+
+    def answer(self) -> Outcome:
+        return Outcome(200, {"receipt": self.receipt, "signature": self.receipt_signature})
+
+
+def stored_receipts(db: sqlite3.Connection, report_ids: list[str]) -> dict[str, Held]:
+    """What the store holds under these ids, in one query (not one per envelope)."""
+    held: dict[str, Held] = {}
+    for start in range(0, len(report_ids), 500):  # well under SQLite's limit on parameters
+        chunk = report_ids[start:start + 500]
+        ids = ", ".join("?" * len(chunk))
+        # Only "?" placeholders are spliced in; the ids are bound.
+        query = f"SELECT id, envelope_sha256, receipt, receipt_signature FROM report WHERE id IN ({ids})"  # noqa: S608 - placeholders only
+        held.update((row[0], Held(*row[1:])) for row in db.execute(query, chunk))
+    return held
+
+
+def stored_receipt(held: dict[str, Held], report_id: str, digest: str) -> Outcome | None:
     """The receipt already given for exactly this envelope, if any."""
-    row = db.execute("SELECT envelope_sha256, receipt, receipt_signature FROM report WHERE id = ?",
-                     (report_id,)).fetchone()
-    if row is None or row["envelope_sha256"] != digest:
-        return None
-    return Outcome(200, {"receipt": row["receipt"], "signature": row["receipt_signature"]})
+    row = held.get(report_id)
+    return row.answer() if row is not None and row.envelope_sha256 == digest else None
 
 
 def check_copies(ring: keys.Keyring, parsed: envelope.Parsed, plaintext: bytes) -> None:
@@ -265,34 +298,44 @@ def sign(ring: keys.Keyring, report_id: str, reference: str, received_at: str, d
             "received_at": received_at, "digest": digest}
 
 
-def store(db: sqlite3.Connection, ring: keys.Keyring, item: Signed, receipt: dict[str, Any]) -> Outcome:
-    """Insert once, or answer a repeat, inside the caller's transaction: the
-    write lock makes concurrent duplicates queue here, and the primary key
-    backs it up."""
+def store(db: sqlite3.Connection, ring: keys.Keyring, item: Signed, receipt: dict[str, Any],
+          held: dict[str, Held]) -> Outcome:
+    """Insert once, or answer a repeat, inside the caller's transaction (whose
+    look at the store, `held`, was taken under the write lock): concurrent
+    duplicates queue on that lock, and the primary key backs it up."""
     header, device = item.parsed.header, item.device
-    existing = db.execute("SELECT envelope_sha256, receipt, receipt_signature FROM report WHERE id = ?",
-                          (header["id"],)).fetchone()
-    if existing is not None and existing["envelope_sha256"] == receipt["digest"]:
-        return Outcome(200, {"receipt": existing["receipt"], "signature": existing["receipt_signature"]})
+    existing = held.get(header["id"])
+    if existing is not None and existing.envelope_sha256 == receipt["digest"]:
+        return existing.answer()
     if existing is not None:
         audit.record_repeated(db, "intake_rejected", f"device:{device['id']}", "conflict",
                               subject=f"report:{header['id']}")
         return error("conflict", "A different report with this id was already received.")
-    for _ in range(10):
-        if not db.execute("SELECT 1 FROM report WHERE reference = ?", (receipt["reference"],)).fetchone():
+    for attempt in range(REFERENCE_ATTEMPTS):
+        try:
+            insert(db, item, receipt)
             break
-        receipt = sign(ring, header["id"], new_reference(), receipt["received_at"], receipt["digest"])
-    received_at = receipt["received_at"]
+        except sqlite3.IntegrityError as exc:
+            # The reference column is UNIQUE: a reference drawn twice (one in
+            # 191 million) is drawn again and the receipt signed again.
+            if "report.reference" not in str(exc) or attempt == REFERENCE_ATTEMPTS - 1:
+                raise
+            receipt = sign(ring, header["id"], new_reference(), receipt["received_at"], receipt["digest"])
+    held[header["id"]] = Held(receipt["digest"], receipt["receipt"], receipt["signature"])  # an id twice in a batch
+    audit.append(db, "report_received", f"device:{device['id']}", f"report:{header['id']}",
+                 {"reference": receipt["reference"]})
+    return Outcome(201, {"receipt": receipt["receipt"], "signature": receipt["signature"]})
+
+
+def insert(db: sqlite3.Connection, item: Signed, receipt: dict[str, Any]) -> None:
+    header, received_at = item.parsed.header, receipt["received_at"]
     db.execute(
         "INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"
         " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"
         " receipt_signature, status_changed_at, child)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (header["id"], receipt["reference"], device["id"], header["airline"], header["flight"],
+        (header["id"], receipt["reference"], item.device["id"], header["airline"], header["flight"],
          header["dep"], header["arr"], header["sta"], header["urgency"],
          report.URGENCY_RANK[header["urgency"]], header["created"], json.dumps(header["rcpt"]),
          item.canonical, receipt["digest"], received_at,
          receipt["receipt"], receipt["signature"], received_at, int(item.child)))
-    audit.record("report_received", actor=f"device:{device['id']}", db=db,
-                 subject=f"report:{header['id']}", reference=receipt["reference"])
-    return Outcome(201, {"receipt": receipt["receipt"], "signature": receipt["signature"]})

@@ -164,3 +164,19 @@ def test_receipt_sign_and_verify(keyset: KeySet) -> None:
     forged = dict(answer, receipt=envelope.b64u_encode(json.dumps({**payload, "reference": "XXX-XXX"}).encode()))
     with pytest.raises(ValueError, match="does not verify"):
         envelope.verify_receipt(forged, keyset.receipt.public_key())
+
+
+@pytest.mark.parametrize("raw", [b'"\\ud800"', b'{"a": "x\\uDFFF"}', b'["\\ude00\\ud83d"]', b'"\\udbff "'])
+def test_lone_surrogate_escapes_are_refused(raw: bytes) -> None:
+    with pytest.raises(ValueError, match="not UTF-8"):
+        envelope.loads_strict(raw)
+
+
+@pytest.mark.parametrize(("raw", "value"), [
+    (b'"\\ud83d\\ude00"', "\U0001F600"),  # a pair is one character
+    (b'"\\\\ud800"', "\\ud800"),  # an escaped backslash, then letters
+    (b'"\\u00e9 \\uD7FF \\uE000"', "\u00e9 \ud7ff \ue000"),  # either side of the surrogates
+    ('"caf\u00e9"'.encode(), "caf\u00e9"),
+])
+def test_text_that_only_looks_like_a_surrogate_is_kept(raw: bytes, value: str) -> None:
+    assert envelope.loads_strict(raw) == value

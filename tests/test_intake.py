@@ -383,3 +383,35 @@ def test_an_envelope_in_a_batch_is_measured_as_compact_json(client: FlaskClient,
     results = client.post("/api/v1/reports/batch", json={"envelopes": [env]}).get_json()["results"]
     assert "receipt" in results[0]
     assert report_count(app) == 2
+
+
+def test_a_reference_drawn_twice_is_drawn_again(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                keyset: KeySet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """References are UNIQUE: a draw that is already taken is drawn again and
+    the receipt signed again for the new one (what the tablet shows is what
+    is stored)."""
+    from crewreport import intake
+
+    taken = verify(post(client, make_envelope()).get_json(), keyset)["reference"]
+    draws = iter([taken, taken, "ACD-EFG"])
+    monkeypatch.setattr(intake, "new_reference", lambda: next(draws))
+    resp = post(client, make_envelope())
+    assert resp.status_code == 201
+    receipt = verify(resp.get_json(), keyset)
+    assert receipt["reference"] == "ACD-EFG"
+    with app.app_context():
+        stored = get_db().execute("SELECT reference, receipt FROM report WHERE id = ?", (receipt["id"],)).fetchone()
+    assert tuple(stored) == ("ACD-EFG", resp.get_json()["receipt"])
+    assert next(draws, None) is None
+
+
+def test_a_reference_that_keeps_colliding_stores_nothing(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                         keyset: KeySet, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crewreport import intake
+
+    taken = verify(post(client, make_envelope()).get_json(), keyset)["reference"]
+    monkeypatch.setattr(intake, "new_reference", lambda: taken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    resp = post(client, make_envelope())
+    assert resp.status_code == 500 and b"receipt" not in resp.data
+    assert report_count(app) == 1

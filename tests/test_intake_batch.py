@@ -112,3 +112,55 @@ def test_concurrent_identical_batches_store_each_report_once(app: Flask, make_en
     receipts = [envelope.verify_receipt(r, keyset.receipt.public_key()) for r in answers[0]]
     assert [r["id"] for r in receipts] == [header_id(e) for e in envs]
     assert sorted(report_ids(app)) == sorted(header_id(e) for e in envs)
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement the store's connections run from now on, whitespace folded."""
+    seen: list[str] = []
+    connect = store.connect
+
+    def traced(path: str) -> sqlite3.Connection:
+        conn = connect(path)
+        conn.set_trace_callback(lambda sql: seen.append(" ".join(sql.split())))
+        return conn
+
+    monkeypatch.setattr(store, "connect", traced)
+    return seen
+
+
+def test_a_batch_looks_up_its_device_and_its_ids_once_a_step(app: Flask, make_envelope: Make,
+                                                               statements: list[str]) -> None:
+    """A batch's work on the store does not grow a query per envelope: one
+    device lookup, one look for repeats before the checks and one under the
+    write lock, closed audit tallies flushed once."""
+    app.config["RATELIMIT_ENABLED"] = False
+    envs = [make_envelope() for _ in range(20)]
+    results = app.test_client().post("/api/v1/reports/batch", json={"envelopes": envs}).get_json()["results"]
+    assert all("receipt" in r for r in results)
+
+    def runs(fragment: str) -> int:
+        return sum(fragment in sql for sql in statements)
+
+    assert runs("SELECT * FROM device WHERE id = ") == 1  # the trace shows values bound
+    assert runs("FROM report WHERE id IN (") == 2
+    assert runs("FROM audit_tally WHERE minute <") == 1
+    assert runs("INSERT INTO report ") == 20 and runs("INSERT INTO audit_event ") == 20
+
+
+def test_one_id_twice_in_a_batch_with_other_content_is_a_conflict(app: Flask, make_envelope: Make,
+                                                                  keyset: KeySet) -> None:
+    """The second envelope meets the first one stored in the same
+    transaction: the same report again is answered with its receipt, another
+    under the same id is `conflict`."""
+    first = make_envelope()
+    again = dict(first)
+    other = make_envelope(id=header_id(first), flight="ZZ102")
+    results = app.test_client().post("/api/v1/reports/batch",
+                                     json={"envelopes": [first, other, again]}).get_json()["results"]
+    assert results[1]["error"]["code"] == "conflict"
+    assert results[2] == results[0] and "receipt" in results[0]
+    assert report_ids(app) == [header_id(first)]
+    with app.app_context():
+        flight = get_db().execute("SELECT flight FROM report").fetchone()[0]
+    assert flight == "ZZ101"

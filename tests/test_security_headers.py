@@ -145,3 +145,13 @@ def test_429_says_when_to_retry(app: Flask, client: FlaskClient, auth: AuthActio
         auth.login("officer", "wrong")
     resp = auth.login("officer")
     assert resp.status_code == 429 and int(resp.headers["Retry-After"]) == app.config["LOGIN_WINDOW_SECONDS"]
+
+
+def test_a_views_own_header_is_kept_and_not_doubled(client: FlaskClient) -> None:
+    """The crew shell sets its own Cache-Control; the app-wide defaults fill
+    in only what a response lacks, each header once."""
+    resp = client.get("/")
+    assert resp.headers.getlist("Cache-Control") == ["no-cache"]
+    api = client.get("/api/v1/keys")
+    for name in ("Content-Security-Policy", "X-Frame-Options", "Cache-Control"):
+        assert len(api.headers.getlist(name)) == 1, name
