@@ -3,24 +3,30 @@ SQLite app that stores the same JSON bytes with the same durability as the
 intake (WAL, `synchronous=FULL`, one committed transaction per envelope) but
 verifies, decrypts and signs nothing.
 
-Written as a careful minimal app would be: one connection per worker thread,
-opened once with its pragmas, and one `INSERT` per envelope (a batch in one
-transaction). `BASELINE_DATABASE` names the SQLite file.
+Written as a careful minimal app would be: one connection per worker
+process, opened once with its pragmas, and one `INSERT` per envelope (a batch
+in one transaction). `BASELINE_DATABASE` names the SQLite file.
 
     gunicorn -w 2 'benchmarks._baseline_app:create_app()'
+
+`served_app()` is the same app behind crewreport's `BufferedBody`, for
+running it exactly as `flask --app crewreport serve` runs crewreport (gevent
+workers, the access log): the benchmark's second baseline.
 """
 from __future__ import annotations
 
 import json
 import os
 import sqlite3
-import threading
 import uuid
 from typing import Any
 
 from flask import Flask, jsonify, request
 
-_local = threading.local()
+# One connection a process: the sync worker has one thread, and a gevent
+# worker's greenlets never yield inside a SQLite call (threading.local would be
+# a connection per greenlet there, that is per request).
+_connections: dict[int, sqlite3.Connection] = {}
 
 
 def prepare(path: str) -> None:
@@ -35,13 +41,13 @@ def prepare(path: str) -> None:
 
 
 def connection(path: str) -> sqlite3.Connection:
-    """This thread's connection, opened once."""
-    conn: sqlite3.Connection | None = getattr(_local, "conn", None)
+    """This process's connection, opened once."""
+    conn = _connections.get(os.getpid())
     if conn is None:
-        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA busy_timeout = 30000")
-        _local.conn = conn
+        _connections[os.getpid()] = conn
     return conn
 
 
@@ -74,4 +80,13 @@ def create_app() -> Flask:
         conn.execute("COMMIT")
         return jsonify(results=[{"id": k} for k in keys])
 
+    return app
+
+
+def served_app() -> Flask:
+    """The baseline behind crewreport's BufferedBody, as `serve` wraps crewreport."""
+    from crewreport.serving import BufferedBody
+
+    app = create_app()
+    app.wsgi_app = BufferedBody(app.wsgi_app, 16 * 1024 * 1024)  # type: ignore[method-assign]
     return app

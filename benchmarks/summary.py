@@ -36,6 +36,9 @@ def _intake_served(r: dict[str, Any]) -> list[Figure]:
     return [
         figure(name, "single envelopes, served", crew["single"]["reports_per_s"], base["single"]["reports_per_s"],
                "no-crypto app, single", "reports/s", goal="ratio >= 0.7"),
+        figure(name, "single envelopes, served, against the baseline served alike", crew["single"]["reports_per_s"],
+               r["figures"]["baseline_as_served"]["single"]["reports_per_s"],
+               "no-crypto app under `serve`'s gunicorn set-up (gevent, access log)", "reports/s"),
         figure(name, "single envelopes, p99", crew["single"]["p99_ms"], base["single"]["p99_ms"],
                "no-crypto app, single", "ms", goal="ratio <= 1.5"),
         figure(name, "batches of 100, served", crew["batch"]["reports_per_s"], base["single"]["reports_per_s"],

@@ -53,8 +53,11 @@ def test_served_intake_benchmark_runs() -> None:
             figures = result["figures"][app][mode]
             assert set(figures) == {"reports_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_report"}
             assert all(v > 0 for v in figures.values()), (app, mode, figures)
+    assert set(result["figures"]["baseline_as_served"]) == {"single"}
+    assert all(v > 0 for v in result["figures"]["baseline_as_served"]["single"].values())
     for ratio in ("ratio_single_rate_to_baseline", "ratio_single_p99_to_baseline",
-                  "ratio_batch_rate_to_baseline_single", "ratio_single_server_cpu_to_baseline"):
+                  "ratio_single_rate_to_baseline_as_served", "ratio_batch_rate_to_baseline_single",
+                  "ratio_single_server_cpu_to_baseline"):
         assert result[ratio] > 0
     from benchmarks.summary import figures as summary
 
@@ -62,7 +65,9 @@ def test_served_intake_benchmark_runs() -> None:
     single = lines["single envelopes, served"]
     assert single["value"] == result["figures"]["crewreport"]["single"]["reports_per_s"]
     assert single["ratio"] == round(single["value"] / result["figures"]["baseline"]["single"]["reports_per_s"], 2)
-    assert lines["batches of 100, served"]["goal"] == "ratio >= 2.5" and len(lines) == 5
+    assert lines["batches of 100, served"]["goal"] == "ratio >= 2.5" and len(lines) == 6
+    alike = lines["single envelopes, served, against the baseline served alike"]
+    assert alike["baseline"] == result["figures"]["baseline_as_served"]["single"]["reports_per_s"]
 
 
 def test_queue_benchmark_runs() -> None:
