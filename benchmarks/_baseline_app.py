@@ -19,6 +19,8 @@ import json
 import os
 import sqlite3
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, jsonify, request
@@ -51,6 +53,19 @@ def connection(path: str) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK: the connection is the
+    process's own, so a failed request must not leave it inside a transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def create_app() -> Flask:
     """The baseline app over the file named by BASELINE_DATABASE."""
     app = Flask(__name__)
@@ -65,19 +80,15 @@ def create_app() -> Flask:
     @app.post("/reports")
     def single() -> Any:
         env = request.get_json()
-        conn = connection(path)
-        conn.execute("BEGIN IMMEDIATE")
-        key = store(conn, env)
-        conn.execute("COMMIT")
+        with transaction(connection(path)) as conn:
+            key = store(conn, env)
         return jsonify(id=key), 201
 
     @app.post("/reports/batch")
     def batch() -> Any:
         envs = request.get_json()["envelopes"]
-        conn = connection(path)
-        conn.execute("BEGIN IMMEDIATE")
-        keys = [store(conn, env) for env in envs]
-        conn.execute("COMMIT")
+        with transaction(connection(path)) as conn:
+            keys = [store(conn, env) for env in envs]
         return jsonify(results=[{"id": k} for k in keys])
 
     return app

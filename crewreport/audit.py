@@ -67,7 +67,10 @@ def append(db: sqlite3.Connection, action: str, actor: str, subject: str | None,
     """Chain one row onto the last, in the caller's transaction (which holds
     the write lock and has run `flush_tallies` in it): for a writer of many
     rows at once, such as a batch of reports, where `record` would look for
-    closed tallies again before each row."""
+    closed tallies again before each row. (A transaction that runs across a
+    minute's end may then chain rows of the new minute before the old
+    minute's summary row, which the next audit write adds; the counts and
+    the chain are unchanged.)"""
     body = json.dumps(detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     last = db.execute("SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1").fetchone()
     prev = last["hash"] if last else GENESIS
@@ -117,8 +120,8 @@ def flush_tallies(db: sqlite3.Connection) -> None:
     for tally in closed:
         if tally["count"] > 1:
             append(db, tally["action"], tally["actor"], None,
-                    {"code": tally["code"], "count": tally["count"], "minute": tally["minute"],
-                     "first": tally["first_hash"]})
+                   {"code": tally["code"], "count": tally["count"], "minute": tally["minute"],
+                    "first": tally["first_hash"]})
         db.execute("DELETE FROM audit_tally WHERE actor = ? AND action = ? AND code = ? AND minute = ?",
                    (tally["actor"], tally["action"], tally["code"], tally["minute"]))
 

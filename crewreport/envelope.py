@@ -102,10 +102,12 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-# `\uD800`..`\uDFFF`: the only way a lone surrogate gets into parsed JSON, since
-# the UTF-8 decoder refuses encoded ones. Also matches an escaped backslash
-# followed by "ud8..", which only costs the closer look.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# `\uD800`..`\uDFFF` escapes are the only way a lone surrogate gets into
+# parsed JSON, since the strict UTF-8 decode refuses encoded ones. Only the
+# first digit is matched: Python's fallback parser reads the other three with
+# int(), which also takes non-ASCII digits ("\uD٨00"). An escaped backslash
+# followed by "ud" also matches, which only costs the closer look.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD]")
 
 
 def loads_strict(raw: bytes) -> Any:

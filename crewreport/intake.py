@@ -235,6 +235,7 @@ class Held(NamedTuple):
     receipt_signature: str
 
     def answer(self) -> Outcome:
+        """The receipt given the first time: the tablet may have lost it."""
         return Outcome(200, {"receipt": self.receipt, "signature": self.receipt_signature})
 
 
@@ -318,7 +319,7 @@ def store(db: sqlite3.Connection, ring: keys.Keyring, item: Signed, receipt: dic
         except sqlite3.IntegrityError as exc:
             # The reference column is UNIQUE: a reference drawn twice (one in
             # 191 million) is drawn again and the receipt signed again.
-            if "report.reference" not in str(exc) or attempt == REFERENCE_ATTEMPTS - 1:
+            if not is_taken_reference(exc) or attempt == REFERENCE_ATTEMPTS - 1:
                 raise
             receipt = sign(ring, header["id"], new_reference(), receipt["received_at"], receipt["digest"])
     held[header["id"]] = Held(receipt["digest"], receipt["receipt"], receipt["signature"])  # an id twice in a batch
@@ -327,7 +328,14 @@ def store(db: sqlite3.Connection, ring: keys.Keyring, item: Signed, receipt: dic
     return Outcome(201, {"receipt": receipt["receipt"], "signature": receipt["signature"]})
 
 
+def is_taken_reference(exc: sqlite3.IntegrityError) -> bool:
+    """The UNIQUE constraint on the reference, and no other constraint."""
+    return exc.sqlite_errorname == "SQLITE_CONSTRAINT_UNIQUE" and str(exc).endswith(": report.reference")
+
+
 def insert(db: sqlite3.Connection, item: Signed, receipt: dict[str, Any]) -> None:
+    """The report row: the envelope as received, the cleartext header columns
+    the board sorts and filters by, the receipt; never any plaintext."""
     header, received_at = item.parsed.header, receipt["received_at"]
     db.execute(
         "INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"

@@ -180,3 +180,18 @@ def test_lone_surrogate_escapes_are_refused(raw: bytes) -> None:
 ])
 def test_text_that_only_looks_like_a_surrogate_is_kept(raw: bytes, value: str) -> None:
     assert envelope.loads_strict(raw) == value
+
+
+def test_lone_surrogates_are_refused_by_the_fallback_parser_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python's pure-Python JSON parser (used where the C one is missing)
+    reads an escape's digits with int(), which takes non-ASCII digits: "\\uD٨00"
+    is U+D800 there. The check must not rely on the C parser refusing it."""
+    import json.decoder
+    import json.scanner
+
+    monkeypatch.setattr(json.decoder, "scanstring", json.decoder.py_scanstring)
+    monkeypatch.setattr(json.scanner, "make_scanner", json.scanner.py_make_scanner)
+    raw = '["\\uD\u066800"]'.encode()
+    assert json.loads(raw.decode(), object_pairs_hook=envelope.unique_keys) == ["\ud800"]  # the parser is in use
+    with pytest.raises(ValueError, match="not UTF-8"):
+        envelope.loads_strict(raw)

@@ -164,3 +164,40 @@ def test_one_id_twice_in_a_batch_with_other_content_is_a_conflict(app: Flask, ma
     with app.app_context():
         flight = get_db().execute("SELECT flight FROM report").fetchone()[0]
     assert flight == "ZZ101"
+
+
+def test_references_drawn_twice_in_one_batch_are_drawn_again(app: Flask, make_envelope: Make, keyset: KeySet,
+                                                              runner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two reports of one batch that drew the same reference: the second is
+    drawn again, each receipt names what is stored, and the audit chain holds."""
+    from crewreport import intake
+
+    draws = iter(["ACD-EFG", "ACD-EFG", "HJK-MNP", "QRT-UVW"])
+    monkeypatch.setattr(intake, "new_reference", lambda: next(draws))
+    envs = [make_envelope() for _ in range(3)]
+    results = app.test_client().post("/api/v1/reports/batch", json={"envelopes": envs}).get_json()["results"]
+    receipts = [envelope.verify_receipt(r, keyset.receipt.public_key()) for r in results]
+    with app.app_context():
+        stored = dict(get_db().execute("SELECT id, reference FROM report").fetchall())
+    assert {r["id"]: r["reference"] for r in receipts} == stored
+    assert sorted(stored.values()) == ["ACD-EFG", "HJK-MNP", "QRT-UVW"]
+    assert runner.invoke(args=["verify-audit"]).exit_code == 0
+
+
+def test_another_constraint_naming_the_reference_is_not_taken_for_a_collision(
+        app: Flask, make_envelope: Make, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only SQLite's UNIQUE failure on the reference is drawn again; any other
+    failure (here a trigger using the same words) fails the request at once,
+    storing nothing."""
+    from crewreport import intake
+
+    drawn: list[str] = []
+    monkeypatch.setattr(intake, "new_reference", lambda: drawn.append("ACD-EFG") or "ACD-EFG")
+    conn = store.connect(app.config["DATABASE"])
+    conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON report"
+                 " BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: report.reference'); END")
+    conn.close()
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    resp = app.test_client().post("/api/v1/reports", json=make_envelope())
+    assert resp.status_code == 500 and b"receipt" not in resp.data
+    assert report_ids(app) == [] and len(drawn) == 1  # the first draw only: no retry

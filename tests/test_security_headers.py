@@ -155,3 +155,16 @@ def test_a_views_own_header_is_kept_and_not_doubled(client: FlaskClient) -> None
     api = client.get("/api/v1/keys")
     for name in ("Content-Security-Policy", "X-Frame-Options", "Cache-Control"):
         assert len(api.headers.getlist(name)) == 1, name
+
+
+def test_a_views_own_header_counts_whatever_its_case(app: Flask) -> None:
+    """HTTP header names are case-insensitive: a view that sets
+    `cache-control` or `x-frame-options` keeps its value, alone."""
+    def own() -> tuple[str, int, dict[str, str]]:
+        return "ok", 200, {"cache-control": "private, max-age=60", "x-frame-options": "SAMEORIGIN"}
+
+    app.add_url_rule("/test-own-headers", view_func=own)
+    resp = app.test_client().get("/test-own-headers")
+    assert resp.headers.getlist("Cache-Control") == ["private, max-age=60"]
+    assert resp.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
