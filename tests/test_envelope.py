@@ -189,8 +189,9 @@ def test_lone_surrogates_are_refused_by_the_fallback_parser_too(monkeypatch: pyt
     import json.decoder
     import json.scanner
 
-    monkeypatch.setattr(json.decoder, "scanstring", json.decoder.py_scanstring)
-    monkeypatch.setattr(json.scanner, "make_scanner", json.scanner.py_make_scanner)
+    # Not in the type stubs, but in both modules since Python 3.1.
+    monkeypatch.setattr(json.decoder, "scanstring", getattr(json.decoder, "py_scanstring"))  # noqa: B009 - see above
+    monkeypatch.setattr(json.scanner, "make_scanner", getattr(json.scanner, "py_make_scanner"))  # noqa: B009 - see above
     raw = '["\\uD\u066800"]'.encode()
     assert json.loads(raw.decode(), object_pairs_hook=envelope.unique_keys) == ["\ud800"]  # the parser is in use
     with pytest.raises(ValueError, match="not UTF-8"):

@@ -192,7 +192,12 @@ def test_another_constraint_naming_the_reference_is_not_taken_for_a_collision(
     from crewreport import intake
 
     drawn: list[str] = []
-    monkeypatch.setattr(intake, "new_reference", lambda: drawn.append("ACD-EFG") or "ACD-EFG")
+
+    def draw() -> str:
+        drawn.append("ACD-EFG")
+        return "ACD-EFG"
+
+    monkeypatch.setattr(intake, "new_reference", draw)
     conn = store.connect(app.config["DATABASE"])
     conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON report"
                  " BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: report.reference'); END")
