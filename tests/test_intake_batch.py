@@ -21,19 +21,36 @@ from .helpers import KeySet
 Make = Callable[..., dict[str, Any]]
 
 
-@pytest.fixture
-def commits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every COMMIT the store's connections run from now on."""
+def traced_statements(monkeypatch: pytest.MonkeyPatch, keep: Callable[[str], bool]) -> list[str]:
+    """The statements (whitespace folded, values bound) that the store's
+    connections run from now on and `keep` accepts."""
     seen: list[str] = []
     connect = store.connect
 
+    def note(sql: str) -> None:
+        folded = " ".join(sql.split())
+        if keep(folded):
+            seen.append(folded)
+
     def traced(path: str) -> sqlite3.Connection:
         conn = connect(path)
-        conn.set_trace_callback(lambda sql: seen.append(sql) if sql.strip().upper() == "COMMIT" else None)
+        conn.set_trace_callback(note)
         return conn
 
     monkeypatch.setattr(store, "connect", traced)
     return seen
+
+
+@pytest.fixture
+def commits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every COMMIT the store's connections run from now on."""
+    return traced_statements(monkeypatch, lambda sql: sql.upper() == "COMMIT")
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement the store's connections run from now on."""
+    return traced_statements(monkeypatch, lambda sql: True)
 
 
 def report_ids(app: Flask) -> list[str]:
@@ -112,21 +129,6 @@ def test_concurrent_identical_batches_store_each_report_once(app: Flask, make_en
     receipts = [envelope.verify_receipt(r, keyset.receipt.public_key()) for r in answers[0]]
     assert [r["id"] for r in receipts] == [header_id(e) for e in envs]
     assert sorted(report_ids(app)) == sorted(header_id(e) for e in envs)
-
-
-@pytest.fixture
-def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every statement the store's connections run from now on, whitespace folded."""
-    seen: list[str] = []
-    connect = store.connect
-
-    def traced(path: str) -> sqlite3.Connection:
-        conn = connect(path)
-        conn.set_trace_callback(lambda sql: seen.append(" ".join(sql.split())))
-        return conn
-
-    monkeypatch.setattr(store, "connect", traced)
-    return seen
 
 
 def test_a_batch_looks_up_its_device_and_its_ids_once_a_step(app: Flask, make_envelope: Make,
