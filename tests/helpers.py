@@ -123,6 +123,19 @@ def valid_body(**changes: Any) -> dict[str, Any]:
     return body
 
 
+def largest_body(ch: str) -> dict[str, Any]:
+    """Every field of the schema at its limit, in the character `ch` (pick
+    ones that cost the most bytes): the size limit must still take it."""
+    from crewreport import catalogue
+
+    return valid_body(
+        indicators=sorted(catalogue.CODES), narrative=ch * 5000, languages=[ch * 40] * 10,
+        people=[{"role": "possible_victim", "seat": "123K", "sex": "unknown", "age_range": "unknown",
+                 "description": ch * 500}] * 20,
+        reporter={"crew_id": ch * 32, "name": ch * 100}, documents_held_by="companion",
+        phase_of_flight="boarding", share_identity_with_airline=True)
+
+
 def deliver(client: FlaskClient, make_envelope: Make, **kwargs: Any) -> str:
     """Post an envelope to the intake and return the stored report's id."""
     env = make_envelope(**kwargs)

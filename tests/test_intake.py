@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from crewreport import envelope
 from crewreport.db import get_db
 
-from .helpers import VECTORS, KeySet, Make, store_bytes, valid_body
+from .helpers import VECTORS, KeySet, Make, largest_body, store_bytes, valid_body
 
 CASES = {c["name"]: c for c in VECTORS["cases"]}
 
@@ -342,13 +342,7 @@ def test_the_largest_report_the_schema_allows_is_accepted(client: FlaskClient, a
                                                           ch: str) -> None:
     """Every field at its limit, in characters that cost the most bytes: the
     size limit must never refuse a report the schema allows."""
-    from crewreport import catalogue
-    body = valid_body(
-        indicators=sorted(catalogue.CODES), narrative=ch * 5000, languages=[ch * 40] * 10,
-        people=[{"role": "possible_victim", "seat": "123K", "sex": "unknown", "age_range": "unknown",
-                 "description": ch * 500}] * 20,
-        reporter={"crew_id": ch * 32, "name": ch * 100}, documents_held_by="companion",
-        phase_of_flight="boarding", share_identity_with_airline=True)
+    body = largest_body(ch)
     env = make_envelope(body=body)
     assert len(json.dumps(env, separators=(",", ":"))) <= app.config["MAX_ENVELOPE_BYTES"]
     assert post(client, env).status_code == 201

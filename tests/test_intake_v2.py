@@ -19,7 +19,7 @@ from crewreport import envelope
 from crewreport.db import get_db, transaction
 from crewreport.times import stamp
 
-from .helpers import VECTORS_V2, AuthActions, KeySet, Make, count, deliver, store_bytes, valid_body
+from .helpers import VECTORS_V2, AuthActions, KeySet, Make, count, deliver, largest_body, store_bytes, valid_body
 
 CASES = {c["name"]: c for c in VECTORS_V2["cases"]}
 
@@ -188,13 +188,7 @@ def test_the_largest_report_the_schema_allows_fits_version_2(client: FlaskClient
                                                              ch: str) -> None:
     """Version 2 adds 1055 bytes of encapsulation per copy: the size limit
     still covers every report the schema allows."""
-    from crewreport import catalogue
-    body = valid_body(
-        indicators=sorted(catalogue.CODES), narrative=ch * 5000, languages=[ch * 40] * 10,
-        people=[{"role": "possible_victim", "seat": "123K", "sex": "unknown", "age_range": "unknown",
-                 "description": ch * 500}] * 20,
-        reporter={"crew_id": ch * 32, "name": ch * 100}, documents_held_by="companion",
-        phase_of_flight="boarding", share_identity_with_airline=True)
+    body = largest_body(ch)
     env = make_envelope(body=body, v=2)
     assert len(json.dumps(env, separators=(",", ":"))) <= app.config["MAX_ENVELOPE_BYTES"]
     assert client.post("/api/v1/reports", json=env).status_code == 201
