@@ -26,7 +26,9 @@ and crewreport is the app's own work.
 Rates are reports per second; p50/p99 are milliseconds per request;
 `server_cpu_ms_per_report` is the CPU time the server's processes spent per
 report (read from /proc), which other work on a shared machine disturbs far
-less than rates and latencies do. Rate
+less than rates and latencies do; `client_cpu_ms_per_report` is the load
+generator's, on the same cores; `machine_busy` is the share of all the
+cores' time that was busy during the run (1.0: the rate was bound by CPU). Rate
 limits are off (`CREWREPORT_RATELIMIT_ENABLED=false`), as for any load test.
 
     python -m benchmarks.intake_served [--single 1200] [--batches 30] [--rounds 2]
@@ -121,13 +123,28 @@ class Server:
             self.proc.wait(timeout=10)
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far, from /proc/stat;
+    idle and waiting for I/O are not busy."""
+    with open("/proc/stat", encoding="ascii") as f:
+        ticks = [int(t) for t in f.readline().split()[1:]]
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+
+
 def measure(server: Server, path: str, bodies: list[bytes], clients: int,
             reports_per_body: int) -> dict[str, float]:
-    """One run of `drive`, with the server's CPU milliseconds per report: a
-    figure that other work on the machine does not change much."""
-    before = server.cpu_seconds()
+    """One run of `drive`, with what it cost: the server's CPU milliseconds
+    per report (a figure that other work on the machine does not change
+    much), the clients' own (this process: the load generator shares the
+    cores), and how busy the machine's cores were, all of them counted
+    (1.0: every core busy the whole run, so the rate is bound by CPU)."""
+    reports = len(bodies) * reports_per_body
+    before, client_before, (busy_before, total_before) = server.cpu_seconds(), time.process_time(), machine_ticks()
     figures = drive(server.port, path, bodies, clients, reports_per_body)
-    figures["server_cpu_ms_per_report"] = (server.cpu_seconds() - before) * 1000 / (len(bodies) * reports_per_body)
+    busy, total = machine_ticks()
+    figures["server_cpu_ms_per_report"] = (server.cpu_seconds() - before) * 1000 / reports
+    figures["client_cpu_ms_per_report"] = (time.process_time() - client_before) * 1000 / reports
+    figures["machine_busy"] = (busy - busy_before) / max(total - total_before, 1)
     return figures
 
 
@@ -256,9 +273,10 @@ def main() -> None:
             alike.stop()
 
     def median(app: str, mode: str, key: str) -> float:
-        return round(statistics.median(r[key] for r in runs[app][mode]), 3 if key.startswith("server_cpu") else 1)
+        return round(statistics.median(r[key] for r in runs[app][mode]), 1 if key.endswith(("_s", "_ms")) else 3)
 
-    keys = ("reports_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_report")
+    keys = ("reports_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_report", "client_cpu_ms_per_report",
+            "machine_busy")
     figures = {app: {mode: {k: median(app, mode, k) for k in keys} for mode in runs[app]} for app in runs}
     base_single = figures["baseline"]["single"]
     result = {

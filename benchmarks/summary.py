@@ -47,6 +47,10 @@ def _intake_served(r: dict[str, Any]) -> list[Figure]:
                base["single"]["server_cpu_ms_per_report"], "no-crypto app, single", "ms"),
         figure(name, "server CPU a report in a batch", crew["batch"]["server_cpu_ms_per_report"],
                base["single"]["server_cpu_ms_per_report"], "no-crypto app, single", "ms"),
+        figure(name, "load generator CPU a single report", crew["single"]["client_cpu_ms_per_report"],
+               base["single"]["client_cpu_ms_per_report"], "same, posting to the no-crypto app", "ms"),
+        figure(name, "cores busy, single envelopes", crew["single"]["machine_busy"],
+               base["single"]["machine_busy"], "same, no-crypto app", "share of all cores' time"),
     ]
 
 
