@@ -83,6 +83,14 @@ class transaction:
     SQLite's own busy handler polls with sleeps of 1, 2, 5, 10... ms, which
     under a burst costs more than the durable commit itself. SQLite's lock
     stays the guarantee; the queue only makes waiting cheap.
+
+    Under `serve`'s gevent worker the flock, the SQLite calls and the sync
+    of the commit block the whole worker process, never just one request,
+    and nothing inside a transaction may yield to another greenlet: gunicorn
+    imports this module before gevent patches `threading` (for the logger
+    class), so `_queued` is one per process there, shared by every request.
+    Handing the lock wait and the commit to gevent's thread pool was measured
+    and was slower (the thread and the worker fight over the GIL).
     """
 
     def __init__(self, db: sqlite3.Connection) -> None:

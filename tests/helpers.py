@@ -10,7 +10,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,16 @@ class AuthActions:
 def utcnow() -> datetime:
     """Now, taken when a test runs (a module-level time goes stale in a long run)."""
     return datetime.now(UTC)
+
+
+def valid_header(**changes: Any) -> dict[str, Any]:
+    """The header values `report.validate_header` checks, all valid (made
+    now, landing in three hours, airline ZZ); keyword arguments replace fields."""
+    created = utcnow()
+    value = {"id": "8c4c3f7e-3d0f-4b5e-9a55-2f1d5b7a6c01", "airline": "ZZ", "flight": "ZZ101", "dep": "LOS",
+             "arr": "LHR", "created": stamp(created), "sta": stamp(created + timedelta(hours=3)), "urgency": "routine"}
+    value.update(changes)
+    return value
 
 
 def valid_body(**changes: Any) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from flask.testing import FlaskClient
 from crewreport import catalogue, report
 from crewreport.times import stamp
 
-from .helpers import AuthActions, valid_body
+from .helpers import AuthActions, valid_body, valid_header
 
 Make = Callable[..., dict[str, Any]]
 STATIC_JS = Path(__file__).resolve().parent.parent / "static" / "js"
@@ -75,14 +75,6 @@ PINNED_FLIGHTS = ["BA75", "U21", "9W1234", "BA1234A"]
 PINNED_SEATS = ["1A", "32B", "999K"]
 
 
-def header(**changes: Any) -> dict[str, Any]:
-    created = datetime.now(UTC)
-    value = {"id": "8c4c3f7e-3d0f-4b5e-9a55-2f1d5b7a6c01", "airline": "ZZ", "flight": "ZZ101", "dep": "LOS",
-             "arr": "LHR", "created": stamp(created), "sta": stamp(created + timedelta(hours=3)), "urgency": "routine"}
-    value.update(changes)
-    return value
-
-
 def widest_body() -> dict[str, Any]:
     """Every pinned field present, each at its pinned limit."""
     people = [{"role": "possible_victim", "seat": "32B", "sex": "female", "age_range": "12_17",
@@ -124,9 +116,9 @@ def test_no_value_is_removed_from_a_closed_list(name: str) -> None:
 
 def test_every_pinned_value_passes_validation() -> None:
     for urgency in PINNED_VALUES["urgency"]:
-        report.validate_header(header(urgency=urgency), "ZZ")
+        report.validate_header(valid_header(urgency=urgency), "ZZ")
     for flight in PINNED_FLIGHTS:
-        report.validate_header(header(flight=flight), "ZZ")
+        report.validate_header(valid_header(flight=flight), "ZZ")
     person_values = {"role": "role", "sex": "sex", "age_range": "age_range"}
     for field, key in person_values.items():
         for value in PINNED_VALUES[key]:
