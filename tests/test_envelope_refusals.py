@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -89,7 +90,8 @@ def test_a_sound_structure_parses() -> None:
     assert parsed.header == header() and parsed.sealed == (b"copy", b"copy") and parsed.signature == b"s" * 64
 
 
-@pytest.mark.parametrize("text", ["Y2!weQ", "Y29*eQ", "Y29w eQ", "Y29weQ=", "Y29+eQ", "Y29/eQ", "Y29wé", "Y29we", 5])
+@pytest.mark.parametrize("text", ["Y29w!!!!", "**Y29w**", "Y2!weQ", "Y29*eQ", "Y29w eQ", "Y29weQ=", "Y29+eQ",
+                                  "Y29/eQ", "Y29wé", "Y29we", 5])
 def test_base64url_is_strict(text: Any) -> None:
     """No padding, no standard-alphabet characters, nothing outside the
     alphabet silently dropped, no impossible length."""
@@ -112,6 +114,21 @@ def test_a_receipt_answer_must_be_two_strings(keyset: KeySet) -> None:
             envelope.verify_receipt(broken, keyset.receipt.public_key())
     with pytest.raises(ValueError, match="^receipt signature does not verify$"):
         envelope.verify_receipt(answer, keyset.device.public_key())
+
+
+def test_device_key_refusals_say_what_is_wrong(keyset: KeySet) -> None:
+    """The enrolment answer quotes these words after "'public_key' is not a P-256 public key: "."""
+    jwk = envelope.jwk_from_public_key(keyset.device.public_key())
+    refusals = [
+        ({**jwk, "crv": "P-384"}, "key must be a JWK with kty EC and crv P-256"),
+        ({**jwk, "d": jwk["x"]}, "a public JWK must not contain the private 'd'"),
+        ({**jwk, "x": jwk["x"][:-3]}, "JWK 'x' must be 32 bytes of base64url"),
+        ({**jwk, "y": 5}, "JWK 'y' must be 32 bytes of base64url"),
+    ]
+    for bad, message in refusals:
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            envelope.public_key_from_jwk(bad)
+    assert envelope.public_key_from_jwk(jwk).public_numbers() == keyset.device.public_key().public_numbers()
 
 
 def test_canonical_json_sorts_keys_at_every_depth() -> None:
