@@ -387,7 +387,7 @@ def test_a_reference_drawn_twice_is_drawn_again(client: FlaskClient, app: Flask,
     from crewreport import intake
 
     taken = verify(post(client, make_envelope()).get_json(), keyset)["reference"]
-    draws = iter([taken, taken, "ACD-EFG"])
+    draws = iter([taken] * (intake.REFERENCE_ATTEMPTS - 1) + ["ACD-EFG"])  # the last attempt allowed wins
     monkeypatch.setattr(intake, "new_reference", lambda: next(draws))
     resp = post(client, make_envelope())
     assert resp.status_code == 201
@@ -404,8 +404,14 @@ def test_a_reference_that_keeps_colliding_stores_nothing(client: FlaskClient, ap
     from crewreport import intake
 
     taken = verify(post(client, make_envelope()).get_json(), keyset)["reference"]
-    monkeypatch.setattr(intake, "new_reference", lambda: taken)
+    drawn: list[str] = []
+
+    def draw() -> str:
+        drawn.append(taken)
+        return taken
+
+    monkeypatch.setattr(intake, "new_reference", draw)
     app.config["PROPAGATE_EXCEPTIONS"] = False
     resp = post(client, make_envelope())
     assert resp.status_code == 500 and b"receipt" not in resp.data
-    assert report_count(app) == 1
+    assert report_count(app) == 1 and len(drawn) == intake.REFERENCE_ATTEMPTS

@@ -116,3 +116,14 @@ def test_an_airline_copy_that_differs_is_refused_in_words(client: FlaskClient, m
     env = {"protected": good["protected"], "sealed": sealed, "signature": envelope.b64u_encode(signature)}
     assert refused(client, env) == {"code": "invalid_report",
                                     "message": "The airline's copy of the report differs from Border Force's."}
+
+
+def test_a_single_envelope_is_measured_as_sent(client: FlaskClient, app: Flask, make_envelope: Make) -> None:
+    """One envelope a request is held to MAX_ENVELOPE_BYTES by the request's
+    own length (a batch's by each envelope's compact JSON)."""
+    sent = json.dumps(make_envelope(), indent=2).encode()
+    app.config["MAX_ENVELOPE_BYTES"] = len(sent) - 1
+    resp = client.post("/api/v1/reports", data=sent, content_type="application/json")
+    assert resp.status_code == 413 and resp.get_json()["error"]["code"] == "too_large"
+    app.config["MAX_ENVELOPE_BYTES"] = len(sent)
+    assert client.post("/api/v1/reports", data=sent, content_type="application/json").status_code == 201
