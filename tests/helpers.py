@@ -63,6 +63,27 @@ class KeySet:
         return [self.border_force, self.airline_zz]
 
 
+def hand_sealed(header: dict[str, Any], copies: list[tuple[envelope.RecipientPrivateKey, bytes]]) -> list[bytes]:
+    """Copies sealed by hand for `hand_signed` with this `header`: each
+    (recipient key, plaintext) in its key's suite, bound to the header."""
+    info = envelope.hpke_info(json.dumps(header).encode(), header["v"] if header["v"] in envelope.SUITES else 1)
+    return [envelope.seal(plaintext, key.public_key(), info) for key, plaintext in copies]
+
+
+def hand_signed(keyset: KeySet, header: dict[str, Any], sealed: list[bytes]) -> dict[str, Any]:
+    """An envelope of `header` and these sealed copies, signed by the ZZ test
+    device: what a tablet could send that `make_envelope` would not build."""
+    protected = envelope.b64u_encode(json.dumps(header).encode())
+    sealed_b64 = [envelope.b64u_encode(s) for s in sealed]
+    signature = envelope.sign_raw(keyset.device, envelope.signing_input(protected, sealed_b64))
+    return {"protected": protected, "sealed": sealed_b64, "signature": envelope.b64u_encode(signature)}
+
+
+def header_of(env: dict[str, Any]) -> dict[str, Any]:
+    """An envelope's header, decoded."""
+    return dict(json.loads(envelope.b64u_decode(env["protected"])))
+
+
 def totp_code(secret: str = TOTP_SECRET, steps_ahead: int = 0) -> str:
     """The code of the current 30 s step, or of one a step later (a code is good
     once, and the server also takes the next step's for clocks a little ahead)."""

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from crewreport import audit, envelope
 from crewreport.db import connect, get_db
 
-from .helpers import AuthActions, Make, valid_body
+from .helpers import AuthActions, Make, header_of, valid_body
 
 
 def events(app: Flask) -> list[sqlite3.Row]:
@@ -41,7 +41,7 @@ def test_actions_are_recorded(app: Flask, client: FlaskClient, runner: FlaskCliR
     assert client.post("/api/v1/reports", json={"nonsense": 1}).status_code == 400
     assert runner.invoke(args=["revoke-device", device_id]).exit_code == 0
     new = [(r["action"], r["actor"], r["subject"]) for r in events(app)[start:]]
-    report_id = json.loads(envelope.b64u_decode(accepted["protected"]))["id"]
+    report_id = header_of(accepted)["id"]
     assert new == [
         ("sign_in", "user:crew", None),
         ("device_enrolled", "user:crew", f"device:{device_id}"),

@@ -11,10 +11,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from crewreport import audit, envelope
+from crewreport import audit
 from crewreport.db import get_db
 
-from .helpers import valid_body
+from .helpers import header_of, valid_body
 
 Make = Callable[..., dict[str, Any]]
 
@@ -71,7 +71,7 @@ def test_each_code_is_counted_on_its_own_and_a_single_refusal_needs_no_summary(
     other = make_envelope()
     assert client.post("/api/v1/reports", json=other).status_code == 201
     conflict = make_envelope(body=valid_body(narrative="Other words."),
-                             id=json.loads(envelope.b64u_decode(other["protected"]))["id"])
+                             id=header_of(other)["id"])
     resp = client.post("/api/v1/reports/batch", json={"envelopes": [*bad_body, bad_flight, conflict, conflict]})
     assert [r["error"]["code"] for r in resp.get_json()["results"]] == ["invalid_report"] * 4 + ["conflict"] * 2
     rows = rejected_rows(app)

@@ -3,16 +3,16 @@
 opens every report it holds and its audit chain verifies."""
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from crewreport import create_app, envelope, keys, report
+from crewreport import create_app, keys, report
 from crewreport.backup import MAGIC_SEALED
 from crewreport.db import get_db
+from tests.helpers import header_of
 from tests.served import FIELDS, ServedApp, body, enrolled_client, make_served, sta
 
 PASSPHRASE = "a backup passphrase for tests"
@@ -30,7 +30,7 @@ def open_all(folder: Path, passphrase: str | None) -> dict[str, str]:
 
 
 def report_id(env: dict[str, Any]) -> str:
-    return str(json.loads(envelope.b64u_decode(env["protected"]))["id"])
+    return str(header_of(env)["id"])
 
 
 def restored(folder: Path, backup: Path, env: dict[str, str] | None = None) -> ServedApp:

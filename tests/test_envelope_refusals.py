@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from crewreport import envelope
 from crewreport.envelope import EnvelopeError
 
-from .helpers import KeySet
+from .helpers import KeySet, hand_sealed, hand_signed, header_of
 
 Make = Callable[..., dict[str, Any]]
 
@@ -167,13 +167,8 @@ def test_a_sealed_body_that_is_not_json_is_invalid_report(
         client: FlaskClient, make_envelope: Make, keyset: KeySet, plaintext: bytes, message: str) -> None:
     """Signed by an enrolled device and sealed to the right keys, but what it
     sealed is not a JSON report: refused at the intake with its reason."""
-    good = make_envelope()
-    head = envelope.parse(good).header_bytes
-    recipients = keyset.recipients(1)
-    info = envelope.hpke_info(head, 1)
-    sealed = [envelope.b64u_encode(envelope.seal(plaintext, k.public_key(), info)) for k in recipients]
-    signature = envelope.sign_raw(keyset.device, envelope.signing_input(good["protected"], sealed))
-    bad = {"protected": good["protected"], "sealed": sealed, "signature": envelope.b64u_encode(signature)}
+    head = header_of(make_envelope())
+    bad = hand_signed(keyset, head, hand_sealed(head, [(k, plaintext) for k in keyset.recipients(1)]))
     resp = client.post("/api/v1/reports", json=bad)
     assert resp.status_code == 422
     assert resp.get_json()["error"] == {"code": "invalid_report", "message": message}

@@ -13,7 +13,7 @@ from crewreport import envelope, xwing
 from crewreport.envelope import EnvelopeError
 from crewreport.report import validate_body
 
-from .helpers import VECTORS, VECTORS_V2, KeySet
+from .helpers import VECTORS, VECTORS_V2, KeySet, hand_signed
 
 CASES = {c["name"]: c for c in VECTORS_V2["cases"]}
 KEYS = VECTORS_V2["keys"]
@@ -136,10 +136,7 @@ def test_a_key_of_the_other_suite_is_not_a_recipient(keyset: KeySet) -> None:
 
 
 def resigned(keyset: KeySet, header: dict[str, Any], sealed: list[bytes]) -> envelope.Parsed:
-    protected = envelope.b64u_encode(json.dumps(header).encode())
-    sealed_b64 = [envelope.b64u_encode(s) for s in sealed]
-    sig = envelope.sign_raw(keyset.device, envelope.signing_input(protected, sealed_b64))
-    parsed = envelope.parse({"protected": protected, "sealed": sealed_b64, "signature": envelope.b64u_encode(sig)})
+    parsed = envelope.parse(hand_signed(keyset, header, sealed))
     envelope.verify_signature(parsed, keyset.device.public_key())
     return parsed
 

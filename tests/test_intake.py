@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from crewreport import envelope
 from crewreport.db import get_db
 
-from .helpers import VECTORS, KeySet, Make, largest_body, store_bytes, valid_body
+from .helpers import VECTORS, KeySet, Make, hand_sealed, hand_signed, header_of, largest_body, store_bytes, valid_body
 
 CASES = {c["name"]: c for c in VECTORS["cases"]}
 
@@ -76,7 +76,7 @@ def test_identical_repeat_gets_the_same_receipt(client: FlaskClient, app: Flask,
 def test_same_id_other_content_is_a_conflict(client: FlaskClient, app: Flask, make_envelope: Make) -> None:
     env = make_envelope()
     assert post(client, env).status_code == 201
-    header = json.loads(envelope.b64u_decode(env["protected"]))
+    header = header_of(env)
     other = make_envelope(body=valid_body(narrative="Something else."), id=header["id"])
     resp = post(client, other)
     assert resp.status_code == 409
@@ -282,34 +282,25 @@ def test_rate_limited(client: FlaskClient, app: Flask, make_envelope: Make) -> N
     assert report_count(app) == 3
 
 
-def signed(keyset: KeySet, header: dict[str, Any], copies: list[tuple[Any, bytes]]) -> dict[str, Any]:
-    """An envelope whose copies are sealed by hand: (recipient key, plaintext)."""
-    header_bytes = json.dumps(header).encode()
-    info = envelope.hpke_info(header_bytes)
-    protected = envelope.b64u_encode(header_bytes)
-    sealed = [envelope.b64u_encode(envelope.SUITE.encrypt(pt, key.public_key(), info=info)) for key, pt in copies]
-    signature = envelope.sign_raw(keyset.device, envelope.signing_input(protected, sealed))
-    return {"protected": protected, "sealed": sealed, "signature": envelope.b64u_encode(signature)}
-
-
 def test_airline_copy_must_match_border_force_copy(client: FlaskClient, app: Flask, make_envelope: Make,
                                                    keyset: KeySet) -> None:
     """The airline reads its own copy: a device must not tell it another story."""
-    header = json.loads(envelope.b64u_decode(make_envelope()["protected"]))
+    header = header_of(make_envelope())
     real = json.dumps(valid_body()).encode()
     other = json.dumps(valid_body(narrative="A different story.", share_identity_with_airline=True)).encode()
-    resp = post(client, signed(keyset, header, [(keyset.border_force, real), (keyset.airline_zz, other)]))
+
+    def sent(*copies: tuple[envelope.RecipientPrivateKey, bytes]) -> Any:
+        return post(client, hand_signed(keyset, header, hand_sealed(header, list(copies))))
+
+    resp = sent((keyset.border_force, real), (keyset.airline_zz, other))
     assert resp.status_code == 422 and resp.get_json()["error"]["code"] == "invalid_report"
-    # A copy sealed to the airline's key id but not openable with it.
-    env = signed(keyset, header, [(keyset.border_force, real), (keyset.airline_yy, real)])
-    env_header = json.loads(envelope.b64u_decode(env["protected"]))
-    assert env_header["rcpt"][1] == keyset.kid(keyset.airline_zz)
-    resp = post(client, env)
+    # A copy sealed to another key than the airline's, which the header names.
+    assert header["rcpt"][1] == keyset.kid(keyset.airline_zz)
+    resp = sent((keyset.border_force, real), (keyset.airline_yy, real))
     assert resp.status_code == 422 and resp.get_json()["error"]["code"] == "undecryptable"
     assert report_count(app) == 0
     # The same plaintext to both is accepted.
-    assert post(client, signed(keyset, header, [(keyset.border_force, real), (keyset.airline_zz,
-                                                                              real)])).status_code == 201
+    assert sent((keyset.border_force, real), (keyset.airline_zz, real)).status_code == 201
 
 
 def test_repeat_after_revocation_still_gets_its_receipt(client: FlaskClient, app: Flask, runner: Any,

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 
 from crewreport import envelope
 
-from .helpers import DEVICE_ID, KeySet, events, valid_body
+from .helpers import DEVICE_ID, KeySet, events, hand_sealed, hand_signed, header_of, valid_body
 
 Make = Callable[..., dict[str, Any]]
 REFRESH = "refresh the tablet's keys."
@@ -39,7 +39,7 @@ def test_a_receipt_carries_exactly_the_fields_of_the_contract(client: FlaskClien
     answer = client.post("/api/v1/reports", json=env).get_json()
     receipt = envelope.verify_receipt(answer, keyset.receipt.public_key())
     assert sorted(receipt) == ["envelope_sha256", "id", "received_at", "reference"]
-    assert receipt["id"] == json.loads(envelope.b64u_decode(env["protected"]))["id"]
+    assert receipt["id"] == header_of(env)["id"]
     assert receipt["envelope_sha256"] == envelope.envelope_sha256(env)
     assert re.fullmatch(r"[3469ACDEFGHJKMNPQRTUVWXY]{3}-[3469ACDEFGHJKMNPQRTUVWXY]{3}", receipt["reference"])
     # The audit row of the receipt: who sent which report, and its reference.
@@ -49,7 +49,7 @@ def test_a_receipt_carries_exactly_the_fields_of_the_contract(client: FlaskClien
 
 def test_a_conflict_is_answered_in_words_and_audited(client: FlaskClient, app: Flask, make_envelope: Make) -> None:
     first = make_envelope()
-    report_id = json.loads(envelope.b64u_decode(first["protected"]))["id"]
+    report_id = header_of(first)["id"]
     assert client.post("/api/v1/reports", json=first).status_code == 201
     other = make_envelope(id=report_id, body=valid_body(narrative="Another story under the same id."))
     assert refused(client, other) == {"code": "conflict",
@@ -71,11 +71,9 @@ def test_a_signed_refusal_is_audited_with_its_code_and_size(client: FlaskClient,
 def mixed_suites(env: dict[str, Any], keyset: KeySet) -> dict[str, Any]:
     """`env` (version 2) re-signed with its airline recipient named by the
     airline's version 1 key: the suite check refuses it before any opening."""
-    header = json.loads(envelope.b64u_decode(env["protected"]))
+    header = header_of(env)
     header["rcpt"][1] = keyset.kid(keyset.airline_zz)
-    protected = envelope.b64u_encode(json.dumps(header).encode())
-    signature = envelope.sign_raw(keyset.device, envelope.signing_input(protected, env["sealed"]))
-    return {"protected": protected, "sealed": env["sealed"], "signature": envelope.b64u_encode(signature)}
+    return hand_signed(keyset, header, [envelope.b64u_decode(s) for s in env["sealed"]])
 
 
 def test_refusals_say_what_to_do(client: FlaskClient, app: Flask, runner: Any, make_envelope: Make,
@@ -105,15 +103,10 @@ def test_refusals_say_what_to_do(client: FlaskClient, app: Flask, runner: Any, m
 @pytest.mark.parametrize("version", [1, 2])
 def test_an_airline_copy_that_differs_is_refused_in_words(client: FlaskClient, make_envelope: Make,
                                                           keyset: KeySet, version: int) -> None:
-    good = make_envelope(v=version)
-    head = envelope.parse(good).header_bytes
-    info = envelope.hpke_info(head, version)
+    header = header_of(make_envelope(v=version))
     border_force, airline = keyset.recipients(version)
     copies = [(border_force, valid_body()), (airline, valid_body(narrative="Another story for the airline."))]
-    sealed = [envelope.b64u_encode(envelope.seal(json.dumps(body).encode(), key.public_key(), info))
-              for key, body in copies]
-    signature = envelope.sign_raw(keyset.device, envelope.signing_input(good["protected"], sealed))
-    env = {"protected": good["protected"], "sealed": sealed, "signature": envelope.b64u_encode(signature)}
+    env = hand_signed(keyset, header, hand_sealed(header, [(key, json.dumps(body).encode()) for key, body in copies]))
     assert refused(client, env) == {"code": "invalid_report",
                                     "message": "The airline's copy of the report differs from Border Force's."}
 

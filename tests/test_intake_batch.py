@@ -3,7 +3,6 @@ then stored in one transaction; receipts exist only once it committed; and
 concurrent duplicates still end as one row with one receipt."""
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from crewreport import db as store
 from crewreport import envelope
 from crewreport.db import get_db
 
-from .helpers import KeySet
+from .helpers import KeySet, header_of
 
 Make = Callable[..., dict[str, Any]]
 
@@ -59,7 +58,7 @@ def report_ids(app: Flask) -> list[str]:
 
 
 def header_id(env: dict[str, Any]) -> str:
-    return str(json.loads(envelope.b64u_decode(env["protected"]))["id"])
+    return str(header_of(env)["id"])
 
 
 def test_a_batch_of_100_commits_once(app: Flask, make_envelope: Make, commits: list[str]) -> None:

@@ -3,17 +3,16 @@ receipted report is on disk exactly once after a restart, and a resent batch
 gets the very same receipts."""
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from crewreport import envelope
 from crewreport.client import Client
 from crewreport.times import stamp
 
+from .helpers import header_of
 from .served import ServedApp, kill_mid_burst
 
 PASSWORD = "batch-kill-password"
@@ -40,7 +39,7 @@ def test_killed_mid_batches_every_receipted_report_once(tmp_path: Path) -> None:
         client.sign_in("demo-crew", PASSWORD)
         client.enroll("batch kill test")
         envelopes = [note(client, i) for i in range(400)]
-        ids = [json.loads(envelope.b64u_decode(e["protected"]))["id"] for e in envelopes]
+        ids = [header_of(e)["id"] for e in envelopes]
         batches = [list(range(n, n + BATCH)) for n in range(0, len(envelopes), BATCH)]
         receipts: dict[str, dict[str, Any]] = {}
         answers: dict[str, dict[str, Any]] = {}

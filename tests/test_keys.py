@@ -17,7 +17,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from crewreport import create_app, envelope, keys
 from crewreport.db import get_db, init_db
 
-from .helpers import VECTORS_V2, KeySet, Make
+from .helpers import VECTORS_V2, KeySet, Make, header_of
 
 
 def mode(path: str | Path) -> int:
@@ -144,7 +144,7 @@ def stored_envelope(app: Flask, report_id: str) -> dict[str, Any]:
 
 
 def report_id(env: dict[str, Any]) -> str:
-    return json.loads(envelope.b64u_decode(env["protected"]))["id"]
+    return header_of(env)["id"]
 
 
 @pytest.mark.parametrize(("owner", "index"), [("border_force", 0), ("airline:ZZ", 1)])

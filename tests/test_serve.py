@@ -20,6 +20,7 @@ import pytest
 
 from crewreport import envelope
 from crewreport.client import Client
+from tests.helpers import header_of
 from tests.served import (
     DEMO_PASSWORD,
     FIELDS,
@@ -49,14 +50,14 @@ def test_report_over_real_http(server: ServedApp, version: int) -> None:
     client = enrolled_client(server.url)
     assert client.airline == "ZZ"
     env = client.envelope({**FIELDS, "sta": sta()}, body(), version=version)
-    assert json.loads(envelope.b64u_decode(env["protected"]))["v"] == version
+    assert header_of(env)["v"] == version
     status, answer = client.post_report(env)
     assert status == 201, answer
     # The receipt verifies with the key published to anyone, fetched separately.
     with urllib.request.urlopen(server.url + "/api/v1/keys", timeout=10) as resp:
         published = json.load(resp)
     receipt = envelope.verify_receipt(answer, envelope.public_key_from_jwk(published["receipt_key"]["jwk"]))
-    assert receipt["id"] == json.loads(envelope.b64u_decode(env["protected"]))["id"]
+    assert receipt["id"] == header_of(env)["id"]
     assert receipt["envelope_sha256"] == envelope.envelope_sha256(env)
     assert client.post_report(env) == (200, answer)
     status, batch = client.post_batch([client.envelope({**FIELDS, "sta": sta()}, body()), env])
@@ -71,7 +72,7 @@ def test_tablet_asks_its_reports_states_over_real_http(server: ServedApp) -> Non
     client = enrolled_client(server.url)
     env = client.envelope({**FIELDS, "sta": sta()}, body())
     assert client.post_report(env)[0] == 201
-    report_id = json.loads(envelope.b64u_decode(env["protected"]))["id"]
+    report_id = header_of(env)["id"]
     assert client.report_states([report_id, "someone-elses"]) == (200, {"results": [
         {"id": report_id, "state": "received"}, {"id": "someone-elses", "state": "unknown"}]})
     status, answer = client.report_states([report_id], at="2020-01-01T00:00:00Z")
@@ -108,7 +109,7 @@ def test_killed_mid_burst_every_receipted_report_once(tmp_path_factory: pytest.T
     try:
         client = enrolled_client(served.url)
         envelopes = [client.envelope({**FIELDS, "sta": sta()}, body(f"Burst report {i}.")) for i in range(120)]
-        ids = [json.loads(envelope.b64u_decode(e["protected"]))["id"] for e in envelopes]
+        ids = [header_of(e)["id"] for e in envelopes]
         receipts: dict[str, dict[str, Any]] = {}
         lock = threading.Lock()
         stop = threading.Event()
