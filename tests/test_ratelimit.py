@@ -76,7 +76,9 @@ def test_one_device_over_its_limit_does_not_hold_up_another(client: FlaskClient,
     assert "Retry-After" in resp.headers
     single = client.post("/api/v1/reports", json=make_envelope())
     assert single.status_code == 429 and single.get_json()["error"]["code"] == "rate_limited"
-    assert int(single.headers["Retry-After"]) >= 1
+    wait = int(single.headers["Retry-After"])
+    assert wait >= 1 and single.get_json()["error"]["message"] == (
+        f"Too many reports from this device; it will retry in {wait} s.")
     assert stored(app) == 3
 
 
