@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import glob
+import html
 import json
 import re
 import time
@@ -128,6 +129,10 @@ class AuthActions:
         return self._client.post("/auth/logout")
 
 
+def signed_in(client: FlaskClient) -> bool:
+    return bool(client.get("/auth/session").get_json()["signed_in"])
+
+
 def utcnow() -> datetime:
     """Now, taken when a test runs (a module-level time goes stale in a long run)."""
     return datetime.now(UTC)
@@ -213,6 +218,11 @@ def store_bytes(app: Flask) -> bytes:
 
 def text(resp: Any) -> str:
     return resp.get_data(as_text=True)
+
+
+def said(page: str) -> list[str]:
+    """What a page tells its reader: its flashed messages and field errors, in order."""
+    return [html.unescape(m) for m in re.findall(r'class="(?:flash|error)"[^>]*>([^<]*)<', page)]
 
 
 def add_officer(app: Flask, username: str = "officer2") -> None:

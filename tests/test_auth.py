@@ -3,6 +3,8 @@ change ending every session, cookie flags, argon2id, safe `next`."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -10,6 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from crewreport.auth import safe_next
 from crewreport.db import get_db
 
 from .helpers import PASSWORD, AuthActions
@@ -181,6 +184,15 @@ def test_cookie_secure_over_https(client: FlaskClient) -> None:
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
+def test_a_sign_in_lasts_twelve_hours(client: FlaskClient) -> None:
+    """The session cookie outlives the browser's session, for one duty."""
+    resp = client.post("/auth/login", data={"username": "crew", "password": PASSWORD})
+    expires = re.search(r"Expires=([^;]+)", set_cookie(resp))
+    assert expires, "a signed-in session is a persistent cookie"
+    left = parsedate_to_datetime(expires.group(1)) - datetime.now(UTC)
+    assert timedelta(hours=11, minutes=59) < left <= timedelta(hours=12)
+
+
 def test_passwords_are_argon2id(app: Flask) -> None:
     with app.app_context():
         hashes = [r[0] for r in get_db().execute("SELECT password_hash FROM user")]
@@ -220,6 +232,18 @@ def test_next_tricky_paths_stay_on_this_site(auth: AuthActions, target: str) -> 
     assert not parts.scheme and not parts.netloc
     assert location.startswith("/") and not location.startswith("//")
     assert "\\" not in location and "\t" not in location
+
+
+@pytest.mark.parametrize("target", ["/\\evil.example", "/a\\b", "/\t/evil.example", "/x\x00", "/x\x1f", "/x\x7f",
+                                    "//evil.example", "evil.example", ""])
+def test_safe_next_refuses_what_a_browser_could_read_as_another_site(target: str) -> None:
+    """Each layer on its own: Werkzeug's redirect would also escape some of these."""
+    assert safe_next(target) is None
+
+
+@pytest.mark.parametrize("target", ["/triage/", "/triage/?sort=sta&q=a b", "/review/#x", "/~x"])
+def test_safe_next_keeps_local_paths(target: str) -> None:
+    assert safe_next(target) == target
 
 
 def test_next_local_path_kept(auth: AuthActions) -> None:

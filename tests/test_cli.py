@@ -105,6 +105,34 @@ def test_create_user_refusals(bare_app: Flask) -> None:
     assert query(bare_app, "SELECT username FROM user") == [("dup",)]
 
 
+def test_create_user_rules_at_their_edges(bare_app: Flask) -> None:
+    """Each rule at its limit, with the whole message the administrator reads."""
+    assert run(bare_app, "create-airline", "QQ", "Quiet Air").exit_code == 0
+    pw = ["--password", PASSWORD]
+    assert run(bare_app, "create-user", "x" * 64, "--role", "admin", *pw).exit_code == 0
+    assert run(bare_app, "create-user", "twelve", "--role", "admin", "--password", "p" * 12).exit_code == 0
+    failed(run(bare_app, "create-user", "eleven", "--role", "admin", "--password", "p" * 11),
+           "Error: the password must be at least 12 characters")
+    failed(run(bare_app, "create-user", " padded", "--role", "admin", *pw),
+           "Error: the username must be 1 to 64 characters, without surrounding spaces")
+    failed(run(bare_app, "create-user", "o", "--role", "border_force", "--airline", "QQ", *pw),
+           "Error: crew and airline_security users need --airline; others must not have one")
+    failed(run(bare_app, "create-user", "c2", "--role", "crew", "--airline", "QQ", *pw, "--totp-secret", "A" * 32),
+           "Error: crew sign in with a password only; --totp-secret is for staff")
+    failed(run(bare_app, "create-user", "QQ/boss", "--role", "admin", *pw),
+           "Error: a username with '/' is CODE/name, for crew of airline CODE only")
+    # The namespace is the part before the first slash, in any case.
+    assert run(bare_app, "create-user", "qq/cabin/anna", "--role", "crew", "--airline", "QQ", *pw).exit_code == 0
+    failed(run(bare_app, "create-user", "ZZ/QQ/anna", "--role", "crew", "--airline", "QQ", *pw), "CODE/name")
+    assert query(bare_app, "SELECT username FROM user ORDER BY id") == [("x" * 64,), ("twelve",), ("qq/cabin/anna",)]
+    assert query(bare_app, "SELECT actor, subject, detail FROM audit_event WHERE action = 'user_created'"
+                           " ORDER BY id") == [
+        ("system", f"user:{'x' * 64}", '{"airline":null,"role":"admin"}'),
+        ("system", "user:twelve", '{"airline":null,"role":"admin"}'),
+        ("system", "user:qq/cabin/anna", '{"airline":"QQ","role":"crew"}'),
+    ]
+
+
 def demo_passwords(output: str) -> dict[str, str]:
     return dict(re.findall(r"(demo-\w+)\s+\(\w+\) password: (.+)$", output, re.M))
 

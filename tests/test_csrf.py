@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from crewreport import envelope
 
-from .helpers import PASSWORD, AuthActions, totp_code
+from .helpers import PASSWORD, AuthActions, signed_in, totp_code
 
 
 def page_token(client: FlaskClient, path: str = "/auth/login") -> str:
@@ -21,10 +21,6 @@ def page_token(client: FlaskClient, path: str = "/auth/login") -> str:
     assert meta, "every HTML page carries the CSRF meta tag"
     field = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
     return field.group(1) if field else meta.group(1)
-
-
-def signed_in(client: FlaskClient) -> bool:
-    return bool(client.get("/auth/session").get_json()["signed_in"])
 
 
 def login(client: FlaskClient, username: str, token: str | None) -> Any:

@@ -5,7 +5,6 @@ access and CSRF."""
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -34,6 +33,7 @@ from .helpers import (
     login_as,
     page_token,
     row,
+    said,
     text,
     update_report,
     utcnow,
@@ -202,8 +202,7 @@ def test_crew_creation_answers_alike_whether_the_name_exists_elsewhere(client: F
     for name in ("crew-yy", "officer", "security-yy", "nobody-has-this"):
         resp = client.post("/review/crew", data={"username": name, "password": "long enough password"})
         page = text(client.get(resp.headers.get("Location", "/review/crew"))).replace(name, "NAME")
-        said = re.findall(r'class="(?:flash|error)"[^>]*>([^<]*)<', page)
-        answers.append((resp.status_code, resp.headers.get("Location"), said))
+        answers.append((resp.status_code, resp.headers.get("Location"), said(page)))
         assert user(app, f"ZZ/{name}")["airline"] == "ZZ"
     assert all(a == answers[0] for a in answers), answers
     assert answers[0][:2] == (303, "/review/crew")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pyotp
@@ -14,35 +14,32 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from crewreport.auth import PENDING, create_user
+from crewreport import auth as auth_module
+from crewreport.auth import PENDING, PENDING_SECONDS, create_user
 from crewreport.db import get_db
 
-from .helpers import PASSWORD, TOTP_SECRET, AuthActions, code_due, csrf_login, enrolment_secret, totp_code
+from .helpers import (
+    PASSWORD,
+    TOTP_SECRET,
+    AuthActions,
+    code_due,
+    csrf_login,
+    enrolment_secret,
+    events,
+    said,
+    signed_in,
+    store_bytes,
+    text,
+    totp_code,
+)
 
 
-def password_step(client: FlaskClient, username: str = "officer", password: str = PASSWORD) -> Any:
-    return client.post("/auth/login", data={"username": username, "password": password})
+def password_step(client: FlaskClient, username: str = "officer", password: str = PASSWORD, **kwargs: Any) -> Any:
+    return client.post("/auth/login", data={"username": username, "password": password}, **kwargs)
 
 
-def send_code(client: FlaskClient, code: str) -> Any:
-    return client.post("/auth/login", data={"code": code})
-
-
-def signed_in(client: FlaskClient) -> bool:
-    return bool(client.get("/auth/session").get_json()["signed_in"])
-
-
-def events(app: Flask, action: str) -> list[dict[str, Any]]:
-    with app.app_context():
-        return [dict(r) for r in get_db().execute("SELECT actor, subject, detail FROM audit_event"
-                                                   " WHERE action = ? ORDER BY id", (action,))]
-
-
-def store_bytes(app: Flask) -> bytes:
-    db_path = Path(app.config["DATABASE"])
-    with app.app_context():
-        get_db().execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*"))
+def send_code(client: FlaskClient, code: str, **kwargs: Any) -> Any:
+    return client.post("/auth/login", data={"code": code}, **kwargs)
 
 
 @pytest.mark.parametrize("username", ["officer", "security", "admin"])
@@ -72,7 +69,8 @@ def test_a_wrong_code_does_not_sign_in(app: Flask, client: FlaskClient) -> None:
     right = totp_code()
     wrong = f"{(int(right) + 1) % 1000000:06d}"
     resp = send_code(client, wrong)
-    assert code_due(resp) and "not right" in resp.get_data(as_text=True)
+    assert code_due(resp) and said(text(resp)) == [
+        "That code is not right, or it was used already: wait for the next one."]
     assert not signed_in(client)
     assert [e["actor"] for e in events(app, "second_factor_failed")] == ["user:officer"]
 
@@ -101,6 +99,67 @@ def test_the_code_step_expires(client: FlaskClient) -> None:
     assert not signed_in(client)
 
 
+def test_the_code_step_lasts_five_minutes_to_the_second(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [float(int(time.time()))]  # the pending sign-in keeps whole seconds
+    monkeypatch.setattr(auth_module, "time", SimpleNamespace(time=lambda: clock[0]))
+    in_time, late = app.test_client(), app.test_client()
+    password_step(in_time)
+    password_step(late)
+    clock[0] += PENDING_SECONDS
+    assert send_code(in_time, totp_code()).status_code == 302 and signed_in(in_time)
+    clock[0] += 1
+    resp = send_code(late, totp_code(steps_ahead=1))
+    assert resp.status_code == 303 and resp.headers["Location"] == "/auth/login"
+    with late.session_transaction() as sess:
+        assert PENDING not in sess  # the half-done sign-in is gone, not left to retry
+    assert said(text(late.get("/auth/login"))) == [
+        "That sign-in took too long or was started again elsewhere. Sign in again."]
+    assert not signed_in(late)
+
+
+def test_a_code_form_that_is_not_valid_is_answered_on_the_code_page(client: FlaskClient) -> None:
+    password_step(client)
+    resp = send_code(client, "")
+    assert resp.status_code == 400 and b'id="totp-form"' in resp.data
+    assert "Signing in as officer" in text(resp)
+    assert not signed_in(client)
+
+
+def test_a_code_may_be_typed_with_spaces(client: FlaskClient) -> None:
+    password_step(client)
+    code = totp_code()
+    assert send_code(client, f" {code[:3]} {code[3:]} ").status_code == 302 and signed_in(client)
+
+
+def test_the_code_step_audits_who_and_from_where(app: Flask) -> None:
+    client, at = app.test_client(), {"REMOTE_ADDR": "10.1.2.3"}
+    password_step(client, environ_base=at)
+    right = totp_code()
+    send_code(client, "000000" if right != "000000" else "111111", environ_base=at)
+    assert send_code(client, right, environ_base=at).status_code == 302
+    assert [(e["actor"], json.loads(e["detail"])) for e in events(app, "second_factor_failed")] == [
+        ("user:officer", {"address": "10.1.2.3"})]
+    assert [(e["actor"], json.loads(e["detail"])) for e in events(app, "sign_in")] == [
+        ("user:officer", {"address": "10.1.2.3", "second_factor": "totp"})]
+    password_step(app.test_client(), "crew", environ_base=at)  # crew: one step, no method
+    assert json.loads(events(app, "sign_in")[-1]["detail"]) == {"address": "10.1.2.3"}
+
+
+def test_a_known_browser_s_wrong_codes_count_against_its_own_cookie(app: Flask) -> None:
+    """As for passwords (throttle.py): a browser that signed in as this user
+    before is counted on its own, so strangers' guesses never refuse it."""
+    known, stranger = app.test_client(), app.test_client()
+    assert AuthActions(known).login("officer").status_code == 302
+    AuthActions(known).logout()
+    wrong = "000000" if totp_code() != "000000" else "111111"
+    for client in (known, stranger):
+        password_step(client)
+        send_code(client, wrong)
+    with app.app_context():
+        devices = [r[0] for r in get_db().execute("SELECT device FROM login_failure WHERE step = 'code' ORDER BY id")]
+    assert len(devices) == 2 and devices[0] is not None and devices[1] is None
+
+
 def test_code_attempts_are_throttled_like_passwords(app: Flask, client: FlaskClient) -> None:
     limit = app.config["LOGIN_MAX_FAILURES"]
     password_step(client)
@@ -108,8 +167,10 @@ def test_code_attempts_are_throttled_like_passwords(app: Flask, client: FlaskCli
         assert code_due(send_code(client, "000000" if totp_code() != "000000" else "111111"))
     resp = send_code(client, totp_code())
     assert resp.status_code == 429 and "Too many failed attempts" in resp.get_data(as_text=True)
+    assert resp.headers["Retry-After"] == str(app.config["LOGIN_WINDOW_SECONDS"])
     assert not signed_in(client)
-    assert events(app, "second_factor_throttled")
+    assert [(e["actor"], json.loads(e["detail"])) for e in events(app, "second_factor_throttled")] == [
+        ("user:officer", {"address": "127.0.0.1"})]
     # Another browser elsewhere, with the password and the code, is not refused.
     desk = app.test_client()
     assert AuthActions(desk).login("officer", environ_base={"REMOTE_ADDR": "10.7.7.7"}).status_code == 302
@@ -138,26 +199,48 @@ def test_enrolment_shows_a_qr_code_drawn_here(app: Flask) -> None:
     assert secret.encode() not in store_bytes(app)
 
 
+def test_enrolment_s_qr_code_names_the_user_and_the_service(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The authenticator app lists the entry by this name: someone with
+    several accounts must tell them apart."""
+    drawn: list[str] = []
+    draw = auth_module.second_factor.qr_svg
+
+    def spy(uri: str) -> Any:
+        drawn.append(uri)
+        return draw(uri)
+
+    monkeypatch.setattr(auth_module.second_factor, "qr_svg", spy)
+    _, secret, _ = enrol(app)
+    assert drawn == [pyotp.TOTP(secret).provisioning_uri(name="new-admin", issuer_name="Cabin Notes")]
+
+
 def test_enrolment_gives_ten_recovery_codes_once(app: Flask) -> None:
     client, secret, _ = enrol(app)
     done = send_code(client, pyotp.TOTP(secret).now())
     html = done.get_data(as_text=True)
     codes = re.findall(r"<li>([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})</li>", html)
     assert done.status_code == 200 and len(set(codes)) == 10
+    assert '<a class="button" href="/admin/">Continue</a>' in html
     assert signed_in(client)
-    assert events(app, "second_factor_enrolled")[0]["subject"] == "user:new-admin"
+    assert [(e["actor"], e["subject"]) for e in events(app, "second_factor_enrolled")] == [
+        ("user:new-admin", "user:new-admin")]
     store = store_bytes(app)
     assert not any(c.encode() in store or c.replace("-", "").encode() in store for c in codes)
     # Next time: a code is asked for, and the secret is never shown again.
     AuthActions(client).logout()
     again = password_step(client, "new-admin")
     assert code_due(again) and enrolment_secret(again) is None and "<svg" not in again.get_data(as_text=True)
-    # A recovery code signs in once.
-    assert send_code(client, codes[0].lower()).status_code == 302
+    # A recovery code signs in once, and says how many are left.
+    used = send_code(client, codes[0].lower())
+    assert used.status_code == 302
+    assert said(text(client.get(used.headers["Location"]))) == [
+        "Recovery code used: 9 left. An administrator can reset your second factor if you lose your authenticator."]
+    assert json.loads(events(app, "sign_in")[-1]["detail"])["second_factor"] == "recovery_code"
     AuthActions(client).logout()
     password_step(client, "new-admin")
     assert code_due(send_code(client, codes[0]))
-    assert json_detail(events(app, "recovery_code_used")[0]) == {"left": 9}
+    assert [(e["actor"], e["subject"], json_detail(e)) for e in events(app, "recovery_code_used")] == [
+        ("user:new-admin", "user:new-admin", {"left": 9})]
 
 
 def json_detail(event: dict[str, Any]) -> Any:

@@ -2,15 +2,13 @@
 strangers, and nothing typed into the username box is kept in clear."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import Flask
 from flask.testing import FlaskClient
 
 from crewreport.db import get_db
 from crewreport.throttle import CLOSED, DEVICE_COOKIE, UNDER_ATTACK, account_key, address_key
 
-from .helpers import PASSWORD, AuthActions
+from .helpers import PASSWORD, AuthActions, store_bytes
 
 
 def from_address(app: Flask, address: str, username: str, password: str,
@@ -122,13 +120,6 @@ def test_successful_sign_in_clears_failures(app: Flask, auth: AuthActions) -> No
     for _ in range(limit - 1):
         auth.login("crew", "wrong")
     assert auth.login("crew").status_code == 302
-
-
-def store_bytes(app: Flask) -> bytes:
-    db_path = Path(app.config["DATABASE"])
-    with app.app_context():
-        get_db().execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*"))
 
 
 def test_a_password_typed_as_username_is_not_kept(app: Flask, auth: AuthActions) -> None:
