@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from crewreport import create_app
+from crewreport.auth import create_user
 from crewreport.db import get_db
 
 from .helpers import PASSWORD, AuthActions
@@ -124,6 +125,9 @@ def test_create_user_rules_at_their_edges(bare_app: Flask) -> None:
     # The namespace is the part before the first slash, in any case.
     assert run(bare_app, "create-user", "qq/cabin/anna", "--role", "crew", "--airline", "QQ", *pw).exit_code == 0
     failed(run(bare_app, "create-user", "ZZ/QQ/anna", "--role", "crew", "--airline", "QQ", *pw), "CODE/name")
+    with bare_app.app_context(), pytest.raises(  # the CLI's own choice list comes first
+            ValueError, match="^role must be one of crew, airline_security, border_force, admin$"):
+        create_user("root", "root", PASSWORD)
     assert query(bare_app, "SELECT username FROM user ORDER BY id") == [("x" * 64,), ("twelve",), ("qq/cabin/anna",)]
     assert query(bare_app, "SELECT actor, subject, detail FROM audit_event WHERE action = 'user_created'"
                            " ORDER BY id") == [

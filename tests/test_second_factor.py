@@ -160,6 +160,37 @@ def test_a_known_browser_s_wrong_codes_count_against_its_own_cookie(app: Flask) 
     assert len(devices) == 2 and devices[0] is not None and devices[1] is None
 
 
+def test_a_code_of_the_step_before_is_taken_but_no_older(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A phone's clock a little behind still signs in; a code from a minute ago does not."""
+    now = time.time()
+    monkeypatch.setattr(auth_module.second_factor, "time", SimpleNamespace(time=lambda: now))
+    late, stale = app.test_client(), app.test_client()
+    password_step(stale)
+    assert code_due(send_code(stale, pyotp.TOTP(TOTP_SECRET).at(now - 60))) and not signed_in(stale)
+    password_step(late)
+    assert send_code(late, pyotp.TOTP(TOTP_SECRET).at(now - 30)).status_code == 302 and signed_in(late)
+
+
+def test_a_code_in_other_digits_is_not_right_rather_than_an_error(client: FlaskClient) -> None:
+    password_step(client)
+    resp = send_code(client, "\u0661\u0662\u0663\u0664\u0665\u0666")  # Arabic-Indic digits: isdigit() says yes
+    assert code_due(resp) and said(text(resp)) == [
+        "That code is not right, or it was used already: wait for the next one."]
+
+
+def test_a_sealed_secret_copied_to_another_user_opens_for_no_one(app: Flask) -> None:
+    """The user id is the seal's associated data: the admin's sealed secret
+    (the same secret as the officer's in the test store) does not open as the officer's."""
+    with app.app_context():
+        db = get_db()
+        db.execute("UPDATE user_totp SET sealed = (SELECT t.sealed FROM user_totp t JOIN user u ON u.id = t.user_id"
+                   " WHERE u.username = 'admin') WHERE user_id = (SELECT id FROM user WHERE username = 'officer')")
+        db.commit()
+    client = app.test_client()
+    password_step(client)
+    assert code_due(send_code(client, totp_code())) and not signed_in(client)
+
+
 def test_code_attempts_are_throttled_like_passwords(app: Flask, client: FlaskClient) -> None:
     limit = app.config["LOGIN_MAX_FAILURES"]
     password_step(client)
@@ -192,6 +223,7 @@ def test_enrolment_shows_a_qr_code_drawn_here(app: Flask) -> None:
     html = page.get_data(as_text=True)
     svg = re.search(r"<svg.*?</svg>", html, re.S)
     assert svg and "<path" in svg.group(0)
+    assert "<title>QR code for your authenticator app</title>" in svg.group(0)  # its name for a screen reader
     assert not re.search(r"(src|href)=\"https?:", html)  # nothing from a third party
     assert "'self'" in page.headers["Content-Security-Policy"]
     assert len(secret) == 32 and pyotp.TOTP(secret).now().isdigit()
@@ -220,6 +252,8 @@ def test_enrolment_gives_ten_recovery_codes_once(app: Flask) -> None:
     html = done.get_data(as_text=True)
     codes = re.findall(r"<li>([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})</li>", html)
     assert done.status_code == 200 and len(set(codes)) == 10
+    # 16 characters of their own (80 bits) each, not one short run repeated shifted.
+    assert not all(c[5:8] == c[1:4] for c in codes)
     assert '<a class="button" href="/admin/">Continue</a>' in html
     assert signed_in(client)
     assert [(e["actor"], e["subject"]) for e in events(app, "second_factor_enrolled")] == [
@@ -251,6 +285,20 @@ def test_enrolment_needs_a_right_code(app: Flask) -> None:
     client, secret, _ = enrol(app)
     resp = send_code(client, "12345")
     assert code_due(resp) and enrolment_secret(resp) == secret  # the same secret until confirmed
+    assert not signed_in(client)
+
+
+def test_an_admin_reset_during_enrolment_starts_the_sign_in_again(app: Flask) -> None:
+    client, secret, _ = enrol(app)
+    with app.app_context():
+        db = get_db()
+        user_id = db.execute("SELECT id FROM user WHERE username = 'new-admin'").fetchone()[0]
+        auth_module.second_factor.reset(db, user_id)
+        db.commit()
+    resp = send_code(client, pyotp.TOTP(secret).now())
+    assert resp.status_code == 303 and resp.headers["Location"] == "/auth/login"
+    assert said(text(client.get("/auth/login"))) == [
+        "That sign-in took too long or was started again elsewhere. Sign in again."]
     assert not signed_in(client)
 
 
@@ -309,7 +357,14 @@ def test_cli_sets_a_known_secret_for_staff_only(app: Flask) -> None:
     assert crew.exit_code == 1 and "staff" in crew.output
     short = runner.invoke(args=["create-user", "s2", "--role", "admin", "--password", PASSWORD,
                                 "--totp-secret", "JBSWY3DP"])
-    assert short.exit_code == 1 and "128 bits" in short.output
+    assert short.exit_code == 1 and "Error: the TOTP secret must be base32 of at least 128 bits: " in short.output
+    # 120 bits: enough for pyotp (112), not for us.
+    short = runner.invoke(args=["create-user", "s3", "--role", "admin", "--password", PASSWORD,
+                                "--totp-secret", "A" * 24])
+    assert short.exit_code == 1
+    assert "Error: the TOTP secret must be base32 of at least 128 bits (26 characters)\n" == short.output
+    assert runner.invoke(args=["create-user", "s4", "--role", "admin", "--password", PASSWORD,
+                               "--totp-secret", "A" * 26]).exit_code == 0
     demo = runner.invoke(args=["demo", "--totp-secret", "not base32!"])
     assert demo.exit_code == 2 and "--totp-secret" in demo.output
 

@@ -2,11 +2,17 @@
 strangers, and nothing typed into the username box is kept in clear."""
 from __future__ import annotations
 
+import time
+from typing import Any
+
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
+from crewreport import throttle
 from crewreport.db import get_db
-from crewreport.throttle import CLOSED, DEVICE_COOKIE, UNDER_ATTACK, account_key, address_key
+from crewreport.throttle import CLOSED, DEVICE_COOKIE, DEVICE_COOKIE_DAYS, UNDER_ATTACK, account_key, address_key
 
 from .helpers import PASSWORD, AuthActions, store_bytes
 
@@ -68,6 +74,64 @@ def test_device_cookie_is_per_user_and_signed(app: Flask) -> None:
     forged = app.test_client()
     forged.set_cookie(DEVICE_COOKIE, "eyJ4IjoieSJ9.forged.sig", path="/auth/")
     assert from_address(app, "192.0.2.11", "officer", PASSWORD, forged) == 429
+
+
+def device_cookie(client: FlaskClient) -> str:
+    cookie = client.get_cookie(DEVICE_COOKIE, path="/auth/")
+    assert cookie is not None
+    return cookie.value
+
+
+def trusted_for(app: Flask, value: str, username: str) -> bool:
+    """Whether a browser sending this device cookie is trusted for `username`."""
+    with app.test_request_context(headers={"Cookie": f"{DEVICE_COOKIE}={value}"}):
+        user_id = get_db().execute("SELECT id FROM user WHERE username = ?", (username,)).fetchone()[0]
+        return throttle.device_for(user_id) is not None
+
+
+def test_device_cookie_flags(app: Flask) -> None:
+    """Only the sign-in pages see it, no script reads it, no other site sends
+    it, and it lasts DEVICE_COOKIE_DAYS; Secure wherever the session cookie is."""
+    def flags(client: FlaskClient, **kwargs: Any) -> set[str]:
+        resp = AuthActions(client).login("crew", **kwargs)
+        found = [h for h in resp.headers.getlist("Set-Cookie") if h.startswith(DEVICE_COOKIE + "=")]
+        assert len(found) == 1
+        return {part.strip() for part in found[0].split(";")[1:] if not part.strip().startswith("Expires=")}
+
+    expected = {"Path=/auth/", "HttpOnly", "SameSite=Strict", f"Max-Age={DEVICE_COOKIE_DAYS * 86400}"}
+    assert flags(app.test_client()) == expected
+    assert flags(app.test_client(), base_url="https://localhost") == expected | {"Secure"}
+    app.config["SESSION_COOKIE_SECURE"] = True  # behind a proxy that ends TLS
+    assert flags(app.test_client()) == expected | {"Secure"}
+
+
+def test_a_device_cookie_is_trusted_for_its_days_and_its_purpose_only(app: Flask,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    browser = app.test_client()
+    assert AuthActions(browser).login("crew").status_code == 302
+    assert trusted_for(app, device_cookie(browser), "crew")
+    with app.test_request_context():
+        entries = throttle._serializer().loads(device_cookie(browser))
+        for days, trusted in ((DEVICE_COOKIE_DAYS - 1, True), (DEVICE_COOKIE_DAYS + 1, False)):
+            signed_at = int(time.time()) - days * 86400
+            with monkeypatch.context() as m:
+                m.setattr(TimestampSigner, "get_timestamp", lambda self, at=signed_at: at)
+                old = throttle._serializer().dumps(entries)
+            assert trusted_for(app, old, "crew") is trusted, days
+        # The same secret signing something else (Flask's session, itsdangerous's defaults) is no device cookie.
+        others = [URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=salt).dumps(entries)
+                  for salt in ("cookie-session", b"itsdangerous", None)]
+    assert not any(trusted_for(app, other, "crew") for other in others)
+
+
+def test_the_device_cookie_keeps_the_users_who_signed_in_last(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(throttle, "DEVICE_COOKIE_USERS", 2)
+    shared = app.test_client()
+    for username in ("crew", "officer", "crew", "security"):
+        assert AuthActions(shared).login(username).status_code == 302
+        AuthActions(shared).logout()
+    value = device_cookie(shared)
+    assert [trusted_for(app, value, u) for u in ("crew", "officer", "security")] == [True, False, True]
 
 
 def test_a_trusted_browser_guessing_locks_only_itself(app: Flask) -> None:
