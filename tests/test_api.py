@@ -209,6 +209,8 @@ def test_enrollment_bad_key(app: Flask, case: str) -> None:
     {"label": ["x"], "public_key": None},
     {"label": "\ud800", "public_key": None},
     {"label": "tab\tand\nnewline", "public_key": None},
+    {"label": "delete\x7f", "public_key": None},
+    {"label": "c1 control\x9f", "public_key": None},
 ])
 def test_enrollment_bad_body(app: Flask, body: Any) -> None:
     if isinstance(body, dict) and "public_key" in body and body["public_key"] is None:
@@ -216,6 +218,14 @@ def test_enrollment_bad_body(app: Flask, body: Any) -> None:
     resp = signed_in(app, "crew").post("/api/v1/devices", json=body)
     assert resp.status_code == 400, resp.get_json()
     assert resp.get_json()["error"]["code"] == "malformed"
+
+
+@pytest.mark.parametrize("label", ["x" * 100, "Galley\u00a0tablet", "Pont sup\u00e9rieur \u2708"])
+def test_enrollment_keeps_a_label_at_its_limits(app: Flask, label: str) -> None:
+    """100 characters, a no-break space, any printable text: kept as given."""
+    assert enroll(signed_in(app, "crew"), new_key(), label).status_code == 201
+    with app.app_context():
+        assert get_db().execute("SELECT label FROM device ORDER BY rowid DESC LIMIT 1").fetchone()[0] == label
 
 
 def test_enrollment_not_json(app: Flask) -> None:

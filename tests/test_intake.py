@@ -257,8 +257,11 @@ def test_missing_keys_answer_503_without_storing(client: FlaskClient, app: Flask
     app.extensions.pop("crewreport.keyring", None)
     resp = post(client, make_envelope())
     assert resp.status_code == 503
-    assert resp.get_json()["error"]["code"] == "service_unavailable"
-    assert "missing" in caplog.text
+    assert resp.get_json()["error"] == {
+        "code": "service_unavailable",
+        "message": "The service's keys are not available; nothing was accepted. Try again later."}
+    said = [r.getMessage() for r in caplog.records if r.name == "crewreport.api"]
+    assert len(said) == 1 and said[0].startswith("intake refused: ") and "missing" in said[0]  # the operator reads why
     assert report_count(app) == 0
 
 
