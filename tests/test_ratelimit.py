@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
 import urllib.error
 import urllib.request
@@ -148,6 +149,7 @@ def test_the_limit_comes_back_with_time(app: Flask, monkeypatch: pytest.MonkeyPa
         first = ratelimit.take("intake_per_device", "dev-t", 4)
         second = ratelimit.take("intake_per_device", "dev-t", 4)
         assert (first.granted, second.granted) == (4, 2)
+        assert first.allowed and first.retry_after == 0  # nothing to wait for: no Retry-After
         assert not second.allowed and second.retry_after == 10
         clock[0] += 9
         assert ratelimit.take("intake_per_device", "dev-t").granted == 0
@@ -156,6 +158,34 @@ def test_the_limit_comes_back_with_time(app: Flask, monkeypatch: pytest.MonkeyPa
         clock[0] += 60
         assert ratelimit.take("intake_per_device", "dev-t", 6).allowed
         assert ratelimit.take("intake_per_device", "other", 6).allowed  # keys are separate
+
+
+def test_retry_after_is_whole_seconds_and_at_least_one(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1_000_000.0]
+    monkeypatch.setattr(ratelimit.time, "time", lambda: clock[0])
+    app.config["RATELIMIT_INTAKE_PER_DEVICE"] = 60  # one a second
+    with app.test_request_context():
+        assert ratelimit.take("intake_per_device", "dev-t", 61) == ratelimit.Decision(61, 60, 1)
+        clock[0] += 0.5
+        assert ratelimit.take("intake_per_device", "dev-t") == ratelimit.Decision(1, 0, 1)  # 0.5 s, rounded up
+
+
+def test_a_limit_of_zero_refuses_everything_for_a_period(app: Flask) -> None:
+    app.config["RATELIMIT_ENROLL_PER_USER"] = 0
+    with app.test_request_context():
+        assert ratelimit.take("enroll_per_user", "7", 3) == ratelimit.Decision(3, 0, 60)
+        app.config["RATELIMIT_PERIOD_SECONDS"] = 0.5
+        assert ratelimit.take("enroll_per_user", "7") == ratelimit.Decision(1, 0, 1)
+
+
+def test_the_counters_file_can_be_put_elsewhere(app: Flask, tmp_path: Path) -> None:
+    """RATELIMIT_DATABASE, e.g. on a RAM disk: nothing of it need survive."""
+    elsewhere = tmp_path / "elsewhere" / "counters.sqlite"
+    elsewhere.parent.mkdir()
+    app.config["RATELIMIT_DATABASE"] = str(elsewhere)
+    with app.test_request_context():
+        assert ratelimit.take("enroll_per_user", "7").allowed
+    assert elsewhere.exists() and not (Path(app.config["DATABASE"]).parent / "ratelimit.sqlite").exists()
 
 
 def test_counters_stay_out_of_the_store(app: Flask, client: FlaskClient, make_envelope: Make) -> None:
@@ -185,6 +215,26 @@ def test_an_unreadable_counters_file_is_started_afresh(app: Flask, client: Flask
     assert client.post("/api/v1/reports", json=make_envelope()).status_code == 201
     # Counted in the new file: letting everything through would answer 201 here.
     assert client.post("/api/v1/reports", json=make_envelope()).status_code == 429
+
+
+@pytest.mark.parametrize(("error", "said"), [
+    (sqlite3.OperationalError("disk I/O error"),
+     ["rate-limit counters unavailable (disk I/O error); letting the request through"]),
+    (sqlite3.DatabaseError("file is not a database"),  # afresh, then the same again: give up
+     ["rate-limit counters unreadable (file is not a database); starting them afresh"] * 2),
+])
+def test_counters_that_cannot_be_used_let_the_request_through(app: Flask, monkeypatch: pytest.MonkeyPatch,
+                                                              caplog: pytest.LogCaptureFixture,
+                                                              error: sqlite3.Error, said: list[str]) -> None:
+    """A limiter must never be the reason a report is lost: everything is
+    granted, and the operator is told why."""
+    def broken(*args: Any) -> ratelimit.Decision:
+        raise error
+
+    monkeypatch.setattr(ratelimit, "_take", broken)
+    with app.test_request_context():
+        assert ratelimit.take("enroll_per_user", "7", 3) == ratelimit.Decision(3, 3)
+    assert [r.getMessage() for r in caplog.records if r.name == "crewreport.ratelimit"] == said
 
 
 def test_limits_hold_across_gunicorn_workers(tmp_path: Path) -> None:
