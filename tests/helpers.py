@@ -86,9 +86,17 @@ def header_of(env: dict[str, Any]) -> dict[str, Any]:
 
 
 def totp_code(secret: str = TOTP_SECRET, steps_ahead: int = 0) -> str:
-    """The code of the current 30 s step, or of one a step later (a code is good
-    once, and the server also takes the next step's for clocks a little ahead)."""
+    """The code of the current 30 s step, or of a step before or after it (a code
+    is good once, and the server also takes the steps either side, for clocks a
+    little off)."""
     return pyotp.TOTP(secret).at(time.time() + 30 * steps_ahead)
+
+
+def wrong_code(secret: str = TOTP_SECRET) -> str:
+    """Six digits that no step the server takes now (the one before, this one,
+    the next) gives for `secret`."""
+    taken = {totp_code(secret, ahead) for ahead in (-1, 0, 1)}
+    return next(code for code in ("000000", "111111", "222222", "333333") if code not in taken)
 
 
 def code_due(resp: Any) -> bool:
