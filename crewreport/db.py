@@ -90,7 +90,9 @@ class transaction:
     imports this module before gevent patches `threading` (for the logger
     class), so `_queued` is one per process there, shared by every request.
     Handing the lock wait and the commit to gevent's thread pool was measured
-    and was slower (the thread and the worker fight over the GIL).
+    and was slower (the thread and the worker fight over the GIL); the intake
+    instead shares one commit among the requests a worker holds at once
+    (crewreport.group_commit).
     """
 
     def __init__(self, db: sqlite3.Connection) -> None:
@@ -109,7 +111,14 @@ class transaction:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:
             if exc_type is None:
-                self.db.execute("COMMIT")
+                try:
+                    self.db.execute("COMMIT")
+                except sqlite3.Error:
+                    # A COMMIT SQLite refuses (a deferred constraint, say)
+                    # leaves the transaction open: nothing of it may stay.
+                    if self.db.in_transaction:
+                        self.db.execute("ROLLBACK")
+                    raise
             else:
                 self.db.execute("ROLLBACK")
         finally:

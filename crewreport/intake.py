@@ -3,8 +3,10 @@
 Order of checks (DESIGN.md sections 3 and 3b, fixed): structure (`malformed`),
 version, device, signature, recipients, HPKE open of the Border Force copy,
 header values and body schema; then store and sign the receipt in one
-durable transaction: one for a whole batch. The body is opened only to validate it: the plaintext is
-dropped at the end of this function and never written anywhere.
+durable transaction: one for a whole batch, and under `serve` one for every
+request a worker holds at that moment (crewreport.group_commit). The body
+is opened only to validate it: the plaintext is dropped at the end of this
+function and never written anywhere.
 """
 from __future__ import annotations
 
@@ -21,8 +23,7 @@ from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from . import audit, envelope, keys, ratelimit, report
-from .db import transaction
+from . import audit, envelope, group_commit, keys, ratelimit, report
 from .envelope import EnvelopeError
 from .times import now
 
@@ -134,28 +135,35 @@ def accept(db: sqlite3.Connection, ring: keys.Keyring, items: Sequence[tuple[Any
             to_store.append((i, item))
     if to_store or refused:
         prepared = [(i, item, prepare(ring, item)) for i, item in to_store]
-        with transaction(db):
-            audit.flush_tallies(db)  # once: `store` chains its audit rows with `audit.append`
-            # Under the write lock again: a concurrent request may have stored
-            # one of these ids since the look above.
-            held = stored_receipts(db, [item.parsed.header["id"] for _, item, _ in prepared])
-            for i, item, receipt in prepared:
-                results[i] = store(db, ring, item, receipt, held)
-            for item, code in refused:
-                # An enrolled device's own signed words were refused: worth a
-                # permanent record (never the payload), one counted row a minute.
-                audit.record_repeated(db, "intake_rejected", f"device:{item.device['id']}", code,
-                                      size=item.size)
-            stamp = now()
-            for device_id in sorted({item.device["id"] for _, item, _ in prepared}):
-                # At most once a minute: the review page needs days, and an
-                # unchanged row is one page less to write and sync.
-                db.execute("UPDATE device SET last_seen_at = ? WHERE id = ?"
-                           " AND (last_seen_at IS NULL OR last_seen_at < ?)", (stamp, device_id, stamp[:16]))
+        group_commit.run(db, functools.partial(write, ring, prepared, refused, results))
     answered = [r for r in results if r is not None]
     if len(answered) != len(items):  # every path above answers; a gap is a bug, never a guess
         raise RuntimeError("an envelope was left without an answer")
     return answered
+
+
+def write(ring: keys.Keyring, prepared: list[tuple[int, Signed, dict[str, Any]]],
+          refused: list[tuple[Signed, str]], results: list[Outcome | None], db: sqlite3.Connection) -> None:
+    """A request's writes, inside the durable transaction that `group_commit`
+    holds (shared with other requests under `serve`): its new reports, their
+    audit rows, the refusals of signed envelopes, and its devices' last-seen."""
+    audit.flush_tallies(db)  # once: `store` chains its audit rows with `audit.append`
+    # Under the write lock again: a concurrent request may have stored
+    # one of these ids since the look above.
+    held = stored_receipts(db, [item.parsed.header["id"] for _, item, _ in prepared])
+    for i, item, receipt in prepared:
+        results[i] = store(db, ring, item, receipt, held)
+    for item, code in refused:
+        # An enrolled device's own signed words were refused: worth a
+        # permanent record (never the payload), one counted row a minute.
+        audit.record_repeated(db, "intake_rejected", f"device:{item.device['id']}", code,
+                              size=item.size)
+    stamp = now()
+    for device_id in sorted({item.device["id"] for _, item, _ in prepared}):
+        # At most once a minute: the review page needs days, and an
+        # unchanged row is one page less to write and sync.
+        db.execute("UPDATE device SET last_seen_at = ? WHERE id = ?"
+                   " AND (last_seen_at IS NULL OR last_seen_at < ?)", (stamp, device_id, stamp[:16]))
 
 
 def authenticate(db: sqlite3.Connection, env: Any, size: int | None, max_bytes: int,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
 import re
 import socket
 import sqlite3
@@ -14,6 +15,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -156,6 +158,50 @@ def test_killed_mid_burst_every_receipted_report_once(tmp_path_factory: pytest.T
         assert verify.returncode == 0, verify.stderr
     finally:
         served.kill()
+
+
+def test_concurrent_reports_each_end_on_their_own(server: ServedApp) -> None:
+    """Under `serve` the reports a worker holds at one moment share one
+    durable commit (crewreport.group_commit); sent by 16 clients at once,
+    each still gets its own answer: one row per id, the same receipt for a
+    resend, a conflict for another report under a taken id, a refusal for a
+    bad signature, and the audit chain intact."""
+    client = enrolled_client(server.url)
+    originals = [client.envelope({**FIELDS, "sta": sta()}, body(f"Concurrent report {i}.")) for i in range(24)]
+    ids = [header_of(e)["id"] for e in originals]
+    rival = client.envelope({**FIELDS, "sta": sta()}, body("Another report, the same id."), report_id=ids[0])
+    forged = dict(originals[2], signature=originals[3]["signature"])
+    sends = [*originals, *originals, rival, forged]
+    random.Random(7).shuffle(sends)
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(client.post_report, sends))
+
+    def key(env: dict[str, Any]) -> str:
+        return json.dumps(env, sort_keys=True)
+
+    by_envelope: dict[str, list[tuple[int, Any]]] = {}
+    for env, answer in zip(sends, answers, strict=True):
+        by_envelope.setdefault(key(env), []).append(answer)
+    [(status, answer)] = by_envelope.pop(key(forged))
+    assert (status, answer["error"]["code"]) == (401, "bad_signature")
+    assert len(by_envelope) == 25  # 24 reports and the rival
+    with server.connect() as conn:
+        rows = {row["id"]: row for row in conn.execute(
+            f"SELECT id, reference, envelope_sha256 FROM report WHERE id IN ({', '.join('?' * len(ids))})",
+            ids)}
+    assert set(rows) == set(ids)
+    for sent, got in by_envelope.items():
+        env = json.loads(sent)
+        row = rows[header_of(env)["id"]]
+        if row["envelope_sha256"] != envelope.envelope_sha256(env):  # the other report under id 0 was stored
+            assert [(status, answer["error"]["code"]) for status, answer in got] == [(409, "conflict")] * len(got)
+            continue
+        assert sorted(status for status, _ in got) == ([201] if sent == key(rival) else [200, 201])
+        assert all(answer == got[0][1] for _, answer in got)  # the very same receipt
+        receipt = client.verify_receipt(got[0][1])
+        assert (receipt["reference"], receipt["envelope_sha256"]) == (row["reference"], row["envelope_sha256"])
+    verify = server.flask("verify-audit")
+    assert verify.returncode == 0, verify.stderr
 
 
 def test_slow_and_idle_clients_do_not_starve_the_service(server: ServedApp) -> None:

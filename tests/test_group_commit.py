@@ -1,0 +1,148 @@
+"""Group commit (crewreport.group_commit): requests of one gevent worker
+share one durable commit, and each still ends on its own.
+
+Greenlets stand in for the worker's requests here; gevent needs no patching
+for that. The whole app under `serve`'s gevent worker is tested in
+tests/test_serve.py.
+"""
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import gevent
+import pytest
+
+from crewreport import group_commit
+from crewreport.db import connect
+from crewreport.group_commit import GroupCommit
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    conn = connect(str(tmp_path / "group.sqlite"))
+    conn.executescript("""
+        CREATE TABLE part (name TEXT PRIMARY KEY);
+        CREATE TABLE parent (id INTEGER PRIMARY KEY);
+        CREATE TABLE child (parent_id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);
+    """)
+    yield conn
+    conn.close()
+
+
+def insert(name: str) -> Callable[[sqlite3.Connection], None]:
+    """A request's writes: one row named `name`."""
+    def write(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO part (name) VALUES (?)", (name,))
+    return write
+
+
+def orphan(db: sqlite3.Connection) -> None:
+    """A row whose deferred foreign key fails only at COMMIT."""
+    db.execute("INSERT INTO child (parent_id) VALUES (99)")
+
+
+def fails(db: sqlite3.Connection) -> None:
+    db.execute("INSERT INTO part (name) VALUES ('written, then undone')")
+    raise ValueError("this request's own error")
+
+
+def stored(db: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in db.execute("SELECT name FROM part")}
+
+
+def commits(db: sqlite3.Connection) -> list[str]:
+    """The statements the connection runs from now on (filled as it runs them)."""
+    statements: list[str] = []
+    db.set_trace_callback(statements.append)
+    return statements
+
+
+def test_requests_waiting_together_share_one_commit(db: sqlite3.Connection) -> None:
+    group = GroupCommit(grouped=lambda: True)
+    statements = commits(db)
+    requests = [gevent.spawn(group.run, db, insert(name)) for name in ("a", "b", "c")]
+    gevent.joinall(requests, timeout=10, raise_error=True)
+    assert statements.count("COMMIT") == 1
+    assert statements.count("BEGIN IMMEDIATE") == 1
+    assert stored(db) == {"a", "b", "c"}
+    assert not db.in_transaction and not group.leading and group.waiting == []
+
+
+def test_a_part_that_fails_is_its_own_requests_error(db: sqlite3.Connection) -> None:
+    group = GroupCommit(grouped=lambda: True)
+    requests = [gevent.spawn(group.run, db, write) for write in (insert("a"), fails, insert("c"))]
+    gevent.joinall(requests, timeout=10)
+    assert requests[0].successful() and requests[2].successful()
+    assert isinstance(requests[1].exception, ValueError)
+    assert str(requests[1].exception) == "this request's own error"
+    assert stored(db) == {"a", "c"}
+
+
+def test_a_commit_refused_stores_nothing_and_fails_every_request(db: sqlite3.Connection) -> None:
+    """A deferred foreign key is checked at COMMIT: the whole group is refused there."""
+    group = GroupCommit(grouped=lambda: True)
+    requests = [gevent.spawn(group.run, db, write) for write in (insert("a"), orphan, insert("c"))]
+    gevent.joinall(requests, timeout=10)
+    errors = [request.exception for request in requests]
+    assert all(isinstance(e, sqlite3.IntegrityError) for e in errors), errors
+    assert "FOREIGN KEY" in str(errors[0])
+    assert not db.in_transaction  # rolled back, not left open for the next borrower
+    assert stored(db) == set()
+    assert db.execute("SELECT count(*) FROM child").fetchone()[0] == 0
+
+
+def test_a_leader_interrupted_while_waiting_still_commits_the_group(db: sqlite3.Connection) -> None:
+    group = GroupCommit(grouped=lambda: True)
+    statements = commits(db)
+    leader = gevent.spawn(group.run, db, insert("leader's"))
+    follower = gevent.spawn(group.run, db, insert("follower's"))
+    # Runs after both have joined the group, while the leader waits for idle.
+    gevent.spawn(leader.kill, KeyError("the leader's request was cancelled"), block=False)
+    gevent.joinall([leader, follower], timeout=10)
+    assert isinstance(leader.exception, KeyError)
+    assert follower.successful()
+    assert stored(db) == {"leader's", "follower's"}
+    assert statements.count("COMMIT") == 1
+    assert not group.leading
+    # and the next request leads a group of its own
+    gevent.spawn(group.run, db, insert("next")).get(timeout=5)
+    assert "next" in stored(db)
+
+
+def test_a_worker_that_is_never_idle_still_commits(db: sqlite3.Connection,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wait for idle is capped: a busy worker cannot hold receipts back."""
+    monkeypatch.setattr(gevent, "idle", lambda: gevent.sleep(3600))
+    monkeypatch.setattr(group_commit, "MAX_WAIT", 0.01)
+    group = GroupCommit(grouped=lambda: True)
+    request = gevent.spawn(group.run, db, insert("a"))
+    request.join(timeout=10)
+    assert request.dead and request.successful()
+    assert stored(db) == {"a"}
+
+
+def test_outside_gevent_each_request_commits_on_its_own(db: sqlite3.Connection) -> None:
+    assert not group_commit.under_gevent()  # the test process is not patched
+    group = GroupCommit()
+    statements = commits(db)
+    group.run(db, insert("a"))
+    group.run(db, insert("b"))
+    assert statements.count("COMMIT") == 2
+    assert stored(db) == {"a", "b"}
+    with pytest.raises(ValueError, match="own error"):
+        group.run(db, fails)
+    assert not db.in_transaction
+    assert stored(db) == {"a", "b"}
+
+
+def test_a_patched_gevent_worker_groups() -> None:
+    """What gunicorn's gevent worker does first, then the check."""
+    code = ("from gevent import monkey; monkey.patch_all()\n"
+            "from crewreport import group_commit\n"
+            "print(group_commit.under_gevent())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "True"
