@@ -56,7 +56,10 @@ def connect(path: str) -> sqlite3.Connection:
     return conn
 
 
-_pool = IdlePool(lambda path: connect(path))  # looked up when called: tests trace `connect`
+# Room for every request a worker holds at once: under `serve` the requests
+# waiting on a group commit (crewreport.group_commit) each hold theirs, and a
+# pool smaller than that opens and closes connections under load.
+_pool = IdlePool(lambda path: connect(path), size=32)  # looked up when called: tests trace `connect`
 
 
 def get_db() -> sqlite3.Connection:

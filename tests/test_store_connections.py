@@ -9,11 +9,13 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
+from crewreport import db as db_module
 from crewreport.db import get_db
 
 
@@ -79,6 +81,33 @@ def test_two_requests_at_once_never_share_a_connection(app: Flask) -> None:
             assert inner is not outer
             assert inner.execute("SELECT 1").fetchone()[0] == 1
         assert outer.execute("SELECT 1").fetchone()[0] == 1
+
+
+def test_as_many_connections_as_requests_at_once_are_kept(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """24 requests at once (a busy gevent worker's, waiting on one group
+    commit), and then 24 more: the second time no connection is opened."""
+    opened: list[str] = []
+    real_connect = db_module.connect
+
+    def counting_connect(path: str) -> sqlite3.Connection:
+        opened.append(path)
+        return real_connect(path)
+
+    monkeypatch.setattr(db_module, "connect", counting_connect)
+
+    def at_once() -> set[int]:
+        with ExitStack() as requests:
+            held = []
+            for _ in range(24):
+                requests.enter_context(app.app_context())
+                held.append(get_db())
+            return {id(conn) for conn in held}
+
+    first = at_once()
+    assert len(first) == 24 and len(opened) >= 23  # one may have been idle already
+    opened.clear()
+    assert at_once() == first
+    assert opened == []
 
 
 def test_a_connection_given_back_by_one_thread_serves_the_next_on_another(app: Flask) -> None:
