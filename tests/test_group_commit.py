@@ -61,11 +61,21 @@ def commits(db: sqlite3.Connection) -> list[str]:
     return statements
 
 
-def test_requests_waiting_together_share_one_commit(db: sqlite3.Connection) -> None:
+def test_requests_waiting_together_share_one_commit(db: sqlite3.Connection,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     group = GroupCommit(grouped=lambda: True)
     statements = commits(db)
+    waits_for_idle: list[None] = []
+    real_idle = gevent.idle
+
+    def idle() -> None:
+        waits_for_idle.append(None)
+        real_idle()
+
+    monkeypatch.setattr(gevent, "idle", idle)
     requests = [gevent.spawn(group.run, db, insert(name)) for name in ("a", "b", "c")]
     gevent.joinall(requests, timeout=10, raise_error=True)
+    assert len(waits_for_idle) == 1  # the leader's; the others wait for the leader
     assert statements.count("COMMIT") == 1
     assert statements.count("BEGIN IMMEDIATE") == 1
     assert stored(db) == {"a", "b", "c"}
@@ -137,6 +147,25 @@ def test_outside_gevent_each_request_commits_on_its_own(db: sqlite3.Connection) 
         group.run(db, fails)
     assert not db.in_transaction
     assert stored(db) == {"a", "b"}
+
+
+class Monkey:
+    """gevent.monkey as far as `under_gevent` asks it."""
+
+    def __init__(self, *patched: str) -> None:
+        self.patched = patched
+
+    def is_module_patched(self, name: str) -> bool:
+        return name in self.patched
+
+
+def test_only_patched_sockets_mean_a_gevent_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gevent.monkey", Monkey("socket", "threading"))
+    assert group_commit.under_gevent() is True
+    monkeypatch.setitem(sys.modules, "gevent.monkey", Monkey("threading"))
+    assert group_commit.under_gevent() is False
+    monkeypatch.delitem(sys.modules, "gevent.monkey")
+    assert group_commit.under_gevent() is False
 
 
 def test_a_patched_gevent_worker_groups() -> None:
