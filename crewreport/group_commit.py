@@ -85,10 +85,12 @@ class GroupCommit:
             finally:
                 # Even a leader interrupted while waiting writes the group:
                 # the others are waiting on it.
-                while self.waiting:
-                    group, self.waiting = self.waiting, []
-                    commit(db, group)
-                self.leading = False
+                try:
+                    while self.waiting:
+                        group, self.waiting = self.waiting, []
+                        commit(db, group)
+                finally:
+                    self.leading = False
         if mine.error is not None:
             raise mine.error
 
@@ -98,8 +100,12 @@ def commit(db: sqlite3.Connection, group: list[Part]) -> None:
 
     A part that raises is rolled back to its savepoint and gets its error; the
     others are kept. If the transaction cannot begin or commit, nothing of the
-    group is stored and every part gets that error.
+    group is stored and every part gets that error. Whatever stops the group
+    (even an exit of the worker in the middle), no part is ever woken as
+    stored unless the commit returned.
     """
+    stored = False
+    failure: BaseException = RuntimeError("the group's transaction did not complete")
     try:
         with transaction(db):
             for part in group:
@@ -110,13 +116,14 @@ def commit(db: sqlite3.Connection, group: list[Part]) -> None:
                     db.execute("ROLLBACK TO part")
                     part.error = exc
                 db.execute("RELEASE part")
+        stored = True
     except Exception as exc:  # noqa: BLE001 - handed to every request of the group
-        for part in group:
-            part.error = part.error or exc
+        failure = exc
     finally:
         for part in group:
+            if not stored:
+                part.error = part.error or failure
             part.done.set()
-
 
 _group = GroupCommit()
 

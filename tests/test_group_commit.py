@@ -105,6 +105,31 @@ def test_a_commit_refused_stores_nothing_and_fails_every_request(db: sqlite3.Con
     assert db.execute("SELECT count(*) FROM child").fetchone()[0] == 0
 
 
+class WorkerExit(BaseException):
+    """What is not an Exception: a worker told to exit in the middle of a write."""
+
+
+def test_a_group_stopped_mid_write_wakes_no_one_as_stored(db: sqlite3.Connection) -> None:
+    group = GroupCommit(grouped=lambda: True)
+
+    def stopped(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO part (name) VALUES ('stopped')")
+        raise WorkerExit
+
+    requests = [gevent.spawn(group.run, db, write) for write in (insert("a"), stopped, insert("c"))]
+    gevent.joinall(requests, timeout=10)
+    assert all(request.dead for request in requests)
+    assert isinstance(requests[0].exception, WorkerExit)  # the leader's greenlet, where it was raised
+    for follower in requests[1:]:
+        assert isinstance(follower.exception, RuntimeError)
+        assert str(follower.exception) == "the group's transaction did not complete"
+    assert stored(db) == set()
+    assert not db.in_transaction
+    assert not group.leading  # the next request leads a group of its own
+    gevent.spawn(group.run, db, insert("next")).get(timeout=5)
+    assert stored(db) == {"next"}
+
+
 def test_a_leader_interrupted_while_waiting_still_commits_the_group(db: sqlite3.Connection) -> None:
     group = GroupCommit(grouped=lambda: True)
     statements = commits(db)
