@@ -65,7 +65,7 @@ class GroupCommit:
 
     def run(self, db: sqlite3.Connection, write: Write) -> None:
         """`write(db)` inside a durable transaction; returns once it is committed,
-        raises what `write` raised or what stopped the commit."""
+        raises what `write` raised, or `NotStored` when the group could not commit."""
         if not self.grouped():
             with transaction(db):
                 write(db)
@@ -76,6 +76,9 @@ class GroupCommit:
         mine = Part(write, Event())
         self.waiting.append(mine)
         if self.leading:
+            # A request cancelled here still has its part written: its report
+            # is stored without an answer, and the tablet's resend gets the
+            # stored receipt (never the other way round).
             mine.done.wait()
         else:
             self.leading = True
@@ -95,17 +98,23 @@ class GroupCommit:
             raise mine.error
 
 
+class NotStored(RuntimeError):
+    """The group's transaction did not commit, so this request's report is not
+    stored. One per request (the cause, shared, is its `__cause__`), so that no
+    two requests' tracebacks are written into one exception."""
+
+
 def commit(db: sqlite3.Connection, group: list[Part]) -> None:
     """Every part in one transaction, each in its own savepoint; then wake them all.
 
     A part that raises is rolled back to its savepoint and gets its error; the
     others are kept. If the transaction cannot begin or commit, nothing of the
-    group is stored and every part gets that error. Whatever stops the group
-    (even an exit of the worker in the middle), no part is ever woken as
+    group is stored and every other part gets `NotStored`. Whatever stops the
+    group (even an exit of the worker in the middle), no part is ever woken as
     stored unless the commit returned.
     """
     stored = False
-    failure: BaseException = RuntimeError("the group's transaction did not complete")
+    cause: BaseException | None = None
     try:
         with transaction(db):
             for part in group:
@@ -117,17 +126,26 @@ def commit(db: sqlite3.Connection, group: list[Part]) -> None:
                     part.error = exc
                 db.execute("RELEASE part")
         stored = True
-    except Exception as exc:  # noqa: BLE001 - handed to every request of the group
-        failure = exc
+    except Exception as exc:  # noqa: BLE001 - the cause of every request's NotStored
+        cause = exc
     finally:
         for part in group:
-            if not stored:
-                part.error = part.error or failure
+            if not stored and part.error is None:
+                part.error = NotStored("the group's transaction did not commit")
+                part.error.__cause__ = cause
             part.done.set()
 
-_group = GroupCommit()
+
+# One group a store: every part is written through the leader's connection,
+# so parts for another file must never join it.
+_groups: dict[str, GroupCommit] = {}
 
 
 def run(db: sqlite3.Connection, write: Write) -> None:
-    """`write(db)` durably committed, in this process's group (see the module's docstring)."""
-    _group.run(db, write)
+    """`write(db)` durably committed, in this process's group for the store
+    `db` opened (see the module's docstring)."""
+    path = getattr(db, "path", "")
+    group = _groups.get(path)
+    if group is None:
+        group = _groups[path] = GroupCommit(lambda: under_gevent())  # looked up when called: tests set it
+    group.run(db, write)

@@ -15,10 +15,13 @@ from pathlib import Path
 
 import gevent
 import pytest
+from flask import Flask
 
-from crewreport import group_commit
-from crewreport.db import connect
-from crewreport.group_commit import GroupCommit
+from crewreport import envelope, group_commit
+from crewreport.db import connect, get_db
+from crewreport.group_commit import GroupCommit, NotStored
+
+from .helpers import Make, header_of
 
 
 @pytest.fixture
@@ -98,8 +101,10 @@ def test_a_commit_refused_stores_nothing_and_fails_every_request(db: sqlite3.Con
     requests = [gevent.spawn(group.run, db, write) for write in (insert("a"), orphan, insert("c"))]
     gevent.joinall(requests, timeout=10)
     errors = [request.exception for request in requests]
-    assert all(isinstance(e, sqlite3.IntegrityError) for e in errors), errors
-    assert "FOREIGN KEY" in str(errors[0])
+    assert all(isinstance(e, NotStored) for e in errors), errors
+    assert len({id(e) for e in errors}) == 3  # one each: no two requests' tracebacks in one
+    assert {type(e.__cause__) for e in errors} == {sqlite3.IntegrityError}
+    assert "FOREIGN KEY" in str(errors[0].__cause__)
     assert not db.in_transaction  # rolled back, not left open for the next borrower
     assert stored(db) == set()
     assert db.execute("SELECT count(*) FROM child").fetchone()[0] == 0
@@ -121,8 +126,8 @@ def test_a_group_stopped_mid_write_wakes_no_one_as_stored(db: sqlite3.Connection
     assert all(request.dead for request in requests)
     assert isinstance(requests[0].exception, WorkerExit)  # the leader's greenlet, where it was raised
     for follower in requests[1:]:
-        assert isinstance(follower.exception, RuntimeError)
-        assert str(follower.exception) == "the group's transaction did not complete"
+        assert isinstance(follower.exception, NotStored)
+        assert str(follower.exception) == "the group's transaction did not commit"
     assert stored(db) == set()
     assert not db.in_transaction
     assert not group.leading  # the next request leads a group of its own
@@ -146,6 +151,73 @@ def test_a_leader_interrupted_while_waiting_still_commits_the_group(db: sqlite3.
     # and the next request leads a group of its own
     gevent.spawn(group.run, db, insert("next")).get(timeout=5)
     assert "next" in stored(db)
+
+
+def test_a_request_cancelled_while_it_waits_still_has_its_report_stored(db: sqlite3.Connection) -> None:
+    """Stored without an answer is safe (the resend gets the stored receipt);
+    answered without being stored never happens."""
+    group = GroupCommit(grouped=lambda: True)
+    leader = gevent.spawn(group.run, db, insert("leader's"))
+    follower = gevent.spawn(group.run, db, insert("cancelled follower's"))
+    gevent.spawn(follower.kill, block=False)
+    gevent.joinall([leader, follower], timeout=10)
+    assert leader.successful() and follower.dead
+    assert isinstance(follower.value, gevent.GreenletExit)
+    assert stored(db) == {"leader's", "cancelled follower's"}
+
+
+def test_each_store_has_its_own_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every part is written through the leader's connection: a part for
+    another file must never join that group."""
+    monkeypatch.setattr(group_commit, "under_gevent", lambda: True)
+    monkeypatch.setattr(group_commit, "_groups", {})
+    stores = [connect(str(tmp_path / name)) for name in ("one.sqlite", "two.sqlite")]
+    try:
+        for store in stores:
+            store.execute("CREATE TABLE part (name TEXT PRIMARY KEY)")
+        requests = [gevent.spawn(group_commit.run, store, insert(f"{i} in {n}"))
+                    for i in range(3) for n, store in enumerate(stores)]
+        gevent.joinall(requests, timeout=10, raise_error=True)
+        assert [stored(store) for store in stores] == [{"0 in 0", "1 in 0", "2 in 0"}, {"0 in 1", "1 in 1", "2 in 1"}]
+        assert len(group_commit._groups) == 2
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_intake_requests_in_one_group_each_get_their_own_answer(app: Flask, make_envelope: Make,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real intake, each request on its own connection as under `serve`,
+    all in one group: a report, its resend, another report under its id, and
+    a batch holding a new report and the first again."""
+    monkeypatch.setattr(group_commit, "under_gevent", lambda: True)
+    monkeypatch.setattr(group_commit, "_groups", {})
+    sizes: list[int] = []
+    real_commit = group_commit.commit
+
+    def counting_commit(db: sqlite3.Connection, group: list[group_commit.Part]) -> None:
+        sizes.append(len(group))
+        real_commit(db, group)
+
+    monkeypatch.setattr(group_commit, "commit", counting_commit)
+    first, second = make_envelope(), make_envelope()
+    rival = make_envelope(id=header_of(first)["id"], flight="ZZ202")
+    sends = [("/api/v1/reports", first), ("/api/v1/reports", first), ("/api/v1/reports", rival),
+             ("/api/v1/reports/batch", {"envelopes": [second, first]})]
+    requests = [gevent.spawn(lambda path, body: app.test_client().post(path, json=body), path, body)
+                for path, body in sends]
+    gevent.joinall(requests, timeout=30, raise_error=True)
+    answers = [(request.value.status_code, request.value.get_json()) for request in requests]
+    assert sizes == [4]  # one group, one commit
+    assert [status for status, _ in answers] == [201, 200, 409, 200]
+    assert answers[1][1] == answers[0][1]  # the very same receipt
+    assert answers[2][1]["error"]["code"] == "conflict"
+    new, again = answers[3][1]["results"]
+    assert again == answers[0][1] and "receipt" in new and new != again
+    with app.app_context():
+        rows = dict(get_db().execute("SELECT id, envelope_sha256 FROM report").fetchall())
+    assert rows == {header_of(first)["id"]: envelope.envelope_sha256(first),
+                    header_of(second)["id"]: envelope.envelope_sha256(second)}
 
 
 def test_a_worker_that_is_never_idle_still_commits(db: sqlite3.Connection,
