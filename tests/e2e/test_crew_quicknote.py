@@ -198,8 +198,13 @@ def test_a_clock_hours_off_is_corrected_from_the_server_and_the_note_still_queue
     page = slow_clock_page
     sign_in(page, server)
     wait_enrolled(page)
-    skew = page.evaluate("() => Date.now() - Date.UTC(...new Date(Date.now()).toISOString().match(/\\d+/g).map(Number).map((n, i) => i === 1 ? n - 1 : n))")
+    # One reading of the clock: two calls to Date.now() may be a millisecond apart.
+    skew = page.evaluate("() => { const t = Date.now();"
+                         " return t - Date.UTC(...new Date(t).toISOString().match(/\\d+/g).map(Number)"
+                         ".map((n, i) => i === 1 ? n - 1 : n)); }")
     assert skew == 0  # the shift is in Date itself: the page cannot tell without the server
+    behind = datetime.now(UTC).timestamp() * 1000 - page.evaluate("() => Date.now()")
+    assert abs(behind - 7 * 3600000) < 60000  # and it is seven hours slow
     # as the page keeps it (the page runs its own bundled clock.js, not one imported here)
     offset = poll(page, "() => JSON.parse(localStorage.getItem('cabin-notes-clock') || 'null')?.offset_ms",
                   lambda o: o is not None and o > 6.9 * 3600000,
