@@ -52,7 +52,7 @@ class Part:
 
 
 class GroupCommit:
-    """The waiting group of one process.
+    """The waiting group of one store in one process.
 
     Without locks: greenlets switch only where one waits, and no one waits
     between looking at `waiting` or `leading` and changing them.
@@ -109,9 +109,9 @@ def commit(db: sqlite3.Connection, group: list[Part]) -> None:
 
     A part that raises is rolled back to its savepoint and gets its error; the
     others are kept. If the transaction cannot begin or commit, nothing of the
-    group is stored and every other part gets `NotStored`. Whatever stops the
-    group (even an exit of the worker in the middle), no part is ever woken as
-    stored unless the commit returned.
+    group is stored and every part without an error of its own gets
+    `NotStored`. Whatever stops the group (even an exit of the worker in the
+    middle), no part is ever woken as stored unless the commit returned.
     """
     stored = False
     cause: BaseException | None = None
