@@ -41,6 +41,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_until_answering(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Until a GET of `url` answers 200; RuntimeError if `proc` exits first
+    or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not answer")
+
+
 def port_free(port: int) -> bool:
     """True when nothing answers on 127.0.0.1:`port`."""
     with socket.socket() as s:
@@ -100,17 +116,10 @@ class ServedApp:
                  "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)],
                 cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url + self.READY_PATH, timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not answer: {self.log_tail()}")
+        try:
+            wait_until_answering(self.url + self.READY_PATH, self.proc, timeout)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}: {self.log_tail()}") from None
 
     def kill(self) -> None:
         """SIGKILL the whole process group and wait until the port is free."""
@@ -267,3 +276,32 @@ def kill_mid_burst(served: ServedApp, send: Callable[[Any], None], shares: list[
     stop.set()
     for t in threads:
         t.join(timeout=60)
+
+
+def hello_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """A bare WSGI app for testing the server around it: `/slow` takes 1.5 s
+    (time.sleep is gevent's in a gevent worker), anything else answers at once."""
+    if environ["PATH_INFO"] == "/slow":
+        time.sleep(1.5)
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    return [b"hello"]
+
+
+def seconds_until_closed(sock: socket.socket, limit: float, trickle: bytes = b"", pace: float = 0.2) -> float:
+    """How long until the server closes `sock` (at most `limit`: then
+    `limit`), reading whatever it answers meanwhile and, if `trickle` is
+    given, sending one byte of it every `pace` seconds."""
+    start = time.monotonic()
+    sock.settimeout(pace)
+    sent = 0
+    while (elapsed := time.monotonic() - start) < limit:
+        try:
+            if not sock.recv(65536):
+                return elapsed
+        except TimeoutError:
+            if sent < len(trickle):
+                sock.send(trickle[sent:sent + 1])
+                sent += 1
+        except ConnectionError:
+            return elapsed
+    return limit
