@@ -3,30 +3,25 @@ clients cannot starve it.
 
 gunicorn's `sync` worker gives each connection a whole process until the
 request is read: two connections that never finish their headers stop a
-two-worker server. Here every connection is a gevent greenlet instead, so a
-connection that waits costs a few kilobytes, not a worker. The worker is
-gunicorn's `gevent_pywsgi` (gevent's own HTTP/1.1 server in gunicorn's
-process management: a third less CPU a request than gunicorn's `gevent`
-worker, see the README's Performance section) with the deadlines gunicorn's would apply:
+two-worker server. Here every connection is a gevent greenlet instead
+(gunicorn's `gevent` worker class), so a connection that waits costs a few
+kilobytes, not a worker:
 
-* headers: each request's line and headers within one deadline (gunicorn's
-  `keepalive` setting, HEADER_TIMEOUT seconds, the first request of a
-  connection included, and the wait for the next one on a kept-alive
-  connection); a connection that has not sent them by then is closed;
+* headers: gunicorn reads each request's headers under one timeout
+  (`keepalive`, HEADER_TIMEOUT seconds, the first request of a connection
+  included) and drops a connection that has not sent them by then;
 * body: `BufferedBody` reads the whole body, within BODY_TIMEOUT seconds and
   at most MAX_CONTENT_LENGTH bytes, before the app sees the request; a body
   that trickles past the deadline gets 408 and the connection is closed;
-* log lines are escaped (`crewreport.logs`), gevent's own error lines too,
-  and no forwarded header is trusted by the server itself: the app's
-  ProxyFix does that, only when PROXY_COUNT > 0.
+* log lines are escaped (`crewreport.logs`), and no forwarded header is
+  trusted by gunicorn itself: the app's ProxyFix does that, only when
+  PROXY_COUNT > 0.
 """
 from __future__ import annotations
 
-import functools
 import io
 import logging
 import resource
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -35,7 +30,6 @@ from typing import Any
 import gevent
 from flask import Flask
 from gunicorn import glogging
-from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler, PyWSGIServer
 
 from . import create_app, keys
 from .logs import EscapingFormatter
@@ -58,7 +52,7 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 def gunicorn_argv(host: str, port: int, workers: int) -> list[str]:
     """The gunicorn command line for `serve`."""
     return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--worker-class", "crewreport.serving.Worker", "--worker-connections", str(WORKER_CONNECTIONS),
+            "--worker-class", "gevent", "--worker-connections", str(WORKER_CONNECTIONS),
             "--keep-alive", str(HEADER_TIMEOUT),
             # The app decides whom to believe about the scheme and address
             # (PROXY_COUNT); gunicorn's default trusts X-Forwarded-Proto from
@@ -78,95 +72,16 @@ class EscapingLogger(glogging.Logger):
     def _set_handler(self, log: Any, output: Any, fmt: Any, stream: Any = None) -> None:
         super()._set_handler(log, output, EscapingFormatter(fmt._fmt, fmt.datefmt), stream=stream)
 
-    def atoms(self, resp: Any, req: Any, environ: dict[str, Any] | None, request_time: Any) -> dict[str, Any]:
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
         """The atoms of ACCESS_FORMAT only: gunicorn's own set copies every
         request and response header into a dict on each request, which costs
         more than some whole API requests here (other atoms log as "-")."""
         status = resp.status
         sent = getattr(resp, "sent", None)
-        environ = environ or {}  # None when the request line itself was refused (400, 414)
-        return {"h": environ.get("REMOTE_ADDR", "-"), "m": environ.get("REQUEST_METHOD", "-"),
-                "U": environ.get("PATH_INFO", "-"),
-                "s": status.split(None, 1)[0] if isinstance(status, str) else status,
+        return {"h": environ.get("REMOTE_ADDR", "-"), "m": environ.get("REQUEST_METHOD"),
+                "U": environ.get("PATH_INFO"), "s": status.split(None, 1)[0] if isinstance(status, str) else status,
                 "b": "-" if sent is None else str(sent),
                 "M": request_time.seconds * 1000 + request_time.microseconds // 1000}
-
-
-class HeaderDeadline(socket.timeout):
-    """A request's line and headers did not all arrive in time."""
-
-
-class Handler(PyWSGIHandler):
-    """gevent's request handler with one deadline for each request's line and
-    headers (gevent sets none: a client could hold a connection open for
-    ever by sending a header byte now and then, or nothing after a response)."""
-
-    deadline: gevent.Timeout | None = None
-
-    def handle_one_request(self) -> Any:
-        # Raised inside the read, as an OSError: gevent then closes the
-        # connection quietly (a request line) or hands it to
-        # _handle_client_error (headers).
-        self.deadline = gevent.Timeout.start_new(self.server.header_timeout, HeaderDeadline("request headers"))
-        try:
-            return super().handle_one_request()
-        finally:
-            self.deadline.close()
-
-    def MessageClass(self, *args: Any) -> Any:
-        """The headers as gevent parses them, held to the framing rules that
-        keep a proxy in front and this server agreeing on where a request
-        ends (request smuggling; gevent alone takes "Content-Length: 5_0" as
-        50, two lengths, or a length beside chunked): one Content-Length of
-        digits only, or Transfer-Encoding: chunked alone, or neither."""
-        headers = super().MessageClass(*args)
-        lengths = headers.get_all("Content-Length") or []
-        codings = headers.get_all("Transfer-Encoding") or []
-        if codings and (lengths or [c.strip().lower() for c in codings] != ["chunked"]):
-            raise ValueError("Transfer-Encoding other than chunked alone, or beside a Content-Length")
-        if len(lengths) > 1 or (lengths and not (lengths[0].isascii() and lengths[0].isdigit())):
-            raise ValueError("Content-Length not one number")
-        return headers
-
-    def get_environ(self) -> dict[str, Any]:
-        """Called once the headers are in, before the app runs: the app and
-        the body (BufferedBody) have their own time."""
-        if self.deadline is not None:
-            self.deadline.close()
-        return super().get_environ()  # type: ignore[no-any-return]
-
-    def _handle_client_error(self, ex: Exception) -> Any:
-        """A request gevent could not read. Headers too slow: closed without
-        an answer (None). Anything else (say, http.client's "got more than 100
-        headers") is the client's error too: 400 and one escaped error line,
-        never the raw traceback gevent prints to stderr for errors that are
-        not ValueErrors."""
-        if isinstance(ex, HeaderDeadline):
-            return None
-        if not isinstance(ex, ValueError):
-            ex = ValueError(str(ex) or type(ex).__name__)
-        return super()._handle_client_error(ex)
-
-
-class Server(PyWSGIServer):
-    """gevent's WSGI server with the header deadline its handlers read."""
-
-    def __init__(self, *args: Any, header_timeout: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.header_timeout = header_timeout
-
-
-class Worker(GeventPyWSGIWorker):
-    """gunicorn's `gevent_pywsgi` worker with Handler, the header deadline from
-    `--keep-alive`, and gevent's error lines (a malformed request line, a
-    handler's traceback) written through gunicorn's escaping error log."""
-
-    wsgi_handler = Handler
-
-    def init_process(self) -> None:
-        self.server_class = functools.partial(Server, header_timeout=self.cfg.keepalive,
-                                              error_log=self.log.error_log)
-        super().init_process()
 
 
 class BufferedBody:

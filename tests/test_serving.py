@@ -21,7 +21,7 @@ from .served import ROOT, free_port, raw_request, seconds_until_closed, wait_unt
 def test_gunicorn_runs_gevent_workers_trusting_no_forwarded_header() -> None:
     argv = serving.gunicorn_argv("127.0.0.1", 5000, 2)
     options = dict(zip(argv, argv[1:], strict=False))
-    assert options["--worker-class"] == "crewreport.serving.Worker"
+    assert options["--worker-class"] == "gevent"
     assert options["--keep-alive"] == str(serving.HEADER_TIMEOUT)
     assert options["--forwarded-allow-ips"] == ""
     assert options["--logger-class"] == "crewreport.serving.EscapingLogger"
@@ -67,27 +67,32 @@ def connect(port: int, first: bytes) -> socket.socket:
 def test_headers_have_one_deadline_and_the_app_has_its_own_time(deadline_server: tuple[int, Path]) -> None:
     """A request's line and headers must all arrive within the deadline: one
     that stops half-way, one that trickles a byte every 0.2 s, a connection
-    that sends nothing and a kept-alive one that sends nothing more are each
-    closed after it; meanwhile a request whose app takes longer than the
-    deadline is still answered."""
+    that sends nothing, a kept-alive one that sends nothing more and one
+    whose announced body never comes are each closed after it; meanwhile a
+    request whose app takes longer than the deadline is still answered."""
     port, log = deadline_server
     stalled = connect(port, b"GET / HTTP/1.1\r\nHost: x\r\n")
     trickling = connect(port, b"GET / HTTP/1.1\r\n")
     kept = connect(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     silent = socket.create_connection(("127.0.0.1", port), timeout=5)
+    # Answered without its body being read (as the app answers 413 to a
+    # Content-Length over its limit): the body that never comes holds nothing.
+    unsent = connect(port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n")
+    sockets = (stalled, trickling, kept, silent, unsent)
     try:
-        with ThreadPoolExecutor(4) as pool:
+        with ThreadPoolExecutor(len(sockets)) as pool:
             closed = [pool.submit(seconds_until_closed, stalled, 8),
                       pool.submit(seconds_until_closed, trickling, 8, b"X-Trickle: " + b"a" * 100),
                       pool.submit(seconds_until_closed, kept, 8),
-                      pool.submit(seconds_until_closed, silent, 8)]
+                      pool.submit(seconds_until_closed, silent, 8),
+                      pool.submit(seconds_until_closed, unsent, 8)]
             began = time.monotonic()
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/slow", timeout=10) as resp:
                 assert resp.read() == b"hello"
             assert time.monotonic() - began >= 1.4
             seconds = [future.result() for future in closed]
     finally:
-        for sock in (stalled, trickling, kept, silent):
+        for sock in sockets:
             sock.close()
     assert all(0.5 < s < 8 for s in seconds), seconds
     text = log.read_text(errors="replace")
@@ -96,31 +101,38 @@ def test_headers_have_one_deadline_and_the_app_has_its_own_time(deadline_server:
 
 @pytest.mark.parametrize(("request_bytes", "status"), [
     (b"GE\x1bT /\r\nFORGED line\r\n\r\n", b"400"),
-    (b"GET / HTTP/1.1\r\n" + b"X-A: b\r\n" * 120 + b"\r\n", b"400"),
-    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n", b"414"),
-    # Framing a proxy in front could read otherwise (request smuggling).
+    (b"GET / HTTP/1.1\r\n" + b"X-A: b\r\n" * 120 + b"\r\n", b"431"),
+    (b"GET / HTTP/1.1\r\nX-A: " + b"a" * 70000 + b"\r\n\r\n", b"431"),
+    # Framing or headers that a proxy in front could read otherwise (request
+    # smuggling), or that would hand CR, LF or NUL to the app.
     (b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", b"400"),
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", b"400"),
     (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", b"400"),
     (b"POST / HTTP/1.1\r\nContent-Length: 0_1\r\n\r\nx", b"400"),
     (b"POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\nx", b"400"),
     (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", b"400"),
+    (b"POST / HTTP/1.1\r\nX-A: a\rContent-Length: 29\r\n\r\n", b"400"),
+    (b"POST / HTTP/1.1\r\nContent-Length : 5\r\n\r\nhello", b"400"),
+    (b"GET / HTTP/1.1\r\nX-A: one\r\n two\r\n\r\n", b"400"),
+    (b"GET / HTTP/1.1\r\nX-A: a\x00b\r\n\r\n", b"400"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", b"400"),
 ])
-def test_a_request_the_server_cannot_read_is_answered_and_logged_on_one_line(
+def test_a_request_the_server_cannot_read_safely_is_refused_on_one_log_line(
         deadline_server: tuple[int, Path], request_bytes: bytes, status: bytes) -> None:
-    """A garbled request line, too many headers, a request line too long, a
-    body whose end two parsers could disagree on: an HTTP error, an access
-    line, and no traceback or control character in the log."""
+    """A garbled request line, too many or too large headers, a body whose end
+    two parsers could disagree on, a header value that would carry CR, LF or
+    NUL: refused before the app, with one escaped log line and no traceback.
+    (gevent's own pywsgi server, tried as `serve`'s worker for its lower CPU
+    cost, accepted most of these: see the README's Performance section.)"""
     port, log = deadline_server
     before = log.stat().st_size
     answer = raw_request(port, request_bytes)
     assert answer.startswith(b"HTTP/1.1 " + status), answer[:100]
     deadline = time.monotonic() + 5
-    while f'" {status.decode()} ' not in (text := log.read_bytes()[before:].decode(errors="replace")) \
+    while "Invalid request" not in (text := log.read_bytes()[before:].decode(errors="replace")) \
             and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert f'" {status.decode()} ' in text, text
-    assert "Traceback" not in text and "\x1b" not in text, text
+    assert "Invalid request" in text, text
+    assert "Traceback" not in text and "\x1b" not in text and "\x00" not in text, text
     assert not any(line.startswith("FORGED") for line in text.splitlines()), text
 
 
