@@ -78,8 +78,10 @@ class EscapingLogger(glogging.Logger):
         more than some whole API requests here (other atoms log as "-")."""
         status = resp.status
         sent = getattr(resp, "sent", None)
-        return {"h": environ.get("REMOTE_ADDR", "-"), "m": environ.get("REQUEST_METHOD"),
-                "U": environ.get("PATH_INFO"), "s": status.split(None, 1)[0] if isinstance(status, str) else status,
+        # A request gunicorn refused (400, 431) comes with no PATH_INFO: "-", not "None".
+        return {"h": environ.get("REMOTE_ADDR", "-"), "m": environ.get("REQUEST_METHOD") or "-",
+                "U": environ.get("PATH_INFO") or "-",
+                "s": status.split(None, 1)[0] if isinstance(status, str) else status,
                 "b": "-" if sent is None else str(sent),
                 "M": request_time.seconds * 1000 + request_time.microseconds // 1000}
 

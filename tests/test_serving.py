@@ -134,6 +134,7 @@ def test_a_request_the_server_cannot_read_safely_is_refused_on_one_log_line(
     assert "Invalid request" in text, text
     assert "Traceback" not in text and "\x1b" not in text and "\x00" not in text, text
     assert not any(line.startswith("FORGED") for line in text.splitlines()), text
+    assert "None" not in text, text  # the access line of a refused request says "-" for what it lacks
 
 
 def test_a_request_framed_plainly_is_answered(deadline_server: tuple[int, Path]) -> None:
