@@ -1,5 +1,6 @@
-"""The serving set-up itself: gunicorn's command line and the process limits
-that let one worker hold its connections."""
+"""The serving set-up itself: gunicorn's command line, the process limits
+that let one worker hold its connections, and what `serve`'s command line
+does with slow clients and with requests it must not pass on to the app."""
 from __future__ import annotations
 
 import socket
@@ -116,11 +117,11 @@ def test_headers_have_one_deadline_and_the_app_has_its_own_time(deadline_server:
     (b"GET / HTTP/1.1\r\nX-A: a\x00b\r\n\r\n", b"400"),
     (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", b"400"),
 ])
-def test_a_request_the_server_cannot_read_safely_is_refused_on_one_log_line(
+def test_a_request_the_server_cannot_read_safely_is_refused_and_logged_without_a_traceback(
         deadline_server: tuple[int, Path], request_bytes: bytes, status: bytes) -> None:
     """A garbled request line, too many or too large headers, a body whose end
     two parsers could disagree on, a header value that would carry CR, LF or
-    NUL: refused before the app, with one escaped log line and no traceback.
+    NUL: refused before the app, with an escaped warning and no traceback.
     (gevent's own pywsgi server, tried as `serve`'s worker for its lower CPU
     cost, accepted most of these: see the README's Performance section.)"""
     port, log = deadline_server
