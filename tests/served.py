@@ -167,19 +167,15 @@ class SlowClients:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._trickle, daemon=True)
 
-    def _open(self, first: bytes) -> socket.socket:
-        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-        s.sendall(first)
-        return s
 
     def __enter__(self) -> SlowClients:
         try:
             for _ in range(self.n_idle):
-                self.idle.append(self._open(b"GET / HTTP/1.1\r\nHost: x\r\n"))
+                self.idle.append(connect_sending(self.port, b"GET / HTTP/1.1\r\nHost: x\r\n"))
             head = (f"POST /api/v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                     f"Content-Length: {self.BODY_BYTES}\r\n\r\n{{").encode()
             for _ in range(self.n_trickling):
-                self.trickling.append(self._open(head))
+                self.trickling.append(connect_sending(self.port, head))
         except BaseException:
             self.close()
             raise
@@ -218,6 +214,13 @@ class SlowClients:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def connect_sending(port: int, first: bytes) -> socket.socket:
+    """A connection to 127.0.0.1:`port` that has sent `first` and is left open."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(first)
+    return sock
 
 
 def raw_request(port: int, request: bytes, timeout: float = 10) -> bytes:

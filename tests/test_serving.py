@@ -16,7 +16,7 @@ import pytest
 
 from crewreport import serving
 
-from .served import ROOT, free_port, raw_request, seconds_until_closed, wait_until_answering
+from .served import ROOT, connect_sending, free_port, raw_request, seconds_until_closed, wait_until_answering
 
 
 def test_gunicorn_runs_gevent_workers_trusting_no_forwarded_header() -> None:
@@ -59,12 +59,6 @@ def deadline_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
         proc.wait(timeout=30)
 
 
-def connect(port: int, first: bytes) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(first)
-    return sock
-
-
 def test_headers_have_one_deadline_and_the_app_has_its_own_time(deadline_server: tuple[int, Path]) -> None:
     """A request's line and headers must all arrive within the deadline: one
     that stops half-way, one that trickles a byte every 0.2 s, a connection
@@ -72,13 +66,13 @@ def test_headers_have_one_deadline_and_the_app_has_its_own_time(deadline_server:
     whose announced body never comes are each closed after it; meanwhile a
     request whose app takes longer than the deadline is still answered."""
     port, log = deadline_server
-    stalled = connect(port, b"GET / HTTP/1.1\r\nHost: x\r\n")
-    trickling = connect(port, b"GET / HTTP/1.1\r\n")
-    kept = connect(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    stalled = connect_sending(port, b"GET / HTTP/1.1\r\nHost: x\r\n")
+    trickling = connect_sending(port, b"GET / HTTP/1.1\r\n")
+    kept = connect_sending(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     silent = socket.create_connection(("127.0.0.1", port), timeout=5)
     # Answered without its body being read (as the app answers 413 to a
     # Content-Length over its limit): the body that never comes holds nothing.
-    unsent = connect(port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n")
+    unsent = connect_sending(port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n")
     sockets = (stalled, trickling, kept, silent, unsent)
     try:
         with ThreadPoolExecutor(len(sockets)) as pool:
