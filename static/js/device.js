@@ -19,11 +19,14 @@ export async function getSigningKey() {
   return pair ? pair.privateKey : null;
 }
 
-export async function markRevoked(code, message) {
+// Mark the registration `deviceId` revoked, and only that one: the server's
+// answer is about the device that signed, and a tablet re-enrolled since then
+// (keeping the old registration's queued notes) must not lose its new one.
+export async function markRevoked(code, message, deviceId) {
   await withDb(async (d) => {
     const tx = d.transaction("meta", "readwrite");
     const dev = await tx.store.get(DEVICE);
-    if (dev && !dev.revoked) {
+    if (dev && !dev.revoked && dev.device_id === deviceId) {
       dev.revoked = { code, message: message || "", at: new Date().toISOString() };
       await tx.store.put(dev, DEVICE);
     }
@@ -77,7 +80,7 @@ export async function checkDeviceState(fetchFn = fetch, ms = undefined) {
   // Only the record that was asked about (a re-enrollment may have replaced it meanwhile).
   const current = await getDevice();
   if (!current || current.device_id !== dev.device_id) return null;
-  await markRevoked(code, message);
+  await markRevoked(code, message, dev.device_id);
   return "revoked";
 }
 

@@ -1,5 +1,6 @@
 """The outbox (outbox/), net.js, device.js, drafts.js, identity.js: batches bounded by
-count and bytes, 413 handling, deadlines on every request, draft expiry, and
+count and bytes, 413 handling, batches halved after a timeout, a refusal marking only
+the registration that signed, deadlines on every request, draft expiry, and
 the crew ID kept only sealed."""
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def test_delivery_sends_many_notes_in_bounded_requests(js_page: Any) -> None:
     assert out["rejected"] == 230 and out["states"] == ["rejected"]
 
 
-def test_a_413_rejects_a_single_note_and_splits_a_batch_without_looping(js_page: Any) -> None:
+def test_a_413_splits_a_batch_and_rejects_a_single_note_only_when_the_app_says_so(js_page: Any) -> None:
     js_page.evaluate(SETUP)
     out = js_page.evaluate("""async () => {
       const { enqueue, listReports } = await import('/static/js/outbox/store.js');
@@ -86,16 +87,33 @@ def test_a_413_rejects_a_single_note_and_splits_a_batch_without_looping(js_page:
         calls.push(JSON.parse(init.body).envelopes.length);
         return new Response('<html><body>413 Request Entity Too Large</body></html>', {status: 413, headers: {'Content-Type': 'text/html'}});
       };
+      const app413 = (calls) => async (url, init) => {  // the app's own answer about one envelope
+        calls.push(JSON.parse(init.body).envelopes.length);
+        return new Response(JSON.stringify({error: {code: 'too_large', message: 'An envelope may be at most 320 KiB.'}}), {status: 413});
+      };
       await enqueue({id: 'one', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'a', sealed: ['b'], signature: 'c'});
       const single = [];
-      const s1 = await deliver({fetchFn: proxy413(single)});
+      const s1 = await deliver({fetchFn: app413(single)});
       const r1 = (await listReports())[0];
+      await (await db()).clear('outbox');
+
+      // a proxy's 413 says nothing about the note: kept, queued, sent again on the next pass
+      await enqueue({id: 'px', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'px', sealed: ['b'], signature: 'c'});
+      const proxied = [];
+      const s2 = await deliver({fetchFn: proxy413(proxied)});
+      const s2again = await deliver({fetchFn: proxy413(proxied)});
+      const r2 = (await listReports())[0];
       await (await db()).clear('outbox');
 
       for (const id of ['t1', 't2', 't3']) await enqueue({id, flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: id, sealed: ['b'], signature: 'c'});
       const several = [];
-      const s3 = await deliver({fetchFn: proxy413(several)});
+      const s3 = await deliver({fetchFn: app413(several)});
       const r3 = await listReports();
+      await (await db()).clear('outbox');
+      for (const id of ['v1', 'v2', 'v3']) await enqueue({id, flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: id, sealed: ['b'], signature: 'c'});
+      const severalProxied = [];
+      const s5 = await deliver({fetchFn: proxy413(severalProxied)});
+      const r5 = await listReports();
 
       // a JSON 413 from the app for a batch that is split and then accepted one by one is not a rejection
       await (await db()).clear('outbox');
@@ -108,17 +126,98 @@ def test_a_413_rejects_a_single_note_and_splits_a_batch_without_looping(js_page:
         return new Response(JSON.stringify({error: {code: 'unavailable', message: 'down'}}), {status: 503});
       }});
       const r4 = await listReports();
-      return {single, s1: [s1.status, s1.rejected, s1.pending], r1: [r1.state, r1.error && r1.error.code, !!(r1.error && r1.error.message)],
+      await (await db()).clear('outbox');
+      return {single, s1: [s1.status, s1.rejected, s1.pending], r1: [r1.state, r1.error && r1.error.code, r1.error && r1.error.message],
+              proxied, s2: [s2.status, s2.trouble, s2.rejected, s2.pending], s2again: s2again.status,
+              r2: [r2.state, !!r2.envelope, r2.last_error && r2.last_error.code],
               several, s3: [s3.rejected, s3.pending], r3: r3.map(r => [r.state, r.error && r.error.code]),
+              severalProxied, s5: [s5.status, s5.rejected, s5.pending], r5: r5.map(r => r.state),
               split, s4: [s4.status, s4.rejected], r4: r4.map(r => r.state)};
     }""")
     assert out["single"] == [1]  # once, not in a loop
-    assert out["r1"] == ["rejected", "too_large", True]
+    assert out["r1"] == ["rejected", "too_large", "An envelope may be at most 320 KiB."]
     assert out["s1"][1:] == [1, 0]
+    assert out["proxied"] == [1, 1]  # once a pass, never a tight loop
+    assert out["s2"] == ["transient", "other", 0, 1] and out["s2again"] == "transient"
+    assert out["r2"] == ["queued", True, "http_413"]
     assert out["several"] == [3, 1, 1, 1]
     assert out["s3"] == [3, 0] and out["r3"] == [["rejected", "too_large"]] * 3
+    assert out["severalProxied"] == [3, 1]  # split, then the proxy refuses one: the pass ends
+    assert out["s5"] == ["transient", 0, 3] and out["r5"] == ["queued"] * 3
     assert out["split"] == [2, 1]  # split, then a 503: back-off takes over
     assert out["s4"] == ["transient", 0] and out["r4"] == ["queued", "queued"]
+
+
+def test_batches_that_time_out_are_halved_until_they_get_through(js_page: Any) -> None:
+    """A slow uplink: a batch of several that misses the deadline is sent again
+    in halves, and later passes keep the smaller size until the backlog is
+    cleared (sent again whole, it would time out on every pass)."""
+    js_page.evaluate(SETUP)
+    out = js_page.evaluate("""async () => {
+      const { enqueue, listReports } = await import('/static/js/outbox/store.js');
+      const { deliver } = await import('/static/js/outbox/scheduler.js');
+      const { db } = await import('/static/js/store.js');
+      const queue = async (prefix, n) => {
+        for (let i = 0; i < n; i++) await enqueue({id: prefix + String(i).padStart(3, '0'), flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'},
+                                                  {protected: prefix + i, sealed: ['s'], signature: 'g'});
+      };
+      const sizes = [];
+      // More than 20 envelopes do not get through in time; 20 or fewer are answered (refused, which settles them).
+      const slowLink = (answer) => (url, init) => {
+        const n = JSON.parse(init.body).envelopes.length;
+        sizes.push(n);
+        if (n > 20) return new Promise((_, reject) => init.signal.addEventListener('abort', () => reject(init.signal.reason)));
+        return Promise.resolve(answer(n));
+      };
+      const refused = (n) => new Response(JSON.stringify({results: Array.from({length: n}, () => ({error: {code: 'invalid_report', message: 'no'}}))}), {status: 200});
+      const down = () => new Response(JSON.stringify({error: {code: 'unavailable', message: 'down'}}), {status: 503});
+      await queue('slow-', 60);
+      const first = await deliver({fetchFn: slowLink(down), timeoutMs: 150});
+      const afterFirst = [...sizes]; sizes.length = 0;
+      const states = [...new Set((await listReports()).map(r => r.state))];
+      const second = await deliver({fetchFn: slowLink(refused), timeoutMs: 150});
+      const afterSecond = [...sizes]; sizes.length = 0;
+      await (await db()).clear('outbox');
+      await queue('later-', 40);  // the backlog was cleared: full batches again
+      const third = await deliver({fetchFn: async (url, init) => { sizes.push(JSON.parse(init.body).envelopes.length); return refused(sizes.at(-1)); }});
+      return {afterFirst, first: [first.status, first.pending], states, afterSecond, second: [second.status, second.rejected, second.pending],
+              afterThird: [...sizes], third: third.rejected};
+    }""")
+    assert out["afterFirst"] == [60, 30, 15]  # two timeouts halve it; the 503 ends the pass
+    assert out["first"] == ["transient", 60] and out["states"] == ["queued"]
+    assert out["afterSecond"] == [15, 15, 15, 15]  # the next pass starts at the size that got through
+    assert out["second"] == ["ok", 60, 0]
+    assert out["afterThird"] == [40] and out["third"] == 40
+
+
+def test_a_refusal_for_an_earlier_registration_leaves_the_current_one_alone(js_page: Any) -> None:
+    """A tablet re-enrolled with notes of its old, revoked registration still
+    queued: their refusal rejects them, and only a refusal of a note the
+    current registration signed marks it revoked."""
+    js_page.evaluate(SETUP)
+    out = js_page.evaluate("""async () => {
+      const { enqueue, listReports } = await import('/static/js/outbox/store.js');
+      const { deliver } = await import('/static/js/outbox/scheduler.js');
+      const { getDevice } = await import('/static/js/device.js');
+      const { db } = await import('/static/js/store.js');
+      const revoked = async (url, init) => {
+        const n = JSON.parse(init.body).envelopes.length;
+        return new Response(JSON.stringify({results: Array.from({length: n}, () => ({error: {code: 'revoked_device', message: 'This device was revoked by the airline.'}}))}), {status: 200});
+      };
+      await enqueue({id: 'old-reg', device: 'dev-old', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'o', sealed: ['s'], signature: 'g'});
+      const s1 = await deliver({fetchFn: revoked});
+      const old = (await listReports())[0];
+      const afterOld = (await getDevice()).revoked || null;
+      await (await db()).clear('outbox');
+      await enqueue({id: 'cur-reg', device: 'dev-l', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'c', sealed: ['s'], signature: 'g'});
+      await deliver({fetchFn: revoked});
+      const afterCurrent = (await getDevice()).revoked || null;
+      await (await db()).clear('outbox');
+      return {s1: s1.rejected, old: [old.state, old.error.code], afterOld, afterCurrent: afterCurrent && afterCurrent.code};
+    }""")
+    assert out["s1"] == 1 and out["old"] == ["rejected", "revoked_device"]
+    assert out["afterOld"] is None
+    assert out["afterCurrent"] == "revoked_device"
 
 
 def test_a_request_that_never_answers_times_out_and_lets_go_of_the_lock(js_page: Any) -> None:

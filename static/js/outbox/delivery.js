@@ -1,7 +1,8 @@
 // Delivery of the outbox (DESIGN.md section 5): batches POSTed to the intake,
-// split on 413, each answer settled by its signed receipt (with one refresh of
-// the published receipt keys if a receipt does not verify), a revoked tablet
-// marked, and a summary for the scheduler. No lock here (scheduler.js holds it).
+// split on 413 and after a batch of several timed out, each answer settled by
+// its signed receipt (with one refresh of the published receipt keys if a
+// receipt does not verify), a revoked registration marked, and a summary for
+// the scheduler. No lock here (scheduler.js holds it).
 import { verifyReceipt, envelopeBytes } from "../envelope.js";
 import { getDevice, markRevoked, refreshKeys } from "../device.js";
 import { withDeadline, requestTimeout } from "../net.js";
@@ -12,6 +13,13 @@ export const BATCH_LIMIT = 100;
 export const BATCH_BYTES = 2 * 1024 * 1024;
 // A bound on batches per pass: each one settles or halves, so this is never reached in practice.
 const MAX_ROUNDS = 50;
+
+// The most envelopes a batch may hold until the backlog is cleared: halved
+// after a batch of several did not get through in time. A full batch is 100
+// notes, half a megabyte or more, which a slow satellite uplink cannot carry
+// within the request deadline; sent again whole, it would time out on every
+// pass and nothing would ever arrive. Smaller batches get through.
+let timelyLimit = BATCH_LIMIT;
 
 // Server error codes after which resending the same envelope cannot succeed.
 export const PERMANENT_ERRORS = new Set([
@@ -30,6 +38,7 @@ export const PERMANENT_ERRORS = new Set([
 const REVOKING_ERRORS = new Set(["revoked_device", "unknown_device"]);
 
 const TOO_LARGE_MESSAGE = "This note is too large for the server to accept. Tell the captain or call the 24-hour line.";
+const PROXY_TOO_LARGE_MESSAGE = "A server on the way refused this note as too large. It is kept and will be sent again; tell the captain or call the 24-hour line.";
 
 export function isPermanent(code) {
   return PERMANENT_ERRORS.has(code);
@@ -166,20 +175,30 @@ async function markSending(batch) {
 }
 
 // Whatever answered 413 (the app, or a proxy in front of it, with or without JSON):
-// a batch of several is split and sent again at once; one envelope on its own can
-// never be accepted, so it is rejected with the reason. Never a tight loop: each
-// 413 either halves the batch or settles one note for good.
+// a batch of several is split and sent again at once. One envelope on its own
+// is rejected with the reason only when the app itself says it is too large; a
+// 413 from anything else (a proxy's page) says nothing about the note, which
+// stays queued: a proxy's limit is put right, a rejected note is never sent
+// again. Never a tight loop: each 413 halves the batch or ends the pass.
 async function onTooLarge(batch, data, pass, summary) {
   if (batch.length > 1) {
     await putAll(batch.map((r) => ({ ...r, state: "queued" })));
     pass.limit = Math.max(1, Math.floor(batch.length / 2));
-    return;
+    return true;
   }
-  const given = data && data.error && data.error.code === "too_large" ? data.error.message : "";
-  const settled = await settle(batch[0], { error: { code: "too_large", message: given || TOO_LARGE_MESSAGE } }, []);
+  if (!(data && data.error && data.error.code === "too_large")) {
+    const error = { code: "http_413", message: PROXY_TOO_LARGE_MESSAGE, http_status: 413 };
+    await putAll([{ ...batch[0], state: "queued", last_error: error }]);
+    summary.status = "transient";
+    summary.error = error;
+    announce();
+    return false;
+  }
+  const settled = await settle(batch[0], { error: { code: "too_large", message: data.error.message || TOO_LARGE_MESSAGE } }, []);
   await putAll([settled.record]);
   summary.rejected += 1;
   announce();
+  return true;
 }
 
 // The per-envelope results of a well-formed answer, or null.
@@ -212,7 +231,9 @@ async function recheckWithFreshKeys(batch, results, outs, pass) {
   return Promise.all(outs.map((out, i) => (isUnverifiedReceipt(out) ? settle(batch[i], results[i], jwks) : out)));
 }
 
-// Store the outcomes, count them, and mark the tablet revoked if the server said so.
+// Store the outcomes, count them, and mark the tablet's registration revoked
+// if the server said so of a note it signed (a note queued under an earlier
+// registration says nothing about the current one).
 // Returns whether anything is left to retry later (a transient outcome).
 async function recordOutcomes(outs, summary) {
   let transient = false;
@@ -221,14 +242,14 @@ async function recordOutcomes(outs, summary) {
     if (out.kind === "delivered") summary.delivered += 1;
     else if (out.kind === "rejected") {
       summary.rejected += 1;
-      if (REVOKING_ERRORS.has(out.record.error.code)) revoked = out.record.error;
+      if (REVOKING_ERRORS.has(out.record.error.code)) revoked = { ...out.record.error, device: (out.record.header || {}).device };
     } else {
       transient = true;
       if (!summary.error || out.record.last_error.code === "receipt_unverified") summary.error = out.record.last_error;
     }
   }
   await putAll(outs.map((out) => out.record));
-  if (revoked) await markRevoked(revoked.code, revoked.message);
+  if (revoked) await markRevoked(revoked.code, revoked.message, revoked.device);
   announce();
   return transient;
 }
@@ -237,8 +258,15 @@ async function recordOutcomes(outs, summary) {
 async function deliverBatch(pending, device, pass, summary) {
   const batch = await markSending(takeBatch(pending, pass.limit));
   const { res, data, timedOut } = await postBatch(pass.fetchFn, batch.map((r) => r.envelope), pass.timeoutMs);
-  if (res && res.status === 413) {
-    await onTooLarge(batch, data, pass, summary);
+  if (res && res.status === 413) return onTooLarge(batch, data, pass, summary);
+  if (!res && timedOut && batch.length > 1) {
+    // Too slow for the deadline, or no link at all: the next batch is half
+    // this one's size, at once; a batch of one that times out ends the pass.
+    const error = batchError(res, data, timedOut);
+    await putAll(batch.map((r) => ({ ...r, state: "queued", last_error: error })));
+    timelyLimit = Math.max(1, Math.floor(batch.length / 2));
+    pass.limit = Math.min(pass.limit, timelyLimit);
+    announce();
     return true;
   }
   const results = resultsOf(res, data, batch.length);
@@ -274,7 +302,7 @@ export async function deliverPending({ fetchFn = (...a) => fetch(...a), timeoutM
   } catch {
     /* pruning is housekeeping; delivery goes on */
   }
-  const pass = { fetchFn, timeoutMs, limit: BATCH_LIMIT, keysRefreshed: false };
+  const pass = { fetchFn, timeoutMs, limit: timelyLimit, keysRefreshed: false };
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const pending = await pendingReports();
     summary.pending = pending.length;
@@ -287,6 +315,7 @@ export async function deliverPending({ fetchFn = (...a) => fetch(...a), timeoutM
     if (!(await deliverBatch(pending, device, pass, summary))) break;
   }
   summary.pending = (await pendingReports()).length;
+  if (summary.pending === 0) timelyLimit = BATCH_LIMIT; // the backlog is cleared: new notes come a few at a time
   if (summary.status === "transient" && summary.pending === 0) summary.status = "ok";
   if (summary.status === "transient") summary.trouble = troubleKind(summary.error);
   else summary.error = null;

@@ -103,7 +103,7 @@ export async function refreshStatuses({ fetchFn = (...a) => fetch(...a), timeout
     if (!res) return { status: "network", changed };
     if (res.status !== 200) {
       const error = (data && data.error) || {};
-      if (REVOKING.has(error.code)) await markRevoked(error.code, error.message);
+      if (REVOKING.has(error.code)) await markRevoked(error.code, error.message, device.device_id);
       return { status: error.code || `http_${res.status}`, changed };
     }
     const states = readStatusAnswer(data, ids);
