@@ -1,5 +1,6 @@
 """More of the crew app: the landing banner, a storage failure that must not
-lose the report, and a deploy that offers a reload without losing the draft."""
+lose the report, a deploy that offers a reload without losing the draft, and a
+draft restored in a second window that is never sent as a second report."""
 from __future__ import annotations
 
 from typing import Any
@@ -68,6 +69,39 @@ def test_storage_failure_says_not_queued_and_keeps_the_form(page: Any, server: L
     assert "storage is full" in page.inner_text("#form-status")
     assert page.input_value('[name="narrative"]') == "This must stay in the form."
     assert page.evaluate("() => document.querySelectorAll('#outbox [data-report-id]').length") == 0
+
+
+def test_a_draft_restored_in_a_second_window_is_not_sent_twice(context: Any, page: Any, server: LiveServer) -> None:
+    def stored() -> int:  # the live server is shared: count what this test adds
+        return len(server.db_rows("SELECT id FROM report"))
+
+    before = stored()
+    sign_in(page, server)
+    wait_enrolled(page)
+    wait_ready(page)
+    fill_minimal(page, "Two windows, one note: passenger in 23C held by a companion.")
+    poll(page, "async () => !!(await (await import('/static/js/drafts.js')).loadDraft())", message="draft saved")
+    second = context.new_page()
+    second.goto(server.url + "/")
+    wait_ready(second)
+    poll(second, "() => document.querySelector('#form-status').textContent",
+         lambda t: t == "Your unfinished note was restored.", message="restored in the second window")
+    submit(page, 1)
+    wait_states(page, "delivered", 1)
+
+    second.click("#submit-button")  # the same note, from the other window
+    status = poll(second, "() => document.querySelector('#form-status').textContent",
+                  lambda t: "already saved from another window" in (t or ""), message="told it was sent already")
+    assert "nothing more was sent" in status
+    # nothing is lost: the window keeps what it holds, and the outbox has the one note
+    assert second.input_value('[name="narrative"]') == "Two windows, one note: passenger in 23C held by a companion."
+    assert second.evaluate("async () => (await (await import('/static/js/outbox/store.js')).listReports()).length") == 1
+    assert stored() == before + 1
+    # another tap sends what is there as a new note, on purpose
+    second.click("#submit-button")
+    wait_states(second, "delivered", 2)
+    assert stored() == before + 2
+    second.close()
 
 
 def test_new_version_offers_reload_and_keeps_the_draft(page: Any, server: LiveServer) -> None:

@@ -66,7 +66,18 @@ export function nextNoteNumber(records, header) {
   return records.filter((r) => sameFlight(r.header, header)).reduce((n, r) => Math.max(n, r.note_number || 0), 0) + 1;
 }
 
-/** Put a sealed envelope into the outbox in one transaction, numbered within its flight. */
+/** The outbox already holds a note under this id: the same note, saved from another window. */
+export class AlreadyQueued extends Error {
+  constructor(id) {
+    super(`A note with id ${id} is already in the outbox.`);
+    this.name = "AlreadyQueued";
+  }
+}
+
+/**
+ * Put a sealed envelope into the outbox in one transaction, numbered within
+ * its flight. AlreadyQueued if a note with its id is there (nothing changed).
+ */
 export async function enqueue(header, envelope) {
   const record = {
     id: header.id,
@@ -79,7 +90,9 @@ export async function enqueue(header, envelope) {
   };
   await withDb(async (d) => {
     const tx = d.transaction("outbox", "readwrite");
-    record.note_number = nextNoteNumber(await tx.store.getAll(), header);
+    const records = await tx.store.getAll();
+    if (records.some((r) => r.id === header.id)) throw new AlreadyQueued(header.id);
+    record.note_number = nextNoteNumber(records, header);
     await tx.store.add(record);
     await tx.done;
   });

@@ -10,7 +10,8 @@ export function hasContent(values) {
   return !!(values.narrative.trim() || values.indicators.length || values.people.length);
 }
 
-export function createDraftAutosave(form) {
+/** reportId(): the id the note will be sent under, kept in its draft. */
+export function createDraftAutosave(form, { reportId = () => null } = {}) {
   let timer = null;
   let dirty = false;
 
@@ -21,7 +22,7 @@ export function createDraftAutosave(form) {
     dirty = false;
     const values = readForm(form);
     try {
-      if (hasContent(values)) await saveDraft(values);
+      if (hasContent(values)) await saveDraft({ ...values, report_id: reportId() });
       else await wipeDraft();
     } catch {
       /* autosave is best effort; the form itself is untouched */

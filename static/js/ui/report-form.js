@@ -22,6 +22,11 @@ const STA_FUTURE_WARN_MS = 20 * 3600000;
 
 export const SAVED_TEXT = "Saved and sealed. It will be sent as soon as there is a connection.";
 export const NEAR_TEXT = "Not delivered yet and landing soon: see the notice at the top.";
+export const ALREADY_QUEUED_TEXT = "This note was already saved from another window of this app and is in the list of notes; nothing more was sent. "
+  + "If what is here adds to it, tap Save and send again to send it as a new note.";
+// What sealAndQueue did (false: nothing, with the reason shown).
+const QUEUED = "queued";
+const ALREADY_QUEUED = "already-queued";
 
 // Fields of the flight part of the form: an error on one opens the folded flight line.
 const FLIGHT_KEYS = new Set(["flight", "dep", "arr", "sta", "lands_in", "lands_at_uk"]);
@@ -93,7 +98,13 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
   });
   const statusLine = find("#form-status");
   const codes = [...form.querySelectorAll("input[name=\"indicators\"]")].map((input) => input.value);
-  const drafts = createDraftAutosave(form);
+  // The id this note will be sent under: fixed when it is begun and kept in
+  // its draft, so that a second window that restored the same draft sends it
+  // under the same id, and the outbox refuses it there rather than queueing
+  // the same note twice as two reports.
+  let reportId = null;
+  const currentReportId = () => (reportId ||= uuid4());
+  const drafts = createDraftAutosave(form, { reportId: currentReportId });
   // The default crew ID (the crew username from enrollment): in memory here, kept on the tablet only sealed.
   let defaultCrewId = "";
   // After a submit the status line follows that note (noteId), so that it never
@@ -164,7 +175,7 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     }
   }
 
-  // Seal and queue; false (with the reason shown) if it was not queued.
+  // Seal and queue: QUEUED, ALREADY_QUEUED (from another window), or false with the reason shown.
   async function sealAndQueue(header, body, device) {
     try {
       const key = await getSigningKey();
@@ -176,8 +187,9 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
         return false;
       }
       await enqueue(header, envelope);
-      return true;
+      return QUEUED;
     } catch (err) {
+      if (err && err.name === "AlreadyQueued") return ALREADY_QUEUED;
       const reason = err && err.name === "QuotaExceededError" ? "the tablet's storage is full" : (err && err.message) || "storage failed";
       setStatus(`This note was NOT queued (${reason}). It is still in the form; please try again.`, "error");
       return false;
@@ -215,8 +227,14 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
       setStatus("This note was NOT queued: this tablet is not set up to send notes. It is still in the form.", "error");
       return;
     }
-    const header = noteHeader(device, result.flight, now);
-    if (!(await sealAndQueue(header, result.body, device))) return;
+    const header = noteHeader(device, result.flight, now, currentReportId());
+    const queued = await sealAndQueue(header, result.body, device);
+    if (!queued) return;
+    reportId = null; // the next note, or another tap on this one after ALREADY_QUEUED, is a new one
+    if (queued === ALREADY_QUEUED) {
+      setStatus(ALREADY_QUEUED_TEXT, "warn"); // the form keeps what this window holds
+      return;
+    }
     const { flight, dep, arr, urgency } = result.flight;
     const sta = result.flight.sta.slice(0, 16); // the datetime-local form of the sta sent
     rememberFlight({ ...values, flight, dep, arr, sta, urgency });
@@ -256,6 +274,7 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     try {
       const draft = await loadDraft();
       if (draft) {
+        if (typeof draft.report_id === "string") reportId = draft.report_id; // a draft from before ids were kept gets a new one
         fillForm(form, draft, addPersonRow);
         setStatus("Your unfinished note was restored.");
       }
