@@ -190,6 +190,37 @@ def test_batches_that_time_out_are_halved_until_they_get_through(js_page: Any) -
     assert out["afterThird"] == [40] and out["third"] == 40
 
 
+def test_the_next_try_waits_at_least_as_long_as_the_server_asked(js_page: Any) -> None:
+    """Retry-After on a refused batch (429, 503) or on an answer with a
+    rate-limited envelope: the back-off timer is never shorter (at most 10 min)."""
+    js_page.evaluate(SETUP)
+    out = js_page.evaluate("""async () => {
+      const { enqueue } = await import('/static/js/outbox/store.js');
+      const { deliver, Backoff, DeliveryScheduler } = await import('/static/js/outbox/scheduler.js');
+      const { db } = await import('/static/js/store.js');
+      await enqueue({id: 'wait-1', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'w', sealed: ['s'], signature: 'g'});
+      const answers = [
+        () => new Response(JSON.stringify({error: {code: 'rate_limited', message: 'slow down'}}), {status: 429, headers: {'Retry-After': '120'}}),
+        () => new Response(JSON.stringify({results: [{error: {code: 'rate_limited', message: 'later'}}]}), {status: 200, headers: {'Retry-After': '90'}}),
+        () => new Response(JSON.stringify({error: {code: 'unavailable', message: 'down'}}), {status: 503, headers: {'Retry-After': '86400'}}),
+        () => new Response(JSON.stringify({error: {code: 'unavailable', message: 'down'}}), {status: 503}),
+      ];
+      const delays = [];
+      const waits = [];
+      const s = new DeliveryScheduler({
+        deliverFn: async () => { const r = await deliver({fetchFn: async () => answers.shift()()}); waits.push(r.retryAfterMs); return r; },
+        backoff: new Backoff({base: 5000, max: 60000}),
+        setTimer: () => 1, clearTimer: () => {},
+      });
+      for (let i = 0; i < 4; i++) { await s.run('timer'); delays.push(s.nextDelay); }
+      await (await db()).clear('outbox');
+      return {waits, delays};
+    }""")
+    assert out["waits"] == [120000, 90000, 600000, 0]
+    # the back-off goes on underneath (5, 10, 20, 40 s): the longer of the two is the wait
+    assert out["delays"] == [120000, 90000, 600000, 40000]
+
+
 def test_a_refusal_for_an_earlier_registration_leaves_the_current_one_alone(js_page: Any) -> None:
     """A tablet re-enrolled with notes of its old, revoked registration still
     queued: their refusal rejects them, and only a refusal of a note the

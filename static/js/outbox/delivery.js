@@ -207,6 +207,14 @@ function resultsOf(res, data, count) {
   return ok ? data.results : null;
 }
 
+// How long the server asked us to wait (Retry-After in seconds, as the intake
+// sends it with 429 and 503), in ms; 0 when it did not say. At most 10 minutes:
+// "Send now" and coming back online still try at once.
+export function retryAfterMs(res) {
+  const seconds = Number.parseInt((res && res.headers && res.headers.get("Retry-After")) || "", 10);
+  return seconds > 0 ? Math.min(seconds, 600) * 1000 : 0;
+}
+
 // Why a whole batch failed: no answer, the server's error, or its HTTP status.
 function batchError(res, data, timedOut) {
   if (!res) return { code: "network", message: timedOut ? "The server did not answer in time." : "No connection to the server." };
@@ -275,6 +283,7 @@ async function deliverBatch(pending, device, pass, summary) {
     await putAll(batch.map((r) => ({ ...r, state: "queued", last_error: error })));
     summary.status = "transient";
     summary.error = error;
+    summary.retryAfterMs = retryAfterMs(res);
     announce();
     return false;
   }
@@ -284,6 +293,7 @@ async function deliverBatch(pending, device, pass, summary) {
   outs = await recheckWithFreshKeys(batch, results, outs, pass);
   if (await recordOutcomes(outs, summary)) {
     summary.status = "transient";
+    summary.retryAfterMs = retryAfterMs(res); // the intake says when a rate-limited envelope may come again
     return false;
   }
   summary.status = "ok";
@@ -293,10 +303,11 @@ async function deliverBatch(pending, device, pass, summary) {
 /**
  * Send everything pending, batch after batch, until done or a batch fails.
  * Returns {status: "idle"|"ok"|"transient"|"not-enrolled", delivered, rejected,
- * pending, error, trouble}. Callers hold the outbox lock (scheduler.js deliver()).
+ * pending, error, trouble, retryAfterMs}. Callers hold the outbox lock
+ * (scheduler.js deliver()).
  */
 export async function deliverPending({ fetchFn = (...a) => fetch(...a), timeoutMs = requestTimeout() } = {}) {
-  const summary = { status: "idle", delivered: 0, rejected: 0, pending: 0, error: null, trouble: null };
+  const summary = { status: "idle", delivered: 0, rejected: 0, pending: 0, error: null, trouble: null, retryAfterMs: 0 };
   try {
     await pruneDelivered();
   } catch {

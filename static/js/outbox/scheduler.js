@@ -89,8 +89,9 @@ export class DeliveryScheduler {
       return;
     }
     if (result.status === "not-enrolled") return;
-    // transient failure, or another tab / the service worker is busy sending
-    this.schedule(this.backoff.next());
+    // transient failure, or another tab / the service worker is busy sending;
+    // never sooner than the server asked (Retry-After)
+    this.schedule(Math.max(this.backoff.next(), result.retryAfterMs || 0));
   }
 
   schedule(ms) {
