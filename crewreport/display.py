@@ -1,8 +1,10 @@
 """How reports read on the staff pages, shared by triage and review: labels
-for codes, the lead time before landing, the countdown, and the `when` and
-`span` template filters (registered app-wide by `init_app`)."""
+for codes, the crew's text with hidden characters made visible, the lead time
+before landing, the countdown, and the `when` and `span` template filters
+(registered app-wide by `init_app`)."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -44,8 +46,30 @@ def countdown_text(sta: str, at: datetime) -> str:
     return f"lands in {span(seconds)}" if seconds >= 0 else f"landed {span(seconds)} ago"
 
 
+# Characters that change how text around them reads without being seen:
+# controls other than tab and line breaks, and the bidirectional embeddings,
+# overrides and isolates (U+202E would show a crew id or a name reversed).
+# The intake accepts them (a note is never refused for its text); the pages
+# show each as what it is, "<U+202E>", and never act on it.
+_HIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(value: Any) -> Any:
+    """`value` (text, or lists and objects of it) with every hidden character
+    written as its code point."""
+    if isinstance(value, str):
+        return _HIDDEN.sub(lambda m: f"<U+{ord(m.group()):04X}>", value)
+    if isinstance(value, list):
+        return [visible(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: visible(item) for key, item in value.items()}
+    return value
+
+
 def display_body(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The body with labels for indicator codes, for the templates."""
+    """The body with hidden characters made visible and labels for indicator
+    codes, for the templates."""
+    body = visible(body)
     return {
         **body,
         "indicator_labels": [(c, catalogue.label(c)) for c in body.get("indicators", [])],

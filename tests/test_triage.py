@@ -62,6 +62,30 @@ def test_report_page_decrypts_shows_everything_and_audits_each_open(client: Flas
     assert "narrative" not in opened[0]["detail"] and "Zoë" not in opened[0]["detail"]
 
 
+def test_hidden_characters_in_the_crews_text_are_shown_not_acted_on(client: FlaskClient, app: Flask,
+                                                                      make_envelope: Make, auth: AuthActions) -> None:
+    """A right-to-left override would show a name or crew id reversed; a NUL or
+    ESC has no place on a page. Each is written as its code point, on every
+    page that shows the body; tabs, line breaks and ordinary marks are kept."""
+    body = valid_body(narrative="He said\u202e gnihton\x1b[2J.\nSecond line\u200f.",
+                      people=[{"role": "possible_victim", "description": "Coat\u2066 hidden\u2069"}],
+                      languages=["Ar\x00abic"], reporter={"crew_id": "C1\u202e99", "name": "Ann\u202eevil"},
+                      share_identity_with_airline=True)
+    rid = deliver(client, make_envelope, body=body)
+    auth.login("officer")
+    for path in (f"/triage/reports/{rid}", f"/triage/reports/{rid}/nrm"):
+        page = text(client.get(path))
+        assert "He said&lt;U+202E&gt; gnihton&lt;U+001B&gt;[2J.\nSecond line\u200f." in page, path
+        for hidden in ("\u202e", "\x1b", "\x00", "\u2066", "\u2069"):
+            assert hidden not in page, (path, hidden)
+    page = text(client.get(f"/triage/reports/{rid}"))
+    assert "C1&lt;U+202E&gt;99" in page and "Ann&lt;U+202E&gt;evil" in page
+    assert "Coat&lt;U+2066&gt; hidden&lt;U+2069&gt;" in page and "Ar&lt;U+0000&gt;abic" in page
+    login_as(client, "security")  # the airline's own copy, with the identity shared
+    page = text(client.get(f"/review/reports/{rid}"))
+    assert "He said&lt;U+202E&gt; gnihton" in page and "C1&lt;U+202E&gt;99" in page and "\u202e" not in page
+
+
 def test_label_of_each_indicator_is_shown(client: FlaskClient, app: Flask, make_envelope: Make,
                                           auth: AuthActions) -> None:
     from crewreport.catalogue import LABELS
