@@ -21,6 +21,7 @@ tokens or report data beside attacker-influenced text, are never compressed.
 """
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import json
@@ -98,32 +99,43 @@ def resolve(app: Flask, filename: str) -> Served | None:
     """The file to serve for /static/<filename> (None: no such file). A built
     copy counts only if its source still matches. Found files are remembered
     per process (not in debug mode, where an edit shows at once); misses are
-    not, so requests for made-up names cannot grow the memory."""
+    not, and a file is found only under its one canonical name (no `.` or
+    `..` segment, empty segment or trailing slash), so requests for made-up
+    names cannot grow the memory."""
     cache: dict[str, Served] = app.extensions.setdefault("static_served", {})
     if filename in cache and not app.debug:
         return cache[filename]
+    try:
+        served = _find(app, filename)
+    except OSError as exc:
+        # A name longer than the file system takes (a segment over 255 bytes)
+        # names no file; any other error is the server's own and stays one.
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        return None
+    if served is not None:
+        cache[filename] = served
+    return served
+
+
+def _find(app: Flask, filename: str) -> Served | None:
     root = Path(app.static_folder or "static").resolve()
     joined = safe_join(str(root), filename)
     source = Path(joined) if joined else None
     if source is None or source == root or source.relative_to(root).parts[0] == BUILD_DIR:
         return None
     rel = source.relative_to(root).as_posix()
+    if rel != filename:
+        return None
     entry = _manifest(app).get(rel)
     built = root / BUILD_DIR / rel
     if not source.is_file():
-        bundled = _current_bundle(root, rel, entry)
-        if bundled is None:
-            return None
-        cache[filename] = bundled
-        return bundled
+        return _current_bundle(root, rel, entry)
     if isinstance(entry, dict) and built.is_file() and entry.get("source_sha256") == _sha256(source):
-        served = Served(built, str(entry.get("sha256") or _sha256(built)), _variants(built))
-    else:
-        if entry is not None:
-            log.warning("static/%s changed since the build: served as written; run `make setup`", rel)
-        served = Served(source, _sha256(source), ())
-    cache[filename] = served
-    return served
+        return Served(built, str(entry.get("sha256") or _sha256(built)), _variants(built))
+    if entry is not None:
+        log.warning("static/%s changed since the build: served as written; run `make setup`", rel)
+    return Served(source, _sha256(source), ())
 
 
 def bundle_files(app: Flask, name: str) -> list[str] | None:
