@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadHost, HTTPException
 
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
@@ -157,17 +157,24 @@ def error_page(exc: HTTPException) -> Any:
 
     if request.path == "/api" or request.path.startswith("/api/"):
         return api.http_error(exc)
+    if isinstance(request.routing_exception, BadHost):
+        # A Host that is no host name (an empty label, one over 63 bytes):
+        # Werkzeug cannot bind the URL map to it, so no page of the app (which
+        # all build URLs) can be drawn. Whatever went wrong first, say that.
+        return Response("Bad request: the Host header is not a valid host name.\n", 400, mimetype="text/plain",
+                        headers={"Cache-Control": "no-store"})
     from flask_login import current_user
 
     from .auth import HOME
 
     signed_in = current_user.is_authenticated
     home = HOME[current_user.role] if signed_in else "auth.login"
-    headers: dict[str, str] = {}
+    headers = api.exception_headers(exc)
     retry = None
     if exc.code == 429:
         retry = _retry_after(exc)
-        headers["Retry-After"] = str(retry)
+        headers = [(name, value) for name, value in headers if name.lower() != "retry-after"]
+        headers.append(("Retry-After", str(retry)))
     return render_template("error.html", error=exc, home=home, retry_minutes=-(-retry // 60) if retry else None,
                            audience=AUDIENCE.get(request.blueprint or ""),
                            role_name=ROLE_NAMES.get(current_user.role) if signed_in else None), \

@@ -29,16 +29,26 @@ def api_error(code: str, message: str, status: int) -> Any:
     return jsonify(error={"code": code, "message": message}), status
 
 
+def exception_headers(exc: HTTPException) -> list[tuple[str, str]]:
+    """The headers Werkzeug gives the error (`Allow` on a 405, `Retry-After`,
+    `WWW-Authenticate`), which an answer in the app's own body must keep;
+    only its Content-Type is the body's own."""
+    return [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
+
+
 @bp.errorhandler(HTTPException)
 def http_error(exc: HTTPException) -> Any:
     """Framework errors on API routes still answer in the API's error shape."""
     if isinstance(exc, RequestEntityTooLarge):
-        return api_error("too_large", "The request is too large.", 413)
-    if exc.code == 400 and "CSRF" in (exc.description or ""):
-        return api_error("csrf_failed", "The CSRF token is missing or stale; reload and try again.", 400)
-    code = {400: "malformed", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-            405: "method_not_allowed"}.get(exc.code or 500, "error")
-    return api_error(code, exc.description or exc.name, exc.code or 500)
+        code, message = "too_large", "The request is too large."
+    elif exc.code == 400 and "CSRF" in (exc.description or ""):
+        code, message = "csrf_failed", "The CSRF token is missing or stale; reload and try again."
+    else:
+        code = {400: "malformed", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed"}.get(exc.code or 500, "error")
+        message = exc.description or exc.name
+    body, status = api_error(code, message, exc.code or 500)
+    return body, status, exception_headers(exc)
 
 
 def read_json() -> Any:

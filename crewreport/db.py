@@ -23,6 +23,7 @@ from typing import Any
 import click
 from flask import Flask, current_app, g
 from flask.cli import with_appcontext
+from werkzeug.routing import IntegerConverter, Map
 
 from .pool import IdlePool
 
@@ -243,6 +244,25 @@ def init_db_command() -> None:
         click.echo(f"Made X-Wing (v2) recipient keys: {', '.join(made)}")
 
 
+# SQLite's INTEGER is 64-bit signed; sqlite3 raises OverflowError on a larger Python int.
+SQLITE_MAX_INT = 2**63 - 1
+SQLITE_MIN_INT = -(2**63)
+
+
+class StoreInteger(IntegerConverter):
+    """The app's `<int:…>`: bounded to SQLite's range, so an id of 2**63 or
+    more (which no row can have) is a 404 like any other missing row, not an
+    OverflowError in the query that looks it up."""
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        super().__init__(url_map, *args, **kwargs)
+        self.max = SQLITE_MAX_INT if self.max is None else min(self.max, SQLITE_MAX_INT)
+        self.min = SQLITE_MIN_INT if self.min is None else max(self.min, SQLITE_MIN_INT)
+
+
 def init_app(app: Flask) -> None:
+    """Close the store after each request; give every route's `<int:…>` SQLite's
+    range (before any blueprint adds its rules)."""
+    app.url_map.converters["int"] = StoreInteger
     app.teardown_appcontext(close_db)
     app.cli.add_command(init_db_command)

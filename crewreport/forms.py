@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, Field, HiddenField, PasswordField, SelectField, StringField, TextAreaField
+from werkzeug.datastructures import CombinedMultiDict
+from wtforms import BooleanField, Field, FileField, HiddenField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
 # What a form with a stale or missing CSRF token is answered, wherever it was.
@@ -22,21 +24,47 @@ class Meaningful:
             raise ValidationError(self.message)
 
 
-class LoginForm(FlaskForm):
+# `formdata` not given: read it from the request (FlaskForm's own marker is private).
+_FROM_REQUEST = object()
+
+
+class Form(FlaskForm):
+    """Every form of the app. Flask-WTF fills a form from request.files as
+    well as request.form (and from a JSON body), so a text field sent as a
+    file part reached the validators as a FileStorage (and a JSON number as
+    an int) and `Length` raised a 500. A form without a file field reads
+    only the urlencoded or multipart text fields: anything else counts as
+    missing and gets the field's own message."""
+
+    class Meta(FlaskForm.Meta):
+        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
+            if formdata is not _FROM_REQUEST:
+                return super().wrap_formdata(form, formdata)
+            if not form.is_submitted():
+                return None
+            if any(isinstance(field, FileField) for field in form):
+                return CombinedMultiDict((request.files, request.form))
+            return request.form or None
+
+    def __init__(self, formdata: Any = _FROM_REQUEST, **kwargs: Any) -> None:
+        super().__init__(formdata=formdata, **kwargs)
+
+
+class LoginForm(Form):
     username = StringField("Username", validators=[DataRequired(), Length(max=64)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
 
 
-class LogoutForm(FlaskForm):
+class LogoutForm(Form):
     """Only the CSRF token: signing out is a state change too."""
 
 
-class PasswordChangeForm(FlaskForm):
+class PasswordChangeForm(Form):
     current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
     new_password = PasswordField("New password", validators=[DataRequired(), Length(min=12, max=1024)])
 
 
-class RecoveryCodesForm(FlaskForm):
+class RecoveryCodesForm(Form):
     """New recovery codes: the password and a code from the app again, so a
     session left open is not enough to take over the second factor."""
     current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
@@ -50,7 +78,7 @@ NOTE_MAX = 2000
 REASON_MAX = 1000
 
 
-class StatusForm(FlaskForm):
+class StatusForm(Form):
     """A status change; the reason is required at every step and sealed at rest."""
     status = SelectField("New status", choices=[])
     reason = TextAreaField("Reason", validators=[DataRequired("Give a reason for the change."),
@@ -61,7 +89,7 @@ class StatusForm(FlaskForm):
     from_status = HiddenField()
 
 
-class FlightDecisionForm(FlaskForm):
+class FlightDecisionForm(Form):
     """One decision for every open report of a flight, confirmed once. The
     form carries the reports the officer was shown: a report that arrived
     after the page loaded is never moved unseen."""
@@ -76,25 +104,25 @@ class FlightDecisionForm(FlaskForm):
                            validators=[DataRequired("Tick the box to confirm the decision for the whole flight.")])
 
 
-class AssignForm(FlaskForm):
+class AssignForm(Form):
     """Assign to an officer (0 = nobody); choices are filled in by the view."""
     assignee = SelectField("Assign to", coerce=int, choices=[])
 
 
-class NoteForm(FlaskForm):
+class NoteForm(Form):
     text = TextAreaField("Note", validators=[DataRequired("A note cannot be empty."),
                                              Meaningful("A note cannot be empty."),
                                              Length(max=NOTE_MAX,
                                                     message=f"A note may be at most {NOTE_MAX} characters.")])
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """Only the CSRF token: take or release a lock, revoke a device."""
 
 
 # -- Airline security: crew administration ----------------------------------------
 
-class CrewCreateForm(FlaskForm):
+class CrewCreateForm(Form):
     """The name is made `CODE/name` in the airline's namespace (review.create_crew)."""
     username = StringField("Username", validators=[
         DataRequired(), Length(min=3, max=61),
@@ -103,13 +131,13 @@ class CrewCreateForm(FlaskForm):
         DataRequired(), Length(min=12, max=1024, message="Use at least 12 characters (at most 1024).")])
 
 
-class PasswordResetForm(FlaskForm):
+class PasswordResetForm(Form):
     new_password = PasswordField("New password", validators=[
         DataRequired(), Length(min=12, max=1024, message="Use at least 12 characters (at most 1024).")])
 
 
 # -- Second factor (staff) --------------------------------------------------------------
 
-class CodeForm(FlaskForm):
+class CodeForm(Form):
     """The second step of a staff sign-in: a TOTP code or a recovery code."""
     code = StringField("Code", validators=[DataRequired("Enter the code."), Length(max=32)])

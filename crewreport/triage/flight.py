@@ -114,10 +114,15 @@ def decide_flight(airline: str, flight: str, sta: str) -> Any:
             parts.append(f"{len(new)} report{'s' if len(new) > 1 else ''} arrived or reopened since you loaded "
                          f"the page: {', '.join(new)}")
         if gone:
-            parts.append(f"closed meanwhile: {', '.join(gone) or 'a report not on this flight'}")
+            parts.append(f"closed meanwhile: {', '.join(gone)}")
+        # Ids the form carries that name no report of this flight (edited, or
+        # from another flight's page) are counted, not echoed back.
+        if foreign := len(shown - {r["id"] for r in rows}):
+            parts.append(f"the form lists {foreign} report{'s' if foreign > 1 else ''} not on this flight")
+        lead = "The flight changed while you had it open" if new or gone else "The form is not this flight's list"
         return flight_page(airline, flight, sta, form, 409, changed=changed,
-                           message="The flight changed while you had it open (" + "; ".join(parts) +
-                                   "). Nothing was changed. Read the list again, then decide.")
+                           message=f"{lead} ({'; '.join(parts)}). Nothing was changed. Read the list again, "
+                                   "then decide.")
     label = STATUS_LABELS[target]
     summary = [f"{flight}: {len(moved)} report{'' if len(moved) == 1 else 's'} moved to {label}."]
     if already:
