@@ -142,7 +142,8 @@ def test_a_413_splits_a_batch_and_rejects_a_single_note_only_when_the_app_says_s
     assert out["r2"] == ["queued", True, "http_413"]
     assert out["several"] == [3, 1, 1, 1]
     assert out["s3"] == [3, 0] and out["r3"] == [["rejected", "too_large"]] * 3
-    assert out["severalProxied"] == [3, 1]  # split, then the proxy refuses one: the pass ends
+    # split; each note the proxy refuses on its own is set aside for this pass and the rest go on
+    assert out["severalProxied"] == [3, 1, 2, 1, 1]
     assert out["s5"] == ["transient", 0, 3] and out["r5"] == ["queued"] * 3
     assert out["split"] == [2, 1]  # split, then a 503: back-off takes over
     assert out["s4"] == ["transient", 0] and out["r4"] == ["queued", "queued"]
@@ -183,11 +184,56 @@ def test_batches_that_time_out_are_halved_until_they_get_through(js_page: Any) -
       return {afterFirst, first: [first.status, first.pending], states, afterSecond, second: [second.status, second.rejected, second.pending],
               afterThird: [...sizes], third: third.rejected};
     }""")
-    assert out["afterFirst"] == [60, 30, 15]  # two timeouts halve it; the 503 ends the pass
+    assert out["afterFirst"] == [60, 30]  # halved at once; a second timeout ends the pass
     assert out["first"] == ["transient", 60] and out["states"] == ["queued"]
-    assert out["afterSecond"] == [15, 15, 15, 15]  # the next pass starts at the size that got through
+    # the next pass starts at half the last size; answered in time, it doubles (once: a size
+    # that timed out in a pass is not tried again in it)
+    assert out["afterSecond"] == [15, 30, 15, 15, 15]
     assert out["second"] == ["ok", 60, 0]
     assert out["afterThird"] == [40] and out["third"] == 40
+
+
+def test_after_a_dead_link_batches_grow_back_and_a_note_a_proxy_refuses_holds_up_no_other(js_page: Any) -> None:
+    js_page.evaluate(SETUP)
+    out = js_page.evaluate("""async () => {
+      const { enqueue, listReports } = await import('/static/js/outbox/store.js');
+      const { deliver } = await import('/static/js/outbox/scheduler.js');
+      const { db } = await import('/static/js/store.js');
+      const sizes = [];
+      const count = (init) => { const n = JSON.parse(init.body).envelopes.length; sizes.push(n); return n; };
+      const refused = (n) => new Response(JSON.stringify({results: Array.from({length: n}, () => ({error: {code: 'invalid_report', message: 'no'}}))}), {status: 200});
+      for (let i = 0; i < 100; i++) {
+        await enqueue({id: 'dead-' + String(i).padStart(3, '0'), flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'd' + i, sealed: ['s'], signature: 'g'});
+      }
+      // a link that never answers: two tries a pass, then the back-off
+      const hang = (url, init) => { count(init); return new Promise((_, reject) => init.signal.addEventListener('abort', () => reject(init.signal.reason))); };
+      const dead = await deliver({fetchFn: hang, timeoutMs: 100});
+      const deadSizes = sizes.splice(0);
+      const back = await deliver({fetchFn: async (url, init) => refused(count(init))});
+      const backSizes = sizes.splice(0);
+      await (await db()).clear('outbox');
+
+      // the oldest note is larger than a proxy takes; nine small ones wait behind it
+      await enqueue({id: 'big', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'b', sealed: ['x'.repeat(4000)], signature: 'g'});
+      for (let i = 0; i < 9; i++) await enqueue({id: 'small-' + i, flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 's' + i, sealed: ['s'], signature: 'g'});
+      const proxy = async (url, init) => {
+        const n = count(init);
+        if (init.body.length > 2000) return new Response('<html>413</html>', {status: 413, headers: {'Content-Type': 'text/html'}});
+        return refused(n);
+      };
+      const first = await deliver({fetchFn: proxy});
+      const proxySizes = sizes.splice(0);
+      const left = (await listReports()).filter(r => r.state === 'queued').map(r => [r.id, r.last_error && r.last_error.code]);
+      await (await db()).clear('outbox');
+      return {deadSizes, dead: [dead.status, dead.trouble, dead.pending], backSizes, back: [back.status, back.pending],
+              proxySizes, first: [first.status, first.trouble, first.rejected, first.pending], left};
+    }""")
+    assert out["deadSizes"] == [100, 50] and out["dead"] == ["transient", "network", 100]
+    # back: from half the last size, doubling while batches are answered in time
+    assert out["backSizes"] == [25, 50, 25] and out["back"] == ["ok", 0]
+    assert out["proxySizes"] == [10, 5, 2, 1, 9]
+    assert out["first"] == ["transient", "other", 9, 1]
+    assert out["left"] == [["big", "http_413"]]
 
 
 def test_the_next_try_waits_at_least_as_long_as_the_server_asked(js_page: Any) -> None:
@@ -240,7 +286,9 @@ def test_a_refusal_for_an_earlier_registration_leaves_the_current_one_alone(js_p
       const old = (await listReports())[0];
       const afterOld = (await getDevice()).revoked || null;
       await (await db()).clear('outbox');
+      // one batch: the current registration's note, then an older one's
       await enqueue({id: 'cur-reg', device: 'dev-l', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'c', sealed: ['s'], signature: 'g'});
+      await enqueue({id: 'old-reg-2', device: 'dev-old', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'o2', sealed: ['s'], signature: 'g'});
       await deliver({fetchFn: revoked});
       const afterCurrent = (await getDevice()).revoked || null;
       await (await db()).clear('outbox');

@@ -1,25 +1,20 @@
-// Delivery of the outbox (DESIGN.md section 5): batches POSTed to the intake,
-// split on 413 and after a batch of several timed out, each answer settled by
-// its signed receipt (with one refresh of the published receipt keys if a
-// receipt does not verify), a revoked registration marked, and a summary for
-// the scheduler. No lock here (scheduler.js holds it).
+// Delivery of the outbox (DESIGN.md section 5): batches POSTed to the intake
+// (sized by batch-size.js: halved on 413 and after a timeout), each answer
+// settled by its signed receipt (with one refresh of the published receipt
+// keys if a receipt does not verify), a revoked registration marked, and a
+// summary for the scheduler. No lock here (scheduler.js holds it).
 import { verifyReceipt, envelopeBytes } from "../envelope.js";
 import { getDevice, markRevoked, refreshKeys } from "../device.js";
 import { withDeadline, requestTimeout } from "../net.js";
+import { BATCH_LIMIT, BatchSize } from "./batch-size.js";
 import { announce, pendingReports, pruneDelivered, putAll } from "./store.js";
 
-export const BATCH_LIMIT = 100;
+export { BATCH_LIMIT };
 // At most this much JSON per batch request (one envelope always goes, whatever its size).
 export const BATCH_BYTES = 2 * 1024 * 1024;
-// A bound on batches per pass: each one settles or halves, so this is never reached in practice.
+// A bound on batches per pass: each one settles, halves or ends the pass, and
+// sizes double back after a dead spell, so this is not reached in practice.
 const MAX_ROUNDS = 50;
-
-// The most envelopes a batch may hold until the backlog is cleared: halved
-// after a batch of several did not get through in time. A full batch is 100
-// notes, half a megabyte or more, which a slow satellite uplink cannot carry
-// within the request deadline; sent again whole, it would time out on every
-// pass and nothing would ever arrive. Smaller batches get through.
-let timelyLimit = BATCH_LIMIT;
 
 // Server error codes after which resending the same envelope cannot succeed.
 export const PERMANENT_ERRORS = new Set([
@@ -178,21 +173,23 @@ async function markSending(batch) {
 // a batch of several is split and sent again at once. One envelope on its own
 // is rejected with the reason only when the app itself says it is too large; a
 // 413 from anything else (a proxy's page) says nothing about the note, which
-// stays queued: a proxy's limit is put right, a rejected note is never sent
-// again. Never a tight loop: each 413 halves the batch or ends the pass.
+// stays queued (a proxy's limit is put right; a rejected note is never sent
+// again) and is set aside for the rest of the pass, so that the notes behind
+// it still go. Never a tight loop: each 413 halves the batch or settles or
+// sets aside one note.
 async function onTooLarge(batch, data, pass, summary) {
   if (batch.length > 1) {
     await putAll(batch.map((r) => ({ ...r, state: "queued" })));
-    pass.limit = Math.max(1, Math.floor(batch.length / 2));
+    pass.size.tooLarge(batch.length);
     return true;
   }
   if (!(data && data.error && data.error.code === "too_large")) {
     const error = { code: "http_413", message: PROXY_TOO_LARGE_MESSAGE, http_status: 413 };
     await putAll([{ ...batch[0], state: "queued", last_error: error }]);
-    summary.status = "transient";
-    summary.error = error;
+    pass.setAside.set(batch[0].id, error);
+    pass.size.setAside();
     announce();
-    return false;
+    return true;
   }
   const settled = await settle(batch[0], { error: { code: "too_large", message: data.error.message || TOO_LARGE_MESSAGE } }, []);
   await putAll([settled.record]);
@@ -245,48 +242,44 @@ async function recheckWithFreshKeys(batch, results, outs, pass) {
 // Returns whether anything is left to retry later (a transient outcome).
 async function recordOutcomes(outs, summary) {
   let transient = false;
-  let revoked = null;
+  const revoked = new Map(); // device id -> the refusal
   for (const out of outs) {
     if (out.kind === "delivered") summary.delivered += 1;
     else if (out.kind === "rejected") {
       summary.rejected += 1;
-      if (REVOKING_ERRORS.has(out.record.error.code)) revoked = { ...out.record.error, device: (out.record.header || {}).device };
+      if (REVOKING_ERRORS.has(out.record.error.code)) revoked.set((out.record.header || {}).device, out.record.error);
     } else {
       transient = true;
       if (!summary.error || out.record.last_error.code === "receipt_unverified") summary.error = out.record.last_error;
     }
   }
   await putAll(outs.map((out) => out.record));
-  if (revoked) await markRevoked(revoked.code, revoked.message, revoked.device);
+  for (const [device, error] of revoked) await markRevoked(error.code, error.message, device);
   announce();
   return transient;
 }
 
 // One batch round trip. Returns false when the pass should stop here.
 async function deliverBatch(pending, device, pass, summary) {
-  const batch = await markSending(takeBatch(pending, pass.limit));
+  const batch = await markSending(takeBatch(pending, pass.size.limit));
   const { res, data, timedOut } = await postBatch(pass.fetchFn, batch.map((r) => r.envelope), pass.timeoutMs);
   if (res && res.status === 413) return onTooLarge(batch, data, pass, summary);
-  if (!res && timedOut && batch.length > 1) {
-    // Too slow for the deadline, or no link at all: the next batch is half
-    // this one's size, at once; a batch of one that times out ends the pass.
-    const error = batchError(res, data, timedOut);
-    await putAll(batch.map((r) => ({ ...r, state: "queued", last_error: error })));
-    timelyLimit = Math.max(1, Math.floor(batch.length / 2));
-    pass.limit = Math.min(pass.limit, timelyLimit);
-    announce();
-    return true;
-  }
   const results = resultsOf(res, data, batch.length);
   if (!results) {
     const error = batchError(res, data, timedOut);
     await putAll(batch.map((r) => ({ ...r, state: "queued", last_error: error })));
+    // Too slow for the deadline (or no link): half the size, at once, the first time in a pass.
+    if (timedOut && batch.length > 1 && pass.size.timedOut(batch.length)) {
+      announce();
+      return true;
+    }
     summary.status = "transient";
     summary.error = error;
     summary.retryAfterMs = retryAfterMs(res);
     announce();
     return false;
   }
+  pass.size.answered(batch.length);
   const jwks = receiptJwksOf(device);
   let outs = [];
   for (let i = 0; i < batch.length; i++) outs.push(await settle(batch[i], results[i], jwks));
@@ -313,10 +306,10 @@ export async function deliverPending({ fetchFn = (...a) => fetch(...a), timeoutM
   } catch {
     /* pruning is housekeeping; delivery goes on */
   }
-  const pass = { fetchFn, timeoutMs, limit: timelyLimit, keysRefreshed: false };
+  // setAside: notes a proxy refused as too large, left for the next pass (id -> error)
+  const pass = { fetchFn, timeoutMs, size: new BatchSize(), setAside: new Map(), keysRefreshed: false };
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    const pending = await pendingReports();
-    summary.pending = pending.length;
+    const pending = (await pendingReports()).filter((r) => !pass.setAside.has(r.id));
     if (!pending.length) break;
     const device = await getDevice();
     if (!hasReceiptKey(device)) {
@@ -326,7 +319,11 @@ export async function deliverPending({ fetchFn = (...a) => fetch(...a), timeoutM
     if (!(await deliverBatch(pending, device, pass, summary))) break;
   }
   summary.pending = (await pendingReports()).length;
-  if (summary.pending === 0) timelyLimit = BATCH_LIMIT; // the backlog is cleared: new notes come a few at a time
+  if (summary.pending === 0) BatchSize.cleared();
+  if (pass.setAside.size && summary.status !== "transient" && summary.status !== "not-enrolled") {
+    summary.status = "transient";
+    summary.error = [...pass.setAside.values()][0];
+  }
   if (summary.status === "transient" && summary.pending === 0) summary.status = "ok";
   if (summary.status === "transient") summary.trouble = troubleKind(summary.error);
   else summary.error = null;
