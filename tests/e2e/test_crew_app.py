@@ -1,6 +1,7 @@
 """More of the crew app: the landing banner, a storage failure that must not
 lose the report, a deploy that offers a reload without losing the draft, and a
-draft restored in a second window that is never sent as a second report."""
+draft restored in a second window that is never sent as a second report (a
+note's id is fixed when it is begun)."""
 from __future__ import annotations
 
 from typing import Any
@@ -71,6 +72,9 @@ def test_storage_failure_says_not_queued_and_keeps_the_form(page: Any, server: L
     assert page.evaluate("() => document.querySelectorAll('#outbox [data-report-id]').length") == 0
 
 
+DRAFT_ID = "async () => ((await (await import('/static/js/drafts.js')).loadDraft()) || {}).report_id || null"
+
+
 def test_a_draft_restored_in_a_second_window_is_not_sent_twice(context: Any, page: Any, server: LiveServer) -> None:
     def stored() -> int:  # the live server is shared: count what this test adds
         return len(server.db_rows("SELECT id FROM report"))
@@ -80,7 +84,7 @@ def test_a_draft_restored_in_a_second_window_is_not_sent_twice(context: Any, pag
     wait_enrolled(page)
     wait_ready(page)
     fill_minimal(page, "Two windows, one note: passenger in 23C held by a companion.")
-    poll(page, "async () => !!(await (await import('/static/js/drafts.js')).loadDraft())", message="draft saved")
+    draft_id = poll(page, DRAFT_ID, message="draft saved with its id")
     second = context.new_page()
     second.goto(server.url + "/")
     wait_ready(second)
@@ -88,20 +92,49 @@ def test_a_draft_restored_in_a_second_window_is_not_sent_twice(context: Any, pag
          lambda t: t == "Your unfinished note was restored.", message="restored in the second window")
     submit(page, 1)
     wait_states(page, "delivered", 1)
+    assert page.evaluate("async () => (await (await import('/static/js/outbox/store.js')).listReports())[0].id") == draft_id
 
-    second.click("#submit-button")  # the same note, from the other window
+    # the other window hears of it at once, and keeps its text
     status = poll(second, "() => document.querySelector('#form-status').textContent",
                   lambda t: "already saved from another window" in (t or ""), message="told it was sent already")
     assert "nothing more was sent" in status
-    # nothing is lost: the window keeps what it holds, and the outbox has the one note
     assert second.input_value('[name="narrative"]') == "Two windows, one note: passenger in 23C held by a companion."
     assert second.evaluate("async () => (await (await import('/static/js/outbox/store.js')).listReports()).length") == 1
     assert stored() == before + 1
-    # another tap sends what is there as a new note, on purpose
+    # a send from there now is a new note, on purpose
     second.click("#submit-button")
     wait_states(second, "delivered", 2)
     assert stored() == before + 2
     second.close()
+
+
+def test_the_outbox_refuses_a_second_note_under_one_id(page: Any, server: LiveServer) -> None:
+    """What a window that did not hear of the first (asleep, say) meets when it sends."""
+    sign_in(page, server)
+    wait_enrolled(page)
+    out = page.evaluate("""async () => {
+      const store = await import('/static/js/outbox/store.js');
+      const header = {id: 'c9d7a0f2-3b1e-4c55-9a61-0d2f8e7b4a10', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'};
+      await store.enqueue(header, {protected: 'first', sealed: ['s'], signature: 'g'});
+      let refused = null;
+      try { await store.enqueue(header, {protected: 'second', sealed: ['s'], signature: 'g'}); } catch (e) { refused = e.name; }
+      const all = await store.listReports();
+      return {refused, count: all.length, kept: all[0].envelope.protected};
+    }""")
+    assert out == {"refused": "AlreadyQueued", "count": 1, "kept": "first"}
+
+
+def test_a_note_begun_again_on_an_emptied_form_gets_a_new_id(page: Any, server: LiveServer) -> None:
+    sign_in(page, server)
+    wait_enrolled(page)
+    wait_ready(page)
+    page.fill('[name="narrative"]', "First words, then thought better of.")
+    first = poll(page, DRAFT_ID, message="draft saved with its id")
+    page.fill('[name="narrative"]', "")
+    poll(page, DRAFT_ID, lambda v: v is None, message="draft wiped")
+    page.fill('[name="narrative"]', "Another note altogether.")
+    second = poll(page, DRAFT_ID, message="the new draft saved")
+    assert second != first
 
 
 def test_new_version_offers_reload_and_keeps_the_draft(page: Any, server: LiveServer) -> None:

@@ -10,8 +10,11 @@ export function hasContent(values) {
   return !!(values.narrative.trim() || values.indicators.length || values.people.length);
 }
 
-/** reportId(): the id the note will be sent under, kept in its draft. */
-export function createDraftAutosave(form, { reportId = () => null } = {}) {
+/**
+ * reportId(): the id the note will be sent under, kept in its draft;
+ * onEmptied(): the form was emptied, so whatever is written next is another note.
+ */
+export function createDraftAutosave(form, { reportId = () => null, onEmptied = () => {} } = {}) {
   let timer = null;
   let dirty = false;
 
@@ -23,7 +26,10 @@ export function createDraftAutosave(form, { reportId = () => null } = {}) {
     const values = readForm(form);
     try {
       if (hasContent(values)) await saveDraft({ ...values, report_id: reportId() });
-      else await wipeDraft();
+      else {
+        onEmptied();
+        await wipeDraft();
+      }
     } catch {
       /* autosave is best effort; the form itself is untouched */
     }

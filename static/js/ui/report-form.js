@@ -101,10 +101,10 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
   // The id this note will be sent under: fixed when it is begun and kept in
   // its draft, so that a second window that restored the same draft sends it
   // under the same id, and the outbox refuses it there rather than queueing
-  // the same note twice as two reports.
+  // the same note twice as two reports. Emptying the form begins another note.
   let reportId = null;
   const currentReportId = () => (reportId ||= uuid4());
-  const drafts = createDraftAutosave(form, { reportId: currentReportId });
+  const drafts = createDraftAutosave(form, { reportId: currentReportId, onEmptied: () => (reportId = null) });
   // The default crew ID (the crew username from enrollment): in memory here, kept on the tablet only sealed.
   let defaultCrewId = "";
   // After a submit the status line follows that note (noteId), so that it never
@@ -303,6 +303,13 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     setDefaultCrewId,
     /** Keep the status line in step with the note it follows (reports: the outbox as rendered). */
     followNote(reports, nearLanding) {
+      if (reportId && reports.some((x) => x.id === reportId)) {
+        // Another window queued this note (this window restored the same draft):
+        // said at once, and another send from here is a new note.
+        reportId = null;
+        setStatus(ALREADY_QUEUED_TEXT, "warn");
+        return;
+      }
       if (!statusNoteId) return;
       const r = reports.find((x) => x.id === statusNoteId);
       const status = noteStatus(r, !!r && nearLanding(r));
