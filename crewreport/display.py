@@ -1,7 +1,7 @@
 """How reports read on the staff pages, shared by triage and review: labels
 for codes, the crew's text with hidden characters made visible, the lead time
-before landing, the countdown, and the `when` and `span` template filters
-(registered app-wide by `init_app`)."""
+before landing, the countdown, and the `when`, `span` and `visible` template
+filters (registered app-wide by `init_app`)."""
 from __future__ import annotations
 
 import re
@@ -83,3 +83,4 @@ def init_app(app: Flask) -> None:
     """The template filters every staff page uses."""
     app.add_template_filter(when, "when")
     app.add_template_filter(span, "span")
+    app.add_template_filter(visible, "visible")  # for text a tablet chose outside a report, such as its label

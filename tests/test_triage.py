@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from crewreport.db import get_db
+from crewreport.db import get_db, transaction
 from crewreport.times import parse_utc, stamp
 
 from .helpers import (
@@ -84,6 +84,17 @@ def test_hidden_characters_in_the_crews_text_are_shown_not_acted_on(client: Flas
     login_as(client, "security")  # the airline's own copy, with the identity shared
     page = text(client.get(f"/review/reports/{rid}"))
     assert "He said&lt;U+202E&gt; gnihton" in page and "C1&lt;U+202E&gt;99" in page and "\u202e" not in page
+    # the tablet's label, chosen at enrolment, is the crew's text too
+    device_id = row(app, rid)["device_id"]  # type: ignore[index]
+    with app.app_context():
+        with transaction(get_db()) as db:
+            db.execute("UPDATE device SET label = ? WHERE id = ?", ("Tab\u202elet", device_id))
+    pages = {"/review/crew": text(client.get("/review/crew")),
+             f"/review/devices/{device_id}/revoke": text(client.get(f"/review/devices/{device_id}/revoke"))}
+    login_as(client, "officer")
+    pages[f"/triage/reports/{rid}"] = text(client.get(f"/triage/reports/{rid}"))
+    for path, page in pages.items():
+        assert "Tab&lt;U+202E&gt;let" in page and "\u202e" not in page, path
 
 
 def test_label_of_each_indicator_is_shown(client: FlaskClient, app: Flask, make_envelope: Make,
