@@ -108,22 +108,6 @@ def test_a_draft_restored_in_a_second_window_is_not_sent_twice(context: Any, pag
     second.close()
 
 
-def test_the_outbox_refuses_a_second_note_under_one_id(page: Any, server: LiveServer) -> None:
-    """What a window that did not hear of the first (asleep, say) meets when it sends."""
-    sign_in(page, server)
-    wait_enrolled(page)
-    out = page.evaluate("""async () => {
-      const store = await import('/static/js/outbox/store.js');
-      const header = {id: 'c9d7a0f2-3b1e-4c55-9a61-0d2f8e7b4a10', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'};
-      await store.enqueue(header, {protected: 'first', sealed: ['s'], signature: 'g'});
-      let refused = null;
-      try { await store.enqueue(header, {protected: 'second', sealed: ['s'], signature: 'g'}); } catch (e) { refused = e.name; }
-      const all = await store.listReports();
-      return {refused, count: all.length, kept: all[0].envelope.protected};
-    }""")
-    assert out == {"refused": "AlreadyQueued", "count": 1, "kept": "first"}
-
-
 def test_a_note_begun_again_on_an_emptied_form_gets_a_new_id(page: Any, server: LiveServer) -> None:
     sign_in(page, server)
     wait_enrolled(page)

@@ -261,3 +261,27 @@ def test_a_trigger_during_a_failing_pass_gets_a_pass_of_its_own(js_page: Any) ->
       return {calls, status: result.status, timer: s.timer};
     }""")
     assert out == {"calls": 2, "status": "ok", "timer": None}
+
+
+def test_the_outbox_refuses_a_second_note_under_one_id(js_page: Any) -> None:
+    """What a window that did not hear of the first (asleep, say) meets when it
+    sends a draft another window sent: refused while the note is listed, and
+    after it was delivered and cleared from the list."""
+    out = js_page.evaluate("""async () => {
+      const store = await import('/static/js/outbox/store.js');
+      const header = {id: 'c9d7a0f2-3b1e-4c55-9a61-0d2f8e7b4a10', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'};
+      await store.enqueue(header, {protected: 'first', sealed: ['s'], signature: 'g'});
+      let refused = null;
+      try { await store.enqueue(header, {protected: 'second', sealed: ['s'], signature: 'g'}); } catch (e) { refused = e.name; }
+      const all = await store.listReports();
+      // delivered and cleared from the list: its id is still refused
+      await store.putAll([{...all[0], state: 'delivered'}]);
+      const cleared = await store.clearDelivered();
+      let after = null;
+      try { await store.enqueue(header, {protected: 'third', sealed: ['s'], signature: 'g'}); } catch (e) { after = e.name; }
+      const fresh = await store.enqueue({...header, id: '5b0c7e31-9d24-4f6a-8e13-2a7c4d9f6b02'}, {protected: 'new', sealed: ['s'], signature: 'g'});
+      return {refused, count: all.length, kept: all[0].envelope.protected, cleared, after, fresh: fresh.state,
+              left: (await store.listReports()).map(r => r.id)};
+    }""")
+    assert out == {"refused": "AlreadyQueued", "count": 1, "kept": "first", "cleared": 1, "after": "AlreadyQueued",
+                   "fresh": "queued", "left": ["5b0c7e31-9d24-4f6a-8e13-2a7c4d9f6b02"]}

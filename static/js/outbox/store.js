@@ -29,15 +29,28 @@ function deliveredExpired(r, now) {
   return base + DELIVERED_KEEP_MS < now;
 }
 
-async function deleteWhere(pred) {
+// The ids of the last delivered notes taken off the list (cleared, or pruned
+// after landing), kept in "meta": enqueue refuses those ids too. A window that
+// restored a draft another window has since sent, and the list cleared, would
+// otherwise send it again under its id, which the intake refuses for good as
+// a conflict. Ids only: nothing about the notes.
+const SENT_IDS = "sent-ids";
+const SENT_IDS_KEPT = 1000;
+
+async function deleteDelivered(pred) {
   const removed = await withDb(async (d) => {
-    const tx = d.transaction("outbox", "readwrite");
+    const tx = d.transaction(["outbox", "meta"], "readwrite");
+    const outbox = tx.objectStore("outbox");
     const ids = [];
-    for (const r of await tx.store.getAll()) {
-      if (pred(r)) {
+    for (const r of await outbox.getAll()) {
+      if (r.state === "delivered" && pred(r)) {
         ids.push(r.id);
-        await tx.store.delete(r.id);
+        await outbox.delete(r.id);
       }
+    }
+    if (ids.length) {
+      const sent = (await tx.objectStore("meta").get(SENT_IDS)) || [];
+      await tx.objectStore("meta").put([...sent, ...ids].slice(-SENT_IDS_KEPT), SENT_IDS);
     }
     await tx.done;
     return ids;
@@ -48,12 +61,12 @@ async function deleteWhere(pred) {
 
 /** Remove delivered entries whose sta is more than 12 hours past. Never touches anything else. */
 export async function pruneDelivered(now = Date.now()) {
-  return deleteWhere((r) => deliveredExpired(r, now));
+  return deleteDelivered((r) => deliveredExpired(r, now));
 }
 
 /** Remove every delivered entry now (the crew's "Clear delivered"). */
 export async function clearDelivered() {
-  return deleteWhere((r) => r.state === "delivered");
+  return deleteDelivered(() => true);
 }
 
 /** Whether two headers are for the same flight (number and arrival). */
@@ -66,7 +79,7 @@ export function nextNoteNumber(records, header) {
   return records.filter((r) => sameFlight(r.header, header)).reduce((n, r) => Math.max(n, r.note_number || 0), 0) + 1;
 }
 
-/** The outbox already holds a note under this id: the same note, saved from another window. */
+/** The outbox holds (or held, delivered) a note under this id: the same note, saved from another window. */
 export class AlreadyQueued extends Error {
   constructor(id) {
     super(`A note with id ${id} is already in the outbox.`);
@@ -89,11 +102,13 @@ export async function enqueue(header, envelope) {
     last_error: null,
   };
   await withDb(async (d) => {
-    const tx = d.transaction("outbox", "readwrite");
-    const records = await tx.store.getAll();
-    if (records.some((r) => r.id === header.id)) throw new AlreadyQueued(header.id);
+    const tx = d.transaction(["outbox", "meta"], "readwrite");
+    const outbox = tx.objectStore("outbox");
+    const records = await outbox.getAll();
+    const sent = (await tx.objectStore("meta").get(SENT_IDS)) || [];
+    if (records.some((r) => r.id === header.id) || sent.includes(header.id)) throw new AlreadyQueued(header.id);
     record.note_number = nextNoteNumber(records, header);
-    await tx.store.add(record);
+    await outbox.add(record);
     await tx.done;
   });
   announce();
