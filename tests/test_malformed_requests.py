@@ -15,9 +15,15 @@ from flask.testing import FlaskClient
 from .helpers import AuthActions, Make, count, deliver, events, row, signed_in, text
 
 
-def as_file(value: str) -> tuple[io.BytesIO, str]:
-    """A multipart file part carrying `value`: what a form field must never be read as."""
-    return io.BytesIO(value.encode()), "field.txt"
+class AsFile(str):
+    """A form value sent as a multipart file part: what a form field must never be read as."""
+
+
+def multipart(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with each AsFile value as a file part of its own (made for each
+    request: a test client closes the files it sent)."""
+    return {name: (io.BytesIO(value.encode()), "field.txt") if isinstance(value, AsFile) else value
+            for name, value in data.items()}
 
 
 def crew_id(app: Flask) -> int:
@@ -28,22 +34,22 @@ def crew_id(app: Flask) -> int:
 FileCase = tuple[str | None, Callable[[Flask, str], str], dict[str, Any], str, Callable[[Flask, str], Any]]
 FILE_CASES: dict[str, FileCase] = {
     "login username": (None, lambda app, rid: "/auth/login",
-                       {"username": as_file("crew"), "password": "correct horse battery staple"},
+                       {"username": AsFile("crew"), "password": "correct horse battery staple"},
                        "This field is required.", lambda app, rid: count(app, "SELECT count(*) FROM audit_event")),
-    "note text": ("officer", lambda app, rid: f"/triage/reports/{rid}/notes", {"text": as_file("a note")},
+    "note text": ("officer", lambda app, rid: f"/triage/reports/{rid}/notes", {"text": AsFile("a note")},
                   "A note cannot be empty.", lambda app, rid: count(app, "SELECT count(*) FROM report_note")),
     "status reason": ("officer", lambda app, rid: f"/triage/reports/{rid}/status",
-                      {"status": "in_review", "reason": as_file("because")},
+                      {"status": "in_review", "reason": AsFile("because")},
                       "Give a reason for the change.", lambda app, rid: row(app, rid)["status"]),  # type: ignore[index]
     "own new password": ("crew", lambda app, rid: "/auth/password",
                          {"current_password": "correct horse battery staple",
-                          "new_password": as_file("a brand new password")},
+                          "new_password": AsFile("a brand new password")},
                          "This field is required.", lambda app, rid: len(events(app, "password_changed"))),
     "crew username": ("security", lambda app, rid: "/review/crew",
-                      {"username": as_file("new-crew"), "password": "long enough password"},
+                      {"username": AsFile("new-crew"), "password": "long enough password"},
                       "This field is required.", lambda app, rid: count(app, "SELECT count(*) FROM user")),
     "crew password reset": ("security", lambda app, rid: f"/review/crew/{crew_id(app)}/password",
-                            {"new_password": as_file("a brand new password")},
+                            {"new_password": AsFile("a brand new password")},
                             "This field is required.", lambda app, rid: len(events(app, "password_reset"))),
 }
 
@@ -56,7 +62,7 @@ def test_a_form_field_sent_as_a_file_is_a_missing_field(client: FlaskClient, app
     if who:
         auth.login(who)
     before = state(app, report_id)
-    resp = client.post(path(app, report_id), data=data, content_type="multipart/form-data")
+    resp = client.post(path(app, report_id), data=multipart(data), content_type="multipart/form-data")
     assert resp.status_code in (200, 400), resp.status_code
     assert message in text(resp)
     assert state(app, report_id) == before
