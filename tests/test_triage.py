@@ -195,11 +195,11 @@ def test_a_stale_page_cannot_overwrite_another_officers_decision(client: FlaskCl
 
 
 @pytest.mark.parametrize(("data", "message"), [
-    ({"status": "assessing", "reason": ""}, "Give a reason"),
-    ({"status": "assessing", "reason": "   "}, "Give a reason"),
-    ({"status": "assessing", "reason": "\u200b"}, "Give a reason"),  # zero-width space
-    ({"status": "assessing", "reason": "\u200d\ufeff ."}, "Give a reason"),
-    ({"status": "assessing"}, "Give a reason"),
+    ({"status": "assessing", "reason": ""}, "Give a reason for the change. Nothing was changed."),
+    ({"status": "assessing", "reason": "   "}, "Give a reason for the change. Nothing was changed."),
+    ({"status": "assessing", "reason": "\u200b"}, "Give a reason for the change. Nothing was changed."),  # zero-width space
+    ({"status": "assessing", "reason": "\u200d\ufeff ."}, "Give a reason for the change. Nothing was changed."),
+    ({"status": "assessing"}, "Give a reason for the change. Nothing was changed."),
     ({"status": "closed_forever", "reason": "x"}, "Not a valid choice"),
     ({"status": "assessing", "reason": "x" * 1001}, "1000"),
 ])
@@ -223,6 +223,8 @@ def test_assign_to_an_officer(client: FlaskClient, app: Flask, make_envelope: Ma
     assert client.post(f"/triage/reports/{rid}/assign", data={"assignee": ids["officer2"]}).status_code == 303
     assert row(app, rid)["assignee_id"] == ids["officer2"]  # type: ignore[index]
     assert "officer2" in text(client.get("/triage/"))
+    # the report page's form starts from who holds it now
+    assert f'<option selected value="{ids["officer2"]}">' in text(client.get(f"/triage/reports/{rid}"))
     assert json.loads(events(app, "report_assigned", f"report:{rid}")[0]["detail"]) == {"assignee": "officer2"}
     # only officers can be assignees; garbage is refused and changes nothing
     for bad in (ids["crew"], ids["admin"], 99999, "x"):
@@ -255,7 +257,8 @@ def test_notes_are_sealed_at_rest_and_shown_to_officers(client: FlaskClient, app
     assert len(added) == 1 and "NOTEMARK" not in added[0]["detail"]
 
 
-@pytest.mark.parametrize(("note", "status"), [("x" * 2001, 400), ("", 400), ("   \n ", 400), ("x" * 2000, 303)])
+@pytest.mark.parametrize(("note", "status"), [("x" * 2001, 400), ("", 400), ("   \n ", 400), ("\u200b\u200d", 400),
+                                               ("x" * 2000, 303)])
 def test_note_length_bounds(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions,
                             note: str, status: int) -> None:
     rid = deliver(client, make_envelope)
@@ -264,8 +267,8 @@ def test_note_length_bounds(client: FlaskClient, app: Flask, make_envelope: Make
     assert resp.status_code == status
     stored = count(app, "SELECT count(*) FROM report_note")
     if status == 400:
-        assert stored == 0 and "The note was not saved" in text(resp)
-        assert "2000" in text(resp) or "empty" in text(resp)
+        why = "A note may be at most 2000 characters." if len(note) > 2000 else "A note cannot be empty."
+        assert stored == 0 and f"{why} The note was not saved." in text(resp)
     else:
         assert stored == 1
 
