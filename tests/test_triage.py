@@ -194,12 +194,15 @@ def test_a_stale_page_cannot_overwrite_another_officers_decision(client: FlaskCl
     assert resp.status_code == 303 and row(app, rid)["status"] == "no_further_action"  # type: ignore[index]
 
 
+NO_REASON = "Give a reason for the change. Nothing was changed."
+
+
 @pytest.mark.parametrize(("data", "message"), [
-    ({"status": "assessing", "reason": ""}, "Give a reason for the change. Nothing was changed."),
-    ({"status": "assessing", "reason": "   "}, "Give a reason for the change. Nothing was changed."),
-    ({"status": "assessing", "reason": "\u200b"}, "Give a reason for the change. Nothing was changed."),  # zero-width space
-    ({"status": "assessing", "reason": "\u200d\ufeff ."}, "Give a reason for the change. Nothing was changed."),
-    ({"status": "assessing"}, "Give a reason for the change. Nothing was changed."),
+    ({"status": "assessing", "reason": ""}, NO_REASON),
+    ({"status": "assessing", "reason": "   "}, NO_REASON),
+    ({"status": "assessing", "reason": "\u200b"}, NO_REASON),  # zero-width space
+    ({"status": "assessing", "reason": "\u200d\ufeff ."}, NO_REASON),
+    ({"status": "assessing"}, NO_REASON),
     ({"status": "closed_forever", "reason": "x"}, "Not a valid choice"),
     ({"status": "assessing", "reason": "x" * 1001}, "1000"),
 ])
