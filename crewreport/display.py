@@ -4,7 +4,6 @@ before landing, the countdown, and the `when`, `span` and `visible` template
 filters (registered app-wide by `init_app`)."""
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from flask import Flask
 
 from . import catalogue, report
+from .logs import escape
 from .times import parse_utc, span
 
 STATUS_LABELS = {
@@ -46,19 +46,15 @@ def countdown_text(sta: str, at: datetime) -> str:
     return f"lands in {span(seconds)}" if seconds >= 0 else f"landed {span(seconds)} ago"
 
 
-# Characters that change how text around them reads without being seen:
-# controls other than tab and line breaks, and the bidirectional embeddings,
-# overrides and isolates (U+202E would show a crew id or a name reversed).
-# The intake accepts them (a note is never refused for its text); the pages
-# show each as what it is, "<U+202E>", and never act on it.
-_HIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
 def visible(value: Any) -> Any:
-    """`value` (text, or lists and objects of it) with every hidden character
-    written as its code point."""
+    """`value` (text, or lists and objects of it) with every character that
+    changes how text reads without being seen (controls, bidirectional
+    overrides: U+202E would show a crew id or a name reversed) written as its
+    escape, `\\u202e`, the way the logs write it; line breaks and tabs kept.
+    The intake accepts such text (a note is never refused for its text); the
+    pages never act on it."""
     if isinstance(value, str):
-        return _HIDDEN.sub(lambda m: f"<U+{ord(m.group()):04X}>", value)
+        return escape(value, keep_lines=True)
     if isinstance(value, list):
         return [visible(item) for item in value]
     if isinstance(value, Mapping):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from crewreport.logs import EscapingFormatter
+from crewreport.logs import EscapingFormatter, escape
 
 
 def emit(message: str, *args: object, exc: BaseException | None = None) -> str:
@@ -31,6 +31,12 @@ def emit(message: str, *args: object, exc: BaseException | None = None) -> str:
 def test_control_characters_in_a_message_are_escaped() -> None:
     text = emit("refused %s", "/x\r\nWARNING forged line\x1b[2J\u2028\x85end")
     assert text == "WARNING refused /x\\r\\nWARNING forged line\\x1b[2J\\u2028\\x85end\n"
+
+
+def test_bidirectional_overrides_are_escaped_and_pages_keep_their_line_breaks() -> None:
+    assert emit("user %s", "ad\u202enimda\u2066x\u2069") == "WARNING user ad\\u202enimda\\u2066x\\u2069\n"
+    assert escape("one\ntwo\tthree\r\n\u202e\x00", keep_lines=True) == "one\ntwo\tthree\r\n\\u202e\\x00"
+    assert escape("one\ntwo") == "one\\ntwo"
 
 
 def test_a_traceback_keeps_its_lines_indented_and_escaped() -> None:

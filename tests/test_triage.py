@@ -65,8 +65,9 @@ def test_report_page_decrypts_shows_everything_and_audits_each_open(client: Flas
 def test_hidden_characters_in_the_crews_text_are_shown_not_acted_on(client: FlaskClient, app: Flask,
                                                                       make_envelope: Make, auth: AuthActions) -> None:
     """A right-to-left override would show a name or crew id reversed; a NUL or
-    ESC has no place on a page. Each is written as its code point, on every
-    page that shows the body; tabs, line breaks and ordinary marks are kept."""
+    ESC has no place on a page. Each is written as its escape, as the logs
+    write it, on every page that shows the body; tabs, line breaks and
+    ordinary marks are kept."""
     body = valid_body(narrative="He said\u202e gnihton\x1b[2J.\nSecond line\u200f.",
                       people=[{"role": "possible_victim", "description": "Coat\u2066 hidden\u2069"}],
                       languages=["Ar\x00abic"], reporter={"crew_id": "C1\u202e99", "name": "Ann\u202eevil"},
@@ -75,15 +76,15 @@ def test_hidden_characters_in_the_crews_text_are_shown_not_acted_on(client: Flas
     auth.login("officer")
     for path in (f"/triage/reports/{rid}", f"/triage/reports/{rid}/nrm"):
         page = text(client.get(path))
-        assert "He said&lt;U+202E&gt; gnihton&lt;U+001B&gt;[2J.\nSecond line\u200f." in page, path
+        assert "He said\\u202e gnihton\\x1b[2J.\nSecond line\u200f." in page, path
         for hidden in ("\u202e", "\x1b", "\x00", "\u2066", "\u2069"):
             assert hidden not in page, (path, hidden)
     page = text(client.get(f"/triage/reports/{rid}"))
-    assert "C1&lt;U+202E&gt;99" in page and "Ann&lt;U+202E&gt;evil" in page
-    assert "Coat&lt;U+2066&gt; hidden&lt;U+2069&gt;" in page and "Ar&lt;U+0000&gt;abic" in page
+    assert "C1\\u202e99" in page and "Ann\\u202eevil" in page
+    assert "Coat\\u2066 hidden\\u2069" in page and "Ar\\x00abic" in page
     login_as(client, "security")  # the airline's own copy, with the identity shared
     page = text(client.get(f"/review/reports/{rid}"))
-    assert "He said&lt;U+202E&gt; gnihton" in page and "C1&lt;U+202E&gt;99" in page and "\u202e" not in page
+    assert "He said\\u202e gnihton" in page and "C1\\u202e99" in page and "\u202e" not in page
     # the tablet's label, chosen at enrolment, is the crew's text too
     device_id = row(app, rid)["device_id"]  # type: ignore[index]
     with app.app_context():
@@ -94,7 +95,7 @@ def test_hidden_characters_in_the_crews_text_are_shown_not_acted_on(client: Flas
     login_as(client, "officer")
     pages[f"/triage/reports/{rid}"] = text(client.get(f"/triage/reports/{rid}"))
     for path, page in pages.items():
-        assert "Tab&lt;U+202E&gt;let" in page and "\u202e" not in page, path
+        assert "Tab\\u202elet" in page and "\u202e" not in page, path
 
 
 def test_label_of_each_indicator_is_shown(client: FlaskClient, app: Flask, make_envelope: Make,
