@@ -19,6 +19,9 @@ SETUP = """async () => {
   await d.clear('outbox');
   await d.put('meta', {device_id: 'dev-l', airline: 'ZZ', recipients: [],
                        receipt_key: {kid: 'k', jwk: {kty: 'EC', crv: 'P-256', x: 'rsveQo3Hopn02GE2H_9nz921L2J_Y0dN4USMhO4jUH4', y: 'pEUl_4zlHEBAzn7c6JsjJfQ-MPTTHsYVBoP5C62E6Vg'}}}, 'device');
+  // The intake's answer to a batch of n that refuses each envelope (which settles it).
+  globalThis.refusedAll = (n, code = 'invalid_report', message = 'no') => new Response(
+    JSON.stringify({results: Array.from({length: n}, () => ({error: {code, message}}))}), {status: 200});
 }"""
 
 
@@ -67,7 +70,7 @@ def test_delivery_sends_many_notes_in_bounded_requests(js_page: Any) -> None:
       const fetchFn = async (url, init) => {
         const n = JSON.parse(init.body).envelopes.length;
         sizes.push(n);
-        return new Response(JSON.stringify({results: Array.from({length: n}, () => ({error: {code: 'invalid_report', message: 'no'}}))}), {status: 200});
+        return refusedAll(n);
       };
       const summary = await deliver({fetchFn});
       const states = [...new Set((await listReports()).map(r => r.state))];
@@ -170,17 +173,16 @@ def test_batches_that_time_out_are_halved_until_they_get_through(js_page: Any) -
         if (n > 20) return new Promise((_, reject) => init.signal.addEventListener('abort', () => reject(init.signal.reason)));
         return Promise.resolve(answer(n));
       };
-      const refused = (n) => new Response(JSON.stringify({results: Array.from({length: n}, () => ({error: {code: 'invalid_report', message: 'no'}}))}), {status: 200});
       const down = () => new Response(JSON.stringify({error: {code: 'unavailable', message: 'down'}}), {status: 503});
       await queue('slow-', 60);
       const first = await deliver({fetchFn: slowLink(down), timeoutMs: 150});
       const afterFirst = [...sizes]; sizes.length = 0;
       const states = [...new Set((await listReports()).map(r => r.state))];
-      const second = await deliver({fetchFn: slowLink(refused), timeoutMs: 150});
+      const second = await deliver({fetchFn: slowLink(refusedAll), timeoutMs: 150});
       const afterSecond = [...sizes]; sizes.length = 0;
       await (await db()).clear('outbox');
       await queue('later-', 40);  // the backlog was cleared: full batches again
-      const third = await deliver({fetchFn: async (url, init) => { sizes.push(JSON.parse(init.body).envelopes.length); return refused(sizes.at(-1)); }});
+      const third = await deliver({fetchFn: async (url, init) => { sizes.push(JSON.parse(init.body).envelopes.length); return refusedAll(sizes.at(-1)); }});
       return {afterFirst, first: [first.status, first.pending], states, afterSecond, second: [second.status, second.rejected, second.pending],
               afterThird: [...sizes], third: third.rejected};
     }""")
@@ -201,7 +203,6 @@ def test_after_a_dead_link_batches_grow_back_and_a_note_a_proxy_refuses_holds_up
       const { db } = await import('/static/js/store.js');
       const sizes = [];
       const count = (init) => { const n = JSON.parse(init.body).envelopes.length; sizes.push(n); return n; };
-      const refused = (n) => new Response(JSON.stringify({results: Array.from({length: n}, () => ({error: {code: 'invalid_report', message: 'no'}}))}), {status: 200});
       for (let i = 0; i < 100; i++) {
         await enqueue({id: 'dead-' + String(i).padStart(3, '0'), flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'd' + i, sealed: ['s'], signature: 'g'});
       }
@@ -209,7 +210,7 @@ def test_after_a_dead_link_batches_grow_back_and_a_note_a_proxy_refuses_holds_up
       const hang = (url, init) => { count(init); return new Promise((_, reject) => init.signal.addEventListener('abort', () => reject(init.signal.reason))); };
       const dead = await deliver({fetchFn: hang, timeoutMs: 100});
       const deadSizes = sizes.splice(0);
-      const back = await deliver({fetchFn: async (url, init) => refused(count(init))});
+      const back = await deliver({fetchFn: async (url, init) => refusedAll(count(init))});
       const backSizes = sizes.splice(0);
       await (await db()).clear('outbox');
 
@@ -219,7 +220,7 @@ def test_after_a_dead_link_batches_grow_back_and_a_note_a_proxy_refuses_holds_up
       const proxy = async (url, init) => {
         const n = count(init);
         if (init.body.length > 2000) return new Response('<html>413</html>', {status: 413, headers: {'Content-Type': 'text/html'}});
-        return refused(n);
+        return refusedAll(n);
       };
       const first = await deliver({fetchFn: proxy});
       const proxySizes = sizes.splice(0);
@@ -279,7 +280,7 @@ def test_a_refusal_for_an_earlier_registration_leaves_the_current_one_alone(js_p
       const { db } = await import('/static/js/store.js');
       const revoked = async (url, init) => {
         const n = JSON.parse(init.body).envelopes.length;
-        return new Response(JSON.stringify({results: Array.from({length: n}, () => ({error: {code: 'revoked_device', message: 'This device was revoked by the airline.'}}))}), {status: 200});
+        return refusedAll(n, 'revoked_device', 'This device was revoked by the airline.');
       };
       await enqueue({id: 'old-reg', device: 'dev-old', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'o', sealed: ['s'], signature: 'g'});
       const s1 = await deliver({fetchFn: revoked});
