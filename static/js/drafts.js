@@ -1,33 +1,138 @@
-// An unfinished report, kept only sealed (sealed.js). Wiping deletes both the
-// sealed draft and its key; an abandoned draft expires.
+// Unfinished notes, each kept only sealed (sealed.js) under its own key, in a
+// slot named by the note's id. A window holds a Web Lock on the slot of the
+// note it shows, so that another window restores another note (or none)
+// rather than the same one: two windows never overwrite each other's note,
+// nor send one note twice. Wiping deletes a draft and its key; an abandoned
+// draft expires.
+import { uuid4 } from "./b64.js";
 import { sealedRecord } from "./sealed.js";
+import { withDb } from "./store.js";
 
-const draft = sealedRecord("drafts", "current", "draft-key");
 // An abandoned draft (and its key) goes this long after it was last saved.
 export const DRAFT_KEEP_MS = 12 * 3600 * 1000;
+// The one slot every window shared before notes had a slot each; a draft
+// found there moves to its note's own slot when it is restored.
+export const LEGACY_SLOT = "current";
+const LOCK_PREFIX = "cabin-notes-draft:";
+
+const slot = (id) => sealedRecord("drafts", id, id === LEGACY_SLOT ? "draft-key" : `draft-key:${id}`);
+// The slots this window holds: id -> release().
+const held = new Map();
 
 function expired(rec, now) {
   const saved = Date.parse((rec && rec.saved_at) || "");
   return Number.isNaN(saved) || saved + DRAFT_KEEP_MS < now;
 }
 
-export async function saveDraft(values) {
-  await draft.save(values, { saved_at: new Date().toISOString() });
-}
-
-/** Wipe the draft and its key when it was last saved more than 12 hours ago. Returns true if wiped. */
-export async function expireDraft(now = Date.now()) {
-  const rec = await draft.stored();
-  if (!rec || !expired(rec, now)) return false;
-  await wipeDraft();
+/**
+ * Hold the slot `id` for this window, if no other window holds it. Without
+ * Web Locks (before iOS 15.4) every slot counts as free: the outbox still
+ * refuses a second note under one id.
+ */
+export async function holdDraft(id) {
+  if (held.has(id)) return true;
+  if (!windowsCoordinate()) {
+    held.set(id, () => {});
+    return true;
+  }
+  const release = await new Promise((resolve) => {
+    navigator.locks.request(LOCK_PREFIX + id, { ifAvailable: true }, (lock) => {
+      if (!lock) return resolve(null);
+      return new Promise((done) => resolve(done)); // held until done() is called
+    }).catch(() => resolve(null));
+  });
+  if (!release) return false;
+  held.set(id, release);
   return true;
 }
 
-export async function loadDraft(now = Date.now()) {
-  if (await expireDraft(now)) return null;
-  return draft.load();
+/** Whether windows can tell which drafts the others show (Web Locks). */
+export function windowsCoordinate() {
+  return !!navigator.locks;
 }
 
-export async function wipeDraft() {
-  await draft.wipe();
+/** Let other windows restore the slot `id`. */
+export function releaseDraft(id) {
+  const release = held.get(id);
+  held.delete(id);
+  if (release) release();
+}
+
+// The ids of slots another window holds.
+async function heldElsewhere() {
+  if (!windowsCoordinate()) return new Set();
+  const { held: locks = [] } = await navigator.locks.query();
+  return new Set(locks.map((l) => l.name).filter((n) => n.startsWith(LOCK_PREFIX)).map((n) => n.slice(LOCK_PREFIX.length))
+    .filter((id) => !held.has(id)));
+}
+
+// Every stored draft as {id, rec}, the last saved first.
+async function storedDrafts() {
+  const [ids, recs] = await withDb(async (d) => Promise.all([d.getAllKeys("drafts"), d.getAll("drafts")]));
+  const savedAt = (rec) => String((rec && rec.saved_at) || "");
+  return ids.map((id, i) => ({ id, rec: recs[i] })).sort((a, b) => savedAt(b.rec).localeCompare(savedAt(a.rec)));
+}
+
+export async function saveDraft(id, values) {
+  await slot(id).save(values, { saved_at: new Date().toISOString() });
+}
+
+/** The draft in slot `id`, or null (none, or its key is gone). */
+export async function loadDraft(id) {
+  return slot(id).load();
+}
+
+export async function wipeDraft(id) {
+  await slot(id).wipe();
+}
+
+/** Wipe every draft last saved more than 12 hours ago that no other window shows. Returns how many. */
+export async function expireDrafts(now = Date.now()) {
+  const busy = await heldElsewhere();
+  let wiped = 0;
+  for (const { id, rec } of await storedDrafts()) {
+    if (busy.has(id) || !expired(rec, now)) continue;
+    await wipeDraft(id);
+    wiped++;
+  }
+  return wiped;
+}
+
+/**
+ * The draft this window should show: the last saved one no other window
+ * shows and not expired, its slot now held here. Returns {id, values, more}
+ * (more: how many other such drafts no window shows), or null.
+ */
+export async function claimDraft(now = Date.now()) {
+  let claimed = null;
+  let more = 0;
+  const busy = await heldElsewhere();
+  for (const { id, rec } of await storedDrafts()) {
+    if (held.has(id) || busy.has(id) || expired(rec, now)) continue;
+    if (claimed) {
+      more++;
+      continue;
+    }
+    if (!(await holdDraft(id))) continue;
+    const values = await loadDraft(id);
+    if (!values) {
+      await wipeDraft(id); // its key is gone: nothing can open it
+      releaseDraft(id);
+      continue;
+    }
+    claimed = id === LEGACY_SLOT ? await moveLegacy(values) : { id, values };
+  }
+  return claimed && { ...claimed, more };
+}
+
+// A draft from the shared slot moves to its note's own slot (a draft from
+// before ids were kept gets one now).
+async function moveLegacy(values) {
+  const id = typeof values.report_id === "string" ? values.report_id : uuid4();
+  await holdDraft(id);
+  const moved = { ...values, report_id: id };
+  await saveDraft(id, moved);
+  await wipeDraft(LEGACY_SLOT);
+  releaseDraft(LEGACY_SLOT);
+  return { id, values: moved };
 }

@@ -4,7 +4,7 @@
 //   meta    - device registration, cached recipient and receipt keys
 //   outbox  - {id, header, envelope?, state, receipt?, error?} keyed by report id;
 //             only the sealed envelope and its cleartext header, never the body
-//   drafts  - {iv, ct} AES-GCM sealed draft
+//   drafts  - {saved_at, iv, ct} AES-GCM sealed draft, keyed by its note's id (drafts.js)
 import { openDB } from "/static/vendor/idb.js";
 
 export const DB_NAME = "cabin-notes";

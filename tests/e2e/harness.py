@@ -219,6 +219,26 @@ def fill_minimal(page: Any, narrative: str, *, flight: str = "ZZ101", dep: str =
     page.fill('#report-form [name="narrative"]', narrative)
 
 
+# The drafts stored on the tablet, {slot: what it holds} (drafts.js opens each).
+SAVED_DRAFTS = """async () => {
+  const { db } = await import('/static/js/store.js');
+  const { loadDraft } = await import('/static/js/drafts.js');
+  const out = {};
+  for (const id of await (await db()).getAllKeys('drafts')) out[id] = await loadDraft(id);
+  return out;
+}"""
+
+
+def saved_draft_id(page: Any, predicate: Callable[[str | None], bool] = bool) -> str | None:
+    """Wait until the tablet holds one draft, saved under its own note's id, or none
+    (`predicate` says which is awaited); returns that id."""
+    script = f"""async () => {{ const drafts = await ({SAVED_DRAFTS})(); const ids = Object.keys(drafts);
+      if (ids.length > 1) return 'more than one';
+      return ids.length && drafts[ids[0]].report_id !== ids[0] ? 'under another id' : (ids[0] || null); }}"""
+    found: str | None = poll(page, script, predicate, message="the draft saved")
+    return found
+
+
 def submit(page: Any, expect_count: int) -> None:
     page.click("#submit-button")
     poll(page, "() => document.querySelectorAll('#outbox [data-report-id]').length",

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from tests.e2e.harness import (
+    SAVED_DRAFTS,
     LiveServer,
     fill_minimal,
     poll,
+    saved_draft_id,
     sign_in,
     submit,
     upcoming_sta,
@@ -72,19 +74,24 @@ def test_storage_failure_says_not_queued_and_keeps_the_form(page: Any, server: L
     assert page.evaluate("() => document.querySelectorAll('#outbox [data-report-id]').length") == 0
 
 
-DRAFT_ID = "async () => ((await (await import('/static/js/drafts.js')).loadDraft()) || {}).report_id || null"
+# A browser without Web Locks (Safari before iOS 15.4): every draft slot is free to every window.
+NO_WEB_LOCKS = "Object.defineProperty(Navigator.prototype, 'locks', {configurable: true, get: () => undefined});"
+
+
+def stored_reports(server: LiveServer) -> int:
+    """The live server is shared: tests count what they add."""
+    return len(server.db_rows("SELECT id FROM report"))
 
 
 def test_a_draft_restored_in_a_second_window_is_not_sent_twice(context: Any, page: Any, server: LiveServer) -> None:
-    def stored() -> int:  # the live server is shared: count what this test adds
-        return len(server.db_rows("SELECT id FROM report"))
-
-    before = stored()
+    context.add_init_script(NO_WEB_LOCKS)  # with them, the second window would not restore this draft at all
+    before = stored_reports(server)
     sign_in(page, server)
     wait_enrolled(page)
     wait_ready(page)
+    assert page.evaluate("() => navigator.locks") is None
     fill_minimal(page, "Two windows, one note: passenger in 23C held by a companion.")
-    draft_id = poll(page, DRAFT_ID, message="draft saved with its id")
+    draft_id = saved_draft_id(page)
     second = context.new_page()
     second.goto(server.url + "/")
     wait_ready(second)
@@ -100,12 +107,81 @@ def test_a_draft_restored_in_a_second_window_is_not_sent_twice(context: Any, pag
     assert "nothing more was sent" in status
     assert second.input_value('[name="narrative"]') == "Two windows, one note: passenger in 23C held by a companion."
     assert second.evaluate("async () => (await (await import('/static/js/outbox/store.js')).listReports()).length") == 1
-    assert stored() == before + 1
-    # a send from there now is a new note, on purpose
+    assert stored_reports(server) == before + 1
+    # what it holds is kept as a new note, under a new id
+    kept = saved_draft_id(second, lambda i: bool(i) and i != draft_id)
+    assert poll(second, SAVED_DRAFTS)[kept]["narrative"].startswith("Two windows, one note")
+    # a send from there now is that new note, on purpose
     second.click("#submit-button")
     wait_states(second, "delivered", 2)
-    assert stored() == before + 2
+    assert stored_reports(server) == before + 2
+    assert kept in [r["id"] for r in server.db_rows("SELECT id FROM report")]
     second.close()
+
+
+def test_two_windows_keep_two_notes_and_each_is_restored_in_turn(context: Any, page: Any, server: LiveServer) -> None:
+    before = stored_reports(server)
+    sign_in(page, server)
+    wait_enrolled(page)
+    wait_ready(page)
+    fill_minimal(page, "First window: woman in 14A does not know where she is staying.")
+    first_id = saved_draft_id(page)
+    second = context.new_page()
+    second.goto(server.url + "/")
+    wait_ready(second)
+    # the first window holds its note: the second starts empty and writes another
+    assert second.input_value('[name="narrative"]') == ""
+    assert "restored" not in second.inner_text("#form-status")
+    fill_minimal(second, "Second window: man in 30F answers for the boy beside him.", flight="ZZ102")
+    drafts = poll(page, SAVED_DRAFTS, lambda d: len(d) == 2, message="two drafts, one a window")
+    assert drafts[first_id]["narrative"].startswith("First window") and drafts[first_id]["flight"] == "ZZ101"
+    other = next(i for i in drafts if i != first_id)
+    assert drafts[other]["narrative"].startswith("Second window") and drafts[other]["report_id"] == other
+    page.close()
+    second.close()
+
+    # reopened: the last saved note comes back, and the crew are told of the other
+    third = context.new_page()
+    third.goto(server.url + "/")
+    wait_ready(third)
+    assert third.input_value('[name="narrative"]').startswith("Second window")
+    assert third.inner_text("#form-status") == ("Your unfinished note was restored. "
+                                                "1 more unfinished note is kept; it opens here when this one is sent.")
+    assert third.inner_text("#flight-summary-text").startswith("ZZ102")  # the note's own flight
+    submit(third, 1)
+    # once it is sent, the other note is in the form, with its own flight
+    poll(third, "() => document.querySelector('[name=narrative]').value", lambda v: v.startswith("First window"),
+         message="the other note restored")
+    assert "Your other unfinished note is now in the form." in third.inner_text("#form-status")
+    assert third.input_value('[name="flight"]') == "ZZ101"
+    submit(third, 2)
+    wait_states(third, "delivered", 2)
+    ids = {r["id"] for r in server.db_rows("SELECT id FROM report")}
+    assert first_id in ids and other in ids and stored_reports(server) == before + 2
+    assert poll(third, SAVED_DRAFTS, lambda d: d == {}, message="no drafts left") == {}
+    third.close()
+
+
+def test_crew_are_told_when_an_abandoned_draft_was_deleted(page: Any, server: LiveServer) -> None:
+    sign_in(page, server)
+    wait_enrolled(page)
+    wait_ready(page)
+    page.fill('[name="narrative"]', "Written before a long rest, then left.")
+    slot = saved_draft_id(page)
+    page.evaluate("""async (slot) => {
+      const { db } = await import('/static/js/store.js');
+      const d = await db();
+      const rec = await d.get('drafts', slot);
+      await d.put('drafts', {...rec, saved_at: new Date(Date.now() - 13 * 3600 * 1000).toISOString()}, slot);
+    }""", slot)
+    page.close()  # its window goes, so nothing saves it again
+    again = page.context.new_page()
+    again.goto(server.url + "/")
+    wait_ready(again)
+    assert again.inner_text("#form-status") == "An unfinished note not changed for 12 hours was deleted, as unfinished notes are."
+    assert again.input_value('[name="narrative"]') == ""
+    assert again.evaluate(SAVED_DRAFTS) == {}
+    again.close()
 
 
 def test_a_note_begun_again_on_an_emptied_form_gets_a_new_id(page: Any, server: LiveServer) -> None:
@@ -113,11 +189,11 @@ def test_a_note_begun_again_on_an_emptied_form_gets_a_new_id(page: Any, server: 
     wait_enrolled(page)
     wait_ready(page)
     page.fill('[name="narrative"]', "First words, then thought better of.")
-    first = poll(page, DRAFT_ID, message="draft saved with its id")
+    first = saved_draft_id(page)
     page.fill('[name="narrative"]', "")
-    poll(page, DRAFT_ID, lambda v: v is None, message="draft wiped")
+    saved_draft_id(page, lambda v: v is None)
     page.fill('[name="narrative"]', "Another note altogether.")
-    second = poll(page, DRAFT_ID, message="the new draft saved")
+    second = saved_draft_id(page)
     assert second != first
 
 
@@ -128,7 +204,7 @@ def test_new_version_offers_reload_and_keeps_the_draft(page: Any, server: LiveSe
     old = page.evaluate("async () => (await caches.keys()).filter(k => k.startsWith('cabin-notes-shell-'))")
     assert len(old) == 1
     page.fill('[name="narrative"]', "Half-written note that must survive the update.")
-    poll(page, "async () => !!(await (await import('/static/js/drafts.js')).loadDraft())", message="draft saved")
+    saved_draft_id(page)
 
     # "deploy": the shell's content changes (here the hotline setting), so does CACHE_VERSION
     server.stop()

@@ -109,6 +109,7 @@ def test_report_form_checks_and_status(js_page: Any) -> None:
                   m.flightToRestore({{flight: 'ZZ1'}}, now)],
         content: [a.hasContent({{narrative: ' ', indicators: [], people: []}}), a.hasContent({{narrative: 'x', indicators: [], people: []}}),
                   a.hasContent({{narrative: '', indicators: ['a'], people: []}})],
+        more: [f.moreDraftsText(1), f.moreDraftsText(3)],
       }};
     }}""")
     w = out["warnings"]
@@ -128,6 +129,8 @@ def test_report_form_checks_and_status(js_page: Any) -> None:
     assert out["counter"] == "3 of 5000 characters."
     assert out["restore"] == [{"flight": "ZZ1", "sta": "2026-06-01T01:00"}, None, None, None]
     assert out["content"] == [False, True, True]
+    assert out["more"] == ["1 more unfinished note is kept; it opens here when this one is sent.",
+                           "3 more unfinished notes are kept; each opens here when the one before it is sent."]
 
 
 def test_outbox_entries_are_told_apart_by_what_is_in_clear(js_page: Any) -> None:

@@ -1,7 +1,7 @@
-"""The outbox (outbox/), net.js, device.js, drafts.js, identity.js: batches bounded by
+"""The outbox (outbox/), net.js, device.js, identity.js: batches bounded by
 count and bytes, 413 handling, batches halved after a timeout, a refusal marking only
-the registration that signed, deadlines on every request, draft expiry, and
-the crew ID kept only sealed."""
+the registration that signed, deadlines on every request, and the crew ID kept
+only sealed."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -346,28 +346,6 @@ def test_session_keys_enrollment_and_sign_out_requests_have_deadlines(js_page: A
     assert out["signOut"] == ["ok", False]
     assert out["enroll"] == ["error", "Error", "network"]
     assert out["ms"] < 3000
-
-
-def test_drafts_expire_12_hours_after_they_were_last_saved(js_page: Any) -> None:
-    out = js_page.evaluate("""async () => {
-      const d = await import('/static/js/drafts.js');
-      const { db } = await import('/static/js/store.js');
-      const h = 3600 * 1000;
-      await d.saveDraft({narrative: 'old draft'});
-      const saved = Date.parse((await (await db()).get('drafts', 'current')).saved_at);
-      const early = await d.expireDraft(saved + 11 * h);
-      const kept = await d.loadDraft(saved + 11 * h);
-      const late = await d.expireDraft(saved + 13 * h);
-      const afterDraft = await (await db()).get('drafts', 'current');
-      const afterKey = await (await db()).get('keys', 'draft-key');
-      await d.saveDraft({narrative: 'another'});
-      const viaLoad = await d.loadDraft(Date.now() + 13 * h);  // loading checks too
-      const keyGone = (await (await db()).get('keys', 'draft-key')) === undefined;
-      return {early, kept, late, afterDraft: afterDraft === undefined, afterKey: afterKey === undefined, viaLoad, keyGone};
-    }""")
-    assert out["early"] is False and out["kept"] == {"narrative": "old draft"}
-    assert out["late"] is True and out["afterDraft"] and out["afterKey"]
-    assert out["viaLoad"] is None and out["keyGone"]
 
 
 def test_identity_is_kept_only_sealed(js_page: Any) -> None:

@@ -116,28 +116,6 @@ def test_settle_classifies_server_answers(js_page: Any) -> None:
     assert out["transientNetwork"] is False
 
 
-def test_drafts_are_sealed_and_wiped(js_page: Any) -> None:
-    out = js_page.evaluate("""async () => {
-      const d = await import('/static/js/drafts.js');
-      const { db } = await import('/static/js/store.js');
-      await d.saveDraft({narrative: 'secret draft text', people: []});
-      const raw = await (await db()).get('drafts', 'current');
-      const key = await (await db()).get('keys', 'draft-key');
-      const back = await d.loadDraft();
-      await d.wipeDraft();
-      return {
-        rawHasText: JSON.stringify(raw).includes('secret') || new TextDecoder().decode(raw.ct).includes('secret'),
-        extractable: key.extractable, algorithm: key.algorithm.name,
-        back, afterWipe: await d.loadDraft(),
-        keyAfterWipe: (await (await db()).get('keys', 'draft-key')) === undefined,
-      };
-    }""")
-    assert out["rawHasText"] is False
-    assert out["extractable"] is False and out["algorithm"] == "AES-GCM"
-    assert out["back"] == {"narrative": "secret draft text", "people": []}
-    assert out["afterWipe"] is None and out["keyAfterWipe"] is True
-
-
 def test_delivery_is_single_flight_and_a_failed_send_stays_queued(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
       const { db } = await import('/static/js/store.js');

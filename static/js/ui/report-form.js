@@ -5,10 +5,10 @@ import { uuid4 } from "../b64.js";
 import { buildEnvelope, envelopeBytes, sealingKeys } from "../envelope.js";
 import { getDevice, getSigningKey } from "../device.js";
 import { enqueue } from "../outbox/store.js";
-import { loadDraft, expireDraft } from "../drafts.js";
 import { duration, rfc3339 } from "../times.js";
 import { now as clockNow } from "../clock.js";
 import { validateReport, readForm, fillForm, showErrors, clearErrors, resetReport, charCount, fieldLabel, parseUtcInput, LIMITS } from "../form.js";
+import { windowsCoordinate } from "../drafts.js";
 import { createDraftAutosave } from "./draft-autosave.js";
 import { createArrivalFields } from "./arrival-fields.js";
 import { createFlightSummary } from "./flight-summary.js";
@@ -24,6 +24,12 @@ export const SAVED_TEXT = "Saved and sealed. It will be sent as soon as there is
 export const NEAR_TEXT = "Not delivered yet and landing soon: see the notice at the top.";
 export const ALREADY_QUEUED_TEXT = "This note was already saved from another window of this app and is in the list of notes; nothing more was sent. "
   + "If what is here adds to it, tap Save and send again to send it as a new note.";
+export const EXPIRED_DRAFT_TEXT = "An unfinished note not changed for 12 hours was deleted, as unfinished notes are.";
+/** What the status line adds when more unfinished notes are kept than the form shows. */
+export function moreDraftsText(n) {
+  return n === 1 ? "1 more unfinished note is kept; it opens here when this one is sent."
+    : `${n} more unfinished notes are kept; each opens here when the one before it is sent.`;
+}
 // What sealAndQueue did (false: nothing, with the reason shown).
 const QUEUED = "queued";
 const ALREADY_QUEUED = "already-queued";
@@ -98,24 +104,26 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
   });
   const statusLine = find("#form-status");
   const codes = [...form.querySelectorAll("input[name=\"indicators\"]")].map((input) => input.value);
-  // The id this note will be sent under: fixed when it is begun and kept in
-  // its draft, so that a second window that restored the same draft sends it
-  // under the same id, and the outbox refuses it there rather than queueing
-  // the same note twice as two reports. Emptying the form begins another note.
-  let reportId = null;
-  const currentReportId = () => (reportId ||= uuid4());
-  const drafts = createDraftAutosave(form, { reportId: currentReportId, onEmptied: () => (reportId = null) });
+  // The note being written: its id and its sealed draft (emptying the form begins another note).
+  const drafts = createDraftAutosave(form);
   // The default crew ID (the crew username from enrollment): in memory here, kept on the tablet only sealed.
   let defaultCrewId = "";
   // After a submit the status line follows that note (noteId), so that it never
   // says "will be sent" next to a refusal; any other message stops that.
   let statusNoteId = null;
+  let statusKind = "";
+  let statusText = "";
+  // Words kept at the end of the status line while it follows one note.
+  let addendum = { noteId: null, text: "" };
   let personSeq = 0;
   let submitting = false;
   let staWarnedFor = null;
 
   function setStatus(text, kind = "", noteId = null) {
     statusNoteId = noteId;
+    statusKind = kind;
+    statusText = text;
+    if (noteId && addendum.noteId === noteId) text = `${text} ${addendum.text}`;
     const className = "form-status" + (kind ? ` form-status-${kind}` : "");
     if (statusLine.textContent !== text) statusLine.textContent = text; // role="status": only real changes are announced
     if (statusLine.className !== className) statusLine.className = className;
@@ -196,10 +204,12 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     }
   }
 
-  // Fold the flight fields into one line when they hold a complete flight.
+  // Fold the flight fields into one line when they hold a complete flight; returns whether they did.
   function foldFlight(values) {
     const sta = parseUtcInput(values.sta);
-    if (sta && values.flight && values.dep && values.arr) summary.collapse({ flight: values.flight, dep: values.dep, arr: values.arr, sta });
+    if (!(sta && values.flight && values.dep && values.arr)) return false;
+    summary.collapse({ flight: values.flight, dep: values.dep, arr: values.arr, sta });
+    return true;
   }
 
   async function submitReport() {
@@ -227,12 +237,12 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
       setStatus("This note was NOT queued: this tablet is not set up to send notes. It is still in the form.", "error");
       return;
     }
-    const header = noteHeader(device, result.flight, now, currentReportId());
+    const header = noteHeader(device, result.flight, now, drafts.noteId());
     const queued = await sealAndQueue(header, result.body, device);
     if (!queued) return;
-    reportId = null; // the next note, or another tap on this one after ALREADY_QUEUED, is a new one
     if (queued === ALREADY_QUEUED) {
-      setStatus(ALREADY_QUEUED_TEXT, "warn"); // the form keeps what this window holds
+      setStatus(ALREADY_QUEUED_TEXT, "warn");
+      await drafts.renew(); // the form keeps what this window holds, as a new note
       return;
     }
     const { flight, dep, arr, urgency } = result.flight;
@@ -246,6 +256,9 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     updateCounter();
     setStatus(SAVED_TEXT, "ok", header.id);
     await onQueued(header.id);
+    // Another unfinished note no window shows, if any, comes next (without
+    // Web Locks it may be open in another window: it waits for a reload).
+    if (windowsCoordinate()) await restoreDraft();
   }
 
   async function onSubmit(event) {
@@ -266,23 +279,37 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
   async function restore() {
     if (restoreFlight(form)) foldFlight(readForm(form));
     setDefaultCrewId(await restoreIdentity(form));
-    try {
-      await expireDraft(); // an abandoned draft goes 12 hours after it was last saved
-    } catch {
-      /* loadDraft checks again */
-    }
-    try {
-      const draft = await loadDraft();
-      if (draft) {
-        if (typeof draft.report_id === "string") reportId = draft.report_id; // a draft from before ids were kept gets a new one
-        fillForm(form, draft, addPersonRow);
-        setStatus("Your unfinished note was restored.");
-      }
-    } catch {
-      /* no draft */
-    }
+    await restoreDraft();
     arrival.show();
     updateCounter();
+  }
+
+  // Fill the form with the last saved draft no other window shows (abandoned
+  // drafts expire first), and say so; the status line says what follows it.
+  async function restoreDraft() {
+    let found;
+    try {
+      found = await drafts.restore();
+    } catch {
+      return; /* no draft */
+    }
+    const { draft, expired } = found;
+    if (!draft) {
+      if (expired && !statusNoteId) setStatus(EXPIRED_DRAFT_TEXT);
+      return;
+    }
+    fillForm(form, draft.values, addPersonRow);
+    if (!foldFlight(readForm(form))) summary.expand(); // the draft's own flight, not the last one sent
+    arrival.show();
+    updateCounter();
+    const more = draft.more ? ` ${moreDraftsText(draft.more)}` : "";
+    if (!statusNoteId) {
+      setStatus(`Your unfinished note was restored.${more}`);
+      return;
+    }
+    // Just after a send the status line follows that note: the words stay beside what it says of it.
+    addendum = { noteId: statusNoteId, text: `Your other unfinished note is now in the form.${more}` };
+    setStatus(statusText, statusKind, statusNoteId);
   }
 
   form.addEventListener("submit", onSubmit);
@@ -303,11 +330,12 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     setDefaultCrewId,
     /** Keep the status line in step with the note it follows (reports: the outbox as rendered). */
     followNote(reports, nearLanding) {
-      if (reportId && reports.some((x) => x.id === reportId)) {
-        // Another window queued this note (this window restored the same draft):
-        // said at once, and another send from here is a new note.
-        reportId = null;
+      const id = drafts.begunId();
+      if (id && reports.some((x) => x.id === id)) {
+        // Another window queued this note (both restored the same draft, as
+        // where there are no Web Locks): said at once, and the form is a new note.
         setStatus(ALREADY_QUEUED_TEXT, "warn");
+        drafts.renew();
         return;
       }
       if (!statusNoteId) return;

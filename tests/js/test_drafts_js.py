@@ -1,0 +1,151 @@
+"""drafts.js: unfinished notes, one sealed slot per note, each held by the window
+that shows it (Web Locks), so that two windows never overwrite each other's
+note nor restore the same one; a draft from the old shared slot moves to its
+note's own; abandoned drafts expire."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+# Each test starts from no drafts and no slots held by this page.
+FRESH = """
+  const d = await import('/static/js/drafts.js');
+  const { db } = await import('/static/js/store.js');
+  const database = await db();
+  for (const id of await database.getAllKeys('drafts')) { d.releaseDraft(id); await d.wipeDraft(id); }
+  const H = 3600 * 1000;
+  // Hold a slot as another window would (a lock this module did not take); returns release().
+  const elsewhere = (id) => new Promise((resolve) => navigator.locks.request('cabin-notes-draft:' + id,
+    () => new Promise((done) => resolve(done))));
+"""
+
+
+def test_each_note_is_sealed_in_its_own_slot_under_its_own_key(js_page: Any) -> None:
+    out = js_page.evaluate("""async () => {""" + FRESH + """
+      await d.saveDraft('note-a', {narrative: 'secret draft text', people: [], report_id: 'note-a'});
+      await d.saveDraft('note-b', {narrative: 'another note', people: [], report_id: 'note-b'});
+      const raw = await database.get('drafts', 'note-a');
+      const keyA = await database.get('keys', 'draft-key:note-a');
+      const keyB = await database.get('keys', 'draft-key:note-b');
+      const back = [await d.loadDraft('note-a'), await d.loadDraft('note-b')];
+      await d.wipeDraft('note-a');
+      return {
+        rawHasText: JSON.stringify(raw).includes('secret') || new TextDecoder().decode(raw.ct).includes('secret'),
+        fields: Object.keys(raw).sort(), extractable: keyA.extractable, algorithm: keyA.algorithm.name,
+        twoKeys: keyA !== keyB && !!keyB, back,
+        afterWipe: await d.loadDraft('note-a'), keyAfterWipe: (await database.get('keys', 'draft-key:note-a')) === undefined,
+        otherKept: (await d.loadDraft('note-b')).narrative,
+      };
+    }""")
+    assert out["rawHasText"] is False and out["fields"] == ["ct", "iv", "saved_at"]
+    assert out["extractable"] is False and out["algorithm"] == "AES-GCM" and out["twoKeys"]
+    assert out["back"] == [{"narrative": "secret draft text", "people": [], "report_id": "note-a"},
+                           {"narrative": "another note", "people": [], "report_id": "note-b"}]
+    assert out["afterWipe"] is None and out["keyAfterWipe"] is True
+    assert out["otherKept"] == "another note"
+
+
+def test_a_window_claims_the_last_saved_draft_no_other_window_shows(js_page: Any) -> None:
+    out = js_page.evaluate("""async () => {""" + FRESH + """
+      await d.saveDraft('shown', {narrative: 'shown elsewhere'});
+      await new Promise((r) => setTimeout(r, 5));
+      await d.saveDraft('older', {narrative: 'older'});
+      await new Promise((r) => setTimeout(r, 5));
+      await d.saveDraft('newer', {narrative: 'newer'});
+      const release = await elsewhere('shown');
+      const first = await d.claimDraft();
+      const again = await d.claimDraft();  // 'newer' is held here now: the next one
+      const none = await d.claimDraft();
+      const holders = (await navigator.locks.query()).held.map((l) => l.name).sort();
+      release();
+      await new Promise((r) => setTimeout(r, 20));
+      const freed = await d.claimDraft();
+      for (const id of ['older', 'newer', 'shown']) d.releaseDraft(id);
+      return {first, again, none, holders, freed};
+    }""")
+    assert out["first"] == {"id": "newer", "values": {"narrative": "newer"}, "more": 1}
+    assert out["again"] == {"id": "older", "values": {"narrative": "older"}, "more": 0}
+    assert out["none"] is None
+    assert out["holders"] == ["cabin-notes-draft:newer", "cabin-notes-draft:older", "cabin-notes-draft:shown"]
+    assert out["freed"] == {"id": "shown", "values": {"narrative": "shown elsewhere"}, "more": 0}
+
+
+def test_holding_a_slot_fails_while_another_window_holds_it(js_page: Any) -> None:
+    out = js_page.evaluate("""async () => {""" + FRESH + """
+      const release = await elsewhere('taken');
+      const refused = await d.holdDraft('taken');
+      const mine = await d.holdDraft('mine');
+      const twice = await d.holdDraft('mine');  // this window's own slot: still held
+      d.releaseDraft('mine');
+      release();
+      await new Promise((r) => setTimeout(r, 20));
+      const names = (await navigator.locks.query()).held.map((l) => l.name);
+      return {refused, mine, twice, names};
+    }""")
+    assert out == {"refused": False, "mine": True, "twice": True, "names": []}
+
+
+def test_a_draft_in_the_old_shared_slot_moves_to_its_notes_own(js_page: Any) -> None:
+    out = js_page.evaluate("""async () => {""" + FRESH + """
+      const { sealedRecord } = await import('/static/js/sealed.js');
+      // as the version before slots per note saved it
+      const legacy = sealedRecord('drafts', 'current', 'draft-key');
+      await legacy.save({narrative: 'written before the upgrade', report_id: 'kept-id'}, {saved_at: new Date().toISOString()});
+      const moved = await d.claimDraft();
+      const keys = await database.getAllKeys('drafts');
+      const oldKey = (await database.get('keys', 'draft-key')) === undefined;
+      d.releaseDraft('kept-id');
+      await d.wipeDraft('kept-id');
+      // one from before ids were kept gets a new id
+      await legacy.save({narrative: 'no id yet'}, {saved_at: new Date().toISOString()});
+      const fresh = await d.claimDraft();
+      d.releaseDraft(fresh.id);
+      return {moved, keys, oldKey, fresh, freshKeys: await database.getAllKeys('drafts')};
+    }""")
+    assert out["moved"] == {"id": "kept-id", "values": {"narrative": "written before the upgrade", "report_id": "kept-id"},
+                            "more": 0}
+    assert out["keys"] == ["kept-id"] and out["oldKey"] is True
+    assert out["fresh"]["values"] == {"narrative": "no id yet", "report_id": out["fresh"]["id"]}
+    assert len(out["fresh"]["id"]) == 36 and out["freshKeys"] == [out["fresh"]["id"]]
+
+
+def test_drafts_expire_12_hours_after_they_were_last_saved_unless_a_window_shows_them(js_page: Any) -> None:
+    out = js_page.evaluate("""async () => {""" + FRESH + """
+      await d.saveDraft('old', {narrative: 'old draft'});
+      await d.saveDraft('shown', {narrative: 'open in another window'});
+      const release = await elsewhere('shown');
+      const saved = Date.parse((await database.get('drafts', 'old')).saved_at);
+      const early = await d.expireDrafts(saved + 11 * H);
+      const claimLate = await d.claimDraft(saved + 13 * H);  // never restores an expired draft
+      const late = await d.expireDrafts(saved + 13 * H);
+      const left = await database.getAllKeys('drafts');
+      const keyGone = (await database.get('keys', 'draft-key:old')) === undefined;
+      release();
+      await new Promise((r) => setTimeout(r, 20));
+      const afterRelease = await d.expireDrafts(saved + 13 * H);
+      return {early, claimLate, late, left, keyGone, afterRelease, finally: await database.getAllKeys('drafts')};
+    }""")
+    assert out["early"] == 0 and out["claimLate"] is None
+    assert out["late"] == 1 and out["left"] == ["shown"] and out["keyGone"]
+    assert out["afterRelease"] == 1 and out["finally"] == []
+
+
+def test_without_web_locks_every_slot_counts_as_free(js_page: Any) -> None:
+    out = js_page.evaluate("""async () => {""" + FRESH + """
+      await d.saveDraft('solo', {narrative: 'no locks here'});
+      const locks = Object.getOwnPropertyDescriptor(Navigator.prototype, 'locks');
+      Object.defineProperty(Navigator.prototype, 'locks', {configurable: true, get: () => undefined});
+      try {
+        const claimed = await d.claimDraft();
+        const held = await d.holdDraft('other');
+        d.releaseDraft('solo');
+        d.releaseDraft('other');
+        return {claimed, held};
+      } finally {
+        Object.defineProperty(Navigator.prototype, 'locks', locks);
+      }
+    }""")
+    assert out == {"claimed": {"id": "solo", "values": {"narrative": "no locks here"}, "more": 0}, "held": True}
