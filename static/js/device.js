@@ -210,11 +210,6 @@ export async function enroll(session, fetchFn = fetch) {
     await tx.objectStore("meta").put(record, DEVICE);
     await tx.done;
   });
-  try {
-    if (navigator.storage && navigator.storage.persist) await navigator.storage.persist();
-  } catch {
-    /* best effort */
-  }
   return record;
 }
 

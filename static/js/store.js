@@ -69,3 +69,20 @@ export async function withDb(fn) {
     throw err;
   }
 }
+
+/**
+ * Ask the browser to keep this app's storage (the outbox is in it): true if
+ * it will, false if not, null if it cannot say. Safari keeps it for an app
+ * opened from the Home Screen; in a tab, storage of a site not used for 7
+ * days may be cleared. Asked at every start: the answer can change.
+ */
+export async function keepStorage() {
+  const storage = navigator.storage;
+  if (!storage || !storage.persisted) return null;
+  try {
+    if (await storage.persisted()) return true;
+    return storage.persist ? await storage.persist() : false;
+  } catch {
+    return null;
+  }
+}

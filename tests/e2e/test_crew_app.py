@@ -184,6 +184,35 @@ def test_crew_are_told_when_an_abandoned_draft_was_deleted(page: Any, server: Li
     again.close()
 
 
+def storage_answers(kept: bool) -> str:
+    """An init script: the browser keeps (or will not keep) the app's storage, and says when it was asked."""
+    js = "true" if kept else "false"
+    return f"""Object.defineProperty(Navigator.prototype, 'storage', {{configurable: true, get: () => ({{
+      persisted: async () => {{ window.storageAsked = true; return {js}; }}, persist: async () => {js},
+      estimate: async () => ({{usage: 0, quota: 1e9}}) }}) }});"""
+
+
+def test_the_device_box_says_when_the_browser_will_not_keep_waiting_notes(context: Any, page: Any,
+                                                                          server: LiveServer) -> None:
+    page.add_init_script(storage_answers(kept=False))
+    sign_in(page, server)
+    wait_enrolled(page)
+    text = poll(page, "() => document.querySelector('#device-status').innerText",
+                lambda t: "could be cleared" in (t or ""), message="told storage is not kept")
+    assert "This tablet is set up for airline ZZ." in text
+    assert "open it once there is a connection. On an iPad, use it from its Home Screen icon." in text
+    # where the browser keeps it, nothing more is said
+    kept = context.new_page()
+    kept.add_init_script(storage_answers(kept=True))
+    kept.goto(server.url + "/")
+    wait_ready(kept)
+    poll(kept, "() => window.storageAsked === true", message="the browser asked")
+    kept.wait_for_timeout(100)
+    assert "could be cleared" not in kept.inner_text("#device-status")
+    assert "This tablet is set up for airline ZZ." in kept.inner_text("#device-status")
+    kept.close()
+
+
 def test_a_note_begun_again_on_an_emptied_form_gets_a_new_id(page: Any, server: LiveServer) -> None:
     sign_in(page, server)
     wait_enrolled(page)

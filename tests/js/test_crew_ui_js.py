@@ -71,12 +71,18 @@ def test_device_status_texts(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
       const e = await import('/static/js/ui/enrollment.js');
       return [e.enrolledText({airline: 'ZZ'}), e.enrolledText({airline: 'ZZ'}, {signedOut: true}),
+              [e.enrolledText({airline: 'ZZ'}, {kept: false}), e.enrolledText({airline: 'ZZ'}, {kept: true}),
+               e.enrolledText({airline: 'ZZ'}, {kept: false, signedOut: true})],
               e.revokedText({revoked: {code: 'revoked_device'}}), e.revokedText({revoked: {code: 'unknown_device'}}),
               e.wrongRoleText('officer1'), e.busyText(6),
               [e.retryDelay(6), e.retryDelay(0), e.retryDelay(undefined), e.retryDelay(0.2), e.retryDelay(3600)]];
     }""")
     assert out[0] == "This tablet is set up for airline ZZ. Notes can be written offline."
     assert out[1] == out[0] + " You have been signed out; sending notes needs no sign-in."
+    not_kept = (" Notes waiting to be sent could be cleared by this browser if the app goes unused for a week: "
+                "open it once there is a connection. On an iPad, use it from its Home Screen icon.")
+    # a browser that will not promise to keep storage is named; one that will, or cannot say, is not
+    assert out.pop(2) == [out[0] + not_kept, out[0], out[1] + not_kept]
     assert out[2].startswith("This tablet was revoked by the airline, so it can no longer send notes. Speak to")
     assert out[3].startswith("This tablet is no longer registered with the airline")
     assert out[4] == ("You are signed in as officer1, which is not a cabin crew account. "
@@ -181,3 +187,33 @@ def test_the_folded_flight_line_and_what_a_tablet_not_set_up_says(js_page: Any) 
                                "In the air: tell the captain, who can call the 24-hour line"]
     assert out["revoked"][0] == "This tablet can no longer send notes, so the form is closed."
     assert out["revoked"][1].endswith("to set it up again.")
+
+
+def test_storage_is_asked_to_be_kept_and_the_answer_read(js_page: Any) -> None:
+    """keepStorage(): persisted() first, persist() only when not yet kept; no API or an error is "cannot say"."""
+    out = js_page.evaluate("""async () => {
+      const { keepStorage } = await import('/static/js/store.js');
+      const real = Object.getOwnPropertyDescriptor(Navigator.prototype, 'storage');
+      const asked = [];
+      const use = (storage) => Object.defineProperty(Navigator.prototype, 'storage', {configurable: true, get: () => storage});
+      const answers = [];
+      try {
+        use({persisted: async () => true, persist: async () => { asked.push('kept'); return true; }});
+        answers.push(await keepStorage());
+        use({persisted: async () => false, persist: async () => { asked.push('granted'); return true; }});
+        answers.push(await keepStorage());
+        use({persisted: async () => false, persist: async () => { asked.push('refused'); return false; }});
+        answers.push(await keepStorage());
+        use({persisted: async () => false});
+        answers.push(await keepStorage());
+        use({persisted: async () => { throw new Error('no'); }});
+        answers.push(await keepStorage());
+        use(undefined);
+        answers.push(await keepStorage());
+      } finally {
+        Object.defineProperty(Navigator.prototype, 'storage', real);
+      }
+      return {answers, asked};
+    }""")
+    assert out["answers"] == [True, True, False, False, None, None]
+    assert out["asked"] == ["granted", "refused"]

@@ -2,6 +2,7 @@
 // notes, setting it up after a crew sign-in, and telling a revoked tablet so.
 import { getDevice, fetchSession, signOut, enroll, forgetDevice, refreshKeys, checkDeviceState, DeviceCheck } from "../device.js";
 import { saveIdentity } from "../identity.js";
+import { keepStorage } from "../store.js";
 import { el, hotlineLink } from "./dom.js";
 
 const REENROLL_KEY = "cabin-notes-reenroll";
@@ -15,10 +16,15 @@ export const SIGNED_OUT_TEXT = "This tablet is not set up yet. Sign in once, whi
 export const ENROLL_RETRIES = 5;
 export const REENROLL_OFFLINE_TEXT = "Connect to the internet to set up this tablet again.";
 
-/** What the box says for an enrolled tablet. */
-export function enrolledText(device, { signedOut = false } = {}) {
-  const text = `This tablet is set up for airline ${device.airline}. Notes can be written offline.`;
-  return signedOut ? `${text} You have been signed out; sending notes needs no sign-in.` : text;
+// Said when the browser will not promise to keep the app's storage (keepStorage() false).
+export const STORAGE_NOT_KEPT_TEXT = "Notes waiting to be sent could be cleared by this browser if the app goes unused for a week: "
+  + "open it once there is a connection. On an iPad, use it from its Home Screen icon.";
+
+/** What the box says for an enrolled tablet (kept: whether the browser keeps the app's storage). */
+export function enrolledText(device, { signedOut = false, kept = null } = {}) {
+  let text = `This tablet is set up for airline ${device.airline}. Notes can be written offline.`;
+  if (signedOut) text += " You have been signed out; sending notes needs no sign-in.";
+  return kept === false ? `${text} ${STORAGE_NOT_KEPT_TEXT}` : text;
 }
 
 /** What the box says while a set-up the server was too busy for waits to be tried again. */
@@ -104,6 +110,14 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
     if (state === "revoked") await refresh();
   }
 
+  // Said at once; the browser's answer on keeping storage (it may ask the user) is added when it comes.
+  function showEnrolled(device, { signedOut = false } = {}) {
+    show("enrolled", enrolledText(device, { signedOut }));
+    keepStorage().then((kept) => {
+      if (kept === false && box.dataset.state === "enrolled") show("enrolled", enrolledText(device, { signedOut, kept }));
+    });
+  }
+
   function keepEnrolled() {
     check({ force: true }).catch(() => {});
     refreshKeys(fetchFn).catch(() => {});
@@ -132,7 +146,7 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
       localStorage.setItem(SIGNOUT_KEY, "1");
       const signedOut = await signOut(session.csrf_token);
       if (signedOut) localStorage.removeItem(SIGNOUT_KEY);
-      show("enrolled", enrolledText(enrolled, { signedOut }));
+      showEnrolled(enrolled, { signedOut });
       onEnrolled();
     } catch (err) {
       show("error", `This tablet could not be set up: ${err.message}`, { signIn: err.code === "unauthenticated" || err.code === "http_401" });
@@ -161,7 +175,7 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
       return;
     }
     if (device && !device.revoked) {
-      show("enrolled", enrolledText(device));
+      showEnrolled(device);
       keepEnrolled();
       return;
     }
