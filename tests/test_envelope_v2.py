@@ -99,6 +99,14 @@ def test_jwk_validation() -> None:
         xwing.private_key_from_seed(b"\0" * 31)
 
 
+def test_a_public_jwk_carrying_d_is_refused() -> None:
+    """A JWK's "d" is where JOSE puts a private key (RFC 7518's EC and RFC 8037's
+    OKP keys): a key published with one is refused, as one with "priv" is."""
+    good = KEYS["border_force"]["jwk"]
+    with pytest.raises(ValueError, match="must not carry the private key"):
+        xwing.public_key_from_jwk({**good, "d": KEYS["border_force"]["seed"]})
+
+
 def test_build_round_trip_with_non_ascii(keyset: KeySet) -> None:
     header = dict(CASES["valid"]["header"], id="b8b1c1de-6d4b-4c55-8f3c-2b9c7d1e0f22")
     body = dict(CASES["valid_non_ascii"]["body"])

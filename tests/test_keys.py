@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, mlkem, x25519
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
@@ -230,8 +231,26 @@ def test_a_p256_file_named_as_an_x_wing_key_is_refused(app: Flask, keyset: KeySe
     key_dir = app.config["KEY_DIR"]
     bf_v1, bf_v2 = keyset.kid(keyset.border_force), keyset.kid(keyset.border_force_v2)
     os.replace(os.path.join(key_dir, f"{bf_v1}.pem"), os.path.join(key_dir, f"{bf_v2}.pem"))
-    with pytest.raises(keys.KeysUnavailable, match="cannot be read"):
+    reason = r"cannot be read \(an X-Wing key file holds exactly two PEM blocks\)"
+    with pytest.raises(keys.KeysUnavailable, match=reason):
         keys.read_private_key(bf_v2, key_dir, None, "v2")
+
+
+@pytest.mark.parametrize("parts", [("mlkem", "p256"), ("p256", "x25519"), ("x25519", "mlkem")],
+                         ids=["second-not-x25519", "first-not-ml-kem", "swapped"])
+def test_an_x_wing_file_of_two_keys_of_the_wrong_kinds_is_refused(app: Flask, keyset: KeySet,
+                                                                   parts: tuple[str, str]) -> None:
+    """Two PEM blocks are not enough: the first must be the ML-KEM-768 part and
+    the second the X25519 part, and the operator is told so (serve prints it)."""
+    kinds: dict[str, mlkem.MLKEM768PrivateKey | x25519.X25519PrivateKey | ec.EllipticCurvePrivateKey] = {
+        "mlkem": keyset.border_force_v2.mlkem, "x25519": keyset.border_force_v2.x25519, "p256": keyset.border_force}
+    pem = b"".join(kinds[p].private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()) for p in parts)
+    key_dir, kid = app.config["KEY_DIR"], keyset.kid(keyset.border_force_v2)
+    Path(key_dir, f"{kid}.pem").write_bytes(pem)
+    reason = r"cannot be read \(an X-Wing key file holds an ML-KEM-768 key, then an X25519 key\)"
+    with pytest.raises(keys.KeysUnavailable, match=reason):
+        keys.read_private_key(kid, key_dir, None, "v2")
 
 
 def test_x_wing_key_files_hold_the_seeds_parts(app: Flask, keyset: KeySet) -> None:
