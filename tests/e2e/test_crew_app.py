@@ -213,6 +213,22 @@ def test_the_device_box_says_when_the_browser_will_not_keep_waiting_notes(contex
     kept.close()
 
 
+def test_a_safari_tab_not_set_up_is_pointed_to_the_home_screen_first(context: Any, server: LiveServer) -> None:
+    tab, icon = context.new_page(), context.new_page()
+    tab.add_init_script("Object.defineProperty(Navigator.prototype, 'standalone', {get: () => false});")
+    icon.add_init_script("Object.defineProperty(Navigator.prototype, 'standalone', {get: () => true});")
+    for page in (tab, icon):
+        page.goto(server.url + "/")
+        poll(page, "() => document.querySelector('#device-status').dataset.state", lambda s: s == "signed-out",
+             message="not set up, signed out")
+    assert tab.inner_text("#device-message") == ("This tablet is not set up yet. Sign in once, while online, to set it up. "
+                                                 "On an iPad, first add this app to the Home Screen (Share, then Add to "
+                                                 "Home Screen) and set it up from there.")
+    assert icon.inner_text("#device-message") == "This tablet is not set up yet. Sign in once, while online, to set it up."
+    tab.close()
+    icon.close()
+
+
 def test_a_note_begun_again_on_an_emptied_form_gets_a_new_id(page: Any, server: LiveServer) -> None:
     sign_in(page, server)
     wait_enrolled(page)

@@ -75,6 +75,7 @@ def test_device_status_texts(js_page: Any) -> None:
                e.enrolledText({airline: 'ZZ'}, {kept: false, signedOut: true})],
               e.revokedText({revoked: {code: 'revoked_device'}}), e.revokedText({revoked: {code: 'unknown_device'}}),
               e.wrongRoleText('officer1'), e.busyText(6),
+              [e.notSetUpText(e.SIGNED_OUT_TEXT), e.notSetUpText(e.OFFLINE_TEXT, {safariTab: true})],
               [e.retryDelay(6), e.retryDelay(0), e.retryDelay(undefined), e.retryDelay(0.2), e.retryDelay(3600)]];
     }""")
     assert out[0] == "This tablet is set up for airline ZZ. Notes can be written offline."
@@ -88,6 +89,11 @@ def test_device_status_texts(js_page: Any) -> None:
     assert out[4] == ("You are signed in as officer1, which is not a cabin crew account. "
                       "Sign in with a crew account to set up this tablet.")
     assert out[5] == "Many tablets are being set up right now; trying again in 6 s…"
+    # in a Safari tab, set-up is pointed to the Home Screen icon first; elsewhere nothing is added
+    assert out.pop(6) == ["This tablet is not set up yet. Sign in once, while online, to set it up.",
+                          "This tablet is not set up yet. Connect to the internet and sign in to set it up. "
+                          "On an iPad, first add this app to the Home Screen (Share, then Add to Home Screen) "
+                          "and set it up from there."]
     assert out[6] == [6, 5, 5, 1, 60]  # the server's wait, 5 s when it named none, within 1 to 60 s
 
 

@@ -14,6 +14,15 @@ export const SIGNED_OUT_TEXT = "This tablet is not set up yet. Sign in once, whi
 // A refused set-up because too many tablets are being set up at once (429) is
 // tried again by itself, after the wait the server names (1 to 60 s), this many times.
 export const ENROLL_RETRIES = 5;
+// Safari keeps a Home Screen app's storage but may clear a tab's, and the two
+// may not share it: a tablet is best set up from the icon (docs/operations.md).
+export const HOME_SCREEN_FIRST_TEXT = "On an iPad, first add this app to the Home Screen (Share, then Add to Home Screen) and set it up from there.";
+
+/** What the box says to a tablet not set up yet (safariTab: iOS Safari, not opened from the Home Screen). */
+export function notSetUpText(text, { safariTab = false } = {}) {
+  return safariTab ? `${text} ${HOME_SCREEN_FIRST_TEXT}` : text;
+}
+
 export const REENROLL_OFFLINE_TEXT = "Connect to the internet to set up this tablet again.";
 
 // Said when the browser will not promise to keep the app's storage (keepStorage() false).
@@ -81,6 +90,7 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
   // No answer (offline, timeout, server trouble) changes nothing.
   const deviceCheck = new DeviceCheck({ intervalMs: checkIntervalMs, checkFn: () => checkDeviceState(fetchFn) });
   let noticeFor = null;
+  const safariTab = navigator.standalone === false; // iOS Safari says false in a tab, true from the Home Screen
 
   function show(state, text, { signIn = false, reenroll = false } = {}) {
     box.dataset.enrolled = state === "enrolled" ? "true" : "false";
@@ -187,10 +197,10 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
     try {
       session = await fetchSession();
     } catch {
-      show("offline", OFFLINE_TEXT, { signIn: true });
+      show("offline", notSetUpText(OFFLINE_TEXT, { safariTab }), { signIn: true });
       return;
     }
-    if (!session.signed_in) show("signed-out", SIGNED_OUT_TEXT, { signIn: true });
+    if (!session.signed_in) show("signed-out", notSetUpText(SIGNED_OUT_TEXT, { safariTab }), { signIn: true });
     else if (session.role !== "crew") show("wrong-role", wrongRoleText(session.username), { signIn: true });
     else await setUp(device, session);
   }
