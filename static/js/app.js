@@ -135,7 +135,11 @@ function createCrewApp(root, testConfig = {}) {
   }, PRUNE_EVERY_MS);
 
   async function start() {
-    await form.restore();
+    try {
+      await form.restore();
+    } catch {
+      /* what could not be restored stays empty; delivery must start regardless */
+    }
     try {
       await pruneDelivered(); // delivered entries go 12 hours after their arrival time
     } catch {

@@ -5,7 +5,7 @@
 // nor send one note twice. Wiping deletes a draft and its key; an abandoned
 // draft expires.
 import { uuid4 } from "./b64.js";
-import { sealedRecord } from "./sealed.js";
+import { moveSealed, sealedRecord } from "./sealed.js";
 import { withDb } from "./store.js";
 
 // An abandoned draft (and its key) goes this long after it was last saved.
@@ -15,9 +15,12 @@ export const DRAFT_KEEP_MS = 12 * 3600 * 1000;
 export const LEGACY_SLOT = "current";
 const LOCK_PREFIX = "cabin-notes-draft:";
 
-const slot = (id) => sealedRecord("drafts", id, id === LEGACY_SLOT ? "draft-key" : `draft-key:${id}`);
-// The slots this window holds: id -> release().
+const keyName = (id) => (id === LEGACY_SLOT ? "draft-key" : `draft-key:${id}`);
+const slot = (id) => sealedRecord("drafts", id, keyName(id));
+// The slots this window holds: id -> release(); and those it has asked for
+// and still wants (a slot released before its lock came is let go at once).
 const held = new Map();
+const wanted = new Set();
 
 function expired(rec, now) {
   const saved = Date.parse((rec && rec.saved_at) || "");
@@ -35,13 +38,18 @@ export async function holdDraft(id) {
     held.set(id, () => {});
     return true;
   }
+  wanted.add(id);
   const release = await new Promise((resolve) => {
     navigator.locks.request(LOCK_PREFIX + id, { ifAvailable: true }, (lock) => {
       if (!lock) return resolve(null);
       return new Promise((done) => resolve(done)); // held until done() is called
     }).catch(() => resolve(null));
   });
-  if (!release) return false;
+  if (!release || !wanted.has(id)) {
+    if (release) release();
+    wanted.delete(id);
+    return false;
+  }
   held.set(id, release);
   return true;
 }
@@ -55,6 +63,7 @@ export function windowsCoordinate() {
 export function releaseDraft(id) {
   const release = held.get(id);
   held.delete(id);
+  wanted.delete(id);
   if (release) release();
 }
 
@@ -99,40 +108,59 @@ export async function expireDrafts(now = Date.now()) {
 }
 
 /**
- * The draft this window should show: the last saved one no other window
- * shows and not expired, its slot now held here. Returns {id, values, more}
- * (more: how many other such drafts no window shows), or null.
+ * The draft this window should show: `preferred` (the one it showed before a
+ * reload) if it can, else the last saved one no other window shows and not
+ * expired; its slot now held here. Returns {id, values, more} (more: how
+ * many other such drafts no window shows), or null.
  */
-export async function claimDraft(now = Date.now()) {
+export async function claimDraft(now = Date.now(), preferred = null) {
   let claimed = null;
   let more = 0;
   const busy = await heldElsewhere();
-  for (const { id, rec } of await storedDrafts()) {
+  const drafts = await storedDrafts();
+  const first = drafts.findIndex((d) => d.id === preferred);
+  if (first > 0) drafts.unshift(...drafts.splice(first, 1));
+  for (const { id, rec } of drafts) {
     if (held.has(id) || busy.has(id) || expired(rec, now)) continue;
     if (claimed) {
       more++;
       continue;
     }
     if (!(await holdDraft(id))) continue;
-    const values = await loadDraft(id);
-    if (!values) {
-      await wipeDraft(id); // its key is gone: nothing can open it
-      releaseDraft(id);
-      continue;
+    try {
+      claimed = await openClaimed(id);
+    } finally {
+      if (!claimed) releaseDraft(id);
     }
-    claimed = id === LEGACY_SLOT ? await moveLegacy(values) : { id, values };
   }
   return claimed && { ...claimed, more };
 }
 
+// The draft in a slot just held: {id, values}, or null (it could not be opened
+// and is wiped, or it is in the shared slot and its note's own is held elsewhere).
+async function openClaimed(id) {
+  const values = await loadDraft(id);
+  if (!values) {
+    await wipeDraft(id); // its key is gone: nothing can open it
+    return null;
+  }
+  return id === LEGACY_SLOT ? moveLegacy(values) : { id, values };
+}
+
 // A draft from the shared slot moves to its note's own slot (a draft from
-// before ids were kept gets one now).
+// before ids were kept gets one now), in one transaction; not while another
+// window shows that note (an old version's window may still write here).
 async function moveLegacy(values) {
   const id = typeof values.report_id === "string" ? values.report_id : uuid4();
-  await holdDraft(id);
+  if (!(await holdDraft(id))) return null;
   const moved = { ...values, report_id: id };
-  await saveDraft(id, moved);
-  await wipeDraft(LEGACY_SLOT);
+  try {
+    await moveSealed("drafts", { id: LEGACY_SLOT, keyName: keyName(LEGACY_SLOT) }, { id, keyName: keyName(id) }, moved,
+      { saved_at: new Date().toISOString() });
+  } catch (err) {
+    releaseDraft(id);
+    throw err;
+  }
   releaseDraft(LEGACY_SLOT);
   return { id, values: moved };
 }

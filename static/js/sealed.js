@@ -9,11 +9,39 @@ import { withDb } from "./store.js";
  * `save(value, extra)` seals it (extra cleartext fields beside {iv, ct}, e.g.
  * a timestamp), `stored` gives the raw record.
  */
+async function newKey() {
+  return crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+}
+
+async function seal(k, value, extra) {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv }, k, new TextEncoder().encode(JSON.stringify(value)));
+  return { ...extra, iv, ct: new Uint8Array(ct) };
+}
+
+/**
+ * Replace the sealed record `from` ({id, keyName}) in `storeName` by `value`
+ * sealed as record `to` under a new key, in one transaction: a crash leaves
+ * the one or the other, never both.
+ */
+export async function moveSealed(storeName, from, to, value, extra = {}) {
+  const k = await newKey();
+  const rec = await seal(k, value, extra);
+  await withDb(async (d) => {
+    const tx = d.transaction([storeName, "keys"], "readwrite");
+    await tx.objectStore("keys").put(k, to.keyName);
+    await tx.objectStore(storeName).put(rec, to.id);
+    await tx.objectStore(storeName).delete(from.id);
+    await tx.objectStore("keys").delete(from.keyName);
+    await tx.done;
+  });
+}
+
 export function sealedRecord(storeName, id, keyName) {
   async function key(create) {
     let k = await withDb((d) => d.get("keys", keyName));
     if (!k && create) {
-      k = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+      k = await newKey();
       await withDb((d) => d.put("keys", k, keyName));
     }
     return k || null;
@@ -36,10 +64,8 @@ export function sealedRecord(storeName, id, keyName) {
   }
 
   async function save(value, extra = {}) {
-    const k = await key(true);
-    const iv = crypto.getRandomValues(new Uint8Array(12));
-    const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv }, k, new TextEncoder().encode(JSON.stringify(value)));
-    await withDb((d) => d.put(storeName, { ...extra, iv, ct: new Uint8Array(ct) }, id));
+    const rec = await seal(await key(true), value, extra);
+    await withDb((d) => d.put(storeName, rec, id));
   }
 
   async function wipe() {

@@ -108,15 +108,72 @@ def test_a_draft_restored_in_a_second_window_is_not_sent_twice(context: Any, pag
     assert second.input_value('[name="narrative"]') == "Two windows, one note: passenger in 23C held by a companion."
     assert second.evaluate("async () => (await (await import('/static/js/outbox/store.js')).listReports()).length") == 1
     assert stored_reports(server) == before + 1
-    # what it holds is kept as a new note, under a new id
+    # no copy of the sent note is left as a draft that another window would offer as unsent
+    saved_draft_id(second, lambda i: i is None)
+    third = context.new_page()
+    third.goto(server.url + "/")
+    wait_ready(third)
+    assert third.input_value('[name="narrative"]') == "" and "restored" not in third.inner_text("#form-status")
+    third.close()
+    # changed there, it is a new note, kept under a new id, and sent as one on purpose
+    second.fill('[name="narrative"]', "Two windows, one note: and the companion holds both passports.")
     kept = saved_draft_id(second, lambda i: bool(i) and i != draft_id)
-    assert poll(second, SAVED_DRAFTS)[kept]["narrative"].startswith("Two windows, one note")
-    # a send from there now is that new note, on purpose
     second.click("#submit-button")
     wait_states(second, "delivered", 2)
     assert stored_reports(server) == before + 2
     assert kept in [r["id"] for r in server.db_rows("SELECT id FROM report")]
     second.close()
+
+
+def test_a_reload_shows_the_note_this_window_showed(context: Any, page: Any, server: LiveServer) -> None:
+    sign_in(page, server)
+    wait_enrolled(page)
+    wait_ready(page)
+    fill_minimal(page, "Shown here: the note this window is writing.")
+    mine = saved_draft_id(page)
+    other = context.new_page()
+    other.goto(server.url + "/")
+    wait_ready(other)
+    fill_minimal(other, "Written later in another window, then left.")
+    poll(page, SAVED_DRAFTS, lambda d: len(d) == 2, message="two drafts")
+    other.close()  # its draft is now the last saved one no window shows
+    page.reload()
+    wait_ready(page)
+    assert page.input_value('[name="narrative"]') == "Shown here: the note this window is writing."
+    assert page.inner_text("#form-status") == ("Your unfinished note was restored. "
+                                               "1 more unfinished note is kept; it opens here when this one is sent.")
+    assert saved_draft_id(page, lambda i: True) == "more than one" and mine in poll(page, SAVED_DRAFTS)
+
+
+def test_a_draft_still_being_sealed_when_its_note_is_sent_leaves_no_copy(page: Any, server: LiveServer) -> None:
+    sign_in(page, server)
+    wait_enrolled(page)
+    wait_ready(page)
+    # the next AES-GCM sealing (the draft's autosave) waits until the test lets it go
+    page.evaluate("""() => {
+      const encrypt = crypto.subtle.encrypt.bind(crypto.subtle);
+      let gated = false;
+      window.sealing = new Promise((entered) => { window.letSealGo = null;
+        crypto.subtle.encrypt = async (alg, key, data) => {
+          if (!gated && alg.name === 'AES-GCM' && key.usages.includes('encrypt') && !key.extractable) {
+            gated = true;
+            const gate = new Promise((go) => { window.letSealGo = go; });
+            entered(true);
+            await gate;
+          }
+          return encrypt(alg, key, data);
+        };
+      });
+    }""")
+    fill_minimal(page, "Sent while its draft was still being sealed.")
+    assert page.evaluate("() => window.sealing") is True
+    submit(page, 1)
+    page.evaluate("() => window.letSealGo()")
+    wait_states(page, "delivered", 1)
+    # the draft's wipe waited for that save: nothing of the sent note is left
+    assert poll(page, SAVED_DRAFTS, lambda d: d == {}, message="no draft left") == {}
+    page.wait_for_timeout(200)
+    assert page.evaluate(SAVED_DRAFTS) == {}
 
 
 def test_two_windows_keep_two_notes_and_each_is_restored_in_turn(context: Any, page: Any, server: LiveServer) -> None:

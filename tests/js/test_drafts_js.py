@@ -149,3 +149,49 @@ def test_without_web_locks_every_slot_counts_as_free(js_page: Any) -> None:
       }
     }""")
     assert out == {"claimed": {"id": "solo", "values": {"narrative": "no locks here"}, "more": 0}, "held": True}
+
+
+def test_the_old_shared_slot_is_not_moved_onto_a_note_another_window_shows(js_page: Any) -> None:
+    """An old version's window may still write the shared slot: its copy never overwrites the note's own."""
+    out = js_page.evaluate("""async () => {""" + FRESH + """
+      const { sealedRecord } = await import('/static/js/sealed.js');
+      await d.saveDraft('note-x', {narrative: 'newer text, shown elsewhere', report_id: 'note-x'});
+      const release = await elsewhere('note-x');
+      await sealedRecord('drafts', 'current', 'draft-key').save({narrative: 'older copy', report_id: 'note-x'},
+                                                                 {saved_at: new Date().toISOString()});
+      const claimed = await d.claimDraft();
+      release();
+      await new Promise((r) => setTimeout(r, 20));
+      const kept = await d.loadDraft('note-x');
+      const keys = (await database.getAllKeys('drafts')).sort();
+      const names = (await navigator.locks.query()).held.map((l) => l.name);
+      return {claimed, kept, keys, names};
+    }""")
+    assert out["claimed"] is None
+    assert out["kept"] == {"narrative": "newer text, shown elsewhere", "report_id": "note-x"}
+    assert out["keys"] == ["current", "note-x"] and out["names"] == []
+
+
+def test_a_window_claims_the_draft_it_showed_before_a_reload_first(js_page: Any) -> None:
+    out = js_page.evaluate("""async () => {""" + FRESH + """
+      await d.saveDraft('shown-before', {narrative: 'mine'});
+      await new Promise((r) => setTimeout(r, 5));
+      await d.saveDraft('saved-later', {narrative: 'left by another window'});
+      const claimed = await d.claimDraft(Date.now(), 'shown-before');
+      const gone = await d.claimDraft(Date.now(), 'no-such-draft');
+      for (const id of ['shown-before', 'saved-later']) d.releaseDraft(id);
+      return {claimed, gone};
+    }""")
+    assert out["claimed"] == {"id": "shown-before", "values": {"narrative": "mine"}, "more": 1}
+    assert out["gone"] == {"id": "saved-later", "values": {"narrative": "left by another window"}, "more": 0}
+
+
+def test_a_slot_released_before_its_lock_came_is_let_go(js_page: Any) -> None:
+    out = js_page.evaluate("""async () => {""" + FRESH + """
+      const asked = d.holdDraft('begun-then-ended');
+      d.releaseDraft('begun-then-ended');
+      const got = await asked;
+      await new Promise((r) => setTimeout(r, 20));
+      return {got, names: (await navigator.locks.query()).held.map((l) => l.name)};
+    }""")
+    assert out == {"got": False, "names": []}

@@ -8,51 +8,82 @@ import { claimDraft, expireDrafts, holdDraft, releaseDraft, saveDraft, wipeDraft
 import { readForm } from "../form.js";
 
 const SAVE_DELAY_MS = 600;
+// The note this tab shows, so that a reload (the update banner's, say) shows
+// it again rather than another window's newer draft. Only its id: per tab.
+const SHOWN_KEY = "cabin-notes-draft-shown";
 
 /** Whether the form holds anything worth keeping as a draft. */
 export function hasContent(values) {
   return !!(values.narrative.trim() || values.indicators.length || values.people.length);
 }
 
+function remember(id) {
+  try {
+    if (id) sessionStorage.setItem(SHOWN_KEY, id);
+    else sessionStorage.removeItem(SHOWN_KEY);
+  } catch {
+    /* without it a reload shows the last saved draft */
+  }
+}
+
+function remembered() {
+  try {
+    return sessionStorage.getItem(SHOWN_KEY);
+  } catch {
+    return null;
+  }
+}
+
 export function createDraftAutosave(form) {
   let timer = null;
   let dirty = false;
   let id = null;
+  // Saves and wipes run one after another, in the order asked: a wipe never
+  // overtakes a save still sealing, which would leave a sent note's copy.
+  let chain = Promise.resolve();
+  const serial = (fn) => {
+    const run = chain.then(fn);
+    chain = run.catch(() => {});
+    return run;
+  };
 
   /** The id the note will be sent under, begun (and its slot held) on first need. */
   function noteId() {
     if (!id) {
       id = uuid4();
+      remember(id);
       holdDraft(id).catch(() => {});
     }
     return id;
   }
 
-  // This note is done with here: its draft goes, and what is written next is another note.
-  async function end() {
+  // This note is done with here: what is written next is another note, and its draft goes.
+  function end() {
     const old = id;
     id = null;
-    if (!old) return;
-    try {
-      await wipeDraft(old);
-    } catch {
-      /* the draft expires */
-    }
-    releaseDraft(old);
+    remember(null);
+    if (!old) return chain;
+    return serial(async () => {
+      try {
+        await wipeDraft(old);
+      } catch {
+        /* the draft expires */
+      }
+      releaseDraft(old);
+    });
   }
 
-  async function saveNow() {
+  function saveNow() {
     clearTimeout(timer);
     timer = null;
-    if (!dirty) return;
+    if (!dirty) return chain;
     dirty = false;
     const values = readForm(form);
-    try {
-      if (hasContent(values)) await saveDraft(noteId(), { ...values, report_id: noteId() });
-      else await end(); // the form was emptied
-    } catch {
+    if (!hasContent(values)) return end(); // the form was emptied
+    const note = noteId();
+    return serial(() => saveDraft(note, { ...values, report_id: note })).catch(() => {
       /* autosave is best effort; the form itself is untouched */
-    }
+    });
   }
 
   return {
@@ -66,30 +97,35 @@ export function createDraftAutosave(form) {
       clearTimeout(timer);
       timer = setTimeout(saveNow, SAVE_DELAY_MS);
     },
-    /** The note was queued: nothing to save, and its draft goes. */
-    async discard() {
+    /**
+     * The note was queued (here, or under this id elsewhere): nothing more to
+     * save, its draft goes, and what the form holds or is written next is
+     * another note, saved when it is next changed.
+     */
+    discard() {
       dirty = false;
       clearTimeout(timer);
-      await end();
+      return end();
     },
     /**
-     * The note under this id was queued elsewhere, but the form keeps what it
-     * holds: that is kept as a new note, with a new id.
-     */
-    async renew() {
-      await end();
-      dirty = true;
-      await saveNow();
-    },
-    /**
-     * Wipe abandoned drafts, then take the last saved draft no other window
-     * shows: {draft: {values, more} or null, expired: how many were wiped}.
+     * Wipe abandoned drafts, then take the draft this tab showed before a
+     * reload, else the last saved one no other window shows:
+     * {draft: {values, more} or null, expired: how many were wiped}. Nothing
+     * is taken while the form holds a note of its own.
      */
     async restore() {
       const expired = await expireDrafts();
-      if (id) return { draft: null, expired }; // this window is writing a note already
-      const draft = await claimDraft();
-      if (draft) id = draft.id;
+      const busy = () => id || dirty || hasContent(readForm(form));
+      if (busy()) return { draft: null, expired };
+      const draft = await claimDraft(Date.now(), remembered());
+      if (draft && busy()) {
+        releaseDraft(draft.id); // written into meanwhile (just after a send): that stays
+        return { draft: null, expired };
+      }
+      if (draft) {
+        id = draft.id;
+        remember(id);
+      }
       return { draft, expired };
     },
   };

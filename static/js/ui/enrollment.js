@@ -90,6 +90,7 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
   // No answer (offline, timeout, server trouble) changes nothing.
   const deviceCheck = new DeviceCheck({ intervalMs: checkIntervalMs, checkFn: () => checkDeviceState(fetchFn) });
   let noticeFor = null;
+  let enrolledShown = 0;
   const safariTab = navigator.standalone === false; // iOS Safari says false in a tab, true from the Home Screen
 
   function show(state, text, { signIn = false, reenroll = false } = {}) {
@@ -122,9 +123,13 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
 
   // Said at once; the browser's answer on keeping storage (it may ask the user) is added when it comes.
   function showEnrolled(device, { signedOut = false } = {}) {
+    const shown = ++enrolledShown;
     show("enrolled", enrolledText(device, { signedOut }));
     keepStorage().then((kept) => {
-      if (kept === false && box.dataset.state === "enrolled") show("enrolled", enrolledText(device, { signedOut, kept }));
+      // only onto the same words: not after another state, nor over a later set-up's
+      if (kept === false && shown === enrolledShown && box.dataset.state === "enrolled") {
+        show("enrolled", enrolledText(device, { signedOut, kept }));
+      }
     });
   }
 

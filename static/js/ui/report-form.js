@@ -242,7 +242,7 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     if (!queued) return;
     if (queued === ALREADY_QUEUED) {
       setStatus(ALREADY_QUEUED_TEXT, "warn");
-      await drafts.renew(); // the form keeps what this window holds, as a new note
+      await drafts.discard(); // the form keeps what it holds; changed and sent, that is a new note
       return;
     }
     const { flight, dep, arr, urgency } = result.flight;
@@ -290,25 +290,27 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     let found;
     try {
       found = await drafts.restore();
+      if (found.draft) {
+        fillForm(form, found.draft.values, addPersonRow);
+        if (!foldFlight(readForm(form))) summary.expand(); // the draft's own flight, not the last one sent
+        arrival.show();
+        updateCounter();
+      }
     } catch {
-      return; /* no draft */
+      return; /* no draft; the form is as it was */
     }
     const { draft, expired } = found;
-    if (!draft) {
-      if (expired && !statusNoteId) setStatus(EXPIRED_DRAFT_TEXT);
-      return;
-    }
-    fillForm(form, draft.values, addPersonRow);
-    if (!foldFlight(readForm(form))) summary.expand(); // the draft's own flight, not the last one sent
-    arrival.show();
-    updateCounter();
-    const more = draft.more ? ` ${moreDraftsText(draft.more)}` : "";
+    const words = [];
+    if (draft) words.push(statusNoteId ? "Your other unfinished note is now in the form." : "Your unfinished note was restored.");
+    if (draft && draft.more) words.push(moreDraftsText(draft.more));
+    if (expired) words.push(EXPIRED_DRAFT_TEXT);
+    if (!words.length) return;
     if (!statusNoteId) {
-      setStatus(`Your unfinished note was restored.${more}`);
+      setStatus(words.join(" "));
       return;
     }
     // Just after a send the status line follows that note: the words stay beside what it says of it.
-    addendum = { noteId: statusNoteId, text: `Your other unfinished note is now in the form.${more}` };
+    addendum = { noteId: statusNoteId, text: words.join(" ") };
     setStatus(statusText, statusKind, statusNoteId);
   }
 
@@ -335,7 +337,7 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
         // Another window queued this note (both restored the same draft, as
         // where there are no Web Locks): said at once, and the form is a new note.
         setStatus(ALREADY_QUEUED_TEXT, "warn");
-        drafts.renew();
+        drafts.discard();
         return;
       }
       if (!statusNoteId) return;
