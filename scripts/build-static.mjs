@@ -21,7 +21,8 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
-import { brotliCompressSync, constants, gzipSync } from "node:zlib";
+import { brotliCompressSync, constants } from "node:zlib";
+import { gzipAsync as zopfliGzip } from "@gfx/zopfli";
 import { buildSync, transformSync } from "esbuild";
 
 const root = process.argv[2] || "static";
@@ -110,8 +111,10 @@ function bundles() {
   return made;
 }
 
-function write(rel, built, extra) {
-  const gz = gzipSync(built, { level: 9 });
+// gzip by Zopfli: the same format any client inflates, some 3 to 5 % smaller
+// than zlib's best, for a second or two of build time.
+async function write(rel, built, extra) {
+  const gz = Buffer.from(await zopfliGzip(built, { numiterations: 15 }));
   const br = brotliCompressSync(built, {
     params: {
       [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT,
@@ -131,9 +134,9 @@ rmSync(building, { recursive: true, force: true });
 const manifest = {};
 for (const [rel, shrink] of [...sources(MINIFIED).map((r) => [r, true]), ...sources(AS_IS).map((r) => [r, false])]) {
   const source = readFileSync(join(root, rel));
-  write(rel, shrink ? minify(rel, source) : source, { source_sha256: sha256(source) });
+  await write(rel, shrink ? minify(rel, source) : source, { source_sha256: sha256(source) });
 }
-for (const [rel, built, extra] of bundles()) write(rel, built, extra);
+for (const [rel, built, extra] of bundles()) await write(rel, built, extra);
 writeFileSync(join(building, "manifest.json"), JSON.stringify(manifest, null, 1) + "\n");
 rmSync(out, { recursive: true, force: true });
 renameSync(building, out);

@@ -235,7 +235,7 @@ def test_crew_are_told_when_an_abandoned_draft_was_deleted(page: Any, server: Li
     again = page.context.new_page()
     again.goto(server.url + "/")
     wait_ready(again)
-    assert again.inner_text("#form-status") == "An unfinished note not changed for 12 hours was deleted, as unfinished notes are."
+    assert again.inner_text("#form-status") == "An unfinished note left unchanged for 12 hours was deleted."
     assert again.input_value('[name="narrative"]') == ""
     assert again.evaluate(SAVED_DRAFTS) == {}
     again.close()
@@ -255,9 +255,9 @@ def test_the_device_box_says_when_the_browser_will_not_keep_waiting_notes(contex
     sign_in(page, server)
     wait_enrolled(page)
     text = poll(page, "() => document.querySelector('#device-status').innerText",
-                lambda t: "could be cleared" in (t or ""), message="told storage is not kept")
+                lambda t: "may clear notes" in (t or ""), message="told storage is not kept")
     assert "This tablet is set up for airline ZZ." in text
-    assert "open it once there is a connection. On an iPad, use it from its Home Screen icon." in text
+    assert "open it once there is a connection. On an iPad, use the Home Screen icon." in text
     # where the browser keeps it, nothing more is said
     kept = context.new_page()
     kept.add_init_script(storage_answers(kept=True))
@@ -265,7 +265,7 @@ def test_the_device_box_says_when_the_browser_will_not_keep_waiting_notes(contex
     wait_ready(kept)
     poll(kept, "() => window.storageAsked === true", message="the browser asked")
     kept.wait_for_timeout(100)
-    assert "could be cleared" not in kept.inner_text("#device-status")
+    assert "may clear notes" not in kept.inner_text("#device-status")
     assert "This tablet is set up for airline ZZ." in kept.inner_text("#device-status")
     kept.close()
 
@@ -279,8 +279,8 @@ def test_a_safari_tab_not_set_up_is_pointed_to_the_home_screen_first(context: An
         poll(page, "() => document.querySelector('#device-status').dataset.state", lambda s: s == "signed-out",
              message="not set up, signed out")
     assert tab.inner_text("#device-message") == ("This tablet is not set up yet. Sign in once, while online, to set it up. "
-                                                 "On an iPad, first add this app to the Home Screen (Share, then Add to "
-                                                 "Home Screen) and set it up from there.")
+                                                 "On an iPad, first add this app to the Home Screen (Share, Add to Home "
+                                                 "Screen) and set it up from there.")
     assert icon.inner_text("#device-message") == "This tablet is not set up yet. Sign in once, while online, to set it up."
     tab.close()
     icon.close()

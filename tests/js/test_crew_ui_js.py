@@ -80,8 +80,8 @@ def test_device_status_texts(js_page: Any) -> None:
     }""")
     assert out[0] == "This tablet is set up for airline ZZ. Notes can be written offline."
     assert out[1] == out[0] + " You have been signed out; sending notes needs no sign-in."
-    not_kept = (" Notes waiting to be sent could be cleared by this browser if the app goes unused for a week: "
-                "open it once there is a connection. On an iPad, use it from its Home Screen icon.")
+    not_kept = (" This browser may clear notes waiting to be sent if the app goes unused for a week: "
+                "open it once there is a connection. On an iPad, use the Home Screen icon.")
     # a browser that will not promise to keep storage is named; one that will, or cannot say, is not
     assert out.pop(2) == [out[0] + not_kept, out[0], out[1] + not_kept]
     assert out[2].startswith("This tablet was revoked by the airline, so it can no longer send notes. Speak to")
@@ -92,7 +92,7 @@ def test_device_status_texts(js_page: Any) -> None:
     # in a Safari tab, set-up is pointed to the Home Screen icon first; elsewhere nothing is added
     assert out.pop(6) == ["This tablet is not set up yet. Sign in once, while online, to set it up.",
                           "This tablet is not set up yet. Connect to the internet and sign in to set it up. "
-                          "On an iPad, first add this app to the Home Screen (Share, then Add to Home Screen) "
+                          "On an iPad, first add this app to the Home Screen (Share, Add to Home Screen) "
                           "and set it up from there."]
     assert out[6] == [6, 5, 5, 1, 60]  # the server's wait, 5 s when it named none, within 1 to 60 s
 

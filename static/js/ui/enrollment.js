@@ -16,7 +16,7 @@ export const SIGNED_OUT_TEXT = "This tablet is not set up yet. Sign in once, whi
 export const ENROLL_RETRIES = 5;
 // Safari keeps a Home Screen app's storage but may clear a tab's, and the two
 // may not share it: a tablet is best set up from the icon (docs/operations.md).
-export const HOME_SCREEN_FIRST_TEXT = "On an iPad, first add this app to the Home Screen (Share, then Add to Home Screen) and set it up from there.";
+export const HOME_SCREEN_FIRST_TEXT = "On an iPad, first add this app to the Home Screen (Share, Add to Home Screen) and set it up from there.";
 
 /** What the box says to a tablet not set up yet (safariTab: iOS Safari, not opened from the Home Screen). */
 export function notSetUpText(text, { safariTab = false } = {}) {
@@ -26,8 +26,8 @@ export function notSetUpText(text, { safariTab = false } = {}) {
 export const REENROLL_OFFLINE_TEXT = "Connect to the internet to set up this tablet again.";
 
 // Said when the browser will not promise to keep the app's storage (keepStorage() false).
-export const STORAGE_NOT_KEPT_TEXT = "Notes waiting to be sent could be cleared by this browser if the app goes unused for a week: "
-  + "open it once there is a connection. On an iPad, use it from its Home Screen icon.";
+export const STORAGE_NOT_KEPT_TEXT = "This browser may clear notes waiting to be sent if the app goes unused for a week: "
+  + "open it once there is a connection. On an iPad, use the Home Screen icon.";
 
 /** What the box says for an enrolled tablet (kept: whether the browser keeps the app's storage). */
 export function enrolledText(device, { signedOut = false, kept = null } = {}) {

@@ -24,7 +24,7 @@ export const SAVED_TEXT = "Saved and sealed. It will be sent as soon as there is
 export const NEAR_TEXT = "Not delivered yet and landing soon: see the notice at the top.";
 export const ALREADY_QUEUED_TEXT = "This note was already saved from another window of this app and is in the list of notes; nothing more was sent. "
   + "If what is here adds to it, tap Save and send again to send it as a new note.";
-export const EXPIRED_DRAFT_TEXT = "An unfinished note not changed for 12 hours was deleted, as unfinished notes are.";
+export const EXPIRED_DRAFT_TEXT = "An unfinished note left unchanged for 12 hours was deleted.";
 /** What the status line adds when more unfinished notes are kept than the form shows. */
 export function moreDraftsText(n) {
   return n === 1 ? "1 more unfinished note is kept; it opens here when this one is sent."

@@ -1,2 +1,2 @@
 // Entry for the bundled IndexedDB helper (npm run build -> static/vendor/idb.js).
-export { openDB, deleteDB } from "idb";
+export { openDB } from "idb";
