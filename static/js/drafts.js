@@ -18,9 +18,10 @@ const LOCK_PREFIX = "cabin-notes-draft:";
 const keyName = (id) => (id === LEGACY_SLOT ? "draft-key" : `draft-key:${id}`);
 const slot = (id) => sealedRecord("drafts", id, keyName(id));
 // The slots this window holds: id -> release(); and those it has asked for
-// and still wants (a slot released before its lock came is let go at once).
+// and still wants, id -> the asking calls' tokens (a slot released before its
+// lock came is let go at once).
 const held = new Map();
-const wanted = new Set();
+const wanted = new Map();
 
 function expired(rec, now) {
   const saved = Date.parse((rec && rec.saved_at) || "");
@@ -38,16 +39,20 @@ export async function holdDraft(id) {
     held.set(id, () => {});
     return true;
   }
-  wanted.add(id);
+  const token = {};
+  if (!wanted.has(id)) wanted.set(id, new Set());
+  wanted.get(id).add(token);
   const release = await new Promise((resolve) => {
     navigator.locks.request(LOCK_PREFIX + id, { ifAvailable: true }, (lock) => {
       if (!lock) return resolve(null);
       return new Promise((done) => resolve(done)); // held until done() is called
     }).catch(() => resolve(null));
   });
-  if (!release || !wanted.has(id)) {
+  const asking = wanted.get(id);
+  const stillWanted = !!asking && asking.delete(token);
+  if (asking && !asking.size) wanted.delete(id);
+  if (!release || !stillWanted) {
     if (release) release();
-    wanted.delete(id);
     return false;
   }
   held.set(id, release);
@@ -128,7 +133,9 @@ export async function claimDraft(now = Date.now(), preferred = null) {
     }
     if (!(await holdDraft(id))) continue;
     try {
-      claimed = await openClaimed(id);
+      claimed = await openClaimed(id, rec);
+    } catch {
+      /* this one cannot be opened now: the next is offered, and it stays for later */
     } finally {
       if (!claimed) releaseDraft(id);
     }
@@ -138,29 +145,31 @@ export async function claimDraft(now = Date.now(), preferred = null) {
 
 // The draft in a slot just held: {id, values}, or null (it could not be opened
 // and is wiped, or it is in the shared slot and its note's own is held elsewhere).
-async function openClaimed(id) {
+async function openClaimed(id, rec) {
   const values = await loadDraft(id);
   if (!values) {
     await wipeDraft(id); // its key is gone: nothing can open it
     return null;
   }
-  return id === LEGACY_SLOT ? moveLegacy(values) : { id, values };
+  return id === LEGACY_SLOT ? moveLegacy(values, rec.saved_at) : { id, values };
 }
 
 // A draft from the shared slot moves to its note's own slot (a draft from
-// before ids were kept gets one now), in one transaction; not while another
-// window shows that note (an old version's window may still write here).
-async function moveLegacy(values) {
+// before ids were kept gets one now), in one transaction, keeping when it was
+// saved; not while any window, this one too, shows that note (an old
+// version's window may still write the shared slot).
+async function moveLegacy(values, savedAt) {
   const id = typeof values.report_id === "string" ? values.report_id : uuid4();
-  if (!(await holdDraft(id))) return null;
-  const moved = { ...values, report_id: id };
+  if (held.has(id) || !(await holdDraft(id))) return null;
   try {
+    const moved = { ...values, report_id: id };
     await moveSealed("drafts", { id: LEGACY_SLOT, keyName: keyName(LEGACY_SLOT) }, { id, keyName: keyName(id) }, moved,
-      { saved_at: new Date().toISOString() });
+      { saved_at: savedAt });
+    return { id, values: moved };
   } catch (err) {
     releaseDraft(id);
     throw err;
+  } finally {
+    releaseDraft(LEGACY_SLOT);
   }
-  releaseDraft(LEGACY_SLOT);
-  return { id, values: moved };
 }

@@ -29,11 +29,13 @@ export async function moveSealed(storeName, from, to, value, extra = {}) {
   const rec = await seal(k, value, extra);
   await withDb(async (d) => {
     const tx = d.transaction([storeName, "keys"], "readwrite");
-    await tx.objectStore("keys").put(k, to.keyName);
-    await tx.objectStore(storeName).put(rec, to.id);
-    await tx.objectStore(storeName).delete(from.id);
-    await tx.objectStore("keys").delete(from.keyName);
-    await tx.done;
+    await Promise.all([
+      tx.objectStore("keys").put(k, to.keyName),
+      tx.objectStore(storeName).put(rec, to.id),
+      tx.objectStore(storeName).delete(from.id),
+      tx.objectStore("keys").delete(from.keyName),
+      tx.done,
+    ]);
   });
 }
 
@@ -71,9 +73,7 @@ export function sealedRecord(storeName, id, keyName) {
   async function wipe() {
     await withDb(async (d) => {
       const tx = d.transaction([storeName, "keys"], "readwrite");
-      await tx.objectStore(storeName).delete(id);
-      await tx.objectStore("keys").delete(keyName);
-      await tx.done;
+      await Promise.all([tx.objectStore(storeName).delete(id), tx.objectStore("keys").delete(keyName), tx.done]);
     });
   }
 

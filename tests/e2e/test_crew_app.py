@@ -145,7 +145,7 @@ def test_a_reload_shows_the_note_this_window_showed(context: Any, page: Any, ser
     assert saved_draft_id(page, lambda i: True) == "more than one" and mine in poll(page, SAVED_DRAFTS)
 
 
-def test_a_draft_still_being_sealed_when_its_note_is_sent_leaves_no_copy(page: Any, server: LiveServer) -> None:
+def test_a_draft_still_being_sealed_when_its_note_is_sent_neither_holds_the_send_nor_leaves_a_copy(page: Any, server: LiveServer) -> None:
     sign_in(page, server)
     wait_enrolled(page)
     wait_ready(page)
@@ -168,8 +168,11 @@ def test_a_draft_still_being_sealed_when_its_note_is_sent_leaves_no_copy(page: A
     fill_minimal(page, "Sent while its draft was still being sealed.")
     assert page.evaluate("() => window.sealing") is True
     submit(page, 1)
-    page.evaluate("() => window.letSealGo()")
+    # the send does not wait for that save: the note goes, and the form says so, while it hangs
     wait_states(page, "delivered", 1)
+    poll(page, "() => document.querySelector('#form-status').textContent", lambda t: t == "Saved, sealed and delivered.")
+    assert page.evaluate("() => document.querySelector('#submit-button').disabled") is False
+    page.evaluate("() => window.letSealGo()")
     # the draft's wipe waited for that save: nothing of the sent note is left
     assert poll(page, SAVED_DRAFTS, lambda d: d == {}, message="no draft left") == {}
     page.wait_for_timeout(200)

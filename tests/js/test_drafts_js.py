@@ -195,3 +195,61 @@ def test_a_slot_released_before_its_lock_came_is_let_go(js_page: Any) -> None:
       return {got, names: (await navigator.locks.query()).held.map((l) => l.name)};
     }""")
     assert out == {"got": False, "names": []}
+
+
+def test_two_asks_for_one_slot_do_not_cancel_each_other(js_page: Any) -> None:
+    out = js_page.evaluate("""async () => {""" + FRESH + """
+      const [first, second] = await Promise.all([d.holdDraft('asked-twice'), d.holdDraft('asked-twice')]);
+      const names = (await navigator.locks.query()).held.map((l) => l.name);
+      d.releaseDraft('asked-twice');
+      return {got: [first, second].sort(), names};
+    }""")
+    # one of the two gets it, and it stays held
+    assert out == {"got": [False, True], "names": ["cabin-notes-draft:asked-twice"]}
+
+
+def test_the_old_shared_slot_is_not_moved_onto_the_note_this_window_shows(js_page: Any) -> None:
+    out = js_page.evaluate("""async () => {""" + FRESH + """
+      const { sealedRecord } = await import('/static/js/sealed.js');
+      await d.holdDraft('note-y');
+      await d.saveDraft('note-y', {narrative: 'being written here', report_id: 'note-y'});
+      const legacySavedAt = new Date(Date.now() + 1000).toISOString();
+      await sealedRecord('drafts', 'current', 'draft-key').save({narrative: 'older copy', report_id: 'note-y'},
+                                                                 {saved_at: legacySavedAt});
+      const claimed = await d.claimDraft();
+      const mine = await d.loadDraft('note-y');
+      d.releaseDraft('note-y');
+      const later = await d.claimDraft();  // once no window shows it, the old copy moves, keeping when it was saved
+      const savedAt = (await database.get('drafts', 'note-y')).saved_at;
+      d.releaseDraft('note-y');
+      return {claimed, mine, later, keys: await database.getAllKeys('drafts'), same: savedAt === legacySavedAt};
+    }""")
+    assert out["claimed"] is None and out["mine"] == {"narrative": "being written here", "report_id": "note-y"}
+    assert out["later"] == {"id": "note-y", "values": {"narrative": "older copy", "report_id": "note-y"}, "more": 0}
+    assert out["keys"] == ["note-y"] and out["same"] is True
+
+
+def test_a_draft_that_cannot_be_opened_now_does_not_hide_the_others(js_page: Any) -> None:
+    out = js_page.evaluate("""async () => {""" + FRESH + """
+      const { sealedRecord } = await import('/static/js/sealed.js');
+      await d.saveDraft('plain', {narrative: 'an ordinary draft'});
+      await new Promise((r) => setTimeout(r, 5));
+      // the last saved, so tried first; moving it needs a new key, which fails this time
+      await sealedRecord('drafts', 'current', 'draft-key').save({narrative: 'old slot', report_id: 'note-z'},
+                                                                 {saved_at: new Date().toISOString()});
+      const generateKey = crypto.subtle.generateKey;
+      crypto.subtle.generateKey = async () => { throw new DOMException('no key today', 'OperationError'); };
+      let claimed;
+      try {
+        claimed = await d.claimDraft();
+      } finally {
+        crypto.subtle.generateKey = generateKey;
+      }
+      const keys = (await database.getAllKeys('drafts')).sort();
+      d.releaseDraft('plain');
+      await new Promise((r) => setTimeout(r, 20));
+      const names = (await navigator.locks.query()).held.map((l) => l.name);
+      return {claimed, keys, names};
+    }""")
+    assert out["claimed"] == {"id": "plain", "values": {"narrative": "an ordinary draft"}, "more": 0}
+    assert out["keys"] == ["current", "plain"] and out["names"] == []

@@ -76,7 +76,7 @@ export function createDraftAutosave(form) {
   function saveNow() {
     clearTimeout(timer);
     timer = null;
-    if (!dirty) return chain;
+    if (!dirty) return Promise.resolve(); // never waits on an earlier save (one that hangs would hold a reload)
     dirty = false;
     const values = readForm(form);
     if (!hasContent(values)) return end(); // the form was emptied
@@ -98,13 +98,20 @@ export function createDraftAutosave(form) {
       timer = setTimeout(saveNow, SAVE_DELAY_MS);
     },
     /**
-     * The note was queued (here, or under this id elsewhere): nothing more to
-     * save, its draft goes, and what the form holds or is written next is
-     * another note, saved when it is next changed.
+     * The note was queued here: nothing more to save, its draft goes (once
+     * any save still sealing is done), and what is written next is another note.
      */
     discard() {
       dirty = false;
       clearTimeout(timer);
+      return end();
+    },
+    /**
+     * The note under this id was queued in another window: its draft goes, and
+     * what the form holds is kept as another note only once it is changed
+     * (a change not yet saved counts), so no copy of it is offered as unsent.
+     */
+    forget() {
       return end();
     },
     /**

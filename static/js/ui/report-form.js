@@ -242,7 +242,7 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     if (!queued) return;
     if (queued === ALREADY_QUEUED) {
       setStatus(ALREADY_QUEUED_TEXT, "warn");
-      await drafts.discard(); // the form keeps what it holds; changed and sent, that is a new note
+      drafts.forget(); // the form keeps what it holds; changed and sent, that is a new note
       return;
     }
     const { flight, dep, arr, urgency } = result.flight;
@@ -252,13 +252,15 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     fillForm(form, { flight, dep, arr, sta, urgency });
     arrival.show();
     foldFlight({ flight, dep, arr, sta });
-    await drafts.discard();
+    // The draft goes once any save still sealing is done; nothing here waits
+    // for that (a storage call that never settles must not hold the send).
+    const discarded = drafts.discard();
     updateCounter();
     setStatus(SAVED_TEXT, "ok", header.id);
     await onQueued(header.id);
     // Another unfinished note no window shows, if any, comes next (without
     // Web Locks it may be open in another window: it waits for a reload).
-    if (windowsCoordinate()) await restoreDraft();
+    if (windowsCoordinate()) discarded.then(restoreDraft).catch(() => {});
   }
 
   async function onSubmit(event) {
@@ -337,7 +339,7 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
         // Another window queued this note (both restored the same draft, as
         // where there are no Web Locks): said at once, and the form is a new note.
         setStatus(ALREADY_QUEUED_TEXT, "warn");
-        drafts.discard();
+        drafts.forget();
         return;
       }
       if (!statusNoteId) return;
