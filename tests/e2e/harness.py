@@ -164,6 +164,13 @@ def sign_in(page: Any, server: LiveServer, username: str = "demo-crew", landing:
     page.wait_for_url(server.url + landing)
 
 
+def sign_in_ready(page: Any, server: LiveServer) -> None:
+    """Sign in as demo crew, and wait until the tablet is set up and the app has started."""
+    sign_in(page, server)
+    wait_enrolled(page)
+    wait_ready(page)
+
+
 def wait_enrolled(page: Any, timeout: float = 20.0) -> None:
     """Until the status box says enrolled; on timeout, the error names what it said instead."""
     try:

@@ -15,6 +15,7 @@ from tests.e2e.harness import (
     poll,
     saved_draft_id,
     sign_in,
+    sign_in_ready,
     submit,
     upcoming_sta,
     wait_enrolled,
@@ -86,9 +87,7 @@ def stored_reports(server: LiveServer) -> int:
 def test_a_draft_restored_in_a_second_window_is_not_sent_twice(context: Any, page: Any, server: LiveServer) -> None:
     context.add_init_script(NO_WEB_LOCKS)  # with them, the second window would not restore this draft at all
     before = stored_reports(server)
-    sign_in(page, server)
-    wait_enrolled(page)
-    wait_ready(page)
+    sign_in_ready(page, server)
     assert page.evaluate("() => navigator.locks") is None
     fill_minimal(page, "Two windows, one note: passenger in 23C held by a companion.")
     draft_id = saved_draft_id(page)
@@ -126,9 +125,7 @@ def test_a_draft_restored_in_a_second_window_is_not_sent_twice(context: Any, pag
 
 
 def test_a_reload_shows_the_note_this_window_showed(context: Any, page: Any, server: LiveServer) -> None:
-    sign_in(page, server)
-    wait_enrolled(page)
-    wait_ready(page)
+    sign_in_ready(page, server)
     fill_minimal(page, "Shown here: the note this window is writing.")
     mine = saved_draft_id(page)
     other = context.new_page()
@@ -146,9 +143,7 @@ def test_a_reload_shows_the_note_this_window_showed(context: Any, page: Any, ser
 
 
 def test_a_draft_still_being_sealed_when_its_note_is_sent_neither_holds_the_send_nor_leaves_a_copy(page: Any, server: LiveServer) -> None:
-    sign_in(page, server)
-    wait_enrolled(page)
-    wait_ready(page)
+    sign_in_ready(page, server)
     # the next AES-GCM sealing (the draft's autosave) waits until the test lets it go
     page.evaluate("""() => {
       const encrypt = crypto.subtle.encrypt.bind(crypto.subtle);
@@ -181,9 +176,7 @@ def test_a_draft_still_being_sealed_when_its_note_is_sent_neither_holds_the_send
 
 def test_two_windows_keep_two_notes_and_each_is_restored_in_turn(context: Any, page: Any, server: LiveServer) -> None:
     before = stored_reports(server)
-    sign_in(page, server)
-    wait_enrolled(page)
-    wait_ready(page)
+    sign_in_ready(page, server)
     fill_minimal(page, "First window: woman in 14A does not know where she is staying.")
     first_id = saved_draft_id(page)
     second = context.new_page()
@@ -223,9 +216,7 @@ def test_two_windows_keep_two_notes_and_each_is_restored_in_turn(context: Any, p
 
 
 def test_crew_are_told_when_an_abandoned_draft_was_deleted(page: Any, server: LiveServer) -> None:
-    sign_in(page, server)
-    wait_enrolled(page)
-    wait_ready(page)
+    sign_in_ready(page, server)
     page.fill('[name="narrative"]', "Written before a long rest, then left.")
     slot = saved_draft_id(page)
     page.evaluate("""async (slot) => {
@@ -290,9 +281,7 @@ def test_a_safari_tab_not_set_up_is_pointed_to_the_home_screen_first(context: An
 
 
 def test_a_note_begun_again_on_an_emptied_form_gets_a_new_id(page: Any, server: LiveServer) -> None:
-    sign_in(page, server)
-    wait_enrolled(page)
-    wait_ready(page)
+    sign_in_ready(page, server)
     page.fill('[name="narrative"]', "First words, then thought better of.")
     first = saved_draft_id(page)
     page.fill('[name="narrative"]', "")
