@@ -4,6 +4,7 @@ import { MAX_ENVELOPE_BYTES } from "./envelope.js";
 import { setRequestTimeout } from "./net.js";
 import { observing, now as clockNow } from "./clock.js";
 import { pruneDelivered, CHANNEL_NAME } from "./outbox/store.js";
+import { onDatabaseUpgrade } from "./store.js";
 import { deliver, Backoff, DeliveryScheduler, watchTriggers } from "./outbox/scheduler.js";
 import { refreshStatuses, StatusCheck } from "./outbox/status.js";
 import { createEnrollment } from "./ui/enrollment.js";
@@ -116,6 +117,9 @@ function createCrewApp(root, testConfig = {}) {
     onHidden: () => form.saveDraftNow(),
   });
   window.addEventListener("pagehide", () => form.saveDraftNow());
+  // A newer version in another window upgrades the storage: what is typed here is saved
+  // first, and this page, whose code can no longer use the storage, offers the reload.
+  onDatabaseUpgrade({ before: () => form.saveDraftNow(), after: () => ($("#update-banner").hidden = false) });
   try {
     const channel = new BroadcastChannel(CHANNEL_NAME);
     channel.addEventListener("message", (e) => {

@@ -14,6 +14,8 @@ export const DB_NAME = "cabin-notes";
 // in order, every step after the version the tablet has (oldVersion). A step
 // that has shipped is never edited (tablets in the field ran it); a change
 // is a new step at the end. Steps run inside the upgrade transaction (tx).
+// A window still running the old version is asked to let go first: it saves
+// its draft, closes, and offers a reload (onDatabaseUpgrade below).
 export const MIGRATIONS = [
   // 1: the first schema.
   (database) => {
@@ -33,6 +35,28 @@ export function migrate(database, oldVersion, newVersion, tx, steps = MIGRATIONS
 }
 
 let dbPromise = null;
+// A newer version of the app, in another window, wants to upgrade the
+// database: this window runs `before` (the app saves the draft) for at most
+// UPGRADE_WAIT_MS, then closes its connection, which its code can no longer
+// reopen, and runs `after` (the app offers a reload).
+const UPGRADE_WAIT_MS = 2000;
+const upgradeHooks = { before: async () => {}, after: () => {} };
+
+/** What this window does when a newer version of the app upgrades the database. */
+export function onDatabaseUpgrade({ before = async () => {}, after = () => {} }) {
+  upgradeHooks.before = before;
+  upgradeHooks.after = after;
+}
+
+function letUpgrade() {
+  const closing = dbPromise;
+  const waited = new Promise((resolve) => setTimeout(resolve, UPGRADE_WAIT_MS));
+  Promise.race([Promise.resolve().then(upgradeHooks.before), waited]).catch(() => {}).then(() => {
+    if (dbPromise === closing) dbPromise = null;
+    closing?.then((d) => d.close()).catch(() => {});
+    upgradeHooks.after();
+  });
+}
 
 export function db() {
   if (!dbPromise) {
@@ -41,9 +65,7 @@ export function db() {
         migrate(database, oldVersion, newVersion, tx);
       },
       blocking() {
-        // A newer version elsewhere wants the database: let it.
-        dbPromise?.then((d) => d.close());
-        dbPromise = null;
+        letUpgrade(); // a newer version elsewhere wants the database: let it, once the draft is saved
       },
       terminated() {
         // The browser closed the connection (e.g. storage pressure): reopen next time.

@@ -215,6 +215,43 @@ def test_two_windows_keep_two_notes_and_each_is_restored_in_turn(context: Any, p
     third.close()
 
 
+# What a newer version of the app does on start: opens the storage at the next version
+# (here an upgrade that changes nothing), then reads the drafts it finds, opened with their keys.
+NEWER_VERSION_OPENS_STORAGE = """async () => {
+  const request = (r) => new Promise((ok, fail) => { r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
+  const current = await request(indexedDB.open('cabin-notes'));
+  const version = current.version;
+  current.close();
+  const opening = indexedDB.open('cabin-notes', version + 1);
+  opening.onupgradeneeded = () => {};
+  const d = await request(opening);
+  const tx = d.transaction(['drafts', 'keys'], 'readonly');
+  const ids = await request(tx.objectStore('drafts').getAllKeys());
+  const out = {};
+  for (const id of ids) {
+    const rec = await request(d.transaction('drafts').objectStore('drafts').get(id));
+    const key = await request(d.transaction('keys').objectStore('keys').get('draft-key:' + id));
+    const plain = await crypto.subtle.decrypt({name: 'AES-GCM', iv: rec.iv}, key, rec.ct);
+    out[id] = JSON.parse(new TextDecoder().decode(plain)).narrative;
+  }
+  d.close();
+  return out;
+}"""
+
+
+def test_an_upgrade_by_a_newer_version_saves_what_is_typed_here_first(context: Any, page: Any,
+                                                                       server: LiveServer) -> None:
+    sign_in_ready(page, server)
+    page.fill('[name="narrative"]', "Typed just before another window brought a new version.")
+    # at once: the autosave's delay has not run out, so only the upgrade's wait saves it
+    newer = context.new_page()
+    newer.goto(server.url + "/manifest.webmanifest")  # same origin, no app running
+    drafts = newer.evaluate(NEWER_VERSION_OPENS_STORAGE)
+    assert list(drafts.values()) == ["Typed just before another window brought a new version."]
+    page.locator("#update-banner").wait_for(state="visible")  # this page's code is now out of date: reload offered
+    newer.close()
+
+
 def test_crew_are_told_when_an_abandoned_draft_was_deleted(page: Any, server: LiveServer) -> None:
     sign_in_ready(page, server)
     page.fill('[name="narrative"]', "Written before a long rest, then left.")
