@@ -13,11 +13,13 @@ names them and never deleted, so every key the copied store names is there.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import re
+import secrets
 import sqlite3
 import tarfile
 import tempfile
@@ -173,9 +175,16 @@ def backup_command(path: str) -> None:
         data = seal(archive, passphrase) if passphrase else archive
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
-    partial = f"{path}.partial"
-    _write_private(partial, data)
-    os.replace(partial, path)
+    # Written aside under a name of its own, so a run that crashed half-way
+    # never blocks the next one, then moved into place whole.
+    partial = f"{path}.{secrets.token_hex(6)}.partial"
+    try:
+        _write_private(partial, data)
+        os.replace(partial, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise click.ClickException(f"the backup could not be written to {path}: {exc.strerror or exc}") from None
     files = read_archive(archive)
     audit.record("backup_made", db=get_db(), files=len(files))
     click.echo(f"Backup of {len(files) - 1} key and secret files and the store written to {path}"

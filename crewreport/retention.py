@@ -1,5 +1,9 @@
 """Retention: reports closed more than RETENTION_DAYS ago are removed.
 
+A report counts as closed since the later of its closing and its latest
+note, and one an officer holds (an unexpired lock) is left for the next run:
+what someone is working on now is never removed under them.
+
 Each connection has `secure_delete` on (db.connect), so SQLite overwrites
 deleted cells with zeros; after the deletes the WAL is checkpointed and
 truncated, so no copy of a purged envelope, note or reason stays in the
@@ -50,18 +54,21 @@ def purge(db: sqlite3.Connection, days: int, at: datetime | None = None,
     either purged (with their event) or untouched.
     """
     at = at or datetime.now(UTC)
-    cutoff = stamp(at - timedelta(days=days))
-    due = db.execute(
-        "SELECT id, reference, closed_at FROM report WHERE closed_at IS NOT NULL AND closed_at < ?"
-        " AND status IN ('no_further_action', 'referred') ORDER BY closed_at", (cutoff,)).fetchall()
+    cutoff, now = stamp(at - timedelta(days=days)), stamp(at)
+    # Due: closed before the cutoff, no note since, and not held by an officer now.
+    due_sql = ("SELECT id, reference, closed_at FROM report WHERE closed_at IS NOT NULL AND closed_at < :cutoff"
+               " AND status IN ('no_further_action', 'referred')"
+               " AND NOT EXISTS (SELECT 1 FROM report_note n WHERE n.report_id = report.id AND n.at >= :cutoff)"
+               " AND (lock_user_id IS NULL OR lock_expires_at IS NULL OR lock_expires_at <= :now)")
+    due = db.execute(due_sql + " ORDER BY closed_at", {"cutoff": cutoff, "now": now}).fetchall()
     if dry_run:
         return [r["id"] for r in due]
     purged = []
     for r in due:
         with transaction(db):
-            still = db.execute("SELECT 1 FROM report WHERE id = ? AND closed_at = ?",
-                               (r["id"], r["closed_at"])).fetchone()
-            if still is None:  # reopened (or purged) meanwhile
+            still = db.execute(due_sql + " AND id = :id AND closed_at = :closed_at",
+                               {"cutoff": cutoff, "now": now, "id": r["id"], "closed_at": r["closed_at"]}).fetchone()
+            if still is None:  # reopened, noted, taken (or purged) meanwhile
                 continue
             notes = db.execute("DELETE FROM report_note WHERE report_id = ?", (r["id"],)).rowcount
             steps = db.execute("DELETE FROM report_status_history WHERE report_id = ?", (r["id"],)).rowcount
@@ -70,9 +77,10 @@ def purge(db: sqlite3.Connection, days: int, at: datetime | None = None,
                          reference=r["reference"], closed_at=r["closed_at"], retention_days=days,
                          notes=notes, status_steps=steps)
         purged.append(r["id"])
-    if purged:
-        # Old page images in the WAL could still hold the content.
-        fold_wal(db)
+    # Old page images in the WAL could still hold purged content: this run's,
+    # or an earlier run's that a reader kept from folding (its error says to
+    # run purge again, which then has nothing left to delete but this).
+    fold_wal(db)
     return purged
 
 

@@ -3,11 +3,14 @@
 opens every report it holds and its audit chain verifies."""
 from __future__ import annotations
 
+import errno
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
 
 from crewreport import create_app, keys, report
 from crewreport.backup import MAGIC_SEALED
@@ -151,3 +154,27 @@ def test_a_damaged_backup_restores_nothing(tmp_path: Path, damage: str) -> None:
     result = target.flask("restore", str(backup))
     assert result.returncode != 0 and "nothing was restored" in result.stderr, result.stderr
     assert not (target.instance / "crewreport.sqlite").exists()
+
+
+def test_a_leftover_partial_file_never_blocks_a_backup_and_a_failed_write_says_why(
+        app: Flask, runner: FlaskCliRunner, tmp_path: Path, monkeypatch: Any) -> None:
+    """A crashed run's `.partial` blocked every later backup with a traceback; a failed write leaves nothing."""
+    from crewreport import backup
+
+    with app.app_context():
+        keys.ensure_keys(get_db())
+    out = tmp_path / "backups"
+    out.mkdir()
+    (out / "b.tar.partial").write_bytes(b"left by a backup that crashed")
+    made = runner.invoke(args=["backup", str(out / "b.tar")])
+    assert made.exit_code == 0, made.output
+    assert (out / "b.tar").stat().st_size > 0
+
+    def disk_full(*args: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(backup.os, "replace", disk_full)
+    failed = runner.invoke(args=["backup", str(out / "c.tar")])
+    assert failed.exit_code == 1 and not isinstance(failed.exception, OSError)
+    assert f"the backup could not be written to {out / 'c.tar'}: No space left on device" in failed.output
+    assert sorted(p.name for p in out.iterdir()) == ["b.tar", "b.tar.partial"]

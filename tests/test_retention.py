@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from crewreport import audit
-from crewreport.db import get_db
+from crewreport.db import get_db, transaction
 from crewreport.times import stamp
 
 from .helpers import AuthActions, Make, count, deliver, events, row, store_bytes, update_report
@@ -40,7 +40,10 @@ def test_purge_removes_only_old_closed_reports(client: FlaskClient, app: Flask, 
     signature = stored_envelope(app, old_closed)["signature"]
     with app.app_context():
         note_blob = get_db().execute("SELECT sealed FROM report_note").fetchone()[0]
-    update_report(app, old_closed, closed_at=stamp(NOW - timedelta(days=400)))
+    update_report(app, old_closed, closed_at=stamp(NOW - timedelta(days=400)), lock_user_id=None, lock_expires_at=None)
+    with app.app_context():
+        with transaction(get_db()):  # a year on, the note is old too
+            get_db().execute("UPDATE report_note SET at = ?", (stamp(NOW - timedelta(days=400)),))
     update_report(app, old_referred, status="referred", closed_at=stamp(NOW - timedelta(days=366)))
     update_report(app, recent_closed, status="referred", closed_at=stamp(NOW - timedelta(days=30)))
     update_report(app, old_open, status="assessing", received_at=stamp(NOW - timedelta(days=500)))
@@ -107,3 +110,54 @@ def test_purge_says_so_when_a_reader_keeps_the_wal_busy(client: FlaskClient, app
     assert result.exit_code != 0
     assert "kept the WAL busy" in result.output
     assert count(app, "SELECT count(*) FROM report WHERE id = ?", rid) == 0
+
+
+def test_a_report_an_officer_holds_or_has_just_noted_is_left_for_a_later_run(
+        client: FlaskClient, app: Flask, make_envelope: Make, runner: FlaskCliRunner, auth: AuthActions) -> None:
+    """Retention counts from the last work on a report, and never removes one from under an officer."""
+    held, noted, due = (deliver(client, make_envelope) for _ in range(3))
+    for rid in (held, noted, due):
+        update_report(app, rid, status="referred", closed_at=stamp(NOW - timedelta(days=400)))
+    auth.login("officer")
+    assert client.post(f"/triage/reports/{held}/lock").status_code == 303
+    note = {"text": "Asked the NRM for an update"}
+    assert client.post(f"/triage/reports/{noted}/notes", data=note).status_code == 303
+    update_report(app, noted, lock_user_id=None, lock_expires_at=None)  # the note alone keeps it
+    dry = runner.invoke(args=["purge", "--dry-run"])
+    assert "Would purge 1 report" in dry.output and due in dry.output
+    result = runner.invoke(args=["purge"])
+    assert result.exit_code == 0 and "Purged 1 report closed" in result.output
+    assert row(app, due) is None and row(app, held) is not None and row(app, noted) is not None
+    # once the lock has run out, and a year after the note, they go too
+    update_report(app, held, lock_expires_at=stamp(NOW - timedelta(minutes=1)))
+    assert "Purged 1 report" in runner.invoke(args=["purge"]).output and row(app, held) is None
+    with app.app_context():
+        with transaction(get_db()):
+            get_db().execute("UPDATE report_note SET at = ? WHERE report_id = ?",
+                             (stamp(NOW - timedelta(days=366)), noted))
+    assert "Purged 1 report" in runner.invoke(args=["purge"]).output and row(app, noted) is None
+
+
+def test_running_purge_again_after_a_busy_wal_folds_it(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                       runner: FlaskCliRunner, monkeypatch: Any) -> None:
+    """The busy-WAL error says to run purge again: that run, with nothing left to delete, must still fold the WAL."""
+    import functools
+    import sqlite3
+
+    from crewreport import retention
+    rid = deliver(client, make_envelope)
+    signature = stored_envelope(app, rid)["signature"]
+    update_report(app, rid, status="referred", closed_at=stamp(NOW - timedelta(days=400)))
+    reader = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM report").fetchone()
+    short = functools.partial(retention.fold_wal, wait_ms=50)
+    monkeypatch.setattr(retention, "fold_wal", short)
+    try:
+        assert runner.invoke(args=["purge"]).exit_code != 0
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    again = runner.invoke(args=["purge"])
+    assert again.exit_code == 0 and "Purged 0 reports" in again.output
+    assert signature.encode() not in store_bytes(app)
