@@ -182,17 +182,31 @@ def verify_since_checkpoint(db: sqlite3.Connection) -> ChainReport:
             save_checkpoint(db, result, full=True)
             result.full_verified_at = now()
         return result
-    event = db.execute("SELECT * FROM audit_event WHERE id = ?", (point["event_id"],)).fetchone()
-    if event is None or event["hash"] != point["hash"] or point["hash"] != row_hash(
-            event["prev_hash"], event["at"], event["actor"], event["action"], event["subject"], event["detail"]):
-        return ChainReport(False, point["count"], f"event {point['event_id']}, verified before, was altered or removed",
-                           point["event_id"], from_id=point["event_id"],
+    problem = checkpoint_problem(db, point)
+    if problem:
+        return ChainReport(False, point["count"], problem, point["event_id"], from_id=point["event_id"],
                            full_verified_at=point["full_verified_at"])
     result = _walk(db, point["event_id"], point["hash"], point["count"])
     result.full_verified_at = point["full_verified_at"]
     if result.ok and result.head_id > point["event_id"]:
         save_checkpoint(db, result, full=False)
     return result
+
+
+def checkpoint_problem(db: sqlite3.Connection, point: sqlite3.Row | None = None) -> str | None:
+    """What is wrong with the last verified event, or None: it must still be
+    there, as it was. A chain alone cannot show that its newest events were
+    cut; this shows it for events cut after they were verified (the
+    checkpoint is in the same file, so an anchor kept elsewhere is stronger)."""
+    if point is None:
+        point = db.execute("SELECT * FROM audit_checkpoint WHERE id = 1").fetchone()
+        if point is None:
+            return None
+    event = db.execute("SELECT * FROM audit_event WHERE id = ?", (point["event_id"],)).fetchone()
+    if event is None or event["hash"] != point["hash"] or point["hash"] != row_hash(
+            event["prev_hash"], event["at"], event["actor"], event["action"], event["subject"], event["detail"]):
+        return f"event {point['event_id']}, verified before, was altered or removed"
+    return None
 
 
 def save_checkpoint(db: sqlite3.Connection, result: ChainReport, *, full: bool) -> None:
@@ -235,8 +249,10 @@ def events_for(db: sqlite3.Connection, subject: str) -> list[sqlite3.Row]:
 def verify_audit_command(report_id: str | None, anchors: tuple[str, ...]) -> None:
     """Check the audit chain; exit status 0 only when it is intact.
 
-    A chain alone cannot show that its newest events were cut off: keep the
-    printed head hash somewhere else and pass it back with --anchor.
+    A chain alone cannot show that its newest events were cut off: the last
+    event verified (the checkpoint) must still be there, and a head hash kept
+    somewhere else and passed back with --anchor shows it even when the
+    checkpoint was cut too.
     """
     db = get_db()
     if report_id:
@@ -246,6 +262,10 @@ def verify_audit_command(report_id: str | None, anchors: tuple[str, ...]) -> Non
     if not result.ok:
         drop_checkpoint(db)
         click.echo(f"Audit chain BROKEN: {result.problem} (after {result.count} good events).", err=True)
+        raise SystemExit(1)
+    problem = checkpoint_problem(db)
+    if problem:  # kept, unlike after a broken link: the next run must say so again
+        click.echo(f"Audit chain BROKEN: {problem}; events were cut from its end.", err=True)
         raise SystemExit(1)
     missing = [a for a in anchors if not has_event(db, a.strip().lower())]
     if missing:

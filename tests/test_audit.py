@@ -118,8 +118,17 @@ def test_truncation_is_found_with_an_anchor(app: Flask, runner: FlaskCliRunner) 
     conn = raw(app)
     conn.execute("DROP TRIGGER audit_event_no_delete")
     conn.execute("DELETE FROM audit_event WHERE id = (SELECT max(id) FROM audit_event)")
+    cut = conn.execute("SELECT max(id) FROM audit_event").fetchone()[0] + 1
     conn.close()
-    # Without the anchor the shorter chain looks fine: that is the limit of a chain.
+    # The last verified event (the checkpoint the first run saved) is gone: found, and found again.
+    for _ in range(2):
+        result = runner.invoke(args=["verify-audit"])
+        assert result.exit_code == 1
+        assert f"event {cut}, verified before, was altered or removed; events were cut from its end" in result.output
+    # Who can cut events can cut the checkpoint too: then the shorter chain looks fine, the limit of a chain
+    conn = raw(app)
+    conn.execute("DELETE FROM audit_checkpoint")
+    conn.close()
     assert runner.invoke(args=["verify-audit"]).exit_code == 0
     result = runner.invoke(args=["verify-audit", "--anchor", head])
     assert result.exit_code == 1
