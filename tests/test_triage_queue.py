@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from crewreport import flights
 from crewreport.db import get_db, transaction
 from crewreport.times import stamp
-from crewreport.triage import queue
+from crewreport.triage import queue, views
 
 from .helpers import (
     AuthActions,
@@ -356,3 +356,22 @@ def test_who_has_a_flight_counts_live_locks_only(client: FlaskClient, app: Flask
     auth.login("officer")
     [flight] = flights_on(client)
     assert "· admin, officer<" in flight["html"] and "security" not in flight["html"]
+
+
+def test_a_csv_export_is_the_whole_selection_or_nothing(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                        auth: AuthActions, monkeypatch: Any) -> None:
+    """Over the export's limit the file used to stop without a word; now the officer is told to narrow it."""
+    monkeypatch.setattr(queue, "CSV_MAX_ROWS", 2)
+    monkeypatch.setattr(views, "CSV_MAX_ROWS", 2)
+    for arr in ("LHR", "LHR", "MAN"):
+        deliver(client, make_envelope, arr=arr)
+    auth.login("officer")
+    refused = client.get("/triage/export.csv?status=any")
+    assert refused.status_code == 303 and refused.mimetype != "text/csv"
+    assert refused.headers["Location"].startswith("/triage/?") and "status=any" in refused.headers["Location"]
+    page = text(client.get(refused.headers["Location"]))
+    assert "Not exported: these filters select more than 2 reports." in page
+    assert events(app, "queue_exported") == []
+    narrowed = client.get("/triage/export.csv?status=any&arr=LHR")
+    assert narrowed.status_code == 200 and len(list(csv.reader(io.StringIO(text(narrowed))))) == 3
+    assert json.loads(events(app, "queue_exported")[0]["detail"])["rows"] == 2

@@ -214,11 +214,16 @@ def load_board(db: sqlite3.Connection, filters: Filters, user_id: int, at: datet
     return BoardPage(found, total, reports, page, max(1, math.ceil(total / PER_PAGE)))
 
 
-def export_rows(db: sqlite3.Connection, filters: Filters, user_id: int, at: datetime) -> list[dict[str, Any]]:
-    """Every selected report (up to CSV_MAX_ROWS) for the CSV export."""
+def export_rows(db: sqlite3.Connection, filters: Filters, user_id: int, at: datetime) -> list[dict[str, Any]] | None:
+    """Every selected report for the CSV export, or None when there are more
+    than CSV_MAX_ROWS: an export is all of the selection or nothing, never a
+    file that silently stops."""
     sql, params = queue_sql(filters, user_id, at)
     stamp_now = stamp(at)
-    return [decorate(r, user_id, stamp_now, None) for r in db.execute(sql + " LIMIT ?", params + [CSV_MAX_ROWS])]
+    rows = db.execute(sql + " LIMIT ?", params + [CSV_MAX_ROWS + 1]).fetchall()
+    if len(rows) > CSV_MAX_ROWS:
+        return None
+    return [decorate(r, user_id, stamp_now, None) for r in rows]
 
 
 def last_seen(db: sqlite3.Connection, user_id: int) -> str | None:

@@ -22,6 +22,7 @@ from ..times import now, parse_utc, stamp
 from . import bp
 from .queue import (
     CSV_FIELDS,
+    CSV_MAX_ROWS,
     STATUS_FILTERS,
     WINDOWS,
     Filters,
@@ -93,6 +94,10 @@ def export_csv() -> Any:
     filters = Filters.from_args(request.args)
     at = datetime.now(UTC)
     rows = export_rows(db, filters, current_user.id_number, at)
+    if rows is None:
+        flash(f"Not exported: these filters select more than {CSV_MAX_ROWS:,} reports. "
+              "Narrow them (a status, an arrival airport, a time window) and export again.")
+        return redirect(url_for("triage.index", **filters.query_args(page=None)), code=303)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_FIELDS)
