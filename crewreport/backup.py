@@ -135,6 +135,13 @@ def read_archive(archive: bytes) -> dict[str, bytes]:
     return files
 
 
+def made_at(archive: bytes) -> str:
+    """When a backup (already checked by read_archive) was made, from its manifest."""
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
+        member = tar.extractfile(MANIFEST)
+        return str(json.loads(member.read()).get("created_at", "an unknown time")) if member else "an unknown time"
+
+
 def _write_private(path: str, data: bytes) -> None:
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -204,7 +211,8 @@ def restore_command(path: str) -> None:
         data = f.read()
     passphrase = _passphrase()
     try:
-        files = read_archive(unseal(data, passphrase))
+        archive = unseal(data, passphrase)
+        files, made = read_archive(archive), made_at(archive)
         with tempfile.TemporaryDirectory() as tmp:
             check_restorable(files, tmp, passphrase)
     except (BackupError, keys.KeysUnavailable) as exc:
@@ -222,7 +230,8 @@ def restore_command(path: str) -> None:
     audit.record("backup_restored", db=db)
     count = db.execute("SELECT COUNT(*) FROM report").fetchone()[0]
     click.echo(f"Restored {count} reports and {sum(n.startswith('keys/') for n in files)} keys"
-               f" into {current_app.instance_path}.")
+               f" into {current_app.instance_path}, as they were at {made}: reports received after that"
+               " are not in this backup.")
 
 
 def check_restorable(files: dict[str, bytes], tmp: str, passphrase: bytes | None) -> None:

@@ -4,6 +4,7 @@ opens every report it holds and its audit chain verifies."""
 from __future__ import annotations
 
 import errno
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,9 @@ def restored(folder: Path, backup: Path, env: dict[str, str] | None = None) -> S
     result = target.flask("restore", str(backup))
     assert result.returncode == 0, result.stderr
     assert "Restored" in result.stdout
+    # the operator is told how old what came back is
+    assert re.search(r", as they were at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: reports received after that are not"
+                     r" in this backup\.", result.stdout), result.stdout
     return target
 
 
