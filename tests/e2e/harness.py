@@ -171,6 +171,14 @@ def sign_in_ready(page: Any, server: LiveServer) -> None:
     wait_ready(page)
 
 
+def another_window(context: Any, server: LiveServer) -> Any:
+    """Another window (tab) of the crew app in the same browser, once the app has started in it."""
+    window = context.new_page()
+    window.goto(server.url + "/")
+    wait_ready(window)
+    return window
+
+
 def wait_enrolled(page: Any, timeout: float = 20.0) -> None:
     """Until the status box says enrolled; on timeout, the error names what it said instead."""
     try:

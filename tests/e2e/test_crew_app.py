@@ -11,6 +11,7 @@ import pytest
 from tests.e2e.harness import (
     SAVED_DRAFTS,
     LiveServer,
+    another_window,
     fill_minimal,
     poll,
     saved_draft_id,
@@ -91,9 +92,7 @@ def test_a_draft_restored_in_a_second_window_is_not_sent_twice(context: Any, pag
     assert page.evaluate("() => navigator.locks") is None
     fill_minimal(page, "Two windows, one note: passenger in 23C held by a companion.")
     draft_id = saved_draft_id(page)
-    second = context.new_page()
-    second.goto(server.url + "/")
-    wait_ready(second)
+    second = another_window(context, server)
     poll(second, "() => document.querySelector('#form-status').textContent",
          lambda t: t == "Your unfinished note was restored.", message="restored in the second window")
     submit(page, 1)
@@ -109,9 +108,7 @@ def test_a_draft_restored_in_a_second_window_is_not_sent_twice(context: Any, pag
     assert stored_reports(server) == before + 1
     # no copy of the sent note is left as a draft that another window would offer as unsent
     saved_draft_id(second, lambda i: i is None)
-    third = context.new_page()
-    third.goto(server.url + "/")
-    wait_ready(third)
+    third = another_window(context, server)
     assert third.input_value('[name="narrative"]') == "" and "restored" not in third.inner_text("#form-status")
     third.close()
     # changed there, it is a new note, kept under a new id, and sent as one on purpose
@@ -128,9 +125,7 @@ def test_a_reload_shows_the_note_this_window_showed(context: Any, page: Any, ser
     sign_in_ready(page, server)
     fill_minimal(page, "Shown here: the note this window is writing.")
     mine = saved_draft_id(page)
-    other = context.new_page()
-    other.goto(server.url + "/")
-    wait_ready(other)
+    other = another_window(context, server)
     fill_minimal(other, "Written later in another window, then left.")
     poll(page, SAVED_DRAFTS, lambda d: len(d) == 2, message="two drafts")
     other.close()  # its draft is now the last saved one no window shows
@@ -179,9 +174,7 @@ def test_two_windows_keep_two_notes_and_each_is_restored_in_turn(context: Any, p
     sign_in_ready(page, server)
     fill_minimal(page, "First window: woman in 14A does not know where she is staying.")
     first_id = saved_draft_id(page)
-    second = context.new_page()
-    second.goto(server.url + "/")
-    wait_ready(second)
+    second = another_window(context, server)
     # the first window holds its note: the second starts empty and writes another
     assert second.input_value('[name="narrative"]') == ""
     assert "restored" not in second.inner_text("#form-status")
@@ -194,9 +187,7 @@ def test_two_windows_keep_two_notes_and_each_is_restored_in_turn(context: Any, p
     second.close()
 
     # reopened: the last saved note comes back, and the crew are told of the other
-    third = context.new_page()
-    third.goto(server.url + "/")
-    wait_ready(third)
+    third = another_window(context, server)
     assert third.input_value('[name="narrative"]').startswith("Second window")
     assert third.inner_text("#form-status") == ("Your unfinished note was restored. "
                                                 "1 more unfinished note is kept; it opens here when this one is sent.")
@@ -263,9 +254,7 @@ def test_crew_are_told_when_an_abandoned_draft_was_deleted(page: Any, server: Li
       await d.put('drafts', {...rec, saved_at: new Date(Date.now() - 13 * 3600 * 1000).toISOString()}, slot);
     }""", slot)
     page.close()  # its window goes, so nothing saves it again
-    again = page.context.new_page()
-    again.goto(server.url + "/")
-    wait_ready(again)
+    again = another_window(page.context, server)
     assert again.inner_text("#form-status") == "An unfinished note left unchanged for 12 hours was deleted."
     assert again.input_value('[name="narrative"]') == ""
     assert again.evaluate(SAVED_DRAFTS) == {}
