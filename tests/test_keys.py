@@ -5,20 +5,22 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, mlkem, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mlkem, x25519
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from crewreport import create_app, envelope, keys
 from crewreport.db import get_db, init_db
 
-from .helpers import VECTORS_V2, KeySet, Make, header_of
+from .helpers import VECTORS_V2, KeySet, Make, events, header_of
 
 
 def mode(path: str | Path) -> int:
@@ -344,3 +346,115 @@ def test_no_key_is_added_under_another_passphrase(passphrase_app: Flask) -> None
         kid = get_db().execute("SELECT kid FROM service_key WHERE suite = 'v2'").fetchone()[0]
     text = Path(passphrase_app.config["KEY_DIR"], f"{kid}.pem").read_text("ascii")
     assert pem_labels(text) == ["ENCRYPTED PRIVATE KEY"] * 2
+
+
+def test_the_key_folder_is_made_0700_whatever_the_umask(tmp_path: Path) -> None:
+    """The folder's own mode keeps other users out, not the umask of whoever
+    ran the first command: under umask 000 it is still 0700, its files 0600."""
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "PASSWORD_HASH_FAST": True,
+                      "DATABASE": str(tmp_path / "s.sqlite"), "KEY_DIR": str(tmp_path / "keys")})
+    old = os.umask(0)
+    try:
+        with app.app_context():
+            init_db()
+            made = keys.ensure_keys(get_db())
+    finally:
+        os.umask(old)
+    assert mode(tmp_path / "keys") == 0o700
+    assert sorted(os.listdir(tmp_path / "keys")) == sorted(f"{kid}.pem" for kid in made)
+    assert {mode(tmp_path / "keys" / name) for name in os.listdir(tmp_path / "keys")} == {0o600}
+
+
+@pytest.mark.parametrize("suite", ["v1", "v2"])
+def test_a_new_key_is_in_the_audit_chain(app: Flask, runner: FlaskCliRunner, suite: str) -> None:
+    """Who made which key, for whom and of which suite: the audit trail must say
+    when a key that can open reports appeared."""
+    result = runner.invoke(args=["rotate-key", "airline:ZZ", "--suite", suite])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        kid = keys.current_kid(get_db(), "airline:ZZ", suite)
+    rows = events(app, "key_added", f"key:{kid}")
+    assert [(r["actor"], json.loads(r["detail"])) for r in rows] == [
+        ("system", {"owner": "airline:ZZ", "suite": suite})]
+
+
+def test_the_keyring_is_loaded_once_until_the_keys_change(app: Flask, runner: FlaskCliRunner,
+                                                          keyset: KeySet) -> None:
+    """Reading every key file (and, with a passphrase, deriving its key) is
+    slow: a process keeps its keyring until a key is added or retired. Each
+    owner's current key of each suite is where the intake and triage look."""
+    with app.app_context():
+        ring = keys.keyring()
+        assert keys.keyring() is ring
+    assert ring.current == {"border_force": keyset.kid(keyset.border_force), "receipt": keyset.kid(keyset.receipt),
+                            "airline:ZZ": keyset.kid(keyset.airline_zz), "airline:YY": keyset.kid(keyset.airline_yy)}
+    assert ring.current_v2 == {"border_force": keyset.kid(keyset.border_force_v2),
+                               "airline:ZZ": keyset.kid(keyset.airline_zz_v2),
+                               "airline:YY": keyset.kid(keyset.airline_yy_v2)}
+    assert ring.text_key() == keyset.kid(keyset.border_force_v2)
+    assert runner.invoke(args=["rotate-key", "airline:YY", "--suite", "v2"]).exit_code == 0
+    with app.app_context():
+        rotated = keys.keyring()
+        new_kid = keys.current_kid(get_db(), "airline:YY", "v2")
+    assert rotated is not ring
+    assert rotated.current == ring.current
+    assert rotated.current_v2 == {**ring.current_v2, "airline:YY": new_kid}
+
+
+OtherKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+
+@pytest.mark.parametrize("make", [lambda: ec.generate_private_key(ec.SECP384R1()),
+                                  ed25519.Ed25519PrivateKey.generate], ids=["p384", "ed25519"])
+def test_a_v1_key_file_of_another_kind_is_refused_in_words(app: Flask, keyset: KeySet,
+                                                           make: Callable[[], OtherKey]) -> None:
+    """A key of another curve or algorithm in a P-256 key's file is named as
+    such (serve prints it at start-up), not as a kid mismatch or a crash."""
+    key = make()
+    key_dir, kid = app.config["KEY_DIR"], keyset.kid(keyset.border_force)
+    path = Path(key_dir, f"{kid}.pem")
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    with pytest.raises(keys.KeysUnavailable) as raised:
+        keys.read_private_key(kid, key_dir, None, "v1")
+    assert raised.value.message == f"private key file {path} is not a P-256 key"
+
+
+@pytest.mark.parametrize("suite", ["v1", "v2"])
+def test_a_wrong_passphrase_is_named_in_the_words_serve_prints(passphrase_app: Flask, suite: str) -> None:
+    """Which file, why it failed, and the setting to check: `serve` prints this
+    line when the intake will answer 503."""
+    key_dir = passphrase_app.config["KEY_DIR"]
+    with passphrase_app.app_context():
+        kid = keys.current_kid(get_db(), keys.BORDER_FORCE, suite)
+    assert kid is not None
+    with pytest.raises(keys.KeysUnavailable) as raised:
+        keys.read_private_key(kid, key_dir, b"a wrong passphrase", suite)
+    path = re.escape(os.path.join(key_dir, f"{kid}.pem"))
+    assert re.fullmatch(rf"private key file {path} cannot be read \(.+\); is CREWREPORT_KEY_PASSPHRASE right\?",
+                        raised.value.message), raised.value.message
+
+
+def test_an_empty_passphrase_is_no_passphrase(app: Flask) -> None:
+    """CREWREPORT_KEY_PASSPHRASE= (set, but empty) encrypts nothing: the
+    warning is due, and a required passphrase is still missing."""
+    app.config["KEY_PASSPHRASE"] = ""
+    with app.app_context():
+        assert keys.unencrypted_warning() is not None
+        app.config["REQUIRE_KEY_PASSPHRASE"] = True
+        with pytest.raises(keys.KeysUnavailable, match="CREWREPORT_KEY_PASSPHRASE is not"):
+            keys.unencrypted_warning()
+
+
+@pytest.mark.parametrize("owner", ["border_force", "receipt"])
+def test_no_current_key_says_which_and_how_to_make_one(app: Flask, owner: str) -> None:
+    """With every key of an owner retired the intake cannot work: the operator
+    is told whose key is missing and the command that makes one."""
+    with app.app_context():
+        conn = get_db()
+        conn.execute("UPDATE service_key SET retired_at = '2026-01-01T00:00:00Z' WHERE owner = ?", (owner,))
+        conn.commit()
+        with pytest.raises(keys.KeysUnavailable) as raised:
+            keys.keyring()
+    assert raised.value.message == (f"there is no current {owner} key "
+                                    f"(run `flask --app crewreport demo` or `rotate-key {owner}`)")
