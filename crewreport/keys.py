@@ -164,6 +164,8 @@ def read_private_key(kid: str, key_dir: str, passphrase: bytes | None,
             key = serialization.load_pem_private_key(data, password=passphrase)
     except FileNotFoundError:
         raise KeysUnavailable(f"private key file {path} is missing") from None
+    except OSError as exc:  # not the service user's to read (a file made under sudo), a folder, ...
+        raise KeysUnavailable(f"private key file {path} cannot be read ({exc.strerror})") from None
     except (ValueError, TypeError) as exc:
         raise KeysUnavailable(f"private key file {path} cannot be read ({exc}); "
                               "is CREWREPORT_KEY_PASSPHRASE right?") from None

@@ -458,3 +458,32 @@ def test_no_current_key_says_which_and_how_to_make_one(app: Flask, owner: str) -
             keys.keyring()
     assert raised.value.message == (f"there is no current {owner} key "
                                     f"(run `flask --app crewreport demo` or `rotate-key {owner}`)")
+
+
+@pytest.mark.parametrize("cause", ["permission", "folder"])
+def test_a_key_file_that_cannot_be_opened_gives_the_503(app: Flask, client: FlaskClient, keyset: KeySet,
+                                                        monkeypatch: pytest.MonkeyPatch, cause: str) -> None:
+    """docs/operations.md: a missing, unreadable or wrongly encrypted key file
+    gives the intake's 503 and a line naming the file, never a 500 (nor a
+    traceback from `serve`). The usual unreadable one is a file `sudo flask
+    rotate-key` left to root; a mode cannot stop root, who may run these
+    tests, so here its open is refused by hand."""
+    key_dir, kid = app.config["KEY_DIR"], keyset.kid(keyset.airline_zz)
+    path = os.path.join(key_dir, f"{kid}.pem")
+    if cause == "folder":
+        os.remove(path)
+        os.mkdir(path)
+    else:
+        def denied(name: str, *args: Any, **kwargs: Any) -> Any:
+            if name == path:
+                raise PermissionError(13, "Permission denied", name)
+            return open(name, *args, **kwargs)
+
+        monkeypatch.setattr(keys, "open", denied, raising=False)
+    reason = "Is a directory" if cause == "folder" else "Permission denied"
+    app.extensions.pop("crewreport.keyring", None)
+    with app.app_context(), pytest.raises(keys.KeysUnavailable) as raised:
+        keys.keyring()
+    assert raised.value.message == f"private key file {path} cannot be read ({reason})"
+    resp = client.post("/api/v1/reports", json={"protected": "e30", "sealed": ["AA"], "signature": "AA"})
+    assert resp.status_code == 503 and resp.get_json()["error"]["code"] == "service_unavailable"
