@@ -487,3 +487,26 @@ def test_a_key_file_that_cannot_be_opened_gives_the_503(app: Flask, client: Flas
     assert raised.value.message == f"private key file {path} cannot be read ({reason})"
     resp = client.post("/api/v1/reports", json={"protected": "e30", "sealed": ["AA"], "signature": "AA"})
     assert resp.status_code == 503 and resp.get_json()["error"]["code"] == "service_unavailable"
+
+
+def test_a_key_file_is_written_whole_then_its_folder_synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A power cut must not leave a key row naming a file the folder lost, nor half a key
+    file; a file already at the name (however readable) is replaced by a 0600 one."""
+    key_dir = tmp_path / "keys"
+    key_dir.mkdir(mode=0o700)
+    kid = "kid-written-whole"
+    (key_dir / f"{kid}.pem").write_bytes(b"left over, readable by all")
+    (key_dir / f"{kid}.pem").chmod(0o644)
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(keys.os, "fsync", spy)
+    path = keys.write_private_key(ec.generate_private_key(ec.SECP256R1()), kid, str(key_dir), None)
+    assert synced == ["file", "folder"]
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    assert Path(path).read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert sorted(p.name for p in key_dir.iterdir()) == [f"{kid}.pem"]  # nothing written aside is left
