@@ -13,13 +13,11 @@ names them and never deleted, so every key the copied store names is there.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import os
 import re
-import secrets
 import sqlite3
 import tarfile
 import tempfile
@@ -34,6 +32,7 @@ from flask.cli import with_appcontext
 
 from . import audit, keys
 from .db import get_db
+from .private_files import write_private
 from .times import now
 
 FORMAT = 1
@@ -142,15 +141,6 @@ def made_at(archive: bytes) -> str:
         return str(json.loads(member.read()).get("created_at", "an unknown time")) if member else "an unknown time"
 
 
-def _write_private(path: str, data: bytes) -> None:
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _empty_instance(database: str, key_dir: str, instance: str) -> bool:
     """Nothing to lose: no store, no keys, and nothing but the session secret
     that the app makes for itself on its first start."""
@@ -182,15 +172,9 @@ def backup_command(path: str) -> None:
         data = seal(archive, passphrase) if passphrase else archive
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
-    # Written aside under a name of its own, so a run that crashed half-way
-    # never blocks the next one, then moved into place whole.
-    partial = f"{path}.{secrets.token_hex(6)}.partial"
     try:
-        _write_private(partial, data)
-        os.replace(partial, path)
+        write_private(path, data)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
         raise click.ClickException(f"the backup could not be written to {path}: {exc.strerror or exc}") from None
     files = read_archive(archive)
     audit.record("backup_made", db=get_db(), files=len(files))
@@ -219,13 +203,13 @@ def restore_command(path: str) -> None:
         raise click.ClickException(f"nothing was restored: {exc}") from None
     for name, content in files.items():
         if name.startswith("keys/"):
-            _write_private(os.path.join(config["KEY_DIR"], name[5:]), content)
+            write_private(os.path.join(config["KEY_DIR"], name[5:]), content)
     if SECRET in files:
         secret = os.path.join(current_app.instance_path, SECRET)
         if os.path.exists(secret):
             os.remove(secret)  # the one this start made; the backup's keeps sessions valid
-        _write_private(secret, files[SECRET])
-    _write_private(config["DATABASE"], files[STORE])
+        write_private(secret, files[SECRET])
+    write_private(config["DATABASE"], files[STORE])
     db = get_db()
     audit.record("backup_restored", db=db)
     count = db.execute("SELECT COUNT(*) FROM report").fetchone()[0]
@@ -237,11 +221,11 @@ def restore_command(path: str) -> None:
 def check_restorable(files: dict[str, bytes], tmp: str, passphrase: bytes | None) -> None:
     """Before anything is written to the instance: the store passes SQLite's
     integrity check and every key it names is in the backup and opens."""
-    _write_private(os.path.join(tmp, STORE), files[STORE])
+    write_private(os.path.join(tmp, STORE), files[STORE])
     key_dir = os.path.join(tmp, "keys")
     for name, content in files.items():
         if name.startswith("keys/"):
-            _write_private(os.path.join(key_dir, name[5:]), content)
+            write_private(os.path.join(key_dir, name[5:]), content)
     conn = sqlite3.connect(os.path.join(tmp, STORE))
     try:
         if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":

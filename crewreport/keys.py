@@ -13,11 +13,9 @@ the receipt key is `v1` only. A tablet seals to the `v2` keys when it can.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import secrets
 import sqlite3
 import threading
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from flask.cli import with_appcontext
 from . import audit, xwing
 from .db import get_db, transaction
 from .envelope import RecipientPrivateKey, recipient_jwk, suite_version, thumbprint
+from .private_files import write_private
 from .times import now
 
 log = logging.getLogger(__name__)
@@ -144,27 +143,7 @@ def write_private_key(key: RecipientPrivateKey, kid: str, key_dir: str,
                       else serialization.NoEncryption())
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     path = os.path.join(key_dir, f"{kid}.pem")
-    # Written aside (0600 from its creation), synced, renamed into place, then
-    # the folder synced: after a crash or a power cut the key file is there
-    # whole or not at all, and the row naming it (written once this returns)
-    # never points at a name the folder lost.
-    partial = f"{path}.{secrets.token_hex(6)}.partial"
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
-    folder = os.open(key_dir, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    write_private(path, pem, replace=True)
     return path
 
 

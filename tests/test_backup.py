@@ -163,7 +163,7 @@ def test_a_damaged_backup_restores_nothing(tmp_path: Path, damage: str) -> None:
 def test_a_leftover_partial_file_never_blocks_a_backup_and_a_failed_write_says_why(
         app: Flask, runner: FlaskCliRunner, tmp_path: Path, monkeypatch: Any) -> None:
     """A crashed run's `.partial` blocked every later backup with a traceback; a failed write leaves nothing."""
-    from crewreport import backup
+    from crewreport import private_files
 
     with app.app_context():
         keys.ensure_keys(get_db())
@@ -177,7 +177,7 @@ def test_a_leftover_partial_file_never_blocks_a_backup_and_a_failed_write_says_w
     def disk_full(*args: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(backup.os, "replace", disk_full)
+    monkeypatch.setattr(private_files.os, "link", disk_full)  # the backup's last step into place
     failed = runner.invoke(args=["backup", str(out / "c.tar")])
     assert failed.exit_code == 1 and not isinstance(failed.exception, OSError)
     assert f"the backup could not be written to {out / 'c.tar'}: No space left on device" in failed.output
