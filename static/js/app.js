@@ -145,7 +145,7 @@ function createCrewApp(root, testConfig = {}) {
       /* what could not be restored stays empty; delivery must start regardless */
     }
     try {
-      await pruneDelivered(); // delivered entries go 12 hours after their arrival time
+      await pruneDelivered(); // delivered entries go 12 hours after arrival or delivery, whichever is later
     } catch {
       /* the outbox view says so if it cannot be read */
     }

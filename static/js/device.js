@@ -206,6 +206,8 @@ export async function enroll(session, fetchFn = fetch) {
   };
   await withDb(async (d) => {
     const tx = d.transaction(["meta", "keys"], "readwrite");
+    const previous = previousReceiptKeys(await tx.objectStore("meta").get(DEVICE), record.receipt_key || {});
+    if (previous.length) record.previous_receipt_keys = previous;
     await tx.objectStore("keys").put(pair, SIGNING);
     await tx.objectStore("meta").put(record, DEVICE);
     await tx.done;
@@ -244,31 +246,46 @@ export async function refreshKeys(fetchFn = fetch) {
     return null;
   }
   const dev = await getDevice();
-  if (!dev || dev.revoked || !data || !Array.isArray(data.recipients) || !data.receipt_key) return dev || null;
-  // Border Force's and this airline's current key of each suite, v1 then v2.
-  const published = knownKeys(data.recipients);
-  const recipients = SUITES.flatMap((suite) => ["border_force", `airline:${dev.airline}`]
-    .map((owner) => published.find((r) => r.owner === owner && r.suite === suite))
-    .filter(Boolean));
-  if (!recipients.some((r) => r.owner === "border_force")) return dev;
-  for (const k of [...recipients, data.receipt_key]) {
-    if (!k.jwk || (await jwkThumbprint(k.jwk)) !== k.kid) return dev;
+  if (!dev || !data || !data.receipt_key) return dev || null;
+  const k = data.receipt_key;
+  if (!k.jwk || (await jwkThumbprint(k.jwk)) !== k.kid) return dev;
+  const receipt = { kid: k.kid, jwk: k.jwk };
+  // A revoked tablet seals nothing more, but still checks the receipts the
+  // intake gives for what it sent before (a lost answer, resent).
+  let recipients = dev.recipients;
+  if (!dev.revoked) {
+    if (!Array.isArray(data.recipients)) return dev;
+    // Border Force's and this airline's current key of each suite, v1 then v2.
+    const published = knownKeys(data.recipients);
+    recipients = SUITES.flatMap((suite) => ["border_force", `airline:${dev.airline}`]
+      .map((owner) => published.find((r) => r.owner === owner && r.suite === suite))
+      .filter(Boolean));
+    if (!recipients.some((r) => r.owner === "border_force")) return dev;
+    for (const r of recipients) {
+      if (!r.jwk || (await jwkThumbprint(r.jwk)) !== r.kid) return dev;
+    }
   }
-  const receipt = { kid: data.receipt_key.kid, jwk: data.receipt_key.jwk };
   if (sameKeys(recipients, dev.recipients) && sameKeys(receipt, dev.receipt_key)) return dev;
   return withDb(async (d) => {
     const tx = d.transaction("meta", "readwrite");
     const current = await tx.store.get(DEVICE);
     if (!current || current.device_id !== dev.device_id) return current;
-    if (current.receipt_key && current.receipt_key.kid !== receipt.kid) {
-      current.previous_receipt_keys = [current.receipt_key, ...(current.previous_receipt_keys || [])].slice(0, 5);
-    }
-    current.recipients = recipients;
+    current.previous_receipt_keys = previousReceiptKeys(current, receipt);
+    if (!current.revoked) current.recipients = recipients;
     current.receipt_key = receipt;
     await tx.store.put(current, DEVICE);
     await tx.done;
     return current;
   });
+}
+
+// The receipt keys a record had besides `receipt`, newest first (at most 5):
+// a note sent before a rotation, or under an earlier registration, whose
+// answer was lost gets the receipt signed back then when it is sent again.
+function previousReceiptKeys(old, receipt) {
+  const keys = old ? [old.receipt_key, ...(old.previous_receipt_keys || [])] : [];
+  const kept = keys.filter((k) => k && k.kid && k.kid !== receipt.kid);
+  return kept.filter((k, i) => kept.findIndex((o) => o.kid === k.kid) === i).slice(0, 5);
 }
 
 /**

@@ -1,8 +1,9 @@
 """What stays on the tablet: delivered notes (flight header and reference in
-clear) go by themselves 12 hours after their arrival time, at app start and on
-each delivery pass, or at once with "Clear delivered" (two taps). Queued,
-sending and rejected notes are never removed by themselves; a rejected one
-goes only when the crew dismisses it."""
+clear) go by themselves 12 hours after their arrival time (or after their
+delivery, when that came later), at app start and on each delivery pass, or
+at once with "Clear delivered" (two taps). Queued, sending and rejected notes
+are never removed by themselves; a rejected one goes only when the crew
+dismisses it."""
 from __future__ import annotations
 
 from typing import Any
@@ -18,12 +19,15 @@ PUT = """async (records) => {
   const hours = (h) => new Date(Date.now() + h * 3600 * 1000).toISOString().slice(0, 19) + 'Z';
   await withDb(async (d) => {
     const tx = d.transaction('outbox', 'readwrite');
-    for (const [id, state, staHours] of records) {
+    for (const [id, state, staHours, deliveredHours] of records) {
       const r = {id, state, header: {id, flight: 'ZZ9', dep: 'LOS', arr: 'LHR', sta: hours(staHours), urgency: 'routine',
                                      created: hours(staHours - 6)},
                  queued_at: hours(staHours - 6), attempts: 0, last_error: null};
-      if (state === 'delivered') { r.delivered_at = hours(staHours - 5);
-        r.receipt = {reference: 'REF-' + id, received_at: hours(staHours - 5), envelope_sha256: 'x'}; }
+      if (state === 'delivered') {
+        const at = hours(deliveredHours ?? staHours - 5);
+        r.delivered_at = at;
+        r.receipt = {reference: 'REF-' + id, received_at: at, envelope_sha256: 'x'};
+      }
       else r.envelope = {protected: 'p', sealed: ['s'], signature: 'g'};
       if (state === 'rejected') r.error = {code: 'invalid_report', message: 'Not a valid report.'};
       await tx.store.put(r);
@@ -45,16 +49,19 @@ def test_delivered_notes_are_pruned_and_cleared_but_nothing_else(page: Any, serv
         ["old-delivered", "delivered", -13],    # landed 13 h ago: goes
         ["recent-delivered", "delivered", -11],  # landed 11 h ago: stays for now
         ["future-delivered", "delivered", 2],
+        ["late-delivered", "delivered", -13, 0],          # landed 13 h ago, delivered now: stays
+        ["late-old-delivered", "delivered", -30, -12.5],  # delivered 12.5 h ago, after landing: goes
         ["old-queued", "queued", -30],           # never removed by itself
         ["old-sending", "sending", -30],
         ["old-rejected", "rejected", -30],
     ])
     page.reload()  # app start prunes
     wait_ready(page)
-    kept = ["future-delivered", "old-queued", "old-rejected", "old-sending", "recent-delivered"]
+    kept = ["future-delivered", "late-delivered", "old-queued", "old-rejected", "old-sending", "recent-delivered"]
     assert page.evaluate(STORED) == kept
     assert shown(page) == kept
     assert "REF-recent-delivered" in page.inner_text("#outbox")
+    assert "REF-late-delivered" in page.inner_text("#outbox")
 
     # each delivery pass prunes too (here: "Send now", on a tablet not set up, sends nothing)
     page.evaluate(PUT, [["later-old-delivered", "delivered", -12.5]])

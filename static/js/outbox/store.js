@@ -6,7 +6,9 @@ import { withDb } from "../store.js";
 export const CHANNEL_NAME = "cabin-notes";
 
 // Delivered entries (cleartext flight header and reference) stay on the tablet
-// only until this long after their scheduled arrival.
+// only until this long after their scheduled arrival, or after their delivery
+// when that came later (a tablet offline for a day after landing must still
+// show that the note went, and its reference).
 export const DELIVERED_KEEP_MS = 12 * 3600 * 1000;
 
 /** Tell other tabs and the service worker that the outbox changed. */
@@ -22,11 +24,12 @@ export function announce() {
 
 function deliveredExpired(r, now) {
   if (r.state !== "delivered") return false;
-  const sta = Date.parse((r.header && r.header.sta) || "");
-  // No usable sta: count from delivery instead.
-  const base = Number.isNaN(sta) ? Date.parse(r.delivered_at || "") : sta;
-  if (Number.isNaN(base)) return false;
-  return base + DELIVERED_KEEP_MS < now;
+  // Whichever of arrival and delivery is later (and parses) starts the clock.
+  const times = [(r.header && r.header.sta) || "", r.delivered_at || ""]
+    .map((t) => Date.parse(t))
+    .filter((t) => !Number.isNaN(t));
+  if (!times.length) return false;
+  return Math.max(...times) + DELIVERED_KEEP_MS < now;
 }
 
 // The ids of the last delivered notes taken off the list (cleared, or pruned
@@ -59,7 +62,7 @@ async function deleteDelivered(pred) {
   return removed.length;
 }
 
-/** Remove delivered entries whose sta is more than 12 hours past. Never touches anything else. */
+/** Remove delivered entries more than 12 hours past both their sta and their delivery. Never touches anything else. */
 export async function pruneDelivered(now = Date.now()) {
   return deleteDelivered((r) => deliveredExpired(r, now));
 }
