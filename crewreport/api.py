@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import audit, csrf, intake, keys, ratelimit, report_status
@@ -41,7 +42,7 @@ def http_error(exc: HTTPException) -> Any:
     """Framework errors on API routes still answer in the API's error shape."""
     if isinstance(exc, RequestEntityTooLarge):
         code, message = "too_large", "The request is too large."
-    elif exc.code == 400 and "CSRF" in (exc.description or ""):
+    elif isinstance(exc, CSRFError):  # the token, or over HTTPS the Referer
         code, message = "csrf_failed", "The CSRF token is missing or stale; reload and try again."
     else:
         code = {400: "malformed", 401: "unauthenticated", 403: "forbidden", 404: "not_found",

@@ -118,3 +118,49 @@ def test_password_change_requires_token(csrf_app: Flask) -> None:
     resp = client.post("/auth/password", data={"current_password": PASSWORD, "new_password": "x" * 20})
     assert resp.status_code == 400
     assert signed_in(client)
+
+
+# Over HTTPS Flask-WTF also requires a same-origin Referer on every form post
+# (WTF_CSRF_SSL_STRICT, kept on): the pages' Referrer-Policy must let a
+# browser send one to its own origin, and only there.
+HTTPS = "https://localhost"
+
+
+def browser_referer(page: Any, url: str) -> dict[str, str]:
+    """The Referer a browser sends on a same-origin request from `page`: none
+    when its policy (header or meta tag) is no-referrer."""
+    policies = [page.headers.get("Referrer-Policy", "")]
+    policies += re.findall(r'<meta name="referrer" content="([^"]+)"', page.get_data(as_text=True))
+    return {} if "no-referrer" in policies else {"Referer": url}
+
+
+def test_forms_work_over_https_as_a_browser_posts_them(csrf_app: Flask) -> None:
+    client = csrf_app.test_client()
+    page = client.get("/auth/login", base_url=HTTPS)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    form = {"username": "crew", "password": PASSWORD, "csrf_token": token}
+    # The strict check stays on: a post with no Referer at all is refused...
+    assert client.post("/auth/login", base_url=HTTPS, data=form).status_code == 400
+    # ...and the one a browser sends from the page goes through.
+    resp = client.post("/auth/login", base_url=HTTPS, data=form, headers=browser_referer(page, HTTPS + "/auth/login"))
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
+    assert client.get("/auth/session", base_url=HTTPS).get_json()["signed_in"]
+    # Nothing of a page's address leaves the site.
+    assert page.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_enrollment_works_over_https_from_the_crew_app(csrf_app: Flask) -> None:
+    client = csrf_app.test_client()
+    page = client.get("/auth/login", base_url=HTTPS)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    assert client.post("/auth/login", base_url=HTTPS, headers={"Referer": HTTPS + "/auth/login"},
+                       data={"username": "crew", "password": PASSWORD, "csrf_token": token}).status_code == 302
+    shell = client.get("/", base_url=HTTPS)
+    assert shell.status_code == 200
+    token = client.get("/auth/session", base_url=HTTPS).get_json()["csrf_token"]
+    body = {"public_key": new_jwk(), "label": "tablet"}
+    refused = client.post("/api/v1/devices", base_url=HTTPS, json=body, headers={"X-CSRFToken": token})
+    assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "csrf_failed"
+    resp = client.post("/api/v1/devices", base_url=HTTPS, json=body,
+                       headers={"X-CSRFToken": token, **browser_referer(shell, HTTPS + "/")})
+    assert resp.status_code == 201, resp.get_json()

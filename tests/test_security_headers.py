@@ -13,7 +13,7 @@ from .helpers import AuthActions
 COMMON = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
 }
 PUBLIC_PATHS = ["/auth/login", "/auth/session", "/api/v1/keys", "/", "/manifest.webmanifest", "/sw.js",
                 "/static/css/crew.css"]

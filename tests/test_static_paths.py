@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from .helpers import text
 
-SECURITY = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
+SECURITY = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"}
 
 
 def cached(app: Flask) -> dict[str, object]:
