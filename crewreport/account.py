@@ -75,7 +75,7 @@ def recovery_codes() -> Any:
         actor, address = f"user:{row['username']}", audit.client_address()
         attempt = throttle.attempt(row["username"], user_id, address)
         if throttle.refused(db, attempt, "code"):
-            audit.record("second_factor_throttled", actor=actor, address=address)
+            audit.record_throttled("second_factor_throttled", actor, address)
             form.code.errors.append(TOO_MANY)
         else:
             with transaction(db):

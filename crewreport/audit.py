@@ -107,6 +107,18 @@ def record_repeated(db: sqlite3.Connection, action: str, actor: str, code: str, 
                " VALUES (?, ?, ?, ?, ?, ?)", (actor, action, code, minute, count, digest))
 
 
+def record_throttled(action: str, actor: str, address: str) -> None:
+    """An attempt refused because its account or address is throttled.
+
+    Each refused attempt is still a request anyone can repeat, so these are
+    counted per actor and minute (`record_repeated`), not chained one row
+    each: the first of a minute keeps its address, the summary the count.
+    """
+    db = get_db()
+    with transaction(db):
+        record_repeated(db, action, actor, "throttled", address=address)
+
+
 def flush_tallies(db: sqlite3.Connection) -> None:
     """Chain a summary row for every minute that is over and had repeats.
 

@@ -241,7 +241,7 @@ def login() -> Any:
     actor = f"user:{row['username']}" if row else "unknown-user"
     attempt = throttle.attempt(username, row["id"] if row else None, address)
     if throttle.refused(db, attempt):
-        audit.record("sign_in_throttled", actor=actor, address=address)
+        audit.record_throttled("sign_in_throttled", actor, address)
         form.username.errors.append(TOO_MANY)
         return render_template("auth/login.html", form=form), 429, retry_after()
     ok = check_password(row["password_hash"] if row else _dummy_hash(), form.password.data)
@@ -294,7 +294,7 @@ def code_step() -> Any:
     actor = f"user:{row['username']}"
     attempt = throttle.attempt(row["username"], row["id"], address)
     if throttle.refused(db, attempt, "code"):
-        audit.record("second_factor_throttled", actor=actor, address=address)
+        audit.record_throttled("second_factor_throttled", actor, address)
         form.code.errors.append(TOO_MANY)
         return code_page(db, row, form, 429, retry_after())
     code = "".join(form.code.data.split())

@@ -1,6 +1,7 @@
-"""A tablet that sends the same refused envelopes over and over adds one
-chained row per device, code and minute, and a counted summary once the
-minute is over; the chain stays verifiable throughout."""
+"""A tablet that sends the same refused envelopes over and over, or anyone
+repeating a throttled sign-in, adds one chained row per actor, code and
+minute, and a counted summary once the minute is over; the chain stays
+verifiable throughout."""
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from crewreport import audit
 from crewreport.db import get_db
 
-from .helpers import header_of, valid_body
+from .helpers import AuthActions, events, header_of, valid_body
 
 Make = Callable[..., dict[str, Any]]
 
@@ -106,3 +107,20 @@ def test_refusals_in_a_batch_share_one_commit_with_the_reports(app: Flask, clien
         actions = [r[0] for r in db.execute("SELECT action FROM audit_event ORDER BY id DESC LIMIT 3")]
         assert sorted(actions) == ["intake_rejected", "report_received", "report_received"]
         assert db.execute("SELECT count(*) FROM report").fetchone()[0] == 2
+
+
+def test_throttled_sign_ins_add_one_row_a_minute(app: Flask, auth: AuthActions, runner: FlaskCliRunner,
+                                                 clock: list[str]) -> None:
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        assert auth.login("officer", "wrong password").status_code == 200
+    for _ in range(60):
+        assert auth.login("officer", "wrong password").status_code == 429
+    rows = events(app, "sign_in_throttled")
+    assert [(r["actor"], json.loads(r["detail"])) for r in rows] == [
+        ("user:officer", {"code": "throttled", "address": "127.0.0.1"})]
+    assert tallies(app) == [("user:officer", "throttled", 60)]
+    clock[0] = "2026-11-29T10:16:00Z"
+    assert auth.login("officer", "wrong password").status_code == 429
+    summary = json.loads(events(app, "sign_in_throttled")[1]["detail"])
+    assert (summary["count"], summary["minute"]) == (60, "2026-11-29T10:15")
+    assert runner.invoke(args=["verify-audit"]).exit_code == 0

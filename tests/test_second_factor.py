@@ -198,7 +198,7 @@ def test_code_attempts_are_throttled_like_passwords(app: Flask, client: FlaskCli
     assert resp.headers["Retry-After"] == str(app.config["LOGIN_WINDOW_SECONDS"])
     assert not signed_in(client)
     assert [(e["actor"], json.loads(e["detail"])) for e in events(app, "second_factor_throttled")] == [
-        ("user:officer", {"address": "127.0.0.1"})]
+        ("user:officer", {"code": "throttled", "address": "127.0.0.1"})]
     # Another browser elsewhere, with the password and the code, is not refused.
     desk = app.test_client()
     assert AuthActions(desk).login("officer", environ_base={"REMOTE_ADDR": "10.7.7.7"}).status_code == 302
