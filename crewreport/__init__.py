@@ -233,10 +233,10 @@ def security_headers(response: Response) -> Response:
     wanted = list(SECURITY_HEADERS)
     if request.is_secure:
         wanted.append(HSTS)
-    # Everything but the static shell is personal or sensitive: never stored by
-    # a browser or proxy. The crew blueprint sets its own caching for the shell.
-    if not request.path.startswith("/static/"):
-        wanted.append(("Cache-Control", "no-store"))
+    # Everything is personal or sensitive unless its view says how to cache
+    # it (the static files and the crew shell do): never stored by a browser
+    # or proxy. An error page under /static/ names who is signed in.
+    wanted.append(("Cache-Control", "no-store"))
     present = {name.lower() for name in response.headers.keys()}
     response.headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
     return response

@@ -134,10 +134,16 @@ def browser_referer(page: Any, url: str) -> dict[str, str]:
     return {} if "no-referrer" in policies else {"Referer": url}
 
 
+def form_token(page: Any) -> str:
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.get_data(as_text=True))
+    assert found, "the form carries its token"
+    return found.group(1)
+
+
 def test_forms_work_over_https_as_a_browser_posts_them(csrf_app: Flask) -> None:
     client = csrf_app.test_client()
     page = client.get("/auth/login", base_url=HTTPS)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    token = form_token(page)
     form = {"username": "crew", "password": PASSWORD, "csrf_token": token}
     # The strict check stays on: a post with no Referer at all is refused...
     assert client.post("/auth/login", base_url=HTTPS, data=form).status_code == 400
@@ -152,7 +158,7 @@ def test_forms_work_over_https_as_a_browser_posts_them(csrf_app: Flask) -> None:
 def test_enrollment_works_over_https_from_the_crew_app(csrf_app: Flask) -> None:
     client = csrf_app.test_client()
     page = client.get("/auth/login", base_url=HTTPS)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    token = form_token(page)
     assert client.post("/auth/login", base_url=HTTPS, headers={"Referer": HTTPS + "/auth/login"},
                        data={"username": "crew", "password": PASSWORD, "csrf_token": token}).status_code == 302
     shell = client.get("/", base_url=HTTPS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from flask import Flask
+from flask import Flask, url_for
 from flask.testing import FlaskClient
 
 from .helpers import AuthActions
@@ -168,3 +168,23 @@ def test_a_views_own_header_counts_whatever_its_case(app: Flask) -> None:
     assert resp.headers.getlist("Cache-Control") == ["private, max-age=60"]
     assert resp.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_static_file_for_a_signed_in_officer_carries_no_session(app: Flask, client: FlaskClient,
+                                                                    auth: AuthActions) -> None:
+    """Cached for a year by anyone between: never with someone's session cookie."""
+    assert auth.login("officer").status_code == 302
+    with app.test_request_context():
+        url = url_for("static", filename="css/staff.css")
+    resp = client.get(url)
+    assert resp.status_code == 200 and "public" in resp.headers["Cache-Control"]
+    assert "Set-Cookie" not in resp.headers
+    assert client.get("/auth/session").get_json()["signed_in"]  # the session itself goes on
+
+
+def test_an_error_page_under_static_is_not_stored(client: FlaskClient, auth: AuthActions) -> None:
+    assert auth.login("officer").status_code == 302
+    resp = client.get("/static/js/no-such-file.js")
+    assert resp.status_code == 404
+    assert "officer" in resp.get_data(as_text=True)  # it names who is signed in
+    assert resp.headers["Cache-Control"] == "no-store"
