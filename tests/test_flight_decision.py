@@ -48,6 +48,11 @@ def shown_ids(client: FlaskClient, sta: str, flight: str = "ZZ202") -> str:
     return m.group(1)
 
 
+def ids_of(shown: str) -> set[str]:
+    """The report ids a flight page's form lists (each as "id:status")."""
+    return {token.split(":")[0] for token in shown.split()}
+
+
 def decide(client: FlaskClient, sta: str, ids: str, decision: str = "meet_aircraft",
            reason: str = "Meet at stand 23 with safeguarding", confirm: bool = True, flight: str = "ZZ202") -> Any:
     data = {"decision": decision, "reason": reason, "report_ids": ids}
@@ -69,7 +74,7 @@ def test_meet_aircraft_for_the_whole_flight_in_one_step(client: FlaskClient, app
     update_report(app, ids[3], status="referred", closed_at=stamp(utcnow()))
     auth.login("officer")
     shown = shown_ids(client, sta)
-    assert set(shown.split()) == set(ids[:3])  # the open ones of this flight, and only those
+    assert ids_of(shown) == set(ids[:3])  # the open ones of this flight, and only those
     resp = decide(client, sta, shown)
     assert resp.status_code == 303 and resp.headers["Location"].endswith(flight_path(sta))
     assert statuses(app, ids) == ["meet_aircraft", "meet_aircraft", "meet_aircraft", "referred"]
@@ -113,7 +118,7 @@ def test_a_report_that_arrived_after_the_page_loaded_stops_the_decision(
     assert events(app, "status_changed") == [] and events(app, "flight_decided") == []
     # the page that says so lists the newcomer: deciding from it now moves all three
     now_shown = re.search(r'name="report_ids" type="hidden" value="([^"]*)"', page).group(1)  # type: ignore[union-attr]
-    assert set(now_shown.split()) == set(ids + [newcomer])
+    assert ids_of(now_shown) == set(ids + [newcomer])
     assert decide(client, sta, now_shown).status_code == 303
     assert statuses(app, ids + [newcomer]) == ["meet_aircraft"] * 3
 
@@ -252,3 +257,26 @@ def test_a_decision_needs_the_pages_csrf_token(csrf_app: Flask, make_envelope: M
     resp = client.post(flight_path(sta) + "/decision", data={"decision": "meet_aircraft", "reason": "stand 4",
                                                              "report_ids": shown, "confirm": "y", "csrf_token": token})
     assert resp.status_code == 303 and statuses(csrf_app, ids) == ["meet_aircraft"] * 2
+
+
+def test_a_page_loaded_before_another_officers_decision_moves_nothing(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
+    """Officers A and B open the flight; A decides Meet aircraft; B's older
+    page (the same reports, still open) must not overwrite that unseen."""
+    sta, ids = flight_reports(client, make_envelope, 2)
+    add_officer(app, "officer2")
+    login_as(client, "officer2")
+    seen_by_b = shown_ids(client, sta)
+    login_as(client, "officer")
+    assert decide(client, sta, shown_ids(client, sta)).status_code == 303
+    login_as(client, "officer2")
+    resp = decide(client, sta, seen_by_b, "no_further_action", "Looks like a family")
+    assert resp.status_code == 409
+    assert statuses(app, ids) == ["meet_aircraft"] * 2
+    message = html.unescape(re.search(r'id="flight-message">([^<]*)<', text(resp)).group(1))  # type: ignore[union-attr]
+    references = ", ".join(f"{row(app, i)['reference']} (now Meet aircraft)" for i in ids)  # type: ignore[index]
+    assert message.startswith(f"The flight changed while you had it open (decided meanwhile: {references}).")
+    assert all(re.search(rf'data-report-id="{i}"[^>]*data-changed="true"', text(resp)) for i in ids)
+    # A bare id (a page from before statuses were carried) counts as changed too.
+    assert decide(client, sta, " ".join(ids), "no_further_action", "Looks like a family").status_code == 409
+    assert statuses(app, ids) == ["meet_aircraft"] * 2

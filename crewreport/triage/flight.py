@@ -2,9 +2,10 @@
 decision for all its open reports at once.
 
 A decision moves exactly the open reports the officer was shown (the form
-carries their ids). If the flight changed since the page was loaded (a new
-report, one closed or reopened meanwhile), nothing moves: the page comes back
-with what changed marked. Reports that another officer holds are not moved,
+carries their ids, each with the status it showed). If the flight changed
+since the page was loaded (a new report, one closed, reopened or decided by
+another officer meanwhile), nothing moves: the page comes back with what
+changed marked. Reports that another officer holds are not moved,
 and are named; every move has its own history entry (the one reason, sealed
 per report) and its own audit event.
 """
@@ -43,6 +44,17 @@ def flight_reports(db: sqlite3.Connection, airline: str, flight: str, sta: str) 
     return rows
 
 
+def shown_reports(value: str) -> dict[str, str | None]:
+    """The open reports the page showed, each with the status it showed
+    ("id:status" each; None for a bare id, as a page from before statuses
+    were carried sends, which then counts as changed)."""
+    shown: dict[str, str | None] = {}
+    for token in value.split():
+        report_id, _, status = token.partition(":")
+        shown[report_id] = status or None
+    return shown
+
+
 def decision_form(form: FlightDecisionForm | None = None) -> FlightDecisionForm:
     form = form or FlightDecisionForm(formdata=None)
     form.decision.choices = [(s, STATUS_LABELS[s]) for s in FLIGHT_DECISIONS]
@@ -57,7 +69,7 @@ def flight_page(airline: str, flight: str, sta: str, form: FlightDecisionForm | 
     rows = [decorate(r, current_user.id_number, stamp_now, None) for r in flight_reports(db, airline, flight, sta)]
     open_rows = [r for r in rows if r["status"] in OPEN]
     form = decision_form(form)
-    form.report_ids.data = " ".join(r["id"] for r in open_rows)
+    form.report_ids.data = " ".join(f"{r['id']}:{r['status']}" for r in open_rows)
     form.confirm.data = False
     top = min(report.URGENCY_RANK[r["urgency"]] for r in rows)
     return render_template(
@@ -83,7 +95,7 @@ def decide_flight(airline: str, flight: str, sta: str) -> Any:
     form = decision_form(FlightDecisionForm())
     if not form.validate_on_submit():
         return flight_page(airline, flight, sta, form, 400, message="Nothing was changed.")
-    shown = set(form.report_ids.data.split())
+    shown = shown_reports(form.report_ids.data)
     target, reason = form.decision.data, form.reason.data.strip()
     ring = keys.keyring()
     at = datetime.now(UTC)
@@ -91,7 +103,9 @@ def decide_flight(airline: str, flight: str, sta: str) -> Any:
     with transaction(db):
         rows = flight_reports(db, airline, flight, sta)
         open_ids = {r["id"] for r in rows if r["status"] in OPEN}
-        changed = (open_ids - shown) | (shown - open_ids)
+        # Still open, but not as shown: another officer decided it meanwhile.
+        restated = {r["id"] for r in rows if r["id"] in open_ids & shown.keys() and shown[r["id"]] != r["status"]}
+        changed = (open_ids - shown.keys()) | (shown.keys() - open_ids) | restated
         if not changed:
             for r in rows:
                 if r["status"] not in OPEN:
@@ -107,19 +121,23 @@ def decide_flight(airline: str, flight: str, sta: str) -> Any:
             audit.record("flight_decided", subject=f"flight:{airline}/{flight}/{sta}", db=db, to=target,
                          moved=len(moved), held=len(held))
     if changed:
-        new = [r["reference"] for r in rows if r["id"] in open_ids - shown]
-        gone = [r["reference"] for r in rows if r["id"] in shown - open_ids]
+        new = [r["reference"] for r in rows if r["id"] in open_ids - shown.keys()]
+        gone = [r["reference"] for r in rows if r["id"] in shown.keys() - open_ids]
+        decided = [f"{r['reference']} (now {STATUS_LABELS[r['status']]})" for r in rows if r["id"] in restated]
         parts = []
         if new:
             parts.append(f"{len(new)} report{'s' if len(new) > 1 else ''} arrived or reopened since you loaded "
                          f"the page: {', '.join(new)}")
         if gone:
             parts.append(f"closed meanwhile: {', '.join(gone)}")
+        if decided:
+            parts.append(f"decided meanwhile: {', '.join(decided)}")
         # Ids the form carries that name no report of this flight (edited, or
         # from another flight's page) are counted, not echoed back.
-        if foreign := len(shown - {r["id"] for r in rows}):
+        if foreign := len(shown.keys() - {r["id"] for r in rows}):
             parts.append(f"the form lists {foreign} report{'s' if foreign > 1 else ''} not on this flight")
-        lead = "The flight changed while you had it open" if new or gone else "The form is not this flight's list"
+        lead = "The flight changed while you had it open" if new or gone or decided else \
+            "The form is not this flight's list"
         return flight_page(airline, flight, sta, form, 409, changed=changed,
                            message=f"{lead} ({'; '.join(parts)}). Nothing was changed. Read the list again, "
                                    "then decide.")
