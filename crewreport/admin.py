@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from . import audit, second_factor
-from .auth import role_required
+from .auth import end_sessions, role_required
 from .db import get_db, transaction
 from .display import STATUS_LABELS
 from .forms import FORM_EXPIRED, ActionForm
@@ -106,7 +106,7 @@ def reset_second_factor(user_id: int) -> Any:
         return staff_page(400)
     with transaction(db):
         second_factor.reset(db, user["id"])
-        db.execute("DELETE FROM user_session WHERE user_id = ?", (user["id"],))
+        end_sessions(db, user["id"])
         audit.record("second_factor_reset", subject=f"user:{user['username']}", db=db)
     flash(f"Second factor of {user['username']} reset: they set up a new one at their next sign-in.")
     return redirect(url_for("admin.users"), code=303)

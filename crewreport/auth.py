@@ -196,7 +196,22 @@ def set_password(user_id: int, password: str, *, db: Any = None) -> None:
     """New hash, and every open session of the user ends."""
     db = db or get_db()
     db.execute("UPDATE user SET password_hash = ? WHERE id = ?", (hash_password(password), user_id))
+    end_sessions(db, user_id)
+
+
+def end_sessions(db: Any, user_id: int) -> None:
+    """Sign the user out everywhere, inside the caller's transaction."""
     db.execute("DELETE FROM user_session WHERE user_id = ?", (user_id,))
+    release_locks(db, user_id)
+
+
+def release_locks(db: Any, user_id: int) -> None:
+    """Let go of the report locks of someone signed in nowhere any more: an
+    officer who signs out at the end of a shift must not keep the others off
+    an urgent report until the lock runs out."""
+    for (report_id,) in db.execute("SELECT id FROM report WHERE lock_user_id = ?", (user_id,)).fetchall():
+        db.execute("UPDATE report SET lock_user_id = NULL, lock_expires_at = NULL WHERE id = ?", (report_id,))
+        audit.record("report_unlocked", subject=f"report:{report_id}", db=db, reason="signed_out")
 
 
 def safe_next(target: str) -> str | None:
@@ -346,6 +361,10 @@ def logout() -> Any:
         with transaction(db):
             db.execute("DELETE FROM user_session WHERE token_sha256 = ?", (token_hash(current_user.token),))
             audit.record("sign_out", db=db)
+            user_id = current_user.id_number
+            if db.execute("SELECT 1 FROM user_session WHERE user_id = ? AND expires_at > ?",
+                          (user_id, now())).fetchone() is None:
+                release_locks(db, user_id)
         logout_user()
         session.clear()
     return redirect(url_for("auth.login"))

@@ -123,7 +123,7 @@ def reset_second_factor_command(username: str) -> None:
         raise click.ClickException(f"no staff user {username}")
     with transaction(db):
         second_factor.reset(db, row["id"])
-        db.execute("DELETE FROM user_session WHERE user_id = ?", (row["id"],))
+        auth.end_sessions(db, row["id"])
         audit.record("second_factor_reset", subject=f"user:{row['username']}", db=db)
     click.echo(f"Second factor of {row['username']} reset: they set up a new one at their next sign-in.")
 

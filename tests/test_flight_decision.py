@@ -161,6 +161,7 @@ def test_a_report_another_officer_holds_is_named_not_moved(client: FlaskClient, 
     login_as(client, "officer")
     assert client.post(f"/triage/reports/{ids[1]}/lock").status_code == 303
     add_officer(app, "officer2")
+    client = app.test_client()  # another browser: the holder stays signed in
     login_as(client, "officer2")
     resp = decide(client, sta, shown_ids(client, sta))
     assert resp.status_code == 303

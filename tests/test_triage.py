@@ -288,6 +288,8 @@ def test_the_lock_keeps_a_second_officer_out_until_it_expires(client: FlaskClien
     assert timedelta(minutes=14) < expires - datetime.now(UTC) <= timedelta(minutes=15)
     assert "You hold the lock" in text(client.get(f"/triage/reports/{rid}"))
 
+    # another browser: the holder stays signed in (signing out lets go of the lock)
+    client = app.test_client()
     login_as(client, "officer2")
     page = text(client.get(f"/triage/reports/{rid}"))
     assert "officer is working on this report" in page

@@ -41,6 +41,7 @@ from .workflow import (
     acting_on,
     get_report,
     history,
+    keep_lock,
     lock_holder,
     move,
     notes,
@@ -219,9 +220,13 @@ def assign(report_id: str) -> Any:
         return refused(report_id, "Choose an officer from the list. Nothing was changed.", 400)
     assignee = form.assignee.data or None
     at = datetime.now(UTC)
-    with acting_on(db, report_id, at):
+    with acting_on(db, report_id, at) as row:
         db.execute("UPDATE report SET assignee_id = ? WHERE id = ?", (assignee, report_id))
-        renew_lock(db, report_id, at)
+        if assignee == current_user.id_number:
+            renew_lock(db, report_id, at)  # taking it on: working on it now
+        elif lock_holder(row, stamp(at)) == current_user.id_number:
+            # Handing it over: the one it goes to must be able to act at once.
+            db.execute("UPDATE report SET lock_user_id = NULL, lock_expires_at = NULL WHERE id = ?", (report_id,))
         audit.record("report_assigned", subject=f"report:{report_id}", db=db,
                      assignee=username(db, assignee))
     flash(f"Assigned to {username(db, assignee)}." if assignee else "Unassigned.")
@@ -239,11 +244,11 @@ def add_note(report_id: str) -> Any:
         return refused(report_id, form_errors(form) + " The note was not saved.", 400)
     ring = keys.keyring()
     at = datetime.now(UTC)
-    with acting_on(db, report_id, at, not_done="The note was not saved."):
+    with acting_on(db, report_id, at, not_done="The note was not saved.") as row:
         kid, sealed = seal_for_border_force(ring, form.text.data.strip(), report_id, NOTE_INFO)
         cur = db.execute("INSERT INTO report_note (report_id, at, author_id, kid, sealed) VALUES (?, ?, ?, ?, ?)",
                          (report_id, stamp(at), current_user.id_number, kid, sealed))
-        renew_lock(db, report_id, at)
+        keep_lock(db, row, at)
         audit.record("note_added", subject=f"report:{report_id}", db=db, note=cur.lastrowid)
     flash("Note added.")
     return back(report_id)

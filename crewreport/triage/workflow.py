@@ -99,6 +99,13 @@ def renew_lock(db: sqlite3.Connection, report_id: str, at: datetime) -> str:
     return expires
 
 
+def keep_lock(db: sqlite3.Connection, row: sqlite3.Row, at: datetime) -> None:
+    """Extend the lock if the current officer holds it; never take one (a note
+    or an assignment is no claim to be working on the report)."""
+    if lock_holder(row, stamp(at)) == current_user.id_number:
+        renew_lock(db, row["id"], at)
+
+
 def move(db: sqlite3.Connection, ring: keys.Keyring, row: sqlite3.Row, target: str, reason: str,
          at: datetime, **detail: Any) -> None:
     """Change one report's status inside the caller's transaction: the row,
