@@ -172,3 +172,20 @@ def test_store_files_are_owner_only(app: Flask) -> None:
         path = app.config["DATABASE"] + suffix
         if os.path.exists(path):
             assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+
+
+def test_an_officers_last_look_is_kept_as_the_whole_boards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """0008 keys the 'new since your last look' mark by view: the one mark an
+    older store kept becomes the whole board's ('')."""
+    known = store.migrations()
+    per_view = next(i for i, (_, name, _) in enumerate(known) if name.endswith("_seen_per_view.sql"))
+    conn = store.connect(str(tmp_path / "old.sqlite"))
+    monkeypatch.setattr(store, "migrations", lambda: known[:per_view])
+    store.migrate(conn)
+    conn.execute("INSERT INTO user (id, username, password_hash, role, created_at)"
+                 " VALUES (7, 'officer', '$argon2id$x', 'border_force', '2026-01-01T00:00:00Z')")
+    conn.execute("INSERT INTO officer_seen (user_id, queue_seen_at) VALUES (7, '2026-11-30T10:00:00Z')")
+    monkeypatch.undo()
+    store.migrate(conn)
+    assert [tuple(r) for r in conn.execute("SELECT user_id, view, queue_seen_at FROM officer_seen")] == [
+        (7, "", "2026-11-30T10:00:00Z")]

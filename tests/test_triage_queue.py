@@ -375,3 +375,46 @@ def test_a_csv_export_is_the_whole_selection_or_nothing(client: FlaskClient, app
     narrowed = client.get("/triage/export.csv?status=any&arr=LHR")
     assert narrowed.status_code == 200 and len(list(csv.reader(io.StringIO(text(narrowed))))) == 3
     assert json.loads(events(app, "queue_exported")[0]["detail"])["rows"] == 2
+
+
+def shown_new(page: str, rid: str) -> bool:
+    assert f'data-report-id="{rid}"' in page, "not on the board"
+    return re.search(rf'data-report-id="{rid}"[^>]*is-new', page) is not None
+
+
+def test_each_view_of_the_board_has_its_own_new_marks(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                      auth: AuthActions) -> None:
+    auth.login("officer")
+    client.get("/triage/")
+    client.get("/triage/?arr=LHR")
+    with app.app_context(), transaction(get_db()) as db:  # both looks were a minute ago
+        db.execute("UPDATE officer_seen SET queue_seen_at = ?", (stamp(utcnow() - timedelta(seconds=60)),))
+    lhr = deliver(client, make_envelope, flight="ZZ101", arr="LHR")
+    man = deliver(client, make_envelope, flight="ZZ303", arr="MAN")
+    for rid in (lhr, man):
+        update_report(app, rid, received_at=stamp(utcnow() - timedelta(seconds=30)))
+    heathrow = text(client.get("/triage/?arr=LHR"))
+    assert shown_new(heathrow, lhr) and man not in heathrow
+    # Heathrow's look showed nothing of Manchester's: on the whole board both are new
+    whole = text(client.get("/triage/"))
+    assert shown_new(whole, man) and shown_new(whole, lhr)
+    assert not shown_new(text(client.get("/triage/?arr=LHR")), lhr)  # seen there now
+    # a later page keeps the first page's mark, and moves none
+    with app.app_context():
+        marks = get_db().execute("SELECT view, queue_seen_at FROM officer_seen ORDER BY view").fetchall()
+    client.get("/triage/?page=2")
+    with app.app_context():
+        assert get_db().execute("SELECT view, queue_seen_at FROM officer_seen ORDER BY view").fetchall() == marks
+    assert [m["view"] for m in marks] == ["", "arr=LHR"]
+
+
+def test_a_report_stored_in_the_second_of_a_look_is_still_new(client: FlaskClient, app: Flask,
+                                                              make_envelope: Make, auth: AuthActions) -> None:
+    auth.login("officer")
+    first = text(client.get("/triage/"))
+    with app.app_context():
+        mark = get_db().execute("SELECT queue_seen_at FROM officer_seen").fetchone()[0]
+    rid = deliver(client, make_envelope)
+    assert rid not in first
+    update_report(app, rid, received_at=mark)  # stamped in whole seconds, as the look was
+    assert shown_new(text(client.get("/triage/")), rid)

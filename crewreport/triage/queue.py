@@ -81,6 +81,14 @@ class Filters:
             f.ignored.append("page")
         return f
 
+    def view(self) -> str:
+        """Which view of the board this is, page aside ('' for the whole
+        board): each view has its own "new since your last look" mark."""
+        shown = {"arr": self.arr, "status": self.status, "urgency": self.urgency, "mine": self.mine,
+                 "child": self.child, "window": self.window}
+        default = {"arr": "", "status": "board", "urgency": "any", "mine": False, "child": False, "window": "all"}
+        return "&".join(f"{k}={v}" for k, v in shown.items() if v != default[k])
+
     def where(self, user_id: int, at: datetime) -> tuple[str, list[Any]]:
         """SQL conditions and parameters; only fixed fragments, values bound."""
         clauses: list[str] = []
@@ -156,7 +164,7 @@ def decorate(r: Mapping[str, Any] | sqlite3.Row, user_id: int, stamp_now: str, s
     """A report row with what the board shows of it."""
     row = dict(r)
     row["lead_seconds"], row["lead_text"], row["late"] = lead_time(r["received_at"], r["sta"])
-    row["new"] = bool(since) and r["received_at"] > since
+    row["new"] = bool(since) and r["received_at"] >= since
     row["lock_active"] = bool(r["lock_user_id"] and (r["lock_expires_at"] or "") > stamp_now)
     row["locked_by_other"] = row["lock_active"] and r["lock_user_id"] != user_id
     row["status_label"] = STATUS_LABELS[r["status"]]
@@ -226,17 +234,20 @@ def export_rows(db: sqlite3.Connection, filters: Filters, user_id: int, at: date
     return [decorate(r, user_id, stamp_now, None) for r in rows]
 
 
-def last_seen(db: sqlite3.Connection, user_id: int) -> str | None:
-    row = db.execute("SELECT queue_seen_at FROM officer_seen WHERE user_id = ?", (user_id,)).fetchone()
+def last_seen(db: sqlite3.Connection, user_id: int, view: str) -> str | None:
+    row = db.execute("SELECT queue_seen_at FROM officer_seen WHERE user_id = ? AND view = ?",
+                     (user_id, view)).fetchone()
     return row["queue_seen_at"] if row else None
 
 
-def mark_seen(db: sqlite3.Connection, user_id: int, at: str) -> None:
-    """Remember this look at the queue: what arrives later is 'new' next time."""
+def mark_seen(db: sqlite3.Connection, user_id: int, view: str, at: str) -> None:
+    """Remember this look at the view's first page: what arrives later is
+    'new' there next time (`decorate` counts a report of the same second as
+    new: it may have been stored just after the look read the board)."""
     with transaction(db):
-        db.execute("INSERT INTO officer_seen (user_id, queue_seen_at) VALUES (?, ?)"
-                   " ON CONFLICT (user_id) DO UPDATE SET queue_seen_at = excluded.queue_seen_at",
-                   (user_id, at))
+        db.execute("INSERT INTO officer_seen (user_id, view, queue_seen_at) VALUES (?, ?, ?)"
+                   " ON CONFLICT (user_id, view) DO UPDATE SET queue_seen_at = excluded.queue_seen_at",
+                   (user_id, view, at))
 
 
 def airports(db: sqlite3.Connection) -> list[str]:

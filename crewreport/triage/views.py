@@ -61,9 +61,10 @@ def index() -> Any:
     at = datetime.now(UTC)
     since = request.args.get("since")
     if not (since and report.UTC_Z.match(since)):
-        since = last_seen(db, current_user.id_number)
+        since = last_seen(db, current_user.id_number, filters.view())
     queue = load_board(db, filters, current_user.id_number, at, since)
-    mark_seen(db, current_user.id_number, stamp(at))
+    if filters.page == 1:  # later pages keep the first page's `since` (the pager carries it)
+        mark_seen(db, current_user.id_number, filters.view(), stamp(at))
     return render_template("triage/index.html", queue=queue, filters=filters, since=since or "",
                            now=stamp(at), airports=airports(db), windows=WINDOWS,
                            status_filters=STATUS_FILTERS, urgencies=URGENCY_LABELS,
