@@ -19,7 +19,14 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from . import audit, csrf, intake, keys, ratelimit, report_status
 from .auth import role_required
 from .db import get_db, transaction
-from .envelope import jwk_from_public_key, public_key_from_jwk, thumbprint, unique_keys
+from .envelope import (
+    TwiceNamed,
+    jwk_from_public_key,
+    loads_per_item,
+    public_key_from_jwk,
+    thumbprint,
+    unique_keys,
+)
 from .times import now
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -52,9 +59,12 @@ def http_error(exc: HTTPException) -> Any:
     return body, status, exception_headers(exc)
 
 
-def read_json() -> Any:
+def read_json(*, per_item: bool = False) -> Any:
     """The request body as JSON, or None when it is not JSON at all (or names
-    a key twice: which copy counts would be the parser's guess)."""
+    a key twice: which copy counts would be the parser's guess). `per_item`
+    (a batch) keeps an object naming a key twice, or a number too long to
+    read, inside the body for the item holding it to be refused on its own
+    (envelope.loads_per_item)."""
     if not request.is_json:
         return None
     data = request.get_data()
@@ -64,6 +74,8 @@ def read_json() -> Any:
         # read; one that reaches the limit is too large, not malformed JSON.
         raise RequestEntityTooLarge()
     try:
+        if per_item:
+            return loads_per_item(data)
         return json.loads(data, object_pairs_hook=unique_keys)
     except (ValueError, RecursionError):
         return None
@@ -199,8 +211,9 @@ def submit_report() -> Any:
 @bp.post("/reports/batch")
 @csrf.exempt
 def submit_batch() -> Any:
-    data = read_json()
-    shaped = isinstance(data, dict) and set(data) == {"envelopes"} and isinstance(data["envelopes"], list)
+    data = read_json(per_item=True)
+    shaped = (isinstance(data, dict) and not isinstance(data, TwiceNamed) and set(data) == {"envelopes"}
+              and isinstance(data["envelopes"], list))
     envelopes: list[Any] = data["envelopes"] if shaped else []
     limit = current_app.config["MAX_BATCH"]
     # Each envelope counts against the address, before any crypto work; the

@@ -102,6 +102,36 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+class TwiceNamed(dict[str, Any]):
+    """A JSON object that names a key twice, read rather than raised (the
+    last copy kept) so that it spoils only the envelope of a batch it is in:
+    `parse` refuses it as `malformed`."""
+
+
+def mark_twice_named(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`object_pairs_hook` for json.loads: an object with a key twice comes back a TwiceNamed."""
+    obj = dict(pairs)
+    return obj if len(obj) == len(pairs) else TwiceNamed(obj)
+
+
+def lenient_int(digits: str) -> int | float:
+    """`parse_int` for json.loads: an integer longer than Python will convert
+    (its guard against quadratic work) is read as infinity, a value no field
+    of the protocol takes, instead of failing the whole document."""
+    try:
+        return int(digits)
+    except ValueError:
+        return float(digits)  # linear in the digits; over 4300 of them it is +-inf
+
+
+def loads_per_item(raw: bytes) -> Any:
+    """JSON whose flaws within an item are left for that item to answer for
+    (a batch: one bad envelope does not spoil the others): an object naming
+    a key twice is a TwiceNamed, an over-long integer infinity. Bad syntax is
+    still a ValueError, nesting too deep a RecursionError."""
+    return json.loads(raw, object_pairs_hook=mark_twice_named, parse_int=lenient_int)
+
+
 # `\uD800`..`\uDFFF` escapes are the only way a lone surrogate gets into
 # parsed JSON, since the strict UTF-8 decode refuses encoded ones. Only the
 # first digit is matched: Python's fallback parser reads the other three with
@@ -260,6 +290,8 @@ def parse(envelope: Any) -> Parsed:
     """Structure checks: `malformed` and `unsupported_version` (DESIGN order)."""
     if not isinstance(envelope, Mapping):
         raise _malformed("The envelope must be a JSON object.")
+    if isinstance(envelope, TwiceNamed):
+        raise _malformed("The envelope names a field twice.")
     if set(envelope) != {"protected", "sealed", "signature"}:
         raise _malformed("The envelope must have exactly 'protected', 'sealed' and 'signature'.")
     protected, sealed, signature = envelope["protected"], envelope["sealed"], envelope["signature"]

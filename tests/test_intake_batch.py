@@ -3,6 +3,7 @@ then stored in one transaction; receipts exist only once it committed; and
 concurrent duplicates still end as one row with one receipt."""
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -147,6 +148,26 @@ def test_a_batch_looks_up_its_device_and_its_ids_once_a_step(app: Flask, make_en
     assert runs("FROM report WHERE id IN (") == 2
     assert runs("FROM audit_tally WHERE minute <") == 1
     assert runs("INSERT INTO report ") == 20 and runs("INSERT INTO audit_event ") == 20
+
+
+@pytest.mark.parametrize("bad", [
+    '{"protected":"AA","protected":"AA","sealed":["AA"],"signature":"AA"}',
+    '{"protected":' + "1" * 5000 + ',"sealed":["AA"],"signature":"AA"}',
+], ids=["a field named twice", "a 5000-digit number"])
+def test_an_envelope_the_parser_cannot_take_spoils_only_itself(app: Flask, make_envelope: Make, bad: str) -> None:
+    """A key twice in one envelope, or a number longer than Python converts,
+    is that envelope's `malformed`; the others of the batch are received
+    (docs/api.md). Sent alone, it is the request's `malformed` as before."""
+    good = make_envelope()
+    client = app.test_client()
+    resp = client.post("/api/v1/reports/batch", content_type="application/json",
+                       data='{"envelopes": [' + json.dumps(good) + ", " + bad + "]}")
+    assert resp.status_code == 200, resp.get_json()
+    results = resp.get_json()["results"]
+    assert "receipt" in results[0] and results[1]["error"]["code"] == "malformed"
+    assert report_ids(app) == [header_id(good)]
+    resp = client.post("/api/v1/reports", data=bad, content_type="application/json")
+    assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "malformed"
 
 
 def test_one_id_twice_in_a_batch_with_other_content_is_a_conflict(app: Flask, make_envelope: Make,
