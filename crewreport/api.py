@@ -20,6 +20,7 @@ from . import audit, csrf, intake, keys, ratelimit, report_status
 from .auth import role_required
 from .db import get_db, transaction
 from .envelope import (
+    EnvelopeError,
     TwiceNamed,
     jwk_from_public_key,
     loads_per_item,
@@ -197,14 +198,22 @@ def answer(outcomes: list[intake.Outcome], body: Any, status: int) -> Any:
 def submit_report() -> Any:
     if (refused := ratelimit.first_refusal(("intake_per_address", audit.client_address()))) is not None:
         return refused
+    limits = intake_limits()
+    size = request.content_length
+    if size is None:  # chunked: its length as read, cut at the request's limit
+        size = len(request.get_data())
+    try:
+        intake.check_size(size, limits.max_bytes)  # before parsing: 400 KiB of junk is too_large
+    except EnvelopeError as exc:
+        log.info("intake rejected an unsigned envelope: %s", exc.code)
+        return api_error(exc.code, exc.message, intake.STATUS[exc.code])
     env = read_json()
     if env is None:
         return api_error("malformed", "The request body must be one JSON envelope.", 400)
     ring = keyring_or_503()
     if not isinstance(ring, keys.Keyring):
         return ring
-    size = request.content_length or len(request.get_data())
-    outcomes = intake.accept(get_db(), ring, [(env, size)], intake_limits())
+    outcomes = intake.accept(get_db(), ring, [(env, size)], limits)
     return answer(outcomes, outcomes[0].body, outcomes[0].status)
 
 

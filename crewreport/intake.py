@@ -174,8 +174,7 @@ def authenticate(db: sqlite3.Connection, env: Any, size: int | None, max_bytes: 
     if size is None:  # one of a batch: measured as compact JSON (key order changes no length)
         canonical = envelope.canonical_json(env)
         size = len(canonical)
-    if size > max_bytes:
-        raise EnvelopeError("too_large", f"An envelope may be at most {max_bytes // 1024} KiB.")
+    check_size(size, max_bytes)
     parsed = envelope.parse(env)
     device_id = parsed.header["device"]
     if device_id not in devices:
@@ -185,6 +184,13 @@ def authenticate(db: sqlite3.Connection, env: Any, size: int | None, max_bytes: 
         raise EnvelopeError("unknown_device", "This device is not enrolled. Sign in on the ground to enroll it.")
     envelope.verify_signature(parsed, device_key(device["public_jwk"]))
     return Signed(parsed, device, size, canonical)
+
+
+def check_size(size: int, max_bytes: int) -> None:
+    """Check 1 of the contract, before structure: a single envelope's
+    request is measured before it is even parsed."""
+    if size > max_bytes:
+        raise EnvelopeError("too_large", f"An envelope may be at most {max_bytes // 1024} KiB.")
 
 
 @functools.lru_cache(maxsize=1024)
