@@ -61,8 +61,8 @@ def http_error(exc: HTTPException) -> Any:
 
 
 def read_json(*, per_item: bool = False) -> Any:
-    """The request body as JSON, or None when it is not JSON at all (or names
-    a key twice: which copy counts would be the parser's guess). `per_item`
+    """The request body as JSON, or None when it is not UTF-8 JSON at all (or
+    names a key twice: which copy counts would be the parser's guess). `per_item`
     (a batch) keeps an object naming a key twice, or a number too long to
     read, inside the body for the item holding it to be refused on its own
     (envelope.loads_per_item)."""
@@ -75,10 +75,15 @@ def read_json(*, per_item: bool = False) -> Any:
         # read; one that reaches the limit is too large, not malformed JSON.
         raise RequestEntityTooLarge()
     try:
+        # Strictly UTF-8 (docs/api.md), no BOM: json.loads on bytes would
+        # guess UTF-16 or skip a BOM, where another reader may not.
+        text = data.decode("utf-8")
+        if text.startswith("\ufeff"):
+            return None
         if per_item:
-            return loads_per_item(data)
-        return json.loads(data, object_pairs_hook=unique_keys)
-    except (ValueError, RecursionError):
+            return loads_per_item(text)
+        return json.loads(text, object_pairs_hook=unique_keys)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
 
 

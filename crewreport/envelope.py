@@ -124,7 +124,7 @@ def lenient_int(digits: str) -> int | float:
         return float(digits)  # linear in the digits; over 4300 of them it is +-inf
 
 
-def loads_per_item(raw: bytes) -> Any:
+def loads_per_item(raw: str) -> Any:
     """JSON whose flaws within an item are left for that item to answer for
     (a batch: one bad envelope does not spoil the others): an object naming
     a key twice is a TwiceNamed, an over-long integer infinity. Bad syntax is

@@ -18,7 +18,7 @@ from crewreport import envelope
 from crewreport.db import get_db
 from crewreport.times import stamp
 
-from .helpers import VECTORS_V2, AuthActions, valid_body
+from .helpers import DEVICE_ID, VECTORS_V2, AuthActions, KeySet, Make, count, utcnow, valid_body
 
 
 def b64u(data: bytes) -> str:
@@ -293,3 +293,32 @@ def test_device_state_tells_a_tablet_it_was_revoked(client: FlaskClient, runner:
     resp = client.get("/api/v1/devices/dev-nobody")
     assert resp.status_code == 404 and resp.get_json()["error"]["code"] == "unknown_device"
     assert "no-store" in resp.headers["Cache-Control"]
+
+
+def status_question(keyset: KeySet) -> dict[str, str]:
+    """A signed status request (DESIGN 4a) of the enrolled test device."""
+    protected = envelope.b64u_encode(json.dumps({"device": DEVICE_ID, "ids": [], "at": stamp(utcnow())}).encode())
+    return {"protected": protected,
+            "signature": envelope.b64u_encode(envelope.sign_raw(keyset.device, protected.encode("ascii")))}
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
+@pytest.mark.parametrize("path", ["/api/v1/reports", "/api/v1/reports/batch", "/api/v1/reports/status",
+                                  "/api/v1/devices"])
+def test_a_body_in_another_encoding_than_utf8_is_malformed(app: Flask, make_envelope: Make, keyset: KeySet,
+                                                           path: str, encoding: str) -> None:
+    """docs/api.md: all JSON is UTF-8. json.loads on bytes would guess
+    UTF-16 or skip a BOM, where another reader of the same bytes may not."""
+    env = make_envelope()
+    body = {"/api/v1/reports": env, "/api/v1/reports/batch": {"envelopes": [env]},
+            "/api/v1/reports/status": status_question(keyset),
+            "/api/v1/devices": {"public_key": envelope.jwk_from_public_key(new_key().public_key())}}[path]
+    client = signed_in(app, "crew")  # enrollment's credential; the intake reads no cookie
+    stored = "SELECT (SELECT count(*) FROM report) + (SELECT count(*) FROM device)"
+    before = count(app, stored)
+    resp = client.post(path, data=json.dumps(body).encode(encoding), content_type="application/json")
+    assert (resp.status_code, resp.get_json().get("error", {}).get("code")) == (400, "malformed")
+    assert count(app, stored) == before
+    # The same body in UTF-8 is taken: the refusal is for the encoding alone.
+    resp = client.post(path, data=json.dumps(body).encode(), content_type="application/json")
+    assert resp.status_code in (200, 201) and "error" not in json.dumps(resp.get_json())
