@@ -114,4 +114,10 @@ def test_every_enrollment_outcome_is_documented(app: Flask, client: FlaskClient,
     state = "/api/v1/devices/{device_id}", "GET"
     assert documented(app, *state, client.get(f"/api/v1/devices/{first['device_id']}"))["state"] == "active"
     documented(app, *state, client.get("/api/v1/devices/dev-nobody"))  # 404
+    app.config["RATELIMIT_ENROLL_PER_USER"] = 0
+    app.config["RATELIMIT_DEVICE_STATE_PER_ADDRESS"] = 0
+    for path, method, resp in ((*devices, client.post(devices[0], json={"public_key": jwk})),
+                               (*state, client.get(f"/api/v1/devices/{first['device_id']}"))):
+        assert resp.status_code == 429, (path, resp.get_json())
+        assert documented(app, path, method, resp)["error"]["code"] == "rate_limited"
     documented(app, "/api/v1/keys", "GET", client.get("/api/v1/keys"))
