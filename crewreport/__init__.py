@@ -73,8 +73,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         LOGIN_MAX_FAILURES=5,
         LOGIN_WINDOW_SECONDS=900,
         # The longest a tablet may stay offline with notes queued: a report
-        # `created` longer ago than this is refused (`invalid_report`).
-        MAX_OFFLINE_DAYS=30,
+        # `created` longer ago than this is refused (`invalid_report`). As long
+        # as reports are kept (RETENTION_DAYS): a note queued for months still
+        # counts, and a resend of a report purged since is still refused.
+        MAX_OFFLINE_DAYS=365,
         LOCK_MINUTES=15,
         RETENTION_DAYS=365,
         # Whether GET /api/v1/keys and enrollment still list the P-256 (v1)

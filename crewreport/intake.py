@@ -357,7 +357,7 @@ def insert(db: sqlite3.Connection, item: Signed, receipt: dict[str, Any]) -> Non
         " receipt_signature, status_changed_at, child)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (header["id"], receipt["reference"], item.device["id"], header["airline"], header["flight"],
-         header["dep"], header["arr"], header["sta"], header["urgency"],
-         report.URGENCY_RANK[header["urgency"]], header["created"], json.dumps(header["rcpt"]),
+         header["dep"], header["arr"], report.whole_seconds(header["sta"]), header["urgency"],
+         report.URGENCY_RANK[header["urgency"]], report.whole_seconds(header["created"]), json.dumps(header["rcpt"]),
          item.canonical, receipt["digest"], received_at,
          receipt["receipt"], receipt["signature"], received_at, int(item.child)))

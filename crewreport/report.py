@@ -30,13 +30,17 @@ AIRLINE = re.compile(r"^[A-Z0-9]{2}\Z")
 FLIGHT = re.compile(r"^[A-Z0-9]{2}[0-9]{1,4}[A-Z]?\Z")
 AIRPORT = re.compile(r"^[A-Z]{3}\Z")
 SEAT = re.compile(r"^[0-9]{1,3}[A-K]\Z")
-UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z", re.ASCII)
+UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z", re.ASCII)  # the store's (times.py)
+# What a client may send for `created`, `sta` and a status question's `at`:
+# RFC 3339 UTC with a Z, a fraction of a second allowed (JavaScript's
+# toISOString() gives milliseconds). The store keeps whole seconds.
+SENT_UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z\Z", re.ASCII)
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})\Z", re.ASCII)
 STA_WINDOW = timedelta(hours=48)
 # A tablet's clock may be off by minutes or hours and its notes must still
 # count; only a `created` no real tablet could send is refused.
 CREATED_AHEAD = timedelta(days=1)
-MAX_OFFLINE = timedelta(days=30)  # the default of the setting MAX_OFFLINE_DAYS
+MAX_OFFLINE = timedelta(days=365)  # the default of the setting MAX_OFFLINE_DAYS
 
 LIMITS = {"narrative": 5000, "description": 500, "people": 20, "indicators": 60,
           "languages": 10, "language": 40, "crew_id": 32, "name": 100}
@@ -56,12 +60,21 @@ class Invalid(EnvelopeError):
 
 def parse_time(value: str, *, utc_z: bool = False) -> datetime:
     """RFC 3339 to an aware datetime; `utc_z` insists on the header's form."""
-    if not isinstance(value, str) or not (UTC_Z if utc_z else RFC3339).match(value):
+    if not isinstance(value, str) or not (SENT_UTC_Z if utc_z else RFC3339).match(value):
         raise ValueError(value)
+    if utc_z and "." in value:  # at most microseconds for fromisoformat
+        head, fraction = value[:-1].split(".")
+        value = f"{head}.{fraction[:6]}Z"
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         raise ValueError(value) from None
+
+
+def whole_seconds(sent: str) -> str:
+    """A time a client sent (SENT_UTC_Z) as the store keeps it: its fraction
+    of a second dropped, so that it sorts and compares with the others."""
+    return sent[:19] + "Z"
 
 
 def server_now() -> datetime:

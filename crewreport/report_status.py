@@ -63,7 +63,7 @@ def parse(data: Any) -> tuple[dict[str, Any], bytes, bytes]:
         raise _malformed("'device' and 'at' must be text and 'ids' a list.")
     if not all(isinstance(i, str) and 0 < len(i) <= MAX_ID_LENGTH for i in ids):
         raise _malformed(f"Each id must be text of at most {MAX_ID_LENGTH} characters.")
-    if not report.UTC_Z.match(question["at"]):
+    if not report.SENT_UTC_Z.match(question["at"]):
         raise _malformed("'at' must be a UTC time like 2026-12-01T14:35:00Z.")
     if len(ids) > MAX_IDS:
         raise EnvelopeError("too_large", f"Ask about at most {MAX_IDS} reports at once.")

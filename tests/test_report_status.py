@@ -243,3 +243,12 @@ def test_an_older_store_learns_what_officers_already_opened(tmp_path: Any, monke
                     "r-4": (None, 0)}
     assert [report_status.coarse_state("received", rows[r][0]) for r in sorted(rows)] == \
         ["seen", "received", "seen", "received"]
+
+
+def test_a_question_asked_at_a_time_with_milliseconds_is_answered(client: FlaskClient, keyset: KeySet,
+                                                                   make_envelope: Make) -> None:
+    """The tablet's clock as JavaScript gives it (toISOString()) is a valid `at`."""
+    rid = deliver(client, make_envelope)
+    moment = utcnow()
+    at = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    assert states(ask(client, keyset, [rid], at=at)) == ["received"]
