@@ -299,8 +299,15 @@ def test_airline_copy_must_match_border_force_copy(client: FlaskClient, app: Fla
     assert resp.status_code == 422 and resp.get_json()["error"]["code"] == "invalid_report"
     # A copy sealed to another key than the airline's, which the header names.
     assert header["rcpt"][1] == keyset.kid(keyset.airline_zz)
+    # It does not open: the same answer (api.md keeps `undecryptable` for Border
+    # Force's copy), whatever else the header says (the copies are checked last).
     resp = sent((keyset.border_force, real), (keyset.airline_yy, real))
-    assert resp.status_code == 422 and resp.get_json()["error"]["code"] == "undecryptable"
+    assert resp.status_code == 422 and resp.get_json()["error"] == {
+        "code": "invalid_report", "message": "The airline's copy of the report differs from Border Force's."}
+    flight, header["flight"] = header["flight"], "nonsense"
+    resp = sent((keyset.border_force, real), (keyset.airline_yy, real))
+    assert resp.status_code == 422 and resp.get_json()["error"]["code"] == "invalid_report"
+    header["flight"] = flight
     assert report_count(app) == 0
     # The same plaintext to both is accepted.
     assert sent((keyset.border_force, real), (keyset.airline_zz, real)).status_code == 201
