@@ -192,7 +192,7 @@ class Bench:
             out: dict[str, Any] = {}
             for name, query, args in (
                     ("board_flights", flights.group_sql(where, child_first=True),
-                     [stamp(self.at), *where_params, queue.PER_PAGE, 0]),
+                     flights.group_args(self.at, where_params, page=1, per_page=queue.PER_PAGE)),
                     ("export", sql + " LIMIT ?", params + [queue.CSV_MAX_ROWS])):
                 detail = [r["detail"] for r in db.execute("EXPLAIN QUERY PLAN " + query, args)]
                 indexes = sorted({d.split(" INDEX ")[1].split(" ")[0]

@@ -3,11 +3,14 @@ arrival), for the officers' board and airline security's review alike.
 
 The order is bounded by what the server saw, not only by what a tablet
 claims. Flights still to land come first, soonest first (then child
-involvement, where the caller may rank by it, then urgency); below them the
-flights that have landed, most recent first; last the late arrivals, flights
-whose every report reached the intake after the landing it claims, newest
-receipt first. A report received after its `sta` can therefore never sit
-above a flight still to land, however far in the past a tablet puts `sta`.
+involvement, where the caller may rank by it, then urgency), and with them,
+at the very top, flights that landed less than JUST_LANDED ago with a report
+received before landing: officers may still meet those passengers at the
+gate. Below them the flights that have landed, most recent first; last the
+late arrivals, flights whose every report reached the intake after the
+landing it claims, newest receipt first. A report received after its `sta`
+can therefore never sit above a flight still to land, however far in the
+past a tablet puts `sta`.
 
 Only fixed SQL fragments are put together here; every value is bound.
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .display import URGENCY_LABELS, countdown_text
@@ -23,12 +26,15 @@ from .report import URGENCIES
 from .times import stamp
 
 SECTIONS = {0: "upcoming", 1: "landed", 2: "late"}
-SECTION_LABELS = {"upcoming": "Still to land", "landed": "Landed",
+SECTION_LABELS = {"upcoming": "Still to land or just landed", "landed": "Landed",
                   "late": "Arrived after landing"}
 # A flight with more reports than this lists its newest ones on the board and
 # the rest on its own page: one busy (or misbehaving) tablet cannot make every
 # officer's board page unreadable.
 LISTED_PER_FLIGHT = 12
+# How long after landing a flight still counts as urgent (and as "within 6 h"
+# and the like on the board's windows): officers may still reach the gate.
+JUST_LANDED = timedelta(hours=1)
 
 
 @dataclass
@@ -64,14 +70,16 @@ def group_sql(where: str, *, child_first: bool) -> str:
     """The flights of the selected reports, in board order, with the number
     of flights alongside (a window over the groups) for the pager.
 
-    Parameters: now, then the `where` parameters, then LIMIT and OFFSET.
+    Parameters: now, now less JUST_LANDED, then the `where` parameters, then
+    LIMIT and OFFSET.
     `child_first` is False for readers who may not learn which reports
     involve a child (the flag comes from the sealed body)."""
     child = "max(r.child) DESC, " if child_first else ""
     return (
         "SELECT r.airline, r.flight, r.sta, min(r.arr) AS arr, max(r.arr) AS arr_other, count(*) AS n,"  # noqa: S608 - fixed fragments
         " min(r.urgency_rank) AS top_rank, max(r.child) AS child,"
-        " CASE WHEN r.sta >= ? THEN 0 WHEN min(r.received_at) <= r.sta THEN 1 ELSE 2 END AS section,"
+        " CASE WHEN r.sta >= ? THEN 0 WHEN min(r.received_at) > r.sta THEN 2 WHEN r.sta >= ? THEN 0 ELSE 1 END"
+        " AS section,"
         " count(*) OVER () AS flights, sum(count(*)) OVER () AS reports"
         " FROM report r" + where +
         " GROUP BY r.airline, r.flight, r.sta"
@@ -81,12 +89,17 @@ def group_sql(where: str, *, child_first: bool) -> str:
         + child + "min(r.urgency_rank), r.airline, r.flight LIMIT ? OFFSET ?")
 
 
+def group_args(at: datetime, params: list[Any], *, page: int, per_page: int) -> list[Any]:
+    """The parameters of `group_sql`, in its order."""
+    return [stamp(at), stamp(at - JUST_LANDED), *params, per_page, (page - 1) * per_page]
+
+
 def load_flights(db: sqlite3.Connection, where: str, params: list[Any], at: datetime, *,
                  page: int, per_page: int, child_first: bool) -> tuple[list[Flight], int, int]:
     """One page of flights (without their reports), the number of flights and
     of reports selected (0, 0 on a page past the last)."""
     rows = db.execute(group_sql(where, child_first=child_first),
-                      [stamp(at), *params, per_page, (page - 1) * per_page]).fetchall()
+                      group_args(at, params, page=page, per_page=per_page)).fetchall()
     flights = [Flight(airline=r["airline"], flight=r["flight"], sta=r["sta"],
                       arr=r["arr"] if r["arr"] == r["arr_other"] else f"{r['arr']} / {r['arr_other']}",
                       count=r["n"], urgency=URGENCIES[r["top_rank"]], child=bool(r["child"]),

@@ -84,7 +84,8 @@ def test_late_arrivals_never_rank_above_flights_still_to_land(
         client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
     """A tablet that claims a landing long past, or any note received after
     its flight landed, is listed among late arrivals, below every flight
-    still to land and below flights that landed with their reports on time."""
+    still to land and below flights that landed with their reports on time.
+    A flight that landed minutes ago with its note in before stays at the top."""
     upcoming = deliver(client, make_envelope, flight="ZZ10", sta=stamp(utcnow() + timedelta(hours=20)),
                        urgency="routine")
     # made on a clock a month slow (the oldest a note may be) and claiming to land a minute later
@@ -96,8 +97,13 @@ def test_late_arrivals_never_rank_above_flights_still_to_land(
     update_report(app, absurd, received_at=stamp(utcnow() - timedelta(minutes=1)))  # late ones: newest receipt first
     landed = deliver(client, make_envelope, flight="ZZ13", sta=stamp(utcnow() + timedelta(hours=1)),
                      urgency="routine")
-    update_report(app, landed, sta=stamp(utcnow() - timedelta(minutes=30)),
+    update_report(app, landed, sta=stamp(utcnow() - timedelta(minutes=90)),
                   received_at=stamp(utcnow() - timedelta(hours=2)))
+    # landed two minutes ago, its note in well before: passengers are still at the gate
+    just = deliver(client, make_envelope, flight="ZZ14", sta=stamp(utcnow() + timedelta(hours=1)),
+                   urgency="routine")
+    update_report(app, just, sta=stamp(utcnow() - timedelta(minutes=2)),
+                  received_at=stamp(utcnow() - timedelta(minutes=22)))
     auth.login("officer")
     for query in ("", "status=any", "urgency=immediate", "child=1"):
         flights = flights_on(client, query)
@@ -105,11 +111,13 @@ def test_late_arrivals_never_rank_above_flights_still_to_land(
         assert sections == sorted(sections, key=["upcoming", "landed", "late"].index), (query, sections)
     flights = flights_on(client, "status=any")
     assert [(f["flight"], f["section"]) for f in flights] == [
-        ("ZZ10", "upcoming"), ("ZZ13", "landed"), ("ZZ12", "late"), ("ZZ11", "late")]  # newest receipt first
-    assert [f["reports"] for f in flights] == [[upcoming], [landed], [late], [absurd]]
+        ("ZZ14", "upcoming"), ("ZZ10", "upcoming"), ("ZZ13", "landed"),
+        ("ZZ12", "late"), ("ZZ11", "late")]  # late ones: newest receipt first
+    assert [f["reports"] for f in flights] == [[just], [upcoming], [landed], [late], [absurd]]
     page = text(client.get("/triage/?status=any"))
     heads = re.findall(r'class="board-section" data-section="(\w+)"><h2>([^<]+)', page)
-    assert heads == [("upcoming", "Still to land"), ("landed", "Landed"), ("late", "Arrived after landing ")]
+    assert heads == [("upcoming", "Still to land or just landed"), ("landed", "Landed"),
+                     ("late", "Arrived after landing ")]
 
 
 def test_landed_flights_stay_on_the_board_for_a_while(client: FlaskClient, app: Flask, make_envelope: Make,
@@ -298,8 +306,8 @@ def test_queue_with_10000_reports_reads_in_index_order(client: FlaskClient, app:
             for query, index in board_cases.items():
                 where, params = queue.Filters.from_args(dict([query.split("=")])).where(1, at)
                 sql = flights.group_sql(where, child_first=True)
-                plan = " | ".join(r["detail"] for r in db.execute("EXPLAIN QUERY PLAN " + sql,
-                                                                  [stamp(at), *params, 25, 0]))
+                plan = " | ".join(r["detail"] for r in db.execute(
+                    "EXPLAIN QUERY PLAN " + sql, flights.group_args(at, params, page=1, per_page=25)))
                 # without statistics the filter's own index; after ANALYZE SQLite may
                 # prefer walking report_flight in group order: an index, never a sort for GROUP BY
                 assert f"USING {index}" in plan or (analyzed and "INDEX report_flight" in plan), (query, analyzed, plan)

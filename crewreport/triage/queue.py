@@ -27,9 +27,6 @@ WINDOWS = {
 LANDED_VISIBLE = timedelta(hours=2)
 STATUS_FILTERS = {"board": "Open, and decided until 2 h after landing", "open": "Open (not closed)",
                   "any": "Any status", "closed": "Closed", **STATUS_LABELS}
-# Reports that landed less than this long ago still count as "within 6 h" etc.:
-# officers may still reach the gate.
-GRACE = timedelta(hours=1)
 PER_PAGE = 25  # flights per board page
 CSV_MAX_ROWS = 10000
 CSV_FIELDS = ("reference", "id", "airline", "flight", "dep", "arr", "sta", "urgency", "status",
@@ -121,7 +118,7 @@ class Filters:
         if self.window in ("6h", "24h"):
             hours = 6 if self.window == "6h" else 24
             clauses.append("r.sta BETWEEN ? AND ?")
-            params += [stamp(at - GRACE), stamp(at + timedelta(hours=hours))]
+            params += [stamp(at - flights.JUST_LANDED), stamp(at + timedelta(hours=hours))]
         elif self.window == "upcoming":
             clauses.append("r.sta >= ?")
             params.append(stamp(at))
