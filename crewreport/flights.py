@@ -61,6 +61,10 @@ class Flight:
         return URGENCY_LABELS[self.urgency]
 
     @property
+    def section_label(self) -> str:
+        return SECTION_LABELS[self.section]
+
+    @property
     def more(self) -> int:
         """Reports of this flight not listed on the board (see LISTED_PER_FLIGHT)."""
         return self.count - len(self.reports)
