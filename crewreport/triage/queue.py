@@ -191,6 +191,9 @@ class BoardPage:
     reports: int
     page: int
     pages: int
+    # New reports of the selection that this page does not list: a flight
+    # that a new report moved to another page must not go unseen.
+    new_elsewhere: int = 0
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -216,7 +219,12 @@ def load_board(db: sqlite3.Connection, filters: Filters, user_id: int, at: datet
         f.reports = [decorate(r, user_id, stamp_now, since) for r in f.reports]
         f.decision, f.holders = decision(f.reports), holders(f.reports)
         f.new = any(r["new"] for r in f.reports)
-    return BoardPage(found, total, reports, page, max(1, math.ceil(total / PER_PAGE)))
+    board = BoardPage(found, total, reports, page, max(1, math.ceil(total / PER_PAGE)))
+    if since:
+        cond = (" AND " if where else " WHERE ") + "r.received_at >= ?"
+        selected = db.execute("SELECT count(*) FROM report r" + where + cond, [*params, since]).fetchone()[0]  # noqa: S608 - fixed fragments, ? values
+        board.new_elsewhere = selected - sum(r["new"] for r in board.rows)
+    return board
 
 
 def export_rows(db: sqlite3.Connection, filters: Filters, user_id: int, at: datetime) -> list[dict[str, Any]] | None:
