@@ -23,7 +23,7 @@ from typing import Any
 
 from .display import URGENCY_LABELS, countdown_text
 from .report import URGENCIES
-from .times import parse_utc, stamp
+from .times import stamp
 
 SECTIONS = {0: "upcoming", 1: "landed", 2: "late"}
 SECTION_LABELS = {"upcoming": "Still to land or just landed", "landed": "Landed",
@@ -32,11 +32,6 @@ SECTION_LABELS = {"upcoming": "Still to land or just landed", "landed": "Landed"
 # the rest on its own page: one busy (or misbehaving) tablet cannot make every
 # officer's board page unreadable.
 LISTED_PER_FLIGHT = 12
-# Two notes name one flight when airline, flight number and arrival airport
-# agree and their `sta` are at most this far apart: crew give the time to
-# landing on their own tablets, minutes apart, and a delay moves it by more.
-# The same number flies once a day at most into one airport.
-SAME_FLIGHT = timedelta(hours=3)
 # How long after landing a flight still counts as urgent (and as "within 6 h"
 # and the like on the board's windows): officers may still reach the gate.
 JUST_LANDED = timedelta(hours=1)
@@ -96,26 +91,6 @@ def group_sql(where: str, *, child_first: bool) -> str:
         " CASE WHEN section = 1 THEN r.sta END DESC,"
         " CASE WHEN section = 2 THEN max(r.received_at) END DESC, "
         + child + "min(r.urgency_rank), r.airline, r.flight LIMIT ? OFFSET ?")
-
-
-def flight_sta(db: sqlite3.Connection, airline: str, flight: str, arr: str, sta: str) -> str:
-    """The `sta` the store already knows this flight by (the nearest within
-    SAME_FLIGHT), else `sta` itself: a new note joins its flight on the board,
-    and the flight keeps the arrival time its first note gave. Call inside the
-    write transaction, so that two notes of a new flight cannot both start one.
-
-    Two probes of report_flight, the nearest known `sta` at or after this one
-    and the nearest before: a flight with thousands of reports costs no more."""
-    at = parse_utc(sta)
-    rows = db.execute(
-        "SELECT sta FROM (SELECT sta FROM report WHERE airline = ? AND flight = ? AND sta >= ? AND sta <= ?"
-        " AND arr = ? ORDER BY sta LIMIT 1)"
-        " UNION ALL SELECT sta FROM (SELECT sta FROM report WHERE airline = ? AND flight = ? AND sta < ?"
-        " AND sta >= ? AND arr = ? ORDER BY sta DESC LIMIT 1)",
-        (airline, flight, sta, stamp(at + SAME_FLIGHT), arr,
-         airline, flight, sta, stamp(at - SAME_FLIGHT), arr)).fetchall()
-    known = [r[0] for r in rows]
-    return min(known, key=lambda k: (abs(parse_utc(k) - at), k)) if known else sta
 
 
 def group_args(at: datetime, params: list[Any], *, page: int, per_page: int) -> list[Any]:

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from . import audit, envelope, flights, group_commit, keys, ratelimit, report
+from . import audit, envelope, group_commit, keys, ratelimit, report
 from .envelope import EnvelopeError
 from .times import now
 
@@ -355,18 +355,15 @@ def is_taken_reference(exc: sqlite3.IntegrityError) -> bool:
 
 def insert(db: sqlite3.Connection, item: Signed, receipt: dict[str, Any]) -> None:
     """The report row: the envelope as received, the cleartext header columns
-    the board sorts and filters by (`sta` the one its flight has on the board,
-    flights.flight_sta), the receipt; never any plaintext."""
+    the board sorts and filters by, the receipt; never any plaintext."""
     header, received_at = item.parsed.header, receipt["received_at"]
-    sta = flights.flight_sta(db, header["airline"], header["flight"], header["arr"],
-                             report.whole_seconds(header["sta"]))
     db.execute(
         "INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"
         " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"
         " receipt_signature, status_changed_at, child)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (header["id"], receipt["reference"], item.device["id"], header["airline"], header["flight"],
-         header["dep"], header["arr"], sta, header["urgency"],
+         header["dep"], header["arr"], report.whole_seconds(header["sta"]), header["urgency"],
          report.URGENCY_RANK[header["urgency"]], report.whole_seconds(header["created"]), json.dumps(header["rcpt"]),
          item.canonical, receipt["digest"], received_at,
          receipt["receipt"], receipt["signature"], received_at, int(item.child)))
