@@ -98,8 +98,10 @@ class FlightDecisionForm(Form):
                            validators=[DataRequired("Give a reason for the decision."),
                                        Meaningful("Give a reason for the decision."),
                                        Length(max=REASON_MAX)])
+    # "id:status" for each open report shown (at most 51 characters and a
+    # space): room for over 1 000 of them, a flood from one tablet included.
     report_ids = HiddenField(validators=[DataRequired("The form lists no report; reload the page."),
-                                         Length(max=40000)])
+                                         Length(max=60000)])
     confirm = BooleanField("I have read the list of reports above; decide for all of them",
                            validators=[DataRequired("Tick the box to confirm the decision for the whole flight.")])
 

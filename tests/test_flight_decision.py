@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from crewreport.db import get_db
+from crewreport.db import get_db, transaction
 from crewreport.times import stamp
 
 from .helpers import (
@@ -281,3 +282,26 @@ def test_a_page_loaded_before_another_officers_decision_moves_nothing(
     # A bare id (a page from before statuses were carried) counts as changed too.
     assert decide(client, sta, " ".join(ids), "no_further_action", "Looks like a family").status_code == 409
     assert statuses(app, ids) == ["meet_aircraft"] * 2
+
+
+def test_a_flooded_flight_is_still_decided_in_one_step(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                       auth: AuthActions) -> None:
+    """1 000 open reports on one flight (one misbehaving tablet's flood), each
+    with its status in the form, still fit the form."""
+    sta, (first,) = flight_reports(client, make_envelope, 1, flight="ZZ909")
+    with app.app_context():
+        db = get_db()
+        columns = [r[1] for r in db.execute("PRAGMA table_info(report)") if r[1] not in ("id", "reference")]
+        copied = ", ".join(columns)
+        with transaction(db):
+            for n in range(999):
+                db.execute(f"INSERT INTO report (id, reference, {copied}) SELECT ?, ?, {copied}"
+                           " FROM report WHERE id = ?", (str(uuid.uuid4()), f"FL{n:04d}", first))
+        db.execute("UPDATE report SET status = 'meet_aircraft' WHERE reference LIKE 'FL0%'")  # some decided already
+    auth.login("officer")
+    shown = shown_ids(client, sta, "ZZ909")
+    assert len(ids_of(shown)) == 1000
+    resp = decide(client, sta, shown, "no_further_action", "One tablet's flood, checked", flight="ZZ909")
+    assert resp.status_code == 303, text(resp)[-300:]
+    with app.app_context():
+        assert get_db().execute("SELECT count(*) FROM report WHERE status = 'no_further_action'").fetchone()[0] == 1000
