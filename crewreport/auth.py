@@ -78,6 +78,14 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
+def session_alive(db: Any) -> bool:
+    """Whether this request's session still exists: an action that claims a
+    report checks it under the write lock, since a sign-out in another tab
+    may have let go of the signed-in user's locks since the request began."""
+    return db.execute("SELECT 1 FROM user_session WHERE token_sha256 = ? AND expires_at > ?",
+                      (token_hash(current_user.token), now())).fetchone() is not None
+
+
 @login_manager.user_loader
 def load_user(value: str) -> User | None:
     number, _, token = value.partition(":")

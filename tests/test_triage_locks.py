@@ -4,13 +4,17 @@ signs out (or is signed out everywhere) lets go of every report they held."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from crewreport import keys
 from crewreport.db import get_db
 from crewreport.times import stamp
+from crewreport.triage import views
 
 from .helpers import AuthActions, Make, add_officer, deliver, events, login_as, row, text, utcnow
 
@@ -105,3 +109,29 @@ def test_locks_of_others_stay_when_one_officer_signs_out(client: FlaskClient, ap
     login_as(other, "officer")
     other.post("/auth/logout")
     assert row(app, rid)["lock_user_id"] == officer_ids(app)["officer2"]  # type: ignore[index]
+
+
+def test_a_sign_out_in_another_tab_during_an_action_leaves_no_lock(client: FlaskClient, app: Flask,
+                                                                   make_envelope: Make,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The other tab's sign-out commits after this request loaded its user and
+    before its write: the action is refused, and no lock outlives the session."""
+    rid = urgent(client, make_envelope)
+    login_as(client, "officer")
+    other_tab = app.test_client()
+    other_tab.set_cookie("crewreport_session", client.get_cookie("crewreport_session").value)  # type: ignore[union-attr]
+    real_keyring = keys.keyring
+
+    def signed_out_meanwhile() -> keys.Keyring:
+        answers: list[int] = []  # a concurrent request: its own thread, context and connection
+        tab = threading.Thread(target=lambda: answers.append(other_tab.post("/auth/logout").status_code))
+        tab.start()
+        tab.join()
+        assert answers == [302]
+        return real_keyring()
+
+    monkeypatch.setattr(views.keys, "keyring", signed_out_meanwhile)
+    resp = client.post(f"/triage/reports/{rid}/status",
+                       data={"status": "assessing", "reason": "Looking into it", "from_status": "received"})
+    assert resp.status_code == 401 and "signed out meanwhile" in text(resp)
+    assert (row(app, rid)["status"], row(app, rid)["lock_user_id"]) == ("received", None)  # type: ignore[index]

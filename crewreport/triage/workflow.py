@@ -14,6 +14,7 @@ from flask import abort, current_app
 from flask_login import current_user
 
 from .. import audit, keys
+from ..auth import session_alive
 from ..db import transaction
 from ..display import when
 from ..sealed_text import NOTE_INFO, REASON_INFO, open_text, seal_text
@@ -83,6 +84,8 @@ def acting_on(db: sqlite3.Connection, report_id: str, at: datetime,
     holds the report's lock.
     """
     with transaction(db):
+        if not session_alive(db):
+            raise Refused(report_id, f"You were signed out meanwhile. {not_done}", 401)
         row = get_report(db, report_id)
         holder = lock_holder(row, stamp(at))
         if holder is not None and holder != current_user.id_number:
