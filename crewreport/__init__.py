@@ -73,9 +73,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         LOGIN_MAX_FAILURES=5,
         LOGIN_WINDOW_SECONDS=900,
         # The longest a tablet may stay offline with notes queued: a report
-        # `created` longer ago than this is refused (`invalid_report`). As long
-        # as reports are kept (RETENTION_DAYS): a note queued for months still
-        # counts, and a resend of a report purged since is still refused.
+        # `created` longer ago than this is refused (`invalid_report`): a note
+        # queued for months still counts. (A resend of a report purged since
+        # is refused whatever its age: intake.purged.)
         MAX_OFFLINE_DAYS=365,
         LOCK_MINUTES=15,
         RETENTION_DAYS=365,

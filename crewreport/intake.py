@@ -332,6 +332,13 @@ def store(db: sqlite3.Connection, ring: keys.Keyring, item: Signed, receipt: dic
         audit.record_repeated(db, "intake_rejected", f"device:{device['id']}", "conflict",
                               subject=f"report:{header['id']}")
         return error("conflict", "A different report with this id was already received.")
+    if purged(db, header["id"]):
+        # Received once, later deleted under the retention policy (the audit
+        # trail keeps the id, never the content): never stored a second time.
+        audit.record_repeated(db, "intake_rejected", f"device:{device['id']}", "conflict",
+                              subject=f"report:{header['id']}")
+        return error("conflict", "This report was received before and has since been deleted under the "
+                                 "retention policy; it is not stored again.")
     for attempt in range(REFERENCE_ATTEMPTS):
         try:
             insert(db, item, receipt)
@@ -346,6 +353,12 @@ def store(db: sqlite3.Connection, ring: keys.Keyring, item: Signed, receipt: dic
     audit.append(db, "report_received", f"device:{device['id']}", f"report:{header['id']}",
                  {"reference": receipt["reference"]})
     return Outcome(201, {"receipt": receipt["receipt"], "signature": receipt["signature"]})
+
+
+def purged(db: sqlite3.Connection, report_id: str) -> bool:
+    """Whether retention deleted a report of this id (audit_event_subject index)."""
+    return db.execute("SELECT 1 FROM audit_event WHERE subject = ? AND action = 'report_purged' LIMIT 1",
+                      (f"report:{report_id}",)).fetchone() is not None
 
 
 def is_taken_reference(exc: sqlite3.IntegrityError) -> bool:

@@ -7,14 +7,15 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from crewreport import audit
+from crewreport import audit, report
 from crewreport.db import get_db, transaction
 from crewreport.times import stamp
 
-from .helpers import AuthActions, Make, count, deliver, events, row, store_bytes, update_report
+from .helpers import AuthActions, Make, count, deliver, events, header_of, row, store_bytes, update_report
 
 NOW = datetime.now(UTC)
 
@@ -161,3 +162,23 @@ def test_running_purge_again_after_a_busy_wal_folds_it(client: FlaskClient, app:
     again = runner.invoke(args=["purge"])
     assert again.exit_code == 0 and "Purged 0 reports" in again.output
     assert signature.encode() not in store_bytes(app)
+
+
+def test_a_resend_of_a_purged_report_is_never_stored_again(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                           runner: FlaskCliRunner,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tablet that never verified its receipt may send a note again for as
+    long as it may stay offline (a year), longer than a short retention keeps
+    it, and a clock a day ahead stretches that: the audit trail's purged ids
+    refuse it, whatever --days was."""
+    now = NOW.replace(microsecond=0)
+    env = make_envelope(created=stamp(now + timedelta(hours=20)), sta=stamp(now + timedelta(hours=21)))
+    assert client.post("/api/v1/reports", json=env).status_code == 201
+    rid = header_of(env)["id"]
+    update_report(app, rid, status="no_further_action", closed_at=stamp(now - timedelta(days=10)))
+    assert "Purged 1 report" in runner.invoke(args=["purge", "--days", "7"]).output
+    monkeypatch.setattr(report, "server_now", lambda: now + timedelta(days=300))
+    resp = client.post("/api/v1/reports", json=env)
+    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "conflict"
+    assert "deleted under the retention policy" in resp.get_json()["error"]["message"]
+    assert row(app, rid) is None
