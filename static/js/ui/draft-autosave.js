@@ -14,7 +14,7 @@ const SHOWN_KEY = "cabin-notes-draft-shown";
 
 /** Whether the form holds anything worth keeping as a draft. */
 export function hasContent(values) {
-  return !!(values.narrative.trim() || values.indicators.length || values.people.length);
+  return !!(values.narrative.trim() || values.indicators.length || values.people.length || values.child_involved);
 }
 
 function remember(id) {

@@ -21,6 +21,12 @@ export function flightToRestore(remembered, now = Date.now()) {
 
 /** Keep the flight details for the next note, and the crew ID sealed. */
 export function rememberFlight(values) {
+  keepFlight(values);
+  saveIdentity({ crew_id: (values.crew_id || "").trim() }).catch(() => {});
+}
+
+/** Keep the flight details as typed (a reload before the first note is sent keeps them too). */
+export function keepFlight(values) {
   const keep = {};
   for (const name of FLIGHT_FIELDS) if (name !== "crew_id") keep[name] = values[name] || "";
   try {
@@ -28,7 +34,6 @@ export function rememberFlight(values) {
   } catch {
     /* not essential */
   }
-  saveIdentity({ crew_id: (values.crew_id || "").trim() }).catch(() => {});
 }
 
 /** Fill in the remembered flight details, if still current; true if they were. */

@@ -12,7 +12,7 @@ import { windowsCoordinate } from "../drafts.js";
 import { createDraftAutosave } from "./draft-autosave.js";
 import { createArrivalFields } from "./arrival-fields.js";
 import { createFlightSummary } from "./flight-summary.js";
-import { rememberFlight, restoreFlight, restoreIdentity } from "./flight-memory.js";
+import { keepFlight, rememberFlight, restoreFlight, restoreIdentity } from "./flight-memory.js";
 
 // A scheduled arrival far in the past or future is probably a slip (a wrong
 // day typed in a hurry), but a delayed flight can be past its time: warn once,
@@ -316,12 +316,18 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     setStatus(statusText, statusKind, statusNoteId);
   }
 
+  // The inputs of the flight details (the three of the arrival set `sta`).
+  const FLIGHT_INPUTS = ["flight", "dep", "arr", "sta", "urgency", "lands_in", "lands_at_uk"];
   form.addEventListener("submit", onSubmit);
   form.addEventListener("input", (e) => {
     if (e.target.name === "narrative") updateCounter();
     drafts.schedule();
   });
-  form.addEventListener("change", drafts.schedule);
+  form.addEventListener("change", (e) => {
+    drafts.schedule();
+    // The flight details once typed (not sensitive): a reload keeps them.
+    if (FLIGHT_INPUTS.includes(e.target.name)) keepFlight(readForm(form));
+  });
   find("#add-person").addEventListener("click", () => {
     const row = addPersonRow();
     row.querySelector("[name=\"role\"]").focus();
