@@ -18,6 +18,7 @@ import pytest
 
 from tests.e2e.harness import (
     INIT_SCRIPT,
+    another_window,
     LiveServer,
     fill_minimal,
     open_report,
@@ -387,3 +388,38 @@ def test_delivered_notes_show_what_border_force_did_from_the_status_answer(conte
         der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
         key.verify(der, body["protected"].encode("ascii"), ec.ECDSA(hashes.SHA256()))
     page.unroute("**/api/v1/reports/status")
+
+
+QUICK_ON_SCREEN = """() => ["#f-narrative", "#submit-button"].map((s) => {
+  const r = document.querySelector(s).getBoundingClientRect();
+  return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight;
+})"""
+
+
+@pytest.mark.parametrize("size", [{"width": 1024, "height": 768}, {"width": 800, "height": 1280}],
+                         ids=["landscape", "portrait"])
+def test_the_next_note_fits_the_first_screen_under_the_banners(context: Any, page: Any, server: LiveServer,
+                                                               size: dict[str, int]) -> None:
+    """In descent, offline: the landing notice shows above the form, and a new
+    version's banner may too; the next note is still its words and Save, on
+    the first screen (DESIGN 7)."""
+    page.set_viewport_size(size)
+    sign_in(page, server)
+    wait_enrolled(page)
+    wait_service_worker(page)
+    context.set_offline(True)
+    try:
+        fill_minimal(page, "First note, written in descent.", lands_in="0:20")
+        submit(page, 1)
+        page.locator("#landing-banner").wait_for(state="visible")
+        assert page.is_visible("#flight-summary")  # the flight folded: narrative and Save are the note
+        assert page.evaluate(QUICK_ON_SCREEN) == [True, True]
+        other = another_window(context, server)  # the app opened again, at the top
+        other.set_viewport_size(size)
+        other.locator("#landing-banner").wait_for(state="visible")
+        assert other.evaluate(QUICK_ON_SCREEN) == [True, True]
+        other.evaluate("() => { document.querySelector('#landing-banner').hidden = true;"
+                       " document.querySelector('#update-banner').hidden = false; window.scrollTo(0, 0); }")
+        assert other.evaluate(QUICK_ON_SCREEN) == [True, True]
+    finally:
+        context.set_offline(False)
