@@ -18,8 +18,8 @@ import pytest
 
 from tests.e2e.harness import (
     INIT_SCRIPT,
-    another_window,
     LiveServer,
+    another_window,
     fill_minimal,
     open_report,
     poll,
