@@ -159,6 +159,9 @@ function createCrewApp(root, testConfig = {}) {
   return { scheduler, renderOutbox: outbox.render, start };
 }
 
+// The app opens at its top after a reload, its notices in view (scroll
+// anchoring keeps the form still when one appears later).
+if ("scrollRestoration" in history) history.scrollRestoration = "manual";
 const app = createCrewApp(document.querySelector("#crew-app"), window.__CABIN_NOTES_CONFIG || {});
 window.__cabinNotes = { scheduler: app.scheduler, renderOutbox: app.renderOutbox };
 app.start();
