@@ -254,6 +254,20 @@ def saved_draft_id(page: Any, predicate: Callable[[str | None], bool] = bool) ->
     return found
 
 
+def queued_offline(context: Any, page: Any, server: LiveServer, narrative: str, *, lands_in: str,
+                   size: dict[str, int] | None = None) -> None:
+    """A tablet set up, then offline (the cabin), with one note queued. The
+    caller puts the context online again (in a `finally`)."""
+    if size:
+        page.set_viewport_size(size)
+    sign_in(page, server)
+    wait_enrolled(page)
+    wait_service_worker(page)
+    context.set_offline(True)
+    fill_minimal(page, narrative, lands_in=lands_in)
+    submit(page, 1)
+
+
 def submit(page: Any, expect_count: int) -> None:
     page.click("#submit-button")
     poll(page, "() => document.querySelectorAll('#outbox [data-report-id]').length",

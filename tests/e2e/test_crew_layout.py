@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import LiveServer, fill_minimal, sign_in, submit, wait_enrolled, wait_ready, wait_service_worker
+from tests.e2e.harness import (
+    LiveServer,
+    queued_offline,
+    sign_in,
+    wait_enrolled,
+    wait_ready,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -26,14 +32,9 @@ def test_the_note_being_written_does_not_jump_when_the_landing_notice_appears(
     status line above Save growing by a line is another matter, and is
     allowed for here)."""
     page.clock.install()
-    page.set_viewport_size({"width": 1024, "height": 768})
-    sign_in(page, server)
-    wait_enrolled(page)
-    wait_service_worker(page)
-    context.set_offline(True)
     try:
-        fill_minimal(page, "First note, landing in 34 minutes.", lands_in="0:34")
-        submit(page, 1)
+        queued_offline(context, page, server, "First note, landing in 34 minutes.", lands_in="0:34",
+                       size={"width": 1024, "height": 768})
         assert page.is_hidden("#landing-banner")
         page.fill('[name="narrative"]', "Second note: the girl in 14A is not allowed to speak.")
         page.evaluate("() => { const d = document.querySelector('#indicators-group details');"

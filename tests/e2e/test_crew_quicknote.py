@@ -23,6 +23,7 @@ from tests.e2e.harness import (
     fill_minimal,
     open_report,
     poll,
+    queued_offline,
     sign_in,
     stored_outbox,
     submit,
@@ -403,14 +404,8 @@ def test_the_next_note_fits_the_first_screen_under_the_banners(context: Any, pag
     """In descent, offline: the landing notice shows above the form, and a new
     version's banner may too; the next note is still its words and Save, on
     the first screen (DESIGN 7)."""
-    page.set_viewport_size(size)
-    sign_in(page, server)
-    wait_enrolled(page)
-    wait_service_worker(page)
-    context.set_offline(True)
     try:
-        fill_minimal(page, "First note, written in descent.", lands_in="0:20")
-        submit(page, 1)
+        queued_offline(context, page, server, "First note, written in descent.", lands_in="0:20", size=size)
         page.locator("#landing-banner").wait_for(state="visible")
         assert page.is_visible("#flight-summary")  # the flight folded: narrative and Save are the note
         assert page.evaluate(QUICK_ON_SCREEN) == [True, True]

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import LiveServer, fill_minimal, sign_in, submit, wait_enrolled, wait_ready, wait_service_worker
+from tests.e2e.harness import (
+    LiveServer,
+    queued_offline,
+    sign_in,
+    wait_enrolled,
+    wait_ready,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -60,14 +66,8 @@ def test_a_first_notes_flight_details_survive_a_reload(page: Any, server: LiveSe
                          ids=["landscape", "portrait"])
 def test_the_landing_notice_is_in_view_after_a_reload(context: Any, page: Any, server: LiveServer,
                                                       size: dict[str, int]) -> None:
-    page.set_viewport_size(size)
-    sign_in(page, server)
-    wait_enrolled(page)
-    wait_service_worker(page)
-    context.set_offline(True)
     try:
-        fill_minimal(page, "Landing soon, not sent.", lands_in="0:20")
-        submit(page, 1)
+        queued_offline(context, page, server, "Landing soon, not sent.", lands_in="0:20", size=size)
         page.locator("#landing-banner").wait_for(state="visible")
         page.reload()
         wait_ready(page)
