@@ -35,6 +35,7 @@ LISTED_PER_FLIGHT = 12
 # How long after landing a flight still counts as urgent (and as "within 6 h"
 # and the like on the board's windows): officers may still reach the gate.
 JUST_LANDED = timedelta(hours=1)
+NEVER = "9999-12-31T23:59:59Z"  # later than any report's received_at
 
 
 @dataclass
@@ -74,8 +75,8 @@ def group_sql(where: str, *, child_first: bool) -> str:
     """The flights of the selected reports, in board order, with the number
     of flights alongside (a window over the groups) for the pager.
 
-    Parameters: now, now less JUST_LANDED, then the `where` parameters, then
-    LIMIT and OFFSET.
+    Parameters: now, now less JUST_LANDED, the time reports count as new
+    from, then the `where` parameters, then LIMIT and OFFSET (group_args).
     `child_first` is False for readers who may not learn which reports
     involve a child (the flag comes from the sealed body)."""
     child = "max(r.child) DESC, " if child_first else ""
@@ -84,7 +85,8 @@ def group_sql(where: str, *, child_first: bool) -> str:
         " min(r.urgency_rank) AS top_rank, max(r.child) AS child,"
         " CASE WHEN r.sta >= ? THEN 0 WHEN min(r.received_at) > r.sta THEN 2 WHEN r.sta >= ? THEN 0 ELSE 1 END"
         " AS section,"
-        " count(*) OVER () AS flights, sum(count(*)) OVER () AS reports"
+        " count(*) OVER () AS flights, sum(count(*)) OVER () AS reports,"
+        " sum(sum(r.received_at >= ?)) OVER () AS new_reports"
         " FROM report r" + where +
         " GROUP BY r.airline, r.flight, r.sta"
         " ORDER BY section, CASE WHEN section = 0 THEN r.sta END,"
@@ -93,23 +95,27 @@ def group_sql(where: str, *, child_first: bool) -> str:
         + child + "min(r.urgency_rank), r.airline, r.flight LIMIT ? OFFSET ?")
 
 
-def group_args(at: datetime, params: list[Any], *, page: int, per_page: int) -> list[Any]:
-    """The parameters of `group_sql`, in its order."""
-    return [stamp(at), stamp(at - JUST_LANDED), *params, per_page, (page - 1) * per_page]
+def group_args(at: datetime, params: list[Any], *, page: int, per_page: int, since: str | None = None) -> list[Any]:
+    """The parameters of `group_sql`, in its order (no report is new without `since`)."""
+    return [stamp(at), stamp(at - JUST_LANDED), since or NEVER, *params, per_page, (page - 1) * per_page]
 
 
 def load_flights(db: sqlite3.Connection, where: str, params: list[Any], at: datetime, *,
-                 page: int, per_page: int, child_first: bool) -> tuple[list[Flight], int, int]:
-    """One page of flights (without their reports), the number of flights and
-    of reports selected (0, 0 on a page past the last)."""
+                 page: int, per_page: int, child_first: bool,
+                 since: str | None = None) -> tuple[list[Flight], int, int, int]:
+    """One page of flights (without their reports), the number of flights, of
+    reports selected, and of those received since `since` (0, 0, 0 on a page
+    past the last)."""
     rows = db.execute(group_sql(where, child_first=child_first),
-                      group_args(at, params, page=page, per_page=per_page)).fetchall()
+                      group_args(at, params, page=page, per_page=per_page, since=since)).fetchall()
     flights = [Flight(airline=r["airline"], flight=r["flight"], sta=r["sta"],
                       arr=r["arr"] if r["arr"] == r["arr_other"] else f"{r['arr']} / {r['arr_other']}",
                       count=r["n"], urgency=URGENCIES[r["top_rank"]], child=bool(r["child"]),
                       section=SECTIONS[r["section"]], countdown=countdown_text(r["sta"], at))
                for r in rows]
-    return flights, (rows[0]["flights"] if rows else 0), (rows[0]["reports"] if rows else 0)
+    if not rows:
+        return flights, 0, 0, 0
+    return flights, rows[0]["flights"], rows[0]["reports"], rows[0]["new_reports"]
 
 
 def count_flights(db: sqlite3.Connection, where: str, params: list[Any]) -> int:

@@ -72,13 +72,13 @@ def index() -> Any:
         page = max(1, min(int(request.args.get("page") or 1), 100000))
     except ValueError:
         page = 1
-    found, total, reports = flights.load_flights(db, where, params, at, page=page, per_page=PER_PAGE,
-                                                 child_first=False)
+    found, total, reports, _ = flights.load_flights(db, where, params, at, page=page, per_page=PER_PAGE,
+                                                    child_first=False)
     if not found and page > 1:
         total = flights.count_flights(db, where, params)
         page = max(1, math.ceil(total / PER_PAGE))
-        found, total, reports = flights.load_flights(db, where, params, at, page=page, per_page=PER_PAGE,
-                                                     child_first=False)
+        found, total, reports, _ = flights.load_flights(db, where, params, at, page=page, per_page=PER_PAGE,
+                                                        child_first=False)
     flights.load_reports(db, found, REVIEW_COLUMNS, "", where, params)
     for f in found:
         f.child = False  # never shown here (see above)

@@ -206,13 +206,13 @@ def load_board(db: sqlite3.Connection, filters: Filters, user_id: int, at: datet
     selected reports (newest last) decorated for display."""
     where, params = filters.where(user_id, at)
     page = filters.page
-    found, total, reports = flights.load_flights(db, where, params, at, page=page, per_page=PER_PAGE,
-                                                 child_first=True)
+    found, total, reports, new = flights.load_flights(db, where, params, at, page=page, per_page=PER_PAGE,
+                                                      child_first=True, since=since)
     if not found and page > 1:  # past the last page: show the last one
         total = flights.count_flights(db, where, params)
         page = max(1, math.ceil(total / PER_PAGE))
-        found, total, reports = flights.load_flights(db, where, params, at, page=page, per_page=PER_PAGE,
-                                                     child_first=True)
+        found, total, reports, new = flights.load_flights(db, where, params, at, page=page, per_page=PER_PAGE,
+                                                          child_first=True, since=since)
     flights.load_reports(db, found, QUEUE_COLUMNS, QUEUE_JOINS, where, params)
     stamp_now = stamp(at)
     for f in found:
@@ -220,10 +220,7 @@ def load_board(db: sqlite3.Connection, filters: Filters, user_id: int, at: datet
         f.decision, f.holders = decision(f.reports), holders(f.reports)
         f.new = any(r["new"] for r in f.reports)
     board = BoardPage(found, total, reports, page, max(1, math.ceil(total / PER_PAGE)))
-    if since:
-        cond = (" AND " if where else " WHERE ") + "r.received_at >= ?"
-        selected = db.execute("SELECT count(*) FROM report r" + where + cond, [*params, since]).fetchone()[0]  # noqa: S608 - fixed fragments, ? values
-        board.new_elsewhere = selected - sum(r["new"] for r in board.rows)
+    board.new_elsewhere = new - sum(r["new"] for r in board.rows)
     return board
 
 
