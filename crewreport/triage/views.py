@@ -42,6 +42,7 @@ from .workflow import (
     get_report,
     history,
     keep_lock,
+    let_go,
     lock_holder,
     move,
     notes,
@@ -227,7 +228,7 @@ def assign(report_id: str) -> Any:
             renew_lock(db, report_id, at)  # taking it on: working on it now
         elif lock_holder(row, stamp(at)) == current_user.id_number:
             # Handing it over: the one it goes to must be able to act at once.
-            db.execute("UPDATE report SET lock_user_id = NULL, lock_expires_at = NULL WHERE id = ?", (report_id,))
+            let_go(db, report_id)
         audit.record("report_assigned", subject=f"report:{report_id}", db=db,
                      assignee=username(db, assignee))
     flash(f"Assigned to {username(db, assignee)}." if assignee else "Unassigned.")
@@ -288,7 +289,7 @@ def release_lock(report_id: str) -> Any:
         row = get_report(db, report_id)
         if lock_holder(row, at) != current_user.id_number:
             raise Refused(report_id, "You do not hold the lock on this report. Nothing was changed.")
-        db.execute("UPDATE report SET lock_user_id = NULL, lock_expires_at = NULL WHERE id = ?", (report_id,))
+        let_go(db, report_id)
         audit.record("report_unlocked", subject=f"report:{report_id}", db=db)
     flash("Lock released.")
     return back(report_id)

@@ -102,6 +102,11 @@ def renew_lock(db: sqlite3.Connection, report_id: str, at: datetime) -> str:
     return expires
 
 
+def let_go(db: sqlite3.Connection, report_id: str) -> None:
+    """Release the report's lock, whoever held it (the caller checked it may)."""
+    db.execute("UPDATE report SET lock_user_id = NULL, lock_expires_at = NULL WHERE id = ?", (report_id,))
+
+
 def keep_lock(db: sqlite3.Connection, row: sqlite3.Row, at: datetime) -> None:
     """Extend the lock if the current officer holds it; never take one (a note
     or an assignment is no claim to be working on the report)."""
