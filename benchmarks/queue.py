@@ -128,16 +128,18 @@ class Bench:
         urgencies, urgency_weights = list(URGENCY_WEIGHTS), list(URGENCY_WEIGHTS.values())
         # Flights: (airline, device, number, arrival airport, sta); the weights
         # make most flights carry one to three reports and a few many more.
-        flights = []
+        arriving = []
         for _ in range(max(1, n // 3)):
             airline, device = devices[rng.randrange(len(devices))]
-            flights.append((airline, device, f"{airline}{rng.randint(1, 9999)}",
+            arriving.append((airline, device, f"{airline}{rng.randint(1, 9999)}",
                             rng.choices(arrivals, weights=arrival_weights)[0],
                             at + timedelta(seconds=rng.uniform(-3 * 86400, 3 * 86400))))
-        flight_weights = [rng.paretovariate(1.5) for _ in flights]
+        flight_weights = [rng.paretovariate(1.5) for _ in arriving]
         rows = []
         for i in range(n):
-            airline, device, number, arrival, sta = rng.choices(flights, weights=flight_weights)[0]
+            airline, device, number, arrival, sta = rng.choices(arriving, weights=flight_weights)[0]
+            # Each crew's own estimate of the landing, minutes apart.
+            sta += timedelta(minutes=rng.uniform(-10, 10))
             # Filed in flight, 30 min to 12 h before landing; one in ten only
             # reached the intake after landing. Never in the future.
             if rng.random() < 0.1:
@@ -164,12 +166,14 @@ class Bench:
                 int(rng.random() < 0.15),
             ))
         with transaction(db):
+            # Each report on its arriving flight, as the intake places it.
+            placed = [(*r, flights.place(db, r[3], r[4], r[7])) for r in rows]
             db.executemany(
                 "INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"
                 " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"
                 " receipt_signature, status, status_changed_at, assignee_id, lock_user_id,"
-                " lock_expires_at, closed_at, child)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                " lock_expires_at, closed_at, child, flight_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", placed)
 
     def get_ms(self, path: str) -> float:
         start = time.perf_counter()

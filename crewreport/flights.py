@@ -1,5 +1,13 @@
-"""Reports grouped by arriving flight (airline, flight number, scheduled
-arrival), for the officers' board and airline security's review alike.
+"""Reports grouped by arriving flight, for the officers' board and airline
+security's review alike.
+
+An arriving flight is one row of the `flight` table. Crew on different
+tablets give its arrival minutes apart (the moving map, an announcement,
+their own clock), so the intake puts a report on the flight of the same
+airline and number whose arrival is within SAME_FLIGHT of the report's
+(`place`), or on a new one. The flight's `sta` is its newest report's, the
+freshest estimate (a delay announced since the first note moves it); each
+report keeps the `sta` its tablet signed.
 
 The order is bounded by what the server saw, not only by what a tablet
 claims. Flights still to land come first, soonest first (then child
@@ -12,6 +20,9 @@ landing it claims, newest receipt first. A report received after its `sta`
 can therefore never sit above a flight still to land, however far in the
 past a tablet puts `sta`.
 
+The flights of the selected reports are grouped over FROM (each report with
+its flight as `f`): a filter on `f.sta` selects by the flight's arrival.
+
 Only fixed SQL fragments are put together here; every value is bound.
 """
 from __future__ import annotations
@@ -23,7 +34,7 @@ from typing import Any
 
 from .display import URGENCY_LABELS, countdown_text
 from .report import URGENCIES
-from .times import stamp
+from .times import parse_utc, stamp
 
 SECTIONS = {0: "upcoming", 1: "landed", 2: "late"}
 SECTION_LABELS = {"upcoming": "Still to land or just landed", "landed": "Landed",
@@ -36,12 +47,18 @@ LISTED_PER_FLIGHT = 12
 # and the like on the board's windows): officers may still reach the gate.
 JUST_LANDED = timedelta(hours=1)
 NEVER = "9999-12-31T23:59:59Z"  # later than any report's received_at
+# Two reports of one airline's flight number whose arrivals are this close are
+# of one arriving flight: wider than any two crews' estimates of one landing,
+# narrower than the gap to the same flight number's next arrival (a day).
+SAME_FLIGHT = timedelta(hours=3)
+FROM = " FROM report r JOIN flight f ON f.id = r.flight_id"
 
 
 @dataclass
 class Flight:
     """One arriving flight and the reports of it that the caller selected."""
 
+    id: int
     airline: str
     flight: str
     sta: str
@@ -71,6 +88,21 @@ class Flight:
         return self.count - len(self.reports)
 
 
+def place(db: sqlite3.Connection, airline: str, flight: str, sta: str) -> int:
+    """The id of the arriving flight a new report is on, inside the caller's
+    write transaction: the nearest flight of that airline and number within
+    SAME_FLIGHT, which takes the report's `sta` as its own, or a new flight."""
+    at = parse_utc(sta)
+    found = db.execute(
+        "UPDATE flight SET sta = ?1 WHERE id = (SELECT id FROM flight WHERE airline = ?2 AND flight = ?3"
+        " AND sta BETWEEN ?4 AND ?5 ORDER BY abs(unixepoch(sta) - unixepoch(?1)), id DESC LIMIT 1) RETURNING id",
+        (sta, airline, flight, stamp(at - SAME_FLIGHT), stamp(at + SAME_FLIGHT))).fetchall()
+    if found:
+        return int(found[0][0])
+    return int(db.execute("INSERT INTO flight (airline, flight, sta) VALUES (?, ?, ?) RETURNING id",
+                          (airline, flight, sta)).fetchall()[0][0])
+
+
 def group_sql(where: str, *, child_first: bool) -> str:
     """The flights of the selected reports, in board order, with the number
     of flights alongside (a window over the groups) for the pager.
@@ -81,18 +113,18 @@ def group_sql(where: str, *, child_first: bool) -> str:
     involve a child (the flag comes from the sealed body)."""
     child = "max(r.child) DESC, " if child_first else ""
     return (
-        "SELECT r.airline, r.flight, r.sta, min(r.arr) AS arr, max(r.arr) AS arr_other, count(*) AS n,"  # noqa: S608 - fixed fragments
+        "SELECT f.id, f.airline, f.flight, f.sta, min(r.arr) AS arr, max(r.arr) AS arr_other, count(*) AS n,"  # noqa: S608 - fixed fragments
         " min(r.urgency_rank) AS top_rank, max(r.child) AS child,"
-        " CASE WHEN r.sta >= ? THEN 0 WHEN min(r.received_at) > r.sta THEN 2 WHEN r.sta >= ? THEN 0 ELSE 1 END"
+        " CASE WHEN f.sta >= ? THEN 0 WHEN min(r.received_at) > f.sta THEN 2 WHEN f.sta >= ? THEN 0 ELSE 1 END"
         " AS section,"
         " count(*) OVER () AS flights, sum(count(*)) OVER () AS reports,"
         " sum(sum(r.received_at >= ?)) OVER () AS new_reports"
-        " FROM report r" + where +
-        " GROUP BY r.airline, r.flight, r.sta"
-        " ORDER BY section, CASE WHEN section = 0 THEN r.sta END,"
-        " CASE WHEN section = 1 THEN r.sta END DESC,"
+        + FROM + where +
+        " GROUP BY r.flight_id"
+        " ORDER BY section, CASE WHEN section = 0 THEN f.sta END,"
+        " CASE WHEN section = 1 THEN f.sta END DESC,"
         " CASE WHEN section = 2 THEN max(r.received_at) END DESC, "
-        + child + "min(r.urgency_rank), r.airline, r.flight LIMIT ? OFFSET ?")
+        + child + "min(r.urgency_rank), f.airline, f.flight, f.id LIMIT ? OFFSET ?")
 
 
 def group_args(at: datetime, params: list[Any], *, page: int, per_page: int, since: str | None = None) -> list[Any]:
@@ -108,7 +140,7 @@ def load_flights(db: sqlite3.Connection, where: str, params: list[Any], at: date
     past the last)."""
     rows = db.execute(group_sql(where, child_first=child_first),
                       group_args(at, params, page=page, per_page=per_page, since=since)).fetchall()
-    flights = [Flight(airline=r["airline"], flight=r["flight"], sta=r["sta"],
+    flights = [Flight(id=r["id"], airline=r["airline"], flight=r["flight"], sta=r["sta"],
                       arr=r["arr"] if r["arr"] == r["arr_other"] else f"{r['arr']} / {r['arr_other']}",
                       count=r["n"], urgency=URGENCIES[r["top_rank"]], child=bool(r["child"]),
                       section=SECTIONS[r["section"]], countdown=countdown_text(r["sta"], at))
@@ -120,8 +152,7 @@ def load_flights(db: sqlite3.Connection, where: str, params: list[Any], at: date
 
 def count_flights(db: sqlite3.Connection, where: str, params: list[Any]) -> int:
     """How many flights the selection has (for a page past the last one)."""
-    return db.execute("SELECT count(*) FROM (SELECT 1 FROM report r" + where +  # noqa: S608 - fixed fragments
-                      " GROUP BY r.airline, r.flight, r.sta)", params).fetchone()[0]
+    return db.execute("SELECT count(DISTINCT r.flight_id)" + FROM + where, params).fetchone()[0]  # noqa: S608 - fixed fragments
 
 
 def load_reports(db: sqlite3.Connection, flights: list[Flight], columns: str, joins: str, where: str,
@@ -130,13 +161,12 @@ def load_reports(db: sqlite3.Connection, flights: list[Flight], columns: str, jo
     LISTED_PER_FLIGHT per flight, the newest."""
     if not flights:
         return
-    values = ", ".join("(?, ?, ?)" for _ in flights)
-    keys = [v for f in flights for v in (f.airline, f.flight, f.sta)]
-    cond = (" AND " if where else " WHERE ") + f"(r.airline, r.flight, r.sta) IN (VALUES {values})"
-    sql = (f"SELECT * FROM (SELECT {columns}, row_number() OVER (PARTITION BY r.airline, r.flight, r.sta"  # noqa: S608 - fixed fragments and ? values
+    ids = ", ".join("?" for _ in flights)
+    cond = (" AND " if where else " WHERE ") + f"r.flight_id IN ({ids})"
+    sql = (f"SELECT * FROM (SELECT {columns}, r.flight_id, row_number() OVER (PARTITION BY r.flight_id"  # noqa: S608 - fixed fragments and ? values
            " ORDER BY r.received_at DESC, r.rowid DESC) AS nth, r.rowid AS row_order"
-           f" FROM report r{joins}{where}{cond})"
+           f"{FROM}{joins}{where}{cond})"
            " WHERE nth <= ? ORDER BY received_at, row_order")
-    by_key = {(f.airline, f.flight, f.sta): f for f in flights}
-    for r in db.execute(sql, [*params, *keys, LISTED_PER_FLIGHT]):
-        by_key[(r["airline"], r["flight"], r["sta"])].reports.append(dict(r))
+    by_id = {f.id: f for f in flights}
+    for r in db.execute(sql, [*params, *(f.id for f in flights), LISTED_PER_FLIGHT]):
+        by_id[r["flight_id"]].reports.append(dict(r))

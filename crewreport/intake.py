@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from . import audit, envelope, group_commit, keys, ratelimit, report
+from . import audit, envelope, flights, group_commit, keys, ratelimit, report
 from .envelope import EnvelopeError
 from .times import now
 
@@ -373,10 +373,11 @@ def insert(db: sqlite3.Connection, item: Signed, receipt: dict[str, Any]) -> Non
     db.execute(
         "INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"
         " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"
-        " receipt_signature, status_changed_at, child)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " receipt_signature, status_changed_at, child, flight_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (header["id"], receipt["reference"], item.device["id"], header["airline"], header["flight"],
          header["dep"], header["arr"], report.whole_seconds(header["sta"]), header["urgency"],
          report.URGENCY_RANK[header["urgency"]], report.whole_seconds(header["created"]), json.dumps(header["rcpt"]),
          item.canonical, receipt["digest"], received_at,
-         receipt["receipt"], receipt["signature"], received_at, int(item.child)))
+         receipt["receipt"], receipt["signature"], received_at, int(item.child),
+         flights.place(db, header["airline"], header["flight"], report.whole_seconds(header["sta"]))))

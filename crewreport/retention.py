@@ -56,7 +56,8 @@ def purge(db: sqlite3.Connection, days: int, at: datetime | None = None,
     at = at or datetime.now(UTC)
     cutoff, now = stamp(at - timedelta(days=days)), stamp(at)
     # Due: closed before the cutoff, no note since, and not held by an officer now.
-    due_sql = ("SELECT id, reference, closed_at FROM report WHERE closed_at IS NOT NULL AND closed_at < :cutoff"
+    due_sql = ("SELECT id, reference, closed_at, flight_id FROM report"
+               " WHERE closed_at IS NOT NULL AND closed_at < :cutoff"
                " AND status IN ('no_further_action', 'referred')"
                " AND NOT EXISTS (SELECT 1 FROM report_note n WHERE n.report_id = report.id AND n.at >= :cutoff)"
                " AND (lock_user_id IS NULL OR lock_expires_at IS NULL OR lock_expires_at <= :now)")
@@ -73,6 +74,9 @@ def purge(db: sqlite3.Connection, days: int, at: datetime | None = None,
             notes = db.execute("DELETE FROM report_note WHERE report_id = ?", (r["id"],)).rowcount
             steps = db.execute("DELETE FROM report_status_history WHERE report_id = ?", (r["id"],)).rowcount
             db.execute("DELETE FROM report WHERE id = ?", (r["id"],))
+            # A flight with no report left is itself metadata of purged reports.
+            db.execute("DELETE FROM flight WHERE id = ?1 AND NOT EXISTS"
+                       " (SELECT 1 FROM report WHERE flight_id = ?1)", (r["flight_id"],))
             audit.record("report_purged", actor="system", subject=f"report:{r['id']}", db=db,
                          reference=r["reference"], closed_at=r["closed_at"], retention_days=days,
                          notes=notes, status_steps=steps)

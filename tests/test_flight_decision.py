@@ -38,12 +38,16 @@ def flight_reports(client: FlaskClient, make_envelope: Make, n: int, flight: str
     return sta, [deliver(client, make_envelope, flight=flight, sta=sta) for _ in range(n)]
 
 
-def flight_path(sta: str, flight: str = "ZZ202") -> str:
-    return f"/triage/flights/ZZ/{flight}/{sta}"
+def flight_path(app: Flask, sta: str, flight: str = "ZZ202") -> str:
+    """The page of the flight whose reports give this number and sta."""
+    with app.app_context():
+        found = get_db().execute("SELECT flight_id FROM report WHERE flight = ? AND sta = ?", (flight, sta)).fetchone()
+    assert found, f"no flight {flight} at {sta}"
+    return f"/triage/flights/{found[0]}"
 
 
 def shown_ids(client: FlaskClient, sta: str, flight: str = "ZZ202") -> str:
-    page = text(client.get(flight_path(sta, flight)))
+    page = text(client.get(flight_path(client.application, sta, flight)))
     m = re.search(r'name="report_ids" type="hidden" value="([^"]*)"', page)
     assert m, "no decision form"
     return m.group(1)
@@ -59,7 +63,7 @@ def decide(client: FlaskClient, sta: str, ids: str, decision: str = "meet_aircra
     data = {"decision": decision, "reason": reason, "report_ids": ids}
     if confirm:
         data["confirm"] = "y"
-    return client.post(flight_path(sta, flight) + "/decision", data=data)
+    return client.post(flight_path(client.application, sta, flight) + "/decision", data=data)
 
 
 def statuses(app: Flask, ids: list[str]) -> list[str]:
@@ -77,7 +81,7 @@ def test_meet_aircraft_for_the_whole_flight_in_one_step(client: FlaskClient, app
     shown = shown_ids(client, sta)
     assert ids_of(shown) == set(ids[:3])  # the open ones of this flight, and only those
     resp = decide(client, sta, shown)
-    assert resp.status_code == 303 and resp.headers["Location"].endswith(flight_path(sta))
+    assert resp.status_code == 303 and resp.headers["Location"].endswith(flight_path(app, sta))
     assert statuses(app, ids) == ["meet_aircraft", "meet_aircraft", "meet_aircraft", "referred"]
     assert row(app, other_flight)["status"] == "received"  # type: ignore[index]
     moved = {e["subject"]: json.loads(e["detail"]) for e in events(app, "status_changed")}
@@ -85,7 +89,7 @@ def test_meet_aircraft_for_the_whole_flight_in_one_step(client: FlaskClient, app
                      f"report:{ids[1]}": {"from": "assessing", "to": "meet_aircraft", "flight": f"ZZ/ZZ202/{sta}"}}
     decided = events(app, "flight_decided")
     assert len(decided) == 1 and json.loads(decided[0]["detail"])["moved"] == 2
-    page = text(client.get(flight_path(sta)))
+    page = text(client.get(flight_path(app, sta)))
     assert "2 reports moved to Meet aircraft" in page and "Already Meet aircraft" in page
     # the one reason is in each moved report's history, sealed at rest
     assert "Meet at stand 23 with safeguarding" in text(client.get(f"/triage/reports/{ids[0]}"))
@@ -167,7 +171,7 @@ def test_a_report_another_officer_holds_is_named_not_moved(client: FlaskClient, 
     resp = decide(client, sta, shown_ids(client, sta))
     assert resp.status_code == 303
     assert statuses(app, ids) == ["meet_aircraft", "received", "meet_aircraft"]
-    page = text(client.get(flight_path(sta)))
+    page = text(client.get(flight_path(app, sta)))
     reference = row(app, ids[1])["reference"]  # type: ignore[index]
     assert f"{reference} (held by officer until" in page and "Not changed" in page
     assert json.loads(events(app, "flight_decided")[0]["detail"])["held"] == 1
@@ -219,21 +223,44 @@ def test_report_page_lists_the_other_reports_of_its_flight(client: FlaskClient, 
     for other in ids[1:]:
         assert f'href="/triage/reports/{other}"' in same
     assert elsewhere not in page
-    assert f'href="{flight_path(sta)}"' in page and "Decide for the flight (3 open)" in page
+    assert f'href="{flight_path(app, sta)}"' in page and "Decide for the flight (3 open)" in page
 
 
 def test_flight_page_hooks_and_missing_flights(client: FlaskClient, app: Flask, make_envelope: Make,
                                                auth: AuthActions) -> None:
     sta, ids = flight_reports(client, make_envelope, 2)
     auth.login("officer")
-    page = text(client.get(flight_path(sta)))
+    page = text(client.get(flight_path(app, sta)))
     assert f'data-flight="ZZ202" data-sta="{sta}" data-report-count="2" data-child="true"' in page
     assert "Narrative" not in page and "passports" not in page  # nothing decrypted here
     assert events(app, "report_opened") == []
-    for path in (flight_path(sta, "ZZ999"), "/triage/flights/ZZ/ZZ202/tomorrow", "/triage/flights/zz/ZZ202/" + sta,
-                 flight_path(stamp(utcnow())), "/triage/flights/ZZ/ZZ202/" + sta + "/x"):
-        assert client.get(path).status_code == 404, path
-    assert decide(client, stamp(utcnow()), " ".join(ids)).status_code == 404
+    path = flight_path(app, sta)
+    missing = "/triage/flights/" + str(int(path.rsplit("/", 1)[1]) + 1)
+    for gone in (missing, "/triage/flights/x", path + "/x", "/triage/flights/ZZ/ZZ999/" + sta,
+                 "/triage/flights/ZZ/ZZ202/tomorrow", "/triage/flights/zz/ZZ202/" + sta,
+                 "/triage/flights/ZZ/ZZ202/" + stamp(utcnow()), "/triage/flights/ZZ/ZZ202/" + sta + "/x"):
+        assert client.get(gone).status_code == 404, gone
+    assert client.post(missing + "/decision", data={"report_ids": " ".join(ids)}).status_code == 404
+    assert statuses(app, ids) == ["received"] * 2
+
+
+def test_a_flights_address_from_before_flight_ids_still_leads_to_it(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
+    """A bookmark, or a page left open across the upgrade, names a flight by
+    airline, number and sta: its page is found, and its decision goes
+    through, still checked against what that page showed."""
+    sta, ids = flight_reports(client, make_envelope, 2)
+    auth.login("officer")
+    legacy = f"/triage/flights/ZZ/ZZ202/{sta}"
+    resp = client.get(legacy)
+    assert resp.status_code == 302 and resp.headers["Location"] == flight_path(app, sta)
+    shown = shown_ids(client, sta)
+    stale = client.post(legacy + "/decision", data={"decision": "meet_aircraft", "reason": "stand 4",
+                                                    "report_ids": " ".join(ids), "confirm": "y"})
+    assert stale.status_code == 307 and stale.headers["Location"] == flight_path(app, sta) + "/decision"
+    resp = client.post(legacy + "/decision", follow_redirects=True,
+                       data={"decision": "meet_aircraft", "reason": "stand 4", "report_ids": shown, "confirm": "y"})
+    assert resp.status_code == 200 and statuses(app, ids) == ["meet_aircraft"] * 2
 
 
 @pytest.mark.parametrize("who", [None, "crew", "security", "admin"])
@@ -242,7 +269,7 @@ def test_only_officers_reach_a_flight(client: FlaskClient, app: Flask, make_enve
     sta, ids = flight_reports(client, make_envelope, 1)
     if who:
         auth.login(who)
-    for resp in (client.get(flight_path(sta)), decide(client, sta, " ".join(ids))):
+    for resp in (client.get(flight_path(app, sta)), decide(client, sta, " ".join(ids))):
         assert resp.status_code == (302 if who is None else 403)
     assert statuses(app, ids) == ["received"]
 
@@ -251,12 +278,12 @@ def test_a_decision_needs_the_pages_csrf_token(csrf_app: Flask, make_envelope: M
     client = csrf_app.test_client()
     sta, ids = flight_reports(client, make_envelope, 2)
     csrf_login(client, "officer")
-    page = text(client.get(flight_path(sta)))
+    page = text(client.get(flight_path(csrf_app, sta)))
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     shown = shown_ids(client, sta)
     assert decide(client, sta, shown).status_code == 400  # no token
     assert statuses(csrf_app, ids) == ["received"] * 2
-    resp = client.post(flight_path(sta) + "/decision", data={"decision": "meet_aircraft", "reason": "stand 4",
+    resp = client.post(flight_path(csrf_app, sta) + "/decision", data={"decision": "meet_aircraft", "reason": "stand 4",
                                                              "report_ids": shown, "confirm": "y", "csrf_token": token})
     assert resp.status_code == 303 and statuses(csrf_app, ids) == ["meet_aircraft"] * 2
 

@@ -77,7 +77,9 @@ def test_board_groups_by_flight_and_orders_by_landing_child_urgency(
     assert flights[0]["sta"] == soon and flights[2]["urgency"] == "immediate"
     assert ">Immediate<" in flights[2]["html"] and "3 reports" in flights[2]["html"]
     assert "to LHR" in flights[2]["html"] and "nobody has it" in flights[2]["html"]
-    assert "/triage/flights/ZZ/ZZ5/" in flights[2]["html"]
+    with app.app_context():
+        zz5 = get_db().execute("SELECT flight_id FROM report WHERE id = ?", (first,)).fetchone()[0]
+    assert f'href="/triage/flights/{zz5}"' in flights[2]["html"]
 
 
 def test_late_arrivals_never_rank_above_flights_still_to_land(
@@ -156,9 +158,12 @@ def test_a_busy_flight_lists_its_newest_reports_and_links_the_rest(
 
 
 def test_queue_filters(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
-    lhr = deliver(client, make_envelope, arr="LHR", urgency="priority", sta=stamp(utcnow() + timedelta(hours=3)))
-    man = deliver(client, make_envelope, arr="MAN", urgency="routine", sta=stamp(utcnow() + timedelta(hours=12)))
-    gone = deliver(client, make_envelope, arr="LGW", urgency="immediate", sta=stamp(utcnow() + timedelta(hours=1)))
+    lhr = deliver(client, make_envelope, flight="ZZ31", arr="LHR", urgency="priority",
+                  sta=stamp(utcnow() + timedelta(hours=3)))
+    man = deliver(client, make_envelope, flight="ZZ32", arr="MAN", urgency="routine",
+                  sta=stamp(utcnow() + timedelta(hours=12)))
+    gone = deliver(client, make_envelope, flight="ZZ33", arr="LGW", urgency="immediate",
+                   sta=stamp(utcnow() + timedelta(hours=1)))
     update_report(app, gone, sta=stamp(utcnow() - timedelta(hours=30)), status="referred", closed_at=stamp(utcnow()))
     auth.login("officer")
     assert set(queue_ids(client, "status=any")) == {lhr, man, gone}
@@ -245,8 +250,8 @@ def test_refresh_endpoint_and_new_since_last_look(client: FlaskClient, app: Flas
 
 
 def bulk_insert(app: Flask, n: int, template_id: str) -> list[str]:
-    """Copies of one stored report under new ids, with spread landing times
-    (no crypto: for queue size and speed only)."""
+    """Copies of one stored report under new ids, each on its own flight
+    with spread landing times (no crypto: for queue size and speed only)."""
     ids = []
     with app.app_context():
         db = get_db()
@@ -256,11 +261,15 @@ def bulk_insert(app: Flask, n: int, template_id: str) -> list[str]:
             rid = str(uuid.uuid4())
             ids.append(rid)
             rows.append({**t, "id": rid, "reference": f"B{i:07d}", "arr": ("LHR", "MAN", "LGW", "EDI")[i % 4],
+                         "flight": f"ZB{i}",  # one report per flight
                          "urgency_rank": i % 3, "urgency": ("immediate", "priority", "routine")[i % 3],
                          "sta": stamp(utcnow() + timedelta(minutes=7 * i - 600)),
                          "status": ("received", "assessing", "referred")[i % 3]})
         cols = list(t)
         with transaction(db):
+            for r in rows:
+                r["flight_id"] = db.execute("INSERT INTO flight (airline, flight, sta) VALUES (?, ?, ?) RETURNING id",
+                                            (r["airline"], r["flight"], r["sta"])).fetchone()[0]
             db.executemany(f"INSERT INTO report ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                            [tuple(r[c] for c in cols) for r in rows])
     return ids

@@ -15,7 +15,7 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from .. import audit, keys, report
@@ -30,15 +30,19 @@ from .queue import decorate
 from .workflow import FLIGHT_DECISIONS, OPEN, lock_holder, move, username
 
 
-def flight_reports(db: sqlite3.Connection, airline: str, flight: str, sta: str) -> list[sqlite3.Row]:
-    """Every report of the flight, oldest first; 404 for a flight with none
-    (or a key that is not a flight's)."""
-    if not (report.AIRLINE.match(airline) and report.FLIGHT.match(flight) and report.UTC_Z.match(sta)):
+def flight_row(db: sqlite3.Connection, flight_id: int) -> sqlite3.Row:
+    """The arriving flight; 404 for an id that is no flight's."""
+    row = db.execute("SELECT * FROM flight WHERE id = ?", (flight_id,)).fetchone()
+    if row is None:
         abort(404)
+    return row
+
+
+def flight_reports(db: sqlite3.Connection, flight_id: int) -> list[sqlite3.Row]:
+    """Every report of the flight, oldest first; 404 for a flight with none."""
     rows = db.execute("SELECT r.*, a.username AS assignee, l.username AS lock_user FROM report r"
                       " LEFT JOIN user a ON a.id = r.assignee_id LEFT JOIN user l ON l.id = r.lock_user_id"
-                      " WHERE r.airline = ? AND r.flight = ? AND r.sta = ? ORDER BY r.received_at, r.rowid",
-                      (airline, flight, sta)).fetchall()
+                      " WHERE r.flight_id = ? ORDER BY r.received_at, r.rowid", (flight_id,)).fetchall()
     if not rows:
         abort(404)
     return rows
@@ -61,12 +65,13 @@ def decision_form(form: FlightDecisionForm | None = None) -> FlightDecisionForm:
     return form
 
 
-def flight_page(airline: str, flight: str, sta: str, form: FlightDecisionForm | None = None,
+def flight_page(flight_id: int, form: FlightDecisionForm | None = None,
                 status: int = 200, changed: set[str] | None = None, message: str | None = None) -> Any:
     db = get_db()
     at = datetime.now(UTC)
     stamp_now = stamp(at)
-    rows = [decorate(r, current_user.id_number, stamp_now, None) for r in flight_reports(db, airline, flight, sta)]
+    arriving = flight_row(db, flight_id)
+    rows = [decorate(r, current_user.id_number, stamp_now, None) for r in flight_reports(db, flight_id)]
     open_rows = [r for r in rows if r["status"] in OPEN]
     form = decision_form(form)
     form.report_ids.data = " ".join(f"{r['id']}:{r['status']}" for r in open_rows)
@@ -74,34 +79,37 @@ def flight_page(airline: str, flight: str, sta: str, form: FlightDecisionForm | 
     top = min(report.URGENCY_RANK[r["urgency"]] for r in rows)
     return render_template(
         "triage/flight.html", rows=rows, open_rows=open_rows, form=form, changed=changed or set(),
-        message=message, airline=airline, flight=flight, sta=sta, arr=" / ".join(dict.fromkeys(r["arr"] for r in rows)),
+        message=message, flight_id=flight_id, airline=arriving["airline"], flight=arriving["flight"],
+        sta=arriving["sta"], arr=" / ".join(dict.fromkeys(r["arr"] for r in rows)),
         child=any(r["child"] for r in rows), urgency=URGENCY_LABELS[URGENCIES[top]], urgency_code=URGENCIES[top],
-        countdown=countdown_text(sta, at), landed=parse_utc(sta) < at), status
+        countdown=countdown_text(arriving["sta"], at), landed=parse_utc(arriving["sta"]) < at), status
 
 
-@bp.get("/flights/<airline>/<flight>/<sta>")
+@bp.get("/flights/<int:flight_id>")
 @role_required("border_force")
-def flight_view(airline: str, flight: str, sta: str) -> Any:
+def flight_view(flight_id: int) -> Any:
     """The flight's reports (headers only: nothing is decrypted here) and its decision form."""
-    return flight_page(airline, flight, sta)
+    return flight_page(flight_id)
 
 
-@bp.post("/flights/<airline>/<flight>/<sta>/decision")
+@bp.post("/flights/<int:flight_id>/decision")
 @role_required("border_force")
-def decide_flight(airline: str, flight: str, sta: str) -> Any:
+def decide_flight(flight_id: int) -> Any:
     """Decide for every open report of the flight the officer was shown."""
     db = get_db()
-    flight_reports(db, airline, flight, sta)  # 404 before anything else
+    arriving = flight_row(db, flight_id)
+    flight_reports(db, flight_id)  # 404 before anything else
     form = decision_form(FlightDecisionForm())
     if not form.validate_on_submit():
-        return flight_page(airline, flight, sta, form, 400, message="Nothing was changed.")
+        return flight_page(flight_id, form, 400, message="Nothing was changed.")
     shown = shown_reports(form.report_ids.data)
     target, reason = form.decision.data, form.reason.data.strip()
     ring = keys.keyring()
     at = datetime.now(UTC)
     moved, already, held = [], [], []
+    named = f"{arriving['airline']}/{arriving['flight']}/{arriving['sta']}"
     with transaction(db):
-        rows = flight_reports(db, airline, flight, sta)
+        rows = flight_reports(db, flight_id)
         open_ids = {r["id"] for r in rows if r["status"] in OPEN}
         # Still open, but not as shown: another officer decided it meanwhile.
         restated = {r["id"] for r in rows if r["id"] in open_ids & shown.keys() and shown[r["id"]] != r["status"]}
@@ -116,9 +124,9 @@ def decide_flight(airline: str, flight: str, sta: str) -> Any:
                 elif r["status"] == target:
                     already.append(r["reference"])
                 else:
-                    move(db, ring, r, target, reason, at, flight=f"{airline}/{flight}/{sta}")
+                    move(db, ring, r, target, reason, at, flight=named)
                     moved.append(r["reference"])
-            audit.record("flight_decided", subject=f"flight:{airline}/{flight}/{sta}", db=db, to=target,
+            audit.record("flight_decided", subject=f"flight:{flight_id}", db=db, flight=named, to=target,
                          moved=len(moved), held=len(held))
     if changed:
         new = [r["reference"] for r in rows if r["id"] in open_ids - shown.keys()]
@@ -138,23 +146,42 @@ def decide_flight(airline: str, flight: str, sta: str) -> Any:
             parts.append(f"the form lists {foreign} report{'s' if foreign > 1 else ''} not on this flight")
         lead = "The flight changed while you had it open" if new or gone or decided else \
             "The form is not this flight's list"
-        return flight_page(airline, flight, sta, form, 409, changed=changed,
+        return flight_page(flight_id, form, 409, changed=changed,
                            message=f"{lead} ({'; '.join(parts)}). Nothing was changed. Read the list again, "
                                    "then decide.")
     label = STATUS_LABELS[target]
-    summary = [f"{flight}: {len(moved)} report{'' if len(moved) == 1 else 's'} moved to {label}."]
+    summary = [f"{arriving['flight']}: {len(moved)} report{'' if len(moved) == 1 else 's'} moved to {label}."]
     if already:
         summary.append(f"Already {label}: {', '.join(already)}.")
     if held:
         summary.append(f"Not changed, another officer holds them: {'; '.join(held)}. "
                        "Ask them, or decide once the lock is released.")
     flash(" ".join(summary))
-    return redirect(url_for("triage.flight_view", airline=airline, flight=flight, sta=sta), code=303)
+    return redirect(url_for("triage.flight_view", flight_id=flight_id), code=303)
 
 
-def flight_url(airline: str, flight: str, sta: str) -> str:
+@bp.route("/flights/<airline>/<flight>/<sta>", methods=["GET"])
+@bp.route("/flights/<airline>/<flight>/<sta>/decision", methods=["POST"])
+@role_required("border_force")
+def named_flight(airline: str, flight: str, sta: str) -> Any:
+    """A flight's page or decision at the address it had before flights had
+    ids (a bookmark, or a page open across the upgrade): the flight of the
+    reports with that airline, number and sta. A decision is sent on with
+    307, which keeps its form (and its check that nothing changed)."""
+    if not (report.AIRLINE.match(airline) and report.FLIGHT.match(flight) and report.UTC_Z.match(sta)):
+        abort(404)
+    found = get_db().execute("SELECT flight_id FROM report WHERE airline = ? AND flight = ? AND sta = ?"
+                             " ORDER BY received_at DESC LIMIT 1", (airline, flight, sta)).fetchone()
+    if found is None:
+        abort(404)
+    if request.method == "POST":
+        return redirect(url_for("triage.decide_flight", flight_id=found[0]), code=307)
+    return redirect(url_for("triage.flight_view", flight_id=found[0]), code=302)
+
+
+def flight_url(flight_id: int) -> str:
     """The flight's page, from any template that lists a flight."""
-    return url_for("triage.flight_view", airline=airline, flight=flight, sta=sta)
+    return url_for("triage.flight_view", flight_id=flight_id)
 
 
 bp.add_app_template_global(flight_url, "flight_url")

@@ -98,7 +98,7 @@ class Filters:
         # status and sorts every open report to show 50; without the index
         # it walks report_queue already in queue order (benchmarks/queue.py).
         if self.status == "board":
-            clauses.append("(+r.status IN ('received', 'assessing', 'meet_aircraft') OR r.sta >= ?)")
+            clauses.append("(+r.status IN ('received', 'assessing', 'meet_aircraft') OR f.sta >= ?)")
             params.append(stamp(at - LANDED_VISIBLE))
         elif self.status == "open":
             clauses.append("+r.status IN ('received', 'assessing', 'meet_aircraft')")
@@ -117,13 +117,13 @@ class Filters:
             clauses.append("r.child = 1")
         if self.window in ("6h", "24h"):
             hours = 6 if self.window == "6h" else 24
-            clauses.append("r.sta BETWEEN ? AND ?")
+            clauses.append("f.sta BETWEEN ? AND ?")
             params += [stamp(at - flights.JUST_LANDED), stamp(at + timedelta(hours=hours))]
         elif self.window == "upcoming":
-            clauses.append("r.sta >= ?")
+            clauses.append("f.sta >= ?")
             params.append(stamp(at))
         elif self.window == "past":
-            clauses.append("r.sta < ?")
+            clauses.append("f.sta < ?")
             params.append(stamp(at))
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
@@ -154,7 +154,7 @@ QUEUE_ORDER = " ORDER BY r.sta, r.urgency_rank, r.received_at, r.rowid"
 def queue_sql(filters: Filters, user_id: int, at: datetime) -> tuple[str, list[Any]]:
     """The page query (without LIMIT), exposed so a test can EXPLAIN it."""
     where, params = filters.where(user_id, at)
-    return f"SELECT {QUEUE_COLUMNS} FROM report r{QUEUE_JOINS}{where}{QUEUE_ORDER}", params  # noqa: S608 - fixed fragments, ? values
+    return f"SELECT {QUEUE_COLUMNS}{flights.FROM}{QUEUE_JOINS}{where}{QUEUE_ORDER}", params
 
 
 def decorate(r: Mapping[str, Any] | sqlite3.Row, user_id: int, stamp_now: str, since: str | None) -> dict[str, Any]:

@@ -154,15 +154,16 @@ def report_page(report_id: str) -> Any:
     holder = lock_holder(row, at)
     lead = lead_time(row["received_at"], row["sta"])
     same_flight = db.execute("SELECT id, reference, urgency, status, received_at, child FROM report"
-                             " WHERE airline = ? AND flight = ? AND sta = ? ORDER BY received_at, rowid",
-                             (row["airline"], row["flight"], row["sta"])).fetchall()
+                             " WHERE flight_id = ? ORDER BY received_at, rowid", (row["flight_id"],)).fetchall()
+    # The flight's arrival (its newest report's), which this report's may differ from.
+    flight_sta = db.execute("SELECT sta FROM flight WHERE id = ?", (row["flight_id"],)).fetchone()["sta"]
     return render_template(
         "triage/report.html", r=row, body=display_body(body), device=device, same_flight=same_flight,
         open_on_flight=sum(r["status"] in OPEN for r in same_flight),
         history=history(db, ring, row), notes=notes(db, ring, report_id),
         holder=holder, holder_name=username(db, holder), mine=holder == current_user.id_number,
         assignee=username(db, row["assignee_id"]), lead=lead, status_labels=STATUS_LABELS,
-        countdown=countdown_text(row["sta"], parse_utc(at)), **build_forms(db, row))
+        flight_sta=flight_sta, countdown=countdown_text(flight_sta, parse_utc(at)), **build_forms(db, row))
 
 
 def refused(report_id: str, message: str, status: int = 409) -> Any:

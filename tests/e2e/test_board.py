@@ -133,11 +133,11 @@ def test_no_staff_page_scrolls_sideways_on_a_tablet(browser: Any, server: LiveSe
                      indicators=["docs_held_by_other", "child_with_unrelated_adult"], languages=[WIDE[:40]])
     for _ in range(3):
         send(crew, "ZZ9999", 30)
-    sta = server.db_rows("SELECT sta FROM report WHERE id = ?", (report_id,))[0]["sta"]
+    flight_id = server.db_rows("SELECT flight_id FROM report WHERE id = ?", (report_id,))[0]["flight_id"]
     size = {"viewport": {"width": viewport[0], "height": viewport[1]}}
     pages = {
         "demo-officer": ["/triage/", "/triage/?status=any", f"/triage/reports/{report_id}",
-                         f"/triage/reports/{report_id}/nrm", f"/triage/flights/ZZ/ZZ9999/{sta}", "/no-such-page"],
+                         f"/triage/reports/{report_id}/nrm", f"/triage/flights/{flight_id}", "/no-such-page"],
         "demo-security": ["/review/", f"/review/reports/{report_id}", "/review/crew", "/triage/"],
         "demo-admin": ["/admin/", f"/admin/reports/{report_id}"],
     }

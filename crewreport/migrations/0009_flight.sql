@@ -1,0 +1,32 @@
+-- crewreport schema: one arriving flight is one row.
+--
+-- Crew on different tablets give one flight's arrival minutes apart (from the
+-- moving map, an announcement, their own clock), so a report's own `sta`
+-- cannot name its flight. The intake puts each report on a flight: the one of
+-- the same airline and number whose arrival is within flights.SAME_FLIGHT of
+-- the report's, or a new one. A flight's `sta` is its newest report's (the
+-- freshest estimate); each report keeps the `sta` its tablet signed.
+--
+-- Reports stored before this migration keep the grouping they had: one
+-- flight per airline, flight number and sta.
+CREATE TABLE flight (
+    id       INTEGER PRIMARY KEY,
+    airline  TEXT NOT NULL,
+    flight   TEXT NOT NULL,
+    sta      TEXT NOT NULL
+);
+-- The intake finds a report's flight by this index.
+CREATE INDEX flight_arrival ON flight (airline, flight, sta);
+INSERT INTO flight (airline, flight, sta)
+    SELECT DISTINCT airline, flight, sta FROM report ORDER BY sta, airline, flight;
+
+ALTER TABLE report ADD COLUMN flight_id INTEGER REFERENCES flight (id);
+UPDATE report SET flight_id = (
+    SELECT f.id FROM flight f
+    WHERE f.airline = report.airline AND f.flight = report.flight AND f.sta = report.sta);
+
+-- The board groups reports by flight and ranks each flight by what this
+-- index also carries, so the grouping never reads the wide rows (it replaces
+-- 0006's index keyed by airline, flight number and sta).
+DROP INDEX report_flight;
+CREATE INDEX report_flight ON report (flight_id, received_at, status, urgency_rank, child, arr);

@@ -1,0 +1,164 @@
+"""One arriving flight is one element on the board (DESIGN 7), though crew on
+different tablets give its arrival minutes apart, and though a delay moves
+it: the intake puts each report on its flight (`flights.place`), the flight
+takes its newest report's arrival, and each report keeps its own."""
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from crewreport import db as store
+from crewreport.db import get_db
+from crewreport.times import stamp
+
+from .helpers import (
+    AuthActions,
+    Make,
+    board_flights,
+    count,
+    deliver,
+    row,
+    text,
+    update_report,
+    utcnow,
+)
+
+
+def flight_of(app: Flask, report_id: str) -> int:
+    return row(app, report_id)["flight_id"]  # type: ignore[index]
+
+
+def board(client: FlaskClient, query: str = "status=any") -> list[dict[str, object]]:
+    return board_flights(text(client.get(f"/triage/?{query}")))
+
+
+def test_two_crews_minutes_apart_make_one_flight_with_the_newest_arrival(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
+    """Crew A gives 14:05 from the moving map, crew B 14:20 from the
+    announcement: one element, two reports, the arrival B gave last."""
+    a_sta = stamp(utcnow() + timedelta(hours=2, minutes=5))
+    b_sta = stamp(utcnow() + timedelta(hours=2, minutes=20))
+    a = deliver(client, make_envelope, flight="ZZ300", sta=a_sta)
+    b = deliver(client, make_envelope, flight="ZZ300", sta=b_sta, urgency="immediate")
+    other = deliver(client, make_envelope, flight="ZZ301", sta=a_sta)
+    assert flight_of(app, a) == flight_of(app, b) != flight_of(app, other)
+    assert (row(app, a)["sta"], row(app, b)["sta"]) == (a_sta, b_sta)  # type: ignore[index]  # each keeps its own
+    auth.login("officer")
+    flights = board(client)
+    assert [(f["flight"], f["report-count"], f["reports"]) for f in flights] == [
+        ("ZZ301", "1", [other]), ("ZZ300", "2", [a, b])]
+    assert flights[1]["sta"] == b_sta and flights[1]["urgency"] == "immediate"
+    page = text(client.get(f"/triage/flights/{flight_of(app, a)}"))
+    assert f'data-flight="ZZ300" data-sta="{b_sta}" data-report-count="2"' in page
+    opened = text(client.get(f"/triage/reports/{a}"))
+    assert "all 2 reports of this flight" in opened
+    assert f'data-countdown datetime="{b_sta}"' in opened and "(this note gave " in opened
+    auth.logout()
+    auth.login("security")  # airline security's list groups the same way
+    review = text(client.get("/review/"))
+    assert review.count('data-flight="ZZ300"') == 1 and f'data-sta="{b_sta}"' in review
+
+
+def test_a_delay_moves_the_flight_and_later_estimates_still_join_it(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
+    """The first note's arrival has passed, but a later note says the flight
+    is delayed: the flight is still to land, at the later time; and a third
+    estimate, near the new one but far from the first, joins it too."""
+    first = deliver(client, make_envelope, flight="ZZ310", sta=stamp(utcnow() + timedelta(hours=1)))
+    update_report(app, first, sta=stamp(utcnow() - timedelta(minutes=20)),
+                  received_at=stamp(utcnow() - timedelta(hours=2)))
+    delayed = stamp(utcnow() + timedelta(hours=2, minutes=30))
+    second = deliver(client, make_envelope, flight="ZZ310", sta=delayed)
+    third = deliver(client, make_envelope, flight="ZZ310", sta=stamp(utcnow() + timedelta(hours=4)))
+    assert flight_of(app, first) == flight_of(app, second) == flight_of(app, third)
+    auth.login("officer")
+    [flight] = board(client)
+    assert flight["section"] == "upcoming" and flight["report-count"] == "3"
+    assert flight["sta"] == row(app, third)["sta"]  # type: ignore[index]
+
+
+def test_the_same_number_another_day_or_another_airline_is_another_flight(
+        client: FlaskClient, app: Flask, make_envelope: Make) -> None:
+    sta = utcnow() + timedelta(hours=2)
+    today = deliver(client, make_envelope, flight="ZZ320", sta=stamp(sta))
+    edge = deliver(client, make_envelope, flight="ZZ320", sta=stamp(sta + timedelta(hours=3)))
+    beyond = deliver(client, make_envelope, flight="ZZ320", sta=stamp(sta + timedelta(hours=6, seconds=1)))
+    tomorrow = deliver(client, make_envelope, flight="ZZ320", sta=stamp(sta + timedelta(days=1)))
+    assert flight_of(app, today) == flight_of(app, edge)  # within three hours of the flight's arrival
+    assert len({flight_of(app, today), flight_of(app, beyond), flight_of(app, tomorrow)}) == 3
+    with app.app_context():
+        from crewreport import flights  # the rule itself, for another airline's number
+        db = get_db()
+        ours = flight_of(app, tomorrow)
+        assert flights.place(db, "YY", "ZZ320", stamp(sta + timedelta(days=1))) != ours
+        assert flights.place(db, "ZZ", "ZZ320", stamp(sta + timedelta(days=1, minutes=5))) == ours
+        # between two flights of one number, the nearer one
+        later = flights.place(db, "ZZ", "ZZ320", stamp(sta + timedelta(days=1, hours=4)))
+        assert later != ours
+        assert flights.place(db, "ZZ", "ZZ320", stamp(sta + timedelta(days=1, hours=2, minutes=40))) == later
+
+
+def test_a_batch_places_its_notes_of_one_flight_together(client: FlaskClient, app: Flask,
+                                                         make_envelope: Make) -> None:
+    envs = [make_envelope(flight="ZZ330", sta=stamp(utcnow() + timedelta(hours=1, minutes=m))) for m in (0, 7, 15)]
+    resp = client.post("/api/v1/reports/batch", json={"envelopes": envs})
+    assert resp.status_code == 200 and all("receipt" in r for r in resp.get_json()["results"])
+    assert count(app, "SELECT count(DISTINCT flight_id) FROM report WHERE flight = 'ZZ330'") == 1
+    assert count(app, "SELECT count(*) FROM flight WHERE flight = 'ZZ330'") == 1
+
+
+def test_purge_removes_a_flight_only_with_its_last_report(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                          runner: FlaskCliRunner) -> None:
+    sta = stamp(utcnow() + timedelta(hours=1))
+    kept, purged = (deliver(client, make_envelope, flight="ZZ340", sta=sta) for _ in range(2))
+    alone = deliver(client, make_envelope, flight="ZZ341", sta=sta)
+    long_ago = stamp(utcnow() - timedelta(days=400))
+    for rid in (purged, alone):
+        update_report(app, rid, status="referred", closed_at=long_ago)
+    assert runner.invoke(args=["purge"]).exit_code == 0
+    assert row(app, purged) is None and row(app, alone) is None
+    assert [tuple(r) for r in sqlite_rows(app, "SELECT flight FROM flight")] == [("ZZ340",)]
+    assert count(app, "SELECT count(*) FROM flight WHERE id = ?", flight_of(app, kept)) == 1
+
+
+def sqlite_rows(app: Flask, sql: str) -> list[sqlite3.Row]:
+    with app.app_context():
+        return get_db().execute(sql).fetchall()
+
+
+def test_reports_stored_before_flights_had_rows_keep_their_grouping(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """0009 gives every airline, number and sta that reports had its own
+    flight, and puts each report on it."""
+    known = store.migrations()
+    before = next(i for i, (_, name, _) in enumerate(known) if name.endswith("_flight.sql"))
+    conn = store.connect(str(tmp_path / "old.sqlite"))
+    monkeypatch.setattr(store, "migrations", lambda: known[:before])
+    store.migrate(conn)
+    t = "2026-11-30T10:00:00Z"
+    conn.execute("INSERT INTO airline VALUES ('ZZ', 'Demo Airways', ?)", (t,))
+    conn.execute("INSERT INTO user (id, username, password_hash, role, airline, created_at)"
+                 " VALUES (1, 'crew', '$argon2id$x', 'crew', 'ZZ', ?)", (t,))
+    conn.execute("INSERT INTO device (id, user_id, airline, label, public_jwk, kid, enrolled_at)"
+                 " VALUES ('dev-1', 1, 'ZZ', 'Tablet', '{}', 'kid-dev', ?)", (t,))
+    for n, (number, sta) in enumerate([("ZZ1", "2026-11-30T14:00:00Z"), ("ZZ1", "2026-11-30T14:00:00Z"),
+                                       ("ZZ1", "2026-11-30T14:20:00Z"), ("ZZ2", "2026-11-30T14:00:00Z")]):
+        conn.execute(
+            "INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"
+            " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"
+            " receipt_signature, status_changed_at) VALUES (?, ?, 'dev-1', 'ZZ', ?, 'CDG', 'LHR', ?,"
+            " 'routine', 2, ?, '[]', '{}', 'abc', ?, 'rc', 'sg', ?)", (f"r-{n}", f"REF-{n}", number, sta, t, t, t))
+    monkeypatch.undo()
+    store.migrate(conn)
+    placed = conn.execute("SELECT r.id, f.airline, f.flight, f.sta FROM report r JOIN flight f ON f.id = r.flight_id"
+                          " ORDER BY r.id").fetchall()
+    assert [tuple(r) for r in placed] == [
+        ("r-0", "ZZ", "ZZ1", "2026-11-30T14:00:00Z"), ("r-1", "ZZ", "ZZ1", "2026-11-30T14:00:00Z"),
+        ("r-2", "ZZ", "ZZ1", "2026-11-30T14:20:00Z"), ("r-3", "ZZ", "ZZ2", "2026-11-30T14:00:00Z")]
+    assert conn.execute("SELECT count(*) FROM flight").fetchone()[0] == 3
+    assert conn.execute("SELECT count(*) FROM report WHERE flight_id IS NULL").fetchone()[0] == 0
