@@ -71,15 +71,18 @@ class Client:
         return status, (json.loads(raw) if "json" in ctype else raw.decode("utf-8", "replace"))
 
     def sign_in(self, username: str, password: str, totp_secret: str | None = None) -> None:
-        """Password, then (staff) a code from `totp_secret`: this step's, or
-        the next step's when this one was used already (a code is good once)."""
+        """Password, then (staff) a code from `totp_secret`: this step's, else
+        the next step's; when both were used already (a code is good once),
+        the step after, once its time has come."""
         _, page = self.request("GET", "/auth/login")
         _, page = self.request("POST", "/auth/login",
                                form={"username": username, "password": password, "csrf_token": csrf_field(page)})
-        for ahead in (0, 1):
+        for attempt in range(3):
             if totp_secret is None or 'id="totp-form"' not in str(page):
                 break
-            code = pyotp.TOTP(totp_secret).at(time.time() + 30 * ahead)
+            if attempt == 2:  # the server takes this step's code and the next's: wait for a fresh one
+                time.sleep(30 - time.time() % 30 + 0.5)
+            code = pyotp.TOTP(totp_secret).at(time.time() + 30 * min(attempt, 1))
             _, page = self.request("POST", "/auth/login", form={"code": code, "csrf_token": csrf_field(page)})
         status, info = self.request("GET", "/auth/session")
         if status != 200 or not info.get("signed_in"):
