@@ -162,3 +162,29 @@ def test_reports_stored_before_flights_had_rows_keep_their_grouping(
         ("r-2", "ZZ", "ZZ1", "2026-11-30T14:20:00Z"), ("r-3", "ZZ", "ZZ2", "2026-11-30T14:00:00Z")]
     assert conn.execute("SELECT count(*) FROM flight").fetchone()[0] == 3
     assert conn.execute("SELECT count(*) FROM report WHERE flight_id IS NULL").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("late_note", ["queued offline since the first estimate", "from a tablet whose clock is slow"])
+def test_an_older_estimate_received_last_does_not_move_the_flight_back(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions, late_note: str) -> None:
+    """The crew's freshest word is that the flight lands in 90 minutes. A note
+    that reaches the intake after it but says the flight landed an hour ago
+    was made earlier: written four hours ago when the flight was still on
+    time and queued offline since, or written now on a tablet whose clock is
+    two hours slow (its `sta` from "lands in 0:50" on that clock). The flight
+    is still to land, at the freshest estimate (the reverted fca5943 failed
+    the same way, with the first note's sta)."""
+    now = utcnow().replace(microsecond=0)
+    fresh_sta = stamp(now + timedelta(minutes=90))
+    fresh = deliver(client, make_envelope, flight="ZZ350", created=stamp(now - timedelta(minutes=10)), sta=fresh_sta)
+    if late_note.startswith("queued"):
+        made, stale_sta = now - timedelta(hours=4), now - timedelta(minutes=70)
+    else:
+        made = now - timedelta(hours=2)
+        stale_sta = made + timedelta(minutes=50)
+    stale = deliver(client, make_envelope, flight="ZZ350", created=stamp(made), sta=stamp(stale_sta))
+    assert flight_of(app, fresh) == flight_of(app, stale)  # one flight, as it should be
+    auth.login("officer")
+    [flight] = board(client)
+    assert (flight["section"], flight["sta"]) == ("upcoming", fresh_sta), late_note
+    assert f'data-countdown datetime="{fresh_sta}"' in text(client.get(f"/triage/reports/{stale}"))
