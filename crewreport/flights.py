@@ -5,9 +5,11 @@ An arriving flight is one row of the `flight` table. Crew on different
 tablets give its arrival minutes apart (the moving map, an announcement,
 their own clock), so the intake puts a report on the flight of the same
 airline and number whose arrival is within SAME_FLIGHT of the report's
-(`place`), or on a new one. The flight's `sta` is its newest report's, the
-freshest estimate (a delay announced since the first note moves it); each
-report keeps the `sta` its tablet signed.
+(`place`), or on a new one. The flight's `sta` is the freshest estimate: that
+of the report made last (a delay announced since the first note moves it),
+not of the one received last, which may have waited in an offline tablet's
+outbox since take-off or come from a tablet whose clock is slow; each report
+keeps the `sta` its tablet signed.
 
 The order is bounded by what the server saw, not only by what a tablet
 claims. Flights still to land come first, soonest first (then child
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .display import URGENCY_LABELS, countdown_text
@@ -88,19 +90,29 @@ class Flight:
         return self.count - len(self.reports)
 
 
-def place(db: sqlite3.Connection, airline: str, flight: str, sta: str) -> int:
+def place(db: sqlite3.Connection, airline: str, flight: str, sta: str, made: str | None = None) -> int:
     """The id of the arriving flight a new report is on, inside the caller's
     write transaction: the nearest flight of that airline and number within
-    SAME_FLIGHT, which takes the report's `sta` as its own, or a new flight."""
+    SAME_FLIGHT, or a new flight. The flight takes the report's `sta` as its
+    own when the report is its freshest estimate: `made` (`estimated`) no
+    earlier than that of the estimate it holds.
+
+    `made` is when the report was made as far as the server can bound it: its
+    `created`, but never after its receipt (a tablet whose clock is fast);
+    now by default."""
     at = parse_utc(sta)
+    made = made or stamp(datetime.now(UTC))
+    # strftime('%s'), not unixepoch(): the latter needs SQLite 3.38.
     found = db.execute(
-        "UPDATE flight SET sta = ?1 WHERE id = (SELECT id FROM flight WHERE airline = ?2 AND flight = ?3"
-        " AND sta BETWEEN ?4 AND ?5 ORDER BY abs(unixepoch(sta) - unixepoch(?1)), id DESC LIMIT 1) RETURNING id",
-        (sta, airline, flight, stamp(at - SAME_FLIGHT), stamp(at + SAME_FLIGHT))).fetchall()
+        "UPDATE flight SET sta = CASE WHEN ?6 >= estimated THEN ?1 ELSE sta END, estimated = max(estimated, ?6)"
+        " WHERE id = (SELECT id FROM flight WHERE airline = ?2 AND flight = ?3 AND sta BETWEEN ?4 AND ?5"
+        " ORDER BY abs(CAST(strftime('%s', sta) AS INTEGER) - CAST(strftime('%s', ?1) AS INTEGER)), id DESC"
+        " LIMIT 1) RETURNING id",
+        (sta, airline, flight, stamp(at - SAME_FLIGHT), stamp(at + SAME_FLIGHT), made)).fetchall()
     if found:
         return int(found[0][0])
-    return int(db.execute("INSERT INTO flight (airline, flight, sta) VALUES (?, ?, ?) RETURNING id",
-                          (airline, flight, sta)).fetchall()[0][0])
+    return int(db.execute("INSERT INTO flight (airline, flight, sta, estimated) VALUES (?, ?, ?, ?) RETURNING id",
+                          (airline, flight, sta, made)).fetchall()[0][0])
 
 
 def group_sql(where: str, *, child_first: bool) -> str:

@@ -188,3 +188,33 @@ def test_an_older_estimate_received_last_does_not_move_the_flight_back(
     [flight] = board(client)
     assert (flight["section"], flight["sta"]) == ("upcoming", fresh_sta), late_note
     assert f'data-countdown datetime="{fresh_sta}"' in text(client.get(f"/triage/reports/{stale}"))
+
+
+def test_0010_gives_a_flight_its_freshest_estimate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flight stored by 0009's rule carries its last received report's sta;
+    0010 gives it the sta of its report made last."""
+    known = store.migrations()
+    before = next(i for i, (_, name, _) in enumerate(known) if name.endswith("_flight_estimate.sql"))
+    conn = store.connect(str(tmp_path / "old.sqlite"))
+    monkeypatch.setattr(store, "migrations", lambda: known[:before])
+    store.migrate(conn)
+    t = "2026-11-30T10:00:00Z"
+    conn.execute("INSERT INTO airline VALUES ('ZZ', 'Demo Airways', ?)", (t,))
+    conn.execute("INSERT INTO user (id, username, password_hash, role, airline, created_at)"
+                 " VALUES (1, 'crew', '$argon2id$x', 'crew', 'ZZ', ?)", (t,))
+    conn.execute("INSERT INTO device (id, user_id, airline, label, public_jwk, kid, enrolled_at)"
+                 " VALUES ('dev-1', 1, 'ZZ', 'Tablet', '{}', 'kid-dev', ?)", (t,))
+    conn.execute("INSERT INTO flight (id, airline, flight, sta) VALUES (1, 'ZZ', 'ZZ1', '2026-11-30T11:50:00Z')")
+    for n, (sta, created, received) in enumerate([
+            ("2026-11-30T14:30:00Z", "2026-11-30T12:50:00Z", "2026-11-30T12:50:00Z"),  # the freshest word
+            ("2026-11-30T11:50:00Z", "2026-11-30T09:00:00Z", "2026-11-30T13:00:00Z")]):  # queued offline
+        conn.execute(
+            "INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"
+            " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"
+            " receipt_signature, status_changed_at, flight_id) VALUES (?, ?, 'dev-1', 'ZZ', 'ZZ1', 'CDG', 'LHR', ?,"
+            " 'routine', 2, ?, '[]', '{}', 'abc', ?, 'rc', 'sg', ?, 1)",
+            (f"r-{n}", f"REF-{n}", sta, created, received, received))
+    monkeypatch.undo()
+    store.migrate(conn)
+    assert tuple(conn.execute("SELECT sta, estimated FROM flight").fetchone()) == (
+        "2026-11-30T14:30:00Z", "2026-11-30T12:50:00Z")

@@ -155,7 +155,7 @@ def report_page(report_id: str) -> Any:
     lead = lead_time(row["received_at"], row["sta"])
     same_flight = db.execute("SELECT id, reference, urgency, status, received_at, child FROM report"
                              " WHERE flight_id = ? ORDER BY received_at, rowid", (row["flight_id"],)).fetchall()
-    # The flight's arrival (its newest report's), which this report's may differ from.
+    # The flight's arrival (its freshest estimate, flights.place), which this report's may differ from.
     flight_sta = db.execute("SELECT sta FROM flight WHERE id = ?", (row["flight_id"],)).fetchone()["sta"]
     return render_template(
         "triage/report.html", r=row, body=display_body(body), device=device, same_flight=same_flight,
