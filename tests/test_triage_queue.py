@@ -330,6 +330,39 @@ def test_queue_with_10000_reports_reads_in_index_order(client: FlaskClient, app:
     assert reports["total"] == 10001 and reports["reports"] == 10001
 
 
+
+def test_airline_review_with_10000_reports_groups_from_indexes_alone(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions, monkeypatch: Any) -> None:
+    """Airline security's list groups its airline's reports by flight as the
+    board does: from indexes alone, never the wide rows (envelopes) of every
+    report of the airline, with statistics or without."""
+    first = deliver(client, make_envelope)
+    bulk_insert(app, 10000, template_id=first)
+    asked: list[tuple[str, list[Any]]] = []
+    load_flights = flights.load_flights
+
+    def recording(db: Any, where: str, params: list[Any], *args: Any, **kwargs: Any) -> Any:
+        asked.append((where, list(params)))
+        return load_flights(db, where, params, *args, **kwargs)
+
+    monkeypatch.setattr(flights, "load_flights", recording)
+    auth.login("security")
+    page = text(client.get("/review/"))
+    assert "10001 reports on 10001 flights" in " ".join(page.split())
+    [(where, params)] = asked
+    at = datetime.now(UTC)
+    with app.app_context():
+        db = get_db()
+        for analyzed in (False, True):
+            if analyzed:
+                db.execute("ANALYZE")
+            for sql, args in ((flights.group_sql(where, child_first=False),
+                               flights.group_args(at, params, page=1, per_page=25)),
+                              ("SELECT count(DISTINCT r.flight_id)" + flights.FROM + where, params)):
+                plan = " | ".join(r["detail"] for r in db.execute("EXPLAIN QUERY PLAN " + sql, args))
+                assert "COVERING INDEX report_flight" in plan, (analyzed, plan)
+                assert not re.search(r"(SCAN|SEARCH) r( \||$| USING INDEX)", plan), (analyzed, plan)
+
 # -- the export -------------------------------------------------------------------------------
 
 def test_csv_export_of_the_queue(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
