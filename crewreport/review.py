@@ -67,7 +67,11 @@ def index() -> Any:
     db = get_db()
     code = airline()
     at = datetime.now(UTC)
-    where, params = " WHERE r.airline = ?", [code]
+    # The airline's flights (the intake puts a report only on a flight of its
+    # own airline): found by flight_arrival, then their reports by
+    # report_flight, never the wide rows. The reports listed are also checked
+    # by their own airline.
+    where, params = " WHERE f.airline = ?", [code]
     try:
         page = max(1, min(int(request.args.get("page") or 1), 100000))
     except ValueError:
@@ -79,7 +83,7 @@ def index() -> Any:
         page = max(1, math.ceil(total / PER_PAGE))
         found, total, reports, _ = flights.load_flights(db, where, params, at, page=page, per_page=PER_PAGE,
                                                         child_first=False)
-    flights.load_reports(db, found, REVIEW_COLUMNS, "", where, params)
+    flights.load_reports(db, found, REVIEW_COLUMNS, "", where + " AND r.airline = ?", [*params, code])
     for f in found:
         f.child = False  # never shown here (see above)
         for r in f.reports:
