@@ -22,6 +22,7 @@ from .helpers import (
     board_flights,
     count,
     deliver,
+    report_line,
     row,
     text,
     update_report,
@@ -189,6 +190,36 @@ def test_an_older_estimate_received_last_does_not_move_the_flight_back(
     assert (flight["section"], flight["sta"]) == ("upcoming", fresh_sta), late_note
     assert f'data-countdown datetime="{fresh_sta}"' in text(client.get(f"/triage/reports/{stale}"))
 
+
+def test_a_report_of_a_flight_still_to_land_is_not_marked_received_after_landing(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
+    """A note made on time (landing in 3 h at the time) reaches the intake
+    ten minutes after that first estimate; a delay was announced since and
+    the flight lands in an hour. The board, the flight page, the report page
+    and the airline's list say how long before the landing it came, as they
+    say of the flight, not "Late, 10 min after landing" under a flight still
+    to land."""
+    now = utcnow().replace(microsecond=0)
+    first_sta = now - timedelta(minutes=10)
+    early = deliver(client, make_envelope, flight="ZZ360", created=stamp(first_sta - timedelta(hours=3)),
+                    sta=stamp(first_sta))
+    update_report(app, early, received_at=stamp(now))
+    delayed = deliver(client, make_envelope, flight="ZZ360", sta=stamp(now + timedelta(hours=1)))
+    assert flight_of(app, early) == flight_of(app, delayed)
+    auth.login("officer")
+    board_page = text(client.get("/triage/"))
+    [flight] = board_flights(board_page)
+    assert flight["section"] == "upcoming"
+    pages = {"board": report_line(board_page, early),
+             "flight page": report_line(text(client.get(f"/triage/flights/{flight_of(app, early)}")), early),
+             "report page": text(client.get(f"/triage/reports/{early}"))}
+    auth.logout()
+    auth.login("security")
+    pages["airline's list"] = report_line(text(client.get("/review/")), early)
+    pages["airline's report page"] = text(client.get(f"/review/reports/{early}"))
+    for name, html in pages.items():
+        assert "after landing" not in html and "is-late" not in html and ">Late<" not in html, name
+        assert "1 h 00 min before landing" in html, name
 
 def test_0010_gives_a_flight_its_freshest_estimate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A flight stored by 0009's rule carries its last received report's sta;
