@@ -35,7 +35,8 @@ COARSE_STATUS = {
     "referred": "Closed",
 }
 PER_PAGE = 25  # flights per page
-REVIEW_COLUMNS = "r.id, r.reference, r.airline, r.flight, r.dep, r.arr, r.sta, r.urgency, r.status, r.received_at"
+REVIEW_COLUMNS = ("r.id, r.reference, r.airline, r.flight, r.dep, r.arr, r.sta, r.urgency, r.status, r.received_at,"
+                  " f.sta AS flight_sta")
 # How recently a device was used, only this coarsely: a minute-exact "last
 # seen" next to a report's minute-exact delivery time would name the crew
 # member behind a report whose reporter chose not to be named.
@@ -88,7 +89,7 @@ def index() -> Any:
         f.child = False  # never shown here (see above)
         for r in f.reports:
             r["coarse"] = COARSE_STATUS[r["status"]]
-            r["lead_text"], r["late"] = lead_time(r["received_at"], r["sta"])[1:]
+            r["lead_text"], r["late"] = lead_time(r["received_at"], r["flight_sta"])[1:]  # the flight's landing
     return render_template("review/index.html", flights=found, total=total, reports=reports, page=page,
                            pages=max(1, math.ceil(total / PER_PAGE)), airline=code)
 
@@ -99,6 +100,7 @@ def report_page(report_id: str) -> Any:
     """One report: header and delivery always; content when the airline was a recipient."""
     db = get_db()
     row = own_report(db, report_id)
+    flight_sta = db.execute("SELECT sta FROM flight WHERE id = ?", (row["flight_id"],)).fetchone()["sta"]
     body = None
     reason = None
     try:
@@ -117,7 +119,7 @@ def report_page(report_id: str) -> Any:
     shared = bool(body and body.get("share_identity_with_airline") is True)
     return render_template("review/report.html", r=row, body=display_body(body) if body else None,
                            reason=reason, shared=shared, coarse=COARSE_STATUS[row["status"]],
-                           lead=lead_time(row["received_at"], row["sta"]))
+                           lead=lead_time(row["received_at"], flight_sta))
 
 
 # -- crew administration ------------------------------------------------------------------

@@ -40,7 +40,8 @@ def flight_row(db: sqlite3.Connection, flight_id: int) -> sqlite3.Row:
 
 def flight_reports(db: sqlite3.Connection, flight_id: int) -> list[sqlite3.Row]:
     """Every report of the flight, oldest first; 404 for a flight with none."""
-    rows = db.execute("SELECT r.*, a.username AS assignee, l.username AS lock_user FROM report r"
+    rows = db.execute("SELECT r.*, f.sta AS flight_sta, a.username AS assignee, l.username AS lock_user"
+                      " FROM report r JOIN flight f ON f.id = r.flight_id"
                       " LEFT JOIN user a ON a.id = r.assignee_id LEFT JOIN user l ON l.id = r.lock_user_id"
                       " WHERE r.flight_id = ? ORDER BY r.received_at, r.rowid", (flight_id,)).fetchall()
     if not rows:

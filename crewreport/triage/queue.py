@@ -144,7 +144,7 @@ class Filters:
 
 QUEUE_COLUMNS = (
     "r.id, r.reference, r.airline, r.flight, r.dep, r.arr, r.sta, r.urgency, r.status,"
-    " r.received_at, r.assignee_id, r.lock_user_id, r.lock_expires_at, r.child,"
+    " r.received_at, r.assignee_id, r.lock_user_id, r.lock_expires_at, r.child, f.sta AS flight_sta,"
     " a.username AS assignee, l.username AS lock_user"
 )
 QUEUE_JOINS = " LEFT JOIN user a ON a.id = r.assignee_id LEFT JOIN user l ON l.id = r.lock_user_id"
@@ -158,9 +158,11 @@ def queue_sql(filters: Filters, user_id: int, at: datetime) -> tuple[str, list[A
 
 
 def decorate(r: Mapping[str, Any] | sqlite3.Row, user_id: int, stamp_now: str, since: str | None) -> dict[str, Any]:
-    """A report row with what the board shows of it."""
+    """A report row with what the board shows of it: how long before its
+    flight's landing (the flight's `sta`, not the report's own, which an
+    announced delay may have overtaken) it was received."""
     row = dict(r)
-    row["lead_seconds"], row["lead_text"], row["late"] = lead_time(r["received_at"], r["sta"])
+    row["lead_seconds"], row["lead_text"], row["late"] = lead_time(r["received_at"], r["flight_sta"])
     row["new"] = bool(since) and r["received_at"] >= since
     row["lock_active"] = bool(r["lock_user_id"] and (r["lock_expires_at"] or "") > stamp_now)
     row["locked_by_other"] = row["lock_active"] and r["lock_user_id"] != user_id
@@ -270,4 +272,4 @@ def csv_row(row: Mapping[str, Any]) -> list[Any]:
     return [csv_cell(v) for v in (
         row["reference"], row["id"], row["airline"], row["flight"], row["dep"], row["arr"], row["sta"],
         row["urgency"], row["status"], row["assignee"] or "", row["received_at"],
-        int(row["lead_seconds"] // 60), row["child"])]
+        int(lead_time(row["received_at"], row["sta"])[0] // 60), row["child"])]  # of its own `sta` column

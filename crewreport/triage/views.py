@@ -152,11 +152,12 @@ def report_page(report_id: str) -> Any:
     device = db.execute("SELECT d.*, u.username FROM device d LEFT JOIN user u ON u.id = d.user_id"
                         " WHERE d.id = ?", (row["device_id"],)).fetchone()
     holder = lock_holder(row, at)
-    lead = lead_time(row["received_at"], row["sta"])
     same_flight = db.execute("SELECT id, reference, urgency, status, received_at, child FROM report"
                              " WHERE flight_id = ? ORDER BY received_at, rowid", (row["flight_id"],)).fetchall()
     # The flight's arrival (its freshest estimate, flights.place), which this report's may differ from.
     flight_sta = db.execute("SELECT sta FROM flight WHERE id = ?", (row["flight_id"],)).fetchone()["sta"]
+    # How long before the flight's landing the report came (as the board says it).
+    lead = lead_time(row["received_at"], flight_sta)
     return render_template(
         "triage/report.html", r=row, body=display_body(body), device=device, same_flight=same_flight,
         open_on_flight=sum(r["status"] in OPEN for r in same_flight),
