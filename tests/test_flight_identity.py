@@ -147,13 +147,17 @@ def test_reports_stored_before_flights_had_rows_keep_their_grouping(
                  " VALUES (1, 'crew', '$argon2id$x', 'crew', 'ZZ', ?)", (t,))
     conn.execute("INSERT INTO device (id, user_id, airline, label, public_jwk, kid, enrolled_at)"
                  " VALUES ('dev-1', 1, 'ZZ', 'Tablet', '{}', 'kid-dev', ?)", (t,))
-    for n, (number, sta) in enumerate([("ZZ1", "2026-11-30T14:00:00Z"), ("ZZ1", "2026-11-30T14:00:00Z"),
-                                       ("ZZ1", "2026-11-30T14:20:00Z"), ("ZZ2", "2026-11-30T14:00:00Z")]):
+    late, fast = "2026-11-30T12:00:00Z", "2026-11-30T11:00:00Z"  # a receipt later; a tablet clock fast
+    for n, (number, sta, created, received) in enumerate([
+            ("ZZ1", "2026-11-30T14:00:00Z", fast, "2026-11-30T10:30:00Z"),
+            ("ZZ1", "2026-11-30T14:00:00Z", "2026-11-30T09:30:00Z", late),
+            ("ZZ1", "2026-11-30T14:20:00Z", t, t), ("ZZ2", "2026-11-30T14:00:00Z", t, t)]):
         conn.execute(
             "INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"
             " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"
             " receipt_signature, status_changed_at) VALUES (?, ?, 'dev-1', 'ZZ', ?, 'CDG', 'LHR', ?,"
-            " 'routine', 2, ?, '[]', '{}', 'abc', ?, 'rc', 'sg', ?)", (f"r-{n}", f"REF-{n}", number, sta, t, t, t))
+            " 'routine', 2, ?, '[]', '{}', 'abc', ?, 'rc', 'sg', ?)",
+            (f"r-{n}", f"REF-{n}", number, sta, created, received, received))
     monkeypatch.undo()
     store.migrate(conn)
     placed = conn.execute("SELECT r.id, f.airline, f.flight, f.sta FROM report r JOIN flight f ON f.id = r.flight_id"
@@ -162,6 +166,10 @@ def test_reports_stored_before_flights_had_rows_keep_their_grouping(
         ("r-0", "ZZ", "ZZ1", "2026-11-30T14:00:00Z"), ("r-1", "ZZ", "ZZ1", "2026-11-30T14:00:00Z"),
         ("r-2", "ZZ", "ZZ1", "2026-11-30T14:20:00Z"), ("r-3", "ZZ", "ZZ2", "2026-11-30T14:00:00Z")]
     assert conn.execute("SELECT count(*) FROM flight").fetchone()[0] == 3
+    # each flight's estimate: when its report made last was made (never after its receipt)
+    assert [tuple(r) for r in conn.execute("SELECT flight, sta, estimated FROM flight ORDER BY id")] == [
+        ("ZZ1", "2026-11-30T14:00:00Z", "2026-11-30T10:30:00Z"), ("ZZ2", "2026-11-30T14:00:00Z", t),
+        ("ZZ1", "2026-11-30T14:20:00Z", t)]
     assert conn.execute("SELECT count(*) FROM report WHERE flight_id IS NULL").fetchone()[0] == 0
 
 
@@ -220,32 +228,3 @@ def test_a_report_of_a_flight_still_to_land_is_not_marked_received_after_landing
     for name, html in pages.items():
         assert "after landing" not in html and "is-late" not in html and ">Late<" not in html, name
         assert "1 h 00 min before landing" in html, name
-
-def test_0010_gives_a_flight_its_freshest_estimate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A flight stored by 0009's rule carries its last received report's sta;
-    0010 gives it the sta of its report made last."""
-    known = store.migrations()
-    before = next(i for i, (_, name, _) in enumerate(known) if name.endswith("_flight_estimate.sql"))
-    conn = store.connect(str(tmp_path / "old.sqlite"))
-    monkeypatch.setattr(store, "migrations", lambda: known[:before])
-    store.migrate(conn)
-    t = "2026-11-30T10:00:00Z"
-    conn.execute("INSERT INTO airline VALUES ('ZZ', 'Demo Airways', ?)", (t,))
-    conn.execute("INSERT INTO user (id, username, password_hash, role, airline, created_at)"
-                 " VALUES (1, 'crew', '$argon2id$x', 'crew', 'ZZ', ?)", (t,))
-    conn.execute("INSERT INTO device (id, user_id, airline, label, public_jwk, kid, enrolled_at)"
-                 " VALUES ('dev-1', 1, 'ZZ', 'Tablet', '{}', 'kid-dev', ?)", (t,))
-    conn.execute("INSERT INTO flight (id, airline, flight, sta) VALUES (1, 'ZZ', 'ZZ1', '2026-11-30T11:50:00Z')")
-    for n, (sta, created, received) in enumerate([
-            ("2026-11-30T14:30:00Z", "2026-11-30T12:50:00Z", "2026-11-30T12:50:00Z"),  # the freshest word
-            ("2026-11-30T11:50:00Z", "2026-11-30T09:00:00Z", "2026-11-30T13:00:00Z")]):  # queued offline
-        conn.execute(
-            "INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"
-            " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"
-            " receipt_signature, status_changed_at, flight_id) VALUES (?, ?, 'dev-1', 'ZZ', 'ZZ1', 'CDG', 'LHR', ?,"
-            " 'routine', 2, ?, '[]', '{}', 'abc', ?, 'rc', 'sg', ?, 1)",
-            (f"r-{n}", f"REF-{n}", sta, created, received, received))
-    monkeypatch.undo()
-    store.migrate(conn)
-    assert tuple(conn.execute("SELECT sta, estimated FROM flight").fetchone()) == (
-        "2026-11-30T14:30:00Z", "2026-11-30T12:50:00Z")

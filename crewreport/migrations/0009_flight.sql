@@ -4,21 +4,29 @@
 -- moving map, an announcement, their own clock), so a report's own `sta`
 -- cannot name its flight. The intake puts each report on a flight: the one of
 -- the same airline and number whose arrival is within flights.SAME_FLIGHT of
--- the report's, or a new one. A flight's `sta` is its newest report's (the
--- freshest estimate); each report keeps the `sta` its tablet signed.
+-- the report's, or a new one. Each report keeps the `sta` its tablet signed.
+--
+-- A flight's `sta` is its freshest estimate: that of the report made last,
+-- not of the one received last, which may have waited in an offline tablet's
+-- outbox since take-off or come from a tablet whose clock is slow.
+-- `estimated`: when that report was made, as far as the server can bound it
+-- (its `created`, never after its receipt); a report made no earlier gives
+-- the flight its `sta` (flights.place).
 --
 -- Reports stored before this migration keep the grouping they had: one
 -- flight per airline, flight number and sta.
 CREATE TABLE flight (
-    id       INTEGER PRIMARY KEY,
-    airline  TEXT NOT NULL,
-    flight   TEXT NOT NULL,
-    sta      TEXT NOT NULL
+    id         INTEGER PRIMARY KEY,
+    airline    TEXT NOT NULL,
+    flight     TEXT NOT NULL,
+    sta        TEXT NOT NULL,
+    estimated  TEXT NOT NULL
 );
 -- The intake finds a report's flight by this index.
 CREATE INDEX flight_arrival ON flight (airline, flight, sta);
-INSERT INTO flight (airline, flight, sta)
-    SELECT DISTINCT airline, flight, sta FROM report ORDER BY sta, airline, flight;
+INSERT INTO flight (airline, flight, sta, estimated)
+    SELECT airline, flight, sta, max(min(created, received_at)) FROM report
+    GROUP BY airline, flight, sta ORDER BY sta, airline, flight;
 
 ALTER TABLE report ADD COLUMN flight_id INTEGER REFERENCES flight (id);
 UPDATE report SET flight_id = (
