@@ -4,8 +4,8 @@ security's review alike.
 An arriving flight is one row of the `flight` table. Crew on different
 tablets give its arrival minutes apart (the moving map, an announcement,
 their own clock), so the intake puts a report on the flight of the same
-airline and number whose arrival is within SAME_FLIGHT of the report's
-(`place`), or on a new one. The flight's `sta` is the freshest estimate: that
+airline and number landing at the same airport within SAME_FLIGHT of the
+report's arrival (`place`), or on a new one. The flight's `sta` is the freshest estimate: that
 of the report made last (a delay announced since the first note moves it),
 not of the one received last, which may have waited in an offline tablet's
 outbox since take-off or come from a tablet whose clock is slow; each report
@@ -90,10 +90,12 @@ class Flight:
         return self.count - len(self.reports)
 
 
-def place(db: sqlite3.Connection, airline: str, flight: str, sta: str, made: str | None = None) -> int:
+def place(db: sqlite3.Connection, airline: str, flight: str, arr: str, sta: str, made: str | None = None) -> int:
     """The id of the arriving flight a new report is on, inside the caller's
-    write transaction: the nearest flight of that airline and number within
-    SAME_FLIGHT, or a new flight. The flight takes the report's `sta` as its
+    write transaction: the nearest flight of that airline and number landing
+    at that airport within SAME_FLIGHT, or a new flight (one number landing
+    at two airports, as a flight with a domestic leg does, is two arriving
+    flights: two places to meet). The flight takes the report's `sta` as its
     own when the report is its freshest estimate: `made` (`estimated`) no
     earlier than that of the estimate it holds.
 
@@ -105,14 +107,15 @@ def place(db: sqlite3.Connection, airline: str, flight: str, sta: str, made: str
     # strftime('%s'), not unixepoch(): the latter needs SQLite 3.38.
     found = db.execute(
         "UPDATE flight SET sta = CASE WHEN ?6 >= estimated THEN ?1 ELSE sta END, estimated = max(estimated, ?6)"
-        " WHERE id = (SELECT id FROM flight WHERE airline = ?2 AND flight = ?3 AND sta BETWEEN ?4 AND ?5"
+        " WHERE id = (SELECT id FROM flight WHERE airline = ?2 AND flight = ?3 AND arr = ?7"
+        " AND sta BETWEEN ?4 AND ?5"
         " ORDER BY abs(CAST(strftime('%s', sta) AS INTEGER) - CAST(strftime('%s', ?1) AS INTEGER)), id DESC"
         " LIMIT 1) RETURNING id",
-        (sta, airline, flight, stamp(at - SAME_FLIGHT), stamp(at + SAME_FLIGHT), made)).fetchall()
+        (sta, airline, flight, stamp(at - SAME_FLIGHT), stamp(at + SAME_FLIGHT), made, arr)).fetchall()
     if found:
         return int(found[0][0])
-    return int(db.execute("INSERT INTO flight (airline, flight, sta, estimated) VALUES (?, ?, ?, ?) RETURNING id",
-                          (airline, flight, sta, made)).fetchall()[0][0])
+    return int(db.execute("INSERT INTO flight (airline, flight, arr, sta, estimated) VALUES (?, ?, ?, ?, ?)"
+                          " RETURNING id", (airline, flight, arr, sta, made)).fetchall()[0][0])
 
 
 def group_sql(where: str, *, child_first: bool) -> str:
@@ -125,7 +128,7 @@ def group_sql(where: str, *, child_first: bool) -> str:
     involve a child (the flag comes from the sealed body)."""
     child = "max(r.child) DESC, " if child_first else ""
     return (
-        "SELECT f.id, f.airline, f.flight, f.sta, min(r.arr) AS arr, max(r.arr) AS arr_other, count(*) AS n,"  # noqa: S608 - fixed fragments
+        "SELECT f.id, f.airline, f.flight, f.arr, f.sta, count(*) AS n,"  # noqa: S608 - fixed fragments
         " min(r.urgency_rank) AS top_rank, max(r.child) AS child,"
         " CASE WHEN f.sta >= ? THEN 0 WHEN min(r.received_at) > f.sta THEN 2 WHEN f.sta >= ? THEN 0 ELSE 1 END"
         " AS section,"
@@ -153,7 +156,7 @@ def load_flights(db: sqlite3.Connection, where: str, params: list[Any], at: date
     rows = db.execute(group_sql(where, child_first=child_first),
                       group_args(at, params, page=page, per_page=per_page, since=since)).fetchall()
     flights = [Flight(id=r["id"], airline=r["airline"], flight=r["flight"], sta=r["sta"],
-                      arr=r["arr"] if r["arr"] == r["arr_other"] else f"{r['arr']} / {r['arr_other']}",
+                      arr=r["arr"],
                       count=r["n"], urgency=URGENCIES[r["top_rank"]], child=bool(r["child"]),
                       section=SECTIONS[r["section"]], countdown=countdown_text(r["sta"], at))
                for r in rows]

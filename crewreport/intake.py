@@ -380,5 +380,5 @@ def insert(db: sqlite3.Connection, item: Signed, receipt: dict[str, Any]) -> Non
          report.URGENCY_RANK[header["urgency"]], report.whole_seconds(header["created"]), json.dumps(header["rcpt"]),
          item.canonical, receipt["digest"], received_at,
          receipt["receipt"], receipt["signature"], received_at, int(item.child),
-         flights.place(db, header["airline"], header["flight"], report.whole_seconds(header["sta"]),
+         flights.place(db, header["airline"], header["flight"], header["arr"], report.whole_seconds(header["sta"]),
                        min(report.whole_seconds(header["created"]), received_at))))

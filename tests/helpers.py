@@ -190,17 +190,17 @@ def deliver(client: FlaskClient, make_envelope: Make, **kwargs: Any) -> str:
 
 def update_report(app: Flask, report_id: str, **columns: Any) -> None:
     """Set report columns directly (times in the past, status, ...). A new
-    airline, flight number or sta puts the report on a flight as the intake
+    airline, flight number, arrival airport or sta puts the report on a flight as the intake
     would have, had it been sent so (`flights.place`)."""
     with app.app_context():
         db = get_db()
         with transaction(db):
             sets = ", ".join(f"{k} = ?" for k in columns)
             db.execute(f"UPDATE report SET {sets} WHERE id = ?", (*columns.values(), report_id))
-            if columns.keys() & {"airline", "flight", "sta"}:
-                r = db.execute("SELECT airline, flight, sta FROM report WHERE id = ?", (report_id,)).fetchone()
+            if columns.keys() & {"airline", "flight", "arr", "sta"}:
+                r = db.execute("SELECT airline, flight, arr, sta FROM report WHERE id = ?", (report_id,)).fetchone()
                 db.execute("UPDATE report SET flight_id = ? WHERE id = ?",
-                           (flights.place(db, r["airline"], r["flight"], r["sta"]), report_id))
+                           (flights.place(db, r["airline"], r["flight"], r["arr"], r["sta"]), report_id))
 
 
 def row(app: Flask, report_id: str) -> dict[str, Any] | None:

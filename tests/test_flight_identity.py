@@ -83,25 +83,29 @@ def test_a_delay_moves_the_flight_and_later_estimates_still_join_it(
     assert flight["sta"] == row(app, third)["sta"]  # type: ignore[index]
 
 
-def test_the_same_number_another_day_or_another_airline_is_another_flight(
+def test_the_same_number_another_day_airport_or_airline_is_another_flight(
         client: FlaskClient, app: Flask, make_envelope: Make) -> None:
     sta = utcnow() + timedelta(hours=2)
     today = deliver(client, make_envelope, flight="ZZ320", sta=stamp(sta))
     edge = deliver(client, make_envelope, flight="ZZ320", sta=stamp(sta + timedelta(hours=3)))
     beyond = deliver(client, make_envelope, flight="ZZ320", sta=stamp(sta + timedelta(hours=6, seconds=1)))
     tomorrow = deliver(client, make_envelope, flight="ZZ320", sta=stamp(sta + timedelta(days=1)))
+    elsewhere = deliver(client, make_envelope, flight="ZZ320", arr="MAN", sta=stamp(sta))
     assert flight_of(app, today) == flight_of(app, edge)  # within three hours of the flight's arrival
-    assert len({flight_of(app, today), flight_of(app, beyond), flight_of(app, tomorrow)}) == 3
+    assert len({flight_of(app, today), flight_of(app, beyond), flight_of(app, tomorrow),
+                flight_of(app, elsewhere)}) == 4
     with app.app_context():
         from crewreport import flights  # the rule itself, for another airline's number
         db = get_db()
         ours = flight_of(app, tomorrow)
-        assert flights.place(db, "YY", "ZZ320", stamp(sta + timedelta(days=1))) != ours
-        assert flights.place(db, "ZZ", "ZZ320", stamp(sta + timedelta(days=1, minutes=5))) == ours
+        assert flights.place(db, "YY", "ZZ320", "LHR", stamp(sta + timedelta(days=1))) != ours
+        # one number landing at two airports (a domestic leg): two places to meet
+        assert flights.place(db, "ZZ", "ZZ320", "MAN", stamp(sta + timedelta(days=1))) != ours
+        assert flights.place(db, "ZZ", "ZZ320", "LHR", stamp(sta + timedelta(days=1, minutes=5))) == ours
         # between two flights of one number, the nearer one
-        later = flights.place(db, "ZZ", "ZZ320", stamp(sta + timedelta(days=1, hours=4)))
+        later = flights.place(db, "ZZ", "ZZ320", "LHR", stamp(sta + timedelta(days=1, hours=4)))
         assert later != ours
-        assert flights.place(db, "ZZ", "ZZ320", stamp(sta + timedelta(days=1, hours=2, minutes=40))) == later
+        assert flights.place(db, "ZZ", "ZZ320", "LHR", stamp(sta + timedelta(days=1, hours=2, minutes=40))) == later
 
 
 def test_a_batch_places_its_notes_of_one_flight_together(client: FlaskClient, app: Flask,
@@ -118,6 +122,7 @@ def test_purge_removes_a_flight_only_with_its_last_report(client: FlaskClient, a
     sta = stamp(utcnow() + timedelta(hours=1))
     kept, purged = (deliver(client, make_envelope, flight="ZZ340", sta=sta) for _ in range(2))
     alone = deliver(client, make_envelope, flight="ZZ341", sta=sta)
+    alone_flight = flight_of(app, alone)  # the newest flight
     long_ago = stamp(utcnow() - timedelta(days=400))
     for rid in (purged, alone):
         update_report(app, rid, status="referred", closed_at=long_ago)
@@ -125,6 +130,8 @@ def test_purge_removes_a_flight_only_with_its_last_report(client: FlaskClient, a
     assert row(app, purged) is None and row(app, alone) is None
     assert [tuple(r) for r in sqlite_rows(app, "SELECT flight FROM flight")] == [("ZZ340",)]
     assert count(app, "SELECT count(*) FROM flight WHERE id = ?", flight_of(app, kept)) == 1
+    # a deleted flight's id is never another flight's: its old address finds nothing
+    assert flight_of(app, deliver(client, make_envelope, flight="ZZ342", sta=sta)) > alone_flight
 
 
 def sqlite_rows(app: Flask, sql: str) -> list[sqlite3.Row]:

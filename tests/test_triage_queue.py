@@ -268,9 +268,9 @@ def bulk_insert(app: Flask, n: int, template_id: str) -> list[str]:
         cols = list(t)
         with transaction(db):
             for r in rows:
-                r["flight_id"] = db.execute("INSERT INTO flight (airline, flight, sta, estimated) VALUES (?, ?, ?, ?)"
-                                            " RETURNING id", (r["airline"], r["flight"], r["sta"], r["created"])
-                                            ).fetchone()[0]
+                r["flight_id"] = db.execute(
+                    "INSERT INTO flight (airline, flight, arr, sta, estimated) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                    (r["airline"], r["flight"], r["arr"], r["sta"], r["created"])).fetchone()[0]
             db.executemany(f"INSERT INTO report ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                            [tuple(r[c] for c in cols) for r in rows])
     return ids

@@ -81,7 +81,7 @@ def flight_page(flight_id: int, form: FlightDecisionForm | None = None,
     return render_template(
         "triage/flight.html", rows=rows, open_rows=open_rows, form=form, changed=changed or set(),
         message=message, flight_id=flight_id, airline=arriving["airline"], flight=arriving["flight"],
-        sta=arriving["sta"], arr=" / ".join(dict.fromkeys(r["arr"] for r in rows)),
+        sta=arriving["sta"], arr=arriving["arr"],
         child=any(r["child"] for r in rows), urgency=URGENCY_LABELS[URGENCIES[top]], urgency_code=URGENCIES[top],
         countdown=countdown_text(arriving["sta"], at), landed=parse_utc(arriving["sta"]) < at), status
 
