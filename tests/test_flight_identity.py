@@ -235,3 +235,46 @@ def test_a_report_of_a_flight_still_to_land_is_not_marked_received_after_landing
     for name, html in pages.items():
         assert "after landing" not in html and "is-late" not in html and ">Late<" not in html, name
         assert "1 h 00 min before landing" in html, name
+
+
+def test_stale_estimates_received_one_after_another_never_move_the_flight(
+        client: FlaskClient, app: Flask, make_envelope: Make) -> None:
+    """Two notes queued offline since take-off arrive after the crew's
+    freshest word, the older first: neither gives the flight its arrival
+    (the flight remembers when its estimate was made, not the last note's)."""
+    now = utcnow().replace(microsecond=0)
+    fresh_sta = stamp(now + timedelta(minutes=90))
+    fresh = deliver(client, make_envelope, flight="ZZ370", created=stamp(now - timedelta(minutes=5)), sta=fresh_sta)
+    for hours_ago in (5, 4):
+        deliver(client, make_envelope, flight="ZZ370", created=stamp(now - timedelta(hours=hours_ago)),
+                sta=stamp(now - timedelta(minutes=30)))
+    assert count(app, "SELECT count(*) FROM report WHERE flight_id = ?", flight_of(app, fresh)) == 3
+    assert [tuple(r) for r in sqlite_rows(app, "SELECT sta FROM flight WHERE flight = 'ZZ370'")] == [(fresh_sta,)]
+
+
+def test_a_note_joins_the_nearer_of_two_flights_of_its_number(app: Flask) -> None:
+    """The same number lands at 10:00 and again at 14:00 (flights made in
+    that order): a note saying 11:00 is the first's, one saying 13:00 the
+    second's."""
+    with app.app_context():
+        from crewreport import flights
+        db = get_db()
+        at = (utcnow() + timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
+        morning = flights.place(db, "ZZ", "ZZ380", "LHR", stamp(at))
+        afternoon = flights.place(db, "ZZ", "ZZ380", "LHR", stamp(at + timedelta(hours=4)))
+        assert flights.place(db, "ZZ", "ZZ380", "LHR", stamp(at + timedelta(hours=1))) == morning
+        assert flights.place(db, "ZZ", "ZZ380", "LHR", stamp(at + timedelta(hours=3))) == afternoon
+
+
+def test_landing_and_receipt_at_the_same_second(client: FlaskClient, app: Flask, make_envelope: Make) -> None:
+    """At the second of landing a flight is still to land; a note received
+    at the second its flight lands came before the landing, not after."""
+    sta = utcnow().replace(microsecond=0) + timedelta(hours=1)
+    now_landing = deliver(client, make_envelope, flight="ZZ390", sta=stamp(sta))
+    on_the_dot = deliver(client, make_envelope, flight="ZZ391", sta=stamp(sta - timedelta(hours=2)))
+    update_report(app, on_the_dot, received_at=stamp(sta - timedelta(hours=2)))
+    with app.app_context():
+        from crewreport import flights
+        found, *_ = flights.load_flights(get_db(), "", [], sta, page=1, per_page=10, child_first=True)
+    sections = {f.flight: f.section for f in found}
+    assert sections == {"ZZ390": "upcoming", "ZZ391": "landed"}, (now_landing, sections)
