@@ -14,7 +14,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from crewreport import db as store
 from crewreport.db import get_db
-from crewreport.times import stamp
+from crewreport.times import parse_utc, stamp
 
 from .helpers import (
     AuthActions,
@@ -278,3 +278,28 @@ def test_landing_and_receipt_at_the_same_second(client: FlaskClient, app: Flask,
         found, *_ = flights.load_flights(get_db(), "", [], sta, page=1, per_page=10, child_first=True)
     sections = {f.flight: f.section for f in found}
     assert sections == {"ZZ390": "upcoming", "ZZ391": "landed"}, (now_landing, sections)
+
+
+def test_a_tablet_whose_clock_is_fast_does_not_move_the_flight_later(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
+    """Ten minutes ago a crew said the flight lands in an hour. Now a note
+    comes from a tablet whose clock is two hours fast (an old crew app, or a
+    clock changed since its offset was learnt): its `created` is two hours
+    after its receipt, which the server sees, and its "lands in 0:50" gives an
+    arrival two hours late. The intake bounds that note's `created` by its
+    receipt, so it counts as the freshest estimate and the whole flight moves
+    to "lands in 2 h 50": officers would plan for an aircraft that lands in 50
+    minutes. (Before flights had rows that note stood apart and the right
+    element stayed on the board; a slow clock is already handled.)"""
+    now = utcnow().replace(microsecond=0)
+    fresh_sta = now + timedelta(minutes=50)
+    fresh = deliver(client, make_envelope, flight="ZZ370", created=stamp(now - timedelta(minutes=10)),
+                    sta=stamp(fresh_sta))
+    fast_clock = now + timedelta(hours=2)
+    fast = deliver(client, make_envelope, flight="ZZ370", created=stamp(fast_clock),
+                   sta=stamp(fast_clock + timedelta(minutes=50)))
+    assert flight_of(app, fresh) == flight_of(app, fast)
+    auth.login("officer")
+    [flight] = board(client)
+    shown = parse_utc(str(flight["sta"]))
+    assert abs(shown - fresh_sta) <= timedelta(minutes=5), f"the board says the flight lands at {flight['sta']}"
