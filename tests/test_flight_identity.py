@@ -4,6 +4,7 @@ it: the intake puts each report on its flight (`flights.place`), the flight
 takes its newest report's arrival, and each report keeps its own."""
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from crewreport import db as store
 from crewreport.db import get_db
+from crewreport.display import when
 from crewreport.times import parse_utc, stamp
 
 from .helpers import (
@@ -303,3 +305,48 @@ def test_a_tablet_whose_clock_is_fast_does_not_move_the_flight_later(
     [flight] = board(client)
     shown = parse_utc(str(flight["sta"]))
     assert abs(shown - fresh_sta) <= timedelta(minutes=5), f"the board says the flight lands at {flight['sta']}"
+
+
+def early_note_of_delayed_flight(client: FlaskClient, app: Flask, make_envelope: Make) -> tuple[str, str]:
+    """A note made on time (landing 10 min ago, as it said then) received now;
+    since then a delay: the flight lands in an hour. (report id, flight sta)"""
+    now = utcnow().replace(microsecond=0)
+    first_sta = now - timedelta(minutes=10)
+    early = deliver(client, make_envelope, flight="ZZ380", created=stamp(first_sta - timedelta(hours=3)),
+                    sta=stamp(first_sta))
+    update_report(app, early, received_at=stamp(now))
+    delayed = stamp(now + timedelta(hours=1))
+    assert flight_of(app, deliver(client, make_envelope, flight="ZZ380", sta=delayed)) == flight_of(app, early)
+    return early, delayed
+
+
+def fact(html: str, term: str) -> str:
+    m = re.search(rf"<dt>{term}</dt><dd>(.*?)</dd>", html, re.S)
+    assert m, f"no {term!r} on the page"
+    return m.group(1)
+
+
+def test_airline_report_page_gives_the_arrival_its_lead_time_is_counted_from(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
+    """The airline's page of a report says it came "1 h 00 min before
+    landing" (against the flight's arrival, as its list says), so its
+    "Scheduled arrival" must be that arrival too, not the note's own, ten
+    minutes ago: "scheduled 10 min ago, received now, 1 h before landing"
+    contradicts itself."""
+    early, flight_sta = early_note_of_delayed_flight(client, app, make_envelope)
+    auth.login("security")
+    page = text(client.get(f"/review/reports/{early}"))
+    assert "1 h 00 min before landing" in fact(page, "Received")
+    assert fact(page, "Scheduled arrival").startswith(when(flight_sta))
+
+
+def test_nrm_sheet_says_how_long_before_the_flights_landing_the_report_came(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
+    """The NRM prompt sheet's "Flight context" is the flight's: its arrival
+    and "1 h 00 min before landing", as the report page the officer printed
+    it from says, not "10 min after landing" of a flight still to land."""
+    early, flight_sta = early_note_of_delayed_flight(client, app, make_envelope)
+    auth.login("officer")
+    page = text(client.get(f"/triage/reports/{early}/nrm"))
+    assert "1 h 00 min before landing" in fact(page, "Report received")
+    assert fact(page, "Scheduled arrival").startswith(when(flight_sta))
