@@ -119,7 +119,7 @@ def report_page(report_id: str) -> Any:
     shared = bool(body and body.get("share_identity_with_airline") is True)
     return render_template("review/report.html", r=row, body=display_body(body) if body else None,
                            reason=reason, shared=shared, coarse=COARSE_STATUS[row["status"]],
-                           lead=lead_time(row["received_at"], flight_sta))
+                           flight_sta=flight_sta, lead=lead_time(row["received_at"], flight_sta))
 
 
 # -- crew administration ------------------------------------------------------------------
