@@ -306,7 +306,9 @@ def nrm_sheet(report_id: str) -> Any:
     body = open_body(row)
     audit.record("report_exported", subject=f"report:{report_id}", format="nrm_sheet")
     mark_opened(db, report_id)
-    return render_template("triage/nrm.html", r=row, body=display_body(body),
-                           lead=lead_time(row["received_at"], row["sta"]), printed_at=now(),
+    # The flight's arrival, and how long before it the report came, as the report page says.
+    flight_sta = db.execute("SELECT sta FROM flight WHERE id = ?", (row["flight_id"],)).fetchone()["sta"]
+    return render_template("triage/nrm.html", r=row, body=display_body(body), flight_sta=flight_sta,
+                           lead=lead_time(row["received_at"], flight_sta), printed_at=now(),
                            status_labels=STATUS_LABELS)
 
