@@ -350,3 +350,38 @@ def test_nrm_sheet_says_how_long_before_the_flights_landing_the_report_came(
     page = text(client.get(f"/triage/reports/{early}/nrm"))
     assert "1 h 00 min before landing" in fact(page, "Report received")
     assert fact(page, "Scheduled arrival").startswith(when(flight_sta))
+
+
+def test_one_flight_stored_before_the_upgrade_at_arrivals_minutes_apart_is_one_flight_after_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store is upgraded while ZZ1 is in the air: its two crews gave its
+    arrival as 14:00 and 14:12, which the board of the day showed as two
+    flights. After 0009 the board (and the airline's list, for as long as the
+    reports are kept) must show one ZZ1 landing at the freshest estimate, as
+    it does for every flight reported after the upgrade; the next day's ZZ1
+    stays another flight."""
+    known = store.migrations()
+    before = next(i for i, (_, name, _) in enumerate(known) if name.endswith("_flight.sql"))
+    conn = store.connect(str(tmp_path / "old.sqlite"))
+    monkeypatch.setattr(store, "migrations", lambda: known[:before])
+    store.migrate(conn)
+    t = "2026-11-30T08:00:00Z"
+    conn.execute("INSERT INTO airline VALUES ('ZZ', 'Demo Airways', ?)", (t,))
+    conn.execute("INSERT INTO user (id, username, password_hash, role, airline, created_at)"
+                 " VALUES (1, 'crew', '$argon2id$x', 'crew', 'ZZ', ?)", (t,))
+    conn.execute("INSERT INTO device (id, user_id, airline, label, public_jwk, kid, enrolled_at)"
+                 " VALUES ('dev-1', 1, 'ZZ', 'Tablet', '{}', 'kid-dev', ?)", (t,))
+    for n, (sta, made) in enumerate([("2026-11-30T14:12:00Z", "2026-11-30T10:00:00Z"),
+                                     ("2026-11-30T14:00:00Z", "2026-11-30T09:00:00Z"),
+                                     ("2026-12-01T14:00:00Z", "2026-12-01T09:00:00Z")]):
+        conn.execute(
+            "INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"
+            " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"
+            " receipt_signature, status_changed_at) VALUES (?, ?, 'dev-1', 'ZZ', 'ZZ1', 'CDG', 'LHR', ?,"
+            " 'routine', 2, ?, '[]', '{}', 'abc', ?, 'rc', 'sg', ?)", (f"r-{n}", f"REF-{n}", sta, made, made, made))
+    monkeypatch.undo()
+    store.migrate(conn)
+    placed = dict(conn.execute("SELECT id, flight_id FROM report").fetchall())
+    assert placed["r-0"] == placed["r-1"] != placed["r-2"]
+    assert conn.execute("SELECT sta FROM flight WHERE id = ?", (placed["r-0"],)).fetchone()[0] == \
+        "2026-11-30T14:12:00Z"
