@@ -167,7 +167,7 @@ class Bench:
             ))
         with transaction(db):
             # Each report on its arriving flight, as the intake places it.
-            placed = [(*r, flights.place(db, r[3], r[4], r[6], r[7], min(r[10], r[14]))) for r in rows]
+            placed = [(*r, flights.place(db, r[3], r[4], r[6], r[7], flights.estimated(r[10], r[14]))) for r in rows]
             db.executemany(
                 "INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"
                 " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"

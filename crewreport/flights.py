@@ -54,6 +54,9 @@ NEVER = "9999-12-31T23:59:59Z"  # later than any report's received_at
 # narrower than the gap to the same flight number's next arrival (a day).
 SAME_FLIGHT = timedelta(hours=3)
 FROM = " FROM report r JOIN flight f ON f.id = r.flight_id"
+# A report made, by its tablet's clock, more than this after the intake
+# received it comes from a tablet whose clock is fast (estimated).
+CLOCK_SLACK = timedelta(minutes=1)
 
 
 @dataclass
@@ -99,11 +102,10 @@ def place(db: sqlite3.Connection, airline: str, flight: str, arr: str, sta: str,
     own when the report is its freshest estimate: `made` (`estimated`) no
     earlier than that of the estimate it holds.
 
-    `made` is when the report was made as far as the server can bound it: its
-    `created`, but never after its receipt (a tablet whose clock is fast);
-    now by default."""
+    `made` is when the report was made as far as the server can bound it
+    (`estimated`); now by default."""
     at = parse_utc(sta)
-    made = made or stamp(datetime.now(UTC))
+    made = stamp(datetime.now(UTC)) if made is None else made
     # strftime('%s'), not unixepoch(): the latter needs SQLite 3.38.
     found = db.execute(
         "UPDATE flight SET sta = CASE WHEN ?6 >= estimated THEN ?1 ELSE sta END, estimated = max(estimated, ?6)"
@@ -116,6 +118,19 @@ def place(db: sqlite3.Connection, airline: str, flight: str, arr: str, sta: str,
         return int(found[0][0])
     return int(db.execute("INSERT INTO flight (airline, flight, arr, sta, estimated) VALUES (?, ?, ?, ?, ?)"
                           " RETURNING id", (airline, flight, arr, sta, made)).fetchall()[0][0])
+
+
+def estimated(created: str, received_at: str) -> str:
+    """When a report was made, as far as the server can bound it, for
+    `place`: its `created`, never after its receipt (a tablet clock a few
+    seconds fast); '' (older than any estimate) when `created` is later than
+    the receipt by more than CLOCK_SLACK. That tablet's clock is proven fast,
+    so an arrival it worked out from "lands in" is late by as much: it gives a
+    flight its arrival only until any other report does. (The SQL of
+    migration 0009 says the same for reports stored before it.)"""
+    if parse_utc(created) - parse_utc(received_at) > CLOCK_SLACK:
+        return ""
+    return min(created, received_at)
 
 
 def group_sql(where: str, *, child_first: bool) -> str:

@@ -381,4 +381,4 @@ def insert(db: sqlite3.Connection, item: Signed, receipt: dict[str, Any]) -> Non
          item.canonical, receipt["digest"], received_at,
          receipt["receipt"], receipt["signature"], received_at, int(item.child),
          flights.place(db, header["airline"], header["flight"], header["arr"], report.whole_seconds(header["sta"]),
-                       min(report.whole_seconds(header["created"]), received_at))))
+                       flights.estimated(report.whole_seconds(header["created"]), received_at))))

@@ -157,11 +157,12 @@ def test_reports_stored_before_flights_had_rows_are_put_on_flights_as_the_intake
                  " VALUES (1, 'crew', '$argon2id$x', 'crew', 'ZZ', ?)", (t,))
     conn.execute("INSERT INTO device (id, user_id, airline, label, public_jwk, kid, enrolled_at)"
                  " VALUES ('dev-1', 1, 'ZZ', 'Tablet', '{}', 'kid-dev', ?)", (t,))
-    late, fast = "2026-11-30T12:00:00Z", "2026-11-30T11:00:00Z"  # a receipt later; a tablet clock fast
+    late = "2026-11-30T12:00:00Z"  # a receipt two and a half hours after it was made
     for n, (number, sta, created, received) in enumerate([
-            ("ZZ1", "2026-11-30T14:00:00Z", fast, "2026-11-30T10:30:00Z"),
+            ("ZZ1", "2026-11-30T14:00:00Z", "2026-11-30T10:30:40Z", "2026-11-30T10:30:00Z"),  # a clock 40 s fast
             ("ZZ1", "2026-11-30T14:00:00Z", "2026-11-30T09:30:00Z", late),
-            ("ZZ1", "2026-11-30T14:20:00Z", t, t), ("ZZ2", "2026-11-30T14:00:00Z", t, t)]):
+            ("ZZ1", "2026-11-30T14:20:00Z", t, t), ("ZZ2", "2026-11-30T14:00:00Z", t, t),
+            ("ZZ1", "2026-11-30T16:05:00Z", "2026-11-30T13:00:00Z", "2026-11-30T10:45:00Z")]):  # a clock proven fast
         conn.execute(
             "INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"
             " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"
@@ -174,9 +175,11 @@ def test_reports_stored_before_flights_had_rows_are_put_on_flights_as_the_intake
                           " ORDER BY r.id").fetchall()
     assert [tuple(r) for r in placed] == [
         ("r-0", "ZZ", "ZZ1", "2026-11-30T14:00:00Z"), ("r-1", "ZZ", "ZZ1", "2026-11-30T14:00:00Z"),
-        ("r-2", "ZZ", "ZZ1", "2026-11-30T14:00:00Z"), ("r-3", "ZZ", "ZZ2", "2026-11-30T14:00:00Z")]
-    # each flight's estimate: when its report made last was made (never after its receipt):
-    # r-0's, made at 11:00 on a fast clock but received at 10:30, not r-2's, made at 10:00
+        ("r-2", "ZZ", "ZZ1", "2026-11-30T14:00:00Z"), ("r-3", "ZZ", "ZZ2", "2026-11-30T14:00:00Z"),
+        ("r-4", "ZZ", "ZZ1", "2026-11-30T14:00:00Z")]
+    # each flight's estimate, as flights.estimated has it: r-0's, made on a clock
+    # a little fast and counted at its receipt (10:30), not r-2's (10:00), nor
+    # r-4's, whose clock is proven fast (its "13:00" would be the freshest)
     assert [tuple(r) for r in conn.execute("SELECT flight, sta, estimated FROM flight ORDER BY id")] == [
         ("ZZ1", "2026-11-30T14:00:00Z", "2026-11-30T10:30:00Z"), ("ZZ2", "2026-11-30T14:00:00Z", t)]
     # and the intake's next flight gets the next id
@@ -387,3 +390,11 @@ def test_one_flight_stored_before_the_upgrade_at_arrivals_minutes_apart_is_one_f
     assert placed["r-0"] == placed["r-1"] != placed["r-2"]
     assert conn.execute("SELECT sta FROM flight WHERE id = ?", (placed["r-0"],)).fetchone()[0] == \
         "2026-11-30T14:12:00Z"
+
+
+def test_when_a_report_was_made_as_far_as_the_server_can_tell() -> None:
+    from crewreport.flights import estimated
+    received = "2026-11-30T12:00:00Z"
+    assert estimated("2026-11-30T11:10:00Z", received) == "2026-11-30T11:10:00Z"  # queued 50 min
+    assert estimated("2026-11-30T12:01:00Z", received) == received  # a clock a minute fast: never after receipt
+    assert estimated("2026-11-30T12:01:01Z", received) == ""  # proven fast: older than any estimate

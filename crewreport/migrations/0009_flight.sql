@@ -10,8 +10,9 @@
 -- not of the one received last, which may have waited in an offline tablet's
 -- outbox since take-off or come from a tablet whose clock is slow.
 -- `estimated`: when that report was made, as far as the server can bound it
--- (its `created`, never after its receipt); a report made no earlier gives
--- the flight its `sta` (flights.place).
+-- (its `created`, never after its receipt; '' for a tablet whose clock is
+-- proven fast, flights.estimated); a report made no earlier gives the flight
+-- its `sta` (flights.place).
 --
 -- Reports stored before this migration are put on flights the way the
 -- intake puts new ones: those of one airline, number and airport whose
@@ -36,7 +37,9 @@ CREATE INDEX flight_arrival ON flight (airline, flight, arr, sta);
 CREATE TEMP TABLE report_flight_found (id TEXT PRIMARY KEY, flight_no INTEGER NOT NULL, made TEXT NOT NULL);
 INSERT INTO report_flight_found (id, flight_no, made)
     SELECT id, sum(first) OVER (ORDER BY airline, flight, arr, sta, id), made FROM (
-        SELECT id, airline, flight, arr, sta, min(created, received_at) AS made,
+        SELECT id, airline, flight, arr, sta,
+            CASE WHEN CAST(strftime('%s', created) AS INTEGER) - CAST(strftime('%s', received_at) AS INTEGER) > 60
+                 THEN '' ELSE min(created, received_at) END AS made,
             coalesce(CAST(strftime('%s', sta) AS INTEGER)
                      - CAST(strftime('%s', lag(sta) OVER (PARTITION BY airline, flight, arr ORDER BY sta, id))
                             AS INTEGER) > 10800, 1) AS first
