@@ -20,7 +20,7 @@ from flask_login import current_user
 from . import audit, envelope, flights, keys, report
 from .auth import create_user, role_required, set_password
 from .db import get_db, transaction
-from .display import display_body, lead_time
+from .display import countdown_text, display_body, lead_time
 from .forms import FORM_EXPIRED, ActionForm, CrewCreateForm, PasswordResetForm
 from .times import now, stamp
 
@@ -87,11 +87,34 @@ def index() -> Any:
     flights.load_reports(db, found, REVIEW_COLUMNS, "", where + " AND r.airline = ?", [*params, code])
     for f in found:
         f.child = False  # never shown here (see above)
-        for r in f.reports:
-            r["coarse"] = COARSE_STATUS[r["status"]]
-            r["lead_text"], r["late"] = lead_time(r["received_at"], r["flight_sta"])[1:]  # the flight's landing
+        f.reports = [review_line(r) for r in f.reports]
     return render_template("review/index.html", flights=found, total=total, reports=reports, page=page,
                            pages=max(1, math.ceil(total / PER_PAGE)), airline=code)
+
+
+def review_line(r: dict[str, Any] | sqlite3.Row) -> dict[str, Any]:
+    """A report as the airline's lists show it: Border Force's status in
+    outline, and how long before its flight's landing it came."""
+    line = dict(r)
+    line["coarse"] = COARSE_STATUS[line["status"]]
+    line["lead_text"], line["late"] = lead_time(line["received_at"], line["flight_sta"])[1:]
+    return line
+
+
+@bp.get("/flights/<int:flight_id>")
+@role_required("airline_security")
+def flight_page(flight_id: int) -> Any:
+    """Every report of one of the airline's flights: the list shows only the
+    newest of a busy flight (flights.LISTED_PER_FLIGHT)."""
+    db = get_db()
+    code = airline()
+    arriving = db.execute("SELECT * FROM flight WHERE id = ? AND airline = ?", (flight_id, code)).fetchone()
+    rows = db.execute(f"SELECT {REVIEW_COLUMNS}{flights.FROM} WHERE r.flight_id = ? AND r.airline = ?"
+                      " ORDER BY r.received_at, r.rowid", (flight_id, code)).fetchall()
+    if arriving is None or not rows:
+        abort(404)
+    return render_template("review/flight.html", flight=arriving, reports=[review_line(r) for r in rows],
+                           countdown=countdown_text(arriving["sta"], datetime.now(UTC)), airline=code)
 
 
 @bp.get("/reports/<report_id>")

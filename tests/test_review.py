@@ -354,3 +354,35 @@ def test_reports_grouped_by_flight_in_board_order_without_the_child_flag(
     assert [f["section"] for f in flights] == ["upcoming", "upcoming", "upcoming", "late"]
     assert flights[0]["report-count"] == "3"
     assert "data-child" not in page and "Child" not in page
+
+
+def test_a_busy_flight_lists_every_report_on_its_own_page(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                          keyset: KeySet, auth: AuthActions) -> None:
+    """The list shows the newest reports of a busy flight; the rest are on
+    the flight's page, never out of the airline's sight (and never in
+    another airline's)."""
+    from crewreport import flights
+    sta = stamp(utcnow() + timedelta(hours=1))
+    ids = [deliver(client, make_envelope, flight="ZZ77", sta=sta) for _ in range(flights.LISTED_PER_FLIGHT + 2)]
+    for n, rid in enumerate(ids):
+        update_report(app, rid, received_at=stamp(utcnow() - timedelta(minutes=60 - n)))
+    flight_id = row(app, ids[0])["flight_id"]  # type: ignore[index]
+    auth.login("security")
+    listed = text(client.get("/review/"))
+    assert ids[0] not in listed and ids[-1] in listed
+    link = f'href="/review/flights/{flight_id}"'
+    assert f'<a {link}>2 earlier reports on the flight\'s page</a>' in listed
+    page = text(client.get(f"/review/flights/{flight_id}"))
+    assert f'data-flight="ZZ77" data-sta="{sta}" data-report-count="{len(ids)}"' in page
+    assert [r for r in ids if f'data-report-id="{r}"' in page] == ids
+    assert page.index(ids[0]) < page.index(ids[-1])  # newest last
+    assert "Meet aircraft" not in page and "Received" in page  # Border Force's status in outline
+    assert client.get(f"/review/flights/{flight_id + 1}").status_code == 404
+    yy = deliver_yy(client, make_envelope, keyset)
+    assert client.get(f"/review/flights/{row(app, yy)['flight_id']}").status_code == 404  # type: ignore[index]
+    login_as(client, "security-yy")
+    assert client.get(f"/review/flights/{flight_id}").status_code == 404
+    assert client.get(f"/review/flights/{row(app, yy)['flight_id']}").status_code == 200  # type: ignore[index]
+    for who, status in (("officer", 403), ("crew", 403)):
+        login_as(client, who)
+        assert client.get(f"/review/flights/{flight_id}").status_code == status, who
