@@ -157,6 +157,19 @@ def test_a_busy_flight_lists_its_newest_reports_and_links_the_rest(
     assert "2 earlier reports on the flight's page" in busy["html"]
 
 
+def test_an_empty_board_says_none_and_a_flight_names_its_airline(client: FlaskClient, app: Flask,
+                                                                make_envelope: Make, auth: AuthActions) -> None:
+    auth.login("officer")
+    page = text(client.get("/triage/?status=any"))
+    assert '<span id="queue-total">0</span> flights' in page and '<span id="queue-reports">0</span> reports' in page
+    data = client.get("/triage/queue.json?status=any&since=2026-01-01T00:00:00Z").get_json()
+    assert (data["total"], data["reports"], data["ids"]) == (0, 0, [])
+    assert "new-elsewhere" not in data["pager"]  # nothing new anywhere
+    deliver(client, make_envelope, flight="ZZ40")
+    [flight] = flights_on(client)
+    assert (flight["airline"], flight["flight"]) == ("ZZ", "ZZ40")
+
+
 def test_queue_filters(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
     lhr = deliver(client, make_envelope, flight="ZZ31", arr="LHR", urgency="priority",
                   sta=stamp(utcnow() + timedelta(hours=3)))
