@@ -510,3 +510,17 @@ def test_a_key_file_is_written_whole_then_its_folder_synced(tmp_path: Path, monk
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     assert isinstance(serialization.load_pem_private_key(Path(path).read_bytes(), None), ec.EllipticCurvePrivateKey)
     assert sorted(p.name for p in key_dir.iterdir()) == [f"{kid}.pem"]  # nothing written aside is left
+
+
+def test_the_receipt_key_is_never_an_x_wing_key(app: Flask, runner: FlaskCliRunner) -> None:
+    """Receipts are signed, and X-Wing only opens: neither the command nor the
+    function beneath it makes a v2 receipt key, and nothing is stored."""
+    result = runner.invoke(args=["rotate-key", "receipt", "--suite", "v2"])
+    assert result.exit_code != 0 and "v1 (P-256) key only" in result.output
+    with app.app_context():
+        db = get_db()
+        before = db.execute("SELECT count(*) FROM service_key").fetchone()[0]
+        with pytest.raises(ValueError, match="^the receipt key signs: it is a P-256 \\(v1\\) key$"):
+            keys.add_key(db, keys.RECEIPT, suite="v2")
+        assert db.execute("SELECT count(*) FROM service_key").fetchone()[0] == before
+        assert keys.current_kid(db, keys.RECEIPT, "v2") is None
