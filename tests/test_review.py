@@ -386,3 +386,50 @@ def test_a_busy_flight_lists_every_report_on_its_own_page(client: FlaskClient, a
     for who, status in (("officer", 403), ("crew", 403)):
         login_as(client, who)
         assert client.get(f"/review/flights/{flight_id}").status_code == status, who
+
+
+def request_steps(monkeypatch: pytest.MonkeyPatch, client: FlaskClient, path: str) -> tuple[Any, int]:
+    """A GET and the SQLite VM steps the review view's queries took (a
+    machine-independent stand-in for how long the answer took)."""
+    from crewreport import review
+    real, steps, seen = review.get_db, [0], []
+
+    def counted() -> Any:
+        db = real()
+        if db not in seen:
+            db.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1) or 0, 1)
+            seen.append(db)
+        return db
+    monkeypatch.setattr(review, "get_db", counted)
+    try:
+        resp = client.get(path)
+    finally:
+        for db in seen:
+            db.set_progress_handler(None, 1)
+        monkeypatch.setattr(review, "get_db", real)
+    return resp, steps[0]
+
+
+def test_another_airlines_flight_answers_as_a_missing_one_in_body_and_work(
+        client: FlaskClient, app: Flask, make_envelope: Make, keyset: KeySet, auth: AuthActions,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another airline's busy flight is a 404 like a flight that does not
+    exist: same body, and no more work for the store (which a stopwatch over
+    many requests would read as that flight's number of reports)."""
+    yy = deliver_yy(client, make_envelope, keyset)
+    yy_flight = row(app, yy)["flight_id"]  # type: ignore[index]
+    with app.app_context():
+        db = get_db()
+        cols = [c[1] for c in db.execute("PRAGMA table_info(report)")]
+        picked = ", ".join(f":{c}" if c in ("id", "reference") else c for c in cols)
+        with transaction(db):
+            for n in range(300):  # copies of the note on the same flight
+                db.execute(f"INSERT INTO report ({', '.join(cols)}) SELECT {picked} FROM report WHERE id = :of",
+                           {"id": str(uuid.uuid4()), "reference": f"R{n}", "of": yy})
+        missing = db.execute("SELECT max(id) FROM flight").fetchone()[0] + 1000
+    auth.login("security")
+    other, other_steps = request_steps(monkeypatch, client, f"/review/flights/{yy_flight}")
+    absent, absent_steps = request_steps(monkeypatch, client, f"/review/flights/{missing}")
+    assert other.status_code == absent.status_code == 404
+    assert text(other) == text(absent)
+    assert abs(other_steps - absent_steps) <= 20, (other_steps, absent_steps)
