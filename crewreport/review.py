@@ -109,9 +109,13 @@ def flight_page(flight_id: int) -> Any:
     db = get_db()
     code = airline()
     arriving = db.execute("SELECT * FROM flight WHERE id = ? AND airline = ?", (flight_id, code)).fetchone()
+    if arriving is None:
+        # Before any look at reports: another airline's flight (whose reports
+        # would each be read to check their airline) costs what a missing one does.
+        abort(404)
     rows = db.execute(f"SELECT {REVIEW_COLUMNS}{flights.FROM} WHERE r.flight_id = ? AND r.airline = ?"
                       " ORDER BY r.received_at, r.rowid", (flight_id, code)).fetchall()
-    if arriving is None or not rows:
+    if not rows:
         abort(404)
     return render_template("review/flight.html", flight=arriving, reports=[review_line(r) for r in rows],
                            countdown=countdown_text(arriving["sta"], datetime.now(UTC)), airline=code)
