@@ -297,6 +297,7 @@ def review_routes(app: Flask, rid: str) -> list[tuple[str, str, dict[str, str]]]
     return [("GET", "/review/", {}), ("GET", f"/review/reports/{rid}", {}), ("GET", "/review/crew", {}),
             ("POST", "/review/crew", {"username": "matrix-crew", "password": "long enough password"}),
             ("POST", f"/review/crew/{crew_id}/password", {"new_password": "long enough password"}),
+            ("GET", f"/review/flights/{row(app, rid)['flight_id']}", {}),  # type: ignore[index]
             ("GET", f"/review/devices/{DEVICE_ID}/revoke", {}),
             ("POST", f"/review/devices/{DEVICE_ID}/revoke", {})]
 
@@ -433,3 +434,4 @@ def test_another_airlines_flight_answers_as_a_missing_one_in_body_and_work(
     assert other.status_code == absent.status_code == 404
     assert text(other) == text(absent)
     assert abs(other_steps - absent_steps) <= 20, (other_steps, absent_steps)
+
