@@ -435,3 +435,21 @@ def test_another_airlines_flight_answers_as_a_missing_one_in_body_and_work(
     assert text(other) == text(absent)
     assert abs(other_steps - absent_steps) <= 20, (other_steps, absent_steps)
 
+
+def test_flight_links_say_nothing_of_other_airlines_flights(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                            keyset: KeySet, auth: AuthActions) -> None:
+    """The flight ids are one sequence for every airline: shown in an
+    airline's links, the gap between two of its flights counts the flights
+    other airlines reported on in between (and names ids that are another
+    airline's flights, not missing ones)."""
+    first = deliver_yy(client, make_envelope, keyset)
+    for n in range(3):
+        deliver(client, make_envelope, flight=f"ZZ{n + 1}")
+    second = deliver_yy(client, make_envelope, keyset, sta=stamp(utcnow() + timedelta(hours=20)))
+    ids = [row(app, r)["flight_id"] for r in (first, second)]  # type: ignore[index]
+    assert ids[1] - ids[0] == 4  # three ZZ flights in between
+    login_as(client, "security-yy")
+    listed = text(client.get("/review/"))
+    assert listed.count('href="/review/flights/') == 2
+    for flight_id in ids:
+        assert f'href="/review/flights/{flight_id}"' not in listed
