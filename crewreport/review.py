@@ -101,22 +101,21 @@ def review_line(r: dict[str, Any] | sqlite3.Row) -> dict[str, Any]:
     return line
 
 
-@bp.get("/flights/<int:flight_id>")
+@bp.get("/reports/<report_id>/flight")
 @role_required("airline_security")
-def flight_page(flight_id: int) -> Any:
-    """Every report of one of the airline's flights: the list shows only the
-    newest of a busy flight (flights.LISTED_PER_FLIGHT)."""
+def flight_page(report_id: str) -> Any:
+    """Every report of the flight one of the airline's reports is on: the
+    list shows only the newest of a busy flight (flights.LISTED_PER_FLIGHT).
+    Addressed by a report of the airline's own, never by the flight's id: the
+    ids are one sequence for every airline, whose gaps would count the
+    flights other airlines' crews reported on. Another airline's report is
+    404 after one lookup, as a missing one is."""
     db = get_db()
     code = airline()
-    arriving = db.execute("SELECT * FROM flight WHERE id = ? AND airline = ?", (flight_id, code)).fetchone()
-    if arriving is None:
-        # Before any look at reports: another airline's flight (whose reports
-        # would each be read to check their airline) costs what a missing one does.
-        abort(404)
+    flight_id = own_report(db, report_id)["flight_id"]
+    arriving = db.execute("SELECT * FROM flight WHERE id = ?", (flight_id,)).fetchone()
     rows = db.execute(f"SELECT {REVIEW_COLUMNS}{flights.FROM} WHERE r.flight_id = ? AND r.airline = ?"
                       " ORDER BY r.received_at, r.rowid", (flight_id, code)).fetchall()
-    if not rows:
-        abort(404)
     return render_template("review/flight.html", flight=arriving, reports=[review_line(r) for r in rows],
                            countdown=countdown_text(arriving["sta"], datetime.now(UTC)), airline=code)
 

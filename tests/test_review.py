@@ -297,7 +297,7 @@ def review_routes(app: Flask, rid: str) -> list[tuple[str, str, dict[str, str]]]
     return [("GET", "/review/", {}), ("GET", f"/review/reports/{rid}", {}), ("GET", "/review/crew", {}),
             ("POST", "/review/crew", {"username": "matrix-crew", "password": "long enough password"}),
             ("POST", f"/review/crew/{crew_id}/password", {"new_password": "long enough password"}),
-            ("GET", f"/review/flights/{row(app, rid)['flight_id']}", {}),  # type: ignore[index]
+            ("GET", f"/review/reports/{rid}/flight", {}),
             ("GET", f"/review/devices/{DEVICE_ID}/revoke", {}),
             ("POST", f"/review/devices/{DEVICE_ID}/revoke", {})]
 
@@ -367,26 +367,26 @@ def test_a_busy_flight_lists_every_report_on_its_own_page(client: FlaskClient, a
     ids = [deliver(client, make_envelope, flight="ZZ77", sta=sta) for _ in range(flights.LISTED_PER_FLIGHT + 2)]
     for n, rid in enumerate(ids):
         update_report(app, rid, received_at=stamp(utcnow() - timedelta(minutes=60 - n)))
-    flight_id = row(app, ids[0])["flight_id"]  # type: ignore[index]
     auth.login("security")
     listed = text(client.get("/review/"))
     assert ids[0] not in listed and ids[-1] in listed
-    link = f'href="/review/flights/{flight_id}"'
+    link = f'href="/review/reports/{ids[-1]}/flight"'
     assert f'<a {link}>2 earlier reports on the flight\'s page</a>' in listed
-    page = text(client.get(f"/review/flights/{flight_id}"))
+    page = text(client.get(f"/review/reports/{ids[-1]}/flight"))
+    assert text(client.get(f"/review/reports/{ids[0]}/flight")) == page  # any of its reports leads there
     assert f'data-flight="ZZ77" data-sta="{sta}" data-report-count="{len(ids)}"' in page
     assert [r for r in ids if f'data-report-id="{r}"' in page] == ids
     assert page.index(ids[0]) < page.index(ids[-1])  # newest last
     assert "Meet aircraft" not in page and "Received" in page  # Border Force's status in outline
-    assert client.get(f"/review/flights/{flight_id + 1}").status_code == 404
+    assert client.get(f"/review/reports/{uuid.uuid4()}/flight").status_code == 404
     yy = deliver_yy(client, make_envelope, keyset)
-    assert client.get(f"/review/flights/{row(app, yy)['flight_id']}").status_code == 404  # type: ignore[index]
+    assert client.get(f"/review/reports/{yy}/flight").status_code == 404
     login_as(client, "security-yy")
-    assert client.get(f"/review/flights/{flight_id}").status_code == 404
-    assert client.get(f"/review/flights/{row(app, yy)['flight_id']}").status_code == 200  # type: ignore[index]
+    assert client.get(f"/review/reports/{ids[0]}/flight").status_code == 404
+    assert client.get(f"/review/reports/{yy}/flight").status_code == 200
     for who, status in (("officer", 403), ("crew", 403)):
         login_as(client, who)
-        assert client.get(f"/review/flights/{flight_id}").status_code == status, who
+        assert client.get(f"/review/reports/{ids[0]}/flight").status_code == status, who
 
 
 def request_steps(monkeypatch: pytest.MonkeyPatch, client: FlaskClient, path: str) -> tuple[Any, int]:
@@ -418,7 +418,6 @@ def test_another_airlines_flight_answers_as_a_missing_one_in_body_and_work(
     exist: same body, and no more work for the store (which a stopwatch over
     many requests would read as that flight's number of reports)."""
     yy = deliver_yy(client, make_envelope, keyset)
-    yy_flight = row(app, yy)["flight_id"]  # type: ignore[index]
     with app.app_context():
         db = get_db()
         cols = [c[1] for c in db.execute("PRAGMA table_info(report)")]
@@ -427,10 +426,9 @@ def test_another_airlines_flight_answers_as_a_missing_one_in_body_and_work(
             for n in range(300):  # copies of the note on the same flight
                 db.execute(f"INSERT INTO report ({', '.join(cols)}) SELECT {picked} FROM report WHERE id = :of",
                            {"id": str(uuid.uuid4()), "reference": f"R{n}", "of": yy})
-        missing = db.execute("SELECT max(id) FROM flight").fetchone()[0] + 1000
     auth.login("security")
-    other, other_steps = request_steps(monkeypatch, client, f"/review/flights/{yy_flight}")
-    absent, absent_steps = request_steps(monkeypatch, client, f"/review/flights/{missing}")
+    other, other_steps = request_steps(monkeypatch, client, f"/review/reports/{yy}/flight")
+    absent, absent_steps = request_steps(monkeypatch, client, f"/review/reports/{uuid.uuid4()}/flight")
     assert other.status_code == absent.status_code == 404
     assert text(other) == text(absent)
     assert abs(other_steps - absent_steps) <= 20, (other_steps, absent_steps)
@@ -450,6 +448,6 @@ def test_flight_links_say_nothing_of_other_airlines_flights(client: FlaskClient,
     assert ids[1] - ids[0] == 4  # three ZZ flights in between
     login_as(client, "security-yy")
     listed = text(client.get("/review/"))
-    assert listed.count('href="/review/flights/') == 2
+    assert listed.count('/flight"') == 2 and "/review/flights/" not in listed
     for flight_id in ids:
-        assert f'href="/review/flights/{flight_id}"' not in listed
+        assert f"/{flight_id}/" not in listed and f"/{flight_id}\"" not in listed

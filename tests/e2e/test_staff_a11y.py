@@ -184,7 +184,7 @@ def test_staff_pages_have_no_serious_or_critical_accessibility_violations(browse
               (admin, "/admin/users", "staff second factors", 200))
         flight_id = server.db_rows("SELECT flight_id FROM report WHERE id = ?", (report_id,))[0]["flight_id"]
         visit(auditor, (officer, f"/triage/flights/{flight_id}", "flight page", 200),
-              (security, f"/review/flights/{flight_id}", "review flight page", 200))
+              (security, f"/review/reports/{report_id}/flight", "review flight page", 200))
         visit(auditor, (security, "/triage/", "403 page", 403),
               (admin, "/auth/recovery-codes", "new recovery codes", 200))
     finally:
