@@ -9,6 +9,7 @@ import glob
 import html
 import json
 import re
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pyotp
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from flask.testing import FlaskClient
 
+from crewreport import db as store
 from crewreport import envelope, flights, xwing
 from crewreport.db import get_db, transaction
 from crewreport.times import stamp
@@ -284,3 +287,22 @@ def report_line(html: str, report_id: str) -> str:
     m = re.search(rf'<li data-report-id="{report_id}".*?</li>', html, re.S)
     assert m, f"report {report_id} is not on the page"
     return m.group(0)
+
+
+def store_before(path: Path, monkeypatch: pytest.MonkeyPatch, migration: str, at: str) -> sqlite3.Connection:
+    """A store as the release before `migration` (a file name's ending, such
+    as "_flight.sql") left it, with airline ZZ, its crew user 1 and device
+    dev-1 (made at `at`): rows for an upgrade test to add to, before it calls
+    `store.migrate` again."""
+    known = store.migrations()
+    before = next(i for i, (_, name, _) in enumerate(known) if name.endswith(migration))
+    conn = store.connect(str(path / "old.sqlite"))
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "migrations", lambda: known[:before])
+        store.migrate(conn)
+    conn.execute("INSERT INTO airline VALUES ('ZZ', 'Demo Airways', ?)", (at,))
+    conn.execute("INSERT INTO user (id, username, password_hash, role, airline, created_at)"
+                 " VALUES (1, 'crew', '$argon2id$x', 'crew', 'ZZ', ?)", (at,))
+    conn.execute("INSERT INTO device (id, user_id, airline, label, public_jwk, kid, enrolled_at)"
+                 " VALUES ('dev-1', 1, 'ZZ', 'Tablet', '{}', 'kid-dev', ?)", (at,))
+    return conn

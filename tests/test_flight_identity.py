@@ -26,6 +26,7 @@ from .helpers import (
     deliver,
     report_line,
     row,
+    store_before,
     text,
     update_report,
     utcnow,
@@ -146,17 +147,8 @@ def test_reports_stored_before_flights_had_rows_are_put_on_flights_as_the_intake
     """0009 puts the reports of one airline, number and airport whose
     arrivals are within three hours of each other on one flight, at the
     arrival of the report made last (never after its receipt)."""
-    known = store.migrations()
-    before = next(i for i, (_, name, _) in enumerate(known) if name.endswith("_flight.sql"))
-    conn = store.connect(str(tmp_path / "old.sqlite"))
-    monkeypatch.setattr(store, "migrations", lambda: known[:before])
-    store.migrate(conn)
     t = "2026-11-30T10:00:00Z"
-    conn.execute("INSERT INTO airline VALUES ('ZZ', 'Demo Airways', ?)", (t,))
-    conn.execute("INSERT INTO user (id, username, password_hash, role, airline, created_at)"
-                 " VALUES (1, 'crew', '$argon2id$x', 'crew', 'ZZ', ?)", (t,))
-    conn.execute("INSERT INTO device (id, user_id, airline, label, public_jwk, kid, enrolled_at)"
-                 " VALUES ('dev-1', 1, 'ZZ', 'Tablet', '{}', 'kid-dev', ?)", (t,))
+    conn = store_before(tmp_path, monkeypatch, "_flight.sql", t)
     late = "2026-11-30T12:00:00Z"  # a receipt two and a half hours after it was made
     for n, (number, sta, created, received) in enumerate([
             ("ZZ1", "2026-11-30T14:00:00Z", "2026-11-30T10:30:40Z", "2026-11-30T10:30:00Z"),  # a clock 40 s fast
@@ -169,7 +161,6 @@ def test_reports_stored_before_flights_had_rows_are_put_on_flights_as_the_intake
             " receipt_signature, status_changed_at) VALUES (?, ?, 'dev-1', 'ZZ', ?, 'CDG', 'LHR', ?,"
             " 'routine', 2, ?, '[]', '{}', 'abc', ?, 'rc', 'sg', ?)",
             (f"r-{n}", f"REF-{n}", number, sta, created, received, received))
-    monkeypatch.undo()
     store.migrate(conn)
     placed = conn.execute("SELECT r.id, f.airline, f.flight, f.sta FROM report r JOIN flight f ON f.id = r.flight_id"
                           " ORDER BY r.id").fetchall()
@@ -331,29 +322,22 @@ def fact(html: str, term: str) -> str:
     return m.group(1)
 
 
-def test_airline_report_page_gives_the_arrival_its_lead_time_is_counted_from(
-        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
-    """The airline's page of a report says it came "1 h 00 min before
-    landing" (against the flight's arrival, as its list says), so its
-    "Scheduled arrival" must be that arrival too, not the note's own, ten
-    minutes ago: "scheduled 10 min ago, received now, 1 h before landing"
-    contradicts itself."""
+@pytest.mark.parametrize(("who", "path", "received"), [
+    ("security", "/review/reports/{}", "Received"),  # the airline's page of the report
+    ("officer", "/triage/reports/{}/nrm", "Report received"),  # the NRM prompt sheet's flight context
+])
+def test_a_reports_pages_give_the_arrival_its_lead_time_is_counted_from(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions, who: str, path: str,
+        received: str) -> None:
+    """A page that says a report came "1 h 00 min before landing" (against
+    the flight's arrival, as the lists and the report page say) gives that
+    arrival as "Scheduled arrival", not the note's own, ten minutes ago:
+    "scheduled 10 min ago, received now, 1 h before landing" contradicts
+    itself, and "10 min after landing" of a flight still to land misleads."""
     early, flight_sta = early_note_of_delayed_flight(client, app, make_envelope)
-    auth.login("security")
-    page = text(client.get(f"/review/reports/{early}"))
-    assert "1 h 00 min before landing" in fact(page, "Received")
-    assert fact(page, "Scheduled arrival").startswith(when(flight_sta))
-
-
-def test_nrm_sheet_says_how_long_before_the_flights_landing_the_report_came(
-        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
-    """The NRM prompt sheet's "Flight context" is the flight's: its arrival
-    and "1 h 00 min before landing", as the report page the officer printed
-    it from says, not "10 min after landing" of a flight still to land."""
-    early, flight_sta = early_note_of_delayed_flight(client, app, make_envelope)
-    auth.login("officer")
-    page = text(client.get(f"/triage/reports/{early}/nrm"))
-    assert "1 h 00 min before landing" in fact(page, "Report received")
+    auth.login(who)
+    page = text(client.get(path.format(early)))
+    assert "1 h 00 min before landing" in fact(page, received)
     assert fact(page, "Scheduled arrival").startswith(when(flight_sta))
 
 
@@ -365,17 +349,8 @@ def test_one_flight_stored_before_the_upgrade_at_arrivals_minutes_apart_is_one_f
     reports are kept) must show one ZZ1 landing at the freshest estimate, as
     it does for every flight reported after the upgrade; the next day's ZZ1
     stays another flight."""
-    known = store.migrations()
-    before = next(i for i, (_, name, _) in enumerate(known) if name.endswith("_flight.sql"))
-    conn = store.connect(str(tmp_path / "old.sqlite"))
-    monkeypatch.setattr(store, "migrations", lambda: known[:before])
-    store.migrate(conn)
     t = "2026-11-30T08:00:00Z"
-    conn.execute("INSERT INTO airline VALUES ('ZZ', 'Demo Airways', ?)", (t,))
-    conn.execute("INSERT INTO user (id, username, password_hash, role, airline, created_at)"
-                 " VALUES (1, 'crew', '$argon2id$x', 'crew', 'ZZ', ?)", (t,))
-    conn.execute("INSERT INTO device (id, user_id, airline, label, public_jwk, kid, enrolled_at)"
-                 " VALUES ('dev-1', 1, 'ZZ', 'Tablet', '{}', 'kid-dev', ?)", (t,))
+    conn = store_before(tmp_path, monkeypatch, "_flight.sql", t)
     for n, (sta, made) in enumerate([("2026-11-30T14:12:00Z", "2026-11-30T10:00:00Z"),
                                      ("2026-11-30T14:00:00Z", "2026-11-30T09:00:00Z"),
                                      ("2026-12-01T14:00:00Z", "2026-12-01T09:00:00Z")]):
@@ -384,7 +359,6 @@ def test_one_flight_stored_before_the_upgrade_at_arrivals_minutes_apart_is_one_f
             " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"
             " receipt_signature, status_changed_at) VALUES (?, ?, 'dev-1', 'ZZ', 'ZZ1', 'CDG', 'LHR', ?,"
             " 'routine', 2, ?, '[]', '{}', 'abc', ?, 'rc', 'sg', ?)", (f"r-{n}", f"REF-{n}", sta, made, made, made))
-    monkeypatch.undo()
     store.migrate(conn)
     placed = dict(conn.execute("SELECT id, flight_id FROM report").fetchall())
     assert placed["r-0"] == placed["r-1"] != placed["r-2"]

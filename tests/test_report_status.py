@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,18 @@ from crewreport import envelope, report_status
 from crewreport.report_status import MAX_IDS
 from crewreport.times import stamp
 
-from .helpers import DEVICE_ID, AuthActions, KeySet, Make, deliver, login_as, text, update_report, utcnow
+from .helpers import (
+    DEVICE_ID,
+    AuthActions,
+    KeySet,
+    Make,
+    deliver,
+    login_as,
+    store_before,
+    text,
+    update_report,
+    utcnow,
+)
 
 URL = "/api/v1/reports/status"
 
@@ -212,17 +224,8 @@ def test_an_older_store_learns_what_officers_already_opened(tmp_path: Any, monke
     stored before it existed stays 0, as it cannot be known without decrypting."""
     from crewreport import db
 
-    known = db.migrations()
-    board = next(i for i, (_, name, _) in enumerate(known) if name.endswith("_board.sql"))
-    conn = db.connect(str(tmp_path / "old.sqlite"))
-    monkeypatch.setattr(db, "migrations", lambda: known[:board])
-    db.migrate(conn)
     t = "2026-01-01T00:00:00Z"
-    conn.execute("INSERT INTO airline VALUES ('ZZ', 'Demo Airways', ?)", (t,))
-    conn.execute("INSERT INTO user (id, username, password_hash, role, airline, created_at)"
-                 " VALUES (1, 'crew', '$argon2id$x', 'crew', 'ZZ', ?)", (t,))
-    conn.execute("INSERT INTO device (id, user_id, airline, label, public_jwk, kid, enrolled_at)"
-                 " VALUES ('dev-1', 1, 'ZZ', 'Tablet', '{}', 'kid-dev', ?)", (t,))
+    conn = store_before(Path(tmp_path), monkeypatch, "_board.sql", t)
     for rid in ("r-1", "r-2", "r-3", "r-4"):
         conn.execute("INSERT INTO report (id, reference, device_id, airline, flight, dep, arr, sta, urgency,"
                      " urgency_rank, created, rcpt, envelope, envelope_sha256, received_at, receipt,"
@@ -236,7 +239,6 @@ def test_an_older_store_learns_what_officers_already_opened(tmp_path: Any, monke
         conn.execute("INSERT INTO audit_event (at, actor, action, subject, detail, prev_hash, hash)"
                      " VALUES (?, 'officer', ?, ?, ?, ?, ?)", (at, action, f"report:{rid}", detail, "0" * 64, f"h{n}"))
     conn.commit()
-    monkeypatch.undo()
     db.migrate(conn)
     rows = {r["id"]: (r["first_opened_at"], r["child"]) for r in conn.execute("SELECT * FROM report")}
     assert rows == {"r-1": ("2026-01-02T10:00:00Z", 0), "r-2": (None, 0), "r-3": ("2026-01-02T12:00:00Z", 0),
