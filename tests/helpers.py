@@ -11,6 +11,7 @@ import json
 import re
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -306,3 +307,36 @@ def store_before(path: Path, monkeypatch: pytest.MonkeyPatch, migration: str, at
     conn.execute("INSERT INTO device (id, user_id, airline, label, public_jwk, kid, enrolled_at)"
                  " VALUES ('dev-1', 1, 'ZZ', 'Tablet', '{}', 'kid-dev', ?)", (at,))
     return conn
+
+
+def deliver_yy(client: FlaskClient, make_envelope: Make, keyset: KeySet, **kwargs: Any) -> str:
+    """A note from airline YY's tablet (dev-yy), sealed to Border Force and YY."""
+    return deliver(client, make_envelope, device="dev-yy", device_key=keyset.device_yy, airline="YY",
+                   flight="YY12", recipients=[keyset.border_force, keyset.airline_yy], **kwargs)
+
+
+def bulk_insert(app: Flask, n: int, template_id: str) -> list[str]:
+    """Copies of one stored report under new ids, each on its own flight
+    with spread landing times (no crypto: for queue size and speed only)."""
+    ids = []
+    with app.app_context():
+        db = get_db()
+        t = dict(db.execute("SELECT * FROM report WHERE id = ?", (template_id,)).fetchone())
+        rows = []
+        for i in range(n):
+            rid = str(uuid.uuid4())
+            ids.append(rid)
+            rows.append({**t, "id": rid, "reference": f"B{i:07d}", "arr": ("LHR", "MAN", "LGW", "EDI")[i % 4],
+                         "flight": f"ZB{i}",  # one report per flight
+                         "urgency_rank": i % 3, "urgency": ("immediate", "priority", "routine")[i % 3],
+                         "sta": stamp(utcnow() + timedelta(minutes=7 * i - 600)),
+                         "status": ("received", "assessing", "referred")[i % 3]})
+        cols = list(t)
+        with transaction(db):
+            for r in rows:
+                r["flight_id"] = db.execute(
+                    "INSERT INTO flight (airline, flight, arr, sta, estimated) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                    (r["airline"], r["flight"], r["arr"], r["sta"], r["created"])).fetchone()[0]
+            db.executemany(f"INSERT INTO report ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                           [tuple(r[c] for c in cols) for r in rows])
+    return ids

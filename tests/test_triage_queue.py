@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +22,7 @@ from .helpers import (
     AuthActions,
     Make,
     board_flights,
+    bulk_insert,
     deliver,
     events,
     report_line,
@@ -261,121 +261,6 @@ def test_refresh_endpoint_and_new_since_last_look(client: FlaskClient, app: Flas
     assert re.search(rf'data-report-id="{fresh}"[^>]*is-new', filtered)
     assert re.search(r'src="/static/js/triage\.js\?v=[0-9a-f]{16}"', second)
 
-
-def bulk_insert(app: Flask, n: int, template_id: str) -> list[str]:
-    """Copies of one stored report under new ids, each on its own flight
-    with spread landing times (no crypto: for queue size and speed only)."""
-    ids = []
-    with app.app_context():
-        db = get_db()
-        t = dict(db.execute("SELECT * FROM report WHERE id = ?", (template_id,)).fetchone())
-        rows = []
-        for i in range(n):
-            rid = str(uuid.uuid4())
-            ids.append(rid)
-            rows.append({**t, "id": rid, "reference": f"B{i:07d}", "arr": ("LHR", "MAN", "LGW", "EDI")[i % 4],
-                         "flight": f"ZB{i}",  # one report per flight
-                         "urgency_rank": i % 3, "urgency": ("immediate", "priority", "routine")[i % 3],
-                         "sta": stamp(utcnow() + timedelta(minutes=7 * i - 600)),
-                         "status": ("received", "assessing", "referred")[i % 3]})
-        cols = list(t)
-        with transaction(db):
-            for r in rows:
-                r["flight_id"] = db.execute(
-                    "INSERT INTO flight (airline, flight, arr, sta, estimated) VALUES (?, ?, ?, ?, ?) RETURNING id",
-                    (r["airline"], r["flight"], r["arr"], r["sta"], r["created"])).fetchone()[0]
-            db.executemany(f"INSERT INTO report ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                           [tuple(r[c] for c in cols) for r in rows])
-    return ids
-
-
-def test_queue_with_10000_reports_reads_in_index_order(client: FlaskClient, app: Flask,
-                                                       make_envelope: Make, auth: AuthActions) -> None:
-    """No timing: the plans show the export read from an index in order (no
-    sort step), and the board's grouping read from an index alone (never the
-    wide rows), so their cost stays that of reading an index."""
-    first = deliver(client, make_envelope)
-    bulk_insert(app, 10000, template_id=first)
-    at = datetime.now(UTC)
-    export_cases = {
-        "": "report_queue",
-        "arr=MAN": "report_arr",
-        "status=assessing": "report_status",
-        "urgency=immediate": "report_urgency",
-        "window=6h": "report_queue",
-        "window=past": "report_queue",
-        "status=open": "report_queue",
-        "mine=1": "report_assignee",
-    }
-    board_cases = {
-        "status=board": "COVERING INDEX report_flight", "status=open": "COVERING INDEX report_flight",
-        "status=any": "COVERING INDEX report_flight", "child=1": "COVERING INDEX report_flight",
-        "arr=MAN": "INDEX report_arr", "status=assessing": "INDEX report_status", "mine=1": "INDEX report_assignee",
-    }
-    with app.app_context():
-        db = get_db()
-        # Production never runs ANALYZE: the plans must hold without statistics,
-        # and still hold once someone has.
-        for analyzed in (False, True):
-            if analyzed:
-                db.execute("ANALYZE")
-            for query, index in export_cases.items():
-                args = dict(p.split("=") for p in query.split("&") if p)
-                args.setdefault("status", "any")
-                sql, params = queue.queue_sql(queue.Filters.from_args(args), 1, at)
-                plan = " | ".join(r["detail"] for r in db.execute("EXPLAIN QUERY PLAN " + sql + " LIMIT 50", params))
-                assert f"USING INDEX {index}" in plan, (query, analyzed, plan)
-                assert "TEMP B-TREE" not in plan, (query, analyzed, plan)
-            for query, index in board_cases.items():
-                where, params = queue.Filters.from_args(dict([query.split("=")])).where(1, at)
-                sql = flights.group_sql(where, child_first=True)
-                plan = " | ".join(r["detail"] for r in db.execute(
-                    "EXPLAIN QUERY PLAN " + sql, flights.group_args(at, params, page=1, per_page=25)))
-                # without statistics the filter's own index; after ANALYZE SQLite may
-                # prefer walking report_flight in group order: an index, never a sort for GROUP BY
-                assert f"USING {index}" in plan or (analyzed and "INDEX report_flight" in plan), (query, analyzed, plan)
-                assert not re.search(r"SCAN r( \||$)", plan), (query, analyzed, plan)
-    auth.login("officer")
-    resp = client.get("/triage/?status=any&page=100")
-    assert resp.status_code == 200
-    assert len(board_flights(text(resp))) == queue.PER_PAGE  # one report per flight here
-    assert "Page 100 of 401" in text(resp)
-    reports = client.get("/triage/queue.json?status=any").get_json()
-    assert reports["total"] == 10001 and reports["reports"] == 10001
-
-
-
-def test_airline_review_with_10000_reports_groups_from_indexes_alone(
-        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions, monkeypatch: Any) -> None:
-    """Airline security's list groups its airline's reports by flight as the
-    board does: from indexes alone, never the wide rows (envelopes) of every
-    report of the airline, with statistics or without."""
-    first = deliver(client, make_envelope)
-    bulk_insert(app, 10000, template_id=first)
-    asked: list[tuple[str, list[Any]]] = []
-    load_flights = flights.load_flights
-
-    def recording(db: Any, where: str, params: list[Any], *args: Any, **kwargs: Any) -> Any:
-        asked.append((where, list(params)))
-        return load_flights(db, where, params, *args, **kwargs)
-
-    monkeypatch.setattr(flights, "load_flights", recording)
-    auth.login("security")
-    page = text(client.get("/review/"))
-    assert "10001 reports on 10001 flights" in " ".join(page.split())
-    [(where, params)] = asked
-    at = datetime.now(UTC)
-    with app.app_context():
-        db = get_db()
-        for analyzed in (False, True):
-            if analyzed:
-                db.execute("ANALYZE")
-            for sql, args in ((flights.group_sql(where, child_first=False),
-                               flights.group_args(at, params, page=1, per_page=25)),
-                              ("SELECT count(DISTINCT r.flight_id)" + flights.FROM + where, params)):
-                plan = " | ".join(r["detail"] for r in db.execute("EXPLAIN QUERY PLAN " + sql, args))
-                assert "COVERING INDEX report_flight" in plan, (analyzed, plan)
-                assert not re.search(r"(SCAN|SEARCH) r( \||$| USING INDEX)", plan), (analyzed, plan)
 
 # -- the export -------------------------------------------------------------------------------
 
