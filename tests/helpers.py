@@ -340,3 +340,10 @@ def bulk_insert(app: Flask, n: int, template_id: str) -> list[str]:
             db.executemany(f"INSERT INTO report ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                            [tuple(r[c] for c in cols) for r in rows])
     return ids
+
+
+def current_kids(client: FlaskClient, suite: str = "v1") -> dict[str, str]:
+    """Each owner's current key id of a suite, and the receipt key's, as /api/v1/keys publishes them."""
+    body = client.get("/api/v1/keys").get_json()
+    return {**{r["owner"]: r["kid"] for r in body["recipients"] if r["suite"] == suite},
+            "receipt": body["receipt_key"]["kid"]}
