@@ -20,7 +20,7 @@ from flask_login import current_user
 from . import audit, envelope, flights, keys, report
 from .auth import create_user, role_required, set_password
 from .db import get_db, transaction
-from .display import countdown_text, display_body, lead_time
+from .display import display_body, lead_time
 from .forms import FORM_EXPIRED, ActionForm, CrewCreateForm, PasswordResetForm
 from .times import now, stamp
 
@@ -113,11 +113,13 @@ def flight_page(report_id: str) -> Any:
     db = get_db()
     code = airline()
     flight_id = own_report(db, report_id)["flight_id"]
-    arriving = db.execute("SELECT * FROM flight WHERE id = ?", (flight_id,)).fetchone()
+    # The flight as the list's card shows it (section, highest urgency, countdown).
+    [arriving], *_ = flights.load_flights(db, " WHERE r.flight_id = ? AND r.airline = ?", [flight_id, code],
+                                          datetime.now(UTC), page=1, per_page=1, child_first=False)
     rows = db.execute(f"SELECT {REVIEW_COLUMNS}{flights.FROM} WHERE r.flight_id = ? AND r.airline = ?"
                       " ORDER BY r.received_at, r.rowid", (flight_id, code)).fetchall()
     return render_template("review/flight.html", flight=arriving, reports=[review_line(r) for r in rows],
-                           countdown=countdown_text(arriving["sta"], datetime.now(UTC)), airline=code)
+                           airline=code)
 
 
 @bp.get("/reports/<report_id>")

@@ -68,7 +68,8 @@ def test_a_busy_flight_lists_every_report_on_its_own_page(client: FlaskClient, a
     assert f'<a {link}>2 earlier reports on the flight\'s page</a>' in listed
     page = text(client.get(f"/review/reports/{ids[-1]}/flight"))
     assert text(client.get(f"/review/reports/{ids[0]}/flight")) == page  # any of its reports leads there
-    assert f'data-flight="ZZ77" data-sta="{sta}" data-report-count="{len(ids)}"' in page
+    assert f'data-flight="ZZ77" data-sta="{sta}" data-report-count="{len(ids)}" data-section="upcoming"' in page
+    assert ">Still to land or just landed<" in page and 'title="Highest urgency">Priority<' in page
     assert [r for r in ids if f'data-report-id="{r}"' in page] == ids
     assert page.index(ids[0]) < page.index(ids[-1])  # newest last
     assert "Meet aircraft" not in page and "Received" in page  # Border Force's status in outline
