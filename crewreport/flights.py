@@ -120,6 +120,12 @@ def place(db: sqlite3.Connection, airline: str, flight: str, arr: str, sta: str,
                           " RETURNING id", (airline, flight, arr, sta, made)).fetchall()[0][0])
 
 
+def arrival(db: sqlite3.Connection, flight_id: int) -> str:
+    """The flight's arrival (its freshest estimate), which a report's own
+    `sta` may differ from: what a report's pages count its lead time from."""
+    return str(db.execute("SELECT sta FROM flight WHERE id = ?", (flight_id,)).fetchone()[0])
+
+
 def estimated(created: str, received_at: str) -> str:
     """When a report was made, as far as the server can bound it, for
     `place`: its `created`, never after its receipt (a tablet clock a few

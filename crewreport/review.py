@@ -128,7 +128,7 @@ def report_page(report_id: str) -> Any:
     """One report: header and delivery always; content when the airline was a recipient."""
     db = get_db()
     row = own_report(db, report_id)
-    flight_sta = db.execute("SELECT sta FROM flight WHERE id = ?", (row["flight_id"],)).fetchone()["sta"]
+    flight_sta = flights.arrival(db, row["flight_id"])
     body = None
     reason = None
     try:

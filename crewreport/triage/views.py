@@ -12,7 +12,7 @@ from typing import Any
 from flask import Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import audit, keys, report
+from .. import audit, flights, keys, report
 from ..auth import role_required
 from ..db import get_db, transaction
 from ..display import STATUS_LABELS, URGENCY_LABELS, countdown_text, display_body, lead_time, when
@@ -154,8 +154,7 @@ def report_page(report_id: str) -> Any:
     holder = lock_holder(row, at)
     same_flight = db.execute("SELECT id, reference, urgency, status, received_at, child FROM report"
                              " WHERE flight_id = ? ORDER BY received_at, rowid", (row["flight_id"],)).fetchall()
-    # The flight's arrival (its freshest estimate, flights.place), which this report's may differ from.
-    flight_sta = db.execute("SELECT sta FROM flight WHERE id = ?", (row["flight_id"],)).fetchone()["sta"]
+    flight_sta = flights.arrival(db, row["flight_id"])
     # How long before the flight's landing the report came (as the board says it).
     lead = lead_time(row["received_at"], flight_sta)
     return render_template(
@@ -307,7 +306,7 @@ def nrm_sheet(report_id: str) -> Any:
     audit.record("report_exported", subject=f"report:{report_id}", format="nrm_sheet")
     mark_opened(db, report_id)
     # The flight's arrival, and how long before it the report came, as the report page says.
-    flight_sta = db.execute("SELECT sta FROM flight WHERE id = ?", (row["flight_id"],)).fetchone()["sta"]
+    flight_sta = flights.arrival(db, row["flight_id"])
     return render_template("triage/nrm.html", r=row, body=display_body(body), flight_sta=flight_sta,
                            lead=lead_time(row["received_at"], flight_sta), printed_at=now(),
                            status_labels=STATUS_LABELS)
