@@ -106,18 +106,22 @@ def place(db: sqlite3.Connection, airline: str, flight: str, arr: str, sta: str,
     (`estimated`); now by default."""
     at = parse_utc(sta)
     made = stamp(datetime.now(UTC)) if made is None else made
-    # strftime('%s'), not unixepoch(): the latter needs SQLite 3.38.
-    found = db.execute(
-        "UPDATE flight SET sta = CASE WHEN ?6 >= estimated THEN ?1 ELSE sta END, estimated = max(estimated, ?6)"
-        " WHERE id = (SELECT id FROM flight WHERE airline = ?2 AND flight = ?3 AND arr = ?7"
-        " AND sta BETWEEN ?4 AND ?5"
-        " ORDER BY abs(CAST(strftime('%s', sta) AS INTEGER) - CAST(strftime('%s', ?1) AS INTEGER)), id DESC"
-        " LIMIT 1) RETURNING id",
-        (sta, airline, flight, stamp(at - SAME_FLIGHT), stamp(at + SAME_FLIGHT), made, arr)).fetchall()
-    if found:
-        return int(found[0][0])
-    return int(db.execute("INSERT INTO flight (airline, flight, arr, sta, estimated) VALUES (?, ?, ?, ?, ?)"
-                          " RETURNING id", (airline, flight, arr, sta, made)).fetchall()[0][0])
+    near = db.execute("SELECT id, sta, estimated FROM flight WHERE airline = ? AND flight = ? AND arr = ?"
+                      " AND sta BETWEEN ? AND ?",
+                      (airline, flight, arr, stamp(at - SAME_FLIGHT), stamp(at + SAME_FLIGHT))).fetchall()
+    if not near:
+        return int(db.execute("INSERT INTO flight (airline, flight, arr, sta, estimated) VALUES (?, ?, ?, ?, ?)"
+                              " RETURNING id", (airline, flight, arr, sta, made)).fetchall()[0][0])
+    # The nearest arrival; of two as near, the newer flight.
+    found = min(near, key=lambda f: (abs(parse_utc(f["sta"]) - at), -f["id"]))
+    if made >= found["estimated"]:
+        # Each report's commit writes every page it changed: the arrival's
+        # index (flight_arrival) only changes when the arrival does.
+        if sta != found["sta"]:
+            db.execute("UPDATE flight SET sta = ?, estimated = ? WHERE id = ?", (sta, made, found["id"]))
+        elif made != found["estimated"]:
+            db.execute("UPDATE flight SET estimated = ? WHERE id = ?", (made, found["id"]))
+    return int(found["id"])
 
 
 def arrival(db: sqlite3.Connection, flight_id: int) -> str:

@@ -25,11 +25,14 @@ def test_queue_with_10000_reports_reads_in_index_order(client: FlaskClient, app:
     first = deliver(client, make_envelope)
     bulk_insert(app, 10000, template_id=first)
     at = datetime.now(UTC)
+    # The airport and urgency filters have no index of their own (migration
+    # 0010: each would cost every new report a page of its commit): the
+    # export reads them in report_queue's order, the board from report_flight.
     export_cases = {
         "": "report_queue",
-        "arr=MAN": "report_arr",
+        "arr=MAN": "report_queue",
         "status=assessing": "report_status",
-        "urgency=immediate": "report_urgency",
+        "urgency=immediate": "report_queue",
         "window=6h": "report_queue",
         "window=past": "report_queue",
         "status=open": "report_queue",
@@ -38,7 +41,8 @@ def test_queue_with_10000_reports_reads_in_index_order(client: FlaskClient, app:
     board_cases = {
         "status=board": "COVERING INDEX report_flight", "status=open": "COVERING INDEX report_flight",
         "status=any": "COVERING INDEX report_flight", "child=1": "COVERING INDEX report_flight",
-        "arr=MAN": "INDEX report_arr", "status=assessing": "INDEX report_status", "mine=1": "INDEX report_assignee",
+        "arr=MAN": "COVERING INDEX report_flight", "urgency=priority": "COVERING INDEX report_flight",
+        "status=assessing": "INDEX report_status", "mine=1": "INDEX report_assignee",
     }
     with app.app_context():
         db = get_db()

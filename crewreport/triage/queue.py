@@ -108,7 +108,9 @@ class Filters:
             clauses.append("r.status = ?")
             params.append(self.status)
         if self.urgency != "any":
-            clauses.append("r.urgency_rank = ?")
+            # No index of its own (migration 0010); the + keeps the export
+            # in report_queue's order without a sort step for its right part.
+            clauses.append("+r.urgency_rank = ?")
             params.append(report.URGENCY_RANK[self.urgency])
         if self.mine:
             clauses.append("r.assignee_id = ?")
@@ -255,8 +257,9 @@ def mark_seen(db: sqlite3.Connection, user_id: int, view: str, at: str) -> None:
 
 
 def airports(db: sqlite3.Connection) -> list[str]:
-    """Arrival airports that have reports, for the filter (read from the index)."""
-    return [r[0] for r in db.execute("SELECT DISTINCT arr FROM report ORDER BY arr")]
+    """Arrival airports that have reports, for the filter: those of the
+    flights, since every flight has a report (read from flight_arr alone)."""
+    return [r[0] for r in db.execute("SELECT DISTINCT arr FROM flight ORDER BY arr")]
 
 
 def csv_cell(value: Any) -> Any:
