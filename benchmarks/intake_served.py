@@ -11,7 +11,9 @@ to its end and checked for its status alone. (`http.client` cost 0.3 ms of
 CPU a request, and limited the baseline: measured side by side, the baseline
 went from about 1 100 to 1 450 reports/s with this client, crewreport from
 about 800 to 850.) Rounds alternate between the two apps so that noise from
-other work on the machine falls on both.
+other work on the machine falls on both, and each figure is the median of the
+rounds: five by default, since one round of singles lasts about a second on
+a shared machine whose speed moves from minute to minute.
 
 * `single`: `--clients` (16) concurrent clients posting one envelope (about
   1 KB of narrative) per request to `/api/v1/reports`, or `/reports` on the
@@ -36,7 +38,7 @@ generator's, on the same cores; `machine_busy` is the share of all the
 cores' time that was busy during the run (1.0: the rate was bound by CPU). Rate
 limits are off (`CREWREPORT_RATELIMIT_ENABLED=false`), as for any load test.
 
-    python -m benchmarks.intake_served [--single 1200] [--batches 30] [--rounds 2]
+    python -m benchmarks.intake_served [--single 1200] [--batches 30] [--rounds 5]
 """
 from __future__ import annotations
 
@@ -229,7 +231,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--batch-clients", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
