@@ -13,7 +13,7 @@ from crewreport import intake
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ["README.md", "docs/protocol.md", "docs/api.md", "docs/threat-model.md", "docs/operations.md",
-        "docs/glossary.md"]
+        "docs/glossary.md", "docs/performance.md"]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
