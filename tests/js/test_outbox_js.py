@@ -263,3 +263,41 @@ def test_the_outbox_refuses_a_second_note_under_one_id(js_page: Any) -> None:
     }""")
     assert out == {"refused": "AlreadyQueued", "count": 1, "kept": "first", "cleared": 1, "after": "AlreadyQueued",
                    "fresh": "queued", "left": ["5b0c7e31-9d24-4f6a-8e13-2a7c4d9f6b02"]}
+
+
+def test_notes_still_go_when_the_tablets_storage_is_full(js_page: Any) -> None:
+    """A full storage refuses the outbox's mark that a batch is being sent
+    (its attempt count grows the record): the notes are sent all the same,
+    rather than the whole outbox waiting for room that may never come."""
+    out = js_page.evaluate("""async () => {
+      const { db } = await import('/static/js/store.js');
+      const { enqueue, listReports } = await import('/static/js/outbox/store.js');
+      const { deliver } = await import('/static/js/outbox/scheduler.js');
+      const d = await db();
+      await d.clear('outbox');
+      await d.put('meta', {device_id: 'dev-full', airline: 'ZZ', recipients: [], receipt_key: {kid: 'k', jwk: {
+        kty: 'EC', crv: 'P-256', x: 'rsveQo3Hopn02GE2H_9nz921L2J_Y0dN4USMhO4jUH4',
+        y: 'pEUl_4zlHEBAzn7c6JsjJfQ-MPTTHsYVBoP5C62E6Vg'}}}, 'device');
+      for (const id of ['full-1', 'full-2']) {
+        await enqueue({id, flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'p', sealed: ['s'], signature: 'g'});
+      }
+      const put = IDBObjectStore.prototype.put;
+      IDBObjectStore.prototype.put = function (value, ...rest) {
+        if (value && value.state === 'sending') throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+        return put.call(this, value, ...rest);
+      };
+      const sent = [];
+      try {
+        const summary = await deliver({fetchFn: async (url, init) => {
+          const envelopes = JSON.parse(init.body).envelopes;
+          sent.push(envelopes.length);
+          return new Response(JSON.stringify({results: envelopes.map(() => (
+            {error: {code: 'invalid_report', message: 'no'}}))}), {status: 200});
+        }});
+        return {sent, rejected: summary.rejected, states: (await listReports()).map(r => r.state)};
+      } finally {
+        IDBObjectStore.prototype.put = put;
+      }
+    }""")
+    assert out["sent"] == [2]
+    assert out["rejected"] == 2 and out["states"] == ["rejected", "rejected"]

@@ -160,11 +160,18 @@ function isUnverifiedReceipt(out) {
   return out.kind === "transient" && out.record.last_error && out.record.last_error.code === "receipt_unverified";
 }
 
-// The batch marked as being sent (stored, so a crash mid-send leaves it pending).
+// The batch marked as being sent (stored, so the outbox view can say so and
+// count the attempts). Only bookkeeping: a note is pending whether queued or
+// sending, so a tablet whose storage is full (the mark grows each record)
+// sends the batch unmarked rather than not at all.
 async function markSending(batch) {
   const at = new Date().toISOString();
   const sending = batch.map((r) => ({ ...r, state: "sending", attempts: (r.attempts || 0) + 1, last_attempt: at }));
-  await putAll(sending);
+  try {
+    await putAll(sending);
+  } catch {
+    return sending;
+  }
   announce();
   return sending;
 }
