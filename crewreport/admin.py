@@ -75,12 +75,13 @@ def report_trail(report_id: str) -> Any:
 def staff_page(status: int = 200) -> Any:
     db = get_db()
     users = db.execute(
-        "SELECT u.id, u.username, u.role, u.airline, u.active, t.confirmed_at,"  # noqa: S608 - only ? marks joined in
+        "SELECT u.id, u.username, u.role, u.airline, u.active, t.confirmed_at, t.wrong_codes,"  # noqa: S608 - only ? marks joined in
         " (SELECT count(*) FROM recovery_code r WHERE r.user_id = u.id AND r.used_at IS NULL) AS codes_left"
         " FROM user u LEFT JOIN user_totp t ON t.user_id = u.id"
         f" WHERE u.role IN ({', '.join('?' * len(second_factor.STAFF_ROLES))}) ORDER BY u.role, u.username",
         second_factor.STAFF_ROLES).fetchall()
-    return render_template("admin/users.html", users=users, action_form=ActionForm(formdata=None)), status
+    return render_template("admin/users.html", users=users, action_form=ActionForm(formdata=None),
+                           max_wrong_codes=second_factor.MAX_WRONG_CODES), status
 
 
 @bp.get("/users")

@@ -60,6 +60,9 @@ MIN_PASSWORD = 12  # the same rule as the web forms (forms.py)
 PENDING = "pending_sign_in"  # session key: whose password was right, awaiting a code
 PENDING_SECONDS = 300
 TOO_MANY = "Too many failed attempts. Wait 15 minutes and try again."
+CODES_STOPPED = ("Too many wrong codes have been typed for this account, so its authenticator's codes are no "
+                 "longer taken. Sign in with one of your recovery codes, or ask an administrator to reset "
+                 "your second factor.")
 
 
 class User(UserMixin):
@@ -323,7 +326,8 @@ def code_step() -> Any:
     code = "".join(form.code.data.split())
     codes: list[str] = []
     with transaction(db):
-        method = "totp" if second_factor.check_totp(db, row["id"], code) else None
+        stopped = not enrolling and second_factor.codes_stopped(db, row["id"])
+        method = "totp" if not stopped and second_factor.check_totp(db, row["id"], code) else None
         if method is None and not enrolling and second_factor.use_recovery_code(db, row["id"], code):
             method = "recovery_code"
             audit.record("recovery_code_used", actor=actor, db=db, subject=actor,
@@ -331,11 +335,18 @@ def code_step() -> Any:
         if method is None:
             throttle.record_failure(db, attempt, "code")
             audit.record("second_factor_failed", actor=actor, db=db, address=address)
-        elif enrolling:
-            codes = second_factor.new_recovery_codes(db, row["id"])
-            audit.record("second_factor_enrolled", actor=actor, db=db, subject=actor)
+            if not enrolling and second_factor.count_wrong_code(db, row["id"]):
+                stopped = True
+                audit.record("second_factor_stopped", actor=actor, db=db, subject=actor, address=address,
+                             wrong_codes=second_factor.MAX_WRONG_CODES)
+        else:
+            second_factor.clear_wrong_codes(db, row["id"])
+            if enrolling:
+                codes = second_factor.new_recovery_codes(db, row["id"])
+                audit.record("second_factor_enrolled", actor=actor, db=db, subject=actor)
     if method is None:
-        form.code.errors.append("That code is not right, or it was used already: wait for the next one.")
+        form.code.errors.append(CODES_STOPPED if stopped else
+                                "That code is not right, or it was used already: wait for the next one.")
         return code_page(db, row, form)
     return complete(db, row, attempt, pending.get("next"), method, codes)
 

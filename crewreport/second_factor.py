@@ -33,6 +33,9 @@ STAFF_ROLES = ("airline_security", "border_force", "admin")
 ISSUER = "Cabin Notes"
 RECOVERY_CODES = 10
 STEP_SECONDS = 30
+# Wrong codes in a row after which an account's authenticator codes are no
+# longer taken (NIST SP 800-63B 5.2.2: at most 100); see migration 0011.
+MAX_WRONG_CODES = 100
 
 
 def needs_second_factor(role: str) -> bool:
@@ -133,6 +136,24 @@ def check_totp(db: sqlite3.Connection, user_id: int, code: str) -> bool:
                              " WHERE user_id = ? AND last_step < ?", (step, now(), user_id, step))
             return cur.rowcount == 1
     return False
+
+
+def codes_stopped(db: sqlite3.Connection, user_id: int) -> bool:
+    """Whether this account's authenticator codes are no longer taken."""
+    row = db.execute("SELECT wrong_codes FROM user_totp WHERE user_id = ?", (user_id,)).fetchone()
+    return row is not None and row["wrong_codes"] >= MAX_WRONG_CODES
+
+
+def count_wrong_code(db: sqlite3.Connection, user_id: int) -> bool:
+    """One more wrong code in a row; True for the one that stops the codes."""
+    row = db.execute("UPDATE user_totp SET wrong_codes = wrong_codes + 1 WHERE user_id = ? RETURNING wrong_codes",
+                     (user_id,)).fetchone()
+    return row is not None and row["wrong_codes"] == MAX_WRONG_CODES
+
+
+def clear_wrong_codes(db: sqlite3.Connection, user_id: int) -> None:
+    """A right code (or recovery code) ends the run of wrong ones."""
+    db.execute("UPDATE user_totp SET wrong_codes = 0 WHERE user_id = ? AND wrong_codes != 0", (user_id,))
 
 
 def _recovery_hash(code: str) -> str:

@@ -1,0 +1,11 @@
+-- crewreport schema: wrong second-factor codes counted until the next right one.
+--
+-- NIST SP 800-63B (5.2.2) allows at most 100 failed attempts in a row on an
+-- account's authenticator. The sign-in throttle (crewreport.throttle) slows
+-- guessing within a window of minutes and forgets; at 50 guesses an account
+-- each quarter of an hour, one of a million six-digit codes (three of them
+-- good at any moment) would fall within a year. This count does not expire:
+-- at second_factor.MAX_WRONG_CODES the account's authenticator codes are no
+-- longer taken, until a right recovery code (80 bits: not guessed) or an
+-- administrator's reset, which deletes the row and its count.
+ALTER TABLE user_totp ADD COLUMN wrong_codes INTEGER NOT NULL DEFAULT 0;
