@@ -10,14 +10,23 @@
 --   report_queue (its second column, in the export's own order), the board's
 --   from report_flight.
 -- * report_arr: the board's airport filter reads arr from report_flight; the
---   export reads every row it lists anyway, in report_queue's order; the
---   airports offered as a filter are those of the flights (flight_arr, which a
---   report only changes when it is the first of its flight).
+--   export's from the index it walks in its own order, which now ends with
+--   arr (report_queue, report_status, report_assignee), so a report of another
+--   airport is skipped in the index, as one of another urgency already is,
+--   never by reading its row; the export orders by arr before rowid
+--   (triage.queue.QUEUE_ORDER), which only orders reports of one sta, urgency
+--   and second of receipt. The airports offered as a filter are those of the
+--   flights (flight_arr, which a report only changes when it is the first of
+--   its flight).
 -- * report_assignee: a new report has no assignee, so the index now holds only
 --   the reports that have one ("Mine" asks for those alone).
 DROP INDEX report_received;
 DROP INDEX report_urgency;
 DROP INDEX report_arr;
 CREATE INDEX flight_arr ON flight (arr);
+DROP INDEX report_queue;
+CREATE INDEX report_queue ON report (sta, urgency_rank, received_at, arr);
+DROP INDEX report_status;
+CREATE INDEX report_status ON report (status, sta, urgency_rank, received_at, arr);
 DROP INDEX report_assignee;
-CREATE INDEX report_assignee ON report (assignee_id, sta, urgency_rank, received_at) WHERE assignee_id IS NOT NULL;
+CREATE INDEX report_assignee ON report (assignee_id, sta, urgency_rank, received_at, arr) WHERE assignee_id IS NOT NULL;

@@ -91,7 +91,12 @@ class Filters:
         clauses: list[str] = []
         params: list[Any] = []
         if self.arr:
-            clauses.append("r.arr = ?")
+            # No index of its own (migration 0010): the export reads it from
+            # the index it walks in its order (0010), the board from
+            # report_flight. The + keeps SQLite from taking r.arr in the
+            # ORDER BY as settled by the equality, which would cost the
+            # export a sort for its rowid.
+            clauses.append("+r.arr = ?")
             params.append(self.arr)
         # The unary + keeps SQLite off the status index for these lists: left
         # to itself (no ANALYZE statistics, as in production) it reads by
@@ -150,7 +155,10 @@ QUEUE_COLUMNS = (
     " a.username AS assignee, l.username AS lock_user"
 )
 QUEUE_JOINS = " LEFT JOIN user a ON a.id = r.assignee_id LEFT JOIN user l ON l.id = r.lock_user_id"
-QUEUE_ORDER = " ORDER BY r.sta, r.urgency_rank, r.received_at, r.rowid"
+# The export's order, report_queue's (migration 0010): arr before rowid only
+# orders reports of one sta, urgency and second of receipt, and lets the
+# airport filter skip another airport's reports in the index.
+QUEUE_ORDER = " ORDER BY r.sta, r.urgency_rank, r.received_at, r.arr, r.rowid"
 
 
 def queue_sql(filters: Filters, user_id: int, at: datetime) -> tuple[str, list[Any]]:
