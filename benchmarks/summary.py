@@ -7,6 +7,7 @@ module this file does not know and that gives none is listed by name only.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -19,9 +20,25 @@ def figure(bench: str, name: str, value: Any, baseline: Any, baseline_is: str, u
                    "baseline_is": baseline_is, "unit": unit}
     if goal is not None:
         out["goal"] = goal
+        out["goal_met"] = goal_met(value, baseline, goal)
     if isinstance(value, (int, float)) and isinstance(baseline, (int, float)) and baseline:
         out["ratio"] = round(value / baseline, 2)
     return out
+
+
+def goal_met(value: Any, baseline: Any, goal: Any) -> bool | None:
+    """Whether a figure meets its goal, from the unrounded figures (a ratio of
+    0.695 is shown as 0.7 and does not meet "ratio >= 0.7"); a number as the
+    goal is a ceiling (bytes, seconds). None when it cannot be told."""
+    if not isinstance(value, (int, float)):
+        return None
+    if isinstance(goal, (int, float)):
+        return value <= goal
+    bound = re.fullmatch(r"ratio (>=|<=) ([0-9.]+)", str(goal))
+    if bound is None or not isinstance(baseline, (int, float)) or not baseline:
+        return None
+    ratio = value / baseline
+    return ratio >= float(bound[2]) if bound[1] == ">=" else ratio <= float(bound[2])
 
 
 def _intake(r: dict[str, Any]) -> list[Figure]:

@@ -162,3 +162,15 @@ def test_runner_calls_run_for_a_module_that_is_not_a_script(tmp_path: Path, monk
     assert run.command("only_run", [])[1:] == ["-c", call_run]
     assert run.command("script", ["--n", "1"])[1:] == ["-m", "benchmarks.script", "--n", "1"]
     assert run.tiny_args("script") == ["--n", "1"] and run.tiny_args("only_run") is None
+
+
+def test_a_goal_is_met_or_not_by_the_unrounded_figures() -> None:
+    from benchmarks.summary import figure
+
+    close = figure("intake_served", "single", 830.5, 1194.3, "baseline", "reports/s", goal="ratio >= 0.7")
+    assert close["ratio"] == 0.7 and close["goal_met"] is False  # 0.6954
+    assert figure("x", "p99", 37.5, 27.8, "b", "ms", goal="ratio <= 1.5")["goal_met"] is True
+    assert figure("x", "shell", 40961, 80000, "b", "bytes", goal=40960)["goal_met"] is False
+    assert figure("x", "shell", 40960, 80000, "b", "bytes", goal=40960)["goal_met"] is True
+    assert figure("x", "odd", 1.0, None, "b", "s", goal="ratio >= 2")["goal_met"] is None
+    assert "goal_met" not in figure("x", "no goal", 1.0, 2.0, "b", "s")
