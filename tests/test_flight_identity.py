@@ -264,6 +264,38 @@ def test_a_note_joins_the_nearer_of_two_flights_of_its_number(app: Flask) -> Non
         assert flights.place(db, "ZZ", "ZZ380", "LHR", stamp(at + timedelta(hours=3))) == afternoon
 
 
+def test_a_note_as_near_to_two_flights_joins_the_newer(app: Flask) -> None:
+    """10:00 and 14:00 of one number, a note saying 12:00: the flight made
+    last, as the intake has always chosen (`id DESC`); a tablet whose clock
+    is proven fast ('') moves neither."""
+    with app.app_context():
+        from crewreport import flights
+        db = get_db()
+        at = (utcnow() + timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
+        morning = flights.place(db, "ZZ", "ZZ381", "LHR", stamp(at), "")
+        afternoon = flights.place(db, "ZZ", "ZZ381", "LHR", stamp(at + timedelta(hours=4)), "")
+        assert morning != afternoon
+        assert flights.place(db, "ZZ", "ZZ381", "LHR", stamp(at + timedelta(hours=2)), "") == afternoon
+
+
+def test_a_later_note_with_the_same_arrival_makes_the_estimate_newer(app: Flask) -> None:
+    """The arrival stays (and its index is not written), but the flight's
+    estimate is now the later note's: a note made between the two, giving
+    another arrival, is older than the freshest estimate and moves nothing."""
+    with app.app_context():
+        from crewreport import flights
+        db = get_db()
+        at = utcnow() + timedelta(hours=3)
+        first, second, between = (stamp(utcnow() - timedelta(minutes=m)) for m in (120, 60, 90))
+        flight_id = flights.place(db, "ZZ", "ZZ382", "LHR", stamp(at), first)
+        assert flights.place(db, "ZZ", "ZZ382", "LHR", stamp(at), second) == flight_id
+        assert tuple(db.execute("SELECT sta, estimated FROM flight WHERE id = ?", (flight_id,)).fetchone()) == (
+            stamp(at), second)
+        assert flights.place(db, "ZZ", "ZZ382", "LHR", stamp(at + timedelta(minutes=20)), between) == flight_id
+        assert tuple(db.execute("SELECT sta, estimated FROM flight WHERE id = ?", (flight_id,)).fetchone()) == (
+            stamp(at), second)
+
+
 def test_landing_and_receipt_at_the_same_second(client: FlaskClient, app: Flask, make_envelope: Make) -> None:
     """At the second of landing a flight is still to land; a note received
     at the second its flight lands came before the landing, not after."""
