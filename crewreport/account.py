@@ -4,7 +4,8 @@ Both ask for the password again, so a session left open in a browser is not
 enough to take the account over; those password checks count as failed
 sign-ins (crewreport.throttle), so an open session is no way round the
 throttle either. New recovery codes also take a fresh code from the app,
-throttled and audited as at the sign-in's code step.
+throttled, audited and counted towards second_factor.MAX_WRONG_CODES as at
+the sign-in's code step.
 """
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from .db import get_db, transaction
 from .forms import PasswordChangeForm, RecoveryCodesForm
 
 bp = Blueprint("account", __name__, url_prefix="/auth")
+CODES_STOPPED_RENEWING = ("Too many wrong codes have been typed for this account, so its authenticator's codes are "
+                          "no longer taken, here or at sign-in. Sign out and sign in with one of your recovery "
+                          "codes (which starts them again), or ask an administrator to reset your second factor.")
 
 
 def password_again(field: Any) -> Any | None:
@@ -79,17 +83,26 @@ def recovery_codes() -> Any:
             form.code.errors.append(TOO_MANY)
         else:
             with transaction(db):
-                codes = (second_factor.new_recovery_codes(db, user_id)
-                         if second_factor.check_totp(db, user_id, "".join(form.code.data.split())) else None)
+                # The same count as the sign-in's code step (auth.code_step):
+                # else this page would be a way round it.
+                stopped = second_factor.codes_stopped(db, user_id)
+                codes = (second_factor.new_recovery_codes(db, user_id) if not stopped and
+                         second_factor.check_totp(db, user_id, "".join(form.code.data.split())) else None)
                 if codes:
+                    second_factor.clear_wrong_codes(db, user_id)
                     audit.record("recovery_codes_renewed", db=db, subject=actor)
                 else:
                     throttle.record_failure(db, attempt, "code")
                     audit.record("second_factor_failed", actor=actor, db=db, address=address)
+                    if second_factor.count_wrong_code(db, user_id):
+                        stopped = True
+                        audit.record("second_factor_stopped", actor=actor, db=db, subject=actor, address=address,
+                                     wrong_codes=second_factor.MAX_WRONG_CODES)
             if codes:
                 return render_template("auth/recovery_codes.html", codes=codes, renewed=True,
                                        home=url_for(HOME[current_user.role]))
-            form.code.errors.append("That code is not right or was used already; "
+            form.code.errors.append(CODES_STOPPED_RENEWING if stopped else
+                                    "That code is not right or was used already; "
                                     "enter the newest one from the app.")
     status = 429 if refused(form.current_password) or refused(form.code) else 200
     return (render_template("auth/renew_recovery_codes.html", form=form,

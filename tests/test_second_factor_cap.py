@@ -5,6 +5,7 @@ guessing within a window, and forgets (migration 0011)."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from crewreport import second_factor
+from crewreport.account import CODES_STOPPED_RENEWING
 from crewreport.auth import CODES_STOPPED
 from crewreport.db import get_db, transaction
 
@@ -113,3 +115,44 @@ def test_wrong_codes_while_setting_up_are_not_counted(unthrottled: Flask) -> Non
     client.post("/auth/login", data={"username": "officer", "password": PASSWORD})
     assert code_due(client.post("/auth/login", data={"code": wrong_code()}))
     assert wrong_codes(unthrottled) == 0
+
+
+def renew(client: FlaskClient, code: str) -> Any:
+    return client.post("/auth/recovery-codes", data={"current_password": PASSWORD, "code": code})
+
+
+def let_codes_be_due(app: Flask) -> None:
+    """As if a minute had passed since the sign-in's code: this step's is new again."""
+    with app.app_context():
+        db = get_db()
+        with transaction(db):
+            db.execute("UPDATE user_totp SET last_step = ? WHERE user_id = (SELECT id FROM user WHERE username = ?)",
+                       (int(time.time()) // second_factor.STEP_SECONDS - 2, "officer"))
+
+
+def test_renewing_recovery_codes_counts_wrong_codes_and_takes_none_while_stopped(
+        unthrottled: Flask, client: FlaskClient, auth: AuthActions) -> None:
+    """A session left open plus the password must not be a way round the cap:
+    wrong codes at /auth/recovery-codes count, and once stopped the right one
+    mints no recovery codes (which would sign in and start the codes again)."""
+    auth.login("officer")
+    let_codes_be_due(unthrottled)
+    assert "recovery_codes_renewed" not in text(renew(client, wrong_code()))
+    assert wrong_codes(unthrottled) == 1
+    set_wrong_codes(unthrottled, second_factor.MAX_WRONG_CODES - 1)
+    page = text(renew(client, wrong_code()))
+    assert CODES_STOPPED_RENEWING in said(page)
+    assert len(events(unthrottled, "second_factor_stopped")) == 1
+    resp = renew(client, totp_code())
+    assert CODES_STOPPED_RENEWING in said(text(resp)) and 'id="recovery-codes"' not in text(resp)
+    assert events(unthrottled, "recovery_codes_renewed") == []
+    assert wrong_codes(unthrottled) == second_factor.MAX_WRONG_CODES + 1
+
+
+def test_a_right_code_at_renewal_ends_the_run(unthrottled: Flask, client: FlaskClient, auth: AuthActions) -> None:
+    auth.login("officer")
+    let_codes_be_due(unthrottled)
+    set_wrong_codes(unthrottled, 7)
+    assert 'id="recovery-codes"' in text(renew(client, totp_code()))
+    assert wrong_codes(unthrottled) == 0
+
