@@ -71,10 +71,12 @@ def _open(user_id: int, sealed: str) -> str:
 
 
 def set_secret(db: sqlite3.Connection, user_id: int, secret: str, *, confirmed: bool) -> None:
-    """Replace the user's secret (a known one from the CLI is confirmed at once)."""
+    """Replace the user's secret (a known one from the CLI is confirmed at once);
+    wrong codes typed for the old one are no longer counted."""
     db.execute("INSERT INTO user_totp (user_id, sealed, created_at, confirmed_at, last_step)"
                " VALUES (?, ?, ?, ?, 0) ON CONFLICT (user_id) DO UPDATE SET sealed = excluded.sealed,"
-               " created_at = excluded.created_at, confirmed_at = excluded.confirmed_at, last_step = 0",
+               " created_at = excluded.created_at, confirmed_at = excluded.confirmed_at, last_step = 0,"
+               " wrong_codes = 0",
                (user_id, _seal(user_id, secret), now(), now() if confirmed else None))
 
 

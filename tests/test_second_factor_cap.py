@@ -17,7 +17,7 @@ from crewreport.account import CODES_STOPPED_RENEWING
 from crewreport.auth import CODES_STOPPED
 from crewreport.db import get_db, transaction
 
-from .helpers import PASSWORD, AuthActions, code_due, events, said, signed_in, text, totp_code, wrong_code
+from .helpers import PASSWORD, TOTP_SECRET, AuthActions, code_due, events, said, signed_in, text, totp_code, wrong_code
 
 
 @pytest.fixture
@@ -156,3 +156,15 @@ def test_a_right_code_at_renewal_ends_the_run(unthrottled: Flask, client: FlaskC
     assert 'id="recovery-codes"' in text(renew(client, totp_code()))
     assert wrong_codes(unthrottled) == 0
 
+
+def test_a_new_secret_from_the_cli_starts_the_codes_again(unthrottled: Flask) -> None:
+    """`flask demo` gives staff new secrets: guesses at the old one say nothing of it."""
+    set_wrong_codes(unthrottled, second_factor.MAX_WRONG_CODES)
+    with unthrottled.app_context():
+        db = get_db()
+        with transaction(db):
+            user_id = db.execute("SELECT id FROM user WHERE username = 'officer'").fetchone()[0]
+            second_factor.set_secret(db, user_id, TOTP_SECRET, confirmed=True)
+    assert wrong_codes(unthrottled) == 0
+    client, resp = code_step(unthrottled, totp_code())
+    assert resp.status_code == 302 and signed_in(client)
