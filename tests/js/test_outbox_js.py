@@ -301,3 +301,83 @@ def test_notes_still_go_when_the_tablets_storage_is_full(js_page: Any) -> None:
     }""")
     assert out["sent"] == [2]
     assert out["rejected"] == 2 and out["states"] == ["rejected", "rejected"]
+
+
+FULL_STORAGE = """async ({answer, timeoutMs, notes, bytes}) => {
+  const { db } = await import('/static/js/store.js');
+  const { enqueue, listReports } = await import('/static/js/outbox/store.js');
+  const { deliver } = await import('/static/js/outbox/scheduler.js');
+  const { BatchSize } = await import('/static/js/outbox/batch-size.js');
+  const d = await db();
+  await d.clear('outbox');
+  await d.put('meta', {device_id: 'dev-full', airline: 'ZZ', recipients: [], receipt_key: {kid: 'k', jwk: {
+    kty: 'EC', crv: 'P-256', x: 'rsveQo3Hopn02GE2H_9nz921L2J_Y0dN4USMhO4jUH4',
+    y: 'pEUl_4zlHEBAzn7c6JsjJfQ-MPTTHsYVBoP5C62E6Vg'}}}, 'device');
+  for (let i = 0; i < notes; i++) {
+    await enqueue({id: `full-${i}`, flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'},
+                  {protected: 'p', sealed: ['s'.repeat(bytes)], signature: 'g'});
+  }
+  // Full: no record may be written any more, whatever it holds (as Chromium
+  // counts a transaction's writes against the quota, not what they replace).
+  const put = IDBObjectStore.prototype.put;
+  IDBObjectStore.prototype.put = function () {
+    throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+  };
+  const sent = [];
+  try {
+    const summary = await deliver({timeoutMs, fetchFn: async (url, init) => {
+      const envelopes = JSON.parse(init.body).envelopes;
+      sent.push(envelopes.length);
+      if (answer === 'proxy413' && envelopes.length > 1) return new Response('<h1>413</h1>', {status: 413});
+      if (answer === 'slow' && envelopes.length > 1) {
+        await new Promise((resolve, reject) => init.signal.addEventListener('abort', () => reject(init.signal.reason)));
+      }
+      return new Response(JSON.stringify({results: envelopes.map(() => (
+        {error: {code: 'invalid_report', message: 'no'}}))}), {status: 200});
+    }});
+    return {sent, summary, states: (await listReports()).map(r => r.state)};
+  } catch (err) {
+    return {sent, thrown: String(err && err.name)};
+  } finally {
+    IDBObjectStore.prototype.put = put;
+    await d.clear('outbox');
+    await d.delete('meta', 'device');
+    BatchSize.cleared();
+  }
+}"""
+
+
+def test_a_full_storage_does_not_end_the_pass_after_its_first_batch(js_page: Any) -> None:
+    """Outcomes that cannot be stored do not throw the pass away: the notes
+    behind the first batch still go (each once), and the pass says why the
+    ones the server took may still show as waiting (they are sent again next
+    time; the server answers a repeat from what it stored)."""
+    out = js_page.evaluate(FULL_STORAGE, {"answer": "reject", "timeoutMs": 10_000, "notes": 7, "bytes": 310_000})
+    assert "thrown" not in out, out
+    assert out["sent"] == [6, 1]
+    assert out["summary"]["rejected"] == 7 and out["states"] == ["queued"] * 7
+    assert out["summary"]["status"] == "transient" and out["summary"]["trouble"] == "storage"
+    assert out["summary"]["error"]["code"] == "storage_full"
+
+
+def test_a_full_storage_still_halves_a_batch_a_proxy_refuses_as_too_large(js_page: Any) -> None:
+    out = js_page.evaluate(FULL_STORAGE, {"answer": "proxy413", "timeoutMs": 10_000, "notes": 2, "bytes": 10})
+    assert "thrown" not in out, out
+    assert out["sent"] == [2, 1, 1] and out["summary"]["rejected"] == 2
+
+
+def test_a_full_storage_still_halves_a_batch_that_timed_out(js_page: Any) -> None:
+    out = js_page.evaluate(FULL_STORAGE, {"answer": "slow", "timeoutMs": 300, "notes": 2, "bytes": 10})
+    assert "thrown" not in out, out
+    assert out["sent"] == [2, 1, 1] and out["summary"]["rejected"] == 2
+
+
+def test_the_status_line_says_when_the_tablets_storage_is_full(js_page: Any) -> None:
+    out = js_page.evaluate("""async () => {
+      const { troubleKind } = await import('/static/js/outbox/delivery.js');
+      const { deliveryStatusText } = await import('/static/js/ui/outbox-view.js');
+      const trouble = troubleKind({code: 'storage_full'});
+      return {trouble, line: deliveryStatusText({status: 'transient', trouble}, new Date('2026-12-01T10:00:00Z'), 60000)};
+    }""")
+    assert out["trouble"] == "storage"
+    assert out["line"].startswith("This tablet's storage is full") and out["line"].endswith("Trying again in 60 s.")

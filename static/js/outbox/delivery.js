@@ -32,6 +32,11 @@ export const PERMANENT_ERRORS = new Set([
 
 const REVOKING_ERRORS = new Set(["revoked_device", "unknown_device"]);
 
+// Said when what the server answered could not be stored (the tablet's storage is full).
+const STORAGE_FULL = {
+  code: "storage_full",
+  message: "This tablet's storage is full, so what the server answered could not be kept here. Notes it has may still show as waiting; they are sent again, and the server keeps one copy.",
+};
 const TOO_LARGE_MESSAGE = "This note is too large for the server to accept. Tell the captain or call the 24-hour line.";
 const PROXY_TOO_LARGE_MESSAGE = "A server on the way refused this note as too large. It is kept and will be sent again; tell the captain or call the 24-hour line.";
 
@@ -50,6 +55,7 @@ export function troubleKind(error) {
   if (code === "network") return "network";
   if (code === "receipt_unverified") return "receipt";
   if (code === "rate_limited" || code === "http_429") return "busy";
+  if (code === "storage_full") return "storage";
   if (/^http_5\d\d$/.test(code) || ["service_unavailable", "unavailable", "internal", "internal_error", "no_answer"].includes(code)) return "server";
   if (error && typeof error.http_status === "number" && error.http_status >= 500) return "server";
   return "other";
@@ -160,20 +166,36 @@ function isUnverifiedReceipt(out) {
   return out.kind === "transient" && out.record.last_error && out.record.last_error.code === "receipt_unverified";
 }
 
+// Store records as far as the tablet's storage allows; whether they were.
+// A full storage (QuotaExceededError) refuses every write of a pass, not
+// only those that grow a record, and must not end the pass: a note whose
+// outcome is not stored stays pending and is sent again, which the server
+// answers from what it stored (its receipt, or the same refusal).
+async function keep(records) {
+  try {
+    await putAll(records);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 // The batch marked as being sent (stored, so the outbox view can say so and
 // count the attempts). Only bookkeeping: a note is pending whether queued or
-// sending, so a tablet whose storage is full (the mark grows each record)
-// sends the batch unmarked rather than not at all.
+// sending, so a tablet whose storage is full sends the batch unmarked rather
+// than not at all.
 async function markSending(batch) {
   const at = new Date().toISOString();
   const sending = batch.map((r) => ({ ...r, state: "sending", attempts: (r.attempts || 0) + 1, last_attempt: at }));
-  try {
-    await putAll(sending);
-  } catch {
-    return sending;
-  }
-  announce();
+  if (await keep(sending)) announce();
   return sending;
+}
+
+// Outcomes of this pass (a transient one ends it): left out of the pass's
+// later batches, stored or not; when not, the pass says why at its end.
+async function keepOutcomes(records, pass) {
+  for (const r of records) pass.settled.add(r.id);
+  if (!(await keep(records))) pass.unstored = true;
 }
 
 // Whatever answered 413 (the app, or a proxy in front of it, with or without JSON):
@@ -186,20 +208,20 @@ async function markSending(batch) {
 // sets aside one note.
 async function onTooLarge(batch, data, pass, summary) {
   if (batch.length > 1) {
-    await putAll(batch.map((r) => ({ ...r, state: "queued" })));
+    await keep(batch.map((r) => ({ ...r, state: "queued" })));
     pass.size.tooLarge(batch.length);
     return true;
   }
   if (!(data && data.error && data.error.code === "too_large")) {
     const error = { code: "http_413", message: PROXY_TOO_LARGE_MESSAGE, http_status: 413 };
-    await putAll([{ ...batch[0], state: "queued", last_error: error }]);
+    await keep([{ ...batch[0], state: "queued", last_error: error }]);
     pass.setAside.set(batch[0].id, error);
     pass.size.setAside();
     announce();
     return true;
   }
   const settled = await settle(batch[0], { error: { code: "too_large", message: data.error.message || TOO_LARGE_MESSAGE } }, []);
-  await putAll([settled.record]);
+  await keepOutcomes([settled.record], pass);
   summary.rejected += 1;
   announce();
   return true;
@@ -247,7 +269,7 @@ async function recheckWithFreshKeys(batch, results, outs, pass) {
 // if the server said so of a note it signed (a note queued under an earlier
 // registration says nothing about the current one).
 // Returns whether anything is left to retry later (a transient outcome).
-async function recordOutcomes(outs, summary) {
+async function recordOutcomes(outs, summary, pass) {
   let transient = false;
   const revoked = new Map(); // device id -> the refusal
   for (const out of outs) {
@@ -260,7 +282,7 @@ async function recordOutcomes(outs, summary) {
       if (!summary.error || out.record.last_error.code === "receipt_unverified") summary.error = out.record.last_error;
     }
   }
-  await putAll(outs.map((out) => out.record));
+  await keepOutcomes(outs.map((out) => out.record), pass);
   for (const [device, error] of revoked) await markRevoked(error.code, error.message, device);
   announce();
   return transient;
@@ -274,7 +296,7 @@ async function deliverBatch(pending, device, pass, summary) {
   const results = resultsOf(res, data, batch.length);
   if (!results) {
     const error = batchError(res, data, timedOut);
-    await putAll(batch.map((r) => ({ ...r, state: "queued", last_error: error })));
+    await keep(batch.map((r) => ({ ...r, state: "queued", last_error: error })));
     // Too slow for the deadline (or no link): half the size, at once, the first time in a pass.
     if (timedOut && batch.length > 1 && pass.size.timedOut(batch.length)) {
       announce();
@@ -291,7 +313,7 @@ async function deliverBatch(pending, device, pass, summary) {
   let outs = [];
   for (let i = 0; i < batch.length; i++) outs.push(await settle(batch[i], results[i], jwks));
   outs = await recheckWithFreshKeys(batch, results, outs, pass);
-  if (await recordOutcomes(outs, summary)) {
+  if (await recordOutcomes(outs, summary, pass)) {
     summary.status = "transient";
     summary.retryAfterMs = retryAfterMs(res); // the intake says when a rate-limited envelope may come again
     return false;
@@ -313,10 +335,11 @@ export async function deliverPending({ fetchFn = (...a) => fetch(...a), timeoutM
   } catch {
     /* pruning is housekeeping; delivery goes on */
   }
-  // setAside: notes a proxy refused as too large, left for the next pass (id -> error)
-  const pass = { fetchFn, timeoutMs, size: new BatchSize(), setAside: new Map(), keysRefreshed: false };
+  // setAside: notes a proxy refused as too large, left for the next pass (id -> error);
+  // settled: ids answered in this pass (not sent again in it, stored or not)
+  const pass = { fetchFn, timeoutMs, size: new BatchSize(), setAside: new Map(), settled: new Set(), unstored: false, keysRefreshed: false };
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    const pending = (await pendingReports()).filter((r) => !pass.setAside.has(r.id));
+    const pending = (await pendingReports()).filter((r) => !pass.setAside.has(r.id) && !pass.settled.has(r.id));
     if (!pending.length) break;
     const device = await getDevice();
     if (!hasReceiptKey(device)) {
@@ -330,6 +353,12 @@ export async function deliverPending({ fetchFn = (...a) => fetch(...a), timeoutM
   if (pass.setAside.size && summary.status !== "transient" && summary.status !== "not-enrolled") {
     summary.status = "transient";
     summary.error = [...pass.setAside.values()][0];
+  }
+  // Outcomes not stored: the notes still look pending here. Not "ok" (that
+  // would send them again within seconds), but the back-off's pace, saying why.
+  if (pass.unstored && summary.status !== "not-enrolled") {
+    if (summary.status !== "transient") summary.error = STORAGE_FULL;
+    summary.status = "transient";
   }
   if (summary.status === "transient" && summary.pending === 0) summary.status = "ok";
   if (summary.status === "transient") summary.trouble = troubleKind(summary.error);

@@ -19,6 +19,7 @@ export const TROUBLE_TEXT = {
   server: "The server is not available at the moment",
   receipt: "The server answered, but its receipt could not be checked, so the note is kept",
   busy: "The server asked to wait a little",
+  storage: "This tablet's storage is full, so notes the server has taken may still show as waiting; they are sent again",
   other: "The note could not be sent yet",
 };
 
