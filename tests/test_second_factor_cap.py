@@ -168,3 +168,14 @@ def test_a_new_secret_from_the_cli_starts_the_codes_again(unthrottled: Flask) ->
     assert wrong_codes(unthrottled) == 0
     client, resp = code_step(unthrottled, totp_code())
     assert resp.status_code == 302 and signed_in(client)
+
+
+def test_the_admin_page_says_when_the_codes_stopped_not_how_many_came_since(unthrottled: Flask, client: FlaskClient,
+                                                                            auth: AuthActions) -> None:
+    """Once stopped every code counts, the owner's right ones too: the page
+    does not call them all wrong ones in a row before the stop."""
+    set_wrong_codes(unthrottled, second_factor.MAX_WRONG_CODES + 5)
+    auth.login("admin")
+    page = text(client.get("/admin/users"))
+    assert f"after {second_factor.MAX_WRONG_CODES} wrong ones in a row" in page
+    assert f"{second_factor.MAX_WRONG_CODES + 5} refused in all" in page
