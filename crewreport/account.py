@@ -94,10 +94,7 @@ def recovery_codes() -> Any:
                 else:
                     throttle.record_failure(db, attempt, "code")
                     audit.record("second_factor_failed", actor=actor, db=db, address=address)
-                    if second_factor.count_wrong_code(db, user_id):
-                        stopped = True
-                        audit.record("second_factor_stopped", actor=actor, db=db, subject=actor, address=address,
-                                     wrong_codes=second_factor.MAX_WRONG_CODES)
+                    stopped = second_factor.count_wrong_code(db, user_id, actor, address)
             if codes:
                 return render_template("auth/recovery_codes.html", codes=codes, renewed=True,
                                        home=url_for(HOME[current_user.role]))

@@ -335,10 +335,7 @@ def code_step() -> Any:
         if method is None:
             throttle.record_failure(db, attempt, "code")
             audit.record("second_factor_failed", actor=actor, db=db, address=address)
-            if not enrolling and second_factor.count_wrong_code(db, row["id"]):
-                stopped = True
-                audit.record("second_factor_stopped", actor=actor, db=db, subject=actor, address=address,
-                             wrong_codes=second_factor.MAX_WRONG_CODES)
+            stopped = not enrolling and second_factor.count_wrong_code(db, row["id"], actor, address)
         else:
             second_factor.clear_wrong_codes(db, row["id"])
             if enrolling:

@@ -26,6 +26,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from markupsafe import Markup
 
+from . import audit
 from .derived import derived_key, keyed_hash
 from .times import now
 
@@ -146,11 +147,18 @@ def codes_stopped(db: sqlite3.Connection, user_id: int) -> bool:
     return row is not None and row["wrong_codes"] >= MAX_WRONG_CODES
 
 
-def count_wrong_code(db: sqlite3.Connection, user_id: int) -> bool:
-    """One more wrong code in a row; True for the one that stops the codes."""
+def count_wrong_code(db: sqlite3.Connection, user_id: int, actor: str, address: str) -> bool:
+    """One more wrong code in a row, in the caller's transaction; True when
+    the codes are stopped, and the one that stops them is audited
+    (`second_factor_stopped`), by the sign-in and the recovery-code renewal alike."""
     row = db.execute("UPDATE user_totp SET wrong_codes = wrong_codes + 1 WHERE user_id = ? RETURNING wrong_codes",
                      (user_id,)).fetchone()
-    return row is not None and row["wrong_codes"] == MAX_WRONG_CODES
+    if row is None:
+        return False
+    if row["wrong_codes"] == MAX_WRONG_CODES:
+        audit.record("second_factor_stopped", actor=actor, db=db, subject=actor, address=address,
+                     wrong_codes=MAX_WRONG_CODES)
+    return bool(row["wrong_codes"] >= MAX_WRONG_CODES)
 
 
 def clear_wrong_codes(db: sqlite3.Connection, user_id: int) -> None:
