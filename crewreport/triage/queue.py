@@ -92,10 +92,9 @@ class Filters:
         params: list[Any] = []
         if self.arr:
             # No index of its own (migration 0010): the export reads it from
-            # the index it walks in its order (0010), the board from
-            # report_flight. The + keeps SQLite from taking r.arr in the
-            # ORDER BY as settled by the equality, which would cost the
-            # export a sort for its rowid.
+            # the index it walks in its order, the board from report_flight.
+            # The + keeps SQLite from taking r.arr in the ORDER BY as settled
+            # by the equality, which would cost the export a sort for its rowid.
             clauses.append("+r.arr = ?")
             params.append(self.arr)
         # The unary + keeps SQLite off the status index for these lists: left
