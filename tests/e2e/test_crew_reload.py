@@ -10,6 +10,7 @@ import pytest
 from tests.e2e.harness import (
     LiveServer,
     queued_offline,
+    saved_draft_id,
     sign_in,
     wait_enrolled,
     wait_ready,
@@ -31,6 +32,9 @@ def test_hide_survives_a_reload(page: Any, server: LiveServer) -> None:
     page.fill('[name="narrative"]', "The man in 32C holds her passport.")
     page.click("#hide-button")
     assert page.is_visible("#neutral-view") and page.is_hidden("#app-view")
+    # Hide saves the draft at once, but sealing and storing it take a moment:
+    # a reload in that moment (which no one's hand makes) would race it.
+    saved_draft_id(page)
     page.reload()
     wait_ready(page)
     assert page.is_visible("#neutral-view") and page.is_hidden("#app-view")
