@@ -198,7 +198,7 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
       return QUEUED;
     } catch (err) {
       if (err && err.name === "AlreadyQueued") return ALREADY_QUEUED;
-      const reason = err && err.name === "QuotaExceededError" ? "the tablet's storage is full" : (err && err.message) || "storage failed";
+      const reason = err && err.name === "QuotaExceededError" ? "the tablet's storage is full: tap Clear delivered under Your notes, or free space on the tablet" : (err && err.message) || "storage failed";
       setStatus(`This note was NOT queued (${reason}). It is still in the form; please try again.`, "error");
       return false;
     }

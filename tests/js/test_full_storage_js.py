@@ -1,0 +1,100 @@
+"""A tablet whose storage is full: the crew can still clear delivered notes
+to make room, in Chromium with a real quota (set through the DevTools
+protocol), not a stub."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+QUOTA_BYTES = 300_000
+
+# Random text, as sealed notes are (Chromium compresses what it stores).
+NOISE = "const noise = (n) => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(n))));"
+
+# Queued notes of about 20 KB, every other one then delivered (its envelope
+# dropped, its receipt kept), until the storage refuses a note.
+FILL = """async ({receiptBytes}) => {
+  const store = await import('/static/js/outbox/store.js');
+  """ + NOISE + """
+  const header = (id) => ({id, flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'});
+  const envelope = () => ({protected: 'p', sealed: [noise(15000)], signature: 'g'});
+  let refused = null;
+  for (let i = 0; i < 200 && !refused; i++) {
+    try {
+      const r = await store.enqueue(header(`note-${i}`), envelope());
+      if (i % 2 === 0) {
+        const { envelope: _, ...rest } = r;
+        await store.putAll([{...rest, state: 'delivered', delivered_at: new Date().toISOString(),
+                             receipt: {reference: `CR-${i}`, raw: noise(receiptBytes)}}]);
+      }
+    } catch (err) {
+      refused = err.name;
+    }
+  }
+  return {refused, delivered: (await store.listReports()).filter(r => r.state === 'delivered').length};
+}"""
+
+
+@pytest.fixture
+def full_page(js_browser: Any, static_server: str) -> Iterator[Any]:
+    """A page of a fresh context whose origin may store QUOTA_BYTES."""
+    ctx = js_browser.new_context(service_workers="block")
+    page = ctx.new_page()
+    page.goto(static_server + "/static/css/crew.css")
+    ctx.new_cdp_session(page).send("Storage.overrideQuotaForOrigin",
+                                   {"origin": static_server, "quotaSize": QUOTA_BYTES})
+    yield page
+    ctx.close()
+
+
+def test_clearing_delivered_notes_makes_room_when_the_storage_is_full(full_page: Any) -> None:
+    filled = full_page.evaluate(FILL, {"receiptBytes": 6000})
+    assert filled["refused"] == "QuotaExceededError" and filled["delivered"] > 3
+    out = full_page.evaluate("""async () => {
+      const store = await import('/static/js/outbox/store.js');
+      """ + NOISE + """
+      const cleared = await store.clearDelivered();
+      const left = await store.listReports();
+      const envelope = {protected: 'p', sealed: [noise(15000)], signature: 'g'};
+      let fresh = null, again = null;
+      try { fresh = (await store.enqueue({id: 'after-clearing', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, envelope)).state; }
+      catch (err) { fresh = err.name; }
+      // a cleared note's id is still remembered: a stale window cannot send it again
+      try { await store.enqueue({id: 'note-0', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, envelope); again = 'queued'; }
+      catch (err) { again = err.name; }
+      return {cleared, states: [...new Set(left.map(r => r.state))], fresh, again};
+    }""")
+    assert out == {"cleared": filled["delivered"], "states": ["queued"], "fresh": "queued", "again": "AlreadyQueued"}
+
+
+def test_clearing_works_when_not_even_a_small_write_fits(full_page: Any) -> None:
+    """Filled to the last byte (smaller and smaller notes until none fits),
+    with delivered entries too small to free much: they are removed all the
+    same, and every queued note is kept."""
+    filled = full_page.evaluate(FILL, {"receiptBytes": 0})
+    assert filled["refused"] == "QuotaExceededError" and filled["delivered"] > 3
+    out = full_page.evaluate("""async () => {
+      const store = await import('/static/js/outbox/store.js');
+      let refused = 0;
+      for (let i = 0, size = 8000; size >= 1 && i < 500; i++) {
+        try {
+          await store.enqueue({id: `small-${i}`, flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'},
+                              {protected: 'p', sealed: [crypto.randomUUID().repeat(Math.ceil(size / 36))], signature: 'g'});
+        } catch (err) {
+          if (err.name !== 'QuotaExceededError') throw err;
+          refused += 1;
+          size = Math.floor(size / 4);
+        }
+      }
+      const before = (await store.listReports()).filter(r => r.state === 'queued').length;
+      const cleared = await store.clearDelivered();
+      const left = await store.listReports();
+      return {refused, cleared, before, states: [...new Set(left.map(r => r.state))], queued: left.length};
+    }""")
+    assert out["refused"] > 3
+    assert out["cleared"] == filled["delivered"]
+    assert out["states"] == ["queued"] and out["queued"] == out["before"]
