@@ -77,11 +77,11 @@ async function deleteDelivered(pred) {
     removed = await removeDelivered(pred, true);
   } catch (err) {
     if (!(err && err.name === "QuotaExceededError")) throw err;
-    // A full storage refuses a transaction whose writes grow what is stored,
-    // however much its deletes free (Chromium checks the writes against the
-    // quota before the deletes count), so the crew could not make room for a
-    // new note. Deleting alone passes; the ids are remembered afterwards if
-    // the room freed allows (tests/js/test_full_storage_js.py, a real quota).
+    // A full storage refuses a transaction that writes anything, however
+    // much its deletes free (Chromium weighs what it writes against the room
+    // left, not what that replaces or deletes), so the crew could not make
+    // room for a new note. Deleting alone passes; the ids are remembered
+    // afterwards if the room freed allows (tests/js/test_full_storage_js.py).
     removed = await removeDelivered(pred, false);
     try {
       await rememberSent(removed);
