@@ -14,8 +14,11 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def stamp(dt: datetime) -> str:
-    """An aware datetime in the store's format (sorts as text)."""
-    return dt.astimezone(UTC).strftime(TIME_FORMAT)
+    """An aware datetime in the store's format (sorts as text): always four
+    digits of year, which strftime's %Y does not give on glibc ("657-12-18...",
+    sorting after "2026-..."; a purge cutoff that far back once removed every
+    closed report)."""
+    return dt.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def now() -> str:

@@ -90,6 +90,21 @@ def test_purge_days_option_and_config_default(client: FlaskClient, app: Flask, m
     assert row(app, rid) is None
 
 
+@pytest.mark.parametrize("days", ["380000", "500000", "730000"])
+def test_a_cutoff_before_year_1000_purges_only_what_was_closed_before_it(
+        client: FlaskClient, app: Flask, make_envelope: Make, runner: FlaskCliRunner, days: str) -> None:
+    """--days 500000 reaches back to year 657: the cutoff is written with four
+    digits ("0657-..."), as every stored time is, and compares before them as
+    text; written "657-..." it sorted after "2026-...", and purge removed
+    every closed report, the one closed ten days ago too."""
+    rid = deliver(client, make_envelope)
+    update_report(app, rid, status="no_further_action", closed_at=stamp(NOW - timedelta(days=10)))
+    dry = runner.invoke(args=["purge", "--days", days, "--dry-run"])
+    assert dry.exit_code == 0 and "Would purge 0 reports" in dry.output
+    assert "Purged 0 reports" in runner.invoke(args=["purge", "--days", days]).output
+    assert row(app, rid) is not None and events(app, "report_purged") == []
+
+
 def test_purge_says_so_when_a_reader_keeps_the_wal_busy(client: FlaskClient, app: Flask, make_envelope: Make,
                                                         runner: FlaskCliRunner, monkeypatch: Any) -> None:
     """A purge must not claim to have left nothing behind when it could not."""

@@ -42,6 +42,17 @@ def test_stamp_is_utc_with_a_z_whatever_the_zone_and_parses_back() -> None:
     assert datetime.strptime(stamp(local), TIME_FORMAT).replace(tzinfo=UTC) == parse_utc(stamp(local))
 
 
+@pytest.mark.parametrize(("when", "stamped"), [
+    (datetime(657, 12, 18, 0, 8, 49, tzinfo=UTC), "0657-12-18T00:08:49Z"),
+    (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00Z"),
+    (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), "9999-12-31T23:59:59Z"),
+])
+def test_stamp_writes_four_digits_of_year_so_every_stamp_sorts_as_text(when: datetime, stamped: str) -> None:
+    """strftime's %Y gives "657" on glibc, which sorts after "2026" as text."""
+    assert stamp(when) == stamped and parse_utc(stamped) == when
+    assert (stamp(when) < "2026-01-01T00:00:00Z") == (when.year < 2026)
+
+
 @pytest.mark.parametrize("value", ["2026-12-01T14:35:07", "2026-12-01T14:35:07+00:00",
                                    "2026-12-01T14:35:07.5Z", "yesterday"])
 def test_parse_utc_refuses_what_the_store_never_writes(value: str) -> None:
