@@ -46,6 +46,16 @@ def fold_wal(db: sqlite3.Connection, wait_ms: int = 30000) -> None:
         raise WalNotTruncated("another connection kept the WAL busy; run purge again when it is idle")
 
 
+def closed_before(at: datetime, days: int) -> str:
+    """The cutoff `days` before `at`; a span reaching back past year 1 (timedelta
+    or datetime would overflow) is the start of year 1, before which nothing
+    was closed."""
+    try:
+        return stamp(at - timedelta(days=days))
+    except OverflowError:
+        return stamp(datetime.min.replace(tzinfo=UTC))
+
+
 def purge(db: sqlite3.Connection, days: int, at: datetime | None = None,
           dry_run: bool = False) -> list[str]:
     """Remove reports closed before `at - days`; return their ids.
@@ -54,7 +64,7 @@ def purge(db: sqlite3.Connection, days: int, at: datetime | None = None,
     either purged (with their event) or untouched.
     """
     at = at or datetime.now(UTC)
-    cutoff, now = stamp(at - timedelta(days=days)), stamp(at)
+    cutoff, now = closed_before(at, days), stamp(at)
     # Due: closed before the cutoff, no note since, and not held by an officer now.
     due_sql = ("SELECT id, reference, closed_at, flight_id FROM report"
                " WHERE closed_at IS NOT NULL AND closed_at < :cutoff"

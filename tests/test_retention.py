@@ -105,6 +105,22 @@ def test_a_cutoff_before_year_1000_purges_only_what_was_closed_before_it(
     assert row(app, rid) is not None and events(app, "report_purged") == []
 
 
+@pytest.mark.parametrize("days", ["800000", "999999999", "99999999999999999999"])
+def test_more_days_than_the_calendar_holds_purge_nothing(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                         runner: FlaskCliRunner, days: str) -> None:
+    """No report was closed before year 1: a --days (or RETENTION_DAYS) that
+    reaches past it selects nothing, and says so, rather than overflow."""
+    rid = deliver(client, make_envelope)
+    update_report(app, rid, status="no_further_action", closed_at=stamp(NOW - timedelta(days=400)))
+    for args in (["purge", "--days", days, "--dry-run"], ["purge", "--days", days]):
+        result = runner.invoke(args=args)
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+        assert result.exit_code == 0 and f"0 reports closed more than {days} days ago." in result.output
+    app.config["RETENTION_DAYS"] = int(days)
+    assert runner.invoke(args=["purge"]).exit_code == 0
+    assert row(app, rid) is not None and events(app, "report_purged") == []
+
+
 def test_purge_says_so_when_a_reader_keeps_the_wal_busy(client: FlaskClient, app: Flask, make_envelope: Make,
                                                         runner: FlaskCliRunner, monkeypatch: Any) -> None:
     """A purge must not claim to have left nothing behind when it could not."""
