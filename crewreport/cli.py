@@ -73,6 +73,9 @@ def demo_command(password: str | None, totp_secret: str | None) -> None:
         secret = second_factor.valid_secret(totp_secret) if totp_secret is not None else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--totp-secret") from None
+    if password is not None and len(password) < auth.MIN_PASSWORD:  # set_password (a rerun) checks nothing
+        raise click.BadParameter(f"the password must be at least {auth.MIN_PASSWORD} characters",
+                                 param_hint="--password")
     init_db()
     db = get_db()
     made = keys.ensure_keys(db)

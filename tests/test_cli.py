@@ -192,6 +192,19 @@ def test_demo_twice_keeps_data(bare_app: Flask) -> None:
     assert resp.status_code == 200 and 'id="recovery-codes"' in resp.get_data(as_text=True)
 
 
+def test_demo_refuses_a_short_password_before_changing_anything(bare_app: Flask) -> None:
+    """--password is held to the sign-in's rule up front: a short one was a
+    traceback on a new instance (after its keys and airline were made), and
+    on a demo store it became every demo user's password."""
+    failed(run(bare_app, "demo", "--password", "short"), "at least 12 characters")
+    assert not Path(bare_app.config["KEY_DIR"]).exists()  # no keys made, no store set up
+    assert run(bare_app, "demo", "--password", "first password").exit_code == 0
+    hashes = query(bare_app, "SELECT username, password_hash FROM user ORDER BY id")
+    failed(run(bare_app, "demo", "--password", "short"), "at least 12 characters")
+    assert query(bare_app, "SELECT username, password_hash FROM user ORDER BY id") == hashes
+    assert AuthActions(bare_app.test_client()).login("demo-crew", "short").status_code == 200  # refused
+
+
 def test_revoke_device(app: Flask, runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["revoke-device", "dev-0001"])
     assert result.exit_code == 0 and "Revoked dev-0001" in result.output
