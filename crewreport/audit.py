@@ -17,6 +17,7 @@ import click
 from flask import has_request_context, request
 from flask.cli import with_appcontext
 
+from .cli_text import TEXT
 from .db import get_db, transaction
 from .times import now
 
@@ -254,8 +255,8 @@ def events_for(db: sqlite3.Connection, subject: str) -> list[sqlite3.Row]:
 
 
 @click.command("verify-audit")
-@click.option("--report", "report_id", default=None, help="Also list the trail of one report.")
-@click.option("--anchor", "anchors", multiple=True, metavar="HASH",
+@click.option("--report", "report_id", type=TEXT, default=None, help="Also list the trail of one report.")
+@click.option("--anchor", "anchors", type=TEXT, multiple=True, metavar="HASH",
               help="A head hash printed by an earlier run and kept elsewhere; the chain must still contain it.")
 @with_appcontext
 def verify_audit_command(report_id: str | None, anchors: tuple[str, ...]) -> None:

@@ -41,6 +41,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from flask_wtf.csrf import generate_csrf
 
 from . import audit, second_factor, throttle
+from .cli_text import TEXT
 from .db import get_db, init_db, transaction
 from .forms import CodeForm, LoginForm, LogoutForm
 from .sessions import SessionInterface
@@ -396,11 +397,11 @@ def session_info() -> Any:
 
 
 @click.command("create-user")
-@click.argument("username")
+@click.argument("username", type=TEXT)
 @click.option("--role", required=True, type=click.Choice(ROLES))
-@click.option("--airline", default=None, help="IATA code; required for crew and airline_security")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-@click.option("--totp-secret", default=None, metavar="BASE32",
+@click.option("--airline", type=TEXT, default=None, help="IATA code; required for crew and airline_security")
+@click.option("--password", type=TEXT, prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--totp-secret", type=TEXT, default=None, metavar="BASE32",
               help="Staff only: a known TOTP secret (else the user enrols at first sign-in).")
 @with_appcontext
 def create_user_command(username: str, role: str, airline: str | None, password: str,

@@ -13,6 +13,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from . import audit, auth, envelope, keys, retention, second_factor
+from .cli_text import TEXT
 from .db import get_db, init_db, transaction
 from .times import now, stamp
 
@@ -35,8 +36,8 @@ def create_airline(code: str, name: str, *, with_key: bool = True) -> None:
 
 
 @click.command("create-airline")
-@click.argument("code")
-@click.argument("name")
+@click.argument("code", type=TEXT)
+@click.argument("name", type=TEXT)
 @click.option("--no-key", is_flag=True, help="Do not make a security key for the airline.")
 @with_appcontext
 def create_airline_command(code: str, name: str, no_key: bool) -> None:
@@ -57,8 +58,8 @@ def create_airline_command(code: str, name: str, no_key: bool) -> None:
 
 
 @click.command("demo")
-@click.option("--password", default=None, help="One password for every demo user (default: random each).")
-@click.option("--totp-secret", default=None, metavar="BASE32",
+@click.option("--password", type=TEXT, default=None, help="One password for every demo user (default: random each).")
+@click.option("--totp-secret", type=TEXT, default=None, metavar="BASE32",
               help="One TOTP secret for the demo staff users (default: random each).")
 @with_appcontext
 def demo_command(password: str | None, totp_secret: str | None) -> None:
@@ -113,7 +114,7 @@ def demo_command(password: str | None, totp_secret: str | None) -> None:
 
 
 @click.command("reset-second-factor")
-@click.argument("username")
+@click.argument("username", type=TEXT)
 @with_appcontext
 def reset_second_factor_command(username: str) -> None:
     """Forget USERNAME's TOTP secret and recovery codes; they enrol again at next sign-in.
@@ -132,7 +133,7 @@ def reset_second_factor_command(username: str) -> None:
 
 
 @click.command("revoke-device")
-@click.argument("device_id")
+@click.argument("device_id", type=TEXT)
 @with_appcontext
 def revoke_device_command(device_id: str) -> None:
     """Revoke DEVICE_ID: its envelopes are refused from now on."""
@@ -150,7 +151,7 @@ def revoke_device_command(device_id: str) -> None:
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", type=TEXT, default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
 @with_appcontext
@@ -171,11 +172,11 @@ def serve_command(host: str, port: int, workers: int) -> None:
 
 
 @click.command("send-test-report")
-@click.option("--url", default="http://127.0.0.1:5000", show_default=True)
-@click.option("--username", default="demo-crew", show_default=True,
+@click.option("--url", type=TEXT, default="http://127.0.0.1:5000", show_default=True)
+@click.option("--username", type=TEXT, default="demo-crew", show_default=True,
               help="A crew user to enroll a throwaway test device for.")
-@click.option("--password", required=True, prompt=True, hide_input=True)
-@click.option("--narrative", default="Test report: please ignore.", show_default=True)
+@click.option("--password", type=TEXT, required=True, prompt=True, hide_input=True)
+@click.option("--narrative", type=TEXT, default="Test report: please ignore.", show_default=True)
 def send_test_report_command(url: str, username: str, password: str, narrative: str) -> None:
     """Enroll a test device over HTTP and send one report built in Python,
     sealed as envelope version 2 (X-Wing) when the server publishes v2 keys."""

@@ -28,6 +28,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from . import audit, xwing
+from .cli_text import TEXT
 from .db import get_db, transaction
 from .envelope import RecipientPrivateKey, recipient_jwk, suite_version, thumbprint
 from .private_files import write_private
@@ -319,7 +320,7 @@ def published(db: sqlite3.Connection) -> dict[str, Any]:
 
 
 @click.command("rotate-key")
-@click.argument("owner")
+@click.argument("owner", type=TEXT)
 @click.option("--suite", type=click.Choice(SUITES), default=V1, show_default=True,
               help="v1: the P-256 key; v2: the X-Wing (post-quantum) recipient key.")
 @with_appcontext

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import Result
 from flask import Flask
@@ -203,6 +204,40 @@ def test_demo_refuses_a_short_password_before_changing_anything(bare_app: Flask)
     failed(run(bare_app, "demo", "--password", "short"), "at least 12 characters")
     assert query(bare_app, "SELECT username, password_hash FROM user ORDER BY id") == hashes
     assert AuthActions(bare_app.test_client()).login("demo-crew", "short").status_code == 200  # refused
+
+
+# A byte that is not UTF-8 on the command line (a Latin-1 terminal's "é"), as
+# Python hands it over: a lone surrogate, which the store cannot encode.
+NOT_UTF8 = "caf\udce9"
+
+
+@pytest.mark.parametrize("args", [
+    ["create-user", NOT_UTF8, "--role", "crew", "--airline", "ZZ", "--password", PASSWORD],
+    ["create-user", "new-crew", "--role", "crew", "--airline", "ZZ", "--password", PASSWORD + NOT_UTF8],
+    ["create-airline", "AB", NOT_UTF8, "--no-key"],
+    ["reset-second-factor", NOT_UTF8],
+    ["revoke-device", NOT_UTF8],
+    ["verify-audit", "--report", NOT_UTF8],
+    ["verify-audit", "--anchor", NOT_UTF8],
+    ["rotate-key", f"airline:{NOT_UTF8}"],
+    ["demo", "--password", NOT_UTF8 * 4],
+], ids=lambda args: "-".join(a for a in args[:2] if a.isascii()))
+def test_an_argument_that_is_not_utf8_is_a_usage_error(app: Flask, runner: FlaskCliRunner, args: list[str]) -> None:
+    """Not a UnicodeEncodeError traceback from SQLite or argon2, sometimes
+    after part of the work: refused before the command runs."""
+    users = query(app, "SELECT id, username, password_hash FROM user ORDER BY id")
+    result = runner.invoke(args=args)
+    assert result.exit_code == 2 and "is not UTF-8 text" in result.output, (result.output, result.exception)
+    assert query(app, "SELECT id, username, password_hash FROM user ORDER BY id") == users
+    assert query(app, "SELECT code FROM airline ORDER BY code") == [("YY",), ("ZZ",)]
+
+
+def test_every_text_argument_of_every_command_is_checked_for_utf8(app: Flask) -> None:
+    from crewreport.cli_text import TEXT
+
+    unchecked = [f"{name} {p.name}" for name, command in app.cli.commands.items() for p in command.params
+                 if isinstance(p.type, click.types.StringParamType)]
+    assert unchecked == [] and TEXT.name == "text"
 
 
 def test_revoke_device(app: Flask, runner: FlaskCliRunner) -> None:

@@ -1,0 +1,29 @@
+"""The type of every text argument and option of the administrator commands.
+
+Python reads the command line with surrogateescape: a byte that is not
+UTF-8 (a name typed in a Latin-1 terminal) becomes a lone surrogate, which
+SQLite, argon2 and the pages cannot encode, and the command died with a
+UnicodeEncodeError traceback, sometimes after part of its work. Such an
+argument is now a usage error that names it, before the command runs.
+File paths keep click.Path: a file name need not be UTF-8.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+
+class Text(click.ParamType):
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = value if isinstance(value, str) else str(value)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail("is not UTF-8 text; check the terminal's character encoding.", param, ctx)
+        return text
+
+
+TEXT = Text()
