@@ -127,8 +127,8 @@ class ActionForm(Form):
 class CrewCreateForm(Form):
     """The name is made `CODE/name` in the airline's namespace (review.create_crew)."""
     username = StringField("Username", validators=[
-        DataRequired(), Length(min=3, max=61),
-        Regexp(r"^[A-Za-z0-9._-]+$", message="Letters, digits, dot, dash and underscore only.")])
+        DataRequired(), Length(min=3, max=61),  # \Z, not $: "ab\n" would pass (and be made ZZ/ab)
+        Regexp(r"^[A-Za-z0-9._-]+\Z", message="Letters, digits, dot, dash and underscore only.")])
     password = PasswordField("Initial password", validators=[
         DataRequired(), Length(min=12, max=1024, message="Use at least 12 characters (at most 1024).")])
 

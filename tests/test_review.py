@@ -186,6 +186,18 @@ def test_create_crew_account(client: FlaskClient, app: Flask, auth: AuthActions)
     assert other.get("/auth/session").get_json()["role"] == "crew"
 
 
+@pytest.mark.parametrize("name", ["ab\n", "new-crew\n"])
+def test_a_crew_name_ending_in_a_line_break_is_refused(client: FlaskClient, app: Flask, auth: AuthActions,
+                                                       name: str) -> None:
+    """The rule's `$` also matched before a final line break: "ab\n" passed
+    the three-character minimum and was made ZZ/ab, a name the form refuses."""
+    auth.login("security")
+    users = count(app, "SELECT count(*) FROM user")
+    resp = client.post("/review/crew", data={"username": name, "password": "long enough password"})
+    assert resp.status_code == 400 and "Letters, digits" in text(resp)
+    assert count(app, "SELECT count(*) FROM user") == users
+
+
 def test_crew_creation_answers_alike_whether_the_name_exists_elsewhere(client: FlaskClient, app: Flask,
                                                                      auth: AuthActions) -> None:
     """Names of other airlines' crew or of staff cannot be probed from the form."""
