@@ -41,7 +41,7 @@ SALT_BYTES, NONCE_BYTES = 16, 12
 SCRYPT = {"length": 32, "n": 2**15, "r": 8, "p": 1}  # about 32 MiB and 0.1 s per derivation
 MAX_SEALED = 2**31 - 1 - 16  # one AES-GCM message; far above a store of a year of reports
 STORE, SECRET, MANIFEST = "crewreport.sqlite", "secret_key", "MANIFEST.json"
-KEY_MEMBER = re.compile(r"^keys/[A-Za-z0-9_-]{43}\.pem$")
+KEY_MEMBER = re.compile(r"^keys/[A-Za-z0-9_-]{43}\.pem\Z")  # \Z: "$" also matches before a final line break
 
 
 class BackupError(Exception):

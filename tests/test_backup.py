@@ -4,7 +4,11 @@ opens every report it holds and its audit chain verifies."""
 from __future__ import annotations
 
 import errno
+import hashlib
+import io
+import json
 import re
+import tarfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,7 +18,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from crewreport import create_app, keys, report
-from crewreport.backup import MAGIC_SEALED
+from crewreport.backup import FORMAT, MAGIC_SEALED, MANIFEST, STORE, BackupError, read_archive
 from crewreport.db import get_db
 from tests.helpers import header_of
 from tests.served import FIELDS, ServedApp, body, enrolled_client, make_served, sta
@@ -182,3 +186,18 @@ def test_a_leftover_partial_file_never_blocks_a_backup_and_a_failed_write_says_w
     assert failed.exit_code == 1 and not isinstance(failed.exception, OSError)
     assert f"the backup could not be written to {out / 'c.tar'}: No space left on device" in failed.output
     assert sorted(p.name for p in out.iterdir()) == ["b.tar", "b.tar.partial"]
+
+
+def test_a_key_member_whose_name_ends_in_a_line_break_is_refused() -> None:
+    """A hand-made archive: `$` would let "keys/NAME.pem\\n" through and write a key file of that name."""
+    files = {STORE: b"store", "keys/" + "k" * 43 + ".pem\n": b"key"}
+    files[MANIFEST] = json.dumps({"format": FORMAT, "files": {
+        name: hashlib.sha256(data).hexdigest() for name, data in files.items()}}).encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(BackupError, match="unexpected member"):
+        read_archive(buffer.getvalue())
