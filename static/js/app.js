@@ -11,7 +11,7 @@ import { createEnrollment } from "./ui/enrollment.js";
 import { createReportForm } from "./ui/report-form.js";
 import { createOutboxView } from "./ui/outbox-view.js";
 import { createLandingBanner } from "./ui/landing-banner.js";
-import { setupServiceWorker, requestBackgroundSync } from "./ui/sw-update.js";
+import { setupServiceWorker, requestBackgroundSync, offerReloadAfterUpgrade } from "./ui/sw-update.js";
 import { wireDiscretion } from "./ui/discretion.js";
 
 const PRUNE_EVERY_MS = 30000;
@@ -117,9 +117,16 @@ function createCrewApp(root, testConfig = {}) {
     onHidden: () => form.saveDraftNow(),
   });
   window.addEventListener("pagehide", () => form.saveDraftNow());
-  // A newer version in another window upgrades the storage: what is typed here is saved
-  // first, and this page, whose code can no longer use the storage, offers the reload.
-  onDatabaseUpgrade({ before: () => form.saveDraftNow(), after: () => ($("#update-banner").hidden = false) });
+  // A newer version in another window upgrades the storage: the form closes and what
+  // it holds is saved first (this page's code can keep nothing after), and the page
+  // offers the reload, saying whether the note was kept.
+  let keptForUpgrade = false;
+  onDatabaseUpgrade({
+    before: async () => {
+      keptForUpgrade = await form.holdForUpgrade();
+    },
+    after: () => offerReloadAfterUpgrade($("#update-banner"), keptForUpgrade),
+  });
   try {
     const channel = new BroadcastChannel(CHANNEL_NAME);
     channel.addEventListener("message", (e) => {

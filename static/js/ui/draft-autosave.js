@@ -38,6 +38,8 @@ export function createDraftAutosave(form) {
   let timer = null;
   let dirty = false;
   let id = null;
+  // Whether the last save of what the form holds (or its wipe) went through.
+  let kept = true;
   // Saves and wipes run one after another, in the order asked: a wipe never
   // overtakes a save still sealing, which would leave a sent note's copy.
   let chain = Promise.resolve();
@@ -61,6 +63,7 @@ export function createDraftAutosave(form) {
   function end() {
     const old = id;
     id = null;
+    kept = true; // nothing of this note is left to keep
     remember(null);
     if (!old) return chain;
     return serial(async () => {
@@ -81,9 +84,10 @@ export function createDraftAutosave(form) {
     const values = readForm(form);
     if (!hasContent(values)) return end(); // the form was emptied
     const note = noteId();
-    return serial(() => saveDraft(note, { ...values, report_id: note })).catch(() => {
-      /* autosave is best effort; the form itself is untouched */
-    });
+    return serial(() => saveDraft(note, { ...values, report_id: note })).then(
+      () => (kept = true),
+      () => (kept = false) /* autosave is best effort; the form itself is untouched */
+    );
   }
 
   return {
@@ -91,6 +95,15 @@ export function createDraftAutosave(form) {
     /** The note's id if it has been begun, else null. */
     begunId: () => id,
     saveNow,
+    /**
+     * Save what is not saved yet and wait for every save under way: whether
+     * the note as the form holds it is kept (true also when there is none).
+     */
+    async flush() {
+      await saveNow();
+      await chain;
+      return kept;
+    },
     /** Save a moment from now (changes in between are saved together). */
     schedule() {
       dirty = true;

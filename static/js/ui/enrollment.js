@@ -102,7 +102,8 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
     actions.hidden = !(signIn || reenroll);
     // The note can be written only on a tablet known to be set up: a note that
     // would be refused is never typed. What to do is said at the form itself.
-    formBody.disabled = state !== "enrolled";
+    // Nor in a window whose storage a newer version has taken (report-form.js holdForUpgrade).
+    formBody.disabled = state !== "enrolled" || form.dataset.heldForUpgrade === "true";
     const cannot = CANNOT_WRITE.has(state);
     const noticeKey = cannot ? state === "revoked" ? "revoked" : "not-set-up" : null;
     if (noticeKey !== noticeFor) {

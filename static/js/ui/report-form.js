@@ -337,6 +337,16 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
   return {
     restore,
     saveDraftNow: drafts.saveNow,
+    /**
+     * A newer version in another window takes the storage, and this window's
+     * code can keep nothing more: the form closes (nothing typed from now on
+     * could be kept) and what it holds is saved. Whether it was kept.
+     */
+    holdForUpgrade() {
+      form.dataset.heldForUpgrade = "true";
+      find("#form-body").disabled = true;
+      return drafts.flush();
+    },
     setDefaultCrewId,
     /** Keep the status line in step with the note it follows (reports: the outbox as rendered). */
     followNote(reports, nearLanding) {

@@ -2,6 +2,18 @@
 // waiting, the update banner offers it, and its button saves the draft,
 // hands over to the new worker and reloads.
 
+// Said when a newer version in another window has taken the storage: this
+// window's form is closed (report-form.js holdForUpgrade), its note saved or not.
+export const UPGRADE_KEPT_TEXT = "A new version is ready. Your unfinished note is kept: tap Reload to go on with it.";
+export const UPGRADE_NOT_KEPT_TEXT = "A new version is ready, but your unfinished note could not be saved on this tablet: "
+  + "write its words down elsewhere before you tap Reload.";
+
+/** Show the update banner for a newer version that took the storage (kept: whether the note was saved). */
+export function offerReloadAfterUpgrade(banner, kept) {
+  banner.querySelector("p").textContent = kept ? UPGRADE_KEPT_TEXT : UPGRADE_NOT_KEPT_TEXT;
+  banner.hidden = false;
+}
+
 /**
  * Register /sw.js. banner: the update banner; reloadButton: its button;
  * beforeReload(): awaited before the page goes (the draft is saved).

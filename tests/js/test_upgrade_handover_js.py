@@ -1,0 +1,89 @@
+"""A newer version of the app, in another window, upgrades the database
+while this window shows a note being written: this window saves the note,
+lets the database go and offers a reload ("Your unfinished note is kept").
+Its code can no longer store anything, so whatever the crew could type after
+that would be lost on the reload: the note must be kept as it stands."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+PUT_DEVICE = """async () => {
+  const { withDb } = await import('/static/js/store.js');
+  await withDb((d) => d.put('meta', {device_id: 'dev-upgrade-0001', airline: 'ZZ', recipients: [], receipt_key: null,
+                                    enrolled_at: new Date().toISOString()}, 'device'));
+}"""
+
+# The newer version's window: opens the database one version up (a new step
+# that changes nothing), as the next release with a migration would.
+UPGRADE = """async () => {
+  window.__newer = await new Promise((resolve, reject) => {
+    const req = indexedDB.open('cabin-notes', 2);
+    req.onupgradeneeded = () => {};
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+  return window.__newer.version;
+}"""
+
+# What the newer window finds of the draft: its words, opened with its key.
+READ_DRAFTS = """async () => {
+  const d = window.__newer;
+  const get = (store, key) => new Promise((resolve, reject) => {
+    const req = d.transaction(store).objectStore(store).get(key);
+    req.onsuccess = () => resolve(req.result); req.onerror = () => reject(req.error);
+  });
+  const ids = await new Promise((resolve, reject) => {
+    const req = d.transaction('drafts').objectStore('drafts').getAllKeys();
+    req.onsuccess = () => resolve(req.result); req.onerror = () => reject(req.error);
+  });
+  const out = [];
+  for (const id of ids) {
+    const rec = await get('drafts', id);
+    const key = await get('keys', `draft-key:${id}`);
+    const pt = await crypto.subtle.decrypt({name: 'AES-GCM', iv: rec.iv}, key, rec.ct);
+    out.push(JSON.parse(new TextDecoder().decode(pt)).narrative);
+  }
+  return out;
+}"""
+
+
+@pytest.fixture
+def two_windows(js_browser: Any, static_server: str) -> Iterator[tuple[Any, Any]]:
+    ctx = js_browser.new_context(service_workers="block")
+    app = ctx.new_page()
+    app.goto(static_server + "/static/css/crew.css")
+    app.evaluate(PUT_DEVICE)
+    app.route("**/api/v1/**", lambda route: route.abort("internetdisconnected"))
+    app.goto(static_server + "/")
+    app.wait_for_selector("#crew-app[data-ready=true]", state="attached")
+    app.wait_for_selector("#form-body:not([disabled])", state="attached")
+    newer = ctx.new_page()
+    newer.goto(static_server + "/static/css/crew.css")
+    yield app, newer
+    ctx.close()
+
+
+def test_nothing_typed_after_a_newer_version_took_the_database_is_lost(two_windows: tuple[Any, Any]) -> None:
+    app, newer = two_windows
+    app.click("#f-narrative")
+    app.keyboard.type("First words.")
+    app.wait_for_timeout(1000)  # autosaved
+    app.keyboard.type(" Words typed as the newer version opens.")  # not autosaved yet
+    assert newer.evaluate(UPGRADE) == 2
+    app.wait_for_selector("#update-banner", state="visible")
+    assert "Your unfinished note is kept" in app.inner_text("#update-banner")
+
+    # This window can keep nothing more: the form is closed, with every word still shown.
+    # (Before, it stayed open: words typed now were never saved, and the reload lost them.)
+    assert not app.locator("#f-narrative").is_editable()
+    assert app.locator("#submit-button").is_disabled()
+    typed = app.input_value("#f-narrative")
+    assert typed == "First words. Words typed as the newer version opens."
+
+    # What the newer version will restore is every word this window shows.
+    assert newer.evaluate(READ_DRAFTS) == [typed]
