@@ -98,3 +98,58 @@ def test_clearing_works_when_not_even_a_small_write_fits(full_page: Any) -> None
     assert out["refused"] > 3
     assert out["cleared"] == filled["delivered"]
     assert out["states"] == ["queued"] and out["queued"] == out["before"]
+
+
+# Fill a page's storage to the last byte: ~20 KB notes, then smaller and smaller ones until none fits.
+FILL_TO_THE_BYTE = """async () => {
+  const store = await import('/static/js/outbox/store.js');
+  """ + NOISE + """
+  let refused = 0;
+  for (let i = 0, size = 15000; size >= 1 && i < 800; i++) {
+    try {
+      await store.enqueue({id: `fill-${i}`, flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'},
+                          {protected: 'p', sealed: [noise(size)], signature: 'g'});
+    } catch (err) {
+      if (err.name !== 'QuotaExceededError') throw err;
+      refused += 1;
+      size = Math.floor(size / 4);
+    }
+  }
+  return refused;
+}"""
+
+
+def test_a_note_that_cannot_be_kept_as_a_draft_says_so(full_page: Any, static_server: str) -> None:
+    """The autosave of the note being written fails on a full storage: the
+    crew must be told at once, not find out after "Hide" and a relaunch that
+    the words were never kept (the autosave used to fail without a word)."""
+    page = full_page
+    page.evaluate("""async () => {
+      const { withDb } = await import('/static/js/store.js');
+      await withDb((d) => d.put('meta', {device_id: 'dev-full-0001', airline: 'ZZ', recipients: [], receipt_key: null,
+                                        enrolled_at: new Date().toISOString()}, 'device'));
+    }""")
+    page.route("**/api/v1/**", lambda route: route.abort("internetdisconnected"))
+    page.goto(static_server + "/")
+    page.wait_for_selector("#form-body:not([disabled])", state="attached")
+    assert page.evaluate(FILL_TO_THE_BYTE) > 3
+
+    page.click("#f-narrative")
+    page.keyboard.type("Words the tablet has no room to keep.")
+    status = page.locator("#form-status")
+    status.wait_for(state="attached")
+    page.wait_for_function("() => /not saved on this tablet/.test(document.querySelector('#form-status').textContent)",
+                           timeout=5000)
+    assert "storage is full" in status.inner_text()
+    assert "Clear delivered" in status.inner_text()
+    assert page.get_attribute("#form-status", "class") == "form-status form-status-error"
+    drafts = page.evaluate("async () => (await import('/static/js/store.js')).withDb((d) => d.count('drafts'))")
+    assert drafts == 0
+
+    # Room made: the next save goes through and the warning goes.
+    page.evaluate("async () => { const { withDb } = await import('/static/js/store.js'); await withDb((d) => d.clear('outbox')); }")
+    page.keyboard.type(" Now kept.")
+    page.wait_for_function("() => !/not saved on this tablet/.test(document.querySelector('#form-status').textContent)",
+                           timeout=5000)
+    assert page.evaluate("async () => (await import('/static/js/store.js')).withDb((d) => d.count('drafts'))") == 1
+    page.unroute("**/api/v1/**")

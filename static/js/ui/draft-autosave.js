@@ -34,7 +34,11 @@ function remembered() {
   }
 }
 
-export function createDraftAutosave(form) {
+/**
+ * The form's draft. onSaved(ok, err) runs after each save: whether it was
+ * kept, and why not (the app must say so: "Hide" and a relaunch would lose it).
+ */
+export function createDraftAutosave(form, { onSaved = () => {} } = {}) {
   let timer = null;
   let dirty = false;
   let id = null;
@@ -64,6 +68,7 @@ export function createDraftAutosave(form) {
     const old = id;
     id = null;
     kept = true; // nothing of this note is left to keep
+    onSaved(true, null);
     remember(null);
     if (!old) return chain;
     return serial(async () => {
@@ -85,8 +90,14 @@ export function createDraftAutosave(form) {
     if (!hasContent(values)) return end(); // the form was emptied
     const note = noteId();
     return serial(() => saveDraft(note, { ...values, report_id: note })).then(
-      () => (kept = true),
-      () => (kept = false) /* autosave is best effort; the form itself is untouched */
+      () => {
+        kept = true;
+        onSaved(true, null);
+      },
+      (err) => {
+        kept = false; // the form itself is untouched; the crew is told
+        onSaved(false, err);
+      }
     );
   }
 

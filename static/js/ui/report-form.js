@@ -24,6 +24,16 @@ export const SAVED_TEXT = "Saved and sealed. It will be sent as soon as there is
 export const NEAR_TEXT = "Not delivered yet and landing soon: see the notice at the top.";
 export const ALREADY_QUEUED_TEXT = "This note was already saved from another window of this app and is in the list of notes; nothing more was sent. "
   + "If what is here adds to it, tap Save and send again to send it as a new note.";
+/** What the status line says while the note being written cannot be saved on the tablet. */
+const DRAFT_NOT_KEPT = "This note is not saved on this tablet";
+export function draftNotKeptText(reason) {
+  return `${DRAFT_NOT_KEPT} (${reason}). Until it is, it is only on the screen: closing the app would lose it.`;
+}
+// Why the tablet could not store something, in the crew's words.
+function storageReason(err) {
+  if (err && err.name === "QuotaExceededError") return "the tablet's storage is full: tap Clear delivered under Your notes, or free space on the tablet";
+  return (err && err.message) || "storage failed";
+}
 export const EXPIRED_DRAFT_TEXT = "An unfinished note left unchanged for 12 hours was deleted.";
 /** What the status line adds when more unfinished notes are kept than the form shows. */
 export function moreDraftsText(n) {
@@ -105,7 +115,7 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
   const statusLine = find("#form-status");
   const codes = [...form.querySelectorAll("input[name=\"indicators\"]")].map((input) => input.value);
   // The note being written: its id and its sealed draft (emptying the form begins another note).
-  const drafts = createDraftAutosave(form);
+  const drafts = createDraftAutosave(form, { onSaved: showDraftSaved });
   // The default crew ID (the crew username from enrollment): in memory here, kept on the tablet only sealed.
   let defaultCrewId = "";
   // After a submit the status line follows that note (noteId), so that it never
@@ -127,6 +137,12 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     const className = "form-status" + (kind ? ` form-status-${kind}` : "");
     if (statusLine.textContent !== text) statusLine.textContent = text; // role="status": only real changes are announced
     if (statusLine.className !== className) statusLine.className = className;
+  }
+
+  // An autosave failed: said until one goes through (the words on screen are all there is).
+  function showDraftSaved(ok, err) {
+    if (!ok) setStatus(draftNotKeptText(storageReason(err)), "error");
+    else if (statusKind === "error" && statusText.startsWith(DRAFT_NOT_KEPT)) setStatus("");
   }
 
   function setDefaultCrewId(username) {
@@ -198,8 +214,7 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
       return QUEUED;
     } catch (err) {
       if (err && err.name === "AlreadyQueued") return ALREADY_QUEUED;
-      const reason = err && err.name === "QuotaExceededError" ? "the tablet's storage is full: tap Clear delivered under Your notes, or free space on the tablet" : (err && err.message) || "storage failed";
-      setStatus(`This note was NOT queued (${reason}). It is still in the form; please try again.`, "error");
+      setStatus(`This note was NOT queued (${storageReason(err)}). It is still in the form; please try again.`, "error");
       return false;
     }
   }
