@@ -96,16 +96,6 @@ export class DeviceCheck extends ThrottledCheck {
   }
 }
 
-// Forget this tablet's registration (before enrolling again). Queued reports stay.
-export async function forgetDevice() {
-  await withDb(async (d) => {
-    const tx = d.transaction(["meta", "keys"], "readwrite");
-    await tx.objectStore("meta").delete(DEVICE);
-    await tx.objectStore("keys").delete(SIGNING);
-    await tx.done;
-  });
-}
-
 // Who is signed in, with a fresh CSRF token (the cached shell's token is stale).
 // Every request has a deadline (net.js); a timeout is a network failure.
 export async function fetchSession(fetchFn = fetch) {

@@ -1,6 +1,6 @@
 // The device status box: whether this tablet is set up (enrolled) to send
 // notes, setting it up after a crew sign-in, and telling a revoked tablet so.
-import { getDevice, fetchSession, signOut, enroll, forgetDevice, refreshKeys, checkDeviceState, DeviceCheck } from "../device.js";
+import { getDevice, fetchSession, signOut, enroll, refreshKeys, checkDeviceState, DeviceCheck } from "../device.js";
 import { saveIdentity } from "../identity.js";
 import { keepStorage } from "../store.js";
 import { el, hotlineLink } from "./dom.js";
@@ -143,10 +143,13 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
     }
   }
 
-  async function setUp(device, session) {
+  async function setUp(session) {
     show("enrolling", "Setting up this tablet…");
     try {
-      if (device) await forgetDevice();
+      // The old registration is replaced only once the new one is made (enroll()
+      // stores both in one transaction), keeping its receipt keys: a note it sent
+      // whose answer was lost gets the receipt signed back then, and a set-up that
+      // fails leaves it as it was, its queued notes still answered by the server.
       const enrolled = await enrollWhenNotBusy(session);
       localStorage.removeItem(REENROLL_KEY);
       if (session.username) {
@@ -208,7 +211,7 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
     }
     if (!session.signed_in) show("signed-out", notSetUpText(SIGNED_OUT_TEXT, { safariTab }), { signIn: true });
     else if (session.role !== "crew") show("wrong-role", wrongRoleText(session.username), { signIn: true });
-    else await setUp(device, session);
+    else await setUp(session);
   }
 
   async function reenroll() {
