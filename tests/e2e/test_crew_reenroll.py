@@ -8,7 +8,17 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import PASSWORD, LiveServer, device_id, fill_minimal, poll, sign_in, submit, wait_enrolled, wait_states
+from tests.e2e.harness import (
+    PASSWORD,
+    LiveServer,
+    device_id,
+    fill_minimal,
+    poll,
+    sign_in,
+    submit,
+    wait_enrolled,
+    wait_states,
+)
 
 pytestmark = pytest.mark.e2e
 
