@@ -234,6 +234,19 @@ def fill_minimal(page: Any, narrative: str, *, flight: str = "ZZ101", dep: str =
     page.fill('#report-form [name="narrative"]', narrative)
 
 
+# A tablet set up as far as the crew app can tell, named `deviceId`: its
+# registration and a signing key (a registration without one is set up again).
+SET_UP_TABLET = """async (deviceId) => {
+  const { withDb } = await import('/static/js/store.js');
+  const pair = await crypto.subtle.generateKey({name: 'ECDSA', namedCurve: 'P-256'}, false, ['sign', 'verify']);
+  await withDb(async (d) => {
+    await d.put('keys', pair, 'signing');
+    await d.put('meta', {device_id: deviceId, airline: 'ZZ', recipients: [], receipt_key: null,
+                         enrolled_at: new Date().toISOString()}, 'device');
+  });
+}"""
+
+
 # The drafts stored on the tablet, {slot: what it holds} (drafts.js opens each).
 SAVED_DRAFTS = """async () => {
   const { db } = await import('/static/js/store.js');

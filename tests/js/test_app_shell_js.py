@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.harness import SET_UP_TABLET
+
 pytestmark = pytest.mark.e2e
 
 PUT = """async (records) => {
@@ -33,12 +35,6 @@ PUT = """async (records) => {
 }"""
 
 
-# A set-up tablet as far as the form is concerned (it opens only then); it has no signing key.
-PUT_DEVICE = """async () => {
-  const { withDb } = await import('/static/js/store.js');
-  await withDb((d) => d.put('meta', {device_id: 'dev-shell-0001', airline: 'ZZ', recipients: [], receipt_key: null,
-                                    enrolled_at: new Date().toISOString()}, 'device'));
-}"""
 
 
 @pytest.fixture
@@ -46,7 +42,7 @@ def shell(js_page: Any, static_server: str) -> Iterator[Any]:
     page = js_page
     page.set_viewport_size({"width": 768, "height": 640})
     page.goto(static_server + "/static/css/crew.css")
-    page.evaluate(PUT_DEVICE)
+    page.evaluate(SET_UP_TABLET, "dev-shell-0001")  # the form opens only then
     page.route("**/api/v1/devices/*", lambda route: route.abort("internetdisconnected"))
     page.goto(static_server + "/")
     page.wait_for_selector("#crew-app[data-ready=true]", state="attached")

@@ -9,15 +9,12 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.harness import SET_UP_TABLET
+
 pytestmark = pytest.mark.e2e
 
 DEVICE_ID = "dev-check-0001"
 
-PUT_DEVICE = """async (id) => {
-  const { withDb } = await import('/static/js/store.js');
-  await withDb((d) => d.put('meta', {device_id: id, airline: 'ZZ', recipients: [], receipt_key: null,
-                                    enrolled_at: new Date().toISOString()}, 'device'));
-}"""
 
 CHECK = """async ([kind, ms]) => {
   const m = await import('/static/js/device.js');
@@ -44,7 +41,7 @@ CHECK = """async ([kind, ms]) => {
 
 @pytest.fixture
 def enrolled(js_page: Any) -> Any:
-    js_page.evaluate(PUT_DEVICE, DEVICE_ID)
+    js_page.evaluate(SET_UP_TABLET, DEVICE_ID)
     return js_page
 
 
@@ -61,7 +58,7 @@ def test_active_changes_nothing_revoked_and_unknown_mark_revoked(enrolled: Any) 
     assert out["state"] == "revoked" and out["revoked"]["code"] == "revoked_device"
     # already revoked: nothing more to ask
     assert enrolled.evaluate(CHECK, ["revoked", 300])["asked"] == []
-    enrolled.evaluate(PUT_DEVICE, DEVICE_ID)
+    enrolled.evaluate(SET_UP_TABLET, DEVICE_ID)
     out = enrolled.evaluate(CHECK, ["unknown", 300])
     assert out["state"] == "revoked" and out["revoked"]["code"] == "unknown_device"
 
@@ -86,7 +83,7 @@ def test_device_check_asks_at_most_once_per_interval_unless_forced(js_page: Any)
 
 def test_app_started_with_the_check_failing_stays_enrolled(js_page: Any, static_server: str) -> None:
     page = js_page
-    page.evaluate(PUT_DEVICE, DEVICE_ID)
+    page.evaluate(SET_UP_TABLET, DEVICE_ID)
     asked: list[str] = []
 
     def fail(route: Any) -> None:

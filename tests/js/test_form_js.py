@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.harness import SET_UP_TABLET
+
 pytestmark = pytest.mark.e2e
 
 NOW = datetime(2026, 12, 1, 11, 0, tzinfo=UTC)
@@ -127,10 +129,7 @@ def test_no_crew_id_and_no_username_is_an_error(js_page: Any) -> None:
 def test_form_shows_messages_on_fields(js_page: Any, static_server: str) -> None:
     page = js_page
     page.goto(static_server + "/static/css/crew.css")
-    page.evaluate("""async () => {  // a device record: the form opens only on a set-up tablet
-      const { withDb } = await import('/static/js/store.js');
-      await withDb((d) => d.put('meta', {device_id: 'dev-form-0001', airline: 'ZZ', recipients: [], receipt_key: null}, 'device'));
-    }""")
+    page.evaluate(SET_UP_TABLET, "dev-form-0001")  # the form opens only on a set-up tablet
     page.route("**/api/v1/devices/*", lambda route: route.abort("internetdisconnected"))
     page.goto(static_server + "/")  # the real shell (service workers are blocked in this context)
     page.wait_for_selector("#form-body:not([disabled])", state="attached")

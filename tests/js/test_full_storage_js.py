@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.harness import SET_UP_TABLET
+
 pytestmark = pytest.mark.e2e
 
 QUOTA_BYTES = 300_000
@@ -124,11 +126,7 @@ def test_a_note_that_cannot_be_kept_as_a_draft_says_so(full_page: Any, static_se
     crew must be told at once, not find out after "Hide" and a relaunch that
     the words were never kept (the autosave used to fail without a word)."""
     page = full_page
-    page.evaluate("""async () => {
-      const { withDb } = await import('/static/js/store.js');
-      await withDb((d) => d.put('meta', {device_id: 'dev-full-0001', airline: 'ZZ', recipients: [], receipt_key: null,
-                                        enrolled_at: new Date().toISOString()}, 'device'));
-    }""")
+    page.evaluate(SET_UP_TABLET, "dev-full-0001")
     page.route("**/api/v1/**", lambda route: route.abort("internetdisconnected"))
     page.goto(static_server + "/")
     page.wait_for_selector("#form-body:not([disabled])", state="attached")

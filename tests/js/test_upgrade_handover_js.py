@@ -10,13 +10,9 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.e2e
+from tests.e2e.harness import SET_UP_TABLET
 
-PUT_DEVICE = """async () => {
-  const { withDb } = await import('/static/js/store.js');
-  await withDb((d) => d.put('meta', {device_id: 'dev-upgrade-0001', airline: 'ZZ', recipients: [], receipt_key: null,
-                                    enrolled_at: new Date().toISOString()}, 'device'));
-}"""
+pytestmark = pytest.mark.e2e
 
 # The newer version's window: opens the database one version up (a new step
 # that changes nothing), as the next release with a migration would.
@@ -57,7 +53,7 @@ def two_windows(js_browser: Any, static_server: str) -> Iterator[tuple[Any, Any]
     ctx = js_browser.new_context(service_workers="block")
     app = ctx.new_page()
     app.goto(static_server + "/static/css/crew.css")
-    app.evaluate(PUT_DEVICE)
+    app.evaluate(SET_UP_TABLET, "dev-upgrade-0001")
     app.route("**/api/v1/**", lambda route: route.abort("internetdisconnected"))
     app.goto(static_server + "/")
     app.wait_for_selector("#crew-app[data-ready=true]", state="attached")

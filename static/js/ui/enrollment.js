@@ -1,6 +1,6 @@
 // The device status box: whether this tablet is set up (enrolled) to send
 // notes, setting it up after a crew sign-in, and telling a revoked tablet so.
-import { getDevice, fetchSession, signOut, enroll, refreshKeys, checkDeviceState, DeviceCheck } from "../device.js";
+import { getDevice, getSigningKey, fetchSession, signOut, enroll, refreshKeys, checkDeviceState, DeviceCheck } from "../device.js";
 import { saveIdentity } from "../identity.js";
 import { keepStorage } from "../store.js";
 import { el, hotlineLink } from "./dom.js";
@@ -193,7 +193,9 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
       show("error", STORAGE_UNAVAILABLE_TEXT);
       return;
     }
-    if (device && !device.revoked) {
+    // A registration without its signing key (a backup restored to another
+    // iPad cannot unwrap it) could seal nothing: it is set up again.
+    if (device && !device.revoked && (await getSigningKey().catch(() => null))) {
       showEnrolled(device);
       keepEnrolled();
       return;
