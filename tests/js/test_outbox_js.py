@@ -241,6 +241,29 @@ def test_a_trigger_during_a_failing_pass_gets_a_pass_of_its_own(js_page: Any) ->
     assert out == {"calls": 2, "status": "ok", "timer": None}
 
 
+def test_a_note_is_queued_in_a_strict_transaction(js_page: Any) -> None:
+    """Queued means on the disk: the transaction that stores the note asks for
+    strict durability (Chromium's default since version 121 is relaxed)."""
+    out = js_page.evaluate("""async () => {
+      const store = await import('/static/js/outbox/store.js');
+      const opened = [];
+      const transaction = IDBDatabase.prototype.transaction;
+      IDBDatabase.prototype.transaction = function (...args) {
+        const tx = transaction.apply(this, args);
+        opened.push({stores: [...tx.objectStoreNames], mode: tx.mode, durability: tx.durability});
+        return tx;
+      };
+      try {
+        await store.enqueue({id: 'strict-1', flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'}, {protected: 'p', sealed: ['s'], signature: 'g'});
+      } finally {
+        IDBDatabase.prototype.transaction = transaction;
+        await store.removeReport('strict-1');
+      }
+      return opened.filter(t => t.mode === 'readwrite');
+    }""")
+    assert out == [{"stores": ["meta", "outbox"], "mode": "readwrite", "durability": "strict"}]
+
+
 def test_the_outbox_refuses_a_second_note_under_one_id(js_page: Any) -> None:
     """What a window that did not hear of the first (asleep, say) meets when it
     sends a draft another window sent: refused while the note is listed, and

@@ -136,7 +136,10 @@ export async function enqueue(header, envelope) {
     last_error: null,
   };
   await withDb(async (d) => {
-    const tx = d.transaction(["outbox", "meta"], "readwrite");
+    // Strict: "Saved and sealed" waits until the note is on the disk, not
+    // only handed to the system (Chromium's default since 121 is relaxed,
+    // which a flat battery just after the tap could undo).
+    const tx = d.transaction(["outbox", "meta"], "readwrite", { durability: "strict" });
     const outbox = tx.objectStore("outbox");
     const records = await outbox.getAll();
     const sent = (await tx.objectStore("meta").get(SENT_IDS)) || [];
