@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import SET_UP_TABLET
+from tests.e2e.harness import SET_UP_TABLET, poll
 
 pytestmark = pytest.mark.e2e
 
@@ -151,3 +151,26 @@ def test_a_note_that_cannot_be_kept_as_a_draft_says_so(full_page: Any, static_se
                            timeout=5000)
     assert page.evaluate("async () => (await import('/static/js/store.js')).withDb((d) => d.count('drafts'))") == 1
     page.unroute("**/api/v1/**")
+
+
+def test_a_save_the_full_storage_refused_is_tried_again_once_there_is_room(full_page: Any, static_server: str) -> None:
+    """The crew does as the warning says (makes room), then taps Hide without
+    typing more: the words are saved then. A refused save used to count as
+    done, so nothing saved them until the next change, and Hide lost them."""
+    page = full_page
+    page.evaluate(SET_UP_TABLET, "dev-full-0002")
+    page.route("**/api/v1/**", lambda route: route.abort("internetdisconnected"))
+    page.goto(static_server + "/")
+    page.wait_for_selector("#form-body:not([disabled])", state="attached")
+    assert page.evaluate(FILL_TO_THE_BYTE) > 3
+    page.click("#f-narrative")
+    page.keyboard.type("Words kept once there is room.")
+    page.locator("#f-narrative").blur()  # as a tap elsewhere (on Clear delivered, say): its save is refused too
+    page.wait_for_function("() => /not saved on this tablet/.test(document.querySelector('#form-status').textContent)",
+                           timeout=5000)
+
+    page.evaluate("async () => { const { withDb } = await import('/static/js/store.js'); await withDb((d) => d.clear('outbox')); }")
+    page.click("#hide-button")  # nothing typed since the refused save
+    drafts = "async () => (await import('/static/js/store.js')).withDb((d) => d.count('drafts'))"
+    poll(page, drafts, lambda n: n == 1, timeout=5, message="the draft saved at Hide")
+    assert "not saved on this tablet" not in page.evaluate("document.querySelector('#form-status').textContent")

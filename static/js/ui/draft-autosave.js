@@ -96,6 +96,7 @@ export function createDraftAutosave(form, { onSaved = () => {} } = {}) {
       },
       (err) => {
         kept = false; // the form itself is untouched; the crew is told
+        if (id === note) dirty = true; // so Hide, the page hidden or a flush tries again
         onSaved(false, err);
       }
     );
