@@ -72,7 +72,7 @@ def test_nothing_typed_after_a_newer_version_took_the_database_is_lost(two_windo
     app.keyboard.type(" Words typed as the newer version opens.")  # not autosaved yet
     assert newer.evaluate(UPGRADE) == 2
     app.wait_for_selector("#update-banner", state="visible")
-    assert "Your unfinished note is kept" in app.inner_text("#update-banner")
+    assert "Your unfinished note is kept: tap Reload" in app.inner_text("#update-banner")  # not the default words
 
     # This window can keep nothing more: the form is closed, with every word still shown.
     # (Before, it stayed open: words typed now were never saved, and the reload lost them.)
@@ -83,3 +83,31 @@ def test_nothing_typed_after_a_newer_version_took_the_database_is_lost(two_windo
 
     # What the newer version will restore is every word this window shows.
     assert newer.evaluate(READ_DRAFTS) == [typed]
+
+
+def test_the_banner_says_so_when_the_note_could_not_be_kept(js_browser: Any, static_server: str) -> None:
+    """A full storage refuses the last save: the banner must not say the note is kept."""
+    from tests.js.test_full_storage_js import FILL_TO_THE_BYTE, QUOTA_BYTES
+
+    ctx = js_browser.new_context(service_workers="block")
+    try:
+        app = ctx.new_page()
+        app.goto(static_server + "/static/css/crew.css")
+        ctx.new_cdp_session(app).send("Storage.overrideQuotaForOrigin",
+                                      {"origin": static_server, "quotaSize": QUOTA_BYTES})
+        app.evaluate(SET_UP_TABLET, "dev-upgrade-0002")
+        app.route("**/api/v1/**", lambda route: route.abort("internetdisconnected"))
+        app.goto(static_server + "/")
+        app.wait_for_selector("#form-body:not([disabled])", state="attached")
+        assert app.evaluate(FILL_TO_THE_BYTE) > 3
+        app.click("#f-narrative")
+        app.keyboard.type("Words with no room.")
+        newer = ctx.new_page()
+        newer.goto(static_server + "/static/css/crew.css")
+        newer.evaluate("""() => { indexedDB.open('cabin-notes', 2); }""")
+        app.wait_for_selector("#update-banner", state="visible")
+        banner = app.inner_text("#update-banner")
+        assert "could not be saved" in banner and "is kept" not in banner
+        assert not app.locator("#f-narrative").is_editable()
+    finally:
+        ctx.close()
