@@ -177,10 +177,25 @@ def device_state(device_id: str) -> Any:
                                       ("device_state_per_device", device_id[:64]))
     if refused is not None:
         return refused
-    row = get_db().execute("SELECT revoked_at FROM device WHERE id = ?", (device_id,)).fetchone()
+    db = get_db()
+    row = db.execute("SELECT revoked_at, last_seen_at FROM device WHERE id = ?", (device_id,)).fetchone()
     if row is None:
         return api_error("unknown_device", "This device is not enrolled.", 404)
+    if not row["revoked_at"]:
+        mark_used(db, device_id, row["last_seen_at"])
     return jsonify(device_id=device_id, state="revoked" if row["revoked_at"] else "active")
+
+
+def mark_used(db: Any, device_id: str, last_seen_at: str | None) -> None:
+    """The tablet's last use, as its airline sees it (in months): when the
+    crew app started and asked, which every enrolled tablet does, never when
+    it delivered a note, which few do and which would name the reporters.
+    Written at most once a day (the app asks every few minutes)."""
+    stamp = now()
+    if last_seen_at is None or last_seen_at[:10] < stamp[:10]:
+        with transaction(db):
+            db.execute("UPDATE device SET last_seen_at = ? WHERE id = ? AND revoked_at IS NULL"
+                       " AND (last_seen_at IS NULL OR last_seen_at < ?)", (stamp, device_id, stamp[:10]))
 
 
 def intake_limits() -> intake.Limits:

@@ -146,7 +146,7 @@ def write(ring: keys.Keyring, prepared: list[tuple[int, Signed, dict[str, Any]]]
           refused: list[tuple[Signed, str]], results: list[Outcome | None], db: sqlite3.Connection) -> None:
     """A request's writes, inside the durable transaction that `group_commit`
     holds (shared with other requests under `serve`): its new reports, their
-    audit rows, the refusals of signed envelopes, and its devices' last-seen."""
+    audit rows and the refusals of signed envelopes."""
     audit.flush_tallies(db)  # once: `store` chains its audit rows with `audit.append`
     # Under the write lock again: a concurrent request may have stored
     # one of these ids since the look above.
@@ -158,12 +158,8 @@ def write(ring: keys.Keyring, prepared: list[tuple[int, Signed, dict[str, Any]]]
         # permanent record (never the payload), one counted row a minute.
         audit.record_repeated(db, "intake_rejected", f"device:{item.device['id']}", code,
                               size=item.size)
-    stamp = now()
-    for device_id in sorted({item.device["id"] for _, item, _ in prepared}):
-        # At most once a minute: the review page needs days, and an
-        # unchanged row is one page less to write and sync.
-        db.execute("UPDATE device SET last_seen_at = ? WHERE id = ?"
-                   " AND (last_seen_at IS NULL OR last_seen_at < ?)", (stamp, device_id, stamp[:16]))
+    # No device's last use is written here: the airline sees it, and notes are
+    # rare enough that "used" would name who sent them (api.device_state).
 
 
 def authenticate(db: sqlite3.Connection, env: Any, size: int | None, max_bytes: int,

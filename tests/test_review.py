@@ -242,7 +242,7 @@ def test_reset_password_signs_the_crew_member_out(client: FlaskClient, app: Flas
 
 def test_devices_with_last_seen_and_revocation(client: FlaskClient, app: Flask, make_envelope: Make,
                                                auth: AuthActions) -> None:
-    deliver(client, make_envelope)
+    assert client.get(f"/api/v1/devices/{DEVICE_ID}").get_json()["state"] == "active"  # the app's start-up check
     seen = device(app, DEVICE_ID)["last_seen_at"]
     assert seen
     auth.login("security")
@@ -281,7 +281,8 @@ def test_device_activity_cannot_name_an_anonymous_reporter(client: FlaskClient, 
     """The report list shows delivery to the minute; the device list must not
     show last use to the minute, or the two together name the reporter."""
     rid = deliver(client, make_envelope)  # share_identity_with_airline is absent: not shared
-    delivered = device(app, DEVICE_ID)["last_seen_at"]
+    client.get(f"/api/v1/devices/{DEVICE_ID}")  # and the app asks on start, as it does
+    delivered = row(app, rid)["received_at"]  # type: ignore[index]
     with app.app_context():  # enrolled and created long before, as in life
         db = get_db()
         with transaction(db):
@@ -294,6 +295,23 @@ def test_device_activity_cannot_name_an_anonymous_reporter(client: FlaskClient, 
     assert minute not in crew_page
     assert delivered not in crew_page and delivered[:16] not in crew_page
     assert "The reporter chose not to share" in text(client.get(f"/review/reports/{rid}"))
+
+
+def test_device_activity_does_not_say_which_tablets_sent_notes(client: FlaskClient, app: Flask,
+                                                              make_envelope: Make, auth: AuthActions) -> None:
+    """Notes are rare: a list in which only the tablets that delivered one
+    show as used names the reporters, to the month, whatever they chose to
+    share. What the airline sees of a tablet is the same before and after it
+    delivers a note; it is used when the crew app starts (its revocation check)."""
+    auth.login("security")
+    before = text(client.get("/review/crew"))
+    assert "Never used" in before
+    rid = deliver(client, make_envelope)  # not shared with the airline
+    assert device(app, DEVICE_ID)["last_seen_at"] is None
+    assert text(client.get("/review/crew")) == before
+    assert "The reporter chose not to share" in text(client.get(f"/review/reports/{rid}"))
+    client.get(f"/api/v1/devices/{DEVICE_ID}")  # crew app started, on any tablet, note or no note
+    assert "Used in the last 30 days" in text(client.get("/review/crew"))
 
 
 def review_routes(app: Flask, rid: str) -> list[tuple[str, str, dict[str, str]]]:
