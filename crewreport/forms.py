@@ -109,6 +109,9 @@ class FlightDecisionForm(Form):
 class AssignForm(Form):
     """Assign to an officer (0 = nobody); choices are filled in by the view."""
     assignee = SelectField("Assign to", coerce=int, choices=[])
+    # Who the officer saw it assigned to (0 = nobody): a hand-over made
+    # meanwhile by someone else must not be overwritten from a stale page.
+    from_assignee = HiddenField()
 
 
 class NoteForm(Form):

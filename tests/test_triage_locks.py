@@ -135,3 +135,32 @@ def test_a_sign_out_in_another_tab_during_an_action_leaves_no_lock(client: Flask
                        data={"status": "assessing", "reason": "Looking into it", "from_status": "received"})
     assert resp.status_code == 401 and "signed out meanwhile" in text(resp)
     assert (row(app, rid)["status"], row(app, rid)["lock_user_id"]) == ("received", None)  # type: ignore[index]
+
+
+def test_a_stale_page_cannot_take_a_report_handed_to_another_officer(client: FlaskClient, app: Flask,
+                                                                     make_envelope: Make) -> None:
+    """A and B both have the report open, assigned to nobody. B hands it to C
+    (B holds no lock, so none passes). A's page still says nobody: A's
+    "assign to me" must not silently take it from C, who believes it is
+    theirs; as with a status, A is told and nothing changes."""
+    rid = urgent(client, make_envelope)
+    add_officer(app, "officer2")
+    add_officer(app, "officer3")
+    ids = officer_ids(app)
+    login_as(client, "officer")
+    page = text(client.get(f"/triage/reports/{rid}"))
+    assert 'name="from_assignee"' in page
+    other = app.test_client()
+    login_as(other, "officer2")
+    assert other.post(f"/triage/reports/{rid}/assign",
+                      data={"assignee": ids["officer3"], "from_assignee": 0}).status_code == 303
+    before = row(app, rid)
+    resp = client.post(f"/triage/reports/{rid}/assign", data={"assignee": ids["officer"], "from_assignee": 0})
+    assert resp.status_code == 409
+    assert "officer3" in text(resp) and "Nothing was changed" in text(resp)
+    assert row(app, rid) == before
+    assert len(events(app, "report_assigned", f"report:{rid}")) == 1
+    # having looked again, A may take it over
+    assert client.post(f"/triage/reports/{rid}/assign",
+                       data={"assignee": ids["officer"], "from_assignee": ids["officer3"]}).status_code == 303
+    assert row(app, rid)["assignee_id"] == ids["officer"]  # type: ignore[index]

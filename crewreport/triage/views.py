@@ -224,6 +224,11 @@ def assign(report_id: str) -> Any:
     assignee = form.assignee.data or None
     at = datetime.now(UTC)
     with acting_on(db, report_id, at) as row:
+        shown = form.from_assignee.data
+        if shown and shown != str(row["assignee_id"] or 0):
+            now_with = username(db, row["assignee_id"]) or "nobody"
+            raise Refused(report_id, f"Someone assigned this report to {now_with} while you had it open. "
+                                     "Look again before assigning it. Nothing was changed.")
         db.execute("UPDATE report SET assignee_id = ? WHERE id = ?", (assignee, report_id))
         if assignee == current_user.id_number:
             renew_lock(db, report_id, at)  # taking it on: working on it now
