@@ -157,7 +157,7 @@ function createCrewApp(root, testConfig = {}) {
       /* the outbox view says so if it cannot be read */
     }
     await outbox.render();
-    setupServiceWorker({ banner: $("#update-banner"), reloadButton: $("#reload-button"), beforeReload: form.saveDraftNow });
+    setupServiceWorker({ banner: $("#update-banner"), reloadButton: $("#reload-button"), beforeReload: form.flushDraft });
     await enrollment.refresh();
     await scheduler.run("start");
     root.dataset.ready = "true";

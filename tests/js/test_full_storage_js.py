@@ -139,7 +139,7 @@ def test_a_note_that_cannot_be_kept_as_a_draft_says_so(full_page: Any, static_se
     page.wait_for_function("() => /not saved on this tablet/.test(document.querySelector('#form-status').textContent)",
                            timeout=5000)
     assert "storage is full" in status.inner_text()
-    assert "Clear delivered" in status.inner_text()
+    assert "free space on it, or clear delivered notes" in status.inner_text()
     assert page.get_attribute("#form-status", "class") == "form-status form-status-error"
     drafts = page.evaluate("async () => (await import('/static/js/store.js')).withDb((d) => d.count('drafts'))")
     assert drafts == 0

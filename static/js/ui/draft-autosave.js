@@ -95,8 +95,9 @@ export function createDraftAutosave(form, { onSaved = () => {} } = {}) {
         onSaved(true, null);
       },
       (err) => {
+        if (id !== note) return; // sent or emptied meanwhile: nothing of it is left to keep
         kept = false; // the form itself is untouched; the crew is told
-        if (id === note) dirty = true; // so Hide, the page hidden or a flush tries again
+        dirty = true; // so Hide, the page hidden or a flush tries again
         onSaved(false, err);
       }
     );

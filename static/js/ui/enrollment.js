@@ -186,16 +186,17 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
   }
 
   async function refresh({ allowReenroll = false } = {}) {
-    let device;
+    let device, key;
     try {
       device = await getDevice();
+      key = device && (await getSigningKey());
     } catch {
       show("error", STORAGE_UNAVAILABLE_TEXT);
       return;
     }
     // A registration without its signing key (a backup restored to another
     // iPad cannot unwrap it) could seal nothing: it is set up again.
-    if (device && !device.revoked && (await getSigningKey().catch(() => null))) {
+    if (device && !device.revoked && key) {
       showEnrolled(device);
       keepEnrolled();
       return;

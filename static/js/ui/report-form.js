@@ -27,11 +27,11 @@ export const ALREADY_QUEUED_TEXT = "This note was already saved from another win
 /** What the status line says while the note being written cannot be saved on the tablet. */
 const DRAFT_NOT_KEPT = "This note is not saved on this tablet";
 export function draftNotKeptText(reason) {
-  return `${DRAFT_NOT_KEPT} (${reason}). Until it is, it is only on the screen: closing the app would lose it.`;
+  return `${DRAFT_NOT_KEPT} (${reason}): closing the app would lose it.`;
 }
 // Why the tablet could not store something, in the crew's words.
 function storageReason(err) {
-  if (err && err.name === "QuotaExceededError") return "the tablet's storage is full: tap Clear delivered under Your notes, or free space on the tablet";
+  if (err && err.name === "QuotaExceededError") return "the tablet's storage is full: free space on it, or clear delivered notes";
   return (err && err.message) || "storage failed";
 }
 export const EXPIRED_DRAFT_TEXT = "An unfinished note left unchanged for 12 hours was deleted.";
@@ -352,6 +352,8 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
   return {
     restore,
     saveDraftNow: drafts.saveNow,
+    /** Save the note as the form holds it and wait: whether it is kept. */
+    flushDraft: drafts.flush,
     /**
      * A newer version in another window takes the storage, and this window's
      * code can keep nothing more: the form closes (nothing typed from now on

@@ -4,9 +4,8 @@
 
 // Said when a newer version in another window has taken the storage: this
 // window's form is closed (report-form.js holdForUpgrade), its note saved or not.
-export const UPGRADE_KEPT_TEXT = "A new version is ready. Your unfinished note is kept: tap Reload to go on with it.";
-export const UPGRADE_NOT_KEPT_TEXT = "A new version is ready, but your unfinished note could not be saved on this tablet: "
-  + "write its words down elsewhere before you tap Reload.";
+export const UPGRADE_KEPT_TEXT = "A new version is ready. Your unfinished note is kept: tap Reload.";
+export const UPGRADE_NOT_KEPT_TEXT = "A new version is ready, but your unfinished note could not be saved: write its words down before you tap Reload.";
 
 /** Show the update banner for a newer version that took the storage (kept: whether the note was saved). */
 export function offerReloadAfterUpgrade(banner, kept) {
@@ -14,13 +13,32 @@ export function offerReloadAfterUpgrade(banner, kept) {
   banner.hidden = false;
 }
 
+const SAVE_WAIT_MS = 2000;
+
+/**
+ * Whether the page may go: keep() saves the note and says whether it is kept.
+ * When it is not (or not within SAVE_WAIT_MS), the banner says so and the
+ * first tap stays; a second tap goes all the same.
+ */
+export function reloadGuard(banner, keep) {
+  let warned = false;
+  return async () => {
+    const waited = new Promise((resolve) => setTimeout(resolve, SAVE_WAIT_MS, false));
+    if (warned || (await Promise.race([Promise.resolve().then(keep).catch(() => false), waited]))) return true;
+    warned = true;
+    offerReloadAfterUpgrade(banner, false);
+    return false;
+  };
+}
+
 /**
  * Register /sw.js. banner: the update banner; reloadButton: its button;
- * beforeReload(): awaited before the page goes (the draft is saved).
+ * beforeReload(): awaited before the page goes: whether the draft is kept.
  */
-export async function setupServiceWorker({ banner, reloadButton, beforeReload = async () => {} }) {
+export async function setupServiceWorker({ banner, reloadButton, beforeReload = async () => true }) {
   if (!("serviceWorker" in navigator)) return null;
   let reloadRequested = false;
+  const mayReload = reloadGuard(banner, beforeReload);
   try {
     const reg = await navigator.serviceWorker.register("/sw.js", { scope: "/", type: "module", updateViaCache: "none" });
     const offerUpdate = () => {
@@ -35,7 +53,7 @@ export async function setupServiceWorker({ banner, reloadButton, beforeReload = 
       if (reloadRequested) location.reload();
     });
     reloadButton.addEventListener("click", async () => {
-      await beforeReload();
+      if (!(await mayReload())) return;
       reloadRequested = true;
       if (reg.waiting) reg.waiting.postMessage({ type: "skip-waiting" });
       else location.reload();
