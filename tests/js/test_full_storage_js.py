@@ -56,6 +56,7 @@ def full_page(js_browser: Any, static_server: str) -> Iterator[Any]:
 def test_clearing_delivered_notes_makes_room_when_the_storage_is_full(full_page: Any) -> None:
     filled = full_page.evaluate(FILL, {"receiptBytes": 6000})
     assert filled["refused"] == "QuotaExceededError" and filled["delivered"] > 3
+    assert full_page.evaluate(FILL_TO_THE_BYTE) > 3  # not even the list of cleared ids fits with them
     out = full_page.evaluate("""async () => {
       const store = await import('/static/js/outbox/store.js');
       """ + NOISE + """
