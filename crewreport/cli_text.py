@@ -15,10 +15,13 @@ import click
 
 
 class Text(click.ParamType):
+    """click's plain string, refused when it cannot be written as UTF-8."""
+
     name = "text"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        text = value if isinstance(value, str) else str(value)
+        """The value as text (bytes decoded as click's own string type does), or a usage error."""
+        text = click.STRING.convert(value, param, ctx)
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:

@@ -53,20 +53,22 @@ async function removeDelivered(pred, remember) {
         await outbox.delete(r.id);
       }
     }
-    if (remember && ids.length) {
-      const sent = (await tx.objectStore("meta").get(SENT_IDS)) || [];
-      await tx.objectStore("meta").put([...sent, ...ids].slice(-SENT_IDS_KEPT), SENT_IDS);
-    }
+    if (remember && ids.length) await addSentIds(tx.objectStore("meta"), ids);
     await tx.done;
     return ids;
   });
 }
 
+// Add `ids` to SENT_IDS in the transaction `meta` belongs to.
+async function addSentIds(meta, ids) {
+  const sent = (await meta.get(SENT_IDS)) || [];
+  await meta.put([...sent, ...ids].slice(-SENT_IDS_KEPT), SENT_IDS);
+}
+
 async function rememberSent(ids) {
   await withDb(async (d) => {
     const tx = d.transaction("meta", "readwrite");
-    const sent = (await tx.store.get(SENT_IDS)) || [];
-    await tx.store.put([...sent, ...ids].slice(-SENT_IDS_KEPT), SENT_IDS);
+    await addSentIds(tx.store, ids);
     await tx.done;
   });
 }
