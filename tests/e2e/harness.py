@@ -247,6 +247,48 @@ SET_UP_TABLET = """async (deviceId) => {
 }"""
 
 
+# A storage that fills up in a test: what limit_storage lets an origin keep.
+QUOTA_BYTES = 300_000
+
+# Random text, as sealed notes are (Chromium compresses what it stores).
+NOISE = "const noise = (n) => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(n))));"
+
+# Fill a page's storage to the last byte: ~20 KB notes, then smaller and smaller ones until none fits.
+FILL_TO_THE_BYTE = """async () => {
+  const store = await import('/static/js/outbox/store.js');
+  """ + NOISE + """
+  let refused = 0;
+  for (let i = 0, size = 15000; size >= 1 && i < 800; i++) {
+    try {
+      await store.enqueue({id: `fill-${i}`, flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'},
+                          {protected: 'p', sealed: [noise(size)], signature: 'g'});
+    } catch (err) {
+      if (err.name !== 'QuotaExceededError') throw err;
+      refused += 1;
+      size = Math.floor(size / 4);
+    }
+  }
+  return refused;
+}"""
+
+
+def limit_storage(context: Any, page: Any, origin: str) -> None:
+    """Let `origin` store QUOTA_BYTES only (a real quota, through the DevTools
+    protocol); `page` is left on a same-origin document."""
+    page.goto(origin + "/static/css/crew.css")
+    context.new_cdp_session(page).send("Storage.overrideQuotaForOrigin", {"origin": origin, "quotaSize": QUOTA_BYTES})
+
+
+def open_app_on_full_storage(page: Any, origin: str, device: str) -> None:
+    """The crew app, set up as tablet `device`, offline, its storage (limited
+    by limit_storage) then filled to the last byte."""
+    page.evaluate(SET_UP_TABLET, device)
+    page.route("**/api/v1/**", lambda route: route.abort("internetdisconnected"))
+    page.goto(origin + "/")
+    page.wait_for_selector("#form-body:not([disabled])", state="attached")
+    assert page.evaluate(FILL_TO_THE_BYTE) > 3
+
+
 # The drafts stored on the tablet, {slot: what it holds} (drafts.js opens each).
 SAVED_DRAFTS = """async () => {
   const { db } = await import('/static/js/store.js');

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from tests.e2e.harness import (
-    PASSWORD,
     LiveServer,
     device_id,
     fill_minimal,
@@ -37,11 +36,7 @@ def test_a_tablet_that_lost_its_signing_key_is_set_up_again(page: Any, server: L
     state = poll(page, "() => document.querySelector('#device-status')?.dataset.state",
                  lambda s: s in ("signed-out", "enrolled"), message="the set-up state after the reload")
     if state == "signed-out":  # the crew's session ended after the first set-up: sign in again
-        page.goto(server.url + "/auth/login?next=/")
-        page.fill('input[name="username"]', "demo-crew")
-        page.fill('input[name="password"]', PASSWORD)
-        page.click('button[type="submit"]')
-        page.wait_for_url(server.url + "/")
+        sign_in(page, server)
     wait_enrolled(page)
     assert device_id(page) != old
     fill_minimal(page, "Sent after setting the tablet up again.")

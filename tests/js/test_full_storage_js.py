@@ -8,14 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import SET_UP_TABLET, poll
+from tests.e2e.harness import FILL_TO_THE_BYTE, NOISE, limit_storage, open_app_on_full_storage, poll
 
 pytestmark = pytest.mark.e2e
 
-QUOTA_BYTES = 300_000
-
-# Random text, as sealed notes are (Chromium compresses what it stores).
-NOISE = "const noise = (n) => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(n))));"
 
 # Queued notes of about 20 KB, every other one then delivered (its envelope
 # dropped, its receipt kept), until the storage refuses a note.
@@ -43,12 +39,10 @@ FILL = """async ({receiptBytes}) => {
 
 @pytest.fixture
 def full_page(js_browser: Any, static_server: str) -> Iterator[Any]:
-    """A page of a fresh context whose origin may store QUOTA_BYTES."""
+    """A page of a fresh context whose origin may store harness.QUOTA_BYTES."""
     ctx = js_browser.new_context(service_workers="block")
     page = ctx.new_page()
-    page.goto(static_server + "/static/css/crew.css")
-    ctx.new_cdp_session(page).send("Storage.overrideQuotaForOrigin",
-                                   {"origin": static_server, "quotaSize": QUOTA_BYTES})
+    limit_storage(ctx, page, static_server)
     yield page
     ctx.close()
 
@@ -103,23 +97,6 @@ def test_clearing_works_when_not_even_a_small_write_fits(full_page: Any) -> None
     assert out["states"] == ["queued"] and out["queued"] == out["before"]
 
 
-# Fill a page's storage to the last byte: ~20 KB notes, then smaller and smaller ones until none fits.
-FILL_TO_THE_BYTE = """async () => {
-  const store = await import('/static/js/outbox/store.js');
-  """ + NOISE + """
-  let refused = 0;
-  for (let i = 0, size = 15000; size >= 1 && i < 800; i++) {
-    try {
-      await store.enqueue({id: `fill-${i}`, flight: 'ZZ1', sta: '2026-12-01T14:00:00Z'},
-                          {protected: 'p', sealed: [noise(size)], signature: 'g'});
-    } catch (err) {
-      if (err.name !== 'QuotaExceededError') throw err;
-      refused += 1;
-      size = Math.floor(size / 4);
-    }
-  }
-  return refused;
-}"""
 
 
 def test_a_note_that_cannot_be_kept_as_a_draft_says_so(full_page: Any, static_server: str) -> None:
@@ -127,11 +104,7 @@ def test_a_note_that_cannot_be_kept_as_a_draft_says_so(full_page: Any, static_se
     crew must be told at once, not find out after "Hide" and a relaunch that
     the words were never kept (the autosave used to fail without a word)."""
     page = full_page
-    page.evaluate(SET_UP_TABLET, "dev-full-0001")
-    page.route("**/api/v1/**", lambda route: route.abort("internetdisconnected"))
-    page.goto(static_server + "/")
-    page.wait_for_selector("#form-body:not([disabled])", state="attached")
-    assert page.evaluate(FILL_TO_THE_BYTE) > 3
+    open_app_on_full_storage(page, static_server, "dev-full-0001")
 
     page.click("#f-narrative")
     page.keyboard.type("Words the tablet has no room to keep.")
@@ -159,11 +132,7 @@ def test_a_save_the_full_storage_refused_is_tried_again_once_there_is_room(full_
     typing more: the words are saved then. A refused save used to count as
     done, so nothing saved them until the next change, and Hide lost them."""
     page = full_page
-    page.evaluate(SET_UP_TABLET, "dev-full-0002")
-    page.route("**/api/v1/**", lambda route: route.abort("internetdisconnected"))
-    page.goto(static_server + "/")
-    page.wait_for_selector("#form-body:not([disabled])", state="attached")
-    assert page.evaluate(FILL_TO_THE_BYTE) > 3
+    open_app_on_full_storage(page, static_server, "dev-full-0002")
     page.click("#f-narrative")
     page.keyboard.type("Words kept once there is room.")
     page.locator("#f-narrative").blur()  # as a tap elsewhere (on Clear delivered, say): its save is refused too

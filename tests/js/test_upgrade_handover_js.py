@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import SET_UP_TABLET
+from tests.e2e.harness import SET_UP_TABLET, limit_storage, open_app_on_full_storage
 
 pytestmark = pytest.mark.e2e
 
@@ -87,19 +87,11 @@ def test_nothing_typed_after_a_newer_version_took_the_database_is_lost(two_windo
 
 def test_the_banner_says_so_when_the_note_could_not_be_kept(js_browser: Any, static_server: str) -> None:
     """A full storage refuses the last save: the banner must not say the note is kept."""
-    from tests.js.test_full_storage_js import FILL_TO_THE_BYTE, QUOTA_BYTES
-
     ctx = js_browser.new_context(service_workers="block")
     try:
         app = ctx.new_page()
-        app.goto(static_server + "/static/css/crew.css")
-        ctx.new_cdp_session(app).send("Storage.overrideQuotaForOrigin",
-                                      {"origin": static_server, "quotaSize": QUOTA_BYTES})
-        app.evaluate(SET_UP_TABLET, "dev-upgrade-0002")
-        app.route("**/api/v1/**", lambda route: route.abort("internetdisconnected"))
-        app.goto(static_server + "/")
-        app.wait_for_selector("#form-body:not([disabled])", state="attached")
-        assert app.evaluate(FILL_TO_THE_BYTE) > 3
+        limit_storage(ctx, app, static_server)
+        open_app_on_full_storage(app, static_server, "dev-upgrade-0002")
         app.click("#f-narrative")
         app.keyboard.type("Words with no room.")
         newer = ctx.new_page()
