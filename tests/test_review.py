@@ -314,6 +314,16 @@ def test_device_activity_does_not_say_which_tablets_sent_notes(client: FlaskClie
     assert "Used in the last 30 days" in text(client.get("/review/crew"))
 
 
+def test_the_device_list_says_what_its_activity_counts(client: FlaskClient, auth: AuthActions) -> None:
+    """After migration 0012 every tablet shows "Never used" until its app next
+    starts: the page says what is counted, so that no security team revokes
+    working tablets (and strands their queued notes) for it."""
+    auth.login("security")
+    page = " ".join(text(client.get("/review/crew")).split())
+    assert "when the crew app last started online on the tablet, never when it sent a note" in page
+    assert "has not started since that was first counted" in page
+
+
 def device_table(client: FlaskClient) -> str:
     """The device list of /review/crew: the whole page differs from one second
     to the next (its CSRF token is signed with the time)."""
