@@ -295,6 +295,15 @@ def test_device_state_tells_a_tablet_it_was_revoked(client: FlaskClient, runner:
     assert "no-store" in resp.headers["Cache-Control"]
 
 
+def test_a_revoked_tablets_asking_leaves_its_last_use(app: Flask, client: FlaskClient, runner: Any) -> None:
+    """The start-up check counts as an active tablet's use (once a day); a
+    revoked tablet's, or an unknown id's, writes nothing."""
+    assert runner.invoke(args=["revoke-device", DEVICE_ID]).exit_code == 0
+    assert client.get(f"/api/v1/devices/{DEVICE_ID}").get_json()["state"] == "revoked"
+    assert client.get("/api/v1/devices/dev-nobody").status_code == 404
+    assert count(app, "SELECT count(*) FROM device WHERE last_seen_at IS NOT NULL") == 0
+
+
 def status_question(keyset: KeySet) -> dict[str, str]:
     """A signed status request (DESIGN 4a) of the enrolled test device."""
     protected = envelope.b64u_encode(json.dumps({"device": DEVICE_ID, "ids": [], "at": stamp(utcnow())}).encode())

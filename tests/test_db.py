@@ -189,3 +189,16 @@ def test_an_officers_last_look_is_kept_as_the_whole_boards(tmp_path: Path, monke
     store.migrate(conn)
     assert [tuple(r) for r in conn.execute("SELECT user_id, view, queue_seen_at FROM officer_seen")] == [
         (7, "", "2026-11-30T10:00:00Z")]
+
+
+def test_migration_0012_forgets_the_last_use_deliveries_wrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tablet's last use was written by its deliveries, which named the few
+    that reported: 0012 forgets it for every tablet alike, and nothing else."""
+    conn = connect(str(tmp_path / "old.sqlite"))
+    migrate_to(conn, 1, monkeypatch)
+    seed_version_1(conn)
+    migrate_to(conn, 11, monkeypatch)
+    conn.execute("UPDATE device SET last_seen_at = '2026-01-02T03:04:05Z'")
+    before = [dict(r) for r in conn.execute("SELECT * FROM device")]
+    assert migrate_to(conn, 12, monkeypatch) == ["0012_device_use.sql"]
+    assert [dict(r) for r in conn.execute("SELECT * FROM device")] == [b | {"last_seen_at": None} for b in before]
