@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import sqlite3
 from datetime import timedelta
 from importlib import resources
 from typing import Any
@@ -186,16 +187,20 @@ def device_state(device_id: str) -> Any:
     return jsonify(device_id=device_id, state="revoked" if row["revoked_at"] else "active")
 
 
-def mark_used(db: Any, device_id: str, last_seen_at: str | None) -> None:
+def mark_used(db: sqlite3.Connection, device_id: str, last_seen_at: str | None) -> None:
     """The tablet's last use, as its airline sees it (in months): when the
     crew app started and asked, which every enrolled tablet does, never when
     it delivered a note, which few do and which would name the reporters.
-    Written at most once a day (the app asks every few minutes)."""
+    Written at most once a day (the app asks every few minutes), and only if
+    the store can take it: the answer (is this tablet revoked?) matters more."""
     stamp = now()
     if last_seen_at is None or last_seen_at[:10] < stamp[:10]:
-        with transaction(db):
-            db.execute("UPDATE device SET last_seen_at = ? WHERE id = ? AND revoked_at IS NULL"
-                       " AND (last_seen_at IS NULL OR last_seen_at < ?)", (stamp, device_id, stamp[:10]))
+        try:
+            with transaction(db):
+                db.execute("UPDATE device SET last_seen_at = ? WHERE id = ? AND revoked_at IS NULL"
+                           " AND (last_seen_at IS NULL OR last_seen_at < ?)", (stamp, device_id, stamp[:10]))
+        except sqlite3.Error as exc:
+            log.warning("a tablet's use was not recorded: %s", type(exc).__name__)
 
 
 def intake_limits() -> intake.Limits:

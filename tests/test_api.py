@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -301,6 +302,19 @@ def test_a_revoked_tablets_asking_leaves_its_last_use(app: Flask, client: FlaskC
     assert runner.invoke(args=["revoke-device", DEVICE_ID]).exit_code == 0
     assert client.get(f"/api/v1/devices/{DEVICE_ID}").get_json()["state"] == "revoked"
     assert client.get("/api/v1/devices/dev-nobody").status_code == 404
+    assert count(app, "SELECT count(*) FROM device WHERE last_seen_at IS NOT NULL") == 0
+
+
+def test_a_store_that_cannot_take_the_last_use_still_answers(app: Flask, client: FlaskClient,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recording the use is secondary: a busy or full store must not turn the
+    answer (is this tablet revoked?) into a 500."""
+    def busy(db: Any) -> Any:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr("crewreport.api.transaction", busy)
+    resp = client.get(f"/api/v1/devices/{DEVICE_ID}")
+    assert resp.status_code == 200 and resp.get_json()["state"] == "active"
     assert count(app, "SELECT count(*) FROM device WHERE last_seen_at IS NOT NULL") == 0
 
 

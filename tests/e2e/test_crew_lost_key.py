@@ -42,3 +42,22 @@ def test_a_tablet_that_lost_its_signing_key_is_set_up_again(page: Any, server: L
     fill_minimal(page, "Sent after setting the tablet up again.")
     submit(page, 1)
     wait_states(page, "delivered", 1)
+
+
+def test_a_revoked_tablet_is_said_so_even_when_its_key_cannot_be_read(page: Any, server: LiveServer) -> None:
+    """The revoked notice comes from the registration alone: a key store the
+    browser cannot read must not turn it into "storage unavailable"."""
+    sign_in(page, server)
+    wait_enrolled(page)
+    page.evaluate("""async (id) => (await import('/static/js/device.js')).markRevoked('revoked_device', 'Revoked.', id)""",
+                  device_id(page))
+    page.add_init_script("""{
+      const get = IDBObjectStore.prototype.get;
+      IDBObjectStore.prototype.get = function (...args) {
+        if (this.name === 'keys') throw new DOMException('The key cannot be read.', 'UnknownError');
+        return get.apply(this, args);
+      };
+    }""")
+    page.reload()
+    poll(page, "() => document.querySelector('#device-status')?.dataset.state", lambda s: s == "revoked",
+         message="shown as revoked")

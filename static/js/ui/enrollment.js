@@ -189,7 +189,7 @@ export function createEnrollment({ box, message, signInLink, reenrollButton, act
     let device, key;
     try {
       device = await getDevice();
-      key = device && (await getSigningKey());
+      key = device && !device.revoked && (await getSigningKey()); // a revoked one is said so, whatever its key
     } catch {
       show("error", STORAGE_UNAVAILABLE_TEXT);
       return;
