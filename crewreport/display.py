@@ -32,6 +32,17 @@ def when(value: str | None) -> str:
         return value
 
 
+def day(value: str | None) -> str:
+    """'Tue 01 Dec 2026' from a stored time: for a tablet's enrolment, shown to
+    its airline, whose minute could tie it to a note sent soon after."""
+    if not value:
+        return "—"
+    try:
+        return report.parse_time(value).strftime("%a %d %b %Y")
+    except ValueError:
+        return value
+
+
 def lead_time(received_at: str, sta: str) -> tuple[float, str, bool]:
     """How long before landing the report arrived: (seconds, text, late?)."""
     seconds = (parse_utc(sta) - parse_utc(received_at)).total_seconds()
@@ -78,5 +89,6 @@ def display_body(body: Mapping[str, Any]) -> dict[str, Any]:
 def init_app(app: Flask) -> None:
     """The template filters every staff page uses."""
     app.add_template_filter(when, "when")
+    app.add_template_filter(day, "day")
     app.add_template_filter(span, "span")
     app.add_template_filter(visible, "visible")  # for text a tablet chose outside a report, such as its label

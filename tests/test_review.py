@@ -5,6 +5,7 @@ access and CSRF."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -15,7 +16,7 @@ from flask.testing import FlaskClient
 from crewreport import keys
 from crewreport.auth import create_user
 from crewreport.db import get_db, transaction
-from crewreport.display import when
+from crewreport.display import day, when
 
 from .helpers import (
     DEVICE_ID,
@@ -322,6 +323,18 @@ def test_the_device_list_says_what_its_activity_counts(client: FlaskClient, auth
     page = " ".join(text(client.get("/review/crew")).split())
     assert "when the crew app last started online on the tablet, never when it sent a note" in page
     assert "has not started since that was first counted" in page
+
+
+def test_a_tablets_enrolment_shows_its_day_not_its_minute(client: FlaskClient, app: Flask,
+                                                          auth: AuthActions) -> None:
+    """A tablet set up just before a note was sent would be tied to it by the minute."""
+    enrolled = device(app, DEVICE_ID)["enrolled_at"]
+    auth.login("security")
+    table = device_table(client)
+    assert day(enrolled) in table and when(enrolled) not in table
+    assert not re.search(r"\d\d:\d\dZ", table)
+    revoke_page = text(client.get(f"/review/devices/{DEVICE_ID}/revoke"))
+    assert day(enrolled) in revoke_page and when(enrolled) not in revoke_page
 
 
 def device_table(client: FlaskClient) -> str:
