@@ -79,6 +79,9 @@ class Shell:
     urls: list[str]
     page_module: str
     worker_module: str
+    # SHA-256 (hex) of the bytes each precached static URL serves: the worker
+    # installs a file only if it is the one this version names.
+    digests: dict[str, str]
 
 
 def _bundles(app: Flask) -> list[str] | None:
@@ -119,11 +122,13 @@ def shell(app: Flask) -> Shell:
     bundles = _bundles(app)
     h = hashlib.sha256()
     urls = list(ROUTES)
+    digests: dict[str, str] = {}
     for rel in _static_files(app, bundles):
         urls.append(f"/static/{rel}")
         # The bytes served (the build's minified copy while it is current).
         served = static_files.resolve(app, rel)
         digest = served.digest if served else hashlib.sha256((root / rel).read_bytes()).hexdigest()
+        digests[f"/static/{rel}"] = digest
         h.update(b"file\0" + rel.encode() + b"\0" + digest.encode())
     for name in SHELL_TEMPLATES:
         h.update(b"template\0" + name.encode() + b"\0" + hashlib.sha256(_template_source(app, name)).digest())
@@ -138,7 +143,8 @@ def shell(app: Flask) -> Shell:
     )
     h.update(b"data\0" + data.encode())
     kind = "bundle" if bundles else "module"
-    result = Shell(h.hexdigest()[:16], urls, f"/static/{PAGE_ENTRY[kind]}", f"/static/{WORKER_ENTRY[kind]}")
+    result = Shell(h.hexdigest()[:16], urls, f"/static/{PAGE_ENTRY[kind]}", f"/static/{WORKER_ENTRY[kind]}",
+                   digests)
     app.extensions["crew_shell"] = result
     return result
 
@@ -179,7 +185,7 @@ def manifest() -> Response:
 def service_worker() -> Response:
     current = shell(current_app._get_current_object())  # type: ignore[attr-defined]
     body = render_template("crew/sw.js", cache_version=current.version, precache_urls=current.urls,
-                           worker_module=current.worker_module)
+                           digests=current.digests, worker_module=current.worker_module)
     resp = Response(body, mimetype="text/javascript")
     resp.headers["Cache-Control"] = "no-cache"
     resp.headers["Service-Worker-Allowed"] = "/"

@@ -11,14 +11,36 @@ const CACHE_PREFIX = "cabin-notes-shell-";
 const CACHE_NAME = CACHE_PREFIX + CACHE_VERSION;
 const PRECACHE = {{ precache_urls|tojson }};
 const PRECACHE_SET = new Set(PRECACHE);
+// SHA-256 (hex) of what each static URL serves in this version.
+const DIGESTS = {{ digests|tojson }};
 const NETWORK_ONLY = ["/api/", "/auth/", "/review", "/triage", "/admin", "/sw.js"];
+
+// A file of this version, only if it is the file this version names: a
+// deploy landing during the install (this worker from the old server, a file
+// from the new) would otherwise make a mixed shell, e.g. a bundle importing a
+// chunk that is not precached, which cannot start offline. The install then
+// fails and the browser tries again at its next check.
+async function fetchChecked(url) {
+  // No cookies: the shell is the same for everyone and must not carry anyone's session state.
+  const response = await fetch(new Request(url, { cache: "reload", credentials: "omit" }));
+  if (!response.ok) throw new Error(`${url}: ${response.status}`);
+  if (DIGESTS[url]) {
+    const sum = new Uint8Array(await crypto.subtle.digest("SHA-256", await response.clone().arrayBuffer()));
+    const hex = Array.from(sum, (b) => b.toString(16).padStart(2, "0")).join("");
+    if (hex !== DIGESTS[url]) throw new Error(`${url} is not the file of version ${CACHE_VERSION}`);
+  }
+  return response;
+}
 
 self.addEventListener("install", (event) => {
   event.waitUntil(
-    caches.open(CACHE_NAME).then((cache) =>
-      // No cookies: the shell is the same for everyone and must not carry anyone's session state.
-      cache.addAll(PRECACHE.map((url) => new Request(url, { cache: "reload", credentials: "omit" })))
-    )
+    (async () => {
+      // Every file checked before any is stored (like cache.addAll): a failed
+      // install leaves no part of a newer shell in a cache that is in use.
+      const responses = await Promise.all(PRECACHE.map(fetchChecked));
+      const cache = await caches.open(CACHE_NAME);
+      await Promise.all(responses.map((response, i) => cache.put(PRECACHE[i], response)));
+    })()
   );
 });
 

@@ -345,3 +345,36 @@ def test_new_version_offers_reload_and_keeps_the_draft(page: Any, server: LiveSe
         server.stop()
         server.env.pop("CREWREPORT_HOTLINE", None)
         server.start()
+
+
+CACHED_CSS = """async () => { const out = [];
+    for (const k of await caches.keys()) { const r = await (await caches.open(k)).match('/static/css/crew.css');
+      if (r) out.push([k, await r.text()]); } return out; }"""
+
+
+def test_a_file_changed_under_an_update_is_not_installed_as_that_version(context: Any, page: Any,
+                                                                        server: LiveServer) -> None:
+    """A deploy that lands between /sw.js and the precache fetches (or a file
+    replaced under a running process) answers bytes the version does not name:
+    installed, they would make a mixed shell (a bundle importing a chunk not
+    precached: no offline start). The update must fail and be tried again."""
+    sign_in(page, server)
+    wait_enrolled(page)
+    wait_service_worker(page)
+    server.stop()
+    server.env["CREWREPORT_HOTLINE"] = "0300 000 0002"
+    try:
+        server.start()
+        context.route("**/static/css/crew.css*",
+                      lambda route: route.fulfill(status=200, content_type="text/css", body="/* a later deploy */"))
+        page.evaluate("async () => { try { await (await navigator.serviceWorker.getRegistration('/')).update(); }"
+                      " catch { /* an install that fails */ } }")
+        poll(page, "async () => !(await navigator.serviceWorker.getRegistration('/')).installing",
+             message="the install to end")
+        assert not page.evaluate("async () => !!(await navigator.serviceWorker.getRegistration('/')).waiting")
+        assert all("a later deploy" not in text for _, text in page.evaluate(CACHED_CSS))
+    finally:
+        context.unroute("**/static/css/crew.css*")
+        server.stop()
+        server.env.pop("CREWREPORT_HOTLINE", None)
+        server.start()
