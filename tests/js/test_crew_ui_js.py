@@ -70,15 +70,19 @@ def test_outbox_view_texts(js_page: Any) -> None:
 def test_device_status_texts(js_page: Any) -> None:
     out = js_page.evaluate("""async () => {
       const e = await import('/static/js/ui/enrollment.js');
-      return [e.enrolledText({airline: 'ZZ'}), e.enrolledText({airline: 'ZZ'}, {signedOut: true}),
-              [e.enrolledText({airline: 'ZZ'}, {kept: false}), e.enrolledText({airline: 'ZZ'}, {kept: true}),
-               e.enrolledText({airline: 'ZZ'}, {kept: false, signedOut: true})],
+      const on = {offline: true};  // a service worker serves the page
+      return [e.enrolledText({airline: 'ZZ'}, on), e.enrolledText({airline: 'ZZ'}, {...on, signedOut: true}),
+              [e.enrolledText({airline: 'ZZ'}, {...on, kept: false}), e.enrolledText({airline: 'ZZ'}, {...on, kept: true}),
+               e.enrolledText({airline: 'ZZ'}, {...on, kept: false, signedOut: true})],
               e.revokedText({revoked: {code: 'revoked_device'}}), e.revokedText({revoked: {code: 'unknown_device'}}),
               e.wrongRoleText('officer1'), e.busyText(6),
               [e.notSetUpText(e.SIGNED_OUT_TEXT), e.notSetUpText(e.OFFLINE_TEXT, {safariTab: true})],
               [e.retryDelay(6), e.retryDelay(0), e.retryDelay(undefined), e.retryDelay(0.2), e.retryDelay(3600)]];
     }""")
     assert out[0] == "This tablet is set up for airline ZZ. Notes can be written offline."
+    # no service worker here (this page's context blocks them): the app could not open offline, so no promise
+    assert js_page.evaluate("async () => (await import('/static/js/ui/enrollment.js')).enrolledText({airline: 'ZZ'})") \
+        == "This tablet is set up for airline ZZ."
     assert out[1] == out[0] + " You have been signed out; sending notes needs no sign-in."
     not_kept = (" This browser may clear notes waiting to be sent if the app goes unused for a week: "
                 "open it once there is a connection. On an iPad, use the Home Screen icon.")

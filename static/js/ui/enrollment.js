@@ -30,8 +30,9 @@ export const STORAGE_NOT_KEPT_TEXT = "This browser may clear notes waiting to be
   + "open it once there is a connection. On an iPad, use the Home Screen icon.";
 
 /** What the box says for an enrolled tablet (kept: whether the browser keeps the app's storage). */
-export function enrolledText(device, { signedOut = false, kept = null } = {}) {
-  let text = `This tablet is set up for airline ${device.airline}. Notes can be written offline.`;
+// offline: whether a service worker serves this page (without one the app cannot open offline: never promised).
+export function enrolledText(device, { signedOut = false, kept = null, offline = !!navigator.serviceWorker?.controller } = {}) {
+  let text = `This tablet is set up for airline ${device.airline}.${offline ? " Notes can be written offline." : ""}`;
   if (signedOut) text += " You have been signed out; sending notes needs no sign-in.";
   return kept === false ? `${text} ${STORAGE_NOT_KEPT_TEXT}` : text;
 }
