@@ -157,6 +157,7 @@ def precache(app: Flask) -> tuple[str, list[str]]:
 
 @bp.get("/")
 def index() -> Response:
+    current = shell(current_app._get_current_object())  # type: ignore[attr-defined]
     resp = Response(
         render_template(
             "crew/index.html",
@@ -165,7 +166,9 @@ def index() -> Response:
             hotline=current_app.config.get("HOTLINE", ""),
             landing_minutes=int(current_app.config.get("LANDING_WARNING_MINUTES", 30)),
             theme_color=THEME_COLOR,
-            page_module=shell(current_app._get_current_object()).page_module,  # type: ignore[attr-defined]
+            page_module=current.page_module,
+            # The version this page belongs to: the worker installs it only under that version.
+            shell_version=current.version,
         ),
         mimetype="text/html",
     )

@@ -4,6 +4,7 @@ draft restored in a second window that is never sent as a second report (a
 note's id is fixed when it is begun)."""
 from __future__ import annotations
 
+import urllib.request
 from typing import Any
 
 import pytest
@@ -375,6 +376,33 @@ def test_a_file_changed_under_an_update_is_not_installed_as_that_version(context
         assert all("a later deploy" not in text for _, text in page.evaluate(CACHED_CSS))
     finally:
         context.unroute("**/static/css/crew.css*")
+        server.stop()
+        server.env.pop("CREWREPORT_HOTLINE", None)
+        server.start()
+
+
+def test_a_shell_page_of_another_version_is_not_installed(context: Any, page: Any, server: LiveServer) -> None:
+    """`/` has no digest (its CSRF token differs each time), but it is as much
+    a part of the shell as the bundle: a deploy landing between /sw.js and
+    the precache fetch of `/` must not make a version whose page is another
+    version's (markup the bundle does not know: no offline start)."""
+    sign_in(page, server)
+    wait_enrolled(page)
+    wait_service_worker(page)
+    old_page = urllib.request.urlopen(server.url + "/").read().decode()
+    server.stop()
+    server.env["CREWREPORT_HOTLINE"] = "0300 000 0003"
+    try:
+        server.start()
+        context.route(server.url + "/", lambda route: route.fulfill(status=200, content_type="text/html",
+                                                                     body=old_page))
+        page.evaluate("async () => { try { await (await navigator.serviceWorker.getRegistration('/')).update(); }"
+                      " catch { /* an install that fails */ } }")
+        poll(page, "async () => !(await navigator.serviceWorker.getRegistration('/')).installing",
+             message="the install to end")
+        assert not page.evaluate("async () => !!(await navigator.serviceWorker.getRegistration('/')).waiting")
+    finally:
+        context.unroute(server.url + "/")
         server.stop()
         server.env.pop("CREWREPORT_HOTLINE", None)
         server.start()
