@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,10 @@ OFFICERS_ONLY = ("js/triage.js", "js/board-alerts.js")
 WIRE_BUDGET_BYTES = 40 * 1024
 # The post-quantum KEM of envelope version 2 is the one thing allowed on top.
 WIRE_BUDGET_EXCLUDES = ("/static/icons/", "/favicon.ico", "/static/vendor/xwing.js")
+# The template's indentation is for its readers: the page itself is within
+# that budget, and nothing in it keeps a line's leading whitespace (no <pre>,
+# no text area or attribute over several lines: tests/test_static_compression.py).
+INDENTATION = re.compile(r"\n[ \t]+")
 SHELL_TEMPLATES = ("crew/index.html", "base.html")
 # Routes precached besides the static files (rendered by this blueprint).
 ROUTES = ("/", "/manifest.webmanifest", "/favicon.ico")
@@ -159,7 +164,7 @@ def precache(app: Flask) -> tuple[str, list[str]]:
 def index() -> Response:
     current = shell(current_app._get_current_object())  # type: ignore[attr-defined]
     resp = Response(
-        render_template(
+        INDENTATION.sub("\n", render_template(
             "crew/index.html",
             app_name=APP_NAME,
             groups=catalogue.form_groups(),
@@ -169,7 +174,7 @@ def index() -> Response:
             page_module=current.page_module,
             # The version this page belongs to: the worker installs it only under that version.
             shell_version=current.version,
-        ),
+        )),
         mimetype="text/html",
     )
     # The shell holds nothing personal; the service worker keeps it.

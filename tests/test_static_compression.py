@@ -272,6 +272,18 @@ def test_the_precached_shell_fits_its_wire_budget(app: Flask, anon: FlaskClient)
     assert wire <= crew.WIRE_BUDGET_BYTES, f"precached shell is {wire} bytes gzip, over {crew.WIRE_BUDGET_BYTES}"
 
 
+def test_the_shell_page_goes_without_its_templates_indentation(anon: FlaskClient) -> None:
+    """Its lines' leading whitespace is dropped (bytes in every tablet's
+    precache), which is safe only while nothing in the page keeps it: no
+    <pre>, no text area holding text, no attribute value over several lines."""
+    page = anon.get("/").get_data(as_text=True)
+    assert not re.search(r"\n[ \t]", page)
+    assert "<pre" not in page
+    assert all(content == "" for content in re.findall(r"<textarea\b[^>]*>(.*?)</textarea>", page, re.S))
+    assert not [value for value in re.findall(r'="([^"]*)"', page) if "\n" in value]
+    assert 'id="f-narrative"' in page and "</html>" in page
+
+
 def test_precache_version_follows_the_served_bytes(app: Flask, tmp_path: Path) -> None:
     """A rebuild that changes what is served (a new minifier, say) makes a new
     service worker version even though no source changed."""
