@@ -29,8 +29,11 @@ export const REENROLL_OFFLINE_TEXT = "Connect to the internet to set up this tab
 export const STORAGE_NOT_KEPT_TEXT = "This browser may clear notes waiting to be sent if the app goes unused for a week: "
   + "open it once there is a connection. On an iPad, use the Home Screen icon.";
 
-/** What the box says for an enrolled tablet (kept: whether the browser keeps the app's storage). */
-// offline: whether a service worker serves this page (without one the app cannot open offline: never promised).
+/**
+ * What the box says for an enrolled tablet. kept: whether the browser keeps the
+ * app's storage; offline: whether a service worker serves this page (without
+ * one the app cannot open offline, so that is never promised).
+ */
 export function enrolledText(device, { signedOut = false, kept = null, offline = !!navigator.serviceWorker?.controller } = {}) {
   let text = `This tablet is set up for airline ${device.airline}.${offline ? " Notes can be written offline." : ""}`;
   if (signedOut) text += " You have been signed out; sending notes needs no sign-in.";
