@@ -141,6 +141,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
     app.after_request(security_headers)
     app.register_error_handler(HTTPException, error_page)
+    from . import unavailable
+
+    unavailable.init_app(app)
     return app
 
 

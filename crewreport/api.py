@@ -55,7 +55,7 @@ def http_error(exc: HTTPException) -> Any:
         code, message = "csrf_failed", "The CSRF token is missing or stale; reload and try again."
     else:
         code = {400: "malformed", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed"}.get(exc.code or 500, "error")
+                405: "method_not_allowed", 503: "service_unavailable"}.get(exc.code or 500, "error")
         message = exc.description or exc.name
     body, status = api_error(code, message, exc.code or 500)
     return body, status, exception_headers(exc)

@@ -18,7 +18,7 @@ from flask import has_request_context, request
 from flask.cli import with_appcontext
 
 from .cli_text import TEXT
-from .db import get_db, transaction
+from .db import get_db, roll_back, transaction
 from .times import now
 
 GENESIS = "0" * 64
@@ -58,7 +58,7 @@ def record(action: str, *, actor: str | None = None, subject: str | None = None,
             db.execute("COMMIT")
     except BaseException:
         if own:
-            db.execute("ROLLBACK")
+            roll_back(db)
         raise
     return digest
 

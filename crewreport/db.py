@@ -76,6 +76,14 @@ def close_db(e: BaseException | None = None) -> None:
         _pool.give_back(db, getattr(db, "path", ""), g.pop("db_identity", None))
 
 
+def roll_back(conn: sqlite3.Connection) -> None:
+    """ROLLBACK, unless SQLite rolled the transaction back itself (a disk
+    full or an I/O error mid-transaction, a COMMIT that could not be
+    written): a second one would raise over the reason."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 class transaction:
     """`with transaction(db):` — BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error.
 
@@ -120,11 +128,10 @@ class transaction:
                 except sqlite3.Error:
                     # A COMMIT SQLite refuses (a deferred constraint, say)
                     # leaves the transaction open: nothing of it may stay.
-                    if self.db.in_transaction:
-                        self.db.execute("ROLLBACK")
+                    roll_back(self.db)
                     raise
             else:
-                self.db.execute("ROLLBACK")
+                roll_back(self.db)
         finally:
             self._leave_queue()
 
@@ -200,7 +207,7 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
             conn.execute(f"PRAGMA user_version = {number}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            roll_back(conn)
             raise
         applied.append(name)
     return applied

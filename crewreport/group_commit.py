@@ -121,7 +121,11 @@ def commit(db: sqlite3.Connection, group: list[Part]) -> None:
                 db.execute("SAVEPOINT part")
                 try:
                     part.write(db)
-                except Exception as exc:  # noqa: BLE001 - handed to its own request, which raises it
+                except Exception as exc:  # handed to its own request, which raises it
+                    if not db.in_transaction:
+                        # SQLite rolled the whole transaction back (a full
+                        # disk, an I/O error): the group's failure, not the part's.
+                        raise
                     db.execute("ROLLBACK TO part")
                     part.error = exc
                 db.execute("RELEASE part")

@@ -30,6 +30,7 @@ from typing import Any
 
 from flask import Flask, current_app, jsonify
 
+from .db import roll_back
 from .pool import Identity, IdlePool
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,7 @@ def _take(conn: sqlite3.Connection, path: str, key: str, cost: int, limit: int, 
             _swept[path] = now
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        roll_back(conn)
         raise
     retry = 0 if granted == cost else max(1, math.ceil(tat + interval - period - now))
     return Decision(cost, granted, retry)

@@ -12,7 +12,8 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -347,3 +348,25 @@ def current_kids(client: FlaskClient, suite: str = "v1") -> dict[str, str]:
     body = client.get("/api/v1/keys").get_json()
     return {**{r["owner"]: r["kid"] for r in body["recipients"] if r["suite"] == suite},
             "receipt": body["receipt_key"]["kid"]}
+
+
+@contextmanager
+def store_refusing_writes(pragma: str) -> Iterator[None]:
+    """Every store connection the app opens meanwhile runs `PRAGMA <pragma>`:
+    `max_page_count = 1` keeps the file from growing (a write that needs a new
+    page fails SQLITE_FULL, as on a full disk), `query_only = 1` refuses every
+    write (SQLITE_READONLY). SQLite's own refusals, not stand-ins."""
+    real = store.connect
+
+    def connect(path: str) -> sqlite3.Connection:
+        conn = real(path)
+        conn.execute(f"PRAGMA {pragma}")
+        return conn
+
+    store._pool.clear()  # no connection opened before may serve meanwhile
+    store.connect = connect  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        store.connect = real  # type: ignore[assignment]
+        store._pool.clear()

@@ -20,6 +20,7 @@ from flask import Flask
 from crewreport import envelope, group_commit
 from crewreport.db import connect, get_db
 from crewreport.group_commit import GroupCommit, NotStored
+from crewreport.unavailable import store_condition
 
 from .helpers import Make, header_of
 
@@ -108,6 +109,29 @@ def test_a_commit_refused_stores_nothing_and_fails_every_request(db: sqlite3.Con
     assert not db.in_transaction  # rolled back, not left open for the next borrower
     assert stored(db) == set()
     assert db.execute("SELECT count(*) FROM child").fetchone()[0] == 0
+
+
+def test_a_full_disk_mid_group_is_the_groups_failure_for_the_right_reason(db: sqlite3.Connection) -> None:
+    """SQLite rolls the whole transaction back when the disk fills mid-write:
+    no part is then its own error (there is no savepoint left to roll back
+    to), each request is NotStored because of SQLITE_FULL, which the app
+    answers 503 (crewreport.unavailable), and the next group commits."""
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages}")  # the file may not grow: a full disk
+
+    def big(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO part (name) VALUES (?)", ("x" * 100_000,))
+
+    group = GroupCommit(grouped=lambda: True)
+    requests = [gevent.spawn(group.run, db, write) for write in (insert("a"), big, insert("c"))]
+    gevent.joinall(requests, timeout=10)
+    errors = [request.exception for request in requests]
+    assert all(isinstance(e, NotStored) for e in errors), errors
+    assert {store_condition(e) for e in errors} == {"SQLITE_FULL"}
+    assert not db.in_transaction and stored(db) == set()
+    db.execute("PRAGMA max_page_count = 1000000")  # room again
+    gevent.spawn(group.run, db, insert("next")).get(timeout=5)
+    assert stored(db) == {"next"}
 
 
 class WorkerExit(BaseException):

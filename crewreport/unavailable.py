@@ -1,0 +1,59 @@
+"""A store that cannot take a write just now (its disk full, an I/O error, a
+lock held past the 30 s wait) is answered 503 with Retry-After, like
+missing keys: never a 500 with a traceback.
+
+Nothing of the request was stored (its transaction rolled back, and under
+`serve` its group's: crewreport.group_commit), so a tablet keeps its notes
+queued and sends them again when told, and a person is asked to try again
+in a minute. The log gets one line naming the condition for the operator:
+a traceback for every request would fill a full disk faster.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+
+from flask import Flask
+from werkzeug.exceptions import ServiceUnavailable
+
+from .group_commit import NotStored
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER = 60  # seconds
+# SQLite's primary result codes for a store that is there but cannot take
+# this write now. Anything else (a mistake in the SQL, a constraint) stays a 500.
+UNAVAILABLE = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM,
+                         sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL,
+                         sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL})
+
+
+def store_condition(exc: BaseException | None) -> str | None:
+    """SQLite's name for the condition (`SQLITE_FULL`, ...) when `exc`, or what
+    it was raised from, is the store unable to write; else None."""
+    while exc is not None:
+        # The extended code's low byte is the primary code (SQLITE_IOERR_FSYNC is an SQLITE_IOERR).
+        if isinstance(exc, sqlite3.Error) and (getattr(exc, "sqlite_errorcode", -1) & 0xFF) in UNAVAILABLE:
+            return str(exc.sqlite_errorname)
+        exc = exc.__cause__
+    return None
+
+
+def answer(exc: Exception) -> Any:
+    """The 503 answer, in the API's JSON or as the app's error page; any other
+    store error is raised again, to be the 500 (and traceback) a bug deserves."""
+    condition = store_condition(exc)
+    if condition is None:
+        raise exc
+    log.error("the store cannot take writes (%s): answered 503, nothing stored", condition)
+    from . import error_page
+
+    return error_page(ServiceUnavailable(
+        "The service cannot save anything just now. Nothing was lost: try again in a minute.",
+        retry_after=RETRY_AFTER))
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(sqlite3.Error, answer)
+    app.register_error_handler(NotStored, answer)

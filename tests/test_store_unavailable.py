@@ -1,0 +1,130 @@
+"""A store that cannot take writes (disk full, read-only, locked past the
+wait) is answered 503 with Retry-After, nothing stored and nothing lost:
+never a 500 with a traceback a request (crewreport.unavailable). Seen in CI
+on a machine whose disk filled up: reports and sign-ins answered 500."""
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from crewreport import db as store
+from crewreport.group_commit import NotStored
+from crewreport.unavailable import RETRY_AFTER, store_condition
+
+from .helpers import AuthActions, Make, count, header_of, signed_in, store_refusing_writes, text, valid_body
+
+FULL = "max_page_count = 1"
+READ_ONLY = "query_only = 1"
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "crewreport.unavailable"]
+
+
+def test_a_report_on_a_full_store_is_503_and_accepted_once_there_is_room(
+        client: FlaskClient, app: Flask, make_envelope: Make, caplog: pytest.LogCaptureFixture) -> None:
+    env = make_envelope(body=valid_body(narrative="A long note. " * 300))  # more than the free room of a page
+    before = count(app, "SELECT count(*) FROM report")
+    with store_refusing_writes(FULL):
+        resp = client.post("/api/v1/reports", json=env)
+    assert resp.status_code == 503, resp.get_json()
+    assert resp.get_json()["error"]["code"] == "service_unavailable"
+    assert resp.headers["Retry-After"] == str(RETRY_AFTER)
+    assert count(app, "SELECT count(*) FROM report") == before
+    [line] = refusals(caplog)
+    assert "SQLITE_FULL" in line.getMessage() and line.levelno == logging.ERROR and line.exc_info is None
+    assert not any(r.exc_info for r in caplog.records)  # no traceback for want of disk
+    again = client.post("/api/v1/reports", json=env)  # the tablet kept it and sends it again
+    assert again.status_code == 201, again.get_json()
+    assert count(app, "SELECT count(*) FROM report WHERE id = ?", header_of(env)["id"]) == 1
+
+
+def test_a_batch_on_a_read_only_store_is_503_with_nothing_stored(
+        client: FlaskClient, app: Flask, make_envelope: Make) -> None:
+    envelopes = [make_envelope() for _ in range(3)]
+    before = count(app, "SELECT count(*) FROM report")
+    with store_refusing_writes(READ_ONLY):
+        resp = client.post("/api/v1/reports/batch", json={"envelopes": envelopes})
+    assert resp.status_code == 503 and resp.get_json()["error"]["code"] == "service_unavailable"
+    assert resp.headers["Retry-After"] == str(RETRY_AFTER)
+    assert count(app, "SELECT count(*) FROM report") == before
+    results = client.post("/api/v1/reports/batch", json={"envelopes": envelopes}).get_json()["results"]
+    assert all("receipt" in r for r in results), results
+
+
+def test_sign_in_on_a_read_only_store_is_a_page_that_says_try_again(
+        client: FlaskClient, auth: AuthActions, caplog: pytest.LogCaptureFixture) -> None:
+    with store_refusing_writes(READ_ONLY):
+        resp = auth.login("crew")
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == str(RETRY_AFTER)
+    page = text(resp)
+    assert 'data-error="503"' in page and "Not available just now" in page
+    assert "try again in a minute" in page
+    assert not signed_in(client)
+    assert "SQLITE_READONLY" in refusals(caplog)[0].getMessage()
+    auth.login("crew")
+    assert signed_in(client)
+
+
+def real_error(sql: str, pragma: str = "") -> sqlite3.Error:
+    """What SQLite itself raises for `sql` on a small table."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute("CREATE TABLE t (x UNIQUE)")
+    conn.execute("INSERT INTO t VALUES (1)")
+    if pragma:
+        conn.execute(f"PRAGMA {pragma}")
+    try:
+        conn.execute(sql)
+    except sqlite3.Error as exc:
+        return exc
+    finally:
+        conn.close()
+    raise AssertionError(f"{sql} did not fail")
+
+
+def test_only_a_store_that_cannot_write_is_unavailable() -> None:
+    read_only = real_error("INSERT INTO t VALUES (2)", READ_ONLY)
+    assert store_condition(read_only) == "SQLITE_READONLY"
+    cause = NotStored("the group's transaction did not commit")
+    cause.__cause__ = read_only
+    assert store_condition(cause) == "SQLITE_READONLY"  # under `serve`, the group's commit failed
+    # A mistake in the SQL or a broken constraint is a bug: still a 500.
+    assert store_condition(real_error("SELECT * FROM no_such_table")) is None
+    assert store_condition(real_error("INSERT INTO t VALUES (1)")) is None
+    assert store_condition(NotStored("no cause")) is None
+    assert store_condition(ValueError("not the store's")) is None
+
+
+def test_another_store_error_is_still_raised_as_a_bug(app: Flask, client: FlaskClient) -> None:
+    def broken() -> str:
+        store.get_db().execute("SELECT * FROM no_such_table")
+        return "unreachable"
+
+    app.add_url_rule("/triage/broken-for-test", "broken_for_test", broken)
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):  # testing: raised, not answered
+        client.get("/triage/broken-for-test")
+
+
+class CommitFails(sqlite3.Connection):
+    """A connection whose disk fills at COMMIT: SQLite rolls the transaction
+    back itself and reports SQLITE_FULL (what a real full disk did in CI)."""
+
+    def execute(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:  # type: ignore[override]
+        if sql == "COMMIT":
+            super().execute("ROLLBACK")
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().execute(sql, parameters)
+
+
+def test_a_migration_whose_commit_fails_says_why(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "store.sqlite", isolation_level=None, factory=CommitFails)
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+        store.migrate(conn)  # not "cannot rollback - no transaction is active"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+    assert not conn.in_transaction
