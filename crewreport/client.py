@@ -75,18 +75,19 @@ class Client:
         the next step's; when both were used already (a code is good once),
         the step after, once its time has come."""
         _, page = self.request("GET", "/auth/login")
-        _, page = self.request("POST", "/auth/login",
-                               form={"username": username, "password": password, "csrf_token": csrf_field(page)})
+        posted, page = self.request("POST", "/auth/login",
+                                    form={"username": username, "password": password, "csrf_token": csrf_field(page)})
         for attempt in range(3):
             if totp_secret is None or 'id="totp-form"' not in str(page):
                 break
             if attempt == 2:  # the server takes this step's code and the next's: wait for a fresh one
                 time.sleep(30 - time.time() % 30 + 0.5)
             code = pyotp.TOTP(totp_secret).at(time.time() + 30 * min(attempt, 1))
-            _, page = self.request("POST", "/auth/login", form={"code": code, "csrf_token": csrf_field(page)})
+            posted, page = self.request("POST", "/auth/login", form={"code": code, "csrf_token": csrf_field(page)})
         status, info = self.request("GET", "/auth/session")
         if status != 200 or not info.get("signed_in"):
-            raise RuntimeError(f"sign-in as {username} failed")
+            raise RuntimeError(f"sign-in as {username} failed: the last form posted answered {posted},"
+                               f" /auth/session {status} {str(info)[:200]!r}")
 
     def enroll(self, label: str = "test tablet", tries: int = 5) -> None:
         """Enroll this client's device key; a refusal as too busy (429) is tried

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,20 @@ USERS = {  # username: (role, airline)
     "crew-yy": ("crew", "YY"),
     "security-yy": ("airline_security", "YY"),
 }
+
+
+def free_disk() -> str:
+    """Room left for the tests' files: a full disk fails the served tests in
+    ways that look like bugs (reports and sign-ins refused; once in CI)."""
+    return f"disk: {shutil.disk_usage(tempfile.gettempdir()).free // 2**20} MB free for temporary files"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return free_disk()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    terminalreporter.write_line(f"{free_disk()} at the end")
 
 
 @pytest.fixture(scope="session")
