@@ -285,6 +285,23 @@ def test_csv_export_of_the_queue(client: FlaskClient, app: Flask, make_envelope:
     assert len(exported) == 1 and json.loads(exported[0]["detail"])["rows"] == 2
 
 
+def test_csv_export_gives_each_report_its_flights_arrival_too(client: FlaskClient, make_envelope: Make,
+                                                              auth: AuthActions) -> None:
+    """A delay announced after a note moves its flight on the board; the export
+    says so beside the note's own arrival (which stays what its tablet signed)."""
+    first = stamp(utcnow() + timedelta(hours=1))
+    delayed = stamp(utcnow() + timedelta(hours=2))
+    early = deliver(client, make_envelope, flight="ZZ31", sta=first)
+    late = deliver(client, make_envelope, flight="ZZ31", sta=delayed)  # made later: the freshest estimate
+    auth.login("officer")
+    rows = list(csv.DictReader(io.StringIO(text(client.get("/triage/export.csv?status=any")))))
+    by_id = {r["id"]: r for r in rows}
+    assert (by_id[early]["sta"], by_id[early]["flight_sta"]) == (first, delayed)
+    assert (by_id[late]["sta"], by_id[late]["flight_sta"]) == (delayed, delayed)
+    assert list(queue.CSV_FIELDS)[:13] == ["reference", "id", "airline", "flight", "dep", "arr", "sta", "urgency",
+                                           "status", "assignee", "received_at", "minutes_before_landing", "child"]
+
+
 def test_csv_cell_guard() -> None:
     assert queue.csv_cell("=1+1") == "'=1+1"
     assert queue.csv_cell("-2") == "'-2"

@@ -29,8 +29,11 @@ STATUS_FILTERS = {"board": "Open, and decided until 2 h after landing", "open": 
                   "any": "Any status", "closed": "Closed", **STATUS_LABELS}
 PER_PAGE = 25  # flights per board page
 CSV_MAX_ROWS = 10000
+# `sta` and `minutes_before_landing` are the report's own (what its tablet
+# signed); `flight_sta` is its flight's arrival now, the board's (a delay
+# announced since may have moved it). Added last: older sheets keep their columns.
 CSV_FIELDS = ("reference", "id", "airline", "flight", "dep", "arr", "sta", "urgency", "status",
-              "assignee", "received_at", "minutes_before_landing", "child")
+              "assignee", "received_at", "minutes_before_landing", "child", "flight_sta")
 
 
 @dataclass
@@ -282,4 +285,4 @@ def csv_row(row: Mapping[str, Any]) -> list[Any]:
     return [csv_cell(v) for v in (
         row["reference"], row["id"], row["airline"], row["flight"], row["dep"], row["arr"], row["sta"],
         row["urgency"], row["status"], row["assignee"] or "", row["received_at"],
-        int(lead_time(row["received_at"], row["sta"])[0] // 60), row["child"])]  # of its own `sta` column
+        int(lead_time(row["received_at"], row["sta"])[0] // 60), row["child"], row["flight_sta"])]
