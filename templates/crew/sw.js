@@ -76,6 +76,12 @@ self.addEventListener("fetch", (event) => {
   if (request.method !== "GET") return;
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
+  if (request.mode === "navigate" && url.pathname.startsWith("/auth/") && fromTheApp(request)) {
+    // Signing in needs the network. Offline, back to the app and its notes:
+    // an app on the Home Screen has no back button to leave an error page.
+    event.respondWith(fetch(request).catch(() => Response.redirect("/", 303)));
+    return;
+  }
   if (NETWORK_ONLY.some((p) => url.pathname.startsWith(p))) return;
   if (request.mode === "navigate") {
     if (url.pathname === "/") event.respondWith(fromCache(request, "/"));
@@ -83,6 +89,10 @@ self.addEventListener("fetch", (event) => {
   }
   if (PRECACHE_SET.has(url.pathname)) event.respondWith(fromCache(request, url.pathname));
 });
+
+function fromTheApp(request) {
+  return Boolean(request.referrer) && new URL(request.referrer).pathname === "/";
+}
 
 function tellPages(message) {
   try {
