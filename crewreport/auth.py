@@ -271,20 +271,25 @@ def login() -> Any:
         audit.record_throttled("sign_in_throttled", actor, address)
         form.username.errors.append(TOO_MANY)
         return render_template("auth/login.html", form=form), 429, retry_after()
+    # Counted before it is checked: a store that cannot count this attempt
+    # (its disk full, read-only) answers 503 before anything depends on the
+    # password, so no one can try passwords uncounted meanwhile, and a right
+    # one is never told from a wrong one by the answer (200 vs 503).
+    with transaction(db):
+        counted = throttle.record_failure(db, attempt)
     ok = check_password(row["password_hash"] if row else _dummy_hash(), form.password.data)
     if not (row and ok):
-        with transaction(db):
-            throttle.record_failure(db, attempt)
-            audit.record("sign_in_failed", actor=actor, db=db, address=address)
+        audit.record("sign_in_failed", actor=actor, db=db, address=address)
         form.password.errors.append("Username or password is not right.")
         return render_template("auth/login.html", form=form), 200
     target = safe_next(request.args.get("next", ""))
     if not second_factor.needs_second_factor(row["role"]):
-        return complete(db, row, attempt, target)
+        return complete(db, row, attempt, target)  # whose clear_failures takes the count back
     renew_session()
     pending = {"user": row["id"], "at": int(time.time()), "next": target}
-    if not second_factor.enrolled(db, row["id"]):
-        with transaction(db):
+    with transaction(db):
+        throttle.uncount(db, counted)
+        if not second_factor.enrolled(db, row["id"]):
             pending["enrol"] = second_factor.begin_enrolment(db, row["id"])
     session[PENDING] = pending
     return code_page(db, row, CodeForm(formdata=None))

@@ -93,11 +93,17 @@ def refused(db: sqlite3.Connection, attempt: Attempt, step: str = "password") ->
     return on_account >= CLOSED * limit or (on_account >= UNDER_ATTACK * limit and pair > 0)
 
 
-def record_failure(db: sqlite3.Connection, attempt: Attempt, step: str = "password") -> None:
-    """One failure; everything older than the window goes on the way."""
+def record_failure(db: sqlite3.Connection, attempt: Attempt, step: str = "password") -> int | None:
+    """One failure; everything older than the window goes on the way. Its
+    row id, for `uncount` once an attempt counted ahead turns out right."""
     db.execute("DELETE FROM login_failure WHERE at <= ?", (_since(),))
-    db.execute("INSERT INTO login_failure (account, address, device, step, at) VALUES (?, ?, ?, ?, ?)",
-               (attempt.account, attempt.address, attempt.device, step, now()))
+    return db.execute("INSERT INTO login_failure (account, address, device, step, at) VALUES (?, ?, ?, ?, ?)",
+                      (attempt.account, attempt.address, attempt.device, step, now())).lastrowid
+
+
+def uncount(db: sqlite3.Connection, failure: int | None) -> None:
+    """Take back a failure counted before its attempt was checked (which was right)."""
+    db.execute("DELETE FROM login_failure WHERE id = ?", (failure,))
 
 
 def clear_failures(db: sqlite3.Connection, attempt: Attempt) -> None:

@@ -17,7 +17,17 @@ from crewreport import db as store
 from crewreport.group_commit import NotStored
 from crewreport.unavailable import RETRY_AFTER, store_condition
 
-from .helpers import AuthActions, Make, count, header_of, signed_in, store_refusing_writes, text, valid_body
+from .helpers import (
+    PASSWORD,
+    AuthActions,
+    Make,
+    count,
+    header_of,
+    signed_in,
+    store_refusing_writes,
+    text,
+    valid_body,
+)
 
 FULL = "max_page_count = 1"
 READ_ONLY = "query_only = 1"
@@ -128,3 +138,27 @@ def test_a_migration_whose_commit_fails_says_why(tmp_path: Path) -> None:
         store.migrate(conn)  # not "cannot rollback - no transaction is active"
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
     assert not conn.in_transaction
+
+
+def test_a_store_refusing_writes_does_not_tell_a_right_password_from_a_wrong_one(
+        app: Flask, client: FlaskClient) -> None:
+    """A wrong password is counted (throttle.record_failure) before it is
+    answered; when the store cannot count it, a right one must get the same
+    answer, or anyone could try passwords without limit while the store
+    refuses writes (before: a right staff password got the code page, 200)."""
+    with store_refusing_writes(READ_ONLY):
+        wrong = client.post("/auth/login", data={"username": "officer", "password": "not the password at all"})
+        right = client.post("/auth/login", data={"username": "officer", "password": PASSWORD})
+    assert (wrong.status_code, right.status_code) == (503, 503)
+    assert 'id="totp-form"' not in text(right)
+    assert count(app, "SELECT count(*) FROM login_failure") == 0
+
+
+def test_a_right_staff_password_leaves_no_failure_counted(app: Flask, client: FlaskClient) -> None:
+    """Counted before it is checked, a right password is no failure once it is
+    (the code step, not the password, is what is left to do)."""
+    resp = client.post("/auth/login", data={"username": "officer", "password": PASSWORD})
+    assert 'id="totp-form"' in text(resp)
+    assert count(app, "SELECT count(*) FROM login_failure") == 0
+    client.post("/auth/login", data={"username": "officer", "password": "not the password at all"})
+    assert count(app, "SELECT count(*) FROM login_failure WHERE step = 'password'") == 1
