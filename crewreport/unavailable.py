@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask
@@ -38,6 +40,21 @@ def store_condition(exc: BaseException | None) -> str | None:
             return str(exc.sqlite_errorname)
         exc = exc.__cause__
     return None
+
+
+@contextmanager
+def skipped_when_unavailable(what: str) -> Iterator[None]:
+    """Around a write a page that only reads can do without (a mark of what
+    was seen, never an audit event): when the store cannot take it, the page
+    is still shown, with a warning in the log, rather than a 503. Any other
+    error is raised."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        condition = store_condition(exc)
+        if condition is None:
+            raise
+        log.warning("%s was not written: the store cannot take writes (%s)", what, condition)
 
 
 def answer(exc: Exception) -> Any:

@@ -22,6 +22,7 @@ from .helpers import (
     AuthActions,
     Make,
     count,
+    deliver,
     header_of,
     signed_in,
     store_refusing_writes,
@@ -162,3 +163,22 @@ def test_a_right_staff_password_leaves_no_failure_counted(app: Flask, client: Fl
     assert count(app, "SELECT count(*) FROM login_failure") == 0
     client.post("/auth/login", data={"username": "officer", "password": "not the password at all"})
     assert count(app, "SELECT count(*) FROM login_failure WHERE step = 'password'") == 1
+
+
+def test_the_board_is_shown_when_the_store_refuses_writes(
+        app: Flask, client: FlaskClient, auth: AuthActions, make_envelope: Make,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The officers' board only reads, but remembered the look (officer_seen,
+    for what is 'new' next time) before it answered: on a full disk the one
+    page that shows incoming reports answered 503. The mark is convenience,
+    not a promise: it is skipped, with a log line."""
+    report_id = deliver(client, make_envelope)
+    auth.login("officer")
+    with store_refusing_writes(READ_ONLY):
+        resp = client.get("/triage/")
+    assert resp.status_code == 200, resp.status_code
+    assert report_id in text(resp)
+    assert count(app, "SELECT count(*) FROM officer_seen") == 0
+    assert any("SQLITE_READONLY" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    client.get("/triage/")
+    assert count(app, "SELECT count(*) FROM officer_seen") == 1
