@@ -20,6 +20,7 @@ from flask.cli import with_appcontext
 from .cli_text import TEXT
 from .db import get_db, roll_back, transaction
 from .times import now
+from .unavailable import skipped_when_unavailable
 
 GENESIS = "0" * 64
 
@@ -223,11 +224,13 @@ def checkpoint_problem(db: sqlite3.Connection, point: sqlite3.Row | None = None)
 
 
 def save_checkpoint(db: sqlite3.Connection, result: ChainReport, *, full: bool) -> None:
-    """Remember the last verified event; never move the checkpoint back."""
+    """Remember the last verified event; never move the checkpoint back.
+    Not when the store cannot take writes: the chain was checked all the
+    same, and the next check only walks further."""
     if not result.head_id:
         return
     stamp = now()
-    with transaction(db):
+    with skipped_when_unavailable("the audit checkpoint"), transaction(db):
         db.execute(
             "INSERT INTO audit_checkpoint (id, event_id, hash, count, verified_at) VALUES (1, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET event_id = excluded.event_id, hash = excluded.hash,"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 
 from crewreport import db as store
 from crewreport.group_commit import NotStored
@@ -182,3 +182,24 @@ def test_the_board_is_shown_when_the_store_refuses_writes(
     assert any("SQLITE_READONLY" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     client.get("/triage/")
     assert count(app, "SELECT count(*) FROM officer_seen") == 1
+
+
+def test_the_audit_pages_are_shown_when_the_store_refuses_writes(
+        app: Flask, client: FlaskClient, auth: AuthActions, make_envelope: Make, runner: FlaskCliRunner) -> None:
+    """Viewing the audit chain moves its checkpoint (audit.save_checkpoint), a
+    write: on a full disk an administrator could not see whether the chain
+    holds, nor could `verify-audit` say it. Not moving it only means the next
+    look walks further; the chain is checked and shown all the same."""
+    report_id = deliver(client, make_envelope)
+    auth.login("admin")
+    with store_refusing_writes(READ_ONLY):
+        index = client.get("/admin/")
+        trail = client.get(f"/admin/reports/{report_id}")
+        verified = runner.invoke(args=["verify-audit"])
+    assert (index.status_code, trail.status_code) == (200, 200)
+    assert "report_received" in text(trail)
+    assert verified.exit_code == 0, verified.output
+    assert "Audit chain intact" in verified.output
+    assert count(app, "SELECT count(*) FROM audit_checkpoint") == 0
+    assert client.get("/admin/").status_code == 200
+    assert count(app, "SELECT count(*) FROM audit_checkpoint") == 1
