@@ -10,12 +10,14 @@ a traceback for every request would fill a full disk faster.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import click
 from flask import Flask
 from werkzeug.exceptions import ServiceUnavailable
 
@@ -71,6 +73,34 @@ def answer(exc: Exception) -> Any:
         retry_after=RETRY_AFTER))
 
 
+def said_plainly(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """A command's callback that ends with one line and exit status 1, not a
+    traceback, when the store cannot take its writes. Each transaction it
+    finished stays whole and the commands can be run again."""
+    if getattr(callback, "said_plainly", False):
+        return callback
+
+    @functools.wraps(callback)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except (sqlite3.Error, NotStored) as exc:
+            condition = store_condition(exc)
+            if condition is None:
+                raise
+            raise click.ClickException(
+                f"the store cannot take writes ({condition}): a full disk, a read-only file or a lock held "
+                "too long. What this command finished stays whole; run it again once the store can.") from exc
+
+    wrapped.said_plainly = True  # type: ignore[attr-defined]
+    return wrapped
+
+
 def init_app(app: Flask) -> None:
+    """The 503 answers, and plain words from the app's commands (which are
+    module-level objects: wrapped once, whichever app comes first)."""
     app.register_error_handler(sqlite3.Error, answer)
     app.register_error_handler(NotStored, answer)
+    for command in app.cli.commands.values():
+        if command.callback is not None:
+            command.callback = said_plainly(command.callback)

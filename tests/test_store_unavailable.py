@@ -27,6 +27,7 @@ from .helpers import (
     signed_in,
     store_refusing_writes,
     text,
+    update_report,
     valid_body,
 )
 
@@ -203,3 +204,22 @@ def test_the_audit_pages_are_shown_when_the_store_refuses_writes(
     assert count(app, "SELECT count(*) FROM audit_checkpoint") == 0
     assert client.get("/admin/").status_code == 200
     assert count(app, "SELECT count(*) FROM audit_checkpoint") == 1
+
+
+@pytest.mark.parametrize("args", [["demo", "--password", "a demo password"], ["purge", "--days", "0"],
+                                  ["revoke-device", "dev-yy"], ["reset-second-factor", "officer"],
+                                  ["create-user", "crew2", "--role", "crew", "--airline", "ZZ",
+                                   "--password", "a long enough password"]])
+def test_a_command_on_a_store_refusing_writes_says_so_in_one_line(
+        app: Flask, client: FlaskClient, make_envelope: Make, runner: FlaskCliRunner, args: list[str]) -> None:
+    """An administrator's command was a traceback when the store could not
+    take its writes; it now ends with one line naming the condition, and
+    exit status 1."""
+    update_report(app, deliver(client, make_envelope), status="no_further_action",
+                  closed_at="2000-01-01T00:00:00Z")  # for purge to do
+    with store_refusing_writes(READ_ONLY):
+        result = runner.invoke(args=args)
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "cannot take writes (SQLITE_READONLY)" in result.output
+    assert "Traceback" not in result.output
