@@ -46,6 +46,7 @@ from .db import get_db, init_db, transaction
 from .forms import CodeForm, LoginForm, LogoutForm
 from .sessions import SessionInterface
 from .times import now, stamp
+from .unavailable import skipped_when_unavailable
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 login_manager = LoginManager()
@@ -380,7 +381,11 @@ def logout() -> Any:
     form = LogoutForm()
     if form.validate_on_submit() and current_user.is_authenticated:
         db = get_db()
-        with transaction(db):
+        # A store that cannot take writes keeps the session's row (unused
+        # from now on: its token lived in this browser's cookie only) and
+        # the audit misses the event; the person is signed out all the same,
+        # which matters more on a shared tablet or desk.
+        with skipped_when_unavailable("the sign-out's record"), transaction(db):
             db.execute("DELETE FROM user_session WHERE token_sha256 = ?", (token_hash(current_user.token),))
             audit.record("sign_out", db=db)
             user_id = current_user.id_number

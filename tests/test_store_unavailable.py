@@ -223,3 +223,16 @@ def test_a_command_on_a_store_refusing_writes_says_so_in_one_line(
     assert isinstance(result.exception, SystemExit), result.exception
     assert "cannot take writes (SQLITE_READONLY)" in result.output
     assert "Traceback" not in result.output
+
+
+def test_signing_out_on_a_read_only_store_still_signs_out(client: FlaskClient, auth: AuthActions,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """On a shared tablet or desk the next person must not find the last one
+    signed in because the store could not record the sign-out."""
+    auth.login("crew")
+    assert signed_in(client)
+    with store_refusing_writes(READ_ONLY):
+        resp = auth.logout()
+        assert resp.status_code == 302 and resp.headers["Location"].endswith("/auth/login")
+        assert not signed_in(client)
+    assert "the sign-out's record was not written" in caplog.text
