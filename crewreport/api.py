@@ -29,6 +29,7 @@ from .envelope import (
     thumbprint,
     unique_keys,
 )
+from .safe_methods import looked
 from .times import now
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -182,7 +183,7 @@ def device_state(device_id: str) -> Any:
     row = db.execute("SELECT revoked_at, last_seen_at FROM device WHERE id = ?", (device_id,)).fetchone()
     if row is None:
         return api_error("unknown_device", "This device is not enrolled.", 404)
-    if not row["revoked_at"]:
+    if not row["revoked_at"] and looked():  # the app's GET; a HEAD is no use of the tablet
         mark_used(db, device_id, row["last_seen_at"])
     return jsonify(device_id=device_id, state="revoked" if row["revoked_at"] else "active")
 

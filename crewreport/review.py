@@ -22,6 +22,7 @@ from .auth import create_user, role_required, set_password
 from .db import get_db, transaction
 from .display import display_body, lead_time
 from .forms import FORM_EXPIRED, ActionForm, CrewCreateForm, PasswordResetForm
+from .safe_methods import get_only
 from .times import now, stamp
 
 bp = Blueprint("review", __name__, url_prefix="/review")
@@ -123,6 +124,7 @@ def flight_page(report_id: str) -> Any:
 
 
 @bp.get("/reports/<report_id>")
+@get_only
 @role_required("airline_security")
 def report_page(report_id: str) -> Any:
     """One report: header and delivery always; content when the airline was a recipient."""

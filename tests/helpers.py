@@ -370,3 +370,11 @@ def store_refusing_writes(pragma: str) -> Iterator[None]:
     finally:
         store.connect = real  # type: ignore[assignment]
         store._pool.clear()
+
+
+def store_dump(app: Flask, *, leave_out: tuple[str, ...] = ()) -> list[str]:
+    """Every row of the store as SQL, but the tables named in `leave_out`: to
+    show that a request changed nothing (store_bytes would also see a checkpoint)."""
+    with app.app_context():
+        return [line for line in get_db().iterdump()
+                if not any(line.startswith(f'INSERT INTO "{table}"') for table in leave_out)]

@@ -17,6 +17,7 @@ from ..auth import role_required
 from ..db import get_db, transaction
 from ..display import STATUS_LABELS, URGENCY_LABELS, countdown_text, display_body, lead_time, when
 from ..forms import FORM_EXPIRED, ActionForm, AssignForm, NoteForm, StatusForm
+from ..safe_methods import get_only, looked
 from ..sealed_text import NOTE_INFO
 from ..times import now, parse_utc, stamp
 from . import bp
@@ -64,7 +65,8 @@ def index() -> Any:
     if not (since and report.UTC_Z.match(since)):
         since = last_seen(db, current_user.id_number, filters.view())
     queue = load_board(db, filters, current_user.id_number, at, since)
-    if filters.page == 1:  # later pages keep the first page's `since` (the pager carries it)
+    # Later pages keep the first page's `since` (the pager carries it); a HEAD is no look.
+    if filters.page == 1 and looked():
         mark_seen(db, current_user.id_number, filters.view(), stamp(at))
     return render_template("triage/index.html", queue=queue, filters=filters, since=since or "",
                            now=stamp(at), airports=airports(db), windows=WINDOWS,
@@ -90,6 +92,7 @@ def queue_json() -> Any:
 
 
 @bp.get("/export.csv")
+@get_only
 @role_required("border_force")
 def export_csv() -> Any:
     """The queue's cleartext header fields (same filters, every page) as CSV."""
@@ -139,6 +142,7 @@ def build_forms(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
 
 
 @bp.get("/reports/<report_id>")
+@get_only
 @role_required("border_force")
 def report_page(report_id: str) -> Any:
     """Open (decrypt, audit) and show one report with its workflow."""
@@ -302,6 +306,7 @@ def release_lock(report_id: str) -> Any:
 
 
 @bp.get("/reports/<report_id>/nrm")
+@get_only
 @role_required("border_force")
 def nrm_sheet(report_id: str) -> Any:
     """A printable prompt sheet for the online NRM form; nothing is sent anywhere."""
