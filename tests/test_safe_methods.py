@@ -101,3 +101,28 @@ def _fill(rule: str, values: dict[str, object]) -> str:
     for name, value in values.items():
         rule = rule.replace(f"<{name}>", str(value)).replace(f"<int:{name}>", str(value))
     return rule
+
+
+# What browsers send on a request made ahead of a person's navigation: a
+# prefetch or prerender (Chrome's omnibox and bookmark-bar hover, a
+# `<link rel=prefetch>`), which may never be shown.
+SPECULATIVE = ({"Sec-Purpose": "prefetch"}, {"Sec-Purpose": "prefetch;prerender"}, {"Purpose": "prefetch"},
+               {"X-Moz": "prefetch"})
+
+
+def test_a_prefetch_or_prerender_opens_nothing(client: FlaskClient, app: Flask, make_envelope: Make,
+                                              auth: AuthActions) -> None:
+    """Refused (a browser discards a speculative answer that is not 2xx and
+    asks again when the officer really goes there): no open, no export."""
+    rid = deliver(client, make_envelope)
+    auth.login("officer")
+    for headers in SPECULATIVE:
+        for path in (f"/triage/reports/{rid}", f"/triage/reports/{rid}/nrm", "/triage/export.csv"):
+            resp = client.get(path, headers=headers)
+            assert resp.status_code == 403 and rid.encode() not in resp.get_data(), (headers, path)
+        assert client.get("/triage/", headers=headers).status_code == 200
+    assert events(app, "report_opened") == [] and events(app, "report_exported") == []
+    assert events(app, "queue_exported") == [] and row(app, rid)["first_opened_at"] is None  # type: ignore[index]
+    assert count(app, "SELECT count(*) FROM officer_seen") == 0
+    assert client.get(f"/triage/reports/{rid}").status_code == 200
+    assert len(events(app, "report_opened")) == 1
