@@ -36,6 +36,14 @@ def speculative() -> bool:
     return any("prefetch" in headers.get(name, "").lower() for name in ("Sec-Purpose", "Purpose", "X-Moz"))
 
 
+def from_another_site() -> bool:
+    """Whether a browser says another site (or a sibling subdomain) sent this
+    request: the session cookie (SameSite=Lax) goes with a top-level GET from
+    anywhere. A bookmark or a typed address is `none`; a client that is no
+    browser sends nothing, and is taken at its word."""
+    return request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site")
+
+
 def looked() -> bool:
     """Whether a person (or the crew app) asked: a GET, not a HEAD, not a prefetch."""
     return request.method == "GET" and not speculative()

@@ -126,3 +126,25 @@ def test_a_prefetch_or_prerender_opens_nothing(client: FlaskClient, app: Flask, 
     assert count(app, "SELECT count(*) FROM officer_seen") == 0
     assert client.get(f"/triage/reports/{rid}").status_code == 200
     assert len(events(app, "report_opened")) == 1
+
+
+def test_an_export_is_not_made_for_another_site(client: FlaskClient, app: Flask, make_envelope: Make,
+                                                auth: AuthActions) -> None:
+    """The session cookie (SameSite=Lax) goes with a top-level GET from any
+    site: a link or redirect elsewhere would download the queue to the
+    officer's disk and audit an export they never asked for. The board's own
+    Export link (same-origin), a bookmark or a typed address (none) still
+    export; a client that sends no Sec-Fetch-Site (not a browser) too."""
+    deliver(client, make_envelope)
+    auth.login("officer")
+    for site in ("cross-site", "same-site"):
+        resp = client.get("/triage/export.csv?status=open", headers={"Sec-Fetch-Site": site})
+        assert resp.status_code == 303 and resp.headers["Location"].startswith("/triage/?"), site
+        assert "status=open" in resp.headers["Location"]
+    assert events(app, "queue_exported") == []
+    page = client.get("/triage/?status=open").get_data(as_text=True)
+    assert "Not exported: the export was asked for from another site" in page
+    for headers in ({"Sec-Fetch-Site": "same-origin"}, {"Sec-Fetch-Site": "none"}, {}):
+        resp = client.get("/triage/export.csv", headers=headers)
+        assert resp.status_code == 200 and resp.mimetype == "text/csv", headers
+    assert len(events(app, "queue_exported")) == 3

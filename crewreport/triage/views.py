@@ -17,7 +17,7 @@ from ..auth import role_required
 from ..db import get_db, transaction
 from ..display import STATUS_LABELS, URGENCY_LABELS, countdown_text, display_body, lead_time, when
 from ..forms import FORM_EXPIRED, ActionForm, AssignForm, NoteForm, StatusForm
-from ..safe_methods import get_only, looked
+from ..safe_methods import from_another_site, get_only, looked
 from ..sealed_text import NOTE_INFO
 from ..times import now, parse_utc, stamp
 from . import bp
@@ -95,9 +95,15 @@ def queue_json() -> Any:
 @get_only
 @role_required("border_force")
 def export_csv() -> Any:
-    """The queue's cleartext header fields (same filters, every page) as CSV."""
+    """The queue's cleartext header fields (same filters, every page) as CSV;
+    never for a link on another site, which would put the queue on the
+    officer's disk and an export they never asked for in the audit trail."""
     db = get_db()
     filters = Filters.from_args(request.args)
+    if from_another_site():
+        flash("Not exported: the export was asked for from another site. "
+              "To export this view, use Export CSV on this page.")
+        return redirect(url_for("triage.index", **filters.query_args(page=None)), code=303)
     at = datetime.now(UTC)
     rows = export_rows(db, filters, current_user.id_number, at)
     if rows is None:
