@@ -10,6 +10,11 @@ const KEY = "cabin-notes-clock";
 const MAX_ROUND_TRIP_MS = 10000;
 
 let offsetMs = null;
+let hear;
+/** Whether the server has told the time in this page (learn()): now() is then its time, not only the tablet's. */
+export let heard = false;
+/** Settles at that first answer. */
+export const told = new Promise((resolve) => (hear = resolve));
 
 function storage() {
   try {
@@ -67,6 +72,8 @@ export function learn(response, sentAt, receivedAt) {
   const value = offsetFrom(headers && typeof headers.get === "function" ? headers.get("Date") : null, sentAt, receivedAt);
   if (value === null) return false;
   setOffset(value);
+  heard = true;
+  hear();
   return true;
 }
 

@@ -3,8 +3,11 @@
 // note it shows, so that another window restores another note (or none)
 // rather than the same one: two windows never overwrite each other's note,
 // nor send one note twice. Wiping deletes a draft and its key; an abandoned
-// draft expires.
+// draft expires. Its times are on the server's clock as the tablet last
+// learnt it (clock.js), not the tablet's own, which can jump by hours when it
+// is put right (on landing, say): a note written minutes before is not old.
 import { uuid4 } from "./b64.js";
+import { now as clockNow } from "./clock.js";
 import { moveSealed, sealedRecord } from "./sealed.js";
 import { withDb } from "./store.js";
 
@@ -88,7 +91,7 @@ async function storedDrafts() {
 }
 
 export async function saveDraft(id, values) {
-  await slot(id).save(values, { saved_at: new Date().toISOString() });
+  await slot(id).save(values, { saved_at: clockNow().toISOString() });
 }
 
 /** The draft in slot `id`, or null (none, or its key is gone). */
@@ -100,8 +103,13 @@ export async function wipeDraft(id) {
   await slot(id).wipe();
 }
 
-/** Wipe every draft last saved more than 12 hours ago that no other window shows. Returns how many. */
-export async function expireDrafts(now = Date.now()) {
+/**
+ * Wipe every draft last saved more than 12 hours ago that no other window
+ * shows. Returns how many. Only once the server has told the time in this
+ * page (ui/draft-autosave.js): until then, a clock put right since the offset
+ * was learnt makes a note just written look old (claimDraft leaves it aside).
+ */
+export async function expireDrafts(now = clockNow().getTime()) {
   const busy = await heldElsewhere();
   let wiped = 0;
   for (const { id, rec } of await storedDrafts()) {
@@ -118,7 +126,7 @@ export async function expireDrafts(now = Date.now()) {
  * expired; its slot now held here. Returns {id, values, more} (more: how
  * many other such drafts no window shows), or null.
  */
-export async function claimDraft(now = Date.now(), preferred = null) {
+export async function claimDraft(now = clockNow().getTime(), preferred = null) {
   let claimed = null;
   let more = 0;
   const busy = await heldElsewhere();

@@ -408,3 +408,19 @@ def officer_page(browser: Any, server: LiveServer, username: str = "demo-officer
     page.on("pageerror", lambda exc: print(f"{username} pageerror:", exc))
     sign_in(page, server, username, next_path)
     return page
+
+
+def server_answers_at(page: Any, when: Any) -> None:
+    """Every API call of `page` is answered (503, "try later") by a server whose
+    clock says `when` (a datetime, UTC), or fails as offline when `when` is None:
+    what the app learns of the time (clock.js) is then this test's to choose."""
+    from email.utils import format_datetime
+
+    page.unroute("**/api/v1/**")
+    if when is None:
+        page.route("**/api/v1/**", lambda route: route.abort("internetdisconnected"))
+        return
+    headers = {"Date": format_datetime(when.astimezone(UTC), usegmt=True), "Content-Type": "application/json",
+               "Retry-After": "60"}
+    body = json.dumps({"error": {"code": "service_unavailable", "message": "Try later."}})
+    page.route("**/api/v1/**", lambda route: route.fulfill(status=503, headers=headers, body=body))

@@ -256,7 +256,9 @@ def test_crew_are_told_when_an_abandoned_draft_was_deleted(page: Any, server: Li
     }""", slot)
     page.close()  # its window goes, so nothing saves it again
     again = another_window(page.context, server)
-    assert again.inner_text("#form-status") == "An unfinished note left unchanged for 12 hours was deleted."
+    # once the server has told the time (drafts.js): the tablet's clock alone deletes nothing
+    poll(again, "() => document.querySelector('#form-status').innerText",
+         lambda t: t == "An unfinished note left unchanged for 12 hours was deleted.", message="told")
     assert again.input_value('[name="narrative"]') == ""
     assert again.evaluate(SAVED_DRAFTS) == {}
     again.close()

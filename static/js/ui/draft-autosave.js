@@ -4,6 +4,7 @@
 // a window that restores the note sends it under the same id, and the outbox
 // refuses it there rather than queueing one note twice as two reports.
 import { uuid4 } from "../b64.js";
+import { heard } from "../clock.js";
 import { claimDraft, expireDrafts, holdDraft, releaseDraft, saveDraft, wipeDraft } from "../drafts.js";
 import { readForm } from "../form.js";
 
@@ -141,16 +142,17 @@ export function createDraftAutosave(form, { onSaved = () => {} } = {}) {
       return end();
     },
     /**
-     * Wipe abandoned drafts, then take the draft this tab showed before a
+     * Wipe abandoned drafts (only on a clock the server has confirmed in this
+     * page: drafts.js), then take the draft this tab showed before a
      * reload, else the last saved one no other window shows:
      * {draft: {values, more} or null, expired: how many were wiped}. Nothing
      * is taken while the form holds a note of its own.
      */
     async restore() {
-      const expired = await expireDrafts();
+      const expired = heard ? await expireDrafts() : 0;
       const busy = () => id || dirty || hasContent(readForm(form));
       if (busy()) return { draft: null, expired };
-      const draft = await claimDraft(Date.now(), remembered());
+      const draft = await claimDraft(undefined, remembered());
       if (draft && busy()) {
         releaseDraft(draft.id); // written into meanwhile (just after a send): that stays
         return { draft: null, expired };

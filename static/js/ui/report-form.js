@@ -6,7 +6,7 @@ import { buildEnvelope, envelopeBytes, sealingKeys } from "../envelope.js";
 import { getDevice, getSigningKey } from "../device.js";
 import { enqueue } from "../outbox/store.js";
 import { duration, rfc3339 } from "../times.js";
-import { now as clockNow } from "../clock.js";
+import { now as clockNow, told } from "../clock.js";
 import { validateReport, readForm, fillForm, showErrors, clearErrors, resetReport, charCount, fieldLabel, parseUtcInput, LIMITS } from "../form.js";
 import { windowsCoordinate } from "../drafts.js";
 import { createDraftAutosave } from "./draft-autosave.js";
@@ -297,6 +297,7 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     if (restoreFlight(form)) foldFlight(readForm(form));
     setDefaultCrewId(await restoreIdentity(form));
     await restoreDraft();
+    told.then(restoreDraft); // on the server's clock: a draft left aside as old may be new, an old one goes
     arrival.show();
     updateCounter();
   }

@@ -1,0 +1,88 @@
+"""A draft must not be lost to the tablet's clock. Drafts expire (an abandoned
+note is not left for the next crew to find), but the tablet's clock can jump:
+a clock set wrong is put right when the tablet finds a network on landing, or
+by hand. A note written minutes before such a jump is not abandoned."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import SAVED_DRAFTS, SET_UP_TABLET, poll, saved_draft_id, server_answers_at
+
+pytestmark = pytest.mark.e2e
+
+NOTE = "Written just before landing, on a tablet whose clock was 12 hours slow."
+
+
+@pytest.fixture
+def tablet(js_browser: Any, static_server: str) -> Iterator[Any]:
+    ctx = js_browser.new_context(service_workers="block")
+    page = ctx.new_page()
+    page.goto(static_server + "/static/css/crew.css")
+    page.evaluate(SET_UP_TABLET, "dev-clock-0001")
+    page.close()
+    yield ctx
+    ctx.close()
+
+
+def open_app(ctx: Any, origin: str, tablet_clock: datetime, server_clock: datetime | None) -> Any:
+    page = ctx.new_page()
+    page.clock.set_system_time(tablet_clock)
+    server_answers_at(page, server_clock)
+    page.goto(origin + "/")
+    page.wait_for_selector("#crew-app[data-ready=true]", state="attached")
+    return page
+
+
+def test_a_clock_put_right_on_landing_does_not_delete_a_note_written_minutes_before(tablet: Any,
+                                                                                    static_server: str) -> None:
+    true_time = datetime.now(UTC)
+    # In flight: the tablet's clock is 12 hours slow; the server told the app so on the ground.
+    cabin = open_app(tablet, static_server, true_time - timedelta(hours=12), true_time)
+    poll(cabin, "() => JSON.parse(localStorage.getItem('cabin-notes-clock') || 'null')",
+         lambda kept: bool(kept) and abs(kept["offset_ms"] - 12 * 3600 * 1000) < 5000, message="offset learnt")
+    cabin.wait_for_selector("#form-body:not([disabled])", state="attached")
+    cabin.fill('[name="narrative"]', NOTE)
+    saved_draft_id(cabin)
+    cabin.close()  # the tablet put the app away (iPadOS ends it in the background)
+
+    # Landed: the tablet's clock is put right (12 h and 5 min later than it said),
+    # and the app starts again before it reaches the server.
+    landed = open_app(tablet, static_server, true_time + timedelta(minutes=5), None)
+    assert [d["narrative"] for d in landed.evaluate(SAVED_DRAFTS).values()] == [NOTE]  # kept
+    assert "deleted" not in landed.inner_text("#form-status")
+
+    # Once the server answers (a network found: `online`), the note is in the form again.
+    tablet.set_offline(True)
+    server_answers_at(landed, true_time + timedelta(minutes=6))
+    tablet.set_offline(False)
+    poll(landed, "() => document.querySelector('[name=narrative]').value", lambda v: v == NOTE,
+         message="the note restored")
+    assert "deleted" not in landed.inner_text("#form-status")
+
+
+def test_an_abandoned_draft_is_not_shown_and_goes_once_the_server_tells_the_time(tablet: Any,
+                                                                                 static_server: str) -> None:
+    true_time = datetime.now(UTC)
+    before = open_app(tablet, static_server, true_time, true_time)
+    before.wait_for_selector("#form-body:not([disabled])", state="attached")
+    before.fill('[name="narrative"]', "Begun on the last duty, then left.")
+    saved_draft_id(before)
+    before.close()
+
+    # 13 hours later, the next crew opens the app offline: the note is not shown to them...
+    later = true_time + timedelta(hours=13)
+    next_crew = open_app(tablet, static_server, later, None)
+    next_crew.wait_for_selector("#form-body:not([disabled])", state="attached")
+    assert next_crew.input_value('[name="narrative"]') == ""
+    # ...and once the server confirms the time, it is deleted, and they are told.
+    tablet.set_offline(True)
+    server_answers_at(next_crew, later)
+    tablet.set_offline(False)
+    poll(next_crew, "() => document.querySelector('#form-status').innerText",
+         lambda t: t == "An unfinished note left unchanged for 12 hours was deleted.", message="told")
+    assert next_crew.evaluate(SAVED_DRAFTS) == {}
+    assert next_crew.input_value('[name="narrative"]') == ""
