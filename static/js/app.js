@@ -4,10 +4,10 @@ import { MAX_ENVELOPE_BYTES } from "./envelope.js";
 import { setRequestTimeout } from "./net.js";
 import { observing, now as clockNow } from "./clock.js";
 import { pruneDelivered, CHANNEL_NAME } from "./outbox/store.js";
-import { onDatabaseUpgrade } from "./store.js";
+import { onDatabaseHeld, onDatabaseUpgrade } from "./store.js";
 import { deliver, Backoff, DeliveryScheduler, watchTriggers } from "./outbox/scheduler.js";
 import { refreshStatuses, StatusCheck } from "./outbox/status.js";
-import { createEnrollment } from "./ui/enrollment.js";
+import { createEnrollment, HELD_TEXT } from "./ui/enrollment.js";
 import { createReportForm } from "./ui/report-form.js";
 import { createOutboxView } from "./ui/outbox-view.js";
 import { createLandingBanner } from "./ui/landing-banner.js";
@@ -126,6 +126,11 @@ function createCrewApp(root, testConfig = {}) {
       keptForUpgrade = await form.holdForUpgrade();
     },
     after: () => offerReloadAfterUpgrade($("#update-banner"), keptForUpgrade),
+  });
+  // This is the newer version and an older window does not let the storage go: the start
+  // waits on it, and the device box says what to do (it says what it finds once started).
+  onDatabaseHeld(() => {
+    $("#device-message").textContent = HELD_TEXT;
   });
   try {
     const channel = new BroadcastChannel(CHANNEL_NAME);

@@ -40,7 +40,16 @@ let dbPromise = null;
 // UPGRADE_WAIT_MS, then closes its connection, which its code can no longer
 // reopen, and runs `after` (the app offers a reload).
 const UPGRADE_WAIT_MS = 2000;
-const upgradeHooks = { before: async () => {}, after: () => {} };
+const upgradeHooks = { before: async () => {}, after: () => {}, held: () => {} };
+
+/**
+ * What this window does when it is the newer version and a window of an older
+ * one has not let the database go in the time it is given: that window cannot
+ * answer (suspended, its script stuck) and holds this one up until it is closed.
+ */
+export function onDatabaseHeld(held) {
+  upgradeHooks.held = held;
+}
 
 /** What this window does when a newer version of the app upgrades the database. */
 export function onDatabaseUpgrade({ before = async () => {}, after = () => {} }) {
@@ -60,9 +69,13 @@ function letUpgrade() {
 
 export function db() {
   if (!dbPromise) {
+    let held;
     dbPromise = openDB(DB_NAME, DB_VERSION, {
       upgrade(database, oldVersion, newVersion, tx) {
         migrate(database, oldVersion, newVersion, tx);
+      },
+      blocked() {
+        held = setTimeout(() => upgradeHooks.held(), UPGRADE_WAIT_MS + 1000); // the older window's letUpgrade, and then some
       },
       blocking() {
         letUpgrade(); // a newer version elsewhere wants the database: let it, once the draft is saved
@@ -71,7 +84,7 @@ export function db() {
         // The browser closed the connection (e.g. storage pressure): reopen next time.
         dbPromise = null;
       },
-    }).catch((err) => {
+    }).finally(() => clearTimeout(held)).catch((err) => {
       dbPromise = null;
       throw err;
     });

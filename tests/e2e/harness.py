@@ -424,3 +424,27 @@ def server_answers_at(page: Any, when: Any) -> None:
                "Retry-After": "60"}
     body = json.dumps({"error": {"code": "service_unavailable", "message": "Try later."}})
     page.route("**/api/v1/**", lambda route: route.fulfill(status=503, headers=headers, body=body))
+
+
+# The last step of the database's schema (store.js MIGRATIONS), as written and as bundled.
+_LAST_STEP = ('database.createObjectStore("drafts");\n  },\n];', 'createObjectStore("drafts")}]')
+
+
+def serve_next_schema(page: Any) -> list[str]:
+    """`page` gets the app as the next release with a migration would be: one
+    more step (that changes nothing), so it opens the database one version up.
+    Returns the list of files patched so (the caller asserts it is not empty)."""
+    patched: list[str] = []
+
+    def handle(route: Any) -> None:
+        response = route.fetch()
+        body = response.text()
+        for written in _LAST_STEP:
+            if written in body:
+                body = body.replace(written, written[:-1] + ("(d) => d,\n];" if written.endswith("\n];") else ",d=>d]"))
+                patched.append(route.request.url)
+        route.fulfill(status=response.status, body=body, headers={"Content-Type": "text/javascript"})
+
+    page.route("**/static/bundles/*.js", handle)
+    page.route("**/static/js/store.js", handle)
+    return patched

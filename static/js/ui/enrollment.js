@@ -23,6 +23,7 @@ export function notSetUpText(text, { safariTab = false } = {}) {
   return safariTab ? `${text} ${HOME_SCREEN_FIRST_TEXT}` : text;
 }
 
+export const HELD_TEXT = "Close the other windows and tabs of this app: one of them is holding its storage. It starts once they are closed.";
 export const REENROLL_OFFLINE_TEXT = "Connect to the internet to set up this tablet again.";
 
 // Said when the browser will not promise to keep the app's storage (keepStorage() false).
