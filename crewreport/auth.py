@@ -285,7 +285,9 @@ def login() -> Any:
         return render_template("auth/login.html", form=form), 200
     target = safe_next(request.args.get("next", ""))
     if not second_factor.needs_second_factor(row["role"]):
-        return complete(db, row, attempt, target)  # whose clear_failures takes the count back
+        with transaction(db):
+            user = begin_session(db, row, attempt)  # whose clear_failures takes the count back
+        return complete(db, user, row, target)
     renew_session()
     pending = {"user": row["id"], "at": int(time.time()), "next": target}
     with transaction(db):
@@ -332,6 +334,8 @@ def code_step() -> Any:
         return code_page(db, row, form, 429, retry_after())
     code = "".join(form.code.data.split())
     codes: list[str] = []
+    user = None
+    # One transaction: a session the store cannot take leaves the code unused.
     with transaction(db):
         stopped = not enrolling and second_factor.codes_stopped(db, row["id"])
         method = "totp" if not stopped and second_factor.check_totp(db, row["id"], code) else None
@@ -348,22 +352,27 @@ def code_step() -> Any:
             if enrolling:
                 codes = second_factor.new_recovery_codes(db, row["id"])
                 audit.record("second_factor_enrolled", actor=actor, db=db, subject=actor)
-    if method is None:
+            user = begin_session(db, row, attempt, method)
+    if user is None:
         form.code.errors.append(CODES_STOPPED if stopped else
                                 "That code is not right, or it was used already: wait for the next one.")
         return code_page(db, row, form)
-    return complete(db, row, attempt, pending.get("next"), method, codes)
+    return complete(db, user, row, pending.get("next"), method, codes)
 
 
-def complete(db: Any, row: Any, attempt: throttle.Attempt, target: str | None,
+def begin_session(db: Any, row: Any, attempt: throttle.Attempt, method: str | None = None) -> User:
+    """A new session for `row` and its audit event, in the caller's transaction."""
+    user = start_session(db, row)
+    throttle.clear_failures(db, attempt)
+    audit.record("sign_in", actor=f"user:{user.username}", db=db, address=audit.client_address(),
+                 **({"second_factor": method} if method else {}))
+    return user
+
+
+def complete(db: Any, user: User, row: Any, target: str | None,
              method: str | None = None, codes: list[str] | None = None) -> Any:
-    """A new session for `row`; new recovery codes are shown once, on the way."""
+    """Signed in as `user` (whose session is stored); new recovery codes are shown once, on the way."""
     renew_session()
-    with transaction(db):
-        user = start_session(db, row)
-        throttle.clear_failures(db, attempt)
-        audit.record("sign_in", actor=f"user:{user.username}", db=db, address=audit.client_address(),
-                     **({"second_factor": method} if method else {}))
     login_user(user)
     session.permanent = True
     home = target or url_for(HOME[user.role])

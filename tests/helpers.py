@@ -356,11 +356,19 @@ def store_refusing_writes(pragma: str) -> Iterator[None]:
     `max_page_count = 1` keeps the file from growing (a write that needs a new
     page fails SQLITE_FULL, as on a full disk), `query_only = 1` refuses every
     write (SQLITE_READONLY). SQLite's own refusals, not stand-ins."""
+    with store_opened_with(f"PRAGMA {pragma}"):
+        yield
+
+
+@contextmanager
+def store_opened_with(statement: str) -> Iterator[None]:
+    """Every store connection the app opens meanwhile first runs `statement`
+    (a pragma, a TEMP trigger refusing one table's writes...)."""
     real = store.connect
 
     def connect(path: str) -> sqlite3.Connection:
         conn = real(path)
-        conn.execute(f"PRAGMA {pragma}")
+        conn.execute(statement)
         return conn
 
     store._pool.clear()  # no connection opened before may serve meanwhile

@@ -21,12 +21,15 @@ from .helpers import (
     PASSWORD,
     AuthActions,
     Make,
+    code_due,
     count,
     deliver,
     header_of,
     signed_in,
+    store_opened_with,
     store_refusing_writes,
     text,
+    totp_code,
     update_report,
     valid_body,
 )
@@ -236,3 +239,22 @@ def test_signing_out_on_a_read_only_store_still_signs_out(client: FlaskClient, a
         assert resp.status_code == 302 and resp.headers["Location"].endswith("/auth/login")
         assert not signed_in(client)
     assert "the sign-out's record was not written" in caplog.text
+
+
+# Refuses a new session as a full disk would have: after the code was checked.
+NO_SESSION = ("CREATE TEMP TRIGGER no_session BEFORE INSERT ON user_session"
+              " BEGIN SELECT RAISE(ABORT, 'no room for the session'); END")
+
+
+def test_a_code_is_not_used_up_by_a_sign_in_that_was_not_stored(client: FlaskClient, app: Flask) -> None:
+    """The code step and the session it opens are one transaction: a session
+    the store cannot take leaves the code (a recovery code, this step's
+    authenticator code) unused, to be typed again."""
+    assert code_due(client.post("/auth/login", data={"username": "officer", "password": PASSWORD}))
+    code = totp_code()
+    with store_opened_with(NO_SESSION), pytest.raises(sqlite3.IntegrityError, match="no room"):
+        client.post("/auth/login", data={"code": code})
+    assert not signed_in(client)
+    assert count(app, "SELECT count(*) FROM audit_event WHERE action = 'sign_in'") == 0
+    again = client.post("/auth/login", data={"code": code})
+    assert again.status_code == 302 and signed_in(client)
