@@ -177,7 +177,11 @@ def backup_command(path: str) -> None:
     except OSError as exc:
         raise click.ClickException(f"the backup could not be written to {path}: {exc.strerror or exc}") from None
     files = read_archive(archive)
-    audit.record("backup_made", db=get_db(), files=len(files))
+    try:
+        audit.record("backup_made", db=get_db(), files=len(files))
+    except BaseException:
+        os.remove(path)  # no copy of the store and keys that the audit trail does not name
+        raise
     click.echo(f"Backup of {len(files) - 1} key and secret files and the store written to {path}"
                f" ({'encrypted with the key passphrase' if passphrase else 'NOT encrypted'}).")
 

@@ -20,7 +20,7 @@ from flask.testing import FlaskCliRunner
 from crewreport import create_app, keys, report
 from crewreport.backup import FORMAT, MAGIC_SEALED, MANIFEST, STORE, BackupError, read_archive
 from crewreport.db import get_db
-from tests.helpers import header_of
+from tests.helpers import header_of, store_refusing_writes
 from tests.served import FIELDS, ServedApp, body, enrolled_client, make_served, sta
 
 PASSPHRASE = "a backup passphrase for tests"
@@ -201,3 +201,19 @@ def test_a_key_member_whose_name_ends_in_a_line_break_is_refused() -> None:
             tar.addfile(info, io.BytesIO(data))
     with pytest.raises(BackupError, match="unexpected member"):
         read_archive(buffer.getvalue())
+
+
+def test_a_backup_the_audit_trail_cannot_name_is_not_left_behind(
+        app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
+    """A copy of the store and the keys is an event the audit trail must hold:
+    a store that cannot take that row (full, read-only) keeps no backup either."""
+    with app.app_context():
+        keys.ensure_keys(get_db())
+    out = tmp_path / "backups"
+    out.mkdir()
+    path = out / "b.tar"
+    with store_refusing_writes("query_only = 1"):
+        failed = runner.invoke(args=["backup", str(path)])
+    assert failed.exit_code == 1 and "the store cannot take writes (SQLITE_READONLY)" in failed.output
+    assert list(out.iterdir()) == []
+    assert runner.invoke(args=["backup", str(path)]).exit_code == 0 and path.exists()
