@@ -104,8 +104,9 @@ export async function wipeDraft(id) {
 }
 
 /**
- * Wipe every draft last saved more than 12 hours ago that no other window
- * shows. Returns how many. Only once the server has told the time in this
+ * Wipe every draft last saved more than 12 hours ago that no window shows,
+ * this one included (the server's first answer expires drafts while the
+ * crew may be writing one, saved on a clock put right since). Returns how many. Only once the server has told the time in this
  * page (ui/draft-autosave.js): until then, a clock put right since the offset
  * was learnt makes a note just written look old (claimDraft leaves it aside).
  */
@@ -113,7 +114,7 @@ export async function expireDrafts(now = clockNow().getTime()) {
   const busy = await heldElsewhere();
   let wiped = 0;
   for (const { id, rec } of await storedDrafts()) {
-    if (busy.has(id) || !expired(rec, now)) continue;
+    if (held.has(id) || busy.has(id) || !expired(rec, now)) continue;
     await wipeDraft(id);
     wiped++;
   }

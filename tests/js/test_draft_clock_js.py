@@ -15,6 +15,7 @@ from tests.e2e.harness import SAVED_DRAFTS, SET_UP_TABLET, poll, saved_draft_id,
 pytestmark = pytest.mark.e2e
 
 NOTE = "Written just before landing, on a tablet whose clock was 12 hours slow."
+FAST_NOTE = "Written just after landing, on a tablet whose clock was 12 hours fast until then."
 
 
 @pytest.fixture
@@ -86,3 +87,34 @@ def test_an_abandoned_draft_is_not_shown_and_goes_once_the_server_tells_the_time
          lambda t: t == "An unfinished note left unchanged for 12 hours was deleted.", message="told")
     assert next_crew.evaluate(SAVED_DRAFTS) == {}
     assert next_crew.input_value('[name="narrative"]') == ""
+
+
+def test_a_note_being_written_when_the_server_first_tells_the_time_is_not_deleted(tablet: Any,
+                                                                                   static_server: str) -> None:
+    """The server's first answer in a page expires old drafts (told.then(restoreDraft)),
+    which may come while the crew is writing: the note in the form is not abandoned,
+    whatever its saved_at says on a clock put right since it was saved."""
+    true_time = datetime.now(UTC)
+    # In flight: the tablet's clock is 12 hours fast; the server told the app so on the ground.
+    cabin = open_app(tablet, static_server, true_time + timedelta(hours=12), true_time)
+    poll(cabin, "() => JSON.parse(localStorage.getItem('cabin-notes-clock') || 'null')",
+         lambda kept: bool(kept) and abs(kept["offset_ms"] + 12 * 3600 * 1000) < 5000, message="offset learnt")
+    cabin.close()
+
+    # Landed: the clock is put right; offline, the crew writes a note (its saved_at
+    # is 12 hours early on the offset learnt in flight).
+    landed = open_app(tablet, static_server, true_time + timedelta(minutes=5), None)
+    landed.wait_for_selector("#form-body:not([disabled])", state="attached")
+    landed.fill('[name="narrative"]', FAST_NOTE)
+    saved_draft_id(landed)
+
+    # A network is found while the note is still in the form, unchanged since its last save.
+    tablet.set_offline(True)
+    server_answers_at(landed, true_time + timedelta(minutes=6))
+    tablet.set_offline(False)
+    poll(landed, "() => JSON.parse(localStorage.getItem('cabin-notes-clock') || 'null')",
+         lambda kept: bool(kept) and abs(kept["offset_ms"]) < 5 * 60 * 1000, message="the server's time")
+    landed.wait_for_timeout(1500)  # the restore the first answer starts (no sign of it when nothing happens)
+    assert [d["narrative"] for d in landed.evaluate(SAVED_DRAFTS).values()] == [FAST_NOTE]
+    assert "deleted" not in landed.inner_text("#form-status")
+    assert landed.input_value('[name="narrative"]') == FAST_NOTE
