@@ -90,8 +90,12 @@ self.addEventListener("fetch", (event) => {
   if (PRECACHE_SET.has(url.pathname)) event.respondWith(fromCache(request, url.pathname));
 });
 
+// The app's own page asked: the referrer's origin too, since a link on another
+// site's front page (its referrer cut to its origin by the default policy) has path "/".
 function fromTheApp(request) {
-  return Boolean(request.referrer) && new URL(request.referrer).pathname === "/";
+  if (!request.referrer) return false;
+  const from = new URL(request.referrer);
+  return from.origin === self.location.origin && from.pathname === "/";
 }
 
 function tellPages(message) {

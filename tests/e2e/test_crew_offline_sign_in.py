@@ -39,3 +39,18 @@ def test_a_staff_page_is_not_turned_into_the_crew_app(page: Any, server: LiveSer
             page.goto(server.url + "/auth/login")  # no referrer: the browser's own offline answer
     finally:
         server.start()
+
+
+def test_a_sign_in_linked_from_another_site_is_not_turned_into_the_crew_app(page: Any, server: LiveServer) -> None:
+    """A link on another site's front page has a referrer whose path is `/`
+    too (its origin, under the browser's default policy): only the app's own
+    page is the app."""
+    sign_in(page, server)
+    wait_enrolled(page)
+    wait_service_worker(page)
+    server.stop()
+    try:
+        with pytest.raises(Exception, match="ERR_"):
+            page.goto(server.url + "/auth/login?next=/", referer="http://elsewhere.example/")
+    finally:
+        server.start()
