@@ -106,9 +106,10 @@ export async function wipeDraft(id) {
 /**
  * Wipe every draft last saved more than 12 hours ago that no window shows,
  * this one included (the server's first answer expires drafts while the
- * crew may be writing one, saved on a clock put right since). Returns how many. Only once the server has told the time in this
- * page (ui/draft-autosave.js): until then, a clock put right since the offset
- * was learnt makes a note just written look old (claimDraft leaves it aside).
+ * crew may be writing one, saved on a clock put right since). Returns how
+ * many. Only once the server has told the time in this page
+ * (ui/draft-autosave.js): until then, a clock put right since the offset was
+ * learnt makes a note just written look old (claimDraft leaves it aside).
  */
 export async function expireDrafts(now = clockNow().getTime()) {
   const busy = await heldElsewhere();
