@@ -14,6 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,20 @@ def wait_service_worker(page: Any, timeout: float = 20.0) -> None:
     poll(page, "async () => { const r = await navigator.serviceWorker.getRegistration('/');"
                " return !!(r && r.active && r.active.state === 'activated' && navigator.serviceWorker.controller); }",
          timeout=timeout, message="service worker active and controlling")
+
+
+@contextmanager
+def set_up_then_cut_off(page: Any, server: LiveServer) -> Iterator[None]:
+    """A tablet set up, its app served by the service worker, then the server
+    gone (back at the end, for the next test)."""
+    sign_in(page, server)
+    wait_enrolled(page)
+    wait_service_worker(page)
+    server.stop()
+    try:
+        yield
+    finally:
+        server.start()
 
 
 def wait_ready(page: Any, timeout: float = 20.0) -> None:

@@ -8,49 +8,29 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import LiveServer, sign_in, wait_enrolled, wait_ready, wait_service_worker
+from tests.e2e.harness import LiveServer, set_up_then_cut_off, wait_ready
 
 pytestmark = pytest.mark.e2e
 
 
 def test_an_offline_sign_in_from_the_app_comes_back_to_the_app(page: Any, server: LiveServer) -> None:
-    sign_in(page, server)
-    wait_enrolled(page)
-    wait_service_worker(page)
-    server.stop()
-    try:
+    with set_up_then_cut_off(page, server):
         page.evaluate("location.assign('/auth/login?next=/')")  # what the app's sign-in step does
         page.wait_for_load_state()
         wait_ready(page)
         assert page.url == server.url + "/" and page.title() == "Cabin Notes"
-    finally:
-        server.start()
 
 
 def test_a_staff_page_is_not_turned_into_the_crew_app(page: Any, server: LiveServer) -> None:
     """Not from the app (typed, or a bookmark in a browser that once opened the
     crew app): the service worker leaves the navigation to the browser."""
-    sign_in(page, server)
-    wait_enrolled(page)
-    wait_service_worker(page)
-    server.stop()
-    try:
-        with pytest.raises(Exception, match="ERR_"):
-            page.goto(server.url + "/auth/login")  # no referrer: the browser's own offline answer
-    finally:
-        server.start()
+    with set_up_then_cut_off(page, server), pytest.raises(Exception, match="ERR_"):
+        page.goto(server.url + "/auth/login")  # no referrer: the browser's own offline answer
 
 
 def test_a_sign_in_linked_from_another_site_is_not_turned_into_the_crew_app(page: Any, server: LiveServer) -> None:
     """A link on another site's front page has a referrer whose path is `/`
     too (its origin, under the browser's default policy): only the app's own
     page is the app."""
-    sign_in(page, server)
-    wait_enrolled(page)
-    wait_service_worker(page)
-    server.stop()
-    try:
-        with pytest.raises(Exception, match="ERR_"):
-            page.goto(server.url + "/auth/login?next=/", referer="http://elsewhere.example/")
-    finally:
-        server.start()
+    with set_up_then_cut_off(page, server), pytest.raises(Exception, match="ERR_"):
+        page.goto(server.url + "/auth/login?next=/", referer="http://elsewhere.example/")
