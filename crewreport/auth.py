@@ -191,12 +191,18 @@ def create_user(username: str, role: str, password: str, airline: str | None = N
     db = get_db()
     if airline and not db.execute("SELECT 1 FROM airline WHERE code = ?", (airline,)).fetchone():
         raise ValueError(f"no airline {airline}")
-    if db.execute("SELECT 1 FROM user WHERE username = ?", (username,)).fetchone():
+    exists = "SELECT 1 FROM user WHERE username = ?"
+    if db.execute(exists, (username,)).fetchone():
         raise ValueError(f"user {username} exists")
+    password_hash = hash_password(password)  # slow: before the write lock, not under it
     with transaction(db):
+        # Again under the write lock: the other POST of a double click may
+        # have made it since (the UNIQUE constraint would answer with a 500).
+        if db.execute(exists, (username,)).fetchone():
+            raise ValueError(f"user {username} exists")
         cur = db.execute(
             "INSERT INTO user (username, password_hash, role, airline, created_at) VALUES (?, ?, ?, ?, ?)",
-            (username, hash_password(password), role, airline, now()))
+            (username, password_hash, role, airline, now()))
         if cur.lastrowid is None:  # an INSERT into a rowid table always has one
             raise RuntimeError("sqlite gave no rowid for the new user")
         if secret is not None:

@@ -386,3 +386,24 @@ def store_dump(app: Flask, *, leave_out: tuple[str, ...] = ()) -> list[str]:
     with app.app_context():
         return [line for line in get_db().iterdump()
                 if not any(line.startswith(f'INSERT INTO "{table}"') for table in leave_out)]
+
+
+def raced(app: Flask, monkeypatch: pytest.MonkeyPatch, module: Any, sql: str, *params: Any) -> None:
+    """Another request's write lands between this request's look at the store
+    and its own write: the first `transaction` that `module` opens commits
+    `sql` through a connection of its own before taking the write lock (as a
+    double-clicked form's other POST does, served by another worker)."""
+    real = module.transaction
+    pending = [sql]
+
+    def racing(db: sqlite3.Connection) -> Any:
+        while pending:
+            other = sqlite3.connect(app.config["DATABASE"])
+            try:
+                with other:
+                    other.execute(pending.pop(), params)
+            finally:
+                other.close()
+        return real(db)
+
+    monkeypatch.setattr(module, "transaction", racing)
