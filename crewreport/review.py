@@ -250,12 +250,17 @@ def revoke_device(device_id: str) -> Any:
     if not ActionForm().validate_on_submit():
         flash(FORM_EXPIRED)
         return crew_page(None, 400)
-    if device["revoked_at"]:
+    revoked = False
+    if not device["revoked_at"]:
+        with transaction(db):
+            # Only if no one did since the look above (the other POST of a
+            # double click): one revocation, one audit event.
+            revoked = db.execute("UPDATE device SET revoked_at = ?, revoked_by = ? WHERE id = ?"
+                                 " AND revoked_at IS NULL", (now(), current_user.id_number, device_id)).rowcount > 0
+            if revoked:
+                audit.record("device_revoked", subject=f"device:{device_id}", db=db)
+    if not revoked:
         flash(f"Device {device_id} was already revoked.")
         return crew_page(None, 409)
-    with transaction(db):
-        db.execute("UPDATE device SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL",
-                   (now(), current_user.id_number, device_id))
-        audit.record("device_revoked", subject=f"device:{device_id}", db=db)
     flash(f"Device {device_id} revoked: its reports are refused from now on.")
     return redirect(url_for("review.crew"), code=303)
