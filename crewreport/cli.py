@@ -142,6 +142,10 @@ def revoke_device_command(device_id: str) -> None:
         cur = db.execute("UPDATE device SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                          (now(), device_id))
         if cur.rowcount:
+            # As airline security's revocation (review.revoke_device): its
+            # crew member signs in again to set a tablet up.
+            owner = db.execute("SELECT user_id FROM device WHERE id = ?", (device_id,)).fetchone()[0]
+            auth.end_sessions(db, owner)
             audit.record("device_revoked", db=db, subject=f"device:{device_id}")
     if not cur.rowcount:
         exists = db.execute("SELECT 1 FROM device WHERE id = ?", (device_id,)).fetchone()

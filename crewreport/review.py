@@ -18,7 +18,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from . import audit, envelope, flights, keys, report
-from .auth import create_user, role_required, set_password
+from .auth import create_user, end_sessions, role_required, set_password
 from .db import get_db, transaction
 from .display import display_body, lead_time
 from .forms import FORM_EXPIRED, ActionForm, CrewCreateForm, PasswordResetForm
@@ -241,9 +241,13 @@ def confirm_revoke(device_id: str) -> Any:
 @bp.post("/devices/<device_id>/revoke")
 @role_required("airline_security")
 def revoke_device(device_id: str) -> Any:
-    """Revoke a tablet of this airline: the intake refuses its envelopes from now on."""
+    """Revoke a tablet of this airline: the intake refuses its envelopes from
+    now on, and its crew member is signed out everywhere, so that a tablet
+    still holding their session cannot be set up again without the password
+    (the crew app's "set up again" asks for a sign-in only when there is no
+    session)."""
     db = get_db()
-    device = db.execute("SELECT id, revoked_at FROM device WHERE id = ? AND airline = ?",
+    device = db.execute("SELECT id, user_id, revoked_at FROM device WHERE id = ? AND airline = ?",
                         (device_id, airline())).fetchone()
     if device is None:
         abort(404)
@@ -258,9 +262,10 @@ def revoke_device(device_id: str) -> Any:
             revoked = db.execute("UPDATE device SET revoked_at = ?, revoked_by = ? WHERE id = ?"
                                  " AND revoked_at IS NULL", (now(), current_user.id_number, device_id)).rowcount > 0
             if revoked:
+                end_sessions(db, device["user_id"])
                 audit.record("device_revoked", subject=f"device:{device_id}", db=db)
     if not revoked:
         flash(f"Device {device_id} was already revoked.")
         return crew_page(None, 409)
-    flash(f"Device {device_id} revoked: its reports are refused from now on.")
+    flash(f"Device {device_id} revoked: its reports are refused from now on, and its crew member was signed out.")
     return redirect(url_for("review.crew"), code=303)

@@ -1,16 +1,65 @@
-"""Airline security's acts on crew accounts and tablets, as they take
-effect: a form submitted twice at once (a double click served by two
-workers) gets a clear answer, never a 500 or a second audit event."""
+"""Airline security's acts on crew accounts and tablets, as they take effect:
+a revoked tablet's crew member is signed out everywhere (so it cannot be set
+up again without the password), and a form submitted twice at once (a
+double click served by two workers) gets a clear answer, never a 500 or a
+second audit event."""
 from __future__ import annotations
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from flask.testing import FlaskClient
 
 from crewreport import auth as auth_module
-from crewreport import review
+from crewreport import envelope, review
 
-from .helpers import DEVICE_ID, AuthActions, count, events, raced, text
+from .helpers import DEVICE_ID, PASSWORD, AuthActions, count, events, raced, signed_in, text
+
+
+def enrol_new_key(client: FlaskClient) -> int:
+    """What a signed-in crew app does to set a tablet up: the status of the answer."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    resp = client.post("/api/v1/devices", json={"public_key": envelope.jwk_from_public_key(key.public_key()),
+                                                "label": "Tablet"})
+    return resp.status_code
+
+
+def crew_sessions(app: Flask) -> int:
+    return count(app, "SELECT count(*) FROM user_session s JOIN user u ON u.id = s.user_id"
+                      " WHERE u.username = 'crew'")
+
+
+def test_revoking_a_tablet_signs_its_crew_member_out(client: FlaskClient, app: Flask, auth: AuthActions) -> None:
+    """A tablet handed over or taken while its crew session lives (a sign-out
+    after set-up that did not get through) was set up again with one tap of
+    "set up again": the revocation undone without the password. The
+    confirmation says the crew member sets a tablet up again by signing in."""
+    tablet = app.test_client()
+    assert tablet.post("/auth/login", data={"username": "crew", "password": PASSWORD}).status_code == 302
+    auth.login("security")
+    assert client.post(f"/review/devices/{DEVICE_ID}/revoke").status_code == 303
+    assert crew_sessions(app) == 0 and not signed_in(tablet)
+    assert enrol_new_key(tablet) == 401
+    # The crew member signs in again and sets a tablet up: that works.
+    assert tablet.post("/auth/login", data={"username": "crew", "password": PASSWORD}).status_code == 302
+    assert enrol_new_key(tablet) == 201
+
+
+def test_the_cli_revocation_signs_the_crew_member_out_too(app: Flask) -> None:
+    tablet = app.test_client()
+    assert tablet.post("/auth/login", data={"username": "crew", "password": PASSWORD}).status_code == 302
+    result = app.test_cli_runner().invoke(args=["revoke-device", DEVICE_ID])
+    assert result.exit_code == 0, result.output
+    assert crew_sessions(app) == 0 and not signed_in(tablet)
+
+
+def test_revoking_one_tablet_of_another_crew_member_signs_no_one_else_out(client: FlaskClient, app: Flask,
+                                                                          auth: AuthActions) -> None:
+    other = app.test_client()
+    assert other.post("/auth/login", data={"username": "crew-yy", "password": PASSWORD}).status_code == 302
+    auth.login("security")
+    assert client.post(f"/review/devices/{DEVICE_ID}/revoke").status_code == 303
+    assert signed_in(other) and signed_in(client)
 
 
 def test_a_crew_account_created_twice_at_once_is_made_once(client: FlaskClient, app: Flask, auth: AuthActions,
