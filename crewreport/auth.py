@@ -212,9 +212,15 @@ def create_user(username: str, role: str, password: str, airline: str | None = N
 
 
 def set_password(user_id: int, password: str, *, db: Any = None) -> None:
-    """New hash, and every open session of the user ends."""
+    """New hash, and every open session of the user ends. The failed sign-ins
+    counted against the old password go too: a crew member who forgot it and
+    had a new one set by their security team would otherwise be refused it
+    ("wait 15 minutes") from the tablet they tried on, on the ground before a
+    flight. Guesses at the old password tell nothing of the new one."""
     db = db or get_db()
     db.execute("UPDATE user SET password_hash = ? WHERE id = ?", (hash_password(password), user_id))
+    username = db.execute("SELECT username FROM user WHERE id = ?", (user_id,)).fetchone()[0]
+    db.execute("DELETE FROM login_failure WHERE account = ? AND step = 'password'", (throttle.account_key(username),))
     end_sessions(db, user_id)
 
 

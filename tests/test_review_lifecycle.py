@@ -85,3 +85,21 @@ def test_a_tablet_revoked_twice_at_once_is_revoked_and_audited_once(client: Flas
     resp = client.post(f"/review/devices/{DEVICE_ID}/revoke")
     assert resp.status_code == 409 and "already revoked" in text(resp)
     assert events(app, "device_revoked") == []
+
+
+def test_a_reset_password_signs_in_at_once_after_failed_tries(client: FlaskClient, app: Flask,
+                                                               auth: AuthActions) -> None:
+    """A crew member who forgot their password and tried it a few times asks
+    their security team for a new one, on the ground before a flight: the
+    failures counted against the old password kept the new one refused
+    ("wait 15 minutes") from that tablet, and the tablet could not be set up."""
+    tablet = app.test_client()
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        tablet.post("/auth/login", data={"username": "crew", "password": "what was it again"})
+    assert "Too many failed attempts" in text(tablet.post("/auth/login", data={"username": "crew",
+                                                                               "password": PASSWORD}))
+    auth.login("security")
+    crew_id = count(app, "SELECT id FROM user WHERE username = 'crew'")
+    resp = client.post(f"/review/crew/{crew_id}/password", data={"new_password": "a brand new password"})
+    assert resp.status_code == 303
+    assert tablet.post("/auth/login", data={"username": "crew", "password": "a brand new password"}).status_code == 302
