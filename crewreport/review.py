@@ -216,7 +216,7 @@ def reset_password(user_id: int) -> Any:
         abort(404)
     form = PasswordResetForm()
     if not form.validate_on_submit():
-        flash("Not reset: " + " ".join(e for es in form.errors.values() for e in es))
+        flash(f"Password of {user['username']} not reset: " + " ".join(e for es in form.errors.values() for e in es))
         return crew_page(None, 400)
     with transaction(db):
         set_password(user["id"], form.new_password.data, db=db)

@@ -103,3 +103,14 @@ def test_a_reset_password_signs_in_at_once_after_failed_tries(client: FlaskClien
     resp = client.post(f"/review/crew/{crew_id}/password", data={"new_password": "a brand new password"})
     assert resp.status_code == 303
     assert tablet.post("/auth/login", data={"username": "crew", "password": "a brand new password"}).status_code == 302
+
+
+def test_a_refused_reset_says_whose_password_was_not_reset(client: FlaskClient, app: Flask,
+                                                           auth: AuthActions) -> None:
+    """The crew page has a reset form on every row: a refusal said only "Not
+    reset: ...", above a list of every crew account."""
+    auth.login("security")
+    crew_id = count(app, "SELECT id FROM user WHERE username = 'crew'")
+    resp = client.post(f"/review/crew/{crew_id}/password", data={"new_password": "short"})
+    assert resp.status_code == 400
+    assert "Password of crew not reset: Use at least 12 characters" in text(resp)
