@@ -13,14 +13,18 @@ names them and never deleted, so every key the copied store names is there.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
 import os
 import re
+import shutil
 import sqlite3
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -31,9 +35,11 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from . import audit, keys
+from . import db as store
 from .db import get_db
-from .private_files import write_private
+from .private_files import sync_folder, write_private
 from .times import now
+from .unavailable import store_condition
 
 FORMAT = 1
 MAGIC_SEALED = b"CRBACKUP-SEALED-1\n"  # then salt, nonce, AES-GCM(tar)
@@ -142,14 +148,115 @@ def made_at(archive: bytes) -> str:
 
 
 def _empty_instance(database: str, key_dir: str, instance: str) -> bool:
-    """Nothing to lose: no store, no keys, and nothing but the session secret
-    that the app makes for itself on its first start."""
+    """Nothing to lose: no store and nothing but the session secret that the
+    app makes for itself on its first start, the keys folder (judged against
+    the backup itself: `_keys_of_this_backup`) and the staging folder of a
+    restore that did not finish (`_staging`)."""
     if any(os.path.exists(database + suffix) for suffix in ("", "-wal", "-shm")):
         return False
-    if os.path.isdir(key_dir) and os.listdir(key_dir):
-        return False
     others = set(os.listdir(instance)) - {SECRET, os.path.basename(key_dir)} if os.path.isdir(instance) else set()
-    return not others
+    return not {name for name in others if not name.startswith(_staging_prefix(database))}
+
+
+def _keys_of_this_backup(key_dir: str, files: dict[str, bytes]) -> bool:
+    """Every file in the keys folder is one of this backup's keys, byte for
+    byte: none (a new instance), or those a restore of this same backup wrote
+    before it was killed. Anything else may be the only copy of a key."""
+    for name in os.listdir(key_dir) if os.path.isdir(key_dir) else []:
+        path, content = os.path.join(key_dir, name), files.get(f"keys/{name}")
+        if content is None or os.path.islink(path) or not os.path.isfile(path):
+            return False
+        with open(path, "rb") as f:
+            if f.read() != content:
+                return False
+    return True
+
+
+def _staging_prefix(database: str) -> str:
+    return f".{os.path.basename(database)}.restore-"
+
+
+@contextlib.contextmanager
+def _staging(database: str) -> Iterator[str]:
+    """A new folder beside the store, on its filesystem, for everything a
+    restore checks and prepares before it moves anything into place; locked
+    while in use and removed afterwards, whatever happened. A restore killed
+    outright leaves its folder (a copy of the store in it): the next one
+    removes it, unless a restore still running holds it."""
+    parent, prefix = os.path.dirname(os.path.abspath(database)), _staging_prefix(database)
+    os.makedirs(parent, mode=0o700, exist_ok=True)
+    for name in sorted(os.listdir(parent)):
+        if name.startswith(prefix):
+            leftover = os.path.join(parent, name)
+            with _locked(leftover):
+                shutil.rmtree(leftover)
+            click.echo(f"Removed {leftover}, left by a restore that did not finish.", err=True)
+    folder = tempfile.mkdtemp(prefix=prefix, dir=parent)  # 0700
+    try:
+        with _locked(folder):
+            yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _locked(folder: str) -> Iterator[None]:
+    """Hold `folder`'s flock (released when the process dies, however it dies)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BackupError(f"another restore into this folder is under way ({folder})") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+def _record_restore(path: str) -> int:
+    """The `backup_restored` event, written into the staged store before it
+    is moved into place: a store in place always names its restore, and a
+    store that cannot take the event is never put there. Returns its reports."""
+    conn = store.connect(path)
+    try:
+        audit.record("backup_restored", db=conn)
+        count = int(conn.execute("SELECT COUNT(*) FROM report").fetchone()[0])
+        # The WAL folded back in: one self-contained file to move (the server turns WAL on again).
+        if conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0] != "delete":
+            raise BackupError("the restored store could not be made one self-contained file")
+    finally:
+        conn.close()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return count
+
+
+def _move_into_place(files: dict[str, bytes], staging: str, key_dir: str, secret: str, database: str) -> None:
+    """The keys, the secret, then the store last, never over one: a store in
+    place means a whole restore. On any failure what this wrote is taken back;
+    what a kill leaves (keys byte for byte the backup's, its secret, no store)
+    does not stop the restore from being run again."""
+    written: list[str] = []
+    try:
+        for name, content in files.items():
+            target = os.path.join(key_dir, name[5:])
+            if not name.startswith("keys/") or os.path.exists(target):  # there: this backup's own, checked
+                continue
+            write_private(target, content)
+            written.append(target)
+        if SECRET in files:  # over the one this start made: the backup's keeps sessions valid
+            write_private(secret, files[SECRET], replace=True)
+        os.link(os.path.join(staging, STORE), database)  # never over a store, where a rename would be
+        written.append(database)
+        sync_folder(os.path.dirname(os.path.abspath(database)))
+    except BaseException:
+        for path in reversed(written):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        raise
 
 
 def _passphrase() -> bytes | None:
@@ -192,39 +299,39 @@ def backup_command(path: str) -> None:
 def restore_command(path: str) -> None:
     """Bring back a backup from PATH into an empty instance folder."""
     config = current_app.config
-    if not _empty_instance(config["DATABASE"], config["KEY_DIR"], current_app.instance_path):
-        raise click.ClickException(f"the instance folder {current_app.instance_path} is not empty; "
-                                   "restore only into a new, empty one")
+    database, key_dir, instance = config["DATABASE"], config["KEY_DIR"], current_app.instance_path
+    not_empty = click.ClickException(f"the instance folder {instance} is not empty; restore only into a new, empty one")
+    if not _empty_instance(database, key_dir, instance):
+        raise not_empty
     with open(path, "rb") as f:
         data = f.read()
     passphrase = _passphrase()
     try:
         archive = unseal(data, passphrase)
         files, made = read_archive(archive), made_at(archive)
-        with tempfile.TemporaryDirectory() as tmp:
-            check_restorable(files, tmp, passphrase)
+        if not _keys_of_this_backup(key_dir, files):
+            raise not_empty
+        with _staging(database) as staging:
+            check_restorable(files, staging, passphrase)
+            count = _record_restore(os.path.join(staging, STORE))
+            _move_into_place(files, staging, key_dir, os.path.join(instance, SECRET), database)
     except (BackupError, keys.KeysUnavailable) as exc:
         raise click.ClickException(f"nothing was restored: {exc}") from None
-    for name, content in files.items():
-        if name.startswith("keys/"):
-            write_private(os.path.join(config["KEY_DIR"], name[5:]), content)
-    if SECRET in files:
-        secret = os.path.join(current_app.instance_path, SECRET)
-        if os.path.exists(secret):
-            os.remove(secret)  # the one this start made; the backup's keeps sessions valid
-        write_private(secret, files[SECRET])
-    write_private(config["DATABASE"], files[STORE])
-    db = get_db()
-    audit.record("backup_restored", db=db)
-    count = db.execute("SELECT COUNT(*) FROM report").fetchone()[0]
+    except OSError as exc:
+        raise click.ClickException(f"nothing was restored: it could not be written to {instance}:"
+                                   f" {exc.strerror or exc}") from None
+    except sqlite3.Error as exc:
+        raise click.ClickException("nothing was restored: the restored store could not take its audit event"
+                                   f" ({store_condition(exc) or exc})") from None
     click.echo(f"Restored {count} reports and {sum(n.startswith('keys/') for n in files)} keys"
-               f" into {current_app.instance_path}, as they were at {made}: reports received after that"
+               f" into {instance}, as they were at {made}: reports received after that"
                " are not in this backup.")
 
 
 def check_restorable(files: dict[str, bytes], tmp: str, passphrase: bytes | None) -> None:
-    """Before anything is written to the instance: the store passes SQLite's
-    integrity check and every key it names is in the backup and opens."""
+    """Before anything is moved into the instance, on the very copies that
+    will be: the store passes SQLite's integrity check and every key it names
+    is in the backup and opens."""
     write_private(os.path.join(tmp, STORE), files[STORE])
     key_dir = os.path.join(tmp, "keys")
     for name, content in files.items():

@@ -29,6 +29,11 @@ def write_private(path: str, data: bytes, *, replace: bool = False) -> None:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(partial)  # after a link, the second name; after a replace or a failure, what is left
+    sync_folder(folder)
+
+
+def sync_folder(folder: str) -> None:
+    """fsync a folder: the names just linked or renamed in it survive a power cut."""
     dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

@@ -4,10 +4,16 @@ opens every report it holds and its audit chain verifies."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import io
 import json
+import os
 import re
+import signal
+import sqlite3
+import subprocess
+import sys
 import tarfile
 import threading
 from pathlib import Path
@@ -21,7 +27,7 @@ from crewreport import create_app, keys, report
 from crewreport.backup import FORMAT, MAGIC_SEALED, MANIFEST, STORE, BackupError, read_archive
 from crewreport.db import get_db
 from tests.helpers import header_of, store_refusing_writes
-from tests.served import FIELDS, ServedApp, body, enrolled_client, make_served, sta
+from tests.served import FIELDS, ROOT, ServedApp, body, enrolled_client, make_served, sta
 
 PASSPHRASE = "a backup passphrase for tests"
 
@@ -217,3 +223,137 @@ def test_a_backup_the_audit_trail_cannot_name_is_not_left_behind(
     assert failed.exit_code == 1 and "the store cannot take writes (SQLITE_READONLY)" in failed.output
     assert list(out.iterdir()) == []
     assert runner.invoke(args=["backup", str(path)]).exit_code == 0 and path.exists()
+
+
+def started_on(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Flask:
+    """The app started on the instance folder `folder`, as `flask` does: the
+    start makes the folder and its session secret."""
+    monkeypatch.setenv("CREWREPORT_INSTANCE", str(folder))
+    return create_app({"TESTING": True, "DATABASE": str(folder / STORE), "KEY_DIR": str(folder / "keys")})
+
+
+@pytest.fixture
+def backup_file(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A backup of the test store, its keys and a session secret."""
+    source = started_on(tmp_path, monkeypatch)  # the test store's folder, now with a secret
+    path = tmp_path / "b.tar"
+    made = source.test_cli_runner().invoke(args=["backup", str(path)])
+    assert made.exit_code == 0, made.output
+    assert {"secret_key", STORE} <= set(read_archive(path.read_bytes()))
+    return path
+
+
+def assert_restored_whole(target: Path, source: Path, output: str) -> None:
+    """`target` holds the store, every key and the secret of `source`, and the
+    audit trail names the restore once."""
+    assert "Restored" in output, output
+    assert (target / STORE).read_bytes()[:16] == b"SQLite format 3\x00"
+    assert sorted(p.name for p in (target / "keys").iterdir()) == sorted(p.name for p in (source / "keys").iterdir())
+    for key in (source / "keys").iterdir():
+        assert (target / "keys" / key.name).read_bytes() == key.read_bytes()
+        assert oct((target / "keys" / key.name).stat().st_mode & 0o777) == "0o600"
+    assert (target / "secret_key").read_bytes() == (source / "secret_key").read_bytes()
+    assert oct((target / STORE).stat().st_mode & 0o777) == "0o600"
+    assert not [p.name for p in target.iterdir() if p.name not in ("keys", "secret_key", STORE)]
+    conn = sqlite3.connect(target / STORE)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM audit_event WHERE action = 'backup_restored'").fetchone()[0] == 1
+    finally:
+        conn.close()
+
+
+def assert_nothing_restored(target: Path) -> None:
+    """Nothing a started server could take for a store, no key: only the
+    session secret every start makes (and a keys folder left empty)."""
+    assert sorted(p.name for p in target.iterdir() if p.name != "keys") == ["secret_key"], list(target.iterdir())
+    assert not (target / "keys").exists() or list((target / "keys").iterdir()) == []
+
+
+def fail_moving_the_store(monkeypatch: pytest.MonkeyPatch, target: Path) -> None:
+    """The last step of a restore, the store's move into place, fails as on a
+    full disk (a folder that needs another block for the new name)."""
+    for name in ("link", "rename", "replace"):
+        real = getattr(os, name)
+
+        def failing(src: Any, dst: Any, *args: Any, real: Any = real, **kwargs: Any) -> Any:
+            if os.fspath(dst) == str(target / STORE):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(src, dst, *args, **kwargs)
+
+        monkeypatch.setattr(os, name, failing)
+
+
+@pytest.mark.parametrize("failure", ["the store's move into place", "the audit event"])
+def test_a_restore_that_fails_part_way_leaves_nothing_and_can_be_run_again(
+        backup_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
+    """A restore that failed after writing the keys and the secret left them
+    behind: the folder was no longer empty, so running it again was refused
+    and the operator had to clean up by hand (and a store in place without
+    its `backup_restored` event could be served)."""
+    target = tmp_path / "target"
+    app = started_on(target, monkeypatch)
+    runner = app.test_cli_runner()
+    if failure == "the audit event":
+        with store_refusing_writes("query_only = 1"):
+            failed = runner.invoke(args=["restore", str(backup_file)])
+    else:
+        with monkeypatch.context() as patched:
+            fail_moving_the_store(patched, target)
+            failed = runner.invoke(args=["restore", str(backup_file)])
+    assert failed.exit_code == 1 and not isinstance(failed.exception, OSError), failed.output
+    assert "nothing was restored" in failed.output, failed.output
+    assert_nothing_restored(target)
+
+    again = runner.invoke(args=["restore", str(backup_file)])
+    assert again.exit_code == 0, again.output
+    assert_restored_whole(target, tmp_path, again.output)
+    assert runner.invoke(args=["verify-audit"]).exit_code == 0
+
+
+KILLED_MOVING_THE_STORE = """
+import os, signal, sys
+for name in ("link", "rename", "replace"):
+    def killed(src, dst, *args, real=getattr(os, name), **kwargs):
+        if os.fspath(dst) == os.path.join(os.environ["CREWREPORT_INSTANCE"], "crewreport.sqlite"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(src, dst, *args, **kwargs)
+    setattr(os, name, killed)
+from flask.cli import main
+sys.argv = ["flask", "--app", "crewreport", "restore", sys.argv[1]]
+main()
+"""
+
+
+def test_a_restore_killed_before_the_store_is_in_place_can_be_run_again(
+        backup_file: Path, tmp_path: Path) -> None:
+    """Killed (SIGKILL, no clean-up) at its last step: no store for a server
+    to serve, and running the restore again finishes it."""
+    target = tmp_path / "target"
+    env = {**os.environ, "CREWREPORT_INSTANCE": str(target)}
+    env.pop("CREWREPORT_KEY_PASSPHRASE", None)
+    killed = subprocess.run([sys.executable, "-c", KILLED_MOVING_THE_STORE, str(backup_file)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not (target / STORE).exists()
+    again = ServedApp(target, unset=("CREWREPORT_KEY_PASSPHRASE",)).flask("restore", str(backup_file))
+    assert again.returncode == 0, again.stderr
+    assert "left by a restore that did not finish" in again.stderr  # its copy of the store, in clear
+    assert_restored_whole(target, tmp_path, again.stdout)
+
+
+def test_a_restore_never_takes_the_folder_of_one_still_running(
+        backup_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A staging folder is only removed as a killed restore's leftover when
+    no restore holds it."""
+    target = tmp_path / "target"
+    app = started_on(target, monkeypatch)
+    running = target / ".crewreport.sqlite.restore-running"
+    running.mkdir()
+    fd = os.open(running, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        refused = app.test_cli_runner().invoke(args=["restore", str(backup_file)])
+    finally:
+        os.close(fd)
+    assert refused.exit_code == 1 and "another restore into this folder is under way" in refused.output
+    assert running.is_dir() and not (target / STORE).exists()
