@@ -10,8 +10,9 @@ import json
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
-from . import audit, second_factor
+from . import audit, lifecycle, second_factor
 from .auth import end_sessions, role_required
 from .db import get_db, transaction
 from .display import STATUS_LABELS
@@ -75,9 +76,10 @@ def report_trail(report_id: str) -> Any:
 def staff_page(status: int = 200) -> Any:
     db = get_db()
     users = db.execute(
-        "SELECT u.id, u.username, u.role, u.airline, u.active, t.confirmed_at, t.wrong_codes,"  # noqa: S608 - only ? marks joined in
+        "SELECT u.id, u.username, u.role, u.airline, u.active, u.deactivated_at, by_.username AS deactivated_by_name,"  # noqa: S608 - only ? marks joined in
+        " t.confirmed_at, t.wrong_codes,"
         " (SELECT count(*) FROM recovery_code r WHERE r.user_id = u.id AND r.used_at IS NULL) AS codes_left"
-        " FROM user u LEFT JOIN user_totp t ON t.user_id = u.id"
+        " FROM user u LEFT JOIN user_totp t ON t.user_id = u.id LEFT JOIN user by_ ON by_.id = u.deactivated_by"
         f" WHERE u.role IN ({', '.join('?' * len(second_factor.STAFF_ROLES))}) ORDER BY u.role, u.username",
         second_factor.STAFF_ROLES).fetchall()
     return render_template("admin/users.html", users=users, action_form=ActionForm(formdata=None),
@@ -87,7 +89,7 @@ def staff_page(status: int = 200) -> Any:
 @bp.get("/users")
 @role_required("admin")
 def users() -> Any:
-    """Staff accounts and whether each has set up a second factor."""
+    """Staff accounts: whether each is active and has set up a second factor."""
     return staff_page()
 
 
@@ -110,4 +112,60 @@ def reset_second_factor(user_id: int) -> Any:
         end_sessions(db, user["id"])
         audit.record("second_factor_reset", subject=f"user:{user['username']}", db=db)
     flash(f"Second factor of {user['username']} reset: they set up a new one at their next sign-in.")
+    return redirect(url_for("admin.users"), code=303)
+
+
+# -- switching a staff account off and on (crewreport/lifecycle.py says what that does) -----------
+
+SWITCHED = {"deactivate": "deactivated", "reactivate": "reactivated"}
+
+
+def staff_user(user_id: int) -> Any:
+    """A staff account, or 404 (crew are their airline's to manage)."""
+    placeholders = ", ".join("?" * len(second_factor.STAFF_ROLES))
+    user = get_db().execute(f"SELECT id, username, role, active, deactivated_at FROM user"  # noqa: S608 - ? marks only
+                            f" WHERE id = ? AND role IN ({placeholders})",
+                            (user_id, *second_factor.STAFF_ROLES)).fetchone()
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.get("/users/<int:user_id>/deactivate", defaults={"action": "deactivate"})
+@bp.get("/users/<int:user_id>/reactivate", defaults={"action": "reactivate"})
+@role_required("admin")
+def confirm_account(user_id: int, action: str) -> Any:
+    """Ask once more, saying what it does: an officer's locks and assignments go."""
+    user = staff_user(user_id)
+    return render_template("admin/account.html", u=user, action=action, own=user_id == current_user.id_number,
+                           assigned=lifecycle.assigned(get_db(), user_id), action_form=ActionForm(formdata=None))
+
+
+@bp.post("/users/<int:user_id>/deactivate", defaults={"action": "deactivate"})
+@bp.post("/users/<int:user_id>/reactivate", defaults={"action": "reactivate"})
+@role_required("admin")
+def switch_account(user_id: int, action: str) -> Any:
+    """Switch a staff account off or on again. Never one's own (an admin
+    would lock themselves out mid-task), never the last active administrator;
+    a double submit changes it once (409 the second time, one event)."""
+    user = staff_user(user_id)
+    if not ActionForm().validate_on_submit():
+        flash(FORM_EXPIRED)
+        return staff_page(400)
+    if action == "deactivate" and user_id == current_user.id_number:
+        flash("You cannot deactivate your own account; another administrator can.")
+        return staff_page(400)
+    db = get_db()
+    try:
+        done = (lifecycle.deactivate(db, user_id, current_user.id_number) if action == "deactivate"
+                else lifecycle.reactivate(db, user_id))
+    except lifecycle.LastAdmin:
+        flash(f"{user['username']} is the last active administrator: not deactivated.")
+        return staff_page(409)
+    if not done:
+        flash(f"{user['username']} was already {SWITCHED[action]}.")
+        return staff_page(409)
+    flash(f"{user['username']} {SWITCHED[action]}"
+          + (": signed out everywhere; their report locks and assignments were let go." if action == "deactivate"
+             else ": they sign in with the password and second factor they had."))
     return redirect(url_for("admin.users"), code=303)

@@ -230,13 +230,13 @@ def end_sessions(db: Any, user_id: int) -> None:
     release_locks(db, user_id)
 
 
-def release_locks(db: Any, user_id: int) -> None:
+def release_locks(db: Any, user_id: int, reason: str = "signed_out") -> None:
     """Let go of the report locks of someone signed in nowhere any more: an
     officer who signs out at the end of a shift must not keep the others off
     an urgent report until the lock runs out."""
     for (report_id,) in db.execute("SELECT id FROM report WHERE lock_user_id = ?", (user_id,)).fetchall():
         db.execute("UPDATE report SET lock_user_id = NULL, lock_expires_at = NULL WHERE id = ?", (report_id,))
-        audit.record("report_unlocked", subject=f"report:{report_id}", db=db, reason="signed_out")
+        audit.record("report_unlocked", subject=f"report:{report_id}", db=db, reason=reason)
 
 
 def safe_next(target: str) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from . import audit, envelope, flights, keys, report
+from . import audit, envelope, flights, keys, lifecycle, report
 from .auth import create_user, end_sessions, role_required, set_password
 from .db import get_db, transaction
 from .display import display_body, lead_time
@@ -158,8 +158,10 @@ def crew_page(create_form: CrewCreateForm | None = None, status: int = 200) -> A
     """The airline's crew accounts and devices, with the forms that act on them."""
     db = get_db()
     code = airline()
-    users = db.execute("SELECT id, username, active, created_at FROM user"
-                       " WHERE airline = ? AND role = 'crew' ORDER BY username", (code,)).fetchall()
+    users = db.execute("SELECT u.id, u.username, u.active, u.created_at, u.deactivated_at,"
+                       " by_.username AS deactivated_by_name FROM user u"
+                       " LEFT JOIN user by_ ON by_.id = u.deactivated_by"
+                       " WHERE u.airline = ? AND u.role = 'crew' ORDER BY u.username", (code,)).fetchall()
     devices = db.execute("SELECT d.id, d.label, d.enrolled_at, d.last_seen_at, d.revoked_at,"
                          " u.username, rb.username AS revoked_by_name FROM device d"
                          " JOIN user u ON u.id = d.user_id LEFT JOIN user rb ON rb.id = d.revoked_by"
@@ -268,4 +270,54 @@ def revoke_device(device_id: str) -> Any:
         flash(f"Device {device_id} was already revoked.")
         return crew_page(None, 409)
     flash(f"Device {device_id} revoked: its reports are refused from now on, and its crew member was signed out.")
+    return redirect(url_for("review.crew"), code=303)
+
+
+# -- switching a crew account off and on (crewreport/lifecycle.py says what that does) -----------
+
+SWITCHED = {"deactivate": "deactivated", "reactivate": "reactivated"}
+
+
+def own_crew(user_id: int) -> sqlite3.Row:
+    """A crew account of this airline, or 404 (another airline's, or staff)."""
+    user = get_db().execute("SELECT id, username, active, deactivated_at FROM user"
+                            " WHERE id = ? AND airline = ? AND role = 'crew'", (user_id, airline())).fetchone()
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.get("/crew/<int:user_id>/deactivate", defaults={"action": "deactivate"})
+@bp.get("/crew/<int:user_id>/reactivate", defaults={"action": "reactivate"})
+@role_required("airline_security")
+def confirm_account(user_id: int, action: str) -> Any:
+    """Ask once more, saying what it does: the tablets that will still deliver."""
+    user = own_crew(user_id)
+    return render_template("review/account.html", u=user, action=action,
+                           tablets=lifecycle.tablets(get_db(), user_id), action_form=ActionForm(formdata=None))
+
+
+@bp.post("/crew/<int:user_id>/deactivate", defaults={"action": "deactivate"})
+@bp.post("/crew/<int:user_id>/reactivate", defaults={"action": "reactivate"})
+@role_required("airline_security")
+def switch_account(user_id: int, action: str) -> Any:
+    """Switch one of this airline's crew accounts off (signed out everywhere,
+    no sign-in; their tablets still deliver) or on again. A double submit
+    changes it once: the second answer is 409 and records nothing."""
+    user = own_crew(user_id)
+    if not ActionForm().validate_on_submit():
+        flash(FORM_EXPIRED)
+        return crew_page(None, 400)
+    db = get_db()
+    done = (lifecycle.deactivate(db, user_id, current_user.id_number) if action == "deactivate"
+            else lifecycle.reactivate(db, user_id))
+    if not done:
+        flash(f"{user['username']} was already {SWITCHED[action]}.")
+        return crew_page(None, 409)
+    if action == "reactivate":
+        flash(f"{user['username']} reactivated: they sign in with the password they had.")
+    else:
+        left = len(lifecycle.tablets(db, user_id))
+        flash(f"{user['username']} deactivated and signed out everywhere."
+              + (f" Their {left} tablet(s) still deliver; revoke any that should send nothing more." if left else ""))
     return redirect(url_for("review.crew"), code=303)

@@ -407,3 +407,22 @@ def raced(app: Flask, monkeypatch: pytest.MonkeyPatch, module: Any, sql: str, *p
         return real(db)
 
     monkeypatch.setattr(module, "transaction", racing)
+
+
+def user_id(app: Flask, username: str) -> int:
+    """The id of the test store's user `username`."""
+    with app.app_context():
+        return int(get_db().execute("SELECT id FROM user WHERE username = ?", (username,)).fetchone()[0])
+
+
+def staff_client(app: Flask, username: str) -> FlaskClient:
+    """A client of its own, signed in as `username` (a browser of theirs
+    beside the test's own `client`)."""
+    other = app.test_client()
+    assert AuthActions(other).login(username).status_code == 302, f"sign-in as {username} failed"
+    return other
+
+
+def active(app: Flask, username: str) -> bool:
+    """Whether the account may sign in (`user.active`)."""
+    return bool(count(app, "SELECT active FROM user WHERE username = ?", username))

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from crewreport.db import get_db
 
-from .helpers import DEVICE_ID, AuthActions, Make, count, deliver, events, login_as, row, store_dump
+from .helpers import DEVICE_ID, AuthActions, Make, count, deliver, events, login_as, row, store_dump, user_id
 
 
 def test_a_head_of_a_report_page_opens_nothing(client: FlaskClient, app: Flask, make_envelope: Make,
@@ -79,7 +79,8 @@ def test_no_head_of_any_page_changes_the_store(client: FlaskClient, app: Flask, 
     with app.app_context():
         r = get_db().execute("SELECT flight_id, airline, flight, sta FROM report WHERE id = ?", (rid,)).fetchone()
     values = {"report_id": rid, "device_id": DEVICE_ID, "flight_id": r["flight_id"], "airline": r["airline"],
-              "flight": r["flight"], "sta": r["sta"]}
+              "flight": r["flight"], "sta": r["sta"], "user_id": user_id(app, "crew"),
+              "action": "set by the rule itself (its defaults), not in its path"}
     paths = []
     for rule in app.url_map.iter_rules():
         if "GET" not in (rule.methods or ()) or rule.endpoint == "static":

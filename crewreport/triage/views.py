@@ -239,6 +239,10 @@ def assign(report_id: str) -> Any:
             now_with = username(db, row["assignee_id"]) or "nobody"
             raise Refused(report_id, f"Someone assigned this report to {now_with} while you had it open. "
                                      "Look again before assigning it. Nothing was changed.")
+        if assignee and assignee not in {o["id"] for o in officers(db)}:
+            # The list was read before the write lock: deactivated since.
+            raise Refused(report_id, f"{username(db, assignee)} was deactivated meanwhile and cannot be "
+                                     "assigned reports. Nothing was changed.")
         db.execute("UPDATE report SET assignee_id = ? WHERE id = ?", (assignee, report_id))
         if assignee == current_user.id_number:
             renew_lock(db, report_id, at)  # taking it on: working on it now
