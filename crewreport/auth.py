@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import click
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import (
@@ -36,13 +35,11 @@ from flask import (
     session,
     url_for,
 )
-from flask.cli import with_appcontext
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
 from . import audit, second_factor, throttle
-from .cli_text import TEXT
-from .db import get_db, init_db, transaction
+from .db import get_db, transaction
 from .forms import CodeForm, LoginForm, LogoutForm
 from .sessions import SessionInterface
 from .times import now, stamp
@@ -427,27 +424,7 @@ def session_info() -> Any:
                    airline=current_user.airline, csrf_token=generate_csrf())
 
 
-@click.command("create-user")
-@click.argument("username", type=TEXT)
-@click.option("--role", required=True, type=click.Choice(ROLES))
-@click.option("--airline", type=TEXT, default=None, help="IATA code; required for crew and airline_security")
-@click.option("--password", type=TEXT, prompt=True, hide_input=True, confirmation_prompt=True)
-@click.option("--totp-secret", type=TEXT, default=None, metavar="BASE32",
-              help="Staff only: a known TOTP secret (else the user enrols at first sign-in).")
-@with_appcontext
-def create_user_command(username: str, role: str, airline: str | None, password: str,
-                        totp_secret: str | None) -> None:
-    """Create a user."""
-    init_db()
-    try:
-        create_user(username, role, password, airline.upper() if airline else None, totp_secret)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"Created {role} {username}.")
-
-
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     app.session_interface = SessionInterface()
     app.permanent_session_lifetime = timedelta(hours=12)
-    app.cli.add_command(create_user_command)

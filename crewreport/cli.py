@@ -206,7 +206,8 @@ def send_test_report_command(url: str, username: str, password: str, narrative: 
 def init_app(app: Flask) -> None:
     from . import backup, lifecycle
 
-    for command in (*backup.commands(), create_airline_command, lifecycle.deactivate_user_command,
+    for command in (*backup.commands(), create_airline_command, lifecycle.create_user_command,
+                    lifecycle.deactivate_user_command,
                     lifecycle.reactivate_user_command, demo_command, reset_second_factor_command,
                     revoke_device_command, serve_command, send_test_report_command, audit.verify_audit_command,
                     retention.purge_command):

@@ -1,4 +1,5 @@
-"""Switching an account off and on again (`user.active`).
+"""An account's life: made (`create-user`; the pages make crew accounts in
+crewreport.review), then switched off and on again (`user.active`).
 
 Someone who leaves (crew, or staff) is switched off, not deleted: their name
 stays on what they did (audit events, revocations, a report's history). What
@@ -29,9 +30,9 @@ import click
 from flask.cli import with_appcontext
 
 from . import audit
-from .auth import release_locks
+from .auth import ROLES, create_user, release_locks
 from .cli_text import TEXT
-from .db import get_db, transaction
+from .db import get_db, init_db, transaction
 from .times import now
 
 
@@ -121,3 +122,22 @@ def reactivate_user_command(username: str) -> None:
     if not reactivate(get_db(), user["id"]):
         raise click.ClickException(f"{user['username']} is not deactivated")
     click.echo(f"Reactivated {user['username']}: they sign in with the password they had.")
+
+
+@click.command("create-user")
+@click.argument("username", type=TEXT)
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--airline", type=TEXT, default=None, help="IATA code; required for crew and airline_security")
+@click.option("--password", type=TEXT, prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--totp-secret", type=TEXT, default=None, metavar="BASE32",
+              help="Staff only: a known TOTP secret (else the user enrols at first sign-in).")
+@with_appcontext
+def create_user_command(username: str, role: str, airline: str | None, password: str,
+                        totp_secret: str | None) -> None:
+    """Create a user."""
+    init_db()
+    try:
+        create_user(username, role, password, airline.upper() if airline else None, totp_secret)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {role} {username}.")
