@@ -18,7 +18,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import audit, csrf, intake, keys, ratelimit, report_status
-from .auth import role_required
+from .auth import role_required, session_alive
 from .db import get_db, transaction
 from .envelope import (
     EnvelopeError,
@@ -150,6 +150,11 @@ def enroll_device() -> Any:
     kid = thumbprint(jwk)
     db = get_db()
     with transaction(db):
+        # Again under the write lock: a deactivation, a password reset or a
+        # revocation may have ended this session since the request began.
+        if not session_alive(db):
+            return api_error("unauthenticated", "You were signed out meanwhile; sign in again. "
+                             "Nothing was set up.", 401)
         existing = db.execute("SELECT * FROM device WHERE kid = ?", (kid,)).fetchone()
         if existing is not None:
             if existing["user_id"] != current_user.id_number or existing["revoked_at"]:

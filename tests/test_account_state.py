@@ -131,3 +131,26 @@ def test_the_command_may_switch_off_the_last_admin_and_says_how_to_undo_it(app: 
     result = app.test_cli_runner().invoke(args=["deactivate-user", "admin"])
     assert result.exit_code == 0 and "no active administrator is left" in result.output
     assert not active(app, "admin")
+
+
+def test_a_tablet_set_up_while_its_crew_member_is_deactivated_is_refused(
+        app: Flask, auth: AuthActions, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The set-up request read its session before the write lock; the
+    deactivation (its sessions gone) landed meanwhile. The new tablet was
+    enrolled all the same: a tablet of an account switched off, set up after
+    airline security was shown "no tablet that still delivers"."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from crewreport import api, envelope
+
+    tablet = app.test_client()
+    assert AuthActions(tablet).login("crew").status_code == 302
+    crew = user_id(app, "crew")
+    raced(app, monkeypatch, api, "DELETE FROM user_session WHERE user_id = ?", crew)
+    raced(app, monkeypatch, api, "UPDATE user SET active = 0 WHERE id = ?", crew)
+    key = ec.generate_private_key(ec.SECP256R1())
+    resp = tablet.post("/api/v1/devices", json={"public_key": envelope.jwk_from_public_key(key.public_key()),
+                                                "label": "Galley tablet"})
+    assert resp.status_code == 401 and resp.get_json()["error"]["code"] == "unauthenticated"
+    assert count(app, "SELECT count(*) FROM device WHERE user_id = ?", crew) == 1  # the one it had
+    assert events(app, "device_enrolled") == []
