@@ -272,7 +272,7 @@ def login() -> Any:
     username = form.username.data.strip()
     address = audit.client_address()
     db = get_db()
-    row = db.execute("SELECT * FROM user WHERE username = ? AND active = 1", (username,)).fetchone()
+    row = db.execute("SELECT * FROM user WHERE username = ?", (username,)).fetchone()
     # What was typed is recorded only when it names an account: a password
     # typed into the username box must not live on in the audit log.
     actor = f"user:{row['username']}" if row else "unknown-user"
@@ -288,9 +288,11 @@ def login() -> Any:
     with transaction(db):
         counted = throttle.record_failure(db, attempt)
     ok = check_password(row["password_hash"] if row else _dummy_hash(), form.password.data)
-    if not (row and ok):
-        audit.record("sign_in_failed", actor=actor, db=db, address=address)
-        form.password.errors.append("Username or password is not right.")
+    if not (row and ok and row["active"]):
+        # Only the right password learns that the account is switched off.
+        audit.record("sign_in_failed", actor=actor, db=db, address=address,
+                     **({"reason": "deactivated"} if row and ok else {}))
+        form.password.errors.append(deactivated(row["role"]) if row and ok else "Username or password is not right.")
         return render_template("auth/login.html", form=form), 200
     target = safe_next(request.args.get("next", ""))
     if not second_factor.needs_second_factor(row["role"]):
@@ -305,6 +307,12 @@ def login() -> Any:
             pending["enrol"] = second_factor.begin_enrolment(db, row["id"])
     session[PENDING] = pending
     return code_page(db, row, CodeForm(formdata=None))
+
+
+def deactivated(role: str) -> str:
+    """What the right password of a switched-off account is told: whom to ask."""
+    return ("This account is deactivated, so it cannot sign in. Speak to "
+            + ("your airline's security team." if role == "crew" else "an administrator."))
 
 
 def code_page(db: Any, row: Any, form: CodeForm, status: int = 200,

@@ -154,3 +154,20 @@ def test_a_tablet_set_up_while_its_crew_member_is_deactivated_is_refused(
     assert resp.status_code == 401 and resp.get_json()["error"]["code"] == "unauthenticated"
     assert count(app, "SELECT count(*) FROM device WHERE user_id = ?", crew) == 1  # the one it had
     assert events(app, "device_enrolled") == []
+
+
+@pytest.mark.parametrize(("username", "ask"), [("crew", "security team"), ("officer", "an administrator")])
+def test_a_deactivated_account_is_told_so_at_sign_in_but_only_with_its_password(
+        app: Flask, username: str, ask: str) -> None:
+    """"Username or password is not right" sent a crew member switched off
+    (by mistake, or before a reactivation) to typing their password again
+    until throttled, and their security team to resetting a password that
+    was right. Only the right password learns the account is switched off."""
+    assert app.test_cli_runner().invoke(args=["deactivate-user", username]).exit_code == 0
+    tablet = app.test_client()
+    right = tablet.post("/auth/login", data={"username": username, "password": PASSWORD})
+    assert right.status_code == 200 and "This account is deactivated" in text(right) and ask in text(right)
+    assert "not right" not in text(right) and not signed_in(tablet)
+    wrong = tablet.post("/auth/login", data={"username": username, "password": PASSWORD + "x"})
+    assert "Username or password is not right" in text(wrong) and "deactivated" not in text(wrong)
+    assert [e["actor"] for e in events(app, "sign_in_failed")] == [f"user:{username}"] * 2
