@@ -240,6 +240,8 @@ def _move_into_place(files: dict[str, bytes], staging: str, key_dir: str, secret
     what a kill leaves (keys byte for byte the backup's, its secret, no store)
     does not stop the restore from being run again."""
     written: list[str] = []
+    previous: bytes | None = None  # the secret the folder had, put back on failure
+    replaced = False
     try:
         for name, content in files.items():
             target = os.path.join(key_dir, name[5:])
@@ -248,7 +250,10 @@ def _move_into_place(files: dict[str, bytes], staging: str, key_dir: str, secret
             write_private(target, content)
             written.append(target)
         if SECRET in files:  # over the one this start made: the backup's keeps sessions valid
+            with contextlib.suppress(FileNotFoundError), open(secret, "rb") as f:
+                previous = f.read()
             write_private(secret, files[SECRET], replace=True)
+            replaced = True
         os.link(os.path.join(staging, STORE), database)  # never over a store, where a rename would be
         written.append(database)
         sync_folder(os.path.dirname(os.path.abspath(database)))
@@ -256,6 +261,12 @@ def _move_into_place(files: dict[str, bytes], staging: str, key_dir: str, secret
         for path in reversed(written):
             with contextlib.suppress(OSError):
                 os.unlink(path)
+        if replaced:  # a server started on the folder signs its cookies with the one it had
+            with contextlib.suppress(OSError):
+                if previous is None:
+                    os.unlink(secret)
+                else:
+                    write_private(secret, previous, replace=True)
         raise
 
 

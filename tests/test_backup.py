@@ -357,3 +357,21 @@ def test_a_restore_never_takes_the_folder_of_one_still_running(
         os.close(fd)
     assert refused.exit_code == 1 and "another restore into this folder is under way" in refused.output
     assert running.is_dir() and not (target / STORE).exists()
+
+
+def test_a_restore_whose_store_cannot_be_moved_puts_the_secret_back(
+        backup_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The secret is replaced before the store is linked; a failed link took
+    back the keys but left the backup's secret over the one the folder had,
+    which a server already started there still signs its cookies with."""
+    target = tmp_path / "target"
+    app = started_on(target, monkeypatch)
+    own = (target / "secret_key").read_bytes()
+    assert own != (tmp_path / "secret_key").read_bytes()
+    with monkeypatch.context() as patched:
+        fail_moving_the_store(patched, target)
+        failed = app.test_cli_runner().invoke(args=["restore", str(backup_file)])
+    assert failed.exit_code == 1 and "nothing was restored" in failed.output, failed.output
+    assert_nothing_restored(target)
+    assert (target / "secret_key").read_bytes() == own
+    assert oct((target / "secret_key").stat().st_mode & 0o777) == "0o600"
