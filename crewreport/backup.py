@@ -48,6 +48,7 @@ SCRYPT = {"length": 32, "n": 2**15, "r": 8, "p": 1}  # about 32 MiB and 0.1 s pe
 MAX_SEALED = 2**31 - 1 - 16  # one AES-GCM message; far above a store of a year of reports
 STORE, SECRET, MANIFEST = "crewreport.sqlite", "secret_key", "MANIFEST.json"
 KEY_MEMBER = re.compile(r"^keys/[A-Za-z0-9_-]{43}\.pem\Z")  # \Z: "$" also matches before a final line break
+PARTIAL = re.compile(r"^(?P<name>.+)\.[0-9a-f]{12}\.partial\Z")  # private_files.write_private's aside
 
 
 class BackupError(Exception):
@@ -155,7 +156,24 @@ def _empty_instance(database: str, key_dir: str, instance: str) -> bool:
     if any(os.path.exists(database + suffix) for suffix in ("", "-wal", "-shm")):
         return False
     others = set(os.listdir(instance)) - {SECRET, os.path.basename(key_dir)} if os.path.isdir(instance) else set()
-    return not {name for name in others if not name.startswith(_staging_prefix(database))}
+    return not {name for name in others if not name.startswith(_staging_prefix(database))
+                and not _secret_partial(os.path.join(instance, name))}
+
+
+def _secret_partial(path: str) -> bool:
+    """The secret as a killed restore was writing it aside (`write_private`)."""
+    found = PARTIAL.match(os.path.basename(path))
+    return bool(found and found["name"] == SECRET and os.path.isfile(path) and not os.path.islink(path))
+
+
+def _leftovers(key_dir: str, secret: str) -> list[str]:
+    """What a restore killed mid-write left aside (checked: `_empty_instance`, `_keys_of_this_backup`)."""
+    folder = os.path.dirname(secret)
+    found = [os.path.join(folder, n) for n in (os.listdir(folder) if os.path.isdir(folder) else [])
+             if _secret_partial(os.path.join(folder, n))]
+    if os.path.isdir(key_dir):
+        found += [os.path.join(key_dir, n) for n in os.listdir(key_dir) if PARTIAL.match(n)]
+    return found
 
 
 def _keys_of_this_backup(key_dir: str, files: dict[str, bytes]) -> bool:
@@ -163,12 +181,14 @@ def _keys_of_this_backup(key_dir: str, files: dict[str, bytes]) -> bool:
     byte: none (a new instance), or those a restore of this same backup wrote
     before it was killed. Anything else may be the only copy of a key."""
     for name in os.listdir(key_dir) if os.path.isdir(key_dir) else []:
-        path, content = os.path.join(key_dir, name), files.get(f"keys/{name}")
+        partial = PARTIAL.match(name)  # one it was writing aside when killed: a beginning of the key
+        path, content = os.path.join(key_dir, name), files.get(f"keys/{partial['name'] if partial else name}")
         if content is None or os.path.islink(path) or not os.path.isfile(path):
             return False
         with open(path, "rb") as f:
-            if f.read() != content:
-                return False
+            found = f.read()
+        if not (content.startswith(found) if partial else found == content):
+            return False
     return True
 
 
@@ -242,6 +262,9 @@ def _move_into_place(files: dict[str, bytes], staging: str, key_dir: str, secret
     written: list[str] = []
     previous: bytes | None = None  # the secret the folder had, put back on failure
     replaced = False
+    for leftover in _leftovers(key_dir, secret):
+        os.unlink(leftover)
+        click.echo(f"Removed {leftover}, left by a restore that did not finish.", err=True)
     try:
         for name, content in files.items():
             target = os.path.join(key_dir, name[5:])

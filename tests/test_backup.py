@@ -375,3 +375,37 @@ def test_a_restore_whose_store_cannot_be_moved_puts_the_secret_back(
     assert_nothing_restored(target)
     assert (target / "secret_key").read_bytes() == own
     assert oct((target / "secret_key").stat().st_mode & 0o777) == "0o600"
+
+
+KILLED_WRITING = """
+import os, signal, sys
+target = sys.argv[2]
+for name in ("link", "rename", "replace"):
+    def killed(src, dst, *args, real=getattr(os, name), **kwargs):
+        if os.path.dirname(os.fspath(dst)) == os.path.join(os.environ["CREWREPORT_INSTANCE"], target) \\
+                or os.fspath(dst) == os.path.join(os.environ["CREWREPORT_INSTANCE"], target):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(src, dst, *args, **kwargs)
+    setattr(os, name, killed)
+from flask.cli import main
+sys.argv = ["flask", "--app", "crewreport", "restore", sys.argv[1]]
+main()
+"""
+
+
+@pytest.mark.parametrize("writing", ["keys", "secret_key"])
+def test_a_restore_killed_while_writing_a_key_or_the_secret_can_be_run_again(
+        backup_file: Path, tmp_path: Path, writing: str) -> None:
+    """Killed between a file's write aside (`NAME.<hex>.partial`) and its
+    move into place: the leftover made the folder look not empty, and the
+    restore could not be run again without cleaning up by hand."""
+    target = tmp_path / "target"
+    env = {**os.environ, "CREWREPORT_INSTANCE": str(target)}
+    env.pop("CREWREPORT_KEY_PASSPHRASE", None)
+    killed = subprocess.run([sys.executable, "-c", KILLED_WRITING, str(backup_file), writing],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert [p for p in target.rglob("*.partial")], list(target.rglob("*"))
+    again = ServedApp(target, unset=("CREWREPORT_KEY_PASSPHRASE",)).flask("restore", str(backup_file))
+    assert again.returncode == 0, again.stderr
+    assert_restored_whole(target, tmp_path, again.stdout)
