@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 
 from crewreport.db import get_db, transaction
 from crewreport.times import stamp
+from crewreport.triage import flight as flight_module
 
 from .helpers import (
     AuthActions,
@@ -25,9 +26,12 @@ from .helpers import (
     deliver,
     events,
     login_as,
+    raced,
     row,
+    staff_client,
     text,
     update_report,
+    user_id,
     utcnow,
 )
 
@@ -332,3 +336,19 @@ def test_a_flooded_flight_is_still_decided_in_one_step(client: FlaskClient, app:
     assert resp.status_code == 303, text(resp)[-300:]
     with app.app_context():
         assert get_db().execute("SELECT count(*) FROM report WHERE status = 'no_further_action'").fetchone()[0] == 1000
+
+
+def test_a_flight_decision_of_an_officer_deactivated_meanwhile_moves_nothing(
+        client: FlaskClient, app: Flask, make_envelope: Make, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An action on one report checks, under the write lock, that its
+    officer's session still exists; the decision for a whole flight did not,
+    and moved every report of it for someone switched off (or signed out
+    everywhere) since the request began."""
+    sta, ids = flight_reports(client, make_envelope, 2)
+    officer = staff_client(app, "officer")
+    shown = shown_ids(officer, sta)
+    raced(app, monkeypatch, flight_module, "DELETE FROM user_session WHERE user_id = ?", user_id(app, "officer"))
+    resp = decide(officer, sta, shown)
+    assert resp.status_code == 401 and "signed out meanwhile" in text(resp)
+    assert statuses(app, ids) == ["received", "received"]
+    assert events(app, "status_changed") == [] and events(app, "flight_decided") == []

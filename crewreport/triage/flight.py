@@ -19,7 +19,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from .. import audit, keys, report
-from ..auth import role_required
+from ..auth import role_required, session_alive
 from ..db import get_db, transaction
 from ..display import STATUS_LABELS, URGENCY_LABELS, countdown_text, when
 from ..forms import FlightDecisionForm
@@ -110,6 +110,8 @@ def decide_flight(flight_id: int) -> Any:
     moved, already, held = [], [], []
     named = f"{arriving['airline']}/{arriving['flight']}/{arriving['sta']}"
     with transaction(db):
+        if not session_alive(db):  # deactivated, or signed out everywhere, since the request began
+            return flight_page(flight_id, form, 401, message="You were signed out meanwhile. Nothing was changed.")
         rows = flight_reports(db, flight_id)
         open_ids = {r["id"] for r in rows if r["status"] in OPEN}
         # Still open, but not as shown: another officer decided it meanwhile.
