@@ -87,6 +87,10 @@ class StatusForm(Form):
     # The status the officer was looking at: a change made meanwhile by
     # someone else must not be overwritten from a stale page.
     from_status = HiddenField()
+    # The last status change the page showed (`workflow.last_change`): a report
+    # closed and reopened meanwhile shows its old status again, with a reason
+    # the officer has not read.
+    from_change = HiddenField(validators=[Regexp(r"^[0-9]{0,18}\Z", message="The form is damaged; reload the page.")])
 
 
 class FlightDecisionForm(Form):
@@ -102,6 +106,9 @@ class FlightDecisionForm(Form):
     # space): room for over 1 000 of them, a flood from one tablet included.
     report_ids = HiddenField(validators=[DataRequired("The form lists no report; reload the page."),
                                          Length(max=60000)])
+    # The flight's last status change the page showed (`workflow.last_change`):
+    # a report decided and reopened meanwhile shows its old status again.
+    changes_seen = HiddenField(validators=[Regexp(r"^[0-9]{0,18}\Z", message="The form is damaged; reload the page.")])
     confirm = BooleanField("I have read the list of reports above; decide for all of them",
                            validators=[DataRequired("Tick the box to confirm the decision for the whole flight.")])
 

@@ -426,3 +426,12 @@ def staff_client(app: Flask, username: str) -> FlaskClient:
 def active(app: Flask, username: str) -> bool:
     """Whether the account may sign in (`user.active`)."""
     return bool(count(app, "SELECT active FROM user WHERE username = ?", username))
+
+
+def form_fields(page: str, form_id: str) -> dict[str, str]:
+    """The hidden fields of the page's form `form_id` (its CSRF token among
+    them), as the browser would send them back."""
+    form = re.search(rf'<form [^>]*id="{form_id}".*?</form>', page, re.S)
+    assert form, f"no form {form_id} on the page"
+    return {name: html.unescape(value) for name, value in
+            re.findall(r'<input[^>]*name="([^"]+)"[^>]*type="hidden"[^>]*value="([^"]*)"', form.group(0))}

@@ -27,7 +27,7 @@ from ..report import URGENCIES
 from ..times import parse_utc, stamp
 from . import bp
 from .queue import decorate
-from .workflow import FLIGHT_DECISIONS, OPEN, lock_holder, move, username
+from .workflow import FLIGHT_DECISIONS, OPEN, last_change, lock_holder, move, username
 
 
 def flight_row(db: sqlite3.Connection, flight_id: int) -> sqlite3.Row:
@@ -72,10 +72,12 @@ def flight_page(flight_id: int, form: FlightDecisionForm | None = None,
     at = datetime.now(UTC)
     stamp_now = stamp(at)
     arriving = flight_row(db, flight_id)
+    seen_change = last_change(db, flight_id=flight_id)  # before the rows: see last_change
     rows = [decorate(r, current_user.id_number, stamp_now, None) for r in flight_reports(db, flight_id)]
     open_rows = [r for r in rows if r["status"] in OPEN]
     form = decision_form(form)
     form.report_ids.data = " ".join(f"{r['id']}:{r['status']}" for r in open_rows)
+    form.changes_seen.data = str(seen_change)
     form.confirm.data = False
     top = min(report.URGENCY_RANK[r["urgency"]] for r in rows)
     return render_template(
@@ -114,8 +116,14 @@ def decide_flight(flight_id: int) -> Any:
             return flight_page(flight_id, form, 401, message="You were signed out meanwhile. Nothing was changed.")
         rows = flight_reports(db, flight_id)
         open_ids = {r["id"] for r in rows if r["status"] in OPEN}
-        # Still open, but not as shown: another officer decided it meanwhile.
-        restated = {r["id"] for r in rows if r["id"] in open_ids & shown.keys() and shown[r["id"]] != r["status"]}
+        # Still open, but not as shown: another officer decided it meanwhile
+        # (or decided and reopened it: a status change after the page's last).
+        seen = int(form.changes_seen.data) if form.changes_seen.data else None
+        since = set() if seen is None else {h[0] for h in db.execute(
+            "SELECT DISTINCT h.report_id FROM report r JOIN report_status_history h ON h.report_id = r.id"
+            " WHERE r.flight_id = ? AND h.id > ?", (flight_id, seen))}
+        restated = {r["id"] for r in rows if r["id"] in open_ids & shown.keys()
+                    and (shown[r["id"]] != r["status"] or r["id"] in since)}
         changed = (open_ids - shown.keys()) | (shown.keys() - open_ids) | restated
         if not changed:
             for r in rows:

@@ -40,9 +40,11 @@ from .workflow import (
     TRANSITIONS,
     Refused,
     acting_on,
+    changed_by,
     get_report,
     history,
     keep_lock,
+    last_change,
     let_go,
     lock_holder,
     move,
@@ -138,8 +140,8 @@ def mark_opened(db: sqlite3.Connection, report_id: str) -> None:
                    (now(), report_id))
 
 
-def build_forms(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
-    status_form = StatusForm(formdata=None)
+def build_forms(db: sqlite3.Connection, row: sqlite3.Row, seen_change: int) -> dict[str, Any]:
+    status_form = StatusForm(formdata=None, from_change=str(seen_change))
     status_form.status.choices = [(s, STATUS_LABELS[s]) for s in TRANSITIONS[row["status"]]]
     assign_form = AssignForm(formdata=None, assignee=row["assignee_id"] or 0)
     assign_form.assignee.choices = [(0, "Nobody")] + [(o["id"], o["username"]) for o in officers(db)]
@@ -153,6 +155,7 @@ def build_forms(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
 def report_page(report_id: str) -> Any:
     """Open (decrypt, audit) and show one report with its workflow."""
     db = get_db()
+    seen_change = last_change(db, report_id)  # before the row: see last_change
     row = get_report(db, report_id)
     body = open_body(row)
     audit.record("report_opened", subject=f"report:{report_id}")
@@ -173,7 +176,7 @@ def report_page(report_id: str) -> Any:
         history=history(db, ring, row), notes=notes(db, ring, report_id),
         holder=holder, holder_name=username(db, holder), mine=holder == current_user.id_number,
         assignee=username(db, row["assignee_id"]), lead=lead, status_labels=STATUS_LABELS,
-        flight_sta=flight_sta, countdown=countdown_text(flight_sta, parse_utc(at)), **build_forms(db, row))
+        flight_sta=flight_sta, countdown=countdown_text(flight_sta, parse_utc(at)), **build_forms(db, row, seen_change))
 
 
 def refused(report_id: str, message: str, status: int = 409) -> Any:
@@ -208,9 +211,11 @@ def change_status(report_id: str) -> Any:
     target = form.status.data
     at = datetime.now(UTC)
     with acting_on(db, report_id, at) as row:
-        if form.from_status.data and form.from_status.data != row["status"]:
-            raise Refused(report_id, f"Someone changed this report to {STATUS_LABELS[row['status']]} "
-                                     "while you had it open. Look again before deciding. Nothing was changed.")
+        if (form.from_status.data and form.from_status.data != row["status"]) or \
+                (form.from_change.data and form.from_change.data != str(last_change(db, report_id))):
+            raise Refused(report_id, f"{changed_by(db, report_id)} changed this report to "
+                                     f"{STATUS_LABELS[row['status']]} after this page was loaded. Look again "
+                                     "before deciding. Nothing was changed.")
         if target not in TRANSITIONS[row["status"]]:
             allowed = ", ".join(STATUS_LABELS[s] for s in TRANSITIONS[row["status"]])
             raise Refused(report_id, f"A report that is {STATUS_LABELS[row['status']]} cannot go to "

@@ -54,6 +54,31 @@ def get_report(db: sqlite3.Connection, report_id: str) -> sqlite3.Row:
     return row
 
 
+def last_change(db: sqlite3.Connection, report_id: str | None = None, flight_id: int | None = None) -> int:
+    """The id of the last status change of a report (or of any report of a
+    flight); 0 before the first. A form carries it: the status alone cannot
+    tell a report decided and reopened meanwhile from one nobody touched.
+    Read it before the rows a page shows, so that a change landing in between
+    makes the form stale (refused), never current."""
+    if report_id is not None:
+        found = db.execute("SELECT max(id) FROM report_status_history WHERE report_id = ?", (report_id,))
+    else:
+        found = db.execute("SELECT max(h.id) FROM report r JOIN report_status_history h ON h.report_id = r.id"
+                           " WHERE r.flight_id = ?", (flight_id,))
+    return int(found.fetchone()[0] or 0)
+
+
+def changed_by(db: sqlite3.Connection, report_id: str) -> str:
+    """Who made the report's last status change, and when, for a refusal:
+    "You" when it was the officer asking (the form sent twice, another tab)."""
+    h = db.execute("SELECT h.at, h.actor_id, u.username FROM report_status_history h LEFT JOIN user u"
+                   " ON u.id = h.actor_id WHERE h.report_id = ? ORDER BY h.id DESC LIMIT 1", (report_id,)).fetchone()
+    if h is None:
+        return "Someone"
+    who = "You" if h["actor_id"] == current_user.id_number else (h["username"] or "Someone")
+    return f"{who} (at {when(h['at'])})"
+
+
 def lock_holder(row: sqlite3.Row, at: str) -> int | None:
     """Who holds the report's lock now (None when free or expired)."""
     if row["lock_user_id"] and (row["lock_expires_at"] or "") > at:
