@@ -108,3 +108,22 @@ def test_a_flight_page_from_before_a_decide_and_reopen_moves_nothing(client: Fla
     fresh = form_fields(text(resp), "flight-decision")
     assert other.post(path + "/decision", data={**data, **fresh}).status_code == 303
     assert [row(app, i)["status"] for i in ids] == ["no_further_action"] * 2  # type: ignore[index]
+
+
+def test_a_note_sent_twice_is_kept_once(client: FlaskClient, app: Flask, make_envelope: Make) -> None:
+    """A double click on Add note posts it twice: the second is refused (the
+    officer is told it was kept), so the report's notes do not say it twice."""
+    rid = deliver(client, make_envelope)
+    login_as(client, "officer")
+    fields = {**form_fields(text(client.get(f"/triage/reports/{rid}")), "note-form"),
+              "text": "Companion holds both passports"}
+    assert client.post(f"/triage/reports/{rid}/notes", data=fields).status_code == 303
+    resp = client.post(f"/triage/reports/{rid}/notes", data=fields)
+    assert resp.status_code == 409 and "it is kept once" in text(resp)
+    assert count(app, "SELECT count(*) FROM report_note") == 1
+    # Another note, or the same words from another officer, are notes of their own.
+    assert client.post(f"/triage/reports/{rid}/notes", data={**fields, "text": "Seat 14C"}).status_code == 303
+    add_officer(app)
+    other = staff_client(app, "officer2")
+    assert other.post(f"/triage/reports/{rid}/notes", data=fields).status_code == 303
+    assert count(app, "SELECT count(*) FROM report_note") == 3

@@ -52,6 +52,7 @@ from .workflow import (
     officers,
     renew_lock,
     seal_for_border_force,
+    sent_twice,
     username,
 )
 
@@ -271,8 +272,12 @@ def add_note(report_id: str) -> Any:
         return refused(report_id, form_errors(form) + " The note was not saved.", 400)
     ring = keys.keyring()
     at = datetime.now(UTC)
+    note = form.text.data.strip()
     with acting_on(db, report_id, at, not_done="The note was not saved.") as row:
-        kid, sealed = seal_for_border_force(ring, form.text.data.strip(), report_id, NOTE_INFO)
+        if sent_twice(db, ring, report_id, note, at):
+            raise Refused(report_id, "You saved this note a moment ago (the form was sent twice); "
+                                     "it is kept once. Nothing was changed.")
+        kid, sealed = seal_for_border_force(ring, note, report_id, NOTE_INFO)
         cur = db.execute("INSERT INTO report_note (report_id, at, author_id, kid, sealed) VALUES (?, ?, ?, ?, ?)",
                          (report_id, stamp(at), current_user.id_number, kid, sealed))
         keep_lock(db, row, at)

@@ -36,6 +36,9 @@ CLOSED = ("no_further_action", "referred")
 OPEN = ("received", "assessing", "meet_aircraft")
 # A decision for a whole flight moves every open report of it in one step.
 FLIGHT_DECISIONS = ("meet_aircraft", "no_further_action", "referred")
+# The same note by the same officer on the same report within this long is
+# the note form sent twice (a double click, a retried POST), kept once.
+SENT_TWICE = timedelta(minutes=1)
 
 
 class Refused(Exception):
@@ -172,6 +175,16 @@ def history(db: sqlite3.Connection, ring: keys.Keyring, row: sqlite3.Row) -> lis
                         "reason": open_text(ring.held(h["reason_kid"]), h["reason_sealed"],
                                             row["id"], REASON_INFO)})
     return entries
+
+
+def sent_twice(db: sqlite3.Connection, ring: keys.Keyring, report_id: str, text: str, at: datetime) -> bool:
+    """Whether the current officer's last note on the report, written less
+    than SENT_TWICE ago, says `text` already (its sealed copy is opened to
+    compare: each sealing of one text differs)."""
+    last = db.execute("SELECT at, kid, sealed FROM report_note WHERE report_id = ? AND author_id = ?"
+                      " ORDER BY id DESC LIMIT 1", (report_id, current_user.id_number)).fetchone()
+    return last is not None and last["at"] >= stamp(at - SENT_TWICE) and \
+        open_text(ring.held(last["kid"]), last["sealed"], report_id, NOTE_INFO) == text
 
 
 def notes(db: sqlite3.Connection, ring: keys.Keyring, report_id: str) -> list[dict[str, Any]]:
