@@ -56,6 +56,15 @@ class LiveServer(ServedApp):
         self.flask("init-db")
         self.flask("demo", "--password", PASSWORD, "--totp-secret", TOTP_SECRET)
 
+    def db_change(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """Run one change on the store and commit it; how many rows it changed."""
+        conn = self.connect()
+        try:
+            with conn:
+                return conn.execute(sql, params).rowcount
+        finally:
+            conn.close()
+
 
 def make_server() -> LiveServer:
     instance = tempfile.mkdtemp(prefix="crewreport-e2e-")
