@@ -170,6 +170,30 @@ def test_an_empty_board_says_none_and_a_flight_names_its_airline(client: FlaskCl
     assert (flight["airline"], flight["flight"]) == ("ZZ", "ZZ40")
 
 
+def test_each_look_says_from_when_a_refresh_counts_a_report_as_arrived(
+        client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
+    """The open board decides "just arrived" (and alerts) by the server's own
+    times: each line's receipt time, against the previous look's time less the
+    longest a receipt can wait for the store's write lock."""
+    rid = deliver(client, make_envelope, flight="ZZ41")
+    stored = row(app, rid)
+    assert stored is not None
+    received = stored["received_at"]
+    auth.login("officer")
+    before = stamp(datetime.now(UTC) - queue.ARRIVAL_SLACK)
+    page = text(client.get("/triage/"))
+    data = client.get("/triage/queue.json").get_json()
+    after = stamp(datetime.now(UTC) - queue.ARRIVAL_SLACK)
+    [looked] = re.findall(r'id="queue"[^>]*data-arrivals-after="([^"]+)"', page)
+    assert before <= looked <= data["arrivals_after"] <= after
+    assert data["arrivals_after"] == stamp(datetime.fromisoformat(data["now"]) - queue.ARRIVAL_SLACK)
+    for html in (page, data["html"]):
+        assert f'data-received="{received}"' in report_line(html, rid).split(">")[0]
+    with app.app_context():  # a receipt stamped before the lock may be stored this much later
+        waited = timedelta(milliseconds=get_db().execute("PRAGMA busy_timeout").fetchone()[0])
+    assert timedelta(seconds=30) <= waited < queue.ARRIVAL_SLACK
+
+
 def test_queue_filters(client: FlaskClient, app: Flask, make_envelope: Make, auth: AuthActions) -> None:
     lhr = deliver(client, make_envelope, flight="ZZ31", arr="LHR", urgency="priority",
                   sta=stamp(utcnow() + timedelta(hours=3)))

@@ -29,6 +29,13 @@ LANDED_VISIBLE = timedelta(hours=2)
 STATUS_FILTERS = {"board": "Open, and decided until 2 h after landing", "open": "Open (not closed)",
                   "any": "Any status", "closed": "Closed", **STATUS_LABELS}
 PER_PAGE = 25  # flights per board page
+# A report's received_at is stamped when its receipt is signed, before the
+# write lock (intake.prepare): it may reach the store up to the busy timeout
+# (30 s, db.connect) later, after a look at the board that it is not on. So
+# the open board counts as just arrived (and alerts on) a report it never
+# listed that was received at most this long before its previous look, not
+# one that was merely reopened or moved onto the page (`arrivals_after`).
+ARRIVAL_SLACK = timedelta(minutes=2)
 CSV_MAX_ROWS = 10000
 # `sta` and `minutes_before_landing` are the report's own (what its tablet
 # signed); `flight_sta` is its flight's arrival now, the board's (a delay
@@ -237,6 +244,12 @@ def load_board(db: sqlite3.Connection, filters: Filters, user_id: int, at: datet
     board = BoardPage(found, total, reports, page, max(1, math.ceil(total / PER_PAGE)))
     board.new_elsewhere = new - sum(r["new"] for r in board.rows)
     return board
+
+
+def arrivals_after(at: datetime) -> str:
+    """For a look at the board at `at`: the next refresh counts a report as
+    just arrived only if it was received at this time or later."""
+    return stamp(at - ARRIVAL_SLACK)
 
 
 def export_rows(db: sqlite3.Connection, filters: Filters, user_id: int, at: datetime) -> list[dict[str, Any]] | None:

@@ -28,6 +28,7 @@ from .queue import (
     WINDOWS,
     Filters,
     airports,
+    arrivals_after,
     csv_row,
     export_rows,
     last_seen,
@@ -72,7 +73,7 @@ def index() -> Any:
     if filters.page == 1 and looked():
         mark_seen(db, current_user.id_number, filters.view(), stamp(at))
     return render_template("triage/index.html", queue=queue, filters=filters, since=since or "",
-                           now=stamp(at), airports=airports(db), windows=WINDOWS,
+                           now=stamp(at), arrivals_after=arrivals_after(at), airports=airports(db), windows=WINDOWS,
                            status_filters=STATUS_FILTERS, urgencies=URGENCY_LABELS,
                            alert_minutes=current_app.config["BOARD_ALERT_MINUTES"])
 
@@ -91,7 +92,8 @@ def queue_json() -> Any:
     html = render_template("triage/_board.html", queue=queue, filters=filters)
     pager = render_template("triage/_pager.html", queue=queue, filters=filters, since=since or "")
     return jsonify(html=html, pager=pager, total=queue.total, reports=queue.reports, page=queue.page,
-                   pages=queue.pages, now=stamp(at), ids=[r["id"] for r in queue.rows])
+                   pages=queue.pages, now=stamp(at), arrivals_after=arrivals_after(at),
+                   ids=[r["id"] for r in queue.rows])
 
 
 @bp.get("/export.csv")
