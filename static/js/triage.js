@@ -1,8 +1,9 @@
 // Triage pages: live countdowns to landing, a self-refreshing flight board
-// that marks what is new (and tells board-alerts.js what arrived, in a
-// `board:refreshed` event), and the print button of the NRM sheet. No inline
-// script (CSP).
+// that marks what just arrived (board-arrivals.js decides; board-alerts.js
+// hears of it in a `board:refreshed` event), and the print button of the NRM
+// sheet. No inline script (CSP).
 
+import { arrivedIds } from "./board-arrivals.js";
 import { countdown, utcHhmm } from "./times.js";
 
 const config = Object.assign({ refreshMs: 15000, tickMs: 1000, timeoutMs: 20000 }, window.__TRIAGE_CONFIG || {});
@@ -20,10 +21,16 @@ function queueTable() {
 }
 
 let refreshing = false;
-let known = new Set();
+// Every report this page has listed: one that leaves the page and comes back
+// has been announced (or was there) already.
+const listed = new Set();
+
+function reportLines() {
+  return [...document.querySelectorAll("#queue [data-report-id]")];
+}
 
 function rememberRows() {
-  known = new Set([...document.querySelectorAll("#queue [data-report-id]")].map((el) => el.dataset.reportId));
+  for (const el of reportLines()) listed.add(el.dataset.reportId);
 }
 
 /** Fetch the current page of the queue and swap its rows in place. */
@@ -45,7 +52,6 @@ export async function refresh() {
     }
     if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
     const data = await resp.json();
-    const before = known;
     table.innerHTML = data.html;
     const pager = document.getElementById("queue-pager");
     if (pager) pager.innerHTML = data.pager;
@@ -55,22 +61,24 @@ export async function refresh() {
     const updated = document.getElementById("queue-updated");
     updated.setAttribute("datetime", data.now);
     updated.textContent = `${utcHhmm(data.now)}Z`;
-    const arrivedIds = [];
-    for (const el of table.querySelectorAll("[data-report-id]")) {
-      if (!before.has(el.dataset.reportId)) {
-        for (const marked of [el, el.closest("[data-flight]")]) {
-          if (!marked) continue;
-          marked.classList.add("is-new", "just-arrived");
-          marked.dataset.new = "true";
-        }
-        arrivedIds.push(el.dataset.reportId);
+    const lines = reportLines();
+    const arrivedNow = arrivedIds(lines.map((el) => ({ id: el.dataset.reportId, received: el.dataset.received })),
+                                  listed, table.dataset.arrivalsAfter);
+    for (const el of lines) {
+      if (!arrivedNow.includes(el.dataset.reportId)) continue;
+      for (const marked of [el, el.closest("[data-flight]")]) {
+        if (!marked) continue;
+        marked.classList.add("is-new", "just-arrived");
+        marked.dataset.new = "true";
       }
     }
-    const arrived = arrivedIds.length;
+    const arrived = arrivedNow.length;
     rememberRows();
+    // The next refresh goes by this look (not by one that failed).
+    if (data.arrivals_after) table.dataset.arrivalsAfter = data.arrivals_after;
     status.textContent = arrived ? `${arrived} new report${arrived === 1 ? "" : "s"}` : "";
     status.dataset.state = arrived ? "new" : "";
-    table.dispatchEvent(new CustomEvent("board:refreshed", { bubbles: true, detail: { arrived: arrivedIds } }));
+    table.dispatchEvent(new CustomEvent("board:refreshed", { bubbles: true, detail: { arrived: arrivedNow } }));
     table.dataset.refreshedAt = data.now;
     tick();
   } catch {

@@ -112,6 +112,53 @@ def test_urgent_arrivals_alert_the_open_board(browser: Any, server: LiveServer) 
         ctx.close()
 
 
+def test_only_reports_received_since_the_last_look_alert(browser: Any, server: LiveServer) -> None:
+    """An Immediate child report received hours ago, closed, then reopened on
+    its flight that landed 3 h ago comes back onto the board: no alert. One
+    received after the board was loaded still alerts, on a view the officer
+    never looked at before (no last-look time)."""
+    crew = crew_client(server, "board arrivals tablet")
+    old = send(crew, "ZZ611", 30, urgency="immediate", child_involved=True)
+    [was] = server.db_rows("SELECT r.received_at, r.sta, f.sta AS flight_sta, f.id AS flight_id"
+                           " FROM report r JOIN flight f ON f.id = r.flight_id WHERE r.id = ?", (old,))
+    long_ago = datetime.now(UTC) - timedelta(hours=4)
+    landed = stamp(long_ago + timedelta(hours=1))
+    assert server.db_change("UPDATE report SET received_at = ?, status_changed_at = ?, sta = ?,"
+                            " status = 'no_further_action', closed_at = ? WHERE id = ?",
+                            (stamp(long_ago), landed, landed, landed, old)) == 1
+    assert server.db_change("UPDATE flight SET sta = ? WHERE id = (SELECT flight_id FROM report WHERE id = ?)",
+                            (landed, old)) == 1
+    officer = officer_page(browser, server)
+    try:
+        officer.goto("/triage/?arr=LHR")
+        assert officer.get_attribute("#queue", "data-since") == ""  # a first look at this view
+        assert officer.locator(f'#queue [data-report-id="{old}"]').count() == 0
+        title = officer.title()
+
+        assert server.db_change("UPDATE report SET status = 'assessing', closed_at = NULL WHERE id = ?", (old,)) == 1
+        wait_listed(officer, old)
+        assert officer.evaluate(BANNER_SHOWN) is False and officer.title() == title
+        line = officer.locator(f'#queue [data-report-id="{old}"]')
+        assert "just-arrived" not in (line.get_attribute("class") or "")
+        assert officer.inner_text("#queue-status") == ""
+
+        new = send(crew, "ZZ612", 50, urgency="immediate")
+        wait_listed(officer, new)
+        poll(officer, BANNER_SHOWN, timeout=5, message="the alert for the new report")
+        banner = officer.locator("#board-alert")
+        assert "Immediate report: ZZ612" in banner.inner_text() and "more" not in banner.inner_text()
+        assert banner.get_attribute("role") == "alert"
+        assert officer.title().startswith("(!) ZZ612 ")
+        assert "just-arrived" in (officer.locator(f'#queue [data-report-id="{new}"]').get_attribute("class") or "")
+        assert officer.inner_text("#queue-status") == "1 new report"
+    finally:
+        officer.context.close()
+        # As it was received: the later tests' pages list no landed flight of this test's.
+        server.db_change("UPDATE report SET received_at = ?, status_changed_at = ?, sta = ?, status = 'received',"
+                         " closed_at = NULL WHERE id = ?", (was["received_at"], was["received_at"], was["sta"], old))
+        server.db_change("UPDATE flight SET sta = ? WHERE id = ?", (was["flight_sta"], was["flight_id"]))
+
+
 WIDE = "W" * 120  # one long unbroken word
 OVERFLOW = """() => {
   const doc = document.documentElement;
