@@ -221,10 +221,11 @@ def set_password(user_id: int, password: str, *, db: Any = None) -> None:
     end_sessions(db, user_id)
 
 
-def end_sessions(db: Any, user_id: int) -> None:
-    """Sign the user out everywhere, inside the caller's transaction."""
+def end_sessions(db: Any, user_id: int, reason: str = "signed_out") -> None:
+    """Sign the user out everywhere, inside the caller's transaction; `reason`
+    goes on the audit event of each report lock let go."""
     db.execute("DELETE FROM user_session WHERE user_id = ?", (user_id,))
-    release_locks(db, user_id)
+    release_locks(db, user_id, reason)
 
 
 def release_locks(db: Any, user_id: int, reason: str = "signed_out") -> None:

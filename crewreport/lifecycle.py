@@ -30,7 +30,7 @@ import click
 from flask.cli import with_appcontext
 
 from . import audit
-from .auth import ROLES, create_user, release_locks
+from .auth import ROLES, create_user, end_sessions
 from .cli_text import TEXT
 from .db import get_db, init_db, transaction
 from .times import now
@@ -66,8 +66,7 @@ def deactivate(db: sqlite3.Connection, user_id: int, by: int | None, *, keep_an_
         db.execute("UPDATE user SET active = 0, deactivated_at = ?, deactivated_by = ? WHERE id = ?",
                    (now(), by, user_id))
         audit.record("user_deactivated", subject=f"user:{user['username']}", db=db, role=user["role"])
-        db.execute("DELETE FROM user_session WHERE user_id = ?", (user_id,))
-        release_locks(db, user_id, reason="deactivated")
+        end_sessions(db, user_id, reason="deactivated")
         for (report_id,) in db.execute("SELECT id FROM report WHERE assignee_id = ?", (user_id,)).fetchall():
             db.execute("UPDATE report SET assignee_id = NULL WHERE id = ?", (report_id,))
             audit.record("report_assigned", subject=f"report:{report_id}", db=db, assignee=None,
