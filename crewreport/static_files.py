@@ -13,16 +13,15 @@ modules themselves, see crew.shell).
 
 Compression and secrets (BREACH): only static files and the crew shell's own
 responses are compressed. Static files, the manifest and the service worker
-hold no secret. The shell page holds a CSRF token and could show a flashed
-message, so it is compressed only for a request without cookies (the service
-worker's precache fetch): its token then belongs to a throwaway session and
-nothing in it is anyone's secret. The staff pages and the API, which put CSRF
+hold no secret. The shell page holds no token (it starts no session) but
+could show a flashed message, so it is compressed only for a request without
+cookies (the service worker's precache fetch). The staff pages and the API, which put CSRF
 tokens or report data beside attacker-influenced text, are never compressed.
 """
 from __future__ import annotations
 
 import errno
-import gzip
+import functools
 import hashlib
 import json
 import logging
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import zopfli.gzip
 from flask import Flask, Response, abort, current_app, request, send_file
 from werkzeug.security import safe_join
 
@@ -204,9 +204,17 @@ def gzip_response(resp: Response, *, only_without_cookies: bool = False) -> Resp
     body = resp.get_data()
     if len(body) < MIN_DYNAMIC_BYTES or "Content-Encoding" in resp.headers or not request.accept_encodings["gzip"]:
         return resp
-    resp.set_data(gzip.compress(body, compresslevel=6, mtime=0))
+    resp.set_data(thorough_gzip(body))
     resp.headers["Content-Encoding"] = "gzip"
     return resp
+
+
+@functools.lru_cache(maxsize=16)
+def thorough_gzip(body: bytes) -> bytes:
+    """gzip by Zopfli, as the build compresses static files: some 4 % smaller
+    than zlib's best, at a fifth of a second a page. Every load of one shell
+    version is the same bytes, so each is compressed once per process."""
+    return zopfli.gzip.compress(body, numiterations=5)
 
 
 def init_app(app: Flask) -> None:

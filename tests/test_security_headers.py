@@ -73,10 +73,19 @@ def test_hsts_only_over_https(client: FlaskClient) -> None:
         assert re.fullmatch(r"max-age=(\d+).*", hsts) and int(hsts.split("=")[1].split(";")[0]) >= 31536000
 
 
-@pytest.mark.parametrize("path", ["/auth/login", "/"])
-def test_html_pages_carry_csrf_meta(client: FlaskClient, path: str) -> None:
-    html = client.get(path).get_data(as_text=True)
-    assert re.search(r'<meta name="csrf-token" content="[^"]{20,}">', html), path
+def test_html_pages_carry_csrf_meta(client: FlaskClient) -> None:
+    html = client.get("/auth/login").get_data(as_text=True)
+    assert re.search(r'<meta name="csrf-token" content="[^"]{20,}">', html)
+
+
+def test_the_crew_shell_carries_no_token_and_sets_no_cookie(client: FlaskClient) -> None:
+    """The shell is kept by the service worker for as long as its version
+    lasts: a token in it would be stale, and each load would start a session
+    nobody uses. Without them, every load of one version is the same bytes."""
+    first, second = client.get("/"), client.get("/")
+    assert first.status_code == 200 and "Set-Cookie" not in first.headers
+    assert "csrf" not in first.get_data(as_text=True).lower()
+    assert first.get_data() == second.get_data()
 
 
 def test_signed_in_pages_carry_csrf_meta(app: Flask) -> None:
