@@ -20,6 +20,7 @@ from tests.e2e.harness import (
     sign_in,
     submit,
     wait_enrolled,
+    wait_ready,
     wait_service_worker,
     wait_states,
 )
@@ -145,6 +146,12 @@ def test_nothing_typed_leaves_in_clear_or_rests_readable(context: Any, page: Any
     # the crew ID comes back for the next note, from its sealed copy
     poll(page, "() => document.querySelector('#f-crew-id').value", lambda v: v == CREW_ID, message="crew ID restored")
     assert page.get_attribute("#f-crew-id", "placeholder") == USERNAME
+    # ... for the rest of that flight only: on a tablet shared by crews, the next
+    # flight's crew is not offered this one's ID
+    page.evaluate("""async () => (await import('/static/js/identity.js')).saveIdentity({crew_id_sta: '2020-01-01T00:00'})""")
+    page.reload()
+    wait_ready(page)  # the form restored what it keeps
+    assert page.input_value("#f-crew-id") == ""
 
     sw_batches = [r for r in captured if r["url"].endswith("/api/v1/reports/batch") and r["sw"]]
     assert sw_batches, ("the service worker's batch request was not captured",

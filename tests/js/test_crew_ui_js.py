@@ -123,6 +123,9 @@ def test_report_form_checks_and_status(js_page: Any) -> None:
         restore: [m.flightToRestore({{flight: 'ZZ1', sta: '2026-06-01T01:00', crew_id: 'c9'}}, now),
                   m.flightToRestore({{flight: 'ZZ1', sta: '2026-05-31T23:59'}}, now), m.flightToRestore(null, now),
                   m.flightToRestore({{flight: 'ZZ1'}}, now)],
+        crewId: [m.crewIdToRestore({{crew_id: 'c9', crew_id_sta: '2026-06-01T01:00'}}, now),
+                 m.crewIdToRestore({{crew_id: 'c9', crew_id_sta: '2026-05-31T23:59'}}, now),
+                 m.crewIdToRestore({{crew_id: 'c9', crew_id_sta: ''}}, now)],
         content: [a.hasContent({{narrative: ' ', indicators: [], people: []}}), a.hasContent({{narrative: 'x', indicators: [], people: []}}),
                   a.hasContent({{narrative: '', indicators: ['a'], people: []}})],
         more: [f.moreDraftsText(1), f.moreDraftsText(3)],
@@ -144,6 +147,9 @@ def test_report_form_checks_and_status(js_page: Any) -> None:
     assert out["headerV2"] == {**out["header"], "v": 2, "id": "note-2", "rcpt": ["k3", "k4"]}
     assert out["counter"] == "3 of 5000 characters."
     assert out["restore"] == [{"flight": "ZZ1", "sta": "2026-06-01T01:00"}, None, None, None]
+    # The crew ID with it, and only while its flight is current (a tablet shared
+    # by crews); one kept by a version before that, with no flight, is not offered.
+    assert out["crewId"] == ["c9", "", ""]
     assert out["content"] == [False, True, True]
     assert out["more"] == ["1 more unfinished note is kept; it opens here when this one is sent.",
                            "3 more unfinished notes are kept; each opens here when the one before it is sent."]

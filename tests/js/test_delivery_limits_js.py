@@ -353,7 +353,7 @@ def test_identity_is_kept_only_sealed(js_page: Any) -> None:
       const id = await import('/static/js/identity.js');
       const { db } = await import('/static/js/store.js');
       await id.saveIdentity({username: 'crew-user-4471'});
-      await id.saveIdentity({crew_id: 'CID-Osprey-9902'});
+      await id.saveIdentity({crew_id: 'CID-Osprey-9902', crew_id_sta: '2026-06-01T14:00'});
       const back = await id.loadIdentity();
       const raw = await (await db()).get('meta', 'identity');
       const key = await (await db()).get('keys', 'identity-key');
@@ -362,7 +362,7 @@ def test_identity_is_kept_only_sealed(js_page: Any) -> None:
       return {back, keys: Object.keys(raw).sort(), leaks: rawText.includes('Osprey') || rawText.includes('crew-user'),
               extractable: key.extractable, alg: key.algorithm.name, afterWipe: await id.loadIdentity()};
     }""")
-    assert out["back"] == {"crew_id": "CID-Osprey-9902", "username": "crew-user-4471"}
+    assert out["back"] == {"crew_id": "CID-Osprey-9902", "crew_id_sta": "2026-06-01T14:00", "username": "crew-user-4471"}
     assert out["keys"] == ["ct", "iv"] and out["leaks"] is False
     assert out["extractable"] is False and out["alg"] == "AES-GCM"
-    assert out["afterWipe"] == {"crew_id": "", "username": ""}
+    assert out["afterWipe"] == {"crew_id": "", "crew_id_sta": "", "username": ""}

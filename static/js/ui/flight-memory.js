@@ -1,6 +1,7 @@
-// What the form remembers for the crew's next note: the flight details (not
-// sensitive, in localStorage, for the rest of that flight) and the crew ID
-// (sealed in IndexedDB by identity.js, never in clear).
+// What the form remembers for the crew's next note, for the rest of that
+// flight only: the flight details (not sensitive, in localStorage) and the
+// crew ID (sealed in IndexedDB by identity.js, never in clear). A tablet
+// shared by crews never offers one crew's ID to the next.
 import { takeLegacyUsername } from "../device.js";
 import { loadIdentity, saveIdentity } from "../identity.js";
 import { fillForm, FLIGHT_FIELDS } from "../form.js";
@@ -19,10 +20,15 @@ export function flightToRestore(remembered, now = Date.now()) {
   return flight;
 }
 
-/** Keep the flight details for the next note, and the crew ID sealed. */
+/** The crew ID kept with a note on a flight still current at `now`, or "". */
+export function crewIdToRestore(identity, now = Date.now()) {
+  return flightToRestore({ sta: identity.crew_id_sta }, now) ? identity.crew_id : "";
+}
+
+/** Keep the flight details for the next note, and the crew ID sealed with its flight's arrival. */
 export function rememberFlight(values) {
   keepFlight(values);
-  saveIdentity({ crew_id: (values.crew_id || "").trim() }).catch(() => {});
+  saveIdentity({ crew_id: (values.crew_id || "").trim(), crew_id_sta: values.sta || "" }).catch(() => {});
 }
 
 /** Keep the flight details as typed (a reload before the first note is sent keeps them too). */
@@ -61,7 +67,7 @@ export async function restoreIdentity(form) {
     if (username && !identity.username) legacy.username = username;
     const remembered = JSON.parse(localStorage.getItem(FLIGHT_KEY) || "null");
     if (remembered && "crew_id" in remembered) {
-      if (remembered.crew_id && !identity.crew_id) legacy.crew_id = remembered.crew_id;
+      if (remembered.crew_id && !identity.crew_id) Object.assign(legacy, { crew_id: remembered.crew_id, crew_id_sta: remembered.sta });
       delete remembered.crew_id;
       localStorage.setItem(FLIGHT_KEY, JSON.stringify(remembered));
     }
@@ -69,6 +75,7 @@ export async function restoreIdentity(form) {
   } catch {
     /* nothing kept, or storage unavailable: the crew types it */
   }
-  if (identity.crew_id) fillForm(form, { crew_id: identity.crew_id });
+  const crewId = crewIdToRestore(identity, clockNow().getTime());
+  if (crewId) fillForm(form, { crew_id: crewId });
   return identity.username || "";
 }
