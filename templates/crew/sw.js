@@ -29,7 +29,7 @@ async function fetchChecked(url) {
     const hex = Array.from(sum, (b) => b.toString(16).padStart(2, "0")).join("");
     if (hex !== DIGESTS[url]) throw new Error(`${url} is not the file of version ${CACHE_VERSION}`);
   }
-  // The page has no digest (its CSRF token differs each time): it names its version.
+  // The page has no digest (it is rendered, from settings too): it names its version.
   if (url === "/" && !(await response.clone().text()).includes(CACHE_VERSION)) {
     throw new Error(`/ is not the page of version ${CACHE_VERSION}`);
   }

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, LiveServer, wait_ready, wait_service_worker
+from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, LiveServer, poll, wait_ready, wait_service_worker
 
 pytestmark = pytest.mark.e2e
 
@@ -91,3 +91,27 @@ def shell_modules(base: str, page: str, worker_source: str) -> set[str]:
             source = r.read().decode()
         todo.extend(urllib.parse.urljoin(url, u) for u in imports.findall(source))
     return seen
+
+
+def test_a_first_install_that_fails_is_said_and_tried_again(context: Any, page: Any, server: LiveServer) -> None:
+    """A tablet whose first install fails (the connection lost half-way) would
+    open on the ground and then not at all in the air: the page says it cannot
+    open offline yet, and its Reload, while connected, installs it."""
+    def fail_for_the_worker(route: Any) -> None:
+        if route.request.service_worker is not None:
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    context.route("**/static/css/crew.css*", fail_for_the_worker)
+    page.goto(server.url + "/")
+    wait_ready(page)
+    poll(page, "() => !document.querySelector('#update-banner').hidden", message="the banner")
+    assert page.inner_text("#update-banner p") == "This app cannot open offline yet: tap Reload while connected."
+    assert not page.evaluate("() => !!navigator.serviceWorker.controller")
+
+    context.unroute("**/static/css/crew.css*")
+    page.click("#reload-button")
+    wait_service_worker(page)
+    wait_ready(page)
+    assert page.is_hidden("#update-banner")

@@ -1,6 +1,8 @@
 // The service worker: registered at start; when a new version of the app is
 // waiting, the update banner offers it, and its button saves the draft,
-// hands over to the new worker and reloads.
+// hands over to the new worker and reloads. A first install that fails
+// (the connection lost half-way, say) leaves an app that cannot open offline:
+// the banner says so, and its Reload tries again.
 
 // Said when a newer version in another window has taken the storage: this
 // window's form is closed (report-form.js holdForUpgrade), its note saved or not.
@@ -12,6 +14,8 @@ export function offerReloadAfterUpgrade(banner, kept) {
   banner.querySelector("p").textContent = kept ? UPGRADE_KEPT_TEXT : UPGRADE_NOT_KEPT_TEXT;
   banner.hidden = false;
 }
+
+export const NOT_OFFLINE_TEXT = "This app cannot open offline yet: tap Reload while connected.";
 
 const SAVE_WAIT_MS = 2000;
 
@@ -39,27 +43,38 @@ export async function setupServiceWorker({ banner, reloadButton, beforeReload = 
   if (!("serviceWorker" in navigator)) return null;
   let reloadRequested = false;
   const mayReload = reloadGuard(banner, beforeReload);
+  // Only while no worker serves this page: a failed update leaves the old one working.
+  const notOffline = () => {
+    if (navigator.serviceWorker.controller) return;
+    banner.querySelector("p").textContent = NOT_OFFLINE_TEXT;
+    banner.hidden = false;
+  };
+  reloadButton.addEventListener("click", async () => {
+    if (!(await mayReload())) return;
+    reloadRequested = true;
+    const reg = await navigator.serviceWorker.getRegistration("/");
+    if (reg?.waiting) reg.waiting.postMessage({ type: "skip-waiting" });
+    else location.reload();
+  });
   try {
     const reg = await navigator.serviceWorker.register("/sw.js", { scope: "/", type: "module", updateViaCache: "none" });
     const offerUpdate = () => {
       if (reg.waiting && navigator.serviceWorker.controller) banner.hidden = false;
     };
+    const watch = (worker) =>
+      worker?.addEventListener("statechange", () => {
+        if (worker.state === "installed") offerUpdate();
+        if (worker.state === "redundant" && !reg.active) notOffline();
+      });
     offerUpdate();
-    reg.addEventListener("updatefound", () => {
-      const worker = reg.installing;
-      if (worker) worker.addEventListener("statechange", () => worker.state === "installed" && offerUpdate());
-    });
+    watch(reg.installing);
+    reg.addEventListener("updatefound", () => watch(reg.installing));
     navigator.serviceWorker.addEventListener("controllerchange", () => {
       if (reloadRequested) location.reload();
     });
-    reloadButton.addEventListener("click", async () => {
-      if (!(await mayReload())) return;
-      reloadRequested = true;
-      if (reg.waiting) reg.waiting.postMessage({ type: "skip-waiting" });
-      else location.reload();
-    });
     return reg;
   } catch {
+    notOffline();
     return null;
   }
 }
