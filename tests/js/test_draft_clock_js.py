@@ -14,6 +14,7 @@ from tests.e2e.harness import SAVED_DRAFTS, SET_UP_TABLET, poll, saved_draft_id,
 
 pytestmark = pytest.mark.e2e
 
+ASIDE = "An older unfinished note is kept aside until there is a connection."
 NOTE = "Written just before landing, on a tablet whose clock was 12 hours slow."
 FAST_NOTE = "Written just after landing, on a tablet whose clock was 12 hours fast until then."
 
@@ -54,7 +55,9 @@ def test_a_clock_put_right_on_landing_does_not_delete_a_note_written_minutes_bef
     # and the app starts again before it reaches the server.
     landed = open_app(tablet, static_server, true_time + timedelta(minutes=5), None)
     assert [d["narrative"] for d in landed.evaluate(SAVED_DRAFTS).values()] == [NOTE]  # kept
-    assert "deleted" not in landed.inner_text("#form-status")
+    # not in the form (it looks 12 hours old), but the crew is told it is there: not written twice
+    assert landed.input_value('[name="narrative"]') == ""
+    assert landed.inner_text("#form-status") == ASIDE
 
     # Once the server answers (a network found: `online`), the note is in the form again.
     tablet.set_offline(True)
@@ -79,6 +82,7 @@ def test_an_abandoned_draft_is_not_shown_and_goes_once_the_server_tells_the_time
     next_crew = open_app(tablet, static_server, later, None)
     next_crew.wait_for_selector("#form-body:not([disabled])", state="attached")
     assert next_crew.input_value('[name="narrative"]') == ""
+    assert next_crew.inner_text("#form-status") == ASIDE
     # ...and once the server confirms the time, it is deleted, and they are told.
     tablet.set_offline(True)
     server_answers_at(next_crew, later)

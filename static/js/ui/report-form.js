@@ -35,6 +35,7 @@ function storageReason(err) {
   return (err && err.message) || "storage failed";
 }
 export const EXPIRED_DRAFT_TEXT = "An unfinished note left unchanged for 12 hours was deleted.";
+export const ASIDE_DRAFT_TEXT = "An older unfinished note is kept aside until there is a connection.";
 /** What the status line adds when more unfinished notes are kept than the form shows. */
 export function moreDraftsText(n) {
   return n === 1 ? "1 more unfinished note is kept; it opens here when this one is sent."
@@ -317,11 +318,12 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     } catch {
       return; /* no draft; the form is as it was */
     }
-    const { draft, expired } = found;
+    const { draft, expired, aside } = found;
     const words = [];
     if (draft) words.push(statusNoteId ? "Your other unfinished note is now in the form." : "Your unfinished note was restored.");
     if (draft && draft.more) words.push(moreDraftsText(draft.more));
     if (expired) words.push(EXPIRED_DRAFT_TEXT);
+    if (aside) words.push(ASIDE_DRAFT_TEXT);
     if (!words.length) return;
     if (!statusNoteId) {
       setStatus(words.join(" "));
