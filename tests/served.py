@@ -110,6 +110,10 @@ class ServedApp:
         """Start the server (unless running) and wait until it answers."""
         if self.running:
             return
+        if not port_free(self.port):
+            # Another process took the port while this server was stopped (a
+            # test run beside this one): its answers would pass for this server's.
+            raise RuntimeError(f"port {self.port} is answered by another process; this server cannot start on it")
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [self.python, "-m", "flask", "--app", "crewreport", "serve",
