@@ -29,6 +29,12 @@ from .pool import IdlePool
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
+# Seconds a writer may wait for the store, all told, before it fails as a busy
+# store does ("database is locked": a 503, or a command's one line). Also the
+# connection's own busy wait, and what a receipt stamped before the write lock
+# may lag behind (triage.queue.ARRIVAL_SLACK).
+WRITE_WAIT = 30
+
 
 class StoreConnection(sqlite3.Connection):
     """A connection that remembers which file it opened (the writer queue's lock sits beside it)."""
@@ -43,7 +49,7 @@ def connect(path: str) -> sqlite3.Connection:
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     # check_same_thread off: a pooled connection may be given back by another
     # thread than the one that opened it (crewreport.pool); one user at a time.
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None, factory=StoreConnection,
+    conn = sqlite3.connect(path, timeout=WRITE_WAIT, isolation_level=None, factory=StoreConnection,
                            check_same_thread=False)
     conn.path = path
     conn.row_factory = sqlite3.Row
@@ -51,7 +57,7 @@ def connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     # A receipt promises the report is on disk: FULL syncs the WAL on commit.
     conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute(f"PRAGMA busy_timeout = {int(WRITE_WAIT * 1000)}")
     # Deleted reports (retention) are overwritten, not left in free pages.
     conn.execute("PRAGMA secure_delete = ON")
     return conn

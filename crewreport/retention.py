@@ -20,6 +20,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from . import audit
+from . import db as store
 from .db import get_db, transaction
 from .times import stamp
 
@@ -30,18 +31,20 @@ class WalNotTruncated(Exception):
     """A reader kept the WAL busy: purged content may still be in it."""
 
 
-def fold_wal(db: sqlite3.Connection, wait_ms: int = 30000) -> None:
+def fold_wal(db: sqlite3.Connection, wait_ms: int | None = None) -> None:
     """Fold the WAL into the (zeroed) database file and truncate it.
 
     A checkpoint cannot pass a reader's snapshot: SQLite waits for readers
-    through the busy handler, up to `wait_ms`, then reports busy=1 and leaves
-    old page images in place. Then say so rather than claim a clean purge.
+    through the busy handler, up to `wait_ms` (db.WRITE_WAIT's when None),
+    then reports busy=1 and leaves old page images in place. Then say so
+    rather than claim a clean purge.
     """
-    db.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+    usual = int(store.WRITE_WAIT * 1000)
+    db.execute(f"PRAGMA busy_timeout = {usual if wait_ms is None else int(wait_ms)}")
     try:
         busy, _log, _done = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     finally:
-        db.execute("PRAGMA busy_timeout = 30000")
+        db.execute(f"PRAGMA busy_timeout = {usual}")
     if busy:
         raise WalNotTruncated("another connection kept the WAL busy; run purge again when it is idle")
 
