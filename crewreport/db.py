@@ -15,8 +15,10 @@ import fcntl
 import os
 import re
 import sqlite3
+import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from importlib import resources
 from typing import Any
 
@@ -96,15 +98,24 @@ class transaction:
     IMMEDIATE takes the write lock up front, so two requests racing on the same
     report id serialise here instead of failing half-way with SQLITE_BUSY.
 
-    Writers first queue on an advisory lock file beside the store (flock):
-    the kernel wakes the next writer the moment the last one commits, where
-    SQLite's own busy handler polls with sleeps of 1, 2, 5, 10... ms, which
-    under a burst costs more than the durable commit itself. SQLite's lock
-    stays the guarantee; the queue only makes waiting cheap.
+    Writers first queue on an advisory lock file beside the store (flock),
+    then take SQLite's lock, free by then. SQLite's own busy handler polls
+    with sleeps of 1, 2, 5, 10... ms, which under a burst costs more than the
+    durable commit itself; the queue is tried again every half millisecond
+    at most in a burst (FIRST_POLL). SQLite's lock stays the guarantee; the
+    queue only makes waiting cheap.
 
-    Under `serve`'s gevent worker the flock, the SQLite calls and the sync
-    of the commit block the whole worker process, never just one request,
-    and nothing inside a transaction may yield to another greenlet: gunicorn
+    The whole wait, the queue's and then SQLite's, ends at one deadline,
+    WRITE_WAIT from the start: a writer behind one that holds the store for
+    long (an operator's `sqlite3` shell in a transaction, a hung command)
+    then fails as a busy store does, "database is locked", a 503 for a
+    request (crewreport.unavailable). The kernel's own wait for a flock,
+    prompter still, cannot be given a deadline without signals (gevent
+    workers and threads here): hence the polling.
+
+    Under `serve`'s gevent worker the SQLite calls and the sync of the
+    commit block the whole worker process, never just one request, and
+    nothing inside a transaction may yield to another greenlet: gunicorn
     imports this module before gevent patches `threading` (for the logger
     class), so `_queued` is one per process there, shared by every request.
     Handing the lock wait and the commit to gevent's thread pool was measured
@@ -118,9 +129,10 @@ class transaction:
         self.queue: int | None = None
 
     def __enter__(self) -> sqlite3.Connection:
-        self.queue = _join_writer_queue(self.db)
+        deadline = time.monotonic() + WRITE_WAIT
+        self.queue = _join_writer_queue(self.db, deadline)
         try:
-            self.db.execute("BEGIN IMMEDIATE")
+            _begin(self.db, deadline)
         except BaseException:
             self._leave_queue()
             raise
@@ -150,12 +162,36 @@ class transaction:
 
 _queued = threading.local()  # .fd: the writer lock this thread holds, if any
 
+# A writer that finds the lock file taken tries it again and again, after a
+# pause that doubles each time from FIRST_POLL up to BURST_POLL: a turn in a
+# burst is the length of a commit (a sync: milliseconds), and this is about
+# as prompt as the kernel's own wake-up. It does not yield meanwhile (gevent
+# could not wake it sooner than a millisecond), so the worker waits as it
+# did for the kernel. A writer still waiting after HOLD_OFF is behind one
+# that holds the store for long: from then on its pauses let the worker's
+# other requests run (gevent's `time.sleep`, monkey-patched under `serve`)
+# and grow to LAST_POLL, a hundred tries a second; and until a writer of
+# this process takes the lock again, every other one of them yields from
+# its first pause (`_held_long`), or each would stop the worker for HOLD_OFF.
+FIRST_POLL = 0.00005
+BURST_POLL = 0.0005
+HOLD_OFF = 0.05
+LAST_POLL = 0.01
+_held_long: set[str] = set()  # stores whose queue a writer of this process found held past HOLD_OFF
 
-def _join_writer_queue(db: sqlite3.Connection) -> int | None:
-    """Wait for this store's writer lock file; None when there is none to take.
+
+def _join_writer_queue(db: sqlite3.Connection, deadline: float) -> int | None:
+    """Take this store's writer lock file by `deadline`; None when there is
+    none to take, or it is still taken then (BEGIN IMMEDIATE then asks
+    SQLite once, without waiting: the lock file is only a queue).
 
     A thread that already holds it (a transaction opened inside another, which
     SQLite refuses anyway) does not wait on itself.
+
+    Yielding to other greenlets while waiting (past HOLD_OFF) is safe with
+    `_queued` shared by all of them: it is set only once the lock is taken,
+    with no switch between the two, and cleared before the next switch
+    (nothing in a transaction yields), so no other greenlet sees it set.
     """
     path = getattr(db, "path", "")
     if not path or db.in_transaction or getattr(_queued, "fd", None) is not None:
@@ -165,12 +201,62 @@ def _join_writer_queue(db: sqlite3.Connection) -> int | None:
     except OSError:
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        if _poll(fd, deadline, path):
+            _queued.fd = fd
+            return fd
     except OSError:
+        pass
+    except BaseException:  # a greenlet killed or a Ctrl-C while it waits
         os.close(fd)
-        return None
-    _queued.fd = fd
-    return fd
+        raise
+    os.close(fd)
+    return None
+
+
+def _poll(fd: int, deadline: float, path: str) -> bool:
+    """Take the flock on `fd` by `deadline` (see FIRST_POLL): True once taken,
+    False when the deadline has passed first."""
+    began, pause, blocking = time.monotonic(), FIRST_POLL, None
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _held_long.discard(path)
+            return True
+        except BlockingIOError:
+            now = time.monotonic()
+            if now >= deadline:
+                return False
+            if now - began >= HOLD_OFF:
+                _held_long.add(path)
+            held_long = path in _held_long
+            blocking = blocking or _blocking_sleep()  # only once the lock was found taken
+            # time.sleep looked up now: gevent's once patched.
+            (time.sleep if held_long else blocking)(min(pause, deadline - now))
+            pause = min(pause * 2, LAST_POLL if held_long else BURST_POLL)
+
+
+def _blocking_sleep() -> Callable[[float], None]:
+    """`time.sleep` as it was before gevent patched it, if it did: a pause
+    that blocks the worker rather than waiting for gevent's next turn."""
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey.get_original("time", "sleep") if monkey is not None else time.sleep
+
+
+def _begin(db: sqlite3.Connection, deadline: float) -> None:
+    """BEGIN IMMEDIATE, SQLite's busy wait cut to what is left of the deadline
+    when the queue took some of it, then put back as it was (a connection
+    kept in the pool, or one given a wait of its own, keeps it)."""
+    left = max(0, round((deadline - time.monotonic()) * 1000))
+    if left < round(WRITE_WAIT * 1000):
+        usual = db.execute("PRAGMA busy_timeout").fetchone()[0]
+        if left < usual:
+            db.execute(f"PRAGMA busy_timeout = {left}")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            finally:
+                db.execute(f"PRAGMA busy_timeout = {usual}")
+            return
+    db.execute("BEGIN IMMEDIATE")
 
 
 class SchemaTooNew(click.ClickException):

@@ -30,11 +30,13 @@ STATUS_FILTERS = {"board": "Open, and decided until 2 h after landing", "open": 
                   "any": "Any status", "closed": "Closed", **STATUS_LABELS}
 PER_PAGE = 25  # flights per board page
 # A report's received_at is stamped when its receipt is signed, before the
-# write lock (intake.prepare): it may reach the store up to the busy timeout
-# (30 s, db.connect) later, after a look at the board that it is not on. So
-# the open board counts as just arrived (and alerts on) a report it never
-# listed that was received at most this long before its previous look, not
-# one that was merely reopened or moved onto the page (`arrivals_after`).
+# write lock (intake.prepare): it may reach the store up to the write wait
+# (db.WRITE_WAIT, 30 s; twice that under `serve` for one that joins a group
+# commit while the group before it waits) later, after a look at the board
+# that it is not on. So the open board counts as just arrived (and alerts on)
+# a report it never listed that was received at most this long before its
+# previous look, not one that was merely reopened or moved onto the page
+# (`arrivals_after`).
 ARRIVAL_SLACK = timedelta(minutes=2)
 CSV_MAX_ROWS = 10000
 # `sta` and `minutes_before_landing` are the report's own (what its tablet
