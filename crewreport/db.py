@@ -101,8 +101,8 @@ class transaction:
     Writers first queue on an advisory lock file beside the store (flock),
     then take SQLite's lock, free by then. SQLite's own busy handler polls
     with sleeps of 1, 2, 5, 10... ms, which under a burst costs more than the
-    durable commit itself; the queue is tried again every half millisecond
-    at most in a burst (FIRST_POLL). SQLite's lock stays the guarantee; the
+    durable commit itself; the queue is tried again every 0.2 ms at most
+    in a burst (FIRST_POLL). SQLite's lock stays the guarantee; the
     queue only makes waiting cheap.
 
     The whole wait, the queue's and then SQLite's, ends at one deadline,
@@ -167,15 +167,16 @@ _queued = threading.local()  # .fd: the writer lock this thread holds, if any
 # burst is the length of a commit (a sync: milliseconds), and this is about
 # as prompt as the kernel's own wake-up. It does not yield meanwhile (gevent
 # could not wake it sooner than a millisecond), so the worker waits as it
-# did for the kernel. A writer still waiting after HOLD_OFF is behind one
-# that holds the store for long: from then on its pauses let the worker's
-# other requests run (gevent's `time.sleep`, monkey-patched under `serve`)
-# and grow to LAST_POLL, a hundred tries a second; and until a writer of
-# this process takes the lock again, every other one of them yields from
-# its first pause (`_held_long`), or each would stop the worker for HOLD_OFF.
+# did for the kernel. A writer still waiting after HOLD_OFF (longer than a
+# batch's commit on a busy machine) is behind one that holds the store for
+# long: from then on its pauses let the worker's other requests run
+# (gevent's `time.sleep`, monkey-patched under `serve`) and grow to
+# LAST_POLL, a hundred tries a second; and until a writer of this process
+# takes the lock again, every other one of them yields from its first
+# pause (`_held_long`), or each would stop the worker for HOLD_OFF.
 FIRST_POLL = 0.00005
-BURST_POLL = 0.0005
-HOLD_OFF = 0.05
+BURST_POLL = 0.0002
+HOLD_OFF = 0.25
 LAST_POLL = 0.01
 _held_long: set[str] = set()  # stores whose queue a writer of this process found held past HOLD_OFF
 
