@@ -31,7 +31,7 @@ import gevent
 from flask import Flask
 from gunicorn import glogging
 
-from . import create_app, keys
+from . import create_app, db, keys
 from .logs import EscapingFormatter
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 HEADER_TIMEOUT = 10  # seconds for the request line and headers (and idle keep-alive)
 BODY_TIMEOUT = 60  # seconds for the whole body: 16 MiB at 2 Mbit/s, with room
 WORKER_CONNECTIONS = 1000  # per worker process
+# A worker silent this long is killed by gunicorn. A writer can block its
+# worker in SQLite's busy wait for up to db.WRITE_WAIT: it must end in its
+# 503, not in the worker's death with every request it holds.
+WORKER_TIMEOUT = 2 * db.WRITE_WAIT
 READ_CHUNK = 64 * 1024
 
 # One access line a request: address, method, path (never the query string),
@@ -53,7 +57,7 @@ def gunicorn_argv(host: str, port: int, workers: int) -> list[str]:
     """The gunicorn command line for `serve`."""
     return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
             "--worker-class", "gevent", "--worker-connections", str(WORKER_CONNECTIONS),
-            "--keep-alive", str(HEADER_TIMEOUT),
+            "--keep-alive", str(HEADER_TIMEOUT), "--timeout", str(WORKER_TIMEOUT),
             # The app decides whom to believe about the scheme and address
             # (PROXY_COUNT); gunicorn's default trusts X-Forwarded-Proto from
             # 127.0.0.1, which would turn on Secure cookies over plain HTTP.

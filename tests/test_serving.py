@@ -29,6 +29,16 @@ def test_gunicorn_runs_gevent_workers_trusting_no_forwarded_header() -> None:
     assert argv[-1] == "crewreport.serving:served_app()"
 
 
+def test_a_worker_held_for_a_whole_write_wait_is_not_killed() -> None:
+    """A writer may block its gevent worker in SQLite's busy wait for up to
+    db.WRITE_WAIT, sending gunicorn no heartbeat: gunicorn's own 30 s would
+    kill the worker, and every request it holds, just as the wait ends in a 503."""
+    from crewreport import db
+    argv = serving.gunicorn_argv("127.0.0.1", 5000, 2)
+    options = dict(zip(argv, argv[1:], strict=False))
+    assert int(options["--timeout"]) >= 2 * db.WRITE_WAIT
+
+
 def test_a_low_soft_file_limit_is_raised_for_the_connections() -> None:
     """Debian services start at 1024 descriptors: too few for 1000 connections."""
     code = ("import resource; from crewreport import serving; "
