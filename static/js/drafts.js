@@ -117,14 +117,20 @@ export async function expireDrafts(now = clockNow().getTime()) {
   return old.length;
 }
 
-/** How many drafts expireDrafts would wipe: until the server tells the time, they are left aside, and the crew told so. */
-export async function draftsAside(now = clockNow().getTime()) {
-  return (await oldDrafts(now)).length;
+/**
+ * How many drafts no window shows are old: those expireDrafts would wipe
+ * (until the server tells the time they are left aside, and the crew told
+ * so); with old false, those claimDraft could take (waiting while the form
+ * holds a note).
+ */
+export async function unshownDrafts(old, now = clockNow().getTime()) {
+  return (await oldDrafts(now, old)).length;
 }
 
-async function oldDrafts(now) {
+// The drafts no window shows that are old at `now` (or, with old false, not old).
+async function oldDrafts(now, old = true) {
   const busy = await heldElsewhere();
-  return (await storedDrafts()).filter(({ id, rec }) => !held.has(id) && !busy.has(id) && expired(rec, now));
+  return (await storedDrafts()).filter(({ id, rec }) => !held.has(id) && !busy.has(id) && expired(rec, now) === old);
 }
 
 /**

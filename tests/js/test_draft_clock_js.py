@@ -122,3 +122,61 @@ def test_a_note_being_written_when_the_server_first_tells_the_time_is_not_delete
     assert [d["narrative"] for d in landed.evaluate(SAVED_DRAFTS).values()] == [FAST_NOTE]
     assert "deleted" not in landed.inner_text("#form-status")
     assert landed.input_value('[name="narrative"]') == FAST_NOTE
+
+
+def test_a_note_left_aside_is_said_as_kept_once_the_server_tells_the_time_while_the_crew_writes(
+        tablet: Any, static_server: str) -> None:
+    """The sentence that a note is kept aside "until there is a connection" goes
+    once there is one: a crew member writing another note meanwhile is told
+    their earlier note is kept for after this one (not written twice), not
+    that it waits for a connection they have."""
+    true_time = datetime.now(UTC)
+    cabin = open_app(tablet, static_server, true_time - timedelta(hours=12), true_time)
+    poll(cabin, "() => JSON.parse(localStorage.getItem('cabin-notes-clock') || 'null')",
+         lambda kept: bool(kept) and abs(kept["offset_ms"] - 12 * 3600 * 1000) < 5000, message="offset learnt")
+    cabin.wait_for_selector("#form-body:not([disabled])", state="attached")
+    cabin.fill('[name="narrative"]', NOTE)
+    saved_draft_id(cabin)
+    cabin.close()
+
+    landed = open_app(tablet, static_server, true_time + timedelta(minutes=5), None)
+    landed.wait_for_selector("#form-body:not([disabled])", state="attached")
+    assert landed.inner_text("#form-status") == ASIDE
+    landed.fill('[name="narrative"]', "Another note, begun before a network is found.")
+    poll(landed, SAVED_DRAFTS, lambda drafts: len(drafts) == 2, message="both notes saved")
+
+    tablet.set_offline(True)
+    server_answers_at(landed, true_time + timedelta(minutes=6))
+    tablet.set_offline(False)
+    poll(landed, "() => document.querySelector('#form-status').innerText",
+         lambda t: t == "1 more unfinished note is kept; it opens here when this one is sent.",
+         message="the note kept aside said as kept for later")
+    assert landed.input_value('[name="narrative"]') == "Another note, begun before a network is found."
+
+
+def test_a_note_left_aside_then_opened_in_another_window_is_no_longer_said_aside(tablet: Any,
+                                                                                static_server: str) -> None:
+    """Once a connection comes, a note said to be kept aside that another window
+    has opened meanwhile is not said to be aside any more."""
+    true_time = datetime.now(UTC)
+    cabin = open_app(tablet, static_server, true_time - timedelta(hours=12), true_time)
+    poll(cabin, "() => JSON.parse(localStorage.getItem('cabin-notes-clock') || 'null')",
+         lambda kept: bool(kept) and abs(kept["offset_ms"] - 12 * 3600 * 1000) < 5000, message="offset learnt")
+    cabin.wait_for_selector("#form-body:not([disabled])", state="attached")
+    cabin.fill('[name="narrative"]', NOTE)
+    saved_draft_id(cabin)
+    cabin.close()
+
+    landed = open_app(tablet, static_server, true_time + timedelta(minutes=5), None)
+    landed.wait_for_selector("#form-body:not([disabled])", state="attached")
+    assert landed.inner_text("#form-status") == ASIDE
+    other = open_app(tablet, static_server, true_time + timedelta(minutes=5), true_time + timedelta(minutes=5))
+    poll(other, "() => document.querySelector('[name=narrative]').value", lambda v: v == NOTE,
+         message="the note opened in the other window")
+
+    tablet.set_offline(True)
+    server_answers_at(landed, true_time + timedelta(minutes=6))
+    tablet.set_offline(False)
+    poll(landed, "() => document.querySelector('#form-status').innerText", lambda t: ASIDE not in t,
+         message="the note no longer said aside")
+    assert landed.input_value('[name="narrative"]') == ""

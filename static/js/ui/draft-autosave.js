@@ -5,7 +5,7 @@
 // refuses it there rather than queueing one note twice as two reports.
 import { uuid4 } from "../b64.js";
 import { heard } from "../clock.js";
-import { claimDraft, draftsAside, expireDrafts, holdDraft, releaseDraft, saveDraft, wipeDraft } from "../drafts.js";
+import { claimDraft, expireDrafts, holdDraft, releaseDraft, saveDraft, unshownDrafts, wipeDraft } from "../drafts.js";
 import { readForm } from "../form.js";
 
 const SAVE_DELAY_MS = 600;
@@ -146,24 +146,25 @@ export function createDraftAutosave(form, { onSaved = () => {} } = {}) {
      * page: drafts.js), then take the draft this tab showed before a
      * reload, else the last saved one no other window shows:
      * {draft: {values, more} or null, expired: how many were wiped, aside:
-     * how many are left aside until then}. Nothing
-     * is taken while the form holds a note of its own.
+     * how many are left aside until then, more: how many wait for the note
+     * in the form}. Nothing is taken while the form holds a note of its own.
      */
     async restore() {
       const expired = heard ? await expireDrafts() : 0;
-      const aside = heard ? 0 : await draftsAside();
+      const aside = heard ? 0 : await unshownDrafts(true);
       const busy = () => id || dirty || hasContent(readForm(form));
-      if (busy()) return { draft: null, expired, aside };
+      const waiting = async () => ({ draft: null, expired, aside, more: await unshownDrafts(false) });
+      if (busy()) return waiting();
       const draft = await claimDraft(undefined, remembered());
       if (draft && busy()) {
         releaseDraft(draft.id); // written into meanwhile (just after a send): that stays
-        return { draft: null, expired, aside };
+        return waiting();
       }
       if (draft) {
         id = draft.id;
         remember(id);
       }
-      return { draft, expired, aside };
+      return { draft, expired, aside, more: draft ? draft.more : 0 };
     },
   };
 }

@@ -318,19 +318,23 @@ export function createReportForm({ form, personTemplate, envelopeLimit, onQueued
     } catch {
       return; /* no draft; the form is as it was */
     }
-    const { draft, expired, aside } = found;
+    const { draft, expired, aside, more } = found;
+    // A note said to be aside that is not any more (the server told the time,
+    // another window opened it): the sentence goes, and one that now waits
+    // for the note in the form is said to.
+    const asideSaid = statusLine.textContent.includes(ASIDE_DRAFT_TEXT);
     const words = [];
     if (draft) words.push(statusNoteId ? "Your other unfinished note is now in the form." : "Your unfinished note was restored.");
-    if (draft && draft.more) words.push(moreDraftsText(draft.more));
+    if (more && (draft || asideSaid)) words.push(moreDraftsText(more));
     if (expired) words.push(EXPIRED_DRAFT_TEXT);
     if (aside) words.push(ASIDE_DRAFT_TEXT);
-    if (!words.length) return;
+    if (!words.length && !asideSaid) return;
     if (!statusNoteId) {
       setStatus(words.join(" "));
       return;
     }
     // Just after a send the status line follows that note: the words stay beside what it says of it.
-    addendum = { noteId: statusNoteId, text: words.join(" ") };
+    addendum = { noteId: words.length && statusNoteId, text: words.join(" ") };
     setStatus(statusText, statusKind, statusNoteId);
   }
 
