@@ -9,6 +9,7 @@ import { deliver, Backoff, DeliveryScheduler, watchTriggers } from "./outbox/sch
 import { refreshStatuses, StatusCheck } from "./outbox/status.js";
 import { createEnrollment, HELD_TEXT } from "./ui/enrollment.js";
 import { createReportForm } from "./ui/report-form.js";
+import { restoreIdentity } from "./ui/flight-memory.js";
 import { createOutboxView } from "./ui/outbox-view.js";
 import { createLandingBanner } from "./ui/landing-banner.js";
 import { setupServiceWorker, requestBackgroundSync, offerReloadAfterUpgrade } from "./ui/sw-update.js";
@@ -147,6 +148,7 @@ function createCrewApp(root, testConfig = {}) {
       /* shown by the outbox view if the outbox cannot be read */
     }
     outbox.render();
+    restoreIdentity($("#report-form"), true); // and the last crew's ID, once its flight is over
     if (navigator.onLine !== false) statusCheck.run().catch(() => {}); // now and then, at most every 2 min
   }, PRUNE_EVERY_MS);
 

@@ -166,3 +166,30 @@ def test_nothing_typed_leaves_in_clear_or_rests_readable(context: Any, page: Any
 def _assert_no_secret(text: str, where: str, extra: list[str] | None = None) -> None:
     for secret in SECRETS + (extra or []):
         assert secret not in text, f"{secret!r} readable in {where}"
+
+
+def test_a_crew_id_left_in_an_open_app_goes_once_its_flight_is_over(context: Any, page: Any,
+                                                                     server: LiveServer) -> None:
+    """After a note the form keeps the crew ID for the next note of that flight.
+    A tablet left open (as the delivered notes it prunes by itself are) does
+    not offer it to the next flight's crew once that flight is over, as a
+    reload would not: in a hurry they could send a note under it."""
+    page.clock.install()
+    sign_in(page, server)
+    wait_enrolled(page)
+    wait_ready(page)
+    context.set_offline(True)
+    try:
+        fill_minimal(page, "A first note, signed with a crew ID.", lands_in="1:00")
+        page.click("details.more > summary")
+        page.fill("#f-crew-id", CREW_ID)
+        submit(page, 1)
+        assert page.input_value("#f-crew-id") == CREW_ID  # for the next note on this flight
+        page.clock.fast_forward("02:00:00")  # still that flight's hours
+        page.wait_for_timeout(500)
+        assert page.input_value("#f-crew-id") == CREW_ID
+        page.clock.fast_forward("12:00:00")  # landed 13 hours ago: the next crew's flight
+        poll(page, "() => document.querySelector('#f-crew-id').value", lambda v: v == "",
+             message="the last crew's ID taken out of the form")
+    finally:
+        context.set_offline(False)

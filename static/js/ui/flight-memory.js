@@ -56,9 +56,11 @@ export function restoreFlight(form) {
 /**
  * Fill in the remembered crew ID; returns the enrolled crew username ("" if
  * none), the default crew ID. Older versions kept these in clear: they are
- * sealed, then the clear copies dropped.
+ * sealed, then the clear copies dropped. Run `again` (an app left open keeps
+ * the ID in the form after a note, for that flight only), it takes the kept
+ * ID out of the form once its flight is over; one typed since stays.
  */
-export async function restoreIdentity(form) {
+export async function restoreIdentity(form, again = false) {
   let identity = { crew_id: "", username: "" };
   try {
     identity = await loadIdentity();
@@ -76,6 +78,7 @@ export async function restoreIdentity(form) {
     /* nothing kept, or storage unavailable: the crew types it */
   }
   const crewId = crewIdToRestore(identity, clockNow().getTime());
-  if (crewId) fillForm(form, { crew_id: crewId });
+  const field = form.elements.namedItem("crew_id");
+  if (again ? !crewId && field.value === identity.crew_id : crewId) field.value = crewId;
   return identity.username || "";
 }
