@@ -103,3 +103,27 @@ def test_the_banner_says_so_when_the_note_could_not_be_kept(js_browser: Any, sta
         assert not app.locator("#f-narrative").is_editable()
     finally:
         ctx.close()
+
+
+def test_reload_reloads_in_a_browser_without_service_workers(js_browser: Any, static_server: str) -> None:
+    """Where there are no service workers (an in-app browser on an iPad, say),
+    a newer version in another window still offers the reload, and its Reload
+    must reload: this window's code can keep nothing more."""
+    ctx = js_browser.new_context(service_workers="block")
+    ctx.add_init_script("delete Navigator.prototype.serviceWorker;")
+    try:
+        app = ctx.new_page()
+        app.goto(static_server + "/static/css/crew.css")
+        app.evaluate(SET_UP_TABLET, "dev-upgrade-0003")
+        app.route("**/api/v1/**", lambda route: route.abort("internetdisconnected"))
+        app.goto(static_server + "/")
+        app.wait_for_selector("#crew-app[data-ready=true]", state="attached")
+        assert app.evaluate("() => !('serviceWorker' in navigator)")
+        newer = ctx.new_page()
+        newer.goto(static_server + "/static/css/crew.css")
+        assert newer.evaluate(UPGRADE) == 2
+        app.wait_for_selector("#update-banner", state="visible")
+        with app.expect_navigation(timeout=5000):
+            app.click("#reload-button")
+    finally:
+        ctx.close()

@@ -40,26 +40,29 @@ export function reloadGuard(banner, keep) {
  * beforeReload(): awaited before the page goes: whether the draft is kept.
  */
 export async function setupServiceWorker({ banner, reloadButton, beforeReload = async () => true }) {
-  if (!("serviceWorker" in navigator)) return null;
+  const sw = navigator.serviceWorker;
   let reloadRequested = false;
   const mayReload = reloadGuard(banner, beforeReload);
   // Only while no worker serves this page: a failed update leaves the old one working.
   const notOffline = () => {
-    if (navigator.serviceWorker.controller) return;
+    if (sw.controller) return;
     banner.querySelector("p").textContent = NOT_OFFLINE_TEXT;
     banner.hidden = false;
   };
+  // Also where there are no service workers (an in-app browser): the banner
+  // still offers a newer version another window opened.
   reloadButton.addEventListener("click", async () => {
     if (!(await mayReload())) return;
     reloadRequested = true;
-    const reg = await navigator.serviceWorker.getRegistration("/");
+    const reg = await sw?.getRegistration("/");
     if (reg?.waiting) reg.waiting.postMessage({ type: "skip-waiting" });
     else location.reload();
   });
+  if (!sw) return null;
   try {
-    const reg = await navigator.serviceWorker.register("/sw.js", { scope: "/", type: "module", updateViaCache: "none" });
+    const reg = await sw.register("/sw.js", { scope: "/", type: "module", updateViaCache: "none" });
     const offerUpdate = () => {
-      if (reg.waiting && navigator.serviceWorker.controller) banner.hidden = false;
+      if (reg.waiting && sw.controller) banner.hidden = false;
     };
     const watch = (worker) =>
       worker?.addEventListener("statechange", () => {
@@ -69,7 +72,7 @@ export async function setupServiceWorker({ banner, reloadButton, beforeReload = 
     offerUpdate();
     watch(reg.installing);
     reg.addEventListener("updatefound", () => watch(reg.installing));
-    navigator.serviceWorker.addEventListener("controllerchange", () => {
+    sw.addEventListener("controllerchange", () => {
       if (reloadRequested) location.reload();
     });
     return reg;
