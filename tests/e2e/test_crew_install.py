@@ -115,3 +115,32 @@ def test_a_first_install_that_fails_is_said_and_tried_again(context: Any, page: 
     wait_service_worker(page)
     wait_ready(page)
     assert page.is_hidden("#update-banner")
+
+
+def test_reload_without_a_connection_keeps_a_page_that_cannot_open_offline(context: Any, page: Any,
+                                                                             server: LiveServer) -> None:
+    """The page of a failed first install is all the crew have in the air: it
+    can still seal and queue notes, but could not open again offline. Reload
+    tapped without a connection tries the install again and, that failing,
+    keeps the page (and says why), rather than leaving a Home Screen app on an
+    error page it has no way back from."""
+    def fail_for_the_worker(route: Any) -> None:
+        if route.request.service_worker is not None:
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    context.route("**/static/css/crew.css*", fail_for_the_worker)
+    page.goto(server.url + "/")
+    wait_ready(page)
+    poll(page, "() => !document.querySelector('#update-banner').hidden", message="the banner")
+    page.evaluate("() => { window.__thisPage = true; }")
+    context.set_offline(True)
+    try:
+        page.click("#reload-button")
+        page.wait_for_timeout(3000)
+        assert page.evaluate("() => window.__thisPage === true && !!document.querySelector('#crew-app')"), \
+            "the page was left for one that cannot load offline"
+        assert page.inner_text("#update-banner p") == "This app cannot open offline yet: tap Reload while connected."
+    finally:
+        context.set_offline(False)

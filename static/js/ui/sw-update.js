@@ -49,6 +49,7 @@ export async function setupServiceWorker({ banner, reloadButton, beforeReload = 
     banner.querySelector("p").textContent = NOT_OFFLINE_TEXT;
     banner.hidden = false;
   };
+  const register = () => sw.register("/sw.js", { scope: "/", type: "module", updateViaCache: "none" });
   // Also where there are no service workers (an in-app browser): the banner
   // still offers a newer version another window opened.
   reloadButton.addEventListener("click", async () => {
@@ -56,11 +57,16 @@ export async function setupServiceWorker({ banner, reloadButton, beforeReload = 
     reloadRequested = true;
     const reg = await sw?.getRegistration("/");
     if (reg?.waiting) reg.waiting.postMessage({ type: "skip-waiting" });
+    // No worker at all (a first install failed): it is installed again, and
+    // the page reloads once one serves it. Without a connection that fails and
+    // the page stays: reloaded, it could not open offline (a Home Screen app
+    // would be left on an error page, in the air for the rest of the flight).
+    else if (sw && !sw.controller && !reg?.active) register().catch(notOffline);
     else location.reload();
   });
   if (!sw) return null;
   try {
-    const reg = await sw.register("/sw.js", { scope: "/", type: "module", updateViaCache: "none" });
+    const reg = await register();
     const offerUpdate = () => {
       if (reg.waiting && sw.controller) banner.hidden = false;
     };
