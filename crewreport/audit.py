@@ -20,7 +20,7 @@ from flask.cli import with_appcontext
 from .cli_text import TEXT
 from .db import get_db, roll_back, transaction
 from .times import now
-from .unavailable import skipped_when_unavailable
+from .unavailable import SIDE_WRITE_WAIT, skipped_when_unavailable
 
 GENESIS = "0" * 64
 
@@ -230,7 +230,7 @@ def save_checkpoint(db: sqlite3.Connection, result: ChainReport, *, full: bool) 
     if not result.head_id:
         return
     stamp = now()
-    with skipped_when_unavailable("the audit checkpoint"), transaction(db):
+    with skipped_when_unavailable("the audit checkpoint"), transaction(db, wait=SIDE_WRITE_WAIT):
         db.execute(
             "INSERT INTO audit_checkpoint (id, event_id, hash, count, verified_at) VALUES (1, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET event_id = excluded.event_id, hash = excluded.hash,"

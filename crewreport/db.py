@@ -93,7 +93,8 @@ def roll_back(conn: sqlite3.Connection) -> None:
 
 
 class transaction:
-    """`with transaction(db):` — BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error.
+    """`with transaction(db):` — BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error;
+    `transaction(db, wait=2)` gives up waiting for the store sooner.
 
     IMMEDIATE takes the write lock up front, so two requests racing on the same
     report id serialise here instead of failing half-way with SQLITE_BUSY.
@@ -124,12 +125,13 @@ class transaction:
     (crewreport.group_commit).
     """
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, wait: float | None = None) -> None:
         self.db = db
+        self.wait = wait  # seconds for the whole wait, when not WRITE_WAIT
         self.queue: int | None = None
 
     def __enter__(self) -> sqlite3.Connection:
-        deadline = time.monotonic() + WRITE_WAIT
+        deadline = time.monotonic() + (WRITE_WAIT if self.wait is None else self.wait)
         self.queue = _join_writer_queue(self.db, deadline)
         try:
             _begin(self.db, deadline)

@@ -26,6 +26,10 @@ from .group_commit import NotStored
 log = logging.getLogger(__name__)
 
 RETRY_AFTER = 60  # seconds
+# How long a write that a page can do without (skipped_when_unavailable)
+# waits for the store at most, `transaction(db, wait=SIDE_WRITE_WAIT)`: the
+# page is not held for the writers' whole wait (db.WRITE_WAIT) by it.
+SIDE_WRITE_WAIT = 2.0
 # SQLite's primary result codes for a store that is there but cannot take
 # this write now. Anything else (a mistake in the SQL, a constraint) stays a 500.
 UNAVAILABLE = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM,

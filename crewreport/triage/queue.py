@@ -15,7 +15,7 @@ from .. import flights, report
 from ..db import transaction
 from ..display import STATUS_LABELS, URGENCY_LABELS, lead_time
 from ..times import stamp
-from ..unavailable import skipped_when_unavailable
+from ..unavailable import SIDE_WRITE_WAIT, skipped_when_unavailable
 
 WINDOWS = {
     "all": "Any time",
@@ -277,7 +277,7 @@ def mark_seen(db: sqlite3.Connection, user_id: int, view: str, at: str) -> None:
     'new' there next time (`decorate` counts a report of the same second as
     new: it may have been stored just after the look read the board). Not
     when the store cannot take writes: the board is shown all the same."""
-    with skipped_when_unavailable("the board's last look"), transaction(db):
+    with skipped_when_unavailable("the board's last look"), transaction(db, wait=SIDE_WRITE_WAIT):
         db.execute("INSERT INTO officer_seen (user_id, view, queue_seen_at) VALUES (?, ?, ?)"
                    " ON CONFLICT (user_id, view) DO UPDATE SET queue_seen_at = excluded.queue_seen_at",
                    (user_id, view, at))
