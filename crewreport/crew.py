@@ -184,7 +184,7 @@ def index() -> Response:
 
 @bp.get("/manifest.webmanifest")
 def manifest() -> Response:
-    resp = Response(json.dumps(manifest_data(), indent=1), mimetype="application/manifest+json")
+    resp = Response(json.dumps(manifest_data(), separators=(",", ":")), mimetype="application/manifest+json")
     resp.headers["Cache-Control"] = "no-cache"
     return static_files.gzip_response(resp)
 

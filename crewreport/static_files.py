@@ -42,7 +42,7 @@ ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 # Smaller bodies are not worth a compressed copy (a header costs about as much).
-MIN_DYNAMIC_BYTES = 512
+MIN_DYNAMIC_BYTES = 256
 
 
 @dataclass(frozen=True)
