@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import SET_UP_TABLET, limit_storage, open_app_on_full_storage
+from tests.e2e.harness import SET_UP_TABLET, limit_storage, open_app_on_full_storage, poll
 
 pytestmark = pytest.mark.e2e
 
@@ -48,6 +48,11 @@ READ_DRAFTS = """async () => {
 }"""
 
 
+# The banner offers the newer version (a page whose worker is blocked says
+# first that it cannot open offline: these words replace that).
+OFFERED = "() => document.querySelector('#update-banner p').textContent.startsWith('A new version is ready')"
+
+
 @pytest.fixture
 def two_windows(js_browser: Any, static_server: str) -> Iterator[tuple[Any, Any]]:
     ctx = js_browser.new_context(service_workers="block")
@@ -71,7 +76,7 @@ def test_nothing_typed_after_a_newer_version_took_the_database_is_lost(two_windo
     app.wait_for_timeout(1000)  # autosaved
     app.keyboard.type(" Words typed as the newer version opens.")  # not autosaved yet
     assert newer.evaluate(UPGRADE) == 2
-    app.wait_for_selector("#update-banner", state="visible")
+    app.wait_for_function(OFFERED)  # over the page's own words: service workers are blocked here
     assert "Your unfinished note is kept: tap Reload" in app.inner_text("#update-banner")  # not the default words
 
     # This window can keep nothing more: the form is closed, with every word still shown.
@@ -97,7 +102,7 @@ def test_the_banner_says_so_when_the_note_could_not_be_kept(js_browser: Any, sta
         newer = ctx.new_page()
         newer.goto(static_server + "/static/css/crew.css")
         newer.evaluate("""() => { indexedDB.open('cabin-notes', 2); }""")
-        app.wait_for_selector("#update-banner", state="visible")
+        app.wait_for_function(OFFERED)  # over the page's own words: service workers are blocked here
         banner = app.inner_text("#update-banner")
         assert "could not be saved" in banner and "is kept" not in banner
         assert not app.locator("#f-narrative").is_editable()
@@ -123,6 +128,32 @@ def test_reload_reloads_in_a_browser_without_service_workers(js_browser: Any, st
         newer.goto(static_server + "/static/css/crew.css")
         assert newer.evaluate(UPGRADE) == 2
         app.wait_for_selector("#update-banner", state="visible")
+        with app.expect_navigation(timeout=5000):
+            app.click("#reload-button")
+    finally:
+        ctx.close()
+
+
+def test_a_newer_version_is_offered_over_a_page_that_cannot_open_offline(js_browser: Any, static_server: str) -> None:
+    """A page whose service worker could not be installed says it cannot open
+    offline, and its Reload installs the worker again; once a newer version in
+    another window takes the storage, the banner says that instead, and its
+    Reload reloads: this window's code can keep nothing more."""
+    ctx = js_browser.new_context(service_workers="block")  # register() refused
+    try:
+        app = ctx.new_page()
+        app.goto(static_server + "/static/css/crew.css")
+        app.evaluate(SET_UP_TABLET, "dev-upgrade-0004")
+        app.route("**/api/v1/**", lambda route: route.abort("internetdisconnected"))
+        app.goto(static_server + "/")
+        app.wait_for_selector("#crew-app[data-ready=true]", state="attached")
+        app.wait_for_selector("#update-banner", state="visible")
+        assert app.inner_text("#update-banner p") == "This app cannot open offline yet: tap Reload while connected."
+        newer = ctx.new_page()
+        newer.goto(static_server + "/static/css/crew.css")
+        assert newer.evaluate(UPGRADE) == 2
+        poll(app, "() => document.querySelector('#update-banner p').textContent",
+             lambda t: t.startswith("A new version is ready"), message="the newer version offered")
         with app.expect_navigation(timeout=5000):
             app.click("#reload-button")
     finally:

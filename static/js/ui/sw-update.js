@@ -43,10 +43,12 @@ export async function setupServiceWorker({ banner, reloadButton, beforeReload = 
   const sw = navigator.serviceWorker;
   let reloadRequested = false;
   const mayReload = reloadGuard(banner, beforeReload);
-  // Only while no worker serves this page: a failed update leaves the old one working.
+  const words = banner.querySelector("p");
+  // Only while no worker serves this page (a failed update leaves the old one
+  // working), and never over what the banner says already (a newer version).
   const notOffline = () => {
-    if (sw.controller) return;
-    banner.querySelector("p").textContent = NOT_OFFLINE_TEXT;
+    if (sw.controller || !banner.hidden) return;
+    words.textContent = NOT_OFFLINE_TEXT;
     banner.hidden = false;
   };
   const register = () => sw.register("/sw.js", { scope: "/", type: "module", updateViaCache: "none" });
@@ -61,7 +63,8 @@ export async function setupServiceWorker({ banner, reloadButton, beforeReload = 
     // the page reloads once one serves it. Without a connection that fails and
     // the page stays: reloaded, it could not open offline (a Home Screen app
     // would be left on an error page, in the air for the rest of the flight).
-    else if (sw && !sw.controller && !reg?.active) register().catch(notOffline);
+    // Only while the banner says so: a newer version that took the storage must reload.
+    else if (words.textContent === NOT_OFFLINE_TEXT && !reg?.active) register().catch(() => {});
     else location.reload();
   });
   if (!sw) return null;
