@@ -93,24 +93,33 @@ def shell_modules(base: str, page: str, worker_source: str) -> set[str]:
     return seen
 
 
-def test_a_first_install_that_fails_is_said_and_tried_again(context: Any, page: Any, server: LiveServer) -> None:
-    """A tablet whose first install fails (the connection lost half-way) would
-    open on the ground and then not at all in the air: the page says it cannot
-    open offline yet, and its Reload, while connected, installs it."""
+FAILING_FILE = "**/static/css/crew.css*"
+
+
+def open_after_a_failed_install(context: Any, page: Any, server: LiveServer) -> None:
+    """Open the app with one of the shell's files failing for the service
+    worker only (its first install fails), until the page says so."""
     def fail_for_the_worker(route: Any) -> None:
         if route.request.service_worker is not None:
             route.abort("internetdisconnected")
         else:
             route.continue_()
 
-    context.route("**/static/css/crew.css*", fail_for_the_worker)
+    context.route(FAILING_FILE, fail_for_the_worker)
     page.goto(server.url + "/")
     wait_ready(page)
     poll(page, "() => !document.querySelector('#update-banner').hidden", message="the banner")
+
+
+def test_a_first_install_that_fails_is_said_and_tried_again(context: Any, page: Any, server: LiveServer) -> None:
+    """A tablet whose first install fails (the connection lost half-way) would
+    open on the ground and then not at all in the air: the page says it cannot
+    open offline yet, and its Reload, while connected, installs it."""
+    open_after_a_failed_install(context, page, server)
     assert page.inner_text("#update-banner p") == "This app cannot open offline yet: tap Reload while connected."
     assert not page.evaluate("() => !!navigator.serviceWorker.controller")
 
-    context.unroute("**/static/css/crew.css*")
+    context.unroute(FAILING_FILE)
     page.click("#reload-button")
     wait_service_worker(page)
     wait_ready(page)
@@ -124,16 +133,7 @@ def test_reload_without_a_connection_keeps_a_page_that_cannot_open_offline(conte
     tapped without a connection tries the install again and, that failing,
     keeps the page (and says why), rather than leaving a Home Screen app on an
     error page it has no way back from."""
-    def fail_for_the_worker(route: Any) -> None:
-        if route.request.service_worker is not None:
-            route.abort("internetdisconnected")
-        else:
-            route.continue_()
-
-    context.route("**/static/css/crew.css*", fail_for_the_worker)
-    page.goto(server.url + "/")
-    wait_ready(page)
-    poll(page, "() => !document.querySelector('#update-banner').hidden", message="the banner")
+    open_after_a_failed_install(context, page, server)
     page.evaluate("() => { window.__thisPage = true; }")
     context.set_offline(True)
     try:

@@ -39,25 +39,32 @@ def open_app(ctx: Any, origin: str, tablet_clock: datetime, server_clock: dateti
     return page
 
 
-def test_a_clock_put_right_on_landing_does_not_delete_a_note_written_minutes_before(tablet: Any,
-                                                                                    static_server: str) -> None:
-    true_time = datetime.now(UTC)
-    # In flight: the tablet's clock is 12 hours slow; the server told the app so on the ground.
-    cabin = open_app(tablet, static_server, true_time - timedelta(hours=12), true_time)
+def landed_with_a_note_aside(tablet: Any, origin: str, true_time: datetime) -> Any:
+    """NOTE written in flight on a tablet clock 12 hours slow (the server told
+    the app so on the ground), then the app opened offline after landing on
+    the clock put right: NOTE looks 12 hours old, and is said to be kept aside."""
+    cabin = open_app(tablet, origin, true_time - timedelta(hours=12), true_time)
     poll(cabin, "() => JSON.parse(localStorage.getItem('cabin-notes-clock') || 'null')",
          lambda kept: bool(kept) and abs(kept["offset_ms"] - 12 * 3600 * 1000) < 5000, message="offset learnt")
     cabin.wait_for_selector("#form-body:not([disabled])", state="attached")
     cabin.fill('[name="narrative"]', NOTE)
     saved_draft_id(cabin)
-    cabin.close()  # the tablet put the app away (iPadOS ends it in the background)
+    cabin.close()
+    landed = open_app(tablet, origin, true_time + timedelta(minutes=5), None)
+    landed.wait_for_selector("#form-body:not([disabled])", state="attached")
+    assert landed.inner_text("#form-status") == ASIDE
+    return landed
 
-    # Landed: the tablet's clock is put right (12 h and 5 min later than it said),
-    # and the app starts again before it reaches the server.
-    landed = open_app(tablet, static_server, true_time + timedelta(minutes=5), None)
+
+def test_a_clock_put_right_on_landing_does_not_delete_a_note_written_minutes_before(tablet: Any,
+                                                                                    static_server: str) -> None:
+    true_time = datetime.now(UTC)
+    # In flight the tablet's clock is 12 hours slow; on landing it is put right, and
+    # the app starts again (iPadOS ended it in the background) before it reaches the server.
+    landed = landed_with_a_note_aside(tablet, static_server, true_time)
     assert [d["narrative"] for d in landed.evaluate(SAVED_DRAFTS).values()] == [NOTE]  # kept
     # not in the form (it looks 12 hours old), but the crew is told it is there: not written twice
     assert landed.input_value('[name="narrative"]') == ""
-    assert landed.inner_text("#form-status") == ASIDE
 
     # Once the server answers (a network found: `online`), the note is in the form again.
     tablet.set_offline(True)
@@ -131,17 +138,7 @@ def test_a_note_left_aside_is_said_as_kept_once_the_server_tells_the_time_while_
     their earlier note is kept for after this one (not written twice), not
     that it waits for a connection they have."""
     true_time = datetime.now(UTC)
-    cabin = open_app(tablet, static_server, true_time - timedelta(hours=12), true_time)
-    poll(cabin, "() => JSON.parse(localStorage.getItem('cabin-notes-clock') || 'null')",
-         lambda kept: bool(kept) and abs(kept["offset_ms"] - 12 * 3600 * 1000) < 5000, message="offset learnt")
-    cabin.wait_for_selector("#form-body:not([disabled])", state="attached")
-    cabin.fill('[name="narrative"]', NOTE)
-    saved_draft_id(cabin)
-    cabin.close()
-
-    landed = open_app(tablet, static_server, true_time + timedelta(minutes=5), None)
-    landed.wait_for_selector("#form-body:not([disabled])", state="attached")
-    assert landed.inner_text("#form-status") == ASIDE
+    landed = landed_with_a_note_aside(tablet, static_server, true_time)
     landed.fill('[name="narrative"]', "Another note, begun before a network is found.")
     poll(landed, SAVED_DRAFTS, lambda drafts: len(drafts) == 2, message="both notes saved")
 
@@ -159,17 +156,7 @@ def test_a_note_left_aside_then_opened_in_another_window_is_no_longer_said_aside
     """Once a connection comes, a note said to be kept aside that another window
     has opened meanwhile is not said to be aside any more."""
     true_time = datetime.now(UTC)
-    cabin = open_app(tablet, static_server, true_time - timedelta(hours=12), true_time)
-    poll(cabin, "() => JSON.parse(localStorage.getItem('cabin-notes-clock') || 'null')",
-         lambda kept: bool(kept) and abs(kept["offset_ms"] - 12 * 3600 * 1000) < 5000, message="offset learnt")
-    cabin.wait_for_selector("#form-body:not([disabled])", state="attached")
-    cabin.fill('[name="narrative"]', NOTE)
-    saved_draft_id(cabin)
-    cabin.close()
-
-    landed = open_app(tablet, static_server, true_time + timedelta(minutes=5), None)
-    landed.wait_for_selector("#form-body:not([disabled])", state="attached")
-    assert landed.inner_text("#form-status") == ASIDE
+    landed = landed_with_a_note_aside(tablet, static_server, true_time)
     other = open_app(tablet, static_server, true_time + timedelta(minutes=5), true_time + timedelta(minutes=5))
     poll(other, "() => document.querySelector('[name=narrative]').value", lambda v: v == NOTE,
          message="the note opened in the other window")

@@ -53,15 +53,29 @@ READ_DRAFTS = """async () => {
 OFFERED = "() => document.querySelector('#update-banner p').textContent.startsWith('A new version is ready')"
 
 
+def open_set_up_app(ctx: Any, origin: str, device_id: str) -> Any:
+    """The crew app in a new window of `ctx`, on a tablet set up as `device_id`,
+    offline (every API call fails), once it has started."""
+    app = ctx.new_page()
+    app.goto(origin + "/static/css/crew.css")
+    app.evaluate(SET_UP_TABLET, device_id)
+    app.route("**/api/v1/**", lambda route: route.abort("internetdisconnected"))
+    app.goto(origin + "/")
+    app.wait_for_selector("#crew-app[data-ready=true]", state="attached")
+    return app
+
+
+def newer_version_opens(ctx: Any, origin: str) -> None:
+    """A newer version of the app, in another window, takes the storage."""
+    newer = ctx.new_page()
+    newer.goto(origin + "/static/css/crew.css")
+    assert newer.evaluate(UPGRADE) == 2
+
+
 @pytest.fixture
 def two_windows(js_browser: Any, static_server: str) -> Iterator[tuple[Any, Any]]:
     ctx = js_browser.new_context(service_workers="block")
-    app = ctx.new_page()
-    app.goto(static_server + "/static/css/crew.css")
-    app.evaluate(SET_UP_TABLET, "dev-upgrade-0001")
-    app.route("**/api/v1/**", lambda route: route.abort("internetdisconnected"))
-    app.goto(static_server + "/")
-    app.wait_for_selector("#crew-app[data-ready=true]", state="attached")
+    app = open_set_up_app(ctx, static_server, "dev-upgrade-0001")
     app.wait_for_selector("#form-body:not([disabled])", state="attached")
     newer = ctx.new_page()
     newer.goto(static_server + "/static/css/crew.css")
@@ -117,16 +131,9 @@ def test_reload_reloads_in_a_browser_without_service_workers(js_browser: Any, st
     ctx = js_browser.new_context(service_workers="block")
     ctx.add_init_script("delete Navigator.prototype.serviceWorker;")
     try:
-        app = ctx.new_page()
-        app.goto(static_server + "/static/css/crew.css")
-        app.evaluate(SET_UP_TABLET, "dev-upgrade-0003")
-        app.route("**/api/v1/**", lambda route: route.abort("internetdisconnected"))
-        app.goto(static_server + "/")
-        app.wait_for_selector("#crew-app[data-ready=true]", state="attached")
+        app = open_set_up_app(ctx, static_server, "dev-upgrade-0003")
         assert app.evaluate("() => !('serviceWorker' in navigator)")
-        newer = ctx.new_page()
-        newer.goto(static_server + "/static/css/crew.css")
-        assert newer.evaluate(UPGRADE) == 2
+        newer_version_opens(ctx, static_server)
         app.wait_for_selector("#update-banner", state="visible")
         with app.expect_navigation(timeout=5000):
             app.click("#reload-button")
@@ -141,17 +148,10 @@ def test_a_newer_version_is_offered_over_a_page_that_cannot_open_offline(js_brow
     Reload reloads: this window's code can keep nothing more."""
     ctx = js_browser.new_context(service_workers="block")  # register() refused
     try:
-        app = ctx.new_page()
-        app.goto(static_server + "/static/css/crew.css")
-        app.evaluate(SET_UP_TABLET, "dev-upgrade-0004")
-        app.route("**/api/v1/**", lambda route: route.abort("internetdisconnected"))
-        app.goto(static_server + "/")
-        app.wait_for_selector("#crew-app[data-ready=true]", state="attached")
+        app = open_set_up_app(ctx, static_server, "dev-upgrade-0004")
         app.wait_for_selector("#update-banner", state="visible")
         assert app.inner_text("#update-banner p") == "This app cannot open offline yet: tap Reload while connected."
-        newer = ctx.new_page()
-        newer.goto(static_server + "/static/css/crew.css")
-        assert newer.evaluate(UPGRADE) == 2
+        newer_version_opens(ctx, static_server)
         poll(app, "() => document.querySelector('#update-banner p').textContent",
              lambda t: t.startswith("A new version is ready"), message="the newer version offered")
         with app.expect_navigation(timeout=5000):
