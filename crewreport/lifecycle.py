@@ -17,6 +17,9 @@ switching off does, and why:
   and the reports assigned to them become unassigned: a report assigned to
   someone who cannot sign in looks taken on the board while no one works on
   it. Each is audited with who had it; reactivating gives neither back.
+- Airline security switches back on only what airline security switched
+  off: an account the service's operators switched off (the command: an
+  investigation, an account taken over) stays off until they say so.
 - The web never switches off the last active administrator (staff could
   then be managed only from the shell); the command may, since the shell is
   where an administrator is brought back from (a sole administrator's
@@ -38,6 +41,10 @@ from .times import now
 
 class LastAdmin(Exception):
     """Switching this account off would leave no active administrator."""
+
+
+class OperatorsOnly(Exception):
+    """The service's operators switched this account off: not the airline's to switch on."""
 
 
 def tablets(db: sqlite3.Connection, user_id: int) -> list[sqlite3.Row]:
@@ -74,13 +81,17 @@ def deactivate(db: sqlite3.Connection, user_id: int, by: int | None, *, keep_an_
     return True
 
 
-def reactivate(db: sqlite3.Connection, user_id: int) -> bool:
+def reactivate(db: sqlite3.Connection, user_id: int, *, by_airline: bool = False) -> bool:
     """Switch the account on again (same password, same second factor);
-    False when it was on already."""
+    False when it was on already. `by_airline`: only if airline security
+    switched it off (`OperatorsOnly` otherwise), checked under the write lock."""
     with transaction(db):
-        user = db.execute("SELECT username FROM user WHERE id = ? AND active = 0", (user_id,)).fetchone()
+        user = db.execute("SELECT u.username, by_.role AS by_role FROM user u LEFT JOIN user by_"
+                          " ON by_.id = u.deactivated_by WHERE u.id = ? AND u.active = 0", (user_id,)).fetchone()
         if user is None:
             return False
+        if by_airline and user["by_role"] != "airline_security":
+            raise OperatorsOnly(user["username"])
         db.execute("UPDATE user SET active = 1, deactivated_at = NULL, deactivated_by = NULL WHERE id = ?",
                    (user_id,))
         audit.record("user_reactivated", subject=f"user:{user['username']}", db=db)

@@ -159,7 +159,7 @@ def crew_page(create_form: CrewCreateForm | None = None, status: int = 200) -> A
     db = get_db()
     code = airline()
     users = db.execute("SELECT u.id, u.username, u.active, u.created_at, u.deactivated_at,"
-                       " by_.username AS deactivated_by_name FROM user u"
+                       " by_.username AS deactivated_by_name, by_.role AS deactivated_by_role FROM user u"
                        " LEFT JOIN user by_ ON by_.id = u.deactivated_by"
                        " WHERE u.airline = ? AND u.role = 'crew' ORDER BY u.username", (code,)).fetchall()
     devices = db.execute("SELECT d.id, d.label, d.enrolled_at, d.last_seen_at, d.revoked_at,"
@@ -280,8 +280,9 @@ SWITCHED = {"deactivate": "deactivated", "reactivate": "reactivated"}
 
 def own_crew(user_id: int) -> sqlite3.Row:
     """A crew account of this airline, or 404 (another airline's, or staff)."""
-    user = get_db().execute("SELECT id, username, active, deactivated_at FROM user"
-                            " WHERE id = ? AND airline = ? AND role = 'crew'", (user_id, airline())).fetchone()
+    user = get_db().execute("SELECT u.id, u.username, u.active, u.deactivated_at, by_.role AS deactivated_by_role"
+                            " FROM user u LEFT JOIN user by_ ON by_.id = u.deactivated_by"
+                            " WHERE u.id = ? AND u.airline = ? AND u.role = 'crew'", (user_id, airline())).fetchone()
     if user is None:
         abort(404)
     return user
@@ -309,8 +310,13 @@ def switch_account(user_id: int, action: str) -> Any:
         flash(FORM_EXPIRED)
         return crew_page(None, 400)
     db = get_db()
-    done = (lifecycle.deactivate(db, user_id, current_user.id_number) if action == "deactivate"
-            else lifecycle.reactivate(db, user_id))
+    try:
+        done = (lifecycle.deactivate(db, user_id, current_user.id_number) if action == "deactivate"
+                else lifecycle.reactivate(db, user_id, by_airline=True))
+    except lifecycle.OperatorsOnly:
+        flash(f"{user['username']} was switched off by the service operators: "
+              "ask the service operators to switch it on again.")
+        return crew_page(None, 403)
     if not done:
         flash(f"{user['username']} was already {SWITCHED[action]}.")
         return crew_page(None, 409)

@@ -85,6 +85,23 @@ def test_reactivating_lets_them_sign_in_again_once(client: FlaskClient, app: Fla
     assert app.test_client().post("/auth/login", data={"username": "crew", "password": PASSWORD}).status_code == 302
 
 
+def test_an_account_the_operators_switched_off_stays_off_for_airline_security(
+        client: FlaskClient, app: Flask, auth: AuthActions) -> None:
+    """Switched off by the service operators (the command: an investigation,
+    an account taken over), a crew account is not for the airline to switch
+    back on: the crew page says whom to ask, and a POST changes nothing."""
+    assert app.test_cli_runner().invoke(args=["deactivate-user", "crew"]).exit_code == 0
+    auth.login("security")
+    crew = user_id(app, "crew")
+    page = text(client.get("/review/crew"))
+    assert f"/review/crew/{crew}/reactivate" not in page and "by the service operators" in page
+    assert "by the service operators" in text(client.get(f"/review/crew/{crew}/reactivate"))
+    resp = client.post(f"/review/crew/{crew}/reactivate")
+    assert resp.status_code == 403 and "ask the service operators" in text(resp)
+    assert not active(app, "crew") and events(app, "user_reactivated") == []
+    assert app.test_cli_runner().invoke(args=["reactivate-user", "crew"]).exit_code == 0 and active(app, "crew")
+
+
 @pytest.mark.parametrize("username", ["crew-yy", "security", "officer"])
 def test_security_never_reaches_another_airlines_or_a_staff_account(client: FlaskClient, app: Flask,
                                                                     auth: AuthActions, username: str) -> None:
