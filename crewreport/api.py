@@ -31,6 +31,7 @@ from .envelope import (
 )
 from .safe_methods import looked
 from .times import now
+from .unavailable import SIDE_WRITE_WAIT
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger(__name__)
@@ -198,11 +199,12 @@ def mark_used(db: sqlite3.Connection, device_id: str, last_seen_at: str | None) 
     crew app started and asked, which every enrolled tablet does, never when
     it delivered a note, which few do and which would name the reporters.
     Written at most once a day (the app asks every few minutes), and only if
-    the store can take it: the answer (is this tablet revoked?) matters more."""
+    the store can take it: the answer (is this tablet revoked?) matters more,
+    and is not held for the writers' whole wait (SIDE_WRITE_WAIT)."""
     stamp = now()
     if last_seen_at is None or last_seen_at[:10] < stamp[:10]:
         try:
-            with transaction(db):
+            with transaction(db, wait=SIDE_WRITE_WAIT):
                 db.execute("UPDATE device SET last_seen_at = ? WHERE id = ? AND revoked_at IS NULL"
                            " AND (last_seen_at IS NULL OR last_seen_at < ?)", (stamp, device_id, stamp[:10]))
         except sqlite3.Error as exc:

@@ -309,7 +309,7 @@ def test_a_store_that_cannot_take_the_last_use_still_answers(app: Flask, client:
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Recording the use is secondary: a busy or full store must not turn the
     answer (is this tablet revoked?) into a 500."""
-    def busy(db: Any) -> Any:
+    def busy(db: Any, **_: Any) -> Any:  # transaction(db, wait=...)
         raise sqlite3.OperationalError("database is locked")
 
     monkeypatch.setattr("crewreport.api.transaction", busy)

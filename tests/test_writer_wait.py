@@ -379,3 +379,18 @@ def test_the_board_and_sign_out_do_not_wait_a_writers_whole_wait(
         assert error is None, error
     assert out.status_code == 302
     assert client.get("/triage/").status_code == 302  # signed out: sent to sign in
+
+
+def test_a_tablets_question_does_not_wait_a_writers_whole_wait_for_its_last_use(
+        app: Flask, client: FlaskClient) -> None:
+    """The tablet asks on start whether it is still enrolled; its last use is
+    written on the side, and only if the store can take it (api.mark_used).
+    Behind a store held for long the answer came after the writers' whole
+    30 s (HUNG, the bound asserted, is shorter), later than the app waits."""
+    with held(app.config["DATABASE"]):
+        resp, error = finished(lambda: client.get("/api/v1/devices/dev-0001"))
+    assert error is None, error
+    assert resp.get_json() == {"device_id": "dev-0001", "state": "active"}
+    assert count(app, "SELECT count(*) FROM device WHERE last_seen_at IS NOT NULL") == 0
+    assert client.get("/api/v1/devices/dev-0001").status_code == 200  # written once the store can
+    assert count(app, "SELECT count(*) FROM device WHERE last_seen_at IS NOT NULL") == 1
