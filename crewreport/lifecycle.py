@@ -81,6 +81,21 @@ def deactivate(db: sqlite3.Connection, user_id: int, by: int | None, *, keep_an_
     return True
 
 
+def take_over(db: sqlite3.Connection, user_id: int) -> bool:
+    """An account someone switched off becomes the operators' (switched off by
+    no one: only `reactivate-user` switches it on); False when it is not off,
+    or theirs already."""
+    with transaction(db):
+        user = db.execute("SELECT username, role FROM user WHERE id = ? AND active = 0"
+                          " AND deactivated_by IS NOT NULL", (user_id,)).fetchone()
+        if user is None:
+            return False
+        db.execute("UPDATE user SET deactivated_by = NULL WHERE id = ?", (user_id,))
+        audit.record("user_deactivated", subject=f"user:{user['username']}", db=db, role=user["role"],
+                     taken_over=True)
+    return True
+
+
 def reactivate(db: sqlite3.Connection, user_id: int, *, by_airline: bool = False) -> bool:
     """Switch the account on again (same password, same second factor);
     False when it was on already. `by_airline`: only if airline security
@@ -113,6 +128,10 @@ def deactivate_user_command(username: str) -> None:
     db = get_db()
     user = named(username)
     if not deactivate(db, user["id"], None, keep_an_admin=False):
+        if take_over(db, user["id"]):
+            click.echo(f"{user['username']} was already deactivated by someone else; it is now the service"
+                       " operators' to switch on again (`reactivate-user`).")
+            return
         raise click.ClickException(f"{user['username']} is already deactivated")
     click.echo(f"Deactivated {user['username']}: signed out everywhere, and cannot sign in.")
     for d in tablets(db, user["id"]):

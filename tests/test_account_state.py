@@ -102,6 +102,20 @@ def test_an_account_the_operators_switched_off_stays_off_for_airline_security(
     assert app.test_cli_runner().invoke(args=["reactivate-user", "crew"]).exit_code == 0 and active(app, "crew")
 
 
+def test_the_operators_can_keep_off_an_account_airline_security_switched_off(
+        client: FlaskClient, app: Flask, auth: AuthActions) -> None:
+    """Switched off by airline security first, an account the operators then
+    switch off is theirs: airline security can no longer switch it back on."""
+    auth.login("security")
+    crew = user_id(app, "crew")
+    assert client.post(f"/review/crew/{crew}/deactivate").status_code == 303
+    result = app.test_cli_runner().invoke(args=["deactivate-user", "crew"])
+    assert result.exit_code == 0, result.output
+    assert "now the service operators' to switch on again" in result.output
+    assert client.post(f"/review/crew/{crew}/reactivate").status_code == 403
+    assert not active(app, "crew") and len(events(app, "user_deactivated")) == 2
+
+
 @pytest.mark.parametrize("username", ["crew-yy", "security", "officer"])
 def test_security_never_reaches_another_airlines_or_a_staff_account(client: FlaskClient, app: Flask,
                                                                     auth: AuthActions, username: str) -> None:
