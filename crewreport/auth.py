@@ -43,7 +43,7 @@ from .db import get_db, transaction
 from .forms import CodeForm, LoginForm, LogoutForm
 from .sessions import SessionInterface
 from .times import now, stamp
-from .unavailable import SIDE_WRITE_WAIT, skipped_when_unavailable
+from .unavailable import skipped_when_unavailable
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 login_manager = LoginManager()
@@ -412,7 +412,7 @@ def logout() -> Any:
         # from now on: its token lived in this browser's cookie only) and
         # the audit misses the event; the person is signed out all the same,
         # which matters more on a shared tablet or desk.
-        with skipped_when_unavailable("the sign-out's record"), transaction(db, wait=SIDE_WRITE_WAIT):
+        with skipped_when_unavailable("the sign-out's record"), transaction(db):
             db.execute("DELETE FROM user_session WHERE token_sha256 = ?", (token_hash(current_user.token),))
             audit.record("sign_out", db=db)
             user_id = current_user.id_number
