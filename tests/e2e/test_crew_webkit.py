@@ -100,8 +100,13 @@ def test_webkit_enrols_starts_offline_writes_notes_and_delivers_them(webkit: Any
     driver.find_element("name", "username").send_keys("demo-crew")
     driver.find_element("name", "password").send_keys(PASSWORD)
     driver.find_element("css selector", 'button[type="submit"]').click()
-    wk_poll(driver, "return document.querySelector('#device-status')?.dataset.enrolled", lambda v: v == "true",
-            message="enrolled")
+    try:
+        wk_poll(driver, "return document.querySelector('#device-status')?.dataset.enrolled", lambda v: v == "true",
+                message="enrolled")
+    except AssertionError as exc:  # seen twice in full runs, never alone: say what the page and server saw
+        said = driver.execute_script("return [location.href, document.querySelector('#device-status')?.textContent"
+                                     "?.trim(), document.querySelector('#form-status')?.textContent]")
+        raise AssertionError(f"{exc}; the page: {said!r}; the server's log: {server.log_tail()[-3000:]}") from None
     assert driver.execute_script("return window.isSecureContext && !!crypto.subtle")  # 127.0.0.1 over http
     controlled = wk_poll(driver, "return !!navigator.serviceWorker.controller", message="service worker controlling")
     assert controlled is True
