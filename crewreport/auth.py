@@ -393,6 +393,9 @@ def complete(db: Any, user: User, row: Any, target: str | None,
     renew_session()
     login_user(user)
     session.permanent = True
+    # The new session's CSRF token, made now: requests sent at once after this
+    # (the crew app's) would otherwise each make one, and keep the last cookie.
+    generate_csrf()
     home = target or url_for(HOME[user.role])
     if method == "recovery_code":
         flash(f"Recovery code used: {second_factor.recovery_codes_left(db, row['id'])} left. "

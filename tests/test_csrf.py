@@ -170,3 +170,20 @@ def test_enrollment_works_over_https_from_the_crew_app(csrf_app: Flask) -> None:
     resp = client.post("/api/v1/devices", base_url=HTTPS, json=body,
                        headers={"X-CSRFToken": token, **browser_referer(shell, HTTPS + "/")})
     assert resp.status_code == 201, resp.get_json()
+
+
+def test_a_new_session_carries_its_csrf_token_from_sign_in(app: Flask) -> None:
+    """The crew app asks /auth/session from more than one place at once after
+    sign-in (the crew shell no longer makes a token): each answer must give the
+    same token, or the enrolment posts one its cookie no longer holds (WebKit
+    in full runs: "The CSRF token is missing or stale")."""
+    client = app.test_client()
+    assert AuthActions(client).login("crew").status_code == 302
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None
+    tokens = []
+    for _ in range(2):  # two requests sent at once, each with the cookie of the sign-in
+        tab = app.test_client()
+        tab.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie.value)
+        tokens.append(tab.get("/auth/session").get_json()["csrf_token"])
+    assert tokens[0] == tokens[1]
